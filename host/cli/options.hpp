@@ -1,0 +1,34 @@
+#pragma once
+// Command-line parsing: `vik-host [GLOBAL...] <COMMAND> [OPTIONS...] [WORKFLOW]`, where global
+// options (--plugins DIR) may stand before or after the command.
+
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vik::cli {
+
+struct Options {
+    std::string command;                           // run, doctor, status, stop, restart, uninstall, plugins, issue
+    std::vector<std::filesystem::path> plugin_dirs; // --plugins (empty: the default directory)
+    std::filesystem::path workflow = "workflow.yml";
+    bool help = false, version = false;
+    // doctor
+    bool json = false, strict = false;
+    // run
+    bool detach = false;
+    std::optional<int> port;
+    std::string bind_address;
+    // issue <action> <id> [text]
+    std::vector<std::string> args;
+    std::vector<std::string> argv; // the whole command line, for state.json
+};
+
+// On error the text is a usage message (exit 2).
+std::expected<Options, std::string> parse_options(int argc, char **argv);
+
+std::string usage_text();
+
+} // namespace vik::cli

@@ -1,0 +1,44 @@
+// vik-host: argv -> command -> exit code.
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#ifndef VIK_HOST_VERSION
+#define VIK_HOST_VERSION "0.0.0"
+#endif
+
+int main(int argc, char **argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto parsed = vik::cli::parse_options(argc, argv);
+    if (!parsed) {
+        std::cerr << "error: " << parsed.error();
+        if (parsed.error().empty() || parsed.error().back() != '\n') std::cerr << "\n";
+        return 2;
+    }
+    const auto &o = *parsed;
+    if (o.help) {
+        std::cout << vik::cli::usage_text();
+        return 0;
+    }
+    if (o.version) {
+        std::cout << "vik-host " VIK_HOST_VERSION "\n";
+        return 0;
+    }
+    try {
+        if (o.command == "plugins") return vik::cli::cmd_plugins(o);
+        if (o.command == "doctor") return vik::cli::cmd_doctor(o);
+        if (o.command == "run") return vik::cli::cmd_run(o);
+        if (o.command == "issue") return vik::cli::cmd_issue(o);
+        if (o.command == "status") return vik::cli::cmd_status(o);
+        if (o.command == "stop") return vik::cli::cmd_stop(o);
+        if (o.command == "restart") return vik::cli::cmd_restart(o);
+        if (o.command == "uninstall") return vik::cli::cmd_uninstall(o);
+    } catch (const std::exception &e) {
+        std::cerr << o.command << " failed: " << e.what() << "\n";
+        return 1;
+    }
+    std::cerr << "error: unknown command '" << o.command << "'\n";
+    return 2;
+}

@@ -1,0 +1,116 @@
+#include "plugins/host_api.hpp"
+
+#include "process/process_service.hpp"
+
+#include <spdlog/spdlog.h>
+#include <vik/plugin.hpp>
+
+// The opaque process handle of the ABI is the host's ProcessHandle in a thin shell.
+struct vik_process {
+    std::unique_ptr<vik::process::ProcessHandle> handle;
+};
+
+namespace vik::plugins {
+namespace {
+
+void api_log(void *host_ctx, int32_t level, const char *message) {
+    auto *ctx = static_cast<HostContext *>(host_ctx);
+    if (message == nullptr) return;
+    auto lvl = level <= VIK_LOG_DEBUG  ? spdlog::level::debug
+               : level == VIK_LOG_INFO ? spdlog::level::info
+               : level == VIK_LOG_WARN ? spdlog::level::warn
+                                       : spdlog::level::err;
+    spdlog::log(lvl, "[plugin {}] {}", ctx->plugin_id, message);
+}
+
+vik_status api_get_settings(void *host_ctx, const vik_sink *out) {
+    auto *ctx = static_cast<HostContext *>(host_ctx);
+    sdk::write(out, ctx->settings_json);
+    return VIK_OK;
+}
+
+vik_status api_spawn(void *, const vik_process_spec *spec, const vik_process_callbacks *cb, vik_process **out,
+                     vik_errbuf *err) {
+    return sdk::guarded(err, [&]() -> vik_status {
+        if (spec == nullptr || cb == nullptr || out == nullptr || spec->argv == nullptr || spec->argv[0] == nullptr)
+            throw sdk::Error("process_spawn: spec, callbacks, out and argv[0] are required", VIK_INVALID_ARGUMENT);
+        process::SpawnSpec s;
+        for (auto a = spec->argv; *a != nullptr; ++a) s.argv.emplace_back(*a);
+        if (spec->env != nullptr) {
+            s.env.emplace();
+            for (auto e = spec->env; *e != nullptr; ++e) s.env->emplace_back(*e);
+        }
+        if (spec->cwd != nullptr) s.cwd = spec->cwd;
+        if (spec->max_line_bytes != 0) s.max_line_bytes = spec->max_line_bytes;
+        s.pipe_stdin = spec->pipe_stdin;
+        // Copy the C callbacks: the plugin's struct may be on its stack.
+        vik_process_callbacks c{};
+        std::memcpy(&c, cb, std::min<size_t>(sizeof c, cb->struct_size));
+        process::ProcessCallbacks pc;
+        if (c.on_stdout_line)
+            pc.on_stdout = [c](std::string_view line, bool t) { c.on_stdout_line(c.ctx, line.data(), line.size(), t); };
+        if (c.on_stderr_line)
+            pc.on_stderr = [c](std::string_view line, bool t) { c.on_stderr_line(c.ctx, line.data(), line.size(), t); };
+        if (c.on_exit)
+            pc.on_exit = [c](process::ExitStatus st) { c.on_exit(c.ctx, st.exit_code, st.term_signal); };
+        auto handle = process::ProcessService::instance().spawn(s, std::move(pc));
+        *out = new vik_process{std::move(handle)};
+        return VIK_OK;
+    });
+}
+
+vik_status api_write_stdin(vik_process *proc, const char *data, size_t len) {
+    if (proc == nullptr) return VIK_INVALID_ARGUMENT;
+    proc->handle->write_stdin(std::string(data, len));
+    return VIK_OK;
+}
+
+vik_status api_close_stdin(vik_process *proc) {
+    if (proc == nullptr) return VIK_INVALID_ARGUMENT;
+    proc->handle->close_stdin();
+    return VIK_OK;
+}
+
+vik_status api_kill(vik_process *proc, int32_t signal) {
+    if (proc == nullptr) return VIK_INVALID_ARGUMENT;
+    proc->handle->kill(signal);
+    return VIK_OK;
+}
+
+vik_status api_wait(vik_process *proc, uint32_t timeout_ms, int32_t *exit_code, int32_t *term_signal) {
+    if (proc == nullptr) return VIK_INVALID_ARGUMENT;
+    auto st = proc->handle->wait(timeout_ms);
+    if (!st) return VIK_TIMEOUT;
+    if (exit_code) *exit_code = st->exit_code;
+    if (term_signal) *term_signal = st->term_signal;
+    return VIK_OK;
+}
+
+int64_t api_pid(vik_process *proc) { return proc == nullptr ? -1 : proc->handle->pid(); }
+
+void api_release(vik_process *proc) { delete proc; }
+
+} // namespace
+
+std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::string settings_json) {
+    auto ctx = std::make_unique<HostContext>();
+    ctx->plugin_id = std::move(plugin_id);
+    ctx->settings_json = std::move(settings_json);
+    auto &a = ctx->api;
+    a.struct_size = sizeof(vik_host_api);
+    a.abi_major = VIK_ABI_MAJOR;
+    a.abi_minor = VIK_ABI_MINOR;
+    a.host_ctx = ctx.get();
+    a.log = api_log;
+    a.get_settings = api_get_settings;
+    a.process_spawn = api_spawn;
+    a.process_write_stdin = api_write_stdin;
+    a.process_close_stdin = api_close_stdin;
+    a.process_kill = api_kill;
+    a.process_wait = api_wait;
+    a.process_pid = api_pid;
+    a.process_release = api_release;
+    return ctx;
+}
+
+} // namespace vik::plugins

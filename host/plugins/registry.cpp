@@ -1,0 +1,189 @@
+#include "plugins/registry.hpp"
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace vik::plugins {
+
+namespace fs = std::filesystem;
+
+bool Registry::all_loaded() const {
+    return std::all_of(records.begin(), records.end(), [](const PluginRecord &r) { return r.loaded; });
+}
+
+namespace {
+bool contains(const std::vector<std::string> &v, const std::string &s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+} // namespace
+
+std::shared_ptr<LoadedPlugin> Registry::find_runtime(const std::string &runtime) const {
+    for (auto &p : plugins)
+        if (contains(p->manifest.runtimes, runtime) && p->interface(Kind::agent_runtime)) return p;
+    return nullptr;
+}
+
+std::shared_ptr<LoadedPlugin> Registry::find_tracker(const std::string &tracker) const {
+    for (auto &p : plugins)
+        if (contains(p->manifest.trackers, tracker) && p->interface(Kind::tracker)) return p;
+    return nullptr;
+}
+
+std::shared_ptr<LoadedPlugin> Registry::find_id(const std::string &id) const {
+    for (auto &p : plugins)
+        if (p->manifest.id == id) return p;
+    return nullptr;
+}
+
+std::vector<std::shared_ptr<LoadedPlugin>> Registry::with_kind(Kind kind) const {
+    std::vector<std::shared_ptr<LoadedPlugin>> out;
+    for (auto &p : plugins)
+        if (std::find(p->manifest.kinds.begin(), p->manifest.kinds.end(), kind) != p->manifest.kinds.end())
+            out.push_back(p);
+    return out;
+}
+
+std::vector<std::string> Registry::runtime_names() const {
+    std::vector<std::string> out;
+    for (auto &p : plugins)
+        for (auto &r : p->manifest.runtimes) out.push_back(r);
+    return out;
+}
+
+std::vector<std::string> Registry::tracker_names() const {
+    std::vector<std::string> out;
+    for (auto &p : plugins)
+        for (auto &t : p->manifest.trackers) out.push_back(t);
+    return out;
+}
+
+fs::path default_plugin_dir() {
+    boost::system::error_code ec;
+    auto exe = boost::dll::program_location(ec);
+    if (ec) return fs::path("lib/vik-host/plugins");
+    return fs::path(exe.parent_path().string()) / ".." / "lib" / "vik-host" / "plugins";
+}
+
+namespace {
+
+std::string abi_text(unsigned major, unsigned minor) { return std::to_string(major) + "." + std::to_string(minor); }
+
+// Loads one manifest's library and checks it against the manifest and the host. Returns the
+// loaded plugin, or fills record.error.
+std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) {
+    auto lib = std::make_shared<boost::dll::shared_library>();
+    try {
+        lib->load(boost::dll::fs::path(m.library.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception &e) {
+        std::error_code ec;
+        record.error = fs::exists(m.library, ec) ? std::string("not a loadable shared library: ") + e.what()
+                                                 : "library file not found (named by " + m.path.filename().string() + ")";
+        return nullptr;
+    }
+    if (!lib->has(VIK_ENTRY_SYMBOL)) {
+        record.error = "no entry symbol '" VIK_ENTRY_SYMBOL "' (define it with VIK_PLUGIN(...) from vik/plugin.hpp)";
+        return nullptr;
+    }
+    const auto &entry = lib->get<const vik_entry>(VIK_ENTRY_SYMBOL);
+    record.abi = abi_text(entry.abi_major, entry.abi_minor);
+    if (entry.abi_major != VIK_ABI_MAJOR) {
+        record.error = "built for ABI " + record.abi + ", this host speaks ABI " + abi_text(VIK_ABI_MAJOR, VIK_ABI_MINOR) +
+                       "; rebuild the plugin against this vik-host's sdk/include/vik/plugin.h";
+        return nullptr;
+    }
+    if (entry.struct_size < sizeof(vik_entry) || entry.get_interface == nullptr || entry.id == nullptr) {
+        record.error = "entry struct is incomplete (struct_size " + std::to_string(entry.struct_size) + ", expected " +
+                       std::to_string(sizeof(vik_entry)) + ")";
+        return nullptr;
+    }
+    if (m.id != entry.id) {
+        record.error = "manifest " + m.path.filename().string() + " says id '" + m.id + "' but the library says '" +
+                       entry.id + "'";
+        return nullptr;
+    }
+    if (m.abi_major != entry.abi_major) {
+        record.error = "manifest says abi_major " + std::to_string(m.abi_major) + " but the library was built for ABI " +
+                       record.abi;
+        return nullptr;
+    }
+    for (Kind k : m.kinds) {
+        auto *table = static_cast<const uint32_t *>(entry.get_interface(kind_interface_id(k)));
+        if (table == nullptr) {
+            record.error = std::string("manifest declares kind '") + kind_name(k) + "' but the library does not provide " +
+                           kind_interface_id(k);
+            return nullptr;
+        }
+    }
+    auto loaded = std::make_shared<LoadedPlugin>();
+    loaded->manifest = m;
+    loaded->entry = &entry;
+    loaded->library = lib;
+    return loaded;
+}
+
+} // namespace
+
+Registry load_plugins(const std::vector<fs::path> &dirs) {
+    Registry reg;
+    for (const auto &dir : dirs) {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) {
+            PluginRecord r;
+            r.path = dir;
+            r.error = "plugin directory does not exist or is not a directory";
+            reg.records.push_back(r);
+            continue;
+        }
+        std::vector<fs::path> manifests, libraries;
+        for (auto &e : fs::directory_iterator(dir, ec)) {
+            if (e.path().extension() == ".toml") manifests.push_back(e.path());
+            else if (e.path().extension() == ".so") libraries.push_back(e.path());
+        }
+        std::sort(manifests.begin(), manifests.end());
+        std::sort(libraries.begin(), libraries.end());
+        std::set<fs::path> claimed;
+        for (const auto &mpath : manifests) {
+            PluginRecord r;
+            auto m = read_manifest(mpath);
+            if (!m) {
+                r.path = mpath;
+                r.error = m.error();
+                reg.records.push_back(r);
+                continue;
+            }
+            claimed.insert(fs::weakly_canonical(m->library, ec));
+            r.path = m->library;
+            r.id = m->id;
+            r.version = m->version;
+            r.description = m->description;
+            r.abi = std::to_string(m->abi_major);
+            for (Kind k : m->kinds) r.kinds.push_back(kind_name(k));
+            if (auto prior = reg.find_id(m->id)) {
+                r.error = "plugin id '" + m->id + "' is already provided by " + prior->manifest.library.string() +
+                          "; remove one of them";
+                reg.records.push_back(r);
+                continue;
+            }
+            if (auto p = load_one(*m, r)) {
+                r.loaded = true;
+                r.version = p->entry->version ? p->entry->version : m->version;
+                reg.plugins.push_back(p);
+            }
+            reg.records.push_back(r);
+        }
+        for (const auto &lib : libraries) {
+            if (claimed.count(fs::weakly_canonical(lib, ec))) continue;
+            PluginRecord r;
+            r.path = lib;
+            r.error = "no manifest names this library (expected " + lib.stem().string().substr(lib.stem().string().rfind("lib", 0) == 0 ? 3 : 0) +
+                      ".toml beside it)";
+            reg.records.push_back(r);
+        }
+    }
+    return reg;
+}
+
+} // namespace vik::plugins

@@ -1,0 +1,55 @@
+#pragma once
+// Loading plugins from directories and looking them up by what they provide.
+
+#include "plugins/manifest.hpp"
+
+#include <vik/plugin.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vik::plugins {
+
+// One plugin library that loaded and passed every check. The library stays mapped while any
+// shared_ptr to this object lives; every instance created from it holds one.
+struct LoadedPlugin {
+    Manifest manifest;
+    std::shared_ptr<void> library; // a boost::dll::shared_library, type-erased to keep Boost out of headers
+    const vik_entry *entry = nullptr;
+    const void *interface(Kind kind) const { return entry->get_interface(kind_interface_id(kind)); }
+};
+
+// What `vik-host plugins` prints for each candidate, loaded or refused.
+struct PluginRecord {
+    std::filesystem::path path; // the library (or the manifest when the manifest itself is bad)
+    std::string id, version, abi, description;
+    std::vector<std::string> kinds;
+    bool loaded = false;
+    std::string error; // why it was refused
+};
+
+class Registry {
+public:
+    std::vector<std::shared_ptr<LoadedPlugin>> plugins;
+    std::vector<PluginRecord> records;
+
+    bool all_loaded() const;
+    std::shared_ptr<LoadedPlugin> find_runtime(const std::string &runtime) const;
+    std::shared_ptr<LoadedPlugin> find_tracker(const std::string &tracker) const;
+    std::shared_ptr<LoadedPlugin> find_id(const std::string &id) const;
+    std::vector<std::shared_ptr<LoadedPlugin>> with_kind(Kind kind) const;
+    std::vector<std::string> runtime_names() const;
+    std::vector<std::string> tracker_names() const;
+};
+
+// Scans each directory (in order) for *.toml manifests and their libraries. A candidate that
+// fails any check is recorded with its reason and skipped; the others still load.
+Registry load_plugins(const std::vector<std::filesystem::path> &dirs);
+
+// The default plugin directory: <dir of the executable>/../lib/vik-host/plugins.
+std::filesystem::path default_plugin_dir();
+
+} // namespace vik::plugins

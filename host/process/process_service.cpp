@@ -1,0 +1,502 @@
+#include "process/process_service.hpp"
+
+#include "process/orphan_guard.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <future>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char **environ;
+
+namespace vik::process {
+
+namespace asio = boost::asio;
+
+// One child process. Owned jointly by the service (until it is finished) and its handle.
+class Child : public std::enable_shared_from_this<Child> {
+public:
+    Child(ProcessService::Impl &service, asio::io_context &io) : service(service), out(io), err(io), in(io) {}
+
+    ProcessService::Impl &service;
+    pid_t pid = -1;
+    size_t max_line = 0;
+    asio::posix::stream_descriptor out, err, in;
+    std::string out_partial, err_partial;
+    bool out_skipping = false, err_skipping = false; // discarding the rest of an over-long line
+    bool out_open = true, err_open = true, reaped = false;
+    ExitStatus status;
+    std::deque<std::string> stdin_queue;
+    bool stdin_writing = false, stdin_close_requested = false;
+    std::array<char, 65536> out_buf{}, err_buf{};
+
+    // Callback delivery and release are serialized by this mutex; `released` stops delivery.
+    std::recursive_mutex cb_mutex;
+    ProcessCallbacks callbacks;
+    bool released = false;
+
+    // Completion, for wait().
+    std::mutex done_mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+
+    void start_reading();
+    void read_stream(bool is_out);
+    void deliver_lines(bool is_out, const char *data, size_t n);
+    void emit_line(bool is_out, std::string_view line, bool truncated);
+    void on_reaped(int wstatus);
+    void maybe_finish();
+    void pump_stdin();
+};
+
+struct ProcessService::Impl {
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    asio::signal_set sigchld{io, SIGCHLD};
+    asio::steady_timer poll{io};
+    std::map<pid_t, std::shared_ptr<Child>> children; // I/O thread only
+    mutable std::mutex count_mutex;
+    size_t live = 0;
+    std::thread thread;
+    std::thread::id thread_id;
+
+    Impl() {
+        std::signal(SIGPIPE, SIG_IGN);
+        arm_sigchld();
+        arm_poll();
+        thread = std::thread([this] {
+            io.run();
+        });
+        thread_id = thread.get_id();
+    }
+
+    void arm_sigchld() {
+        sigchld.async_wait([this](const boost::system::error_code &ec, int) {
+            if (ec) return;
+            reap_all();
+            arm_sigchld();
+        });
+    }
+
+    // SIGCHLD is coalesced and may be missed when another library installs its own handler;
+    // a slow poll makes reaping robust regardless.
+    void arm_poll() {
+        poll.expires_after(std::chrono::milliseconds(250));
+        poll.async_wait([this](const boost::system::error_code &ec) {
+            if (ec) return;
+            reap_all();
+            arm_poll();
+        });
+    }
+
+    void reap_all() {
+        std::vector<std::shared_ptr<Child>> snapshot;
+        for (auto &[pid, child] : children)
+            if (!child->reaped) snapshot.push_back(child);
+        for (auto &child : snapshot) {
+            int wstatus = 0;
+            pid_t r = waitpid(child->pid, &wstatus, WNOHANG);
+            if (r == child->pid) child->on_reaped(wstatus);
+        }
+    }
+
+    void finished(Child &child) {
+        orphan_guard_unregister(child.pid);
+        children.erase(child.pid);
+        std::lock_guard lock(count_mutex);
+        --live;
+    }
+
+    template <class F>
+    auto run_on_io(F &&f) -> decltype(f()) {
+        if (std::this_thread::get_id() == thread_id) return f();
+        std::packaged_task<decltype(f())()> task(std::forward<F>(f));
+        auto fut = task.get_future();
+        asio::post(io, [&task] { task(); });
+        return fut.get();
+    }
+
+    ~Impl() {
+        run_on_io([this] {
+            for (auto &[pid, child] : children) ::kill(-pid, SIGKILL);
+            return 0;
+        });
+        // Give the reaper a moment so children are not left as zombies of a dying service.
+        for (int i = 0; i < 100; ++i) {
+            {
+                std::lock_guard lock(count_mutex);
+                if (live == 0) break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        work.reset();
+        io.stop();
+        if (thread.joinable()) thread.join();
+    }
+};
+
+void Child::start_reading() {
+    read_stream(true);
+    read_stream(false);
+}
+
+void Child::read_stream(bool is_out) {
+    auto self = shared_from_this();
+    auto &stream = is_out ? out : err;
+    auto &buf = is_out ? out_buf : err_buf;
+    stream.async_read_some(asio::buffer(buf), [self, is_out](const boost::system::error_code &ec, size_t n) {
+        if (n > 0) self->deliver_lines(is_out, (is_out ? self->out_buf : self->err_buf).data(), n);
+        if (ec) {
+            // EOF or error: flush a final unterminated line, then mark the stream closed.
+            auto &partial = is_out ? self->out_partial : self->err_partial;
+            bool &skipping = is_out ? self->out_skipping : self->err_skipping;
+            if (!partial.empty() && !skipping) self->emit_line(is_out, partial, false);
+            partial.clear();
+            (is_out ? self->out_open : self->err_open) = false;
+            boost::system::error_code ignored;
+            (is_out ? self->out : self->err).close(ignored);
+            self->maybe_finish();
+            return;
+        }
+        self->read_stream(is_out);
+    });
+}
+
+void Child::deliver_lines(bool is_out, const char *data, size_t n) {
+    auto &partial = is_out ? out_partial : err_partial;
+    bool &skipping = is_out ? out_skipping : err_skipping;
+    size_t start = 0;
+    while (start < n) {
+        const void *nl = std::memchr(data + start, '\n', n - start);
+        size_t end = nl ? static_cast<size_t>(static_cast<const char *>(nl) - data) : n;
+        if (!skipping) {
+            size_t room = max_line - partial.size();
+            size_t take = std::min(room, end - start);
+            partial.append(data + start, take);
+            if (partial.size() >= max_line && (end - start) > take) {
+                // Over the cap: deliver what fits, drop the rest of this line.
+                emit_line(is_out, partial, true);
+                partial.clear();
+                skipping = true;
+            }
+        }
+        if (nl) {
+            if (!skipping) {
+                if (!partial.empty() && partial.back() == '\r') partial.pop_back();
+                emit_line(is_out, partial, false);
+            }
+            partial.clear();
+            skipping = false;
+            start = end + 1;
+        } else {
+            start = n;
+        }
+    }
+}
+
+void Child::emit_line(bool is_out, std::string_view line, bool truncated) {
+    std::lock_guard lock(cb_mutex);
+    if (released) return;
+    auto &cb = is_out ? callbacks.on_stdout : callbacks.on_stderr;
+    if (cb) cb(line, truncated);
+}
+
+void Child::on_reaped(int wstatus) {
+    reaped = true;
+    if (WIFEXITED(wstatus)) {
+        status.exit_code = WEXITSTATUS(wstatus);
+    } else if (WIFSIGNALED(wstatus)) {
+        status.exit_code = -1;
+        status.term_signal = WTERMSIG(wstatus);
+    }
+    // The leader is gone: anything it left in its group goes too, which also closes pipes that
+    // a background grandchild still held.
+    ::kill(-pid, SIGKILL);
+    boost::system::error_code ignored;
+    in.close(ignored);
+    maybe_finish();
+}
+
+void Child::maybe_finish() {
+    if (!reaped || out_open || err_open) return;
+    {
+        std::lock_guard lock(cb_mutex);
+        if (!released && callbacks.on_exit) callbacks.on_exit(status);
+        callbacks = {};
+    }
+    {
+        std::lock_guard lock(done_mutex);
+        done = true;
+    }
+    done_cv.notify_all();
+    service.finished(*this);
+}
+
+void Child::pump_stdin() {
+    if (stdin_writing) return;
+    if (stdin_queue.empty()) {
+        if (stdin_close_requested) {
+            boost::system::error_code ignored;
+            in.close(ignored);
+        }
+        return;
+    }
+    if (!in.is_open()) {
+        stdin_queue.clear();
+        return;
+    }
+    stdin_writing = true;
+    auto self = shared_from_this();
+    asio::async_write(in, asio::buffer(stdin_queue.front()), [self](const boost::system::error_code &ec, size_t) {
+        self->stdin_writing = false;
+        self->stdin_queue.pop_front();
+        if (ec) { // the child closed its stdin or died: drop what is left
+            self->stdin_queue.clear();
+            boost::system::error_code ignored;
+            self->in.close(ignored);
+            return;
+        }
+        self->pump_stdin();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::optional<std::string> find_program(const std::string &name, const std::optional<std::vector<std::string>> &env) {
+    if (name.find('/') != std::string::npos) return name;
+    std::string path;
+    bool found_path = false;
+    if (env) {
+        for (const auto &kv : *env)
+            if (kv.rfind("PATH=", 0) == 0) {
+                path = kv.substr(5);
+                found_path = true;
+            }
+    }
+    if (!found_path) {
+        const char *p = std::getenv("PATH");
+        path = p ? p : "/usr/local/bin:/usr/bin:/bin";
+    }
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find(':', start);
+        if (end == std::string::npos) end = path.size();
+        std::string dir = path.substr(start, end - start);
+        if (dir.empty()) dir = ".";
+        std::string candidate = dir + "/" + name;
+        struct stat st{};
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        start = end + 1;
+    }
+    return std::nullopt;
+}
+
+ProcessService::ProcessService() : impl_(std::make_unique<Impl>()) {}
+ProcessService::~ProcessService() = default;
+
+ProcessService &ProcessService::instance() {
+    static ProcessService service;
+    return service;
+}
+
+size_t ProcessService::live_children() const {
+    std::lock_guard lock(impl_->count_mutex);
+    return impl_->live;
+}
+
+void ProcessService::kill_all(int signal) {
+    impl_->run_on_io([this, signal] {
+        for (auto &[pid, child] : impl_->children) ::kill(-pid, signal);
+        return 0;
+    });
+}
+
+namespace {
+struct Pipe {
+    int fd[2] = {-1, -1};
+    ~Pipe() {
+        for (int f : fd)
+            if (f >= 0) ::close(f);
+    }
+    int take(int i) {
+        int f = fd[i];
+        fd[i] = -1;
+        return f;
+    }
+};
+} // namespace
+
+std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, ProcessCallbacks callbacks) {
+    if (spec.argv.empty() || spec.argv[0].empty()) throw std::runtime_error("cannot start a process: empty command");
+    auto program = find_program(spec.argv[0], spec.env);
+    if (!program) throw std::runtime_error("cannot start '" + spec.argv[0] + "': not found on PATH");
+
+    // Everything the child needs is prepared before fork: between fork and exec only
+    // async-signal-safe calls are allowed in a threaded process.
+    std::vector<char *> argv;
+    for (const auto &a : spec.argv) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char *> envp;
+    if (spec.env) {
+        for (const auto &e : *spec.env) envp.push_back(const_cast<char *>(e.c_str()));
+        envp.push_back(nullptr);
+    }
+    char **child_env = spec.env ? envp.data() : environ;
+    const char *cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+    const char *prog = program->c_str();
+
+    return impl_->run_on_io([&]() -> std::unique_ptr<ProcessHandle> {
+        Pipe out, err, in, status;
+        if (pipe2(out.fd, O_CLOEXEC) || pipe2(err.fd, O_CLOEXEC) || pipe2(status.fd, O_CLOEXEC) ||
+            (spec.pipe_stdin && pipe2(in.fd, O_CLOEXEC)))
+            throw std::runtime_error("cannot start '" + spec.argv[0] + "': pipe: " + std::strerror(errno));
+        int devnull = spec.pipe_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        pid_t pid = fork();
+        if (pid < 0) {
+            if (devnull >= 0) ::close(devnull);
+            throw std::runtime_error("cannot start '" + spec.argv[0] + "': fork: " + std::strerror(errno));
+        }
+        if (pid == 0) {
+            // Child. Own session, so the group can be killed as one and terminal signals aimed at
+            // the host do not reach it unasked.
+            setsid();
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, nullptr);
+            for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT}) std::signal(s, SIG_DFL);
+            dup2(spec.pipe_stdin ? in.fd[0] : devnull, 0);
+            dup2(out.fd[1], 1);
+            dup2(err.fd[1], 2);
+            dup2(status.fd[1], 3);
+            fcntl(3, F_SETFD, FD_CLOEXEC);
+            close_range(4, ~0U, 0);
+            int saved;
+            if (cwd != nullptr && chdir(cwd) != 0) {
+                saved = errno;
+                [[maybe_unused]] auto w = ::write(3, "c", 1);
+                [[maybe_unused]] auto w2 = ::write(3, &saved, sizeof saved);
+                _exit(127);
+            }
+            execve(prog, argv.data(), child_env);
+            saved = errno;
+            [[maybe_unused]] auto w = ::write(3, "e", 1);
+            [[maybe_unused]] auto w2 = ::write(3, &saved, sizeof saved);
+            _exit(127);
+        }
+        if (devnull >= 0) ::close(devnull);
+        ::close(status.take(1));
+        // The status pipe closes on exec (success) or carries the step that failed and errno.
+        char what = 0;
+        int child_errno = 0;
+        ssize_t n;
+        do n = ::read(status.fd[0], &what, 1); while (n < 0 && errno == EINTR);
+        if (n == 1) {
+            [[maybe_unused]] auto r = ::read(status.fd[0], &child_errno, sizeof child_errno);
+            int ws;
+            waitpid(pid, &ws, 0);
+            std::string step = what == 'c' ? "cannot enter directory '" + spec.cwd + "'" : "exec '" + *program + "'";
+            throw std::runtime_error("cannot start '" + spec.argv[0] + "': " + step + ": " + std::strerror(child_errno));
+        }
+        orphan_guard_register(pid);
+
+        auto child = std::make_shared<Child>(*impl_, impl_->io);
+        child->pid = pid;
+        child->max_line = spec.max_line_bytes == 0 ? 1024 * 1024 : spec.max_line_bytes;
+        child->callbacks = std::move(callbacks);
+        ::close(out.take(1));
+        ::close(err.take(1));
+        child->out.assign(out.take(0));
+        child->err.assign(err.take(0));
+        if (spec.pipe_stdin) {
+            ::close(in.take(0));
+            child->in.assign(in.take(1));
+        }
+        impl_->children[pid] = child;
+        {
+            std::lock_guard lock(impl_->count_mutex);
+            ++impl_->live;
+        }
+        child->start_reading();
+        return std::make_unique<ProcessHandle>(child);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+ProcessHandle::~ProcessHandle() { release(); }
+
+int64_t ProcessHandle::pid() const { return child_ ? child_->pid : -1; }
+
+void ProcessHandle::write_stdin(std::string data) {
+    if (!child_) return;
+    auto child = child_;
+    asio::post(child->service.io, [child, data = std::move(data)]() mutable {
+        child->stdin_queue.push_back(std::move(data));
+        child->pump_stdin();
+    });
+}
+
+void ProcessHandle::close_stdin() {
+    if (!child_) return;
+    auto child = child_;
+    asio::post(child->service.io, [child] {
+        child->stdin_close_requested = true;
+        child->pump_stdin();
+    });
+}
+
+void ProcessHandle::kill(int signal) {
+    if (!child_) return;
+    auto child = child_;
+    // Checked on the I/O thread: a reaped pid may already belong to somebody else.
+    child->service.run_on_io([child, signal] {
+        if (!child->reaped) ::kill(-child->pid, signal);
+        return 0;
+    });
+}
+
+std::optional<ExitStatus> ProcessHandle::wait(uint32_t timeout_ms) {
+    if (!child_) return std::nullopt;
+    std::unique_lock lock(child_->done_mutex);
+    if (!child_->done_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return child_->done; }))
+        return std::nullopt;
+    return child_->status;
+}
+
+bool ProcessHandle::exited() const {
+    if (!child_) return true;
+    std::lock_guard lock(child_->done_mutex);
+    return child_->done;
+}
+
+void ProcessHandle::release() {
+    if (!child_) return;
+    if (!exited()) kill(SIGKILL);
+    {
+        std::lock_guard lock(child_->cb_mutex);
+        child_->released = true;
+    }
+    child_.reset();
+}
+
+} // namespace vik::process

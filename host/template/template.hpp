@@ -1,0 +1,73 @@
+#pragma once
+// A strict Jinja subset (MiniJinja-compatible for what workflows use): `{{ expr }}` with dotted
+// and indexed access, literals, arithmetic and comparisons, filters, `{% if/elif/else %}`,
+// `{% for %}` (with `loop.*`), `{% set %}`, `is defined` / `is not defined`, comments and
+// whitespace control. Undefined variables and attributes are errors (strict undefined).
+//
+// Rendering yields segments that remember whether their text came from the template source
+// (literal) or from a value (substituted). That is what lets the host escape substituted values
+// for the shell context they land in, and expand `exec(...)` only where the template wrote it.
+
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vik::tmpl {
+
+struct TemplateError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Segment {
+    std::string text;
+    bool literal = true; // true: from the template source; false: a substituted value
+};
+using Segments = std::vector<Segment>;
+
+struct Node; // parsed template, internal
+
+class Template {
+public:
+    // Parses `source`; `name` appears in error messages (a file path or a workflow key).
+    // Throws TemplateError naming line and column for malformed input.
+    Template(std::string source, std::string name);
+    ~Template();
+    Template(Template &&) noexcept;
+    Template &operator=(Template &&) noexcept;
+
+    // Renders against a JSON object of variables. Throws TemplateError on undefined names.
+    Segments render(const boost::json::object &context) const;
+    const std::string &name() const { return name_; }
+
+private:
+    std::string name_;
+    std::shared_ptr<Node> root_;
+};
+
+// Plain text: segments joined as they are (prompts, messages).
+std::string to_text(const Segments &segments);
+
+// Shell text: each substituted value escaped for the quoting context the literal text around it
+// puts it in (bare, '...' or "..."), so a value is always one literal word or part of one.
+std::string to_shell(const Segments &segments);
+
+// Escapes one value for a context. Bare values made only of safe characters stay as they are.
+enum class ShellContext { bare, single_quoted, double_quoted };
+std::string shell_escape(const std::string &value, ShellContext context);
+
+// vik's prompt command expansion: `` !`exec(CMD)` `` and `` `exec(CMD)` `` are replaced by CMD's
+// output (one trailing newline dropped). Only markers written in the template source count; CMD is
+// built with to_shell so substituted values inside it are escaped. `run` returns the output or
+// throws TemplateError (non-zero exit, timeout).
+using CommandRunner = std::function<std::string(const std::string &command)>;
+std::string expand_prompt_commands(const Segments &segments, const CommandRunner &run);
+
+// Convenience: parse + render + to_text / to_shell in one call.
+std::string render_text(const std::string &source, const std::string &name, const boost::json::object &context);
+std::string render_shell(const std::string &source, const std::string &name, const boost::json::object &context);
+
+} // namespace vik::tmpl

@@ -1,0 +1,14 @@
+#pragma once
+// Small shared helpers: UUIDv7 session ids and UTC timestamps.
+
+#include <chrono>
+#include <string>
+
+namespace vik::util {
+
+std::string uuid_v7();                                             // time-ordered, RFC 9562
+std::string rfc3339_utc(std::chrono::system_clock::time_point t);  // 2026-11-23T13:45:01.123Z
+inline std::string now_rfc3339() { return rfc3339_utc(std::chrono::system_clock::now()); }
+std::string utc_date(std::chrono::system_clock::time_point t);     // 2026-11-23
+
+} // namespace vik::util

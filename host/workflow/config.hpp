@@ -1,0 +1,77 @@
+#pragma once
+// The typed form of workflow.yml: vik's keys with vik's defaults, plus vik-host's own keys
+// (all optional, so a plain vik workflow needs none of them). docs/configuration.md lists them.
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vik::workflow {
+
+struct AgentProfile {
+    std::string name;
+    std::string runtime;          // served by an agent-runtime plugin (codex, claude_code, scripted, ...)
+    std::string model;
+    boost::json::object args;     // forwarded as CLI flags, order kept
+    // vik-host keys
+    std::string command;          // executable (or, for the scripted runtime, see its settings)
+    std::vector<std::pair<std::string, std::string>> env; // extra environment for the agent
+    std::vector<std::string> pass_env; // host variables passed although they look secret
+    double timeout_sec = 3600;    // overall limit for one session
+    double stall_timeout_sec = 300; // no event for this long -> stalled (0 disables)
+    boost::json::object settings; // runtime-plugin settings
+};
+
+struct Stage {
+    std::string name;
+    std::string state; // when.state, exact and case-sensitive
+    std::string agent;
+    std::optional<std::string> prompt;                 // inline template
+    std::optional<std::filesystem::path> prompt_file;  // resolved path of a template file
+    std::optional<std::string> before_run, after_run;  // hook snippets (templates)
+};
+
+struct Config {
+    std::filesystem::path workflow_path; // absolute, lexically normal
+    std::filesystem::path workflow_dir;
+
+    // loop
+    int64_t max_issue_concurrency = 10;
+    int64_t wait_ms = 5000;
+    std::optional<int64_t> max_iterations; // nullopt: forever
+
+    // workspace
+    std::filesystem::path home; // workspace home (before workflows/<key>/)
+
+    std::vector<AgentProfile> agents; // workflow order
+
+    // issues
+    std::optional<std::string> pull_command; // template, rendered once
+    int64_t idle_sec = 5;
+    double pull_timeout_sec = 60;           // vik-host
+    std::string tracker_kind = "command";   // vik-host: issues.tracker.kind
+    boost::json::object tracker_settings;   // vik-host: other issues.tracker.* keys
+
+    // issue
+    std::optional<std::string> after_create, before_remove; // hook snippets
+    double hook_timeout_sec = 30;             // vik-host: issue.hooks.timeout_sec
+    double prompt_command_timeout_sec = 30;   // vik-host: issue.prompt_command_timeout_sec
+    std::vector<Stage> stages;                // workflow order
+
+    const AgentProfile *agent(const std::string &name) const;
+
+    // <home>/workflows/<key>/ and the directories under it.
+    std::filesystem::path scoped_root() const;
+    std::filesystem::path issues_dir() const { return scoped_root() / "issues"; }
+    std::filesystem::path sessions_dir() const { return scoped_root() / "sessions"; }
+    std::filesystem::path logs_dir() const { return scoped_root() / "logs"; }
+    std::filesystem::path service_dir() const { return scoped_root() / "service"; }
+    std::filesystem::path state_dir() const { return scoped_root() / "state"; }
+};
+
+} // namespace vik::workflow

@@ -1,0 +1,40 @@
+#pragma once
+// Doctor diagnostics with vik's pointers, codes and texts (vik-compat §2).
+
+#include <string>
+#include <vector>
+
+namespace vik::workflow {
+
+enum class Severity { error, warning };
+
+struct Diagnostic {
+    Severity severity = Severity::error;
+    std::string pointer; // dotted path, e.g. issue.stages.plan.agent
+    std::string code;    // unknown_field, empty_str, empty_map, non_positive_number, unknown_agent, ...
+    std::string value;   // the code's argument: the number, the agent name, ... (empty when none)
+    bool value_is_number = false;
+    std::string message; // the text doctor prints after [error]/[warning]
+};
+
+struct Diagnostics {
+    std::vector<Diagnostic> items;
+    size_t errors() const;
+    size_t warnings() const;
+
+    void unknown_field(const std::string &pointer);
+    void empty_str(const std::string &pointer);
+    void empty_map(const std::string &pointer);
+    void non_positive(const std::string &pointer, long long value);
+    void unknown_agent(const std::string &pointer, const std::string &agent);
+    // vik-host: a runtime or tracker no loaded plugin provides.
+    void unknown_plugin_name(const std::string &pointer, const std::string &code, const std::string &what,
+                             const std::string &name, const std::vector<std::string> &available);
+};
+
+// `[error] ...` / `[warning] ...` lines, errors first, then the summary line.
+std::string render_text(const Diagnostics &d);
+// {"errors":[...],"warnings":[...]}
+std::string render_json(const Diagnostics &d);
+
+} // namespace vik::workflow

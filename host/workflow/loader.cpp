@@ -1,0 +1,403 @@
+#include "workflow/loader.hpp"
+
+#include "workflow/paths.hpp"
+
+#include <boost/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace vik::workflow {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+const AgentProfile *Config::agent(const std::string &name) const {
+    for (const auto &a : agents)
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
+fs::path Config::scoped_root() const { return home / "workflows" / workflow_key(workflow_path); }
+
+namespace {
+
+struct Failure {
+    LoadError error;
+};
+
+std::string join(const std::string &prefix, const std::string &key) { return prefix.empty() ? key : prefix + "." + key; }
+
+bool is_blank(const std::string &s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+class Reader {
+public:
+    Reader(fs::path file, const std::string &source, Diagnostics &diags) : file_(std::move(file)), source_(source), diags_(diags) {}
+
+    [[noreturn]] void fail(const YAML::Mark &mark, const std::string &pointer, const std::string &what) const {
+        std::string where = file_.string();
+        if (!mark.is_null()) where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+        throw Failure{{where + ": " + (pointer.empty() ? "" : "'" + pointer + "': ") + what, pointer}};
+    }
+
+    // yaml-cpp reports `key:` and `key: null` alike; the source text at the node tells them apart.
+    bool explicit_null(const YAML::Node &n) const {
+        if (!n.IsNull()) return false;
+        size_t pos = static_cast<size_t>(n.Mark().pos);
+        if (pos >= source_.size()) return false;
+        std::string_view rest(source_.data() + pos, source_.size() - pos);
+        for (std::string_view word : {"null", "Null", "NULL", "~"})
+            if (rest.substr(0, word.size()) == word) {
+                char next = rest.size() > word.size() ? rest[word.size()] : '\n';
+                if (!std::isalnum(static_cast<unsigned char>(next)) && next != '_') return true;
+            }
+        return false;
+    }
+
+    void unknown_fields(const YAML::Node &map, const std::string &prefix, std::initializer_list<std::string_view> known) {
+        for (const auto &kv : map) {
+            std::string key = kv.first.Scalar();
+            bool ok = false;
+            for (auto k : known) ok = ok || key == k;
+            if (!ok) diags_.unknown_field(join(prefix, key));
+        }
+    }
+
+    // An optional map section. Absent -> undefined node. `key:` (empty) -> an empty map.
+    // `key: null` or any non-map -> a load error.
+    YAML::Node section(const YAML::Node &parent, const std::string &key, const std::string &pointer) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+        if (n.IsNull() && !explicit_null(n)) return YAML::Node(YAML::NodeType::Map);
+        if (!n.IsMap()) fail(n.Mark(), pointer, "invalid type: expected a map" + found(n));
+        return n;
+    }
+
+    YAML::Node required(const YAML::Node &parent, const std::string &key, const std::string &pointer) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) fail(parent.Mark(), pointer, "missing field `" + key + "`");
+        return n;
+    }
+
+    std::string found(const YAML::Node &n) const {
+        if (n.IsNull()) return ", found null";
+        if (n.IsSequence()) return ", found a list";
+        if (n.IsMap()) return ", found a map";
+        return ", found '" + n.Scalar() + "'";
+    }
+
+    std::string string(const YAML::Node &n, const std::string &pointer) {
+        if (!n.IsScalar()) fail(n.Mark(), pointer, "invalid type: expected a string" + found(n));
+        return n.Scalar();
+    }
+
+    // An optional string: absent or `key: null` -> nullopt; `key:` with nothing -> "".
+    std::optional<std::string> optional_string(const YAML::Node &parent, const std::string &key, const std::string &pointer) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) return std::nullopt;
+        if (n.IsNull()) return explicit_null(n) ? std::nullopt : std::optional<std::string>(std::string());
+        return string(n, pointer);
+    }
+
+    int64_t integer(const YAML::Node &n, const std::string &pointer) {
+        if (!n.IsScalar() || n.Tag() == "!") fail(n.Mark(), pointer, "invalid type: expected an integer" + found(n));
+        const std::string &s = n.Scalar();
+        try {
+            size_t used = 0;
+            long long v = std::stoll(s, &used, 10);
+            if (used != s.size()) throw std::invalid_argument(s);
+            if (v < 0) fail(n.Mark(), pointer, "invalid value: expected a non-negative integer, found " + s);
+            return v;
+        } catch (const Failure &) {
+            throw;
+        } catch (const std::exception &) {
+            fail(n.Mark(), pointer, "invalid type: expected an integer" + found(n));
+        }
+    }
+
+    // A positive integer with vik's default; 0 -> the non_positive_number diagnostic.
+    int64_t positive(const YAML::Node &parent, const std::string &key, const std::string &pointer, int64_t def) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) return def;
+        int64_t v = integer(n, pointer);
+        if (v == 0) diags_.non_positive(pointer, 0);
+        return v;
+    }
+
+    // vik-host durations in seconds (may be fractional); 0 may be allowed (disables).
+    double seconds(const YAML::Node &parent, const std::string &key, const std::string &pointer, double def, bool zero_ok) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) return def;
+        if (!n.IsScalar() || n.Tag() == "!") fail(n.Mark(), pointer, "invalid type: expected a number of seconds" + found(n));
+        try {
+            size_t used = 0;
+            double v = std::stod(n.Scalar(), &used);
+            if (used != n.Scalar().size()) throw std::invalid_argument("x");
+            if (v < 0) fail(n.Mark(), pointer, "invalid value: expected a non-negative number of seconds");
+            if (v == 0 && !zero_ok) diags_.non_positive(pointer, 0);
+            return v;
+        } catch (const Failure &) {
+            throw;
+        } catch (const std::exception &) {
+            fail(n.Mark(), pointer, "invalid type: expected a number of seconds" + found(n));
+        }
+    }
+
+    // A YAML value as JSON: plain scalars by their look, quoted scalars as strings.
+    json::value to_json(const YAML::Node &n) const {
+        switch (n.Type()) {
+        case YAML::NodeType::Sequence: {
+            json::array a;
+            for (const auto &i : n) a.push_back(to_json(i));
+            return a;
+        }
+        case YAML::NodeType::Map: {
+            json::object o;
+            for (const auto &kv : n) o[kv.first.Scalar()] = to_json(kv.second);
+            return o;
+        }
+        case YAML::NodeType::Scalar: {
+            const std::string &s = n.Scalar();
+            if (n.Tag() == "!") return json::string(s);
+            if (s == "true" || s == "True" || s == "TRUE") return true;
+            if (s == "false" || s == "False" || s == "FALSE") return false;
+            try {
+                size_t used = 0;
+                long long i = std::stoll(s, &used, 10);
+                if (used == s.size()) return i;
+                double d = std::stod(s, &used);
+                if (used == s.size()) return d;
+            } catch (const std::exception &) {
+            }
+            return json::string(s);
+        }
+        default: return nullptr;
+        }
+    }
+
+    const fs::path &file() const { return file_; }
+    Diagnostics &diags() { return diags_; }
+
+private:
+    fs::path file_;
+    const std::string &source_;
+    Diagnostics &diags_;
+};
+
+void load_loop(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node loop = r.section(root, "loop", "loop");
+    if (!loop.IsDefined()) return;
+    r.unknown_fields(loop, "loop", {"max_issue_concurrency", "wait_ms", "max_iterations"});
+    c.max_issue_concurrency = r.positive(loop, "max_issue_concurrency", "loop.max_issue_concurrency", 10);
+    c.wait_ms = r.positive(loop, "wait_ms", "loop.wait_ms", 5000);
+    YAML::Node mi = loop["max_iterations"];
+    if (mi.IsDefined() && !mi.IsNull()) {
+        c.max_iterations = r.integer(mi, "loop.max_iterations");
+        if (*c.max_iterations == 0) r.diags().non_positive("loop.max_iterations", 0);
+    }
+}
+
+void load_workspace(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node ws = r.section(root, "workspace", "workspace");
+    if (!ws.IsDefined()) {
+        c.home = c.workflow_dir / ".vik";
+        return;
+    }
+    r.unknown_fields(ws, "workspace", {"root"});
+    YAML::Node root_node = ws["root"];
+    if (root_node.IsDefined() && !root_node.IsNull()) {
+        std::string s = r.string(root_node, "workspace.root");
+        if (s.empty()) {
+            r.diags().empty_str("workspace.root");
+            c.home = c.workflow_dir / ".vik";
+        } else {
+            c.home = resolve_path(s, c.workflow_dir);
+        }
+        return;
+    }
+    const char *vh = std::getenv("VIK_HOME");
+    c.home = vh && *vh ? resolve_path(vh, c.workflow_dir) : home_dir() / ".vik";
+}
+
+void load_agents(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node agents = r.required(root, "agents", "agents");
+    if (agents.IsNull() && !r.explicit_null(agents)) agents = YAML::Node(YAML::NodeType::Map);
+    if (!agents.IsMap()) r.fail(agents.Mark(), "agents", "invalid type: expected a map of agent profiles" + r.found(agents));
+    if (agents.size() == 0) r.diags().empty_map("agents");
+    for (const auto &kv : agents) {
+        AgentProfile a;
+        a.name = kv.first.Scalar();
+        std::string p = "agents." + a.name;
+        const YAML::Node &n = kv.second;
+        if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected an agent profile map" + r.found(n));
+        r.unknown_fields(n, p, {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"});
+        a.runtime = r.string(r.required(n, "runtime", p + ".runtime"), p + ".runtime");
+        a.model = r.string(r.required(n, "model", p + ".model"), p + ".model");
+        if (is_blank(a.model)) r.diags().empty_str(p + ".model");
+        if (YAML::Node args = r.section(n, "args", p + ".args"); args.IsDefined()) {
+            for (const auto &arg : args) {
+                std::string ap = p + ".args." + arg.first.Scalar();
+                const YAML::Node &v = arg.second;
+                if (v.IsMap()) r.fail(v.Mark(), ap, "invalid type: expected a string, number, boolean, null or list of strings, found a map");
+                if (v.IsSequence())
+                    for (const auto &item : v)
+                        if (!item.IsScalar()) r.fail(item.Mark(), ap, "invalid type: expected a list of strings");
+                a.args[arg.first.Scalar()] = r.to_json(v);
+            }
+        }
+        if (auto cmd = r.optional_string(n, "command", p + ".command")) {
+            if (cmd->empty()) r.diags().empty_str(p + ".command");
+            a.command = *cmd;
+        }
+        if (YAML::Node env = r.section(n, "env", p + ".env"); env.IsDefined())
+            for (const auto &e : env) a.env.emplace_back(e.first.Scalar(), r.string(e.second, p + ".env." + e.first.Scalar()));
+        if (YAML::Node pe = n["pass_env"]; pe.IsDefined()) {
+            if (!pe.IsSequence()) r.fail(pe.Mark(), p + ".pass_env", "invalid type: expected a list of variable names" + r.found(pe));
+            for (const auto &v : pe) a.pass_env.push_back(r.string(v, p + ".pass_env"));
+        }
+        a.timeout_sec = r.seconds(n, "timeout_sec", p + ".timeout_sec", 3600, false);
+        a.stall_timeout_sec = r.seconds(n, "stall_timeout_sec", p + ".stall_timeout_sec", 300, true);
+        if (YAML::Node s = r.section(n, "settings", p + ".settings"); s.IsDefined()) a.settings = r.to_json(s).as_object();
+        c.agents.push_back(std::move(a));
+    }
+}
+
+void load_issues(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node issues = r.required(root, "issues", "issues");
+    if (!issues.IsMap()) r.fail(issues.Mark(), "issues", "invalid type: expected a map" + r.found(issues));
+    r.unknown_fields(issues, "issues", {"pull", "tracker"});
+    YAML::Node tracker = r.section(issues, "tracker", "issues.tracker");
+    if (tracker.IsDefined()) {
+        // vik-host: `kind` picks the tracker plugin; the other keys are that plugin's settings,
+        // checked against its manifest once plugins are loaded (plugin_checks.cpp).
+        if (YAML::Node kind = tracker["kind"]; kind.IsDefined()) {
+            c.tracker_kind = r.string(kind, "issues.tracker.kind");
+            if (is_blank(c.tracker_kind)) r.diags().empty_str("issues.tracker.kind");
+        }
+        for (const auto &kv : tracker)
+            if (kv.first.Scalar() != "kind") c.tracker_settings[kv.first.Scalar()] = r.to_json(kv.second);
+    }
+    bool needs_command = c.tracker_kind == "command";
+    YAML::Node pull = needs_command ? r.required(issues, "pull", "issues.pull") : issues["pull"];
+    if (pull.IsDefined()) {
+        if (pull.IsNull() && !r.explicit_null(pull)) pull = YAML::Node(YAML::NodeType::Map);
+        if (!pull.IsMap()) r.fail(pull.Mark(), "issues.pull", "invalid type: expected a map" + r.found(pull));
+        r.unknown_fields(pull, "issues.pull", {"command", "idle_sec", "timeout_sec"});
+        if (needs_command || pull["command"].IsDefined()) {
+            std::string cmd = r.string(r.required(pull, "command", "issues.pull.command"), "issues.pull.command");
+            if (is_blank(cmd)) r.diags().empty_str("issues.pull.command");
+            c.pull_command = cmd;
+        }
+        c.idle_sec = r.positive(pull, "idle_sec", "issues.pull.idle_sec", 5);
+        c.pull_timeout_sec = r.seconds(pull, "timeout_sec", "issues.pull.timeout_sec", 60, false);
+    }
+}
+
+std::optional<std::string> hook(Reader &r, const YAML::Node &hooks, const std::string &key, const std::string &prefix) {
+    return r.optional_string(hooks, key, prefix + "." + key);
+}
+
+void load_issue(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node issue = r.required(root, "issue", "issue");
+    if (!issue.IsMap()) r.fail(issue.Mark(), "issue", "invalid type: expected a map" + r.found(issue));
+    r.unknown_fields(issue, "issue", {"hooks", "stages", "prompt_command_timeout_sec"});
+    if (YAML::Node hooks = r.section(issue, "hooks", "issue.hooks"); hooks.IsDefined()) {
+        r.unknown_fields(hooks, "issue.hooks", {"after_create", "before_remove", "timeout_sec"});
+        c.after_create = hook(r, hooks, "after_create", "issue.hooks");
+        c.before_remove = hook(r, hooks, "before_remove", "issue.hooks");
+        c.hook_timeout_sec = r.seconds(hooks, "timeout_sec", "issue.hooks.timeout_sec", 30, false);
+    }
+    c.prompt_command_timeout_sec = r.seconds(issue, "prompt_command_timeout_sec", "issue.prompt_command_timeout_sec", 30, false);
+
+    YAML::Node stages = r.required(issue, "stages", "issue.stages");
+    if (stages.IsSequence())
+        r.fail(stages.Mark(), "issue.stages",
+               "invalid type: expected a map of stage name to stage, found a list (the list form is not supported; "
+               "write `stages:` as `name: {when: ..., agent: ..., prompt: ...}`)");
+    if (stages.IsNull() && !r.explicit_null(stages)) stages = YAML::Node(YAML::NodeType::Map);
+    if (!stages.IsMap()) r.fail(stages.Mark(), "issue.stages", "invalid type: expected a map of stages" + r.found(stages));
+    if (stages.size() == 0) r.diags().empty_map("issue.stages");
+    for (const auto &kv : stages) {
+        Stage s;
+        s.name = kv.first.Scalar();
+        std::string p = "issue.stages." + s.name;
+        if (s.name.empty()) r.diags().empty_str(p);
+        const YAML::Node &n = kv.second;
+        if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
+        r.unknown_fields(n, p, {"when", "agent", "prompt_file", "prompt", "hooks"});
+        YAML::Node when = r.required(n, "when", p + ".when");
+        if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
+        r.unknown_fields(when, p + ".when", {"state"});
+        s.state = r.string(r.required(when, "state", p + ".when.state"), p + ".when.state");
+        if (is_blank(s.state)) r.diags().empty_str(p + ".when.state");
+        s.agent = r.string(r.required(n, "agent", p + ".agent"), p + ".agent");
+        bool has_file = n["prompt_file"].IsDefined(), has_inline = n["prompt"].IsDefined();
+        if (has_file == has_inline) r.fail(n.Mark(), p, "issue stage must define exactly one of `prompt_file` or `prompt`");
+        if (has_inline) {
+            s.prompt = r.string(n["prompt"], p + ".prompt");
+            if (s.prompt->empty()) r.diags().empty_str(p + ".prompt");
+        } else {
+            std::string f = r.string(n["prompt_file"], p + ".prompt_file");
+            if (f.empty()) r.diags().empty_str(p + ".prompt_file");
+            else s.prompt_file = resolve_path(f, c.workflow_dir);
+        }
+        if (YAML::Node hooks = r.section(n, "hooks", p + ".hooks"); hooks.IsDefined()) {
+            r.unknown_fields(hooks, p + ".hooks", {"before_run", "after_run"});
+            s.before_run = hook(r, hooks, "before_run", p + ".hooks");
+            s.after_run = hook(r, hooks, "after_run", p + ".hooks");
+        }
+        c.stages.push_back(std::move(s));
+    }
+    // Unknown agents are diagnostics (vik), found after all profiles are known.
+    for (const auto &s : c.stages)
+        if (!c.agent(s.agent)) r.diags().unknown_agent("issue.stages." + s.name + ".agent", s.agent);
+}
+
+} // namespace
+
+std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, const fs::path &path) {
+    Loaded out;
+    Reader r(path, text, out.diagnostics);
+    try {
+        YAML::Node root;
+        try {
+            root = YAML::Load(text);
+        } catch (const YAML::Exception &e) {
+            r.fail(e.mark, "", "invalid YAML: " + e.msg);
+        }
+        if (!root.IsMap()) r.fail(root.Mark(), "", "invalid type: the workflow must be a YAML map" + r.found(root));
+        auto &c = out.config;
+        c.workflow_path = absolute_lexical(path);
+        c.workflow_dir = c.workflow_path.parent_path();
+        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue"});
+        load_loop(r, root, c);
+        load_workspace(r, root, c);
+        load_agents(r, root, c);
+        load_issues(r, root, c);
+        load_issue(r, root, c);
+    } catch (const Failure &f) {
+        return std::unexpected(f.error);
+    } catch (const YAML::Exception &e) {
+        return std::unexpected(LoadError{path.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                             std::to_string(e.mark.column + 1) + ": " + e.msg,
+                                         ""});
+    }
+    return out;
+}
+
+std::expected<Loaded, LoadError> load_workflow(const fs::path &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return std::unexpected(LoadError{"cannot read workflow file " + path.string() + ": " + std::strerror(errno) +
+                                             " (pass the path of your workflow.yml)",
+                                         ""});
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return load_workflow_text(ss.str(), path);
+}
+
+} // namespace vik::workflow

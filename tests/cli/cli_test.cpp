@@ -1,0 +1,56 @@
+// The command line through the real binary: help, version, plugins, option placement.
+#include "cli/options.hpp"
+#include "support/test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+using vik::test::run_host;
+
+TEST_CASE("cli: vik-host plugins lists the shipped plugins as loaded and exits 0", "[cli]") {
+    auto r = run_host({"plugins"});
+    CHECK(r.exit_code == 0);
+    for (const char *id : {"codex", "github-tracker", "shell-hooks", "command-tracker", "file-tracker", "scripted-agent"})
+        CHECK_THAT(r.out, Catch::Contains(std::string("loaded   ") + id));
+}
+
+TEST_CASE("cli: plugins with broken candidates names each and exits 1", "[cli]") {
+    auto r = run_host({"--plugins", (vik::test::test_plugin_root() / "mixed").string(), "plugins"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("loaded   good-c"));
+    CHECK_THAT(r.out, Catch::Contains("refused  wrong-abi"));
+    CHECK_THAT(r.out, Catch::Contains("refused  text"));
+    CHECK_THAT(r.out, Catch::Contains("1 of 6 plugin(s) loaded"));
+}
+
+TEST_CASE("cli: --plugins is accepted after the command and may repeat", "[cli]") {
+    auto r = run_host({"plugins", "--plugins", (vik::test::test_plugin_root() / "good").string(), "--plugins",
+                       vik::test::plugin_dir().string()});
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("loaded   good-c"));
+    CHECK_THAT(r.out, Catch::Contains("loaded   codex"));
+}
+
+TEST_CASE("cli: --help and --version", "[cli]") {
+    auto h = run_host({"--help"});
+    CHECK(h.exit_code == 0);
+    CHECK_THAT(h.out, Catch::Contains("Usage: vik-host"));
+    auto v = run_host({"--version"});
+    CHECK(v.exit_code == 0);
+    CHECK_THAT(v.out, Catch::StartsWith("vik-host "));
+}
+
+TEST_CASE("cli: usage errors exit 2", "[cli]") {
+    CHECK(run_host({"--bogus"}).exit_code == 2);
+    CHECK(run_host({}).exit_code == 2);
+    CHECK(run_host({"run", "--port", "notanumber"}).exit_code == 2);
+}
+
+TEST_CASE("cli: with no command, --plugins DIR means run on ./workflow.yml", "[cli]") {
+    char a0[] = "vik-host", a1[] = "--plugins", a2[] = "dir/";
+    char *argv[] = {a0, a1, a2, nullptr};
+    auto o = vik::cli::parse_options(3, argv);
+    REQUIRE(o);
+    CHECK(o->command == "run");
+    CHECK(o->workflow == "workflow.yml");
+    CHECK(o->plugin_dirs.size() == 1);
+}

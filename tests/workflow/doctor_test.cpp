@@ -1,0 +1,134 @@
+// `vik-host doctor` end to end through the real binary.
+#include "support/test_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace vik::test;
+
+namespace {
+const char *kValid = R"(agents:
+  coder: {runtime: codex, model: gpt-5}
+issues: {pull: {command: ./pull.sh}}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: hi}
+)";
+}
+
+TEST_CASE("doctor: a valid workflow prints the summary and exits 0", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", kValid);
+    auto r = run_host({"doctor"}, dir.path); // WORKFLOW defaults to ./workflow.yml
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+}
+
+TEST_CASE("doctor: errors first, then warnings, then the summary; exit 1", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", std::string("extra: 1\nloop:\n  wait_ms: 0\n") +
+                                         R"(agents:
+  coder: {runtime: codex, model: gpt-5}
+issues: {pull: {command: ./pull.sh}}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: nobody, prompt: hi}
+)");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out == "[error] 'loop.wait_ms' expected to be great than 0, got 0\n"
+                   "[error] agent profile 'nobody' set for 'issue.stages.plan.agent' is not defined in agents configuration section\n"
+                   "[warning] unknown field 'extra'\n"
+                   "Vik doctor shows 2 error(s), 1 warning(s)\n");
+}
+
+TEST_CASE("doctor: warnings pass unless --strict", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", std::string("extra: 1\n") + kValid);
+    auto plain = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(plain.exit_code == 0);
+    CHECK_THAT(plain.out, Catch::Contains("[warning] unknown field 'extra'"));
+    auto strict = run_host({"doctor", "--strict", (dir / "workflow.yml").string()});
+    CHECK(strict.exit_code == 1);
+}
+
+TEST_CASE("doctor: --json prints vik's object with codes", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", std::string("extra: 1\nloop: {max_iterations: 0}\n") + R"(agents:
+  coder: {runtime: codex, model: gpt-5}
+issues: {pull: {command: ''}}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: ghost, prompt: hi}
+)");
+    auto r = run_host({"doctor", "--json", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    auto v = boost::json::parse(r.out);
+    auto expected = boost::json::parse(R"({"errors":[
+        {"severity":"error","pointer":"loop.max_iterations","code":{"non_positive_number":0}},
+        {"severity":"error","pointer":"issues.pull.command","code":"empty_str"},
+        {"severity":"error","pointer":"issue.stages.plan.agent","code":{"unknown_agent":"ghost"}}],
+      "warnings":[{"severity":"warning","pointer":"extra","code":"unknown_field"}]})");
+    CHECK(v == expected);
+}
+
+TEST_CASE("doctor: load errors name file, line and column on stderr and exit 1", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n  stages:\n    - plan\n");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::StartsWith((dir / "workflow.yml").string() + ":6:5: 'issue.stages': invalid type"));
+    auto j = run_host({"doctor", "--json", (dir / "workflow.yml").string()});
+    CHECK(j.exit_code == 1);
+    auto v = boost::json::parse(j.out);
+    CHECK(v.at("errors").at(0).at("code") == "load_error");
+    auto missing = run_host({"doctor", (dir / "nope.yml").string()});
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.err, Catch::Contains("cannot read workflow file"));
+}
+
+TEST_CASE("doctor: a runtime or tracker no plugin provides is an error listing what is available", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", R"(agents:
+  coder: {runtime: gemini, model: g}
+issues:
+  tracker: {kind: jira}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: hi}
+)");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("[error] runtime 'gemini' set for 'agents.coder.runtime' is not provided by any loaded plugin (available: "));
+    CHECK_THAT(r.out, Catch::Contains("codex"));
+    CHECK_THAT(r.out, Catch::Contains("scripted"));
+    CHECK_THAT(r.out, Catch::Contains("[error] tracker 'jira' set for 'issues.tracker.kind' is not provided by any loaded plugin (available: "));
+}
+
+TEST_CASE("doctor: tracker settings are checked against the plugin's manifest", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", R"(agents:
+  coder: {runtime: scripted, model: m, settings: {command: "true", colour: red}}
+issues:
+  tracker: {kind: file, paht: issues.json}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: hi}
+)");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("[error] 'issues.tracker.path' is required by the 'file' tracker"));
+    CHECK_THAT(r.out, Catch::Contains("[warning] unknown field 'issues.tracker.paht'"));
+    CHECK_THAT(r.out, Catch::Contains("[warning] unknown field 'agents.coder.settings.colour'"));
+}
+
+TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[doctor]") {
+    for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo"}) {
+        auto path = source_dir() / "examples" / name / "workflow.yml";
+        auto r = run_host({"doctor", "--strict", path.string()});
+        INFO(name << ": " << r.out << r.err);
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    }
+}
