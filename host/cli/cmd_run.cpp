@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <unistd.h>
 
@@ -62,8 +64,17 @@ int cmd_run(const Options &opts) {
 
     int code;
     try {
-        orchestrator::Orchestrator loop(cfg, registry, {dirs, 4, 15});
-        code = loop.run();
+        auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, orchestrator::OrchestratorOptions{dirs, 4, 15});
+        code = loop->run();
+        if (loop->has_stuck_work()) {
+            // A plugin call is still blocked on a worker thread: joining it could take forever.
+            // Every child process is already killed; leave without waiting for the thread.
+            spdlog::warn("a plugin call is still blocked; exiting without waiting for it");
+            fs::remove(state_file, ec);
+            spdlog::shutdown();
+            std::fflush(stdout);
+            std::_Exit(code);
+        }
     } catch (const std::exception &e) {
         spdlog::error("run failed: {}", e.what());
         std::cerr << "run failed: " << e.what() << "\n";

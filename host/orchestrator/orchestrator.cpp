@@ -596,4 +596,6 @@ Orchestrator::~Orchestrator() = default;
 
 int Orchestrator::run() { return impl_->run(); }
 
+bool Orchestrator::has_stuck_work() const { return impl_->inflight > 0; }
+
 } // namespace vik::orchestrator

@@ -28,6 +28,9 @@ public:
     // (0 on an orderly stop). Throws std::runtime_error for start-up failures (a plugin that
     // cannot be created), naming the plugin.
     int run();
+    // True when a blocking plugin call is still in flight after run() returned (a stuck plugin).
+    // Destroying the orchestrator would then wait for it; the caller should exit the process.
+    bool has_stuck_work() const;
 
     struct Impl;
 

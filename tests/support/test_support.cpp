@@ -1,5 +1,6 @@
 #include "support/test_support.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -44,10 +45,11 @@ std::string read_file(const fs::path &path) {
     return ss.str();
 }
 
-CommandResult run_host(const std::vector<std::string> &args, const fs::path &cwd, const std::vector<std::string> &env,
-                       int timeout_sec) {
-    TempDir io;
-    fs::path out = io / "stdout", err = io / "stderr";
+namespace {
+pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, const std::vector<std::string> &env, const fs::path &out,
+                 const fs::path &err) {
+    std::fflush(stdout); // or the child would write the parent's buffered output again
+    std::fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
@@ -66,12 +68,57 @@ CommandResult run_host(const std::vector<std::string> &args, const fs::path &cwd
         execv(bin.c_str(), argv.data());
         _exit(127);
     }
+    return pid;
+}
+} // namespace
+
+std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const fs::path &cwd) {
+    auto h = std::make_unique<HostProcess>();
+    h->out = h->io / "stdout";
+    h->err = h->io / "stderr";
+    h->pid = spawn_host(args, cwd, {}, h->out, h->err);
+    return h;
+}
+
+int HostProcess::wait(std::chrono::milliseconds timeout) {
+    if (pid <= 0) return -1;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+void HostProcess::signal(int sig) const {
+    if (pid > 0) ::kill(pid, sig);
+}
+
+std::string HostProcess::stdout_text() const { return read_file(out); }
+
+HostProcess::~HostProcess() {
+    if (pid > 0) {
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+    }
+}
+
+CommandResult run_host(const std::vector<std::string> &args, const fs::path &cwd, const std::vector<std::string> &env,
+                       int timeout_sec) {
+    TempDir io;
+    fs::path out = io / "stdout", err = io / "stderr";
+    pid_t pid = spawn_host(args, cwd, env, out, err);
     CommandResult r;
     int status = 0;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_sec);
     for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) break;
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
         if (std::chrono::steady_clock::now() > deadline) {
             kill(-pid, SIGKILL);
             waitpid(pid, &status, 0);

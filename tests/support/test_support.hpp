@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,19 @@ struct CommandResult {
 // time limit; the whole process group is killed when the limit passes.
 CommandResult run_host(const std::vector<std::string> &args, const std::filesystem::path &cwd = {},
                        const std::vector<std::string> &env = {}, int timeout_sec = 60);
+
+// vik-host started in the background (own process group), for signal tests.
+struct HostProcess {
+    int pid = -1;
+    std::filesystem::path out, err;
+    TempDir io;
+    // Waits up to timeout for exit; returns the exit code (128+signal when killed), -1 on timeout.
+    int wait(std::chrono::milliseconds timeout);
+    void signal(int sig) const;
+    std::string stdout_text() const;
+    ~HostProcess(); // kills the host if it still runs
+};
+std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const std::filesystem::path &cwd = {});
 
 void write_file(const std::filesystem::path &path, const std::string &text);
 std::string read_file(const std::filesystem::path &path);
