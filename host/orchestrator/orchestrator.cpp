@@ -377,6 +377,16 @@ struct Orchestrator::Impl {
 
     // ---- sessions --------------------------------------------------------------------------
 
+    // Variables holding the tracker's credentials: kept out of agent environments unless the
+    // profile passes them explicitly (pass_env). Hooks keep them; they run the team's own scripts.
+    std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const {
+        std::set<std::string> names;
+        if (auto *t = cfg.tracker_settings.if_contains("token_env"); t && t->is_string()) names.insert(std::string(t->as_string()));
+        if (cfg.tracker_kind == "github") names.insert({"GITHUB_TOKEN", "GH_TOKEN"});
+        for (const auto &keep : profile.pass_env) names.erase(keep);
+        return names;
+    }
+
     void start_session(const std::string &id, const std::string &stage_name, std::string prompt) {
         ActiveIssue &a = active.at(id);
         const workflow::Stage &s = stage_named(stage_name);
@@ -414,7 +424,9 @@ struct Orchestrator::Impl {
         req.profile_json = profile_json.at(profile.name);
         req.prompt = std::move(prompt);
         req.workdir = a.workdir.string();
-        for (auto &[k, v] : issue_environment(cfg, a.issue, a.workdir, stage_name, options.plugin_dirs)) req.env.push_back(k + "=" + v);
+        auto secrets = tracker_secrets(profile);
+        for (auto &[k, v] : issue_environment(cfg, a.issue, a.workdir, stage_name, options.plugin_dirs))
+            if (!secrets.count(k)) req.env.push_back(k + "=" + v);
         for (auto &[k, v] : profile.env) req.env.push_back(k + "=" + v);
         auto started = runtimes.at(profile.runtime)->start(req, std::move(listener));
         if (!started) {

@@ -5,9 +5,14 @@
 namespace vik::workflow {
 
 namespace {
-void check_settings(const boost::json::object &settings, const plugins::Manifest &m, const std::string &prefix, Diagnostics &d) {
-    for (const auto &kv : settings)
-        if (!m.settings.count(std::string(kv.key()))) d.unknown_field(prefix + "." + std::string(kv.key()));
+// `token_env` is the host's own tracker key (the secret kept out of agent environments).
+void check_settings(const boost::json::object &settings, const plugins::Manifest &m, const std::string &prefix, Diagnostics &d,
+                    bool tracker) {
+    for (const auto &kv : settings) {
+        std::string key(kv.key());
+        if (tracker && key == "token_env") continue;
+        if (!m.settings.count(key)) d.unknown_field(prefix + "." + key);
+    }
 }
 } // namespace
 
@@ -18,7 +23,7 @@ void check_plugins(const Config &c, const plugins::Registry &reg, Diagnostics &d
             d.unknown_plugin_name("agents." + a.name + ".runtime", "unknown_runtime", "runtime", a.runtime, reg.runtime_names());
             continue;
         }
-        check_settings(a.settings, p->manifest, "agents." + a.name + ".settings", d);
+        check_settings(a.settings, p->manifest, "agents." + a.name + ".settings", d, false);
     }
     auto t = reg.find_tracker(c.tracker_kind);
     if (!t) {
@@ -26,7 +31,7 @@ void check_plugins(const Config &c, const plugins::Registry &reg, Diagnostics &d
         return;
     }
     if (c.tracker_kind == "command") return; // its settings come from issues.pull
-    check_settings(c.tracker_settings, t->manifest, "issues.tracker", d);
+    check_settings(c.tracker_settings, t->manifest, "issues.tracker", d, true);
     for (const auto &[key, spec] : t->manifest.settings)
         if (spec.required && !c.tracker_settings.contains(key))
             d.items.push_back({Severity::error, "issues.tracker." + key, "missing_setting", key, false,

@@ -528,3 +528,30 @@ TEST_CASE("run: the demo workflow moves every open issue to done", "[run][e2e][d
     CHECK_THAT(read_file(dir / "demo" / "issues" / "ENG-4.yml"), Catch::Contains("state: blocked"));
     CHECK_THAT(r.out, Catch::Contains("sessions: "));
 }
+
+TEST_CASE("run: the tracker's token variable is kept out of the agent's environment unless passed", "[run][e2e][security]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nenv > agent-env.txt\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"SEC-1","title":"t","state":"todo"}])");
+    std::string wf = "loop: {max_iterations: 1}\n"
+                     "agents:\n"
+                     "  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
+                     "  open: {runtime: scripted, model: none, pass_env: [MY_TRACKER_TOKEN], settings: {command: " +
+                     (p.dir / "agent.sh").string() + "}}\n"
+                     "issues:\n  tracker: {kind: file, path: issues.json, token_env: MY_TRACKER_TOKEN}\n"
+                     "issue:\n  hooks:\n    after_create: echo \"$MY_TRACKER_TOKEN\" > hook-saw.txt\n"
+                     "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n";
+    write_file(p.workflow(), wf);
+    auto r = run_host({"run", p.workflow().string()}, p.dir.path, {"MY_TRACKER_TOKEN=s3cret-value"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_file(p.workspace("SEC-1") / "agent-env.txt").find("s3cret-value") == std::string::npos);
+    CHECK(read_file(p.workspace("SEC-1") / "hook-saw.txt") == "s3cret-value\n");
+    CHECK(r.out.find("s3cret-value") == std::string::npos);
+
+    wf.replace(wf.find("agent: bot"), 10, "agent: open");
+    write_file(p.workflow(), wf);
+    auto passed = run_host({"run", p.workflow().string()}, p.dir.path, {"MY_TRACKER_TOKEN=s3cret-value"});
+    REQUIRE(passed.exit_code == 0);
+    CHECK(read_file(p.workspace("SEC-1") / "agent-env.txt").find("MY_TRACKER_TOKEN=s3cret-value") != std::string::npos);
+}
