@@ -1,7 +1,114 @@
+// vik's daemon commands (vik-compat §1): status, stop, restart, uninstall.
 #include "cli/commands.hpp"
+#include "daemon/daemon_status.hpp"
+#include "daemon/instance_lock.hpp"
+#include "workflow/loader.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
 namespace vik::cli {
-int cmd_status(const Options &) { return 1; }
-int cmd_stop(const Options &) { return 1; }
-int cmd_restart(const Options &) { return 1; }
-int cmd_uninstall(const Options &) { return 1; }
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<workflow::Config> load_config(const Options &opts, const char *cmd) {
+    auto loaded = workflow::load_workflow(opts.workflow);
+    if (!loaded) {
+        std::cerr << cmd << " failed: " << loaded.error().message << "\n";
+        return std::nullopt;
+    }
+    return loaded->config;
 }
+
+// Stops a running daemon: SIGTERM, then wait for it to let go of its lock.
+// Returns 0, or 1 with the reason printed.
+int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) {
+    long pid = s.state ? s.state->pid : 0;
+    if (pid <= 0) {
+        std::cerr << cmd << " failed: " << s.state_file.string() << " names no pid, yet the workflow is locked by a running vik-host\n";
+        return 1;
+    }
+    ::kill(static_cast<pid_t>(pid), SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_sec);
+    while (daemon::InstanceLock::held_by_other(s.lock_file)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            std::cerr << cmd << " failed: daemon (pid " << pid << ") did not exit within " << grace_sec << " s\n";
+            return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::error_code ec;
+    fs::remove(s.state_file, ec);
+    return 0;
+}
+
+} // namespace
+
+int cmd_status(const Options &opts) {
+    auto cfg = load_config(opts, "status");
+    if (!cfg) return 1;
+    auto s = daemon::inspect(cfg->service_dir());
+    std::cout << "status: " << daemon::liveness_name(s.liveness) << "\n";
+    std::cout << "state_file: " << s.state_file.string() << "\n";
+    if (s.state) {
+        const auto &st = *s.state;
+        std::cout << "pid: " << st.pid << "\n"
+                  << "bind_address: " << st.bind_address << ":" << st.port << "\n"
+                  << "started_at: " << st.started_at << "\n"
+                  << "log_dir: " << st.log_dir << "\n"
+                  << "sessions_dir: " << st.sessions_dir << "\n"
+                  << "workflow_path: " << st.workflow_path << "\n"
+                  << "command: " << st.command << "\n";
+    }
+    return 0;
+}
+
+int cmd_stop(const Options &opts) {
+    auto cfg = load_config(opts, "stop");
+    if (!cfg) return 1;
+    auto s = daemon::inspect(cfg->service_dir());
+    if (s.liveness == daemon::Liveness::not_installed) {
+        std::cerr << "stop failed: no daemon state file for " << s.state_file.string() << "\n";
+        return 1;
+    }
+    if (s.liveness == daemon::Liveness::running && stop_running(s, opts.timeout_sec, "stop") != 0) return 1;
+    std::error_code ec;
+    fs::remove(s.state_file, ec);
+    std::cout << "daemon stopped\n";
+    return 0;
+}
+
+int cmd_restart(const Options &opts) {
+    auto cfg = load_config(opts, "restart");
+    if (!cfg) return 1;
+    auto s = daemon::inspect(cfg->service_dir());
+    if (s.liveness == daemon::Liveness::running) {
+        if (stop_running(s, opts.timeout_sec, "restart") != 0) return 1;
+        std::cout << "daemon stopped; starting a fresh one\n";
+    } else {
+        std::error_code ec;
+        fs::remove(s.state_file, ec);
+        std::cout << "no daemon was running; starting one\n";
+    }
+    Options run = opts;
+    run.command = "run";
+    run.detach = true;
+    return cmd_run(run);
+}
+
+int cmd_uninstall(const Options &opts) {
+    auto cfg = load_config(opts, "uninstall");
+    if (!cfg) return 1;
+    auto s = daemon::inspect(cfg->service_dir());
+    if (s.liveness == daemon::Liveness::running && stop_running(s, opts.timeout_sec, "uninstall") != 0) return 1;
+    std::error_code ec;
+    fs::remove(s.state_file, ec);
+    std::cout << "daemon uninstalled (state file removed if present)\n";
+    return 0;
+}
+
+} // namespace vik::cli

@@ -1,5 +1,8 @@
 #include "cli/commands.hpp"
 #include "cli/workflow_loading.hpp"
+#include "daemon/daemon_status.hpp"
+#include "daemon/daemonize.hpp"
+#include "daemon/instance_lock.hpp"
 #include "daemon/state_file.hpp"
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
@@ -8,25 +11,36 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 namespace vik::cli {
 
 namespace fs = std::filesystem;
 
-// `vik-host run [WORKFLOW]` in the foreground: load, check, set up logs and state.json, run the
-// loop, clean up. The daemon form (-d) wraps the same path.
-int cmd_run(const Options &opts) {
-    if (opts.detach) {
-        std::cerr << "run failed: `run -d` (daemon mode) is not available in this build yet; run in the foreground "
-                     "under a supervisor such as systemd\n";
-        return 1;
+namespace {
+
+std::string already_running(const fs::path &service_dir) {
+    // The winner of a simultaneous start may not have written its state file yet.
+    for (int i = 0; i < 20; ++i) {
+        auto s = daemon::inspect(service_dir);
+        if (s.state && s.state->pid > 0)
+            return "daemon already running (pid " + std::to_string(s.state->pid) + ", state file " + s.state_file.string() + ")";
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    // Before any thread exists: the guard that kills our children if we die.
-    process::start_orphan_guard();
+    return "daemon already running (state file " + (service_dir / "state.json").string() + " is locked by another vik-host)";
+}
+
+} // namespace
+
+// `vik-host run [-d] [WORKFLOW]`: load and check, take the workflow's instance lock, set up logs
+// and state.json, run the loop, clean up. With -d the same path runs in a detached daemon that
+// reports back to the starting command once it is up.
+int cmd_run(const Options &opts) {
     auto registry = load_registry(opts);
     auto loaded = load_valid_workflow(opts, registry);
     if (!loaded) {
@@ -34,15 +48,40 @@ int cmd_run(const Options &opts) {
         return 1;
     }
     const auto &cfg = loaded->config;
-    std::error_code ec;
-    for (const auto &dir : {cfg.logs_dir(), cfg.sessions_dir(), cfg.issues_dir(), cfg.service_dir()}) {
-        fs::create_directories(dir, ec);
-        if (ec) {
-            std::cerr << "run failed: cannot create " << dir.string() << ": " << ec.message() << "\n";
+    fs::path service_dir = cfg.service_dir();
+    fs::path state_file = service_dir / "state.json";
+
+    if (opts.detach) {
+        auto s = daemon::inspect(service_dir);
+        if (s.liveness == daemon::Liveness::running) {
+            std::cerr << already_running(service_dir) << "\n";
             return 1;
         }
+        if (s.liveness == daemon::Liveness::stale)
+            std::cerr << "warning: overwriting stale state file " << state_file.string()
+                      << (s.state ? " (pid " + std::to_string(s.state->pid) + " is gone)" : "") << "\n";
+        // No thread exists yet: fork is safe here.
+        auto d = daemon::detach(state_file.string(), 60);
+        if (!d.is_daemon) return d.parent_exit;
     }
-    logging::setup({cfg.logs_dir(), true, 7});
+    // Every failure from here on must reach the starting command when detached.
+    auto fail = [&](const std::string &reason) {
+        daemon::report_failed(reason);
+        std::cerr << reason << "\n";
+        return 1;
+    };
+
+    auto lock = daemon::InstanceLock::try_acquire(service_dir / "run.lock");
+    if (!lock) return fail(already_running(service_dir));
+
+    // Before any thread exists: the guard that kills our children if we die.
+    process::start_orphan_guard();
+    std::error_code ec;
+    for (const auto &dir : {cfg.logs_dir(), cfg.sessions_dir(), cfg.issues_dir(), service_dir}) {
+        fs::create_directories(dir, ec);
+        if (ec) return fail("run failed: cannot create " + dir.string() + ": " + ec.message());
+    }
+    logging::setup({cfg.logs_dir(), !opts.detach, 7});
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
@@ -59,12 +98,14 @@ int cmd_run(const Options &opts) {
     state.log_dir = cfg.logs_dir().string();
     state.sessions_dir = cfg.sessions_dir().string();
     for (const auto &a : opts.argv) state.command += (state.command.empty() ? "" : " ") + a;
-    fs::path state_file = cfg.service_dir() / "state.json";
-    if (auto w = daemon::write_state(state_file, state); !w) spdlog::warn("{}", w.error());
+    if (auto w = daemon::write_state(state_file, state); !w) return fail("run failed: " + w.error());
+    if (opts.detach) spdlog::info("daemon started pid={} state_file={}", state.pid, state_file.string());
 
     int code;
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, orchestrator::OrchestratorOptions{dirs, 4, 15});
+        loop->prepare();
+        daemon::report_started();
         code = loop->run();
         if (loop->has_stuck_work()) {
             // A plugin call is still blocked on a worker thread: joining it could take forever.
@@ -77,11 +118,12 @@ int cmd_run(const Options &opts) {
         }
     } catch (const std::exception &e) {
         spdlog::error("run failed: {}", e.what());
-        std::cerr << "run failed: " << e.what() << "\n";
-        code = 1;
+        fs::remove(state_file, ec);
+        return fail(std::string("run failed: ") + e.what());
     }
     fs::remove(state_file, ec);
-    std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";
+    if (!opts.detach)
+        std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";
     return code;
 }
 

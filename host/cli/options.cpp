@@ -14,6 +14,7 @@ Commands:
   run [-d] [--port N] [--bind-address IP]   run the workflow (foreground, or -d as a daemon)
   doctor [--json] [--strict]                check the workflow and print diagnostics
   status | stop | restart | uninstall       manage the daemon of this workflow
+                 [--timeout SEC]            (stop, restart, uninstall: wait this long, default 30)
   plugins                                   list the plugins found and whether they loaded
   issue set-state ID STATE | issue comment ID TEXT|-
                                             change an issue through the workflow's tracker
@@ -69,6 +70,17 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
                 o.port = port;
             } catch (const std::exception &) {
                 return std::unexpected("invalid value '" + *v + "' for '--port': expected a number from 0 to 65535");
+            }
+        } else if (a == "--timeout") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            try {
+                size_t used = 0;
+                int t = std::stoi(*v, &used);
+                if (used != v->size() || t <= 0) throw std::out_of_range("timeout");
+                o.timeout_sec = t;
+            } catch (const std::exception &) {
+                return std::unexpected("invalid value '" + *v + "' for '--timeout': expected a positive number of seconds");
             }
         } else if (a == "--bind-address") {
             auto v = value();

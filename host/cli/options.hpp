@@ -21,6 +21,8 @@ struct Options {
     bool detach = false;
     std::optional<int> port;
     std::string bind_address;
+    // stop / restart / uninstall: how long to wait for the daemon to exit
+    int timeout_sec = 30;
     // issue <action> <id> [text]
     std::vector<std::string> args;
     std::vector<std::string> argv; // the whole command line, for state.json

@@ -580,10 +580,20 @@ struct Orchestrator::Impl {
         io.stop();
     }
 
-    int run() {
+    bool prepared = false;
+
+    // Creates the plugin instances and starts listening for signals; throws naming the plugin
+    // that refused to start.
+    void prepare() {
+        if (prepared) return;
         base = base_context(cfg);
         create_plugins();
         wait_signals();
+        prepared = true;
+    }
+
+    int run() {
+        prepare();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
         asio::post(io, [this] { start_intake(); });
@@ -605,6 +615,8 @@ Orchestrator::Orchestrator(const workflow::Config &config, const plugins::Regist
     : impl_(std::make_unique<Impl>(config, registry, std::move(options))) {}
 
 Orchestrator::~Orchestrator() = default;
+
+void Orchestrator::prepare() { impl_->prepare(); }
 
 int Orchestrator::run() { return impl_->run(); }
 

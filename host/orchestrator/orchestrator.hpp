@@ -24,6 +24,9 @@ class Orchestrator {
 public:
     Orchestrator(const workflow::Config &config, const plugins::Registry &registry, OrchestratorOptions options);
     ~Orchestrator();
+    // Creates the plugin instances (tracker, hooks, runtimes). Throws std::runtime_error naming a
+    // plugin that refused to start. run() calls it when it was not called before.
+    void prepare();
     // Runs until max_iterations drained or a signal stopped it. Returns the exit code
     // (0 on an orderly stop). Throws std::runtime_error for start-up failures (a plugin that
     // cannot be created), naming the plugin.
