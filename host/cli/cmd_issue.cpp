@@ -1,19 +1,51 @@
 #include "cli/commands.hpp"
 #include "cli/workflow_loading.hpp"
 #include "logging/logging.hpp"
+#include "orchestrator/control_channel.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "workflow/loader.hpp"
 
 #include <iostream>
 #include <iterator>
 
 namespace vik::cli {
 
-// `vik-host issue set-state ID STATE [WORKFLOW]` and `vik-host issue comment ID TEXT|- [WORKFLOW]`:
-// change an issue through whichever tracker plugin the workflow uses.
+namespace {
+
+// `issue retry ID` / `issue cancel ID`: ask the running vik-host of the workflow.
+int control(const Options &opts) {
+    const auto &a = opts.args;
+    Options o = opts;
+    if (a.size() > 2) o.workflow = a[2];
+    auto loaded = workflow::load_workflow(o.workflow);
+    if (!loaded) {
+        std::cerr << "issue " << a[0] << " failed: " << loaded.error().message << "\n";
+        return 1;
+    }
+    try {
+        std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], 10000);
+        if (reply.rfind("ok ", 0) == 0) {
+            std::cout << reply.substr(3) << "\n";
+            return 0;
+        }
+        std::cerr << "issue " << a[0] << " failed: " << (reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply) << "\n";
+    } catch (const std::exception &e) {
+        std::cerr << "issue " << a[0] << " failed: " << e.what() << "\n";
+    }
+    return 1;
+}
+
+} // namespace
+
+// `vik-host issue set-state ID STATE [WORKFLOW]` and `vik-host issue comment ID TEXT|- [WORKFLOW]`
+// change an issue through whichever tracker plugin the workflow uses; `issue retry ID [WORKFLOW]`
+// and `issue cancel ID [WORKFLOW]` reach the running vik-host through its control channel.
 int cmd_issue(const Options &opts) {
     const auto &a = opts.args;
+    if (a.size() >= 2 && (a[0] == "retry" || a[0] == "cancel")) return control(opts);
     if (a.size() < 3 || (a[0] != "set-state" && a[0] != "comment")) {
-        std::cerr << "error: usage: vik-host issue set-state ID STATE [WORKFLOW] | vik-host issue comment ID TEXT|- [WORKFLOW]\n";
+        std::cerr << "error: usage: vik-host issue set-state ID STATE [WORKFLOW] | issue comment ID TEXT|- [WORKFLOW] | "
+                     "issue retry ID [WORKFLOW] | issue cancel ID [WORKFLOW]\n";
         return 2;
     }
     Options o = opts;

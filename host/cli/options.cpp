@@ -18,6 +18,7 @@ Commands:
   plugins                                   list the plugins found and whether they loaded
   issue set-state ID STATE | issue comment ID TEXT|-
                                             change an issue through the workflow's tracker
+  issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
 
 WORKFLOW defaults to ./workflow.yml. With no command, `vik-host --plugins DIR [WORKFLOW]` runs.
 

@@ -1,5 +1,8 @@
 #include "orchestrator/orchestrator.hpp"
 
+#include "orchestrator/candidates.hpp"
+#include "orchestrator/claims.hpp"
+#include "orchestrator/control_channel.hpp"
 #include "orchestrator/issue.hpp"
 #include "orchestrator/template_context.hpp"
 #include "orchestrator/tracker_factory.hpp"
@@ -19,6 +22,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -51,7 +55,7 @@ struct StepResult {
 
 } // namespace
 
-// One (issue, stage) run from launch to release.
+// One session of an (issue, stage), from start to finish.
 struct StageRun {
     StageRun(asio::io_context &io) : overall(io), stall(io) {}
     std::string issue_id, stage;
@@ -59,19 +63,21 @@ struct StageRun {
     std::unique_ptr<session::SessionRecorder> recorder;
     std::unique_ptr<plugins::AgentSession> session;
     asio::steady_timer overall, stall;
-    enum class Cancel { none, shutdown, timeout, stall } cancel = Cancel::none;
+    // Why the host cancelled it, which decides what follows.
+    enum class Cancel { none, shutdown, timeout, stall, terminal, left, operator_ } cancel = Cancel::none;
+    std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
     bool finished = false;
 };
 
-// An issue with at least one reserved stage.
+// An issue with at least one stage launching or running: it holds a slot.
 struct ActiveIssue {
-    Issue issue; // as last seen by intake
+    Issue issue; // as last seen
     std::string key;
     fs::path workdir;
-    bool ready = false;                 // workspace set up
-    std::vector<std::string> waiting;   // stages to launch once ready
-    std::set<std::string> reserved;     // stages reserved: launching, running or finishing
+    bool ready = false;               // workspace set up
+    std::vector<std::string> waiting; // stages to launch once ready
+    std::set<std::string> running;    // stages launching, in a session, or finishing
 };
 
 struct Orchestrator::Impl {
@@ -89,19 +95,31 @@ struct Orchestrator::Impl {
     std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
     std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> runtimes; // by runtime name
     std::map<std::string, std::string> profile_json;                           // by agent name
+    std::unique_ptr<ControlServer> control;
 
-    std::map<std::string, ActiveIssue> active;                                  // by issue id
-    std::map<std::pair<std::string, std::string>, std::shared_ptr<StageRun>> runs;
+    ClaimTable claims;
+    std::map<std::string, ActiveIssue> active;                          // by issue id
+    std::map<PairKey, std::shared_ptr<StageRun>> runs;                  // sessions
+    std::map<PairKey, std::shared_ptr<asio::steady_timer>> retry_timers;
+    std::map<std::string, Issue> latest;                                // last seen state of each issue
+    std::set<std::string> removal_pending, removing;                    // workspaces to clean
     json::object base;
     int64_t iterations = 0;
-    bool stopping = false;      // a signal asked us to stop
-    bool intake_done = false;   // max_iterations reached: drain and exit
+    bool stopping = false;    // a signal asked us to stop
+    bool intake_done = false; // max_iterations reached: drain and exit
     int signals_seen = 0;
-    size_t inflight = 0;        // blocking jobs on the pool not yet posted back
+    size_t inflight = 0;      // blocking jobs on the pool not yet posted back
     int exit_code = 0;
+    bool prepared = false;
 
     Impl(const workflow::Config &c, const plugins::Registry &r, OrchestratorOptions o)
-        : cfg(c), registry(r), options(std::move(o)), pool(static_cast<size_t>(std::max(1, options.worker_threads))) {}
+        : cfg(c), registry(r), options(std::move(o)), pool(static_cast<size_t>(std::max(1, options.worker_threads))),
+          claims(c.scheduling) {}
+
+    bool terminal(const std::string &state) const {
+        const auto &t = cfg.scheduling.terminal_states;
+        return std::find(t.begin(), t.end(), state) != t.end();
+    }
 
     // ---- setup ---------------------------------------------------------------------------
 
@@ -144,7 +162,7 @@ struct Orchestrator::Impl {
         auto timer = std::make_shared<asio::steady_timer>(io, limit);
         auto shared_done = std::make_shared<std::function<void(StepResult)>>(std::move(done));
         ++inflight;
-        timer->async_wait([this, settled, shared_done, limit](const boost::system::error_code &ec) {
+        timer->async_wait([settled, shared_done, limit](const boost::system::error_code &ec) {
             if (ec || *settled) return;
             *settled = true;
             (*shared_done)(StepResult{false, "no answer within " + std::to_string(limit.count()) + " ms", {}});
@@ -202,7 +220,7 @@ struct Orchestrator::Impl {
 
     std::chrono::milliseconds hook_limit() const { return std::chrono::milliseconds(to_ms(cfg.hook_timeout_sec) + 10000); }
 
-    // ---- intake ----------------------------------------------------------------------------
+    // ---- intake and reconciliation -----------------------------------------------------------
 
     void start_intake() {
         if (stopping || intake_done) return;
@@ -221,15 +239,20 @@ struct Orchestrator::Impl {
         if (stopping) return;
         if (!r.ok) {
             spdlog::error("intake cycle failed: {} (tracker {})", r.error, tracker->plugin_id());
+        } else if (auto parsed = parse_issues(r.value); !parsed) {
+            spdlog::error("intake cycle failed: {} (tracker {})", parsed.error(), tracker->plugin_id());
         } else {
-            auto parsed = parse_issues(r.value);
-            if (!parsed) {
-                spdlog::error("intake cycle failed: {} (tracker {})", parsed.error(), tracker->plugin_id());
-            } else {
-                for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
-                spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
-                dispatch(parsed->issues);
+            for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
+            spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
+            for (const auto &i : parsed->issues) latest[i.id] = i;
+            reconcile(parsed->issues, false);
+            for (const auto &i : parsed->issues) {
+                if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
+                    spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
+                if (terminal(i.state)) clean_terminal(i);
             }
+            dispatch(parsed->issues);
+            refresh_missing(parsed->issues);
         }
         if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
@@ -243,37 +266,109 @@ struct Orchestrator::Impl {
         });
     }
 
-    // ---- dispatch --------------------------------------------------------------------------
-
-    void dispatch(const std::vector<Issue> &issues) {
-        for (const auto &issue : issues) {
-            auto it = active.find(issue.id);
-            std::vector<std::string> matching;
-            for (const auto &s : cfg.stages)
-                if (s.state == issue.state && (it == active.end() || !it->second.reserved.count(s.name))) matching.push_back(s.name);
-            if (matching.empty()) continue;
-            if (it == active.end() && active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)) {
-                spdlog::debug("capacity reached; issue waits issue_id={} running_issues={}", issue.id, active.size());
+    // Running sessions whose issue left the stage's state, reached a terminal state, or (when
+    // `absent_means_gone`) is no longer visible, are stopped. Refreshed issues update snapshots.
+    void reconcile(const std::vector<Issue> &fresh, bool absent_means_gone) {
+        std::map<std::string, const Issue *> by_id;
+        for (const auto &i : fresh) by_id[i.id] = &i;
+        for (auto &[key, run] : runs) {
+            if (run->finished || run->cancel != StageRun::Cancel::none) continue;
+            auto it = by_id.find(key.first);
+            if (it == by_id.end()) {
+                if (absent_means_gone) cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
                 continue;
             }
-            bool fresh = it == active.end();
-            ActiveIssue &a = active[issue.id];
-            a.issue = issue;
-            if (fresh) {
-                a.key = workspace::safe_key(issue.id);
-                a.workdir = cfg.issues_dir() / a.key;
+            const Issue &issue = *it->second;
+            if (auto a = active.find(issue.id); a != active.end()) a->second.issue = issue;
+            if (terminal(issue.state))
+                cancel_run(*run, StageRun::Cancel::terminal, "the issue reached terminal state '" + issue.state + "'");
+            else if (issue.state != stage_named(key.second).state)
+                cancel_run(*run, StageRun::Cancel::left, "the issue moved to state '" + issue.state + "'");
+        }
+    }
+
+    // Running issues the pull did not show are refreshed by id; a failed refresh stops nothing.
+    void refresh_missing(const std::vector<Issue> &pulled) {
+        std::set<std::string> seen;
+        for (const auto &i : pulled) seen.insert(i.id);
+        json::array ids;
+        for (const auto &[key, run] : runs)
+            if (!seen.count(key.first) && !run->finished) ids.push_back(json::string(key.first));
+        if (ids.empty()) return;
+        uint32_t timeout = to_ms(cfg.pull_timeout_sec);
+        std::string ids_json = json::serialize(ids);
+        blocking(std::chrono::milliseconds(timeout + 10000),
+                 [this, ids_json, timeout] {
+                     auto r = tracker->fetch(ids_json, timeout);
+                     if (!r) return StepResult{false, r.error().message, {}};
+                     return StepResult{true, {}, std::move(*r)};
+                 },
+                 [this](StepResult r) {
+                     if (stopping) return;
+                     std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
+                     if (!parsed) {
+                         spdlog::warn("reconcile refresh failed; running work untouched: {}", parsed.error());
+                         return;
+                     }
+                     for (const auto &i : parsed->issues) latest[i.id] = i;
+                     reconcile(parsed->issues, true);
+                 });
+    }
+
+    // ---- dispatch --------------------------------------------------------------------------
+
+    std::vector<std::string> running_issue_states() const {
+        std::vector<std::string> out;
+        for (const auto &[id, a] : active) out.push_back(a.issue.state);
+        return out;
+    }
+
+    // Whether a new issue in `state` may take a slot now.
+    bool has_room(const std::string &id, const std::string &state) const {
+        if (active.count(id)) return true; // it holds a slot already
+        if (active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)) return false;
+        return state_has_room(cfg.scheduling, state, running_issue_states());
+    }
+
+    void dispatch(const std::vector<Issue> &issues) {
+        std::map<std::string, std::string> state_by_id;
+        for (const auto &i : issues) state_by_id[i.id] = i.state;
+        for (const Issue *issue : order_candidates(issues)) {
+            if (terminal(issue->state) || removing.count(issue->id) || removal_pending.count(issue->id)) continue;
+            std::vector<std::string> matching;
+            for (const auto &s : cfg.stages)
+                if (s.state == issue->state && !claims.claimed({issue->id, s.name})) matching.push_back(s.name);
+            if (matching.empty()) continue;
+            if (waits_on_blocker(*issue, state_by_id, cfg.scheduling.terminal_states)) {
+                spdlog::debug("issue waits for its blockers issue_id={}", issue->id);
+                continue;
             }
-            // Reserve before any asynchronous work, so a repeated intake cannot launch twice.
-            for (const auto &s : matching) a.reserved.insert(s);
-            spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue.id, issue.state, join(matching));
-            if (fresh) {
-                a.waiting = matching;
-                setup_issue(issue.id);
-            } else if (!a.ready) {
-                a.waiting.insert(a.waiting.end(), matching.begin(), matching.end());
-            } else {
-                for (const auto &s : matching) launch_stage(issue.id, s);
+            if (!has_room(issue->id, issue->state)) {
+                spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue->id, active.size());
+                continue;
             }
+            // Claim before any asynchronous work, so a repeated intake cannot launch twice.
+            for (const auto &s : matching) claims.start({issue->id, s}, issue->state);
+            spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue->id, issue->state, join(matching));
+            for (const auto &s : matching) begin_stage(*issue, s);
+        }
+    }
+
+    // The claim is running: set the workspace up if needed, then launch.
+    void begin_stage(const Issue &issue, const std::string &stage) {
+        bool fresh = !active.count(issue.id);
+        ActiveIssue &a = active[issue.id];
+        a.issue = issue;
+        a.running.insert(stage);
+        if (fresh) {
+            a.key = workspace::safe_key(issue.id);
+            a.workdir = cfg.issues_dir() / a.key;
+            a.waiting.push_back(stage);
+            setup_issue(issue.id);
+        } else if (!a.ready) {
+            a.waiting.push_back(stage);
+        } else {
+            launch_stage(issue.id, stage);
         }
     }
 
@@ -298,15 +393,14 @@ struct Orchestrator::Impl {
                  [this, id](StepResult r) {
                      auto it = active.find(id);
                      if (it == active.end()) return;
+                     auto waiting = std::move(it->second.waiting);
+                     it->second.waiting.clear();
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("issue setup failed issue_id={}: {}", id, r.error);
-                         active.erase(it); // releases every reservation of the issue
-                         maybe_exit();
+                         for (const auto &s : waiting) stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error);
                          return;
                      }
                      it->second.ready = true;
-                     auto waiting = std::move(it->second.waiting);
-                     it->second.waiting.clear();
                      for (const auto &s : waiting) launch_stage(id, s);
                  });
     }
@@ -327,10 +421,12 @@ struct Orchestrator::Impl {
     }
 
     // Worker thread: renders the prompt and expands `exec(...)` commands written in it.
-    std::string render_prompt(const workflow::Stage &s, const Issue &issue, const fs::path &workdir) {
+    std::string render_prompt(const workflow::Stage &s, const Issue &issue, const fs::path &workdir, const json::object &run_info) {
         std::string name = s.prompt_file ? s.prompt_file->string() : "issue.stages." + s.name + ".prompt";
         tmpl::Template t(read_prompt_source(s), name);
-        auto segments = t.render(issue_context(base, issue, workdir, s.name));
+        json::object ctx = issue_context(base, issue, workdir, s.name);
+        for (const auto &kv : run_info) ctx[kv.key()] = kv.value();
+        auto segments = t.render(ctx);
         std::vector<std::string> env_list;
         for (auto &[k, v] : issue_environment(cfg, issue, workdir, s.name, options.plugin_dirs)) env_list.push_back(k + "=" + v);
         uint32_t timeout = to_ms(cfg.prompt_command_timeout_sec);
@@ -354,13 +450,18 @@ struct Orchestrator::Impl {
         Issue issue = a.issue;
         fs::path workdir = a.workdir;
         const workflow::Stage &s = stage_named(stage_name);
+        const Claim *claim = claims.find({id, stage_name});
+        // The prompt may adapt to why this run happens: attempt, retry_kind, last_error.
+        json::object run_info{{"attempt", claim ? claim->runs : 1},
+                              {"retry_kind", claim ? claim->retry_kind : "first"},
+                              {"last_error", claim ? claim->last_error : ""}};
         auto limit = std::chrono::milliseconds(2 * to_ms(cfg.hook_timeout_sec) + to_ms(cfg.prompt_command_timeout_sec) * 4 + 20000);
         blocking(limit,
-                 [this, issue, workdir, &s]() -> StepResult {
+                 [this, issue, workdir, &s, run_info]() -> StepResult {
                      auto hook = run_hook("before_run", VIK_HOOK_BEFORE_RUN, s.before_run, issue, workdir, s.name);
                      if (!hook.ok) return {false, "before_run vetoed the stage: " + hook.error, {}};
                      try {
-                         return {true, {}, render_prompt(s, issue, workdir)};
+                         return {true, {}, render_prompt(s, issue, workdir, run_info)};
                      } catch (const std::exception &e) {
                          return {false, std::string("prompt rendering failed: ") + e.what(), {}};
                      }
@@ -368,7 +469,7 @@ struct Orchestrator::Impl {
                  [this, id, stage_name](StepResult r) {
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
-                         release(id, stage_name);
+                         stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
                          return;
                      }
                      start_session(id, stage_name, std::move(r.value));
@@ -402,7 +503,7 @@ struct Orchestrator::Impl {
             run->recorder = std::make_unique<session::SessionRecorder>(file, run->session_id, id, stage_name);
         } catch (const std::exception &e) {
             spdlog::error("session not started issue_id={} stage={}: {}", id, stage_name, e.what());
-            release(id, stage_name);
+            stage_ended(id, stage_name, Outcome::failed, e.what());
             return;
         }
         runs[{id, stage_name}] = run;
@@ -444,7 +545,7 @@ struct Orchestrator::Impl {
             run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
                 auto r = weak.lock();
                 if (ec || !r || r->finished) return;
-                cancel_run(*r, StageRun::Cancel::timeout);
+                cancel_run(*r, StageRun::Cancel::timeout, "");
             });
         }
         arm_stall(run);
@@ -458,13 +559,15 @@ struct Orchestrator::Impl {
         run->stall.async_wait([this, weak](const boost::system::error_code &ec) {
             auto r = weak.lock();
             if (ec || !r || r->finished) return;
-            cancel_run(*r, StageRun::Cancel::stall);
+            cancel_run(*r, StageRun::Cancel::stall, "");
         });
     }
 
-    void cancel_run(StageRun &run, StageRun::Cancel why) {
+    void cancel_run(StageRun &run, StageRun::Cancel why, const std::string &detail) {
         if (run.finished || run.cancel != StageRun::Cancel::none) return;
         run.cancel = why;
+        run.cancel_detail = detail;
+        if (!detail.empty()) spdlog::info("stopping session issue_id={} stage={}: {}", run.issue_id, run.stage, detail);
         if (run.session) run.session->cancel();
     }
 
@@ -480,57 +583,218 @@ struct Orchestrator::Impl {
         run->finished = true;
         run->overall.cancel();
         run->stall.cancel();
+        using C = StageRun::Cancel;
         std::string state = outcome == VIK_SESSION_COMPLETED ? "completed" : outcome == VIK_SESSION_FAILED ? "failed" : "cancelled";
         std::string reason = detail;
-        if (run->cancel == StageRun::Cancel::timeout) {
+        if (run->cancel == C::timeout) {
             state = "failed";
             reason = "timed out after " + std::to_string(to_ms(run->timeout_sec)) + "ms";
-        } else if (run->cancel == StageRun::Cancel::stall) {
+        } else if (run->cancel == C::stall) {
             state = "failed";
             reason = "stalled for " + std::to_string(to_ms(run->stall_sec)) + "ms without agent activity";
-        } else if (run->cancel == StageRun::Cancel::shutdown && state != "completed") {
+        } else if (run->cancel != C::none && state != "completed") {
             state = "cancelled";
-            reason = "cancelled: vik-host is stopping";
+            reason = run->cancel == C::shutdown ? "cancelled: vik-host is stopping" : "cancelled: " + run->cancel_detail;
         }
-        if (state == "failed" && run->cancel != StageRun::Cancel::none)
+        if (state == "failed" && run->cancel != C::none)
             run->recorder->record(json::serialize(json::object{{"kind", "error"}, {"detail", reason}}));
         run->recorder->finish(state, reason);
-        const auto &snap = run->recorder->snapshot();
-        const auto &tokens = snap.at("tokens").as_object();
+        const auto &tokens = run->recorder->snapshot().at("tokens").as_object();
         auto level = state == "completed" ? spdlog::level::info : state == "cancelled" ? spdlog::level::warn : spdlog::level::err;
         spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}",
                     run->issue_id, run->stage, run->session_id, state, json::serialize(tokens.at("input")),
                     json::serialize(tokens.at("output")), reason.empty() ? "" : " error=" + reason);
         run->session.reset(); // the plugin releases its session now that finish was delivered
         std::string id = run->issue_id, stage = run->stage;
+        Outcome o = state == "completed" ? Outcome::completed : state == "failed" ? Outcome::failed : Outcome::dropped;
         if (state == "cancelled") {
-            release(id, stage); // vik: no after_run for a cancelled session
+            // vik: no after_run for a cancelled session. What follows depends on who cancelled.
+            if (run->cancel == C::operator_) o = Outcome::blocked_by_operator;
+            else if (run->cancel == C::terminal) removal_pending.insert(id);
+            stage_ended(id, stage, o, reason);
             return;
         }
         auto a = active.find(id);
-        if (a == active.end()) {
-            release(id, stage);
-            return;
-        }
-        Issue issue = a->second.issue;
-        fs::path workdir = a->second.workdir;
+        Issue issue = a != active.end() ? a->second.issue : latest[id];
+        fs::path workdir = a != active.end() ? a->second.workdir : cfg.issues_dir() / workspace::safe_key(id);
         const workflow::Stage &s = stage_named(stage);
         blocking(hook_limit(),
                  [this, issue, workdir, &s]() { return run_hook("after_run", VIK_HOOK_AFTER_RUN, s.after_run, issue, workdir, s.name); },
-                 [this, id, stage](StepResult r) {
+                 [this, id, stage, o, reason](StepResult r) {
                      if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
-                     release(id, stage);
+                     stage_ended(id, stage, o, reason);
                  });
     }
 
-    void release(const std::string &id, const std::string &stage) {
-        runs.erase({id, stage});
-        auto it = active.find(id);
-        if (it != active.end()) {
-            it->second.reserved.erase(stage);
-            if (it->second.reserved.empty()) active.erase(it);
+    // ---- outcomes: every claim transition after a run goes through here -------------------------
+
+    enum class Outcome { completed, failed, dropped, blocked_by_operator };
+
+    void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason) {
+        PairKey key{id, stage};
+        runs.erase(key);
+        if (stopping) {
+            claims.release(key);
+        } else {
+            Decision d;
+            switch (outcome) {
+            case Outcome::completed: {
+                auto it = latest.find(id);
+                bool still = it != latest.end() && it->second.state == stage_named(stage).state;
+                d = claims.completed(key, still);
+                break;
+            }
+            case Outcome::failed: d = claims.failed(key, reason); break;
+            case Outcome::blocked_by_operator:
+                claims.block(key, "cancelled by an operator");
+                d = Decision{Decision::block, 0, 0, "cancelled by an operator"};
+                break;
+            case Outcome::dropped: claims.release(key); break;
+            }
+            if (d.kind == Decision::retry) {
+                spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage, claims.find(key)->retry_kind,
+                             to_ms(d.delay_sec), d.reason);
+                arm_retry(key, d.token, d.delay_sec);
+            } else if (d.kind == Decision::block) {
+                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d.reason);
+            }
+        }
+        auto a = active.find(id);
+        if (a != active.end()) {
+            a->second.running.erase(stage);
+            if (a->second.running.empty()) active.erase(a);
+        }
+        if (!active.count(id) && removal_pending.count(id)) {
+            removal_pending.erase(id);
+            auto it = latest.find(id);
+            if (it != latest.end()) remove_workspace(it->second);
         }
         maybe_exit();
+    }
+
+    void arm_retry(const PairKey &key, uint64_t token, double delay_sec) {
+        auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(to_ms(delay_sec)));
+        if (auto old = retry_timers.find(key); old != retry_timers.end()) old->second->cancel();
+        retry_timers[key] = timer;
+        timer->async_wait([this, key, token](const boost::system::error_code &ec) {
+            if (ec) return;
+            fire_retry(key, token);
+        });
+    }
+
+    // A retry timer fired: re-fetch the issue and launch only if it is still eligible.
+    void fire_retry(const PairKey &key, uint64_t token) {
+        if (stopping || intake_done || !claims.token_current(key, token)) return; // stale timers do nothing
+        retry_timers.erase(key);
+        uint32_t timeout = to_ms(cfg.pull_timeout_sec);
+        std::string ids = json::serialize(json::array{json::string(key.first)});
+        blocking(std::chrono::milliseconds(timeout + 10000),
+                 [this, ids, timeout] {
+                     auto r = tracker->fetch(ids, timeout);
+                     if (!r) return StepResult{false, r.error().message, {}};
+                     return StepResult{true, {}, std::move(*r)};
+                 },
+                 [this, key, token](StepResult r) {
+                     if (stopping || intake_done || !claims.token_current(key, token)) return;
+                     std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
+                     if (!parsed) {
+                         auto d = claims.requeue_no_slot(key);
+                         spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second,
+                                      parsed.error());
+                         arm_retry(key, d.token, d.delay_sec);
+                         return;
+                     }
+                     const Issue *issue = nullptr;
+                     for (const auto &i : parsed->issues)
+                         if (i.id == key.first) issue = &i;
+                     if (!issue || issue->state != stage_named(key.second).state || terminal(issue->state)) {
+                         spdlog::info("retry dropped issue_id={} stage={}: the issue is {}", key.first, key.second,
+                                      issue ? "now in state '" + issue->state + "'" : "gone");
+                         if (issue) latest[issue->id] = *issue;
+                         claims.release(key);
+                         return;
+                     }
+                     latest[issue->id] = *issue;
+                     if (!has_room(issue->id, issue->state)) {
+                         auto d = claims.requeue_no_slot(key);
+                         spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
+                                      claims.find(key)->retry_kind, to_ms(d.delay_sec), d.reason);
+                         arm_retry(key, d.token, d.delay_sec);
+                         return;
+                     }
+                     const Claim &c = claims.start(key, issue->state);
+                     spdlog::info("retry launching issue_id={} stage={} kind={} attempt={}", key.first, key.second, c.retry_kind, c.runs);
+                     begin_stage(*issue, key.second);
+                 });
+    }
+
+    // ---- workspaces of terminal issues ---------------------------------------------------------
+
+    void clean_terminal(const Issue &issue) {
+        claims.release_issue(issue.id);
+        if (active.count(issue.id)) {
+            removal_pending.insert(issue.id); // after its runs stop (reconcile cancels them)
+            return;
+        }
+        std::error_code ec;
+        if (fs::exists(cfg.issues_dir() / workspace::safe_key(issue.id), ec)) remove_workspace(issue);
+    }
+
+    void remove_workspace(const Issue &issue) {
+        if (stopping || removing.count(issue.id)) return;
+        removing.insert(issue.id);
+        std::string key = workspace::safe_key(issue.id);
+        fs::path workdir = cfg.issues_dir() / key;
+        blocking(hook_limit(),
+                 [this, issue, key, workdir]() -> StepResult {
+                     auto hook = run_hook("before_remove", VIK_HOOK_BEFORE_REMOVE, cfg.before_remove, issue, workdir, std::nullopt);
+                     if (!hook.ok) spdlog::error("before_remove failed issue_id={}: {}", issue.id, hook.error);
+                     auto removed = workspace::remove_directory(cfg.issues_dir(), key);
+                     if (!removed) return StepResult{false, removed.error(), {}};
+                     return StepResult{};
+                 },
+                 [this, id = issue.id](StepResult r) {
+                     removing.erase(id);
+                     if (!r.ok) spdlog::error("workspace not removed issue_id={}: {}", id, r.error);
+                     else spdlog::info("workspace removed issue_id={} (terminal state)", id);
+                 });
+    }
+
+    // ---- operator control ----------------------------------------------------------------------
+
+    std::string on_control(const std::string &command, const std::string &id) {
+        if (id.empty()) return "error an issue id is required";
+        if (command == "retry") {
+            size_t cleared = claims.clear_for_retry(id);
+            for (auto it = retry_timers.begin(); it != retry_timers.end();)
+                it = it->first.first == id ? (it->second->cancel(), retry_timers.erase(it)) : std::next(it);
+            spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
+            if (cleared == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to clear";
+            // The next intake sees the issue unclaimed; run it now instead of waiting idle_sec.
+            if (!stopping && !intake_done && inflight == 0) {
+                intake_timer.cancel();
+                asio::post(io, [this] { start_intake(); });
+            }
+            return "ok cleared " + std::to_string(cleared) + " stage(s) of issue " + id + "; they run again on the next intake";
+        }
+        if (command == "cancel") {
+            size_t n = 0;
+            for (auto &[key, run] : runs)
+                if (key.first == id && !run->finished) {
+                    cancel_run(*run, StageRun::Cancel::operator_, "cancelled by an operator");
+                    ++n;
+                }
+            for (const auto &[key, claim] : claims.all())
+                if (key.first == id && claim.state == ClaimState::retry_queued) {
+                    claims.block(key, "cancelled by an operator");
+                    ++n;
+                }
+            spdlog::info("operator cancel issue_id={} stopped={}", id, n);
+            if (n == 0) return "ok issue " + id + " had nothing running or queued";
+            return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id + "; they stay blocked until `vik-host issue retry " +
+                   id + "` or a state change";
+        }
+        return "error unknown command '" + command + "' (expected retry or cancel)";
     }
 
     // ---- stopping --------------------------------------------------------------------------
@@ -559,7 +823,9 @@ struct Orchestrator::Impl {
     void begin_stop() {
         stopping = true;
         intake_timer.cancel();
-        for (auto &[key, run] : runs) cancel_run(*run, StageRun::Cancel::shutdown);
+        for (auto &[key, timer] : retry_timers) timer->cancel();
+        retry_timers.clear();
+        for (auto &[key, run] : runs) cancel_run(*run, StageRun::Cancel::shutdown, "");
         // Hooks and prompt commands in flight belong to the stop too.
         process::ProcessService::instance().kill_all(SIGKILL);
         shutdown_timer.expires_after(std::chrono::seconds(options.shutdown_grace_sec));
@@ -580,14 +846,18 @@ struct Orchestrator::Impl {
         io.stop();
     }
 
-    bool prepared = false;
-
-    // Creates the plugin instances and starts listening for signals; throws naming the plugin
-    // that refused to start.
+    // Creates the plugin instances, opens the control channel and starts listening for signals;
+    // throws naming the plugin (or the channel) that could not start.
     void prepare() {
         if (prepared) return;
         base = base_context(cfg);
         create_plugins();
+        try {
+            control = std::make_unique<ControlServer>(io, control_socket_name(cfg.scoped_root()),
+                                                      [this](const std::string &c, const std::string &a) { return on_control(c, a); });
+        } catch (const std::exception &e) {
+            throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
+        }
         wait_signals();
         prepared = true;
     }
@@ -605,6 +875,7 @@ struct Orchestrator::Impl {
     ~Impl() {
         // Nothing may outlive the loop: sessions and hooks are killed, then workers joined.
         process::ProcessService::instance().kill_all(SIGKILL);
+        control.reset();
         runs.clear();
         pool.stop();
         pool.join();

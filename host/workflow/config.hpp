@@ -36,6 +36,17 @@ struct Stage {
     std::optional<std::string> before_run, after_run;  // hook snippets (templates)
 };
 
+// vik-host's scheduling rules (docs/scheduling.md); the top-level `scheduling:` section.
+struct SchedulingPolicy {
+    double continuation_delay_sec = 1;   // clean finish, issue still in the stage's state
+    int64_t max_continuations = 3;       // then the (issue, stage) is blocked
+    double retry_base_sec = 10;          // failure backoff: base * 2^(attempt-1) ...
+    double retry_max_backoff_sec = 300;  // ... capped here
+    int64_t max_attempts = 3;            // failed attempts before the (issue, stage) is blocked
+    std::map<std::string, int64_t> max_concurrent_by_state; // running issues per tracker state
+    std::vector<std::string> terminal_states; // runs stopped, workspaces removed
+};
+
 struct Config {
     std::filesystem::path workflow_path; // absolute, lexically normal
     std::filesystem::path workflow_dir;
@@ -62,6 +73,8 @@ struct Config {
     double hook_timeout_sec = 30;             // vik-host: issue.hooks.timeout_sec
     double prompt_command_timeout_sec = 30;   // vik-host: issue.prompt_command_timeout_sec
     std::vector<Stage> stages;                // workflow order
+
+    SchedulingPolicy scheduling;              // vik-host
 
     const AgentProfile *agent(const std::string &name) const;
 

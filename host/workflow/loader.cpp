@@ -357,6 +357,34 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (!c.agent(s.agent)) r.diags().unknown_agent("issue.stages." + s.name + ".agent", s.agent);
 }
 
+void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "scheduling", "scheduling");
+    if (!n.IsDefined()) return;
+    auto &s = c.scheduling;
+    r.unknown_fields(n, "scheduling", {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec",
+                                       "max_attempts", "max_concurrent_by_state", "terminal_states"});
+    s.continuation_delay_sec = r.seconds(n, "continuation_delay_sec", "scheduling.continuation_delay_sec", 1, true);
+    if (n["max_continuations"].IsDefined()) s.max_continuations = r.integer(n["max_continuations"], "scheduling.max_continuations");
+    s.retry_base_sec = r.seconds(n, "retry_base_sec", "scheduling.retry_base_sec", 10, true);
+    s.retry_max_backoff_sec = r.seconds(n, "retry_max_backoff_sec", "scheduling.retry_max_backoff_sec", 300, true);
+    s.max_attempts = r.positive(n, "max_attempts", "scheduling.max_attempts", 3);
+    if (YAML::Node by = r.section(n, "max_concurrent_by_state", "scheduling.max_concurrent_by_state"); by.IsDefined())
+        for (const auto &kv : by) {
+            std::string p = "scheduling.max_concurrent_by_state." + kv.first.Scalar();
+            int64_t v = r.integer(kv.second, p);
+            if (v == 0) r.diags().non_positive(p, 0);
+            s.max_concurrent_by_state[kv.first.Scalar()] = v;
+        }
+    if (YAML::Node t = n["terminal_states"]; t.IsDefined()) {
+        if (!t.IsSequence()) r.fail(t.Mark(), "scheduling.terminal_states", "invalid type: expected a list of states" + r.found(t));
+        for (const auto &v : t) {
+            std::string st = r.string(v, "scheduling.terminal_states");
+            if (is_blank(st)) r.diags().empty_str("scheduling.terminal_states");
+            s.terminal_states.push_back(st);
+        }
+    }
+}
+
 } // namespace
 
 std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, const fs::path &path) {
@@ -373,12 +401,13 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         auto &c = out.config;
         c.workflow_path = absolute_lexical(path);
         c.workflow_dir = c.workflow_path.parent_path();
-        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue"});
+        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling"});
         load_loop(r, root, c);
         load_workspace(r, root, c);
         load_agents(r, root, c);
         load_issues(r, root, c);
         load_issue(r, root, c);
+        load_scheduling(r, root, c);
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

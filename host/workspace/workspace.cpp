@@ -1,6 +1,6 @@
 #include "workspace/workspace.hpp"
 
-#include <openssl/evp.h>
+#include "util/ids_and_time.hpp"
 
 #include <cstdio>
 
@@ -8,16 +8,6 @@ namespace vik::workspace {
 
 namespace fs = std::filesystem;
 
-namespace {
-std::string sha256_hex16(const std::string &text) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-    char hex[17];
-    for (int i = 0; i < 8; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return std::string(hex, 16);
-}
-} // namespace
 
 std::string safe_key(const std::string &id) {
     std::string key;
@@ -28,7 +18,7 @@ std::string safe_key(const std::string &id) {
         key += ok ? c : '_';
         changed = changed || !ok;
     }
-    if (changed) key += "--" + sha256_hex16(id);
+    if (changed) key += "--" + util::sha256_hex(id, 16);
     return key;
 }
 

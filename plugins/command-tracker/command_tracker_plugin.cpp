@@ -66,7 +66,9 @@ vik_status pull(void *instance, uint32_t timeout_ms, const vik_sink *out, vik_er
 vik_status fetch(void *instance, const char *ids_json, uint32_t timeout_ms, const vik_sink *out, vik_errbuf *err) {
     return vik::sdk::guarded(err, [&] {
         std::set<std::string> ids;
-        for (auto &v : json::parse(ids_json).as_array())
+        json::value requested = json::parse(ids_json); // named: a range-for over a temporary's member dangles
+        if (!requested.is_array()) throw vik::sdk::Error("fetch: ids must be a JSON array of strings", VIK_INVALID_ARGUMENT);
+        for (auto &v : requested.as_array())
             if (v.is_string()) ids.insert(std::string(v.as_string()));
         json::value all;
         try {

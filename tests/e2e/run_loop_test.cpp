@@ -182,14 +182,16 @@ TEST_CASE("run: after_create runs once per workspace; hooks see escaped values a
                                            "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
                                            "      hooks:\n        before_run: echo \"$VIK_ISSUE_STAGE $VIK_ISSUE_ID\" > before.txt\n",
                                            "  hooks:\n    after_create: |\n      echo \"{{ issue.title }}\" >> " + created +
-                                               "\n      printf '%s\\n' \"$VIK_ISSUE_TITLE\" > env-title.txt\n"));
+                                               "\n      printf '%s\\n' \"$VIK_ISSUE_TITLE\" > env-title.txt\n") +
+                                 "scheduling: {continuation_delay_sec: 0.2, max_continuations: 1}\n");
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(read_file(created) == "quote \" and $(touch pwned) `touch pwned2`\n"); // once, literally
     CHECK(read_file(p.workspace("H-1") / "env-title.txt") == "quote \" and $(touch pwned) `touch pwned2`\n");
     CHECK(read_file(p.workspace("H-1") / "before.txt") == "work H-1\n");
-    CHECK(p.session_files("H-1").size() == 2); // vik re-runs the stage while the state stays
+    CHECK(p.session_files("H-1").size() == 2); // one continuation while the state stays, then blocked
+    CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=H-1 stage=work: stage finished 2 time(s) in a row"));
     for (auto &e : fs::recursive_directory_iterator(p.dir.path)) CHECK(e.path().filename().string().rfind("pwned", 0) != 0);
 }
 

@@ -1,0 +1,137 @@
+#include "orchestrator/claims.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace vik::orchestrator {
+
+const char *claim_state_name(ClaimState s) {
+    switch (s) {
+    case ClaimState::running: return "running";
+    case ClaimState::retry_queued: return "retry_queued";
+    case ClaimState::blocked: return "blocked";
+    }
+    return "?";
+}
+
+const Claim *ClaimTable::find(const PairKey &key) const {
+    auto it = claims_.find(key);
+    return it == claims_.end() ? nullptr : &it->second;
+}
+
+Claim &ClaimTable::at(const PairKey &key) {
+    auto it = claims_.find(key);
+    if (it == claims_.end()) throw std::logic_error("no claim for " + key.first + "/" + key.second);
+    return it->second;
+}
+
+const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
+    Claim &c = claims_[key]; // a fresh claim when unclaimed
+    c.state = ClaimState::running;
+    c.issue_state = issue_state;
+    c.token = 0;
+    ++c.runs;
+    return c;
+}
+
+double ClaimTable::backoff_sec(const workflow::SchedulingPolicy &p, int64_t attempt) {
+    double d = p.retry_base_sec * std::pow(2.0, static_cast<double>(std::max<int64_t>(attempt, 1) - 1));
+    return std::min(d, p.retry_max_backoff_sec);
+}
+
+Decision ClaimTable::queue(const PairKey &key, const std::string &kind, double delay, const std::string &reason) {
+    Claim &c = at(key);
+    c.state = ClaimState::retry_queued;
+    c.retry_kind = kind;
+    c.token = next_token_++;
+    c.due_in_sec = delay;
+    return Decision{Decision::retry, delay, c.token, reason};
+}
+
+Decision ClaimTable::completed(const PairKey &key, bool still_in_state) {
+    Claim &c = at(key);
+    c.failures = 0;
+    c.last_error.clear();
+    if (!still_in_state) {
+        release(key);
+        return Decision{Decision::release, 0, 0, "the issue moved on"};
+    }
+    if (c.continuations >= policy_.max_continuations) {
+        std::string reason = "stage finished " + std::to_string(c.continuations + 1) + " time(s) in a row but the issue stayed in state '" +
+                             c.issue_state + "' (scheduling.max_continuations = " + std::to_string(policy_.max_continuations) + ")";
+        block(key, reason);
+        return Decision{Decision::block, 0, 0, reason};
+    }
+    ++c.continuations;
+    return queue(key, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
+}
+
+Decision ClaimTable::failed(const PairKey &key, const std::string &reason) {
+    Claim &c = at(key);
+    c.continuations = 0;
+    c.last_error = reason;
+    ++c.failures;
+    if (c.failures >= policy_.max_attempts) {
+        std::string why = "failed " + std::to_string(c.failures) + " time(s) (scheduling.max_attempts = " +
+                          std::to_string(policy_.max_attempts) + "); last error: " + reason;
+        block(key, why);
+        return Decision{Decision::block, 0, 0, why};
+    }
+    return queue(key, "failure", backoff_sec(policy_, c.failures), reason);
+}
+
+Decision ClaimTable::requeue_no_slot(const PairKey &key) {
+    Claim &c = at(key);
+    ++c.failures;
+    return queue(key, c.retry_kind, backoff_sec(policy_, c.failures), "no available orchestrator slots");
+}
+
+void ClaimTable::block(const PairKey &key, const std::string &reason) {
+    Claim &c = claims_[key];
+    c.state = ClaimState::blocked;
+    c.token = 0;
+    c.last_error = reason;
+}
+
+void ClaimTable::release(const PairKey &key) { claims_.erase(key); }
+
+void ClaimTable::release_issue(const std::string &issue_id) {
+    for (auto it = claims_.begin(); it != claims_.end();)
+        it = it->first.first == issue_id ? claims_.erase(it) : std::next(it);
+}
+
+bool ClaimTable::token_current(const PairKey &key, uint64_t token) const {
+    const Claim *c = find(key);
+    return c && c->state == ClaimState::retry_queued && c->token == token;
+}
+
+size_t ClaimTable::clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state) {
+    size_t n = 0;
+    for (auto it = claims_.begin(); it != claims_.end();) {
+        if (it->first.first == issue_id && it->second.state == ClaimState::blocked && it->second.issue_state != current_state) {
+            it = claims_.erase(it);
+            ++n;
+        } else {
+            ++it;
+        }
+    }
+    return n;
+}
+
+size_t ClaimTable::clear_for_retry(const std::string &issue_id) {
+    size_t n = 0;
+    for (auto it = claims_.begin(); it != claims_.end();) {
+        if (it->first.first == issue_id && it->second.state != ClaimState::running) {
+            it = claims_.erase(it);
+            ++n;
+        } else {
+            ++it;
+        }
+    }
+    return n;
+}
+
+std::vector<std::pair<PairKey, Claim>> ClaimTable::all() const { return {claims_.begin(), claims_.end()}; }
+
+} // namespace vik::orchestrator

@@ -1,0 +1,89 @@
+#pragma once
+// Claims on (issue, stage) pairs: the single owner of "may this pair be dispatched?".
+//
+// A pair with no claim is unclaimed. A claim is running (launching or in a session),
+// retry_queued (waiting for its timer) or blocked (waiting for a state change or an operator).
+// Intake never dispatches a claimed pair. Every transition is a method here, so the rules live
+// in one place and can be persisted later. Timers belong to the orchestrator; each queued retry
+// carries a token, and only the newest token of a claim may fire it.
+
+#include "workflow/config.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vik::orchestrator {
+
+enum class ClaimState { running, retry_queued, blocked };
+const char *claim_state_name(ClaimState s);
+
+struct Claim {
+    ClaimState state = ClaimState::running;
+    int64_t failures = 0;        // failed attempts in a row
+    int64_t continuations = 0;   // clean finishes in a row while the issue stayed in the state
+    int64_t runs = 0;            // sessions started for this claim (the prompt's `attempt`)
+    std::string retry_kind = "first"; // first | continuation | failure: why the next run happens
+    std::string last_error;
+    std::string issue_state;     // the issue's state when claimed: a change clears a block
+    uint64_t token = 0;          // the live retry timer's token
+    double due_in_sec = 0;       // the delay of the queued retry
+};
+
+// What happens after a run ended.
+struct Decision {
+    enum Kind { release, retry, block } kind = release;
+    double delay_sec = 0;
+    uint64_t token = 0; // for retry
+    std::string reason;
+};
+
+using PairKey = std::pair<std::string, std::string>; // (issue id, stage)
+
+class ClaimTable {
+public:
+    explicit ClaimTable(workflow::SchedulingPolicy policy) : policy_(std::move(policy)) {}
+
+    const Claim *find(const PairKey &key) const;
+    bool claimed(const PairKey &key) const { return find(key) != nullptr; }
+
+    // unclaimed or retry_queued -> running. Returns the claim (its `runs` counts this run).
+    const Claim &start(const PairKey &key, const std::string &issue_state);
+    // running -> retry_queued (continuation) | blocked | released, after a clean finish.
+    Decision completed(const PairKey &key, bool issue_still_in_state);
+    // running -> retry_queued (failure, with backoff) | blocked, after a failure of any kind.
+    Decision failed(const PairKey &key, const std::string &reason);
+    // retry_queued -> retry_queued one attempt later (no free slot when its timer fired).
+    Decision requeue_no_slot(const PairKey &key);
+    // any -> blocked.
+    void block(const PairKey &key, const std::string &reason);
+    // any -> unclaimed.
+    void release(const PairKey &key);
+    void release_issue(const std::string &issue_id);
+
+    // Whether `token` is the live timer of a retry_queued claim.
+    bool token_current(const PairKey &key, uint64_t token) const;
+
+    // Blocked claims of an issue whose state is now different: unclaimed again. Returns how many.
+    size_t clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state);
+    // An operator's `issue retry`: blocked and queued claims of the issue are unclaimed.
+    size_t clear_for_retry(const std::string &issue_id);
+
+    std::vector<std::pair<PairKey, Claim>> all() const;
+    const workflow::SchedulingPolicy &policy() const { return policy_; }
+
+    // min(base * 2^(attempt-1), cap), attempt >= 1.
+    static double backoff_sec(const workflow::SchedulingPolicy &policy, int64_t attempt);
+
+private:
+    Claim &at(const PairKey &key);
+    Decision queue(const PairKey &key, const std::string &kind, double delay, const std::string &reason);
+    workflow::SchedulingPolicy policy_;
+    std::map<PairKey, Claim> claims_;
+    uint64_t next_token_ = 1;
+};
+
+} // namespace vik::orchestrator
