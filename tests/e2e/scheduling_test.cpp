@@ -1,0 +1,271 @@
+// Scheduling rules end to end with short real timeouts: retries, blocking, reconciliation,
+// limits, order, operator control (beyond-vik.md; docs/scheduling.md).
+#include "e2e/e2e_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <thread>
+
+using namespace vik::test;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A pull script that prints pulls/<n>.json for its n-th call (the last one repeats).
+void scripted_pulls(Project &p, const std::vector<std::string> &answers) {
+    for (size_t i = 0; i < answers.size(); ++i) write_file(p.dir / "pulls" / (std::to_string(i + 1) + ".json"), answers[i]);
+    p.agent("pull.sh", "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
+                       "if [ -f pulls/$n.json ]; then f=pulls/$n.json; else f=pulls/" + std::to_string(answers.size()) + ".json; fi\n"
+                       "if grep -q FAIL $f; then echo 'tracker unavailable' >&2; exit 1; fi\ncat $f\n");
+}
+
+std::string pulling_workflow(const Project &p, const std::string &agent_extra, const std::string &stages, const std::string &rest) {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n" + agent_extra + "    settings: {command: " + (p.dir / "agent.sh").string() +
+           "}\nissues:\n  pull:\n    command: ./pull.sh\n    idle_sec: 1\nissue:\n" + stages + rest;
+}
+
+} // namespace
+
+TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >> " + (p.dir / "prompts.log").string() + "\necho >> " + (p.dir / "prompts.log").string() + "\nexit 1\n");
+    scripted_pulls(p, {R"([{"id":"R-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "",
+                                              "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
+                                              "      prompt: 'attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n",
+                                              "loop: {max_iterations: 2}\nscheduling: {retry_base_sec: 0.2, max_attempts: 3}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_file(p.dir / "prompts.log") ==
+          "attempt=1 kind=first last=\n"
+          "attempt=2 kind=failure last=agent exited with code 1 before a terminal event\n"
+          "attempt=3 kind=failure last=agent exited with code 1 before a terminal event\n");
+    CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=R-1 stage=work kind=failure in_ms=200"));
+    CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=R-1 stage=work kind=failure in_ms=400"));
+    CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=R-1 stage=work: failed 3 time(s) (scheduling.max_attempts = 3)"));
+    CHECK(p.session_files("R-1").size() == 3);
+}
+
+TEST_CASE("scheduling: a block is cleared when the issue changes state", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nexit 1\n");
+    scripted_pulls(p, {R"([{"id":"B-1","title":"t","state":"todo"}])", R"([{"id":"B-1","title":"t","state":"paused"}])",
+                       R"([{"id":"B-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 3}\nscheduling: {retry_base_sec: 0.1, max_attempts: 1}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(count(r.out, "stage blocked issue_id=B-1") == 2);
+    CHECK_THAT(r.out, Catch::Contains("block cleared by a state change issue_id=B-1 state=paused"));
+    CHECK(p.session_files("B-1").size() == 2); // once before the block, once after it was cleared
+}
+
+TEST_CASE("scheduling: an issue reaching a terminal state stops its run and removes its workspace after before_remove",
+          "[scheduling][e2e]") {
+    Project p;
+    std::string marker = "vik-terminal-" + std::to_string(::getpid());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsh -c 'sleep 60; : " + marker + "'\n");
+    scripted_pulls(p, {R"([{"id":"T-1","title":"t","state":"todo"}])", R"([{"id":"T-1","title":"t","state":"done"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "",
+                                              "  hooks:\n    before_remove: echo \"removing $VIK_ISSUE_ID from $(pwd)\" >> " +
+                                                  (p.dir / "removed.log").string() +
+                                                  "\n  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                                                  "      hooks: {after_run: touch ../after-run-ran}\n",
+                                              "loop: {max_iterations: 3}\nscheduling: {terminal_states: [done, closed]}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stopping session issue_id=T-1 stage=work: the issue reached terminal state 'done'"));
+    CHECK_THAT(r.out, Catch::Contains("state=cancelled"));
+    CHECK_THAT(r.out, Catch::Contains("workspace removed issue_id=T-1"));
+    CHECK(read_file(p.dir / "removed.log") == "removing T-1 from " + fs::weakly_canonical(p.workspace("T-1")).string() + "\n");
+    CHECK_FALSE(fs::exists(p.workspace("T-1")));
+    CHECK_FALSE(fs::exists(p.scoped() / "issues" / "after-run-ran")); // cancelled: no after_run
+    CHECK_FALSE(process_with_marker_alive(marker));
+    CHECK(p.session_files("T-1").size() == 1); // the session record stays
+}
+
+TEST_CASE("scheduling: workspaces of issues already terminal are cleaned at start", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    fs::create_directories(p.workspace("OLD-1"));
+    write_file(p.workspace("OLD-1") / "leftover.txt", "x");
+    scripted_pulls(p, {R"([{"id":"OLD-1","title":"t","state":"closed"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 1}\nscheduling: {terminal_states: [closed]}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_FALSE(fs::exists(p.workspace("OLD-1")));
+}
+
+TEST_CASE("scheduling: an issue that leaves the stage's state stops its run and keeps its workspace", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\ntouch started\nsleep 60\n");
+    scripted_pulls(p, {R"([{"id":"M-1","title":"t","state":"todo"}])", R"([{"id":"M-1","title":"t","state":"review"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 2}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stopping session issue_id=M-1 stage=work: the issue moved to state 'review'"));
+    CHECK(fs::exists(p.workspace("M-1") / "started"));
+}
+
+TEST_CASE("scheduling: a failed refresh stops nothing", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsleep 2\necho '{\"kind\":\"completed\"}'\n");
+    // Call 2 hides the issue, so vik-host refreshes it by id (call 3), which fails.
+    scripted_pulls(p, {R"([{"id":"F-1","title":"t","state":"todo"}])", R"([])", "FAIL", R"([{"id":"F-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 2}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("reconcile refresh failed; running work untouched"));
+    CHECK_THAT(r.out, Catch::Contains("issue_id=F-1 stage=work session_id="));
+    CHECK_THAT(r.out, Catch::Contains("state=completed"));
+}
+
+TEST_CASE("scheduling: a stalled agent is killed and retried with the stall reason", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"thinking\"}'\nsleep 60\n");
+    scripted_pulls(p, {R"([{"id":"S-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "    stall_timeout_sec: 0.5\n", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 3}\nscheduling: {retry_base_sec: 0.2, max_attempts: 2}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=S-1 stage=work kind=failure in_ms=200 reason=stalled for 500ms without agent activity"));
+    CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=S-1 stage=work: failed 2 time(s)"));
+    CHECK(p.session_files("S-1").size() == 2);
+}
+
+TEST_CASE("scheduling: per-state limits hold", "[scheduling][e2e]") {
+    Project p;
+    std::string trace = (p.dir / "trace.log").string();
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"+$VIK_ISSUE_ID\" >> " + trace + "\nsleep 0.4\necho \"-$VIK_ISSUE_ID\" >> " + trace +
+                            "\necho '{\"kind\":\"completed\"}'\n");
+    scripted_pulls(p, {R"([{"id":"L-1","title":"t","state":"todo"},{"id":"L-2","title":"t","state":"todo"},
+                          {"id":"L-3","title":"t","state":"todo"},{"id":"L-4","title":"t","state":"other"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "",
+                                              "  stages:\n    a: {when: {state: todo}, agent: bot, prompt: p}\n"
+                                              "    b: {when: {state: other}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 3}\nscheduling: {max_concurrent_by_state: {todo: 1}, continuation_delay_sec: 5}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    std::string t = read_file(trace);
+    int todo_running = 0, peak = 0;
+    for (size_t pos = 0; pos < t.size(); pos = t.find('\n', pos) + 1) {
+        if (t.compare(pos + 1, 3, "L-4") == 0) continue;
+        todo_running += t[pos] == '+' ? 1 : -1;
+        peak = std::max(peak, todo_running);
+    }
+    CHECK(peak == 1);
+    CHECK(count(t, "+L-") >= 3); // L-4 (another state) ran beside, and todo issues took turns
+    CHECK(t.find("+L-4") != std::string::npos);
+}
+
+TEST_CASE("scheduling: candidates run in priority order", "[scheduling][e2e]") {
+    Project p;
+    std::string trace = (p.dir / "trace.log").string();
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"$VIK_ISSUE_ID\" >> " + trace +
+                            "\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done >/dev/null\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"none","title":"t","state":"todo"},{"id":"p3","title":"t","state":"todo","priority":3},
+        {"id":"p1-new","title":"t","state":"todo","priority":1,"created_at":"2026-05-01T00:00:00Z"},
+        {"id":"p1-old","title":"t","state":"todo","priority":1,"created_at":"2026-01-01T00:00:00Z"}])");
+    write_file(p.workflow(), "loop: {max_issue_concurrency: 1, max_iterations: 5}\n"
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
+                             "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                             "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_file(trace) == "p1-old\np1-new\np3\nnone\n");
+}
+
+TEST_CASE("scheduling: a workspace symlinked outside the root is refused", "[scheduling][e2e][security]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    fs::create_directories(p.dir / "outside");
+    fs::create_directories(p.scoped() / "issues");
+    fs::create_directory_symlink(p.dir / "outside", p.workspace("EVIL-1"));
+    scripted_pulls(p, {R"([{"id":"EVIL-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  hooks: {after_create: touch owned}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 1}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("issue setup failed issue_id=EVIL-1: workspace"));
+    CHECK_THAT(r.out, Catch::Contains("is a symlink that escapes the root"));
+    CHECK(fs::is_empty(p.dir / "outside"));
+}
+
+TEST_CASE("scheduling: an issue moves through three states while agents work on it", "[scheduling][e2e]") {
+    Project p;
+    p.agent("agent.sh", R"(#!/bin/sh
+cat > "prompt-$VIK_ISSUE_STAGE.txt"
+case "$VIK_ISSUE_STAGE" in design) next=build ;; build) next=review ;; review) next=done ;; esac
+"$VIK_HOST_BIN" issue set-state "$VIK_ISSUE_ID" "$next" > /dev/null
+echo '{"kind":"completed"}'
+)");
+    write_file(p.dir / "issues.json", R"([{"id":"FLOW-1","title":"three states","state":"design"}])");
+    write_file(p.workflow(), "loop: {max_iterations: 5}\n"
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
+                             "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                             "issue:\n  hooks:\n    before_remove: cp prompt-*.txt " + p.dir.path.string() + "/\n"
+                             "  stages:\n"
+                             "    design: {when: {state: design}, agent: bot, prompt: 'design {{ issue.id }}'}\n"
+                             "    build: {when: {state: build}, agent: bot, prompt: 'build {{ issue.id }}'}\n"
+                             "    review: {when: {state: review}, agent: bot, prompt: 'review {{ issue.id }}'}\n"
+                             "scheduling: {terminal_states: [done]}\n");
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "done");
+    auto files = p.session_files("FLOW-1");
+    REQUIRE(files.size() == 3);
+    for (const char *stage : {"design", "build", "review"}) CHECK(read_file(p.dir / ("prompt-" + std::string(stage) + ".txt")) == stage + std::string(" FLOW-1"));
+    CHECK_FALSE(fs::exists(p.workspace("FLOW-1"))); // done is terminal: cleaned after before_remove
+}
+
+TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one", "[scheduling][e2e][control]") {
+    Project p;
+    // Fails unless the file `ok` exists; then works for a long time.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n[ -f " + (p.dir / "ok").string() +
+                            " ] || exit 1\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsleep 60\n");
+    scripted_pulls(p, {R"([{"id":"OP-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "scheduling: {max_attempts: 1}\n"));
+    auto none = run_host({"issue", "retry", "OP-1", p.workflow().string()});
+    CHECK(none.exit_code == 1);
+    CHECK_THAT(none.err, Catch::Contains("issue retry failed: no vik-host is running this workflow"));
+
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until([&] { return host->stdout_text().find("stage blocked issue_id=OP-1") != std::string::npos; }, 20s));
+    write_file(p.dir / "ok", "");
+    auto retry = run_host({"issue", "retry", "OP-1", p.workflow().string()});
+    INFO(host->stdout_text());
+    CHECK(retry.exit_code == 0);
+    CHECK(retry.out == "cleared 1 stage(s) of issue OP-1; they run again on the next intake\n");
+    REQUIRE(wait_until([&] { return count(host->stdout_text(), "session started issue_id=OP-1") == 2; }, 20s));
+    REQUIRE(wait_until([&] { return host->stdout_text().find("\"working\"") != std::string::npos || p.session_files("OP-1").size() == 2; }, 5s));
+
+    auto cancel = run_host({"issue", "cancel", "OP-1", p.workflow().string()});
+    CHECK(cancel.exit_code == 0);
+    CHECK_THAT(cancel.out, Catch::StartsWith("cancelled 1 run(s) of issue OP-1"));
+    REQUIRE(wait_until([&] { return host->stdout_text().find("stage blocked issue_id=OP-1 stage=work: cancelled by an operator") !=
+                                    std::string::npos; },
+                       20s));
+    std::this_thread::sleep_for(1500ms); // an intake cycle passes: the blocked stage does not start again
+    CHECK(count(host->stdout_text(), "session started issue_id=OP-1") == 2);
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+}

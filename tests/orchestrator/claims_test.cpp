@@ -1,0 +1,161 @@
+// The claim rules and dispatch order, deterministically (no timers, no processes).
+#include "orchestrator/candidates.hpp"
+#include "orchestrator/claims.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace vik::orchestrator;
+
+namespace {
+vik::workflow::SchedulingPolicy policy() { return {}; }
+const PairKey k{"ENG-1", "plan"};
+} // namespace
+
+TEST_CASE("claims: failure backoff doubles from 10 s and is capped at 300 s", "[scheduling]") {
+    auto p = policy();
+    std::vector<double> got;
+    for (int attempt = 1; attempt <= 8; ++attempt) got.push_back(ClaimTable::backoff_sec(p, attempt));
+    CHECK(got == std::vector<double>{10, 20, 40, 80, 160, 300, 300, 300});
+    p.retry_base_sec = 0.5;
+    p.retry_max_backoff_sec = 3;
+    CHECK(ClaimTable::backoff_sec(p, 1) == 0.5);
+    CHECK(ClaimTable::backoff_sec(p, 4) == 3);
+}
+
+TEST_CASE("claims: a claimed pair is never unclaimed by intake; each state is explicit", "[scheduling]") {
+    ClaimTable t(policy());
+    CHECK_FALSE(t.claimed(k));
+    t.start(k, "todo");
+    REQUIRE(t.claimed(k));
+    CHECK(t.find(k)->state == ClaimState::running);
+    CHECK(t.find(k)->runs == 1);
+    CHECK(t.find(k)->retry_kind == "first");
+    auto d = t.failed(k, "boom");
+    CHECK(d.kind == Decision::retry);
+    CHECK(t.find(k)->state == ClaimState::retry_queued); // still claimed: intake skips it
+    CHECK(t.claimed(k));
+    t.release(k);
+    CHECK_FALSE(t.claimed(k));
+}
+
+TEST_CASE("claims: a clean finish in the same state continues after the delay, then blocks", "[scheduling]") {
+    auto p = policy();
+    p.max_continuations = 2;
+    ClaimTable t(p);
+    t.start(k, "todo");
+    auto d1 = t.completed(k, true);
+    CHECK(d1.kind == Decision::retry);
+    CHECK(d1.delay_sec == 1.0);
+    CHECK(t.find(k)->retry_kind == "continuation");
+    t.start(k, "todo");
+    CHECK(t.find(k)->runs == 2);
+    CHECK(t.completed(k, true).kind == Decision::retry);
+    t.start(k, "todo");
+    auto d3 = t.completed(k, true);
+    CHECK(d3.kind == Decision::block);
+    CHECK_THAT(d3.reason, Catch::Contains("stage finished 3 time(s) in a row but the issue stayed in state 'todo'"));
+    CHECK(t.find(k)->state == ClaimState::blocked);
+}
+
+TEST_CASE("claims: a clean finish after the issue moved on releases the claim", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    CHECK(t.completed(k, false).kind == Decision::release);
+    CHECK_FALSE(t.claimed(k));
+}
+
+TEST_CASE("claims: failures retry with backoff up to the limit, then block with the last error", "[scheduling]") {
+    ClaimTable t(policy()); // max_attempts 3
+    t.start(k, "todo");
+    auto d1 = t.failed(k, "exit 1");
+    CHECK(d1.kind == Decision::retry);
+    CHECK(d1.delay_sec == 10);
+    CHECK(t.find(k)->retry_kind == "failure");
+    CHECK(t.find(k)->last_error == "exit 1");
+    t.start(k, "todo");
+    auto d2 = t.failed(k, "exit 2");
+    CHECK(d2.delay_sec == 20);
+    t.start(k, "todo");
+    auto d3 = t.failed(k, "stalled for 300000ms without agent activity");
+    CHECK(d3.kind == Decision::block);
+    CHECK_THAT(d3.reason, Catch::Contains("failed 3 time(s)"));
+    CHECK_THAT(d3.reason, Catch::Contains("last error: stalled for 300000ms without agent activity"));
+}
+
+TEST_CASE("claims: a success resets the failure count", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    t.failed(k, "a");
+    t.start(k, "todo");
+    t.failed(k, "b");
+    t.start(k, "todo");
+    t.completed(k, true);
+    t.start(k, "todo");
+    CHECK(t.failed(k, "c").delay_sec == 10);
+}
+
+TEST_CASE("claims: only the newest timer token of a queued claim may fire", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    auto first = t.failed(k, "x").token;
+    CHECK(t.token_current(k, first));
+    auto second = t.requeue_no_slot(k);
+    CHECK(second.reason == "no available orchestrator slots");
+    CHECK(second.delay_sec == 20); // one attempt later
+    CHECK_FALSE(t.token_current(k, first)); // the stale timer is ignored
+    CHECK(t.token_current(k, second.token));
+    t.start(k, "todo");
+    CHECK_FALSE(t.token_current(k, second.token)); // running now: no timer may fire it
+}
+
+TEST_CASE("claims: a block is cleared by a state change or an operator retry", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    t.block(k, "stuck");
+    CHECK(t.clear_blocks_on_state_change("ENG-1", "todo") == 0);
+    CHECK(t.claimed(k));
+    CHECK(t.clear_blocks_on_state_change("ENG-1", "review") == 1);
+    CHECK_FALSE(t.claimed(k));
+    t.start(k, "todo");
+    t.block(k, "stuck");
+    t.start({"ENG-1", "other"}, "todo"); // running claims survive an operator retry
+    CHECK(t.clear_for_retry("ENG-1") == 1);
+    CHECK_FALSE(t.claimed(k));
+    CHECK(t.claimed({"ENG-1", "other"}));
+}
+
+TEST_CASE("candidates: priority first, then age, then id", "[scheduling]") {
+    std::vector<Issue> issues(5);
+    issues[0].id = "E";
+    issues[1].id = "D";
+    issues[1].priority = 2;
+    issues[2].id = "C";
+    issues[2].priority = 1;
+    issues[2].created_at = "2026-02-01T00:00:00Z";
+    issues[3].id = "B";
+    issues[3].priority = 1;
+    issues[3].created_at = "2026-01-01T00:00:00Z";
+    issues[4].id = "A";
+    std::vector<std::string> order;
+    for (auto *i : order_candidates(issues)) order.push_back(i->id);
+    CHECK(order == std::vector<std::string>{"B", "C", "D", "A", "E"});
+}
+
+TEST_CASE("candidates: an issue blocked by an open issue waits", "[scheduling]") {
+    Issue i;
+    i.id = "X";
+    i.blocked_by = {"Y"};
+    CHECK(waits_on_blocker(i, {{"Y", "todo"}}, {"done"}));
+    CHECK_FALSE(waits_on_blocker(i, {{"Y", "done"}}, {"done"}));
+    CHECK_FALSE(waits_on_blocker(i, {}, {"done"})); // not visible: closed
+}
+
+TEST_CASE("candidates: per-state limits count running issues by their current state", "[scheduling]") {
+    auto p = policy();
+    p.max_concurrent_by_state = {{"todo", 1}, {"review", 2}};
+    CHECK(state_has_room(p, "todo", {}));
+    CHECK_FALSE(state_has_room(p, "todo", {"todo"}));
+    CHECK(state_has_room(p, "review", {"todo", "review"}));
+    CHECK_FALSE(state_has_room(p, "review", {"review", "review"}));
+    CHECK(state_has_room(p, "other", {"other", "other", "other"}));
+}
