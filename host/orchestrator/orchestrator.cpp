@@ -525,9 +525,12 @@ struct Orchestrator::Impl {
         req.profile_json = profile_json.at(profile.name);
         req.prompt = std::move(prompt);
         req.workdir = a.workdir.string();
+        // The profile's env overrides what the agent would inherit (one entry per name).
+        std::set<std::string> overridden;
+        for (auto &[k, v] : profile.env) overridden.insert(k);
         auto secrets = tracker_secrets(profile);
         for (auto &[k, v] : issue_environment(cfg, a.issue, a.workdir, stage_name, options.plugin_dirs))
-            if (!secrets.count(k)) req.env.push_back(k + "=" + v);
+            if (!secrets.count(k) && !overridden.count(k)) req.env.push_back(k + "=" + v);
         for (auto &[k, v] : profile.env) req.env.push_back(k + "=" + v);
         auto started = runtimes.at(profile.runtime)->start(req, std::move(listener));
         if (!started) {

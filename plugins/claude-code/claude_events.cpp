@@ -1,0 +1,121 @@
+#include "claude_events.hpp"
+
+#include "../common/agent_cli.hpp"
+
+#include <vik/plugin.h>
+
+#include <boost/json.hpp>
+
+namespace vik::agents {
+
+namespace json = boost::json;
+
+namespace {
+int64_t num(const json::object &o, const char *k) {
+    auto *v = o.if_contains(k);
+    return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
+}
+const json::object *obj(const json::object &o, const char *k) {
+    auto *v = o.if_contains(k);
+    return v && v->is_object() ? &v->get_object() : nullptr;
+}
+} // namespace
+
+std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool truncated) {
+    std::vector<std::string> out;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return out;
+    boost::system::error_code ec;
+    json::value v = truncated ? json::value() : json::parse(line, ec);
+    if (truncated || ec || !v.is_object()) {
+        std::string detail = std::string(truncated ? "claude printed an over-long line: " : "claude printed a line that is not JSON: ") +
+                             std::string(line.substr(0, 200));
+        out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+        if (terminal < 0) {
+            terminal = VIK_SESSION_FAILED;
+            terminal_detail = detail;
+        }
+        return out;
+    }
+    const json::object &o = v.get_object();
+    std::string type = str(o.if_contains("type"));
+    std::string subtype = str(o.if_contains("subtype"));
+
+    if (type == "system" && subtype == "init") {
+        out.push_back(event({{"kind", "session_started"}, {"session_id", str(o.if_contains("session_id"))}}));
+    } else if (type == "system" && subtype == "permission_denied") {
+        last_notice = "permission denied";
+        out.push_back(event({{"kind", "notice"}, {"level", "warning"}, {"text", "permission denied"}, {"raw", v}}));
+    } else if (type == "assistant" && obj(o, "message")) {
+        const json::object &m = *obj(o, "message");
+        std::string text;
+        if (auto *c = m.if_contains("content"); c && c->is_array()) {
+            for (const auto &block : c->get_array()) {
+                if (!block.is_object()) continue;
+                const json::object &b = block.get_object();
+                std::string btype = str(b.if_contains("type"));
+                if (btype == "text") {
+                    text += (text.empty() ? "" : "\n") + str(b.if_contains("text"));
+                } else if (btype == "tool_use") {
+                    std::string id = str(b.if_contains("id")), name = str(b.if_contains("name"));
+                    json::value input = b.contains("input") ? b.at("input") : json::value();
+                    if (name == "Task" || name == "Agent") {
+                        subagent_calls_.insert(id);
+                        out.push_back(event({{"kind", "subagent"}, {"call_id", id}, {"action", "spawn"}, {"status", "requested"},
+                                             {"target_ids", json::array()}, {"raw", block}}));
+                    } else {
+                        out.push_back(event({{"kind", "tool_call"}, {"call_id", id}, {"name", name}, {"phase", "request"},
+                                             {"input", input}, {"output", nullptr}, {"raw", block}}));
+                    }
+                }
+            }
+        }
+        if (!text.empty()) out.push_back(event({{"kind", "message"}, {"text", text}}));
+    } else if (type == "user" && obj(o, "message")) {
+        const json::object &m = *obj(o, "message");
+        if (auto *c = m.if_contains("content"); c && c->is_array())
+            for (const auto &block : c->get_array()) {
+                if (!block.is_object() || str(block.get_object().if_contains("type")) != "tool_result") continue;
+                const json::object &b = block.get_object();
+                std::string id = str(b.if_contains("tool_use_id"));
+                json::value result = b.contains("content") ? b.at("content") : json::value();
+                if (subagent_calls_.count(id))
+                    out.push_back(event({{"kind", "subagent"}, {"call_id", id}, {"action", "result"},
+                                         {"status", b.contains("is_error") && b.at("is_error").is_bool() && b.at("is_error").get_bool() ? "failed" : "completed"},
+                                         {"target_ids", json::array()}, {"raw", block}}));
+                else
+                    out.push_back(event({{"kind", "tool_call"}, {"call_id", id}, {"name", ""}, {"phase", "result"}, {"input", nullptr},
+                                         {"output", result}, {"raw", block}}));
+            }
+    } else if (type == "result") {
+        json::object usage = obj(o, "usage") ? *obj(o, "usage") : json::object();
+        json::object tokens{{"kind", "token_usage"},
+                            {"input", num(usage, "input_tokens")},
+                            {"output", num(usage, "output_tokens")},
+                            {"cache_read", num(usage, "cache_read_input_tokens")}};
+        if (auto *c = o.if_contains("total_cost_usd"); c && (c->is_double() || c->is_int64())) tokens["cost_usd"] = *c;
+        out.push_back(event(tokens));
+        if (auto *d = o.if_contains("permission_denials"); d && d->is_array())
+            for (const auto &denial : d->get_array())
+                out.push_back(event({{"kind", "notice"}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
+        // FIX over vik: `is_error: true` fails the session whatever `subtype` says.
+        bool is_error = o.contains("is_error") && o.at("is_error").is_bool() && o.at("is_error").get_bool();
+        if (is_error) {
+            std::string detail = str(o.if_contains("result"));
+            std::string reason = str(o.if_contains("terminal_reason"));
+            if (detail.empty()) detail = "claude reported an error" + (reason.empty() ? "" : " (" + reason + ")");
+            out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+            if (terminal < 0) {
+                terminal = VIK_SESSION_FAILED;
+                terminal_detail = detail;
+            }
+        } else {
+            out.push_back(event({{"kind", "completed"}}));
+            if (terminal < 0) terminal = VIK_SESSION_COMPLETED;
+        }
+    } else {
+        out.push_back(event({{"kind", "unknown"}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));
+    }
+    return out;
+}
+
+} // namespace vik::agents

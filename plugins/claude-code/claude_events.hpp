@@ -1,0 +1,24 @@
+#pragma once
+// claude `-p --output-format stream-json --verbose` stdout lines -> vik-host session events
+// (vik-compat §6, with its FIXes).
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vik::agents {
+
+class ClaudeEventMapper {
+public:
+    std::vector<std::string> map(std::string_view line, bool truncated = false);
+    int32_t terminal = -1;
+    std::string terminal_detail;
+    std::string last_notice;
+
+private:
+    std::set<std::string> subagent_calls_; // tool_use ids of Task/Agent calls
+};
+
+} // namespace vik::agents

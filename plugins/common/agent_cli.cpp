@@ -1,0 +1,76 @@
+#include "agent_cli.hpp"
+
+#include <vik/plugin.hpp>
+
+#include <boost/json.hpp>
+
+namespace vik::agents {
+
+namespace json = boost::json;
+
+std::string event(json::object o) { return json::serialize(o); }
+
+std::string str(const json::value *v) {
+    if (v == nullptr || v->is_null()) return "";
+    if (v->is_string()) return std::string(v->get_string());
+    return json::serialize(*v);
+}
+
+Profile parse_profile(const char *profile_json) {
+    json::value v = json::parse(profile_json);
+    const auto &o = v.as_object();
+    Profile p;
+    p.name = str(o.if_contains("name"));
+    p.runtime = str(o.if_contains("runtime"));
+    p.model = str(o.if_contains("model"));
+    p.command = str(o.if_contains("command"));
+    if (auto *a = o.if_contains("args"); a && a->is_object()) p.args = a->get_object();
+    if (auto *s = o.if_contains("settings"); s && s->is_object()) p.settings = s->get_object();
+    return p;
+}
+
+std::vector<std::string> args_to_flags(const json::object &args) {
+    std::vector<std::string> out;
+    for (const auto &kv : args) {
+        std::string flag(kv.key());
+        if (flag.rfind("-", 0) != 0) flag = "--" + flag;
+        const json::value &v = kv.value();
+        if (v.is_null() || (v.is_bool() && !v.get_bool())) continue;
+        if (v.is_bool()) {
+            out.push_back(flag);
+        } else if (v.is_array()) {
+            std::string joined;
+            for (const auto &item : v.get_array()) joined += (joined.empty() ? "" : ",") + str(&item);
+            out.push_back(flag);
+            out.push_back(joined);
+        } else {
+            out.push_back(flag);
+            out.push_back(str(&v));
+        }
+    }
+    return out;
+}
+
+int32_t cli_outcome(const std::string &cli, int32_t settled, const std::string &settled_detail, int32_t code, int32_t sig,
+                    bool cancelled, const std::string &last_notice, const std::string &stderr_tail, std::string &detail) {
+    if (settled == VIK_SESSION_COMPLETED && code == 0) return VIK_SESSION_COMPLETED;
+    if (cancelled) {
+        detail = "cancelled";
+        return VIK_SESSION_CANCELLED;
+    }
+    if (settled == VIK_SESSION_FAILED) {
+        detail = settled_detail;
+        return VIK_SESSION_FAILED;
+    }
+    std::string why = !last_notice.empty() ? last_notice : stderr_tail;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (code == 143 || sig == 15) detail = cli + " was killed (SIGTERM) before it finished";
+    else if (sig != 0) detail = cli + " was killed by signal " + std::to_string(sig) + " before it finished";
+    else if (settled == VIK_SESSION_COMPLETED) detail = cli + " reported completion but exited with code " + std::to_string(code);
+    else if (code != 0) detail = cli + " exited with code " + std::to_string(code) + " before a terminal event";
+    else detail = cli + " exited without a terminal event";
+    if (!why.empty()) detail += ": " + why;
+    return VIK_SESSION_FAILED;
+}
+
+} // namespace vik::agents

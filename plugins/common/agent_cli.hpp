@@ -1,0 +1,34 @@
+#pragma once
+// What the codex and claude-code runtimes share: the agent profile, vik's `args` -> CLI flag
+// rules (vik-compat §2), and how a CLI's exit turns into a session outcome.
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vik::agents {
+
+struct Profile {
+    std::string name, runtime, model, command;
+    boost::json::object args, settings;
+};
+
+Profile parse_profile(const char *profile_json);
+
+// string/number -> `--flag value`; true -> `--flag`; false/null omitted; a list -> one argument
+// joined with ','. A key that already starts with '-' is used as written.
+std::vector<std::string> args_to_flags(const boost::json::object &args);
+
+// The session outcome once the CLI exited. `settled` is the outcome its output announced (-1 for
+// none). A CLI killed by SIGTERM (exit 143) or a signal before a terminal line has failed.
+int32_t cli_outcome(const std::string &cli, int32_t settled, const std::string &settled_detail, int32_t exit_code,
+                    int32_t term_signal, bool cancelled, const std::string &last_notice, const std::string &stderr_tail,
+                    std::string &detail);
+
+// Small JSON helpers for the event mappers.
+std::string event(boost::json::object o); // serialize
+std::string str(const boost::json::value *v);
+
+} // namespace vik::agents

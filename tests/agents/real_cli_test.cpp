@@ -1,0 +1,200 @@
+// The real codex and claude CLIs through the whole `vik-host run` loop, offline: a fake model
+// server on 127.0.0.1 answers them (tests/agents/fake_model_server.py). Hidden from the default
+// run; ctest runs them through run-real-cli-tests.sh, which installs the pinned CLIs first.
+#include "e2e/e2e_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace vik::test;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+fs::path clis_dir() {
+    const char *d = std::getenv("VIK_AGENT_CLIS");
+    if (!d || !*d) FAIL("VIK_AGENT_CLIS is not set: run these tests through tests/agents/run-real-cli-tests.sh");
+    return d;
+}
+fs::path codex_bin() { return clis_dir() / "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"; }
+fs::path claude_bin() { return clis_dir() / "node_modules/@anthropic-ai/claude-code/bin/claude.exe"; }
+
+// The fake model server, started on a free loopback port and stopped with the test.
+struct FakeModel {
+    TempDir dir;
+    pid_t pid = -1;
+    int port = 0;
+    explicit FakeModel(const std::string &scenario) {
+        std::string script = (source_dir() / "tests/agents/fake_model_server.py").string();
+        std::string port_file = (dir / "port").string();
+        pid = fork();
+        if (pid == 0) {
+            setpgid(0, 0);
+            execlp("python3", "python3", script.c_str(), "--port-file", port_file.c_str(), "--scenario", scenario.c_str(), "--lifetime",
+                   "120", static_cast<char *>(nullptr));
+            _exit(127);
+        }
+        REQUIRE(wait_until([&] { return fs::exists(dir / "port"); }, 10s));
+        port = std::stoi(read_file(dir / "port"));
+    }
+    ~FakeModel() {
+        ::kill(-pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+};
+
+struct AgentProject : Project {
+    std::string runtime;
+    explicit AgentProject(std::string rt) : runtime(std::move(rt)) { issues(R"([{"id":"AG-1","title":"make a file","state":"todo"}])"); }
+
+    void configure(const FakeModel &fake, const std::string &extra_profile = "") {
+        fs::create_directories(dir / "home");
+        std::string profile;
+        if (runtime == "codex") {
+            fs::create_directories(dir / "codex-home");
+            write_file(dir / "codex-home" / "config.toml",
+                       "model_provider = \"mock\"\n[model_providers.mock]\nname = \"mock\"\nbase_url = \"http://127.0.0.1:" +
+                           std::to_string(fake.port) +
+                           "/v1\"\nwire_api = \"responses\"\nrequest_max_retries = 0\nstream_max_retries = 0\n"
+                           "[features]\nplugins = false\nunbounded_connection_retries = false\n[analytics]\nenabled = false\n"
+                           "[otel]\nmetrics_exporter = \"none\"\n");
+            profile = "    runtime: codex\n    model: gpt-5.5\n    command: " + codex_bin().string() +
+                      "\n    args: {skip-git-repo-check: true, sandbox: danger-full-access}\n"
+                      "    env: {HOME: " + (dir / "home").string() + ", CODEX_HOME: " + (dir / "codex-home").string() +
+                      ", OPENAI_API_KEY: test-key}\n";
+        } else {
+            profile = "    runtime: claude_code\n    model: claude-sonnet-test\n    command: " + claude_bin().string() +
+                      "\n    args: {allowedTools: [Bash]}\n"
+                      "    env: {HOME: " + (dir / "home").string() + ", ANTHROPIC_BASE_URL: 'http://127.0.0.1:" + std::to_string(fake.port) +
+                      "', ANTHROPIC_API_KEY: test-key, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_TELEMETRY: '1', "
+                      "DISABLE_ERROR_REPORTING: '1', DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_MAX_RETRIES: '0', "
+                      "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK: '1'}\n";
+        }
+        write_file(workflow(), "loop: {max_iterations: 1}\nagents:\n  agent:\n" + profile + "    timeout_sec: 90\n" + extra_profile +
+                                   "issues:\n  pull: {command: cat issues.json, idle_sec: 1}\n"
+                                   "issue:\n  stages:\n    work: {when: {state: todo}, agent: agent, prompt: 'Create the file for {{ issue.id }}.'}\n"
+                                   "scheduling: {retry_base_sec: 60}\n");
+    }
+
+    std::vector<json::object> session_events() {
+        auto files = session_files("AG-1");
+        REQUIRE(files.size() == 1);
+        return events(files[0]);
+    }
+};
+
+std::vector<std::string> kinds_without(const std::vector<json::object> &ev, std::initializer_list<const char *> skip) {
+    std::vector<std::string> out;
+    for (auto &e : ev) {
+        std::string k(e.at("kind").as_string());
+        if (std::find(skip.begin(), skip.end(), k) == skip.end()) out.push_back(k);
+    }
+    return out;
+}
+
+bool agent_alive(const fs::path &bin) { return process_with_marker_alive(bin.string()); }
+
+} // namespace
+
+TEST_CASE("real codex: a stage runs a shell command in the workspace and finishes", "[.][real-cli]") {
+    FakeModel fake("ok");
+    AgentProject p("codex");
+    p.configure(fake);
+    auto r = p.run(120);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+    CHECK_THAT(r.out, Catch::Contains("state=completed input_tokens=240 output_tokens=60"));
+    auto ev = p.session_events();
+    CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) ==
+          std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(kinds_without(ev, {"stderr"}).front() == "session_started");
+    CHECK_FALSE(agent_alive(codex_bin()));
+}
+
+TEST_CASE("real claude: a stage runs a shell command in the workspace and finishes", "[.][real-cli]") {
+    FakeModel fake("ok");
+    AgentProject p("claude");
+    p.configure(fake);
+    auto r = p.run(120);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+    CHECK_THAT(r.out, Catch::Contains("state=completed input_tokens=200 output_tokens=50"));
+    auto ev = p.session_events();
+    CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) ==
+          std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    for (auto &e : ev)
+        if (e.at("kind") == "token_usage") CHECK(e.at("cost_usd").as_double() > 0);
+    CHECK_FALSE(agent_alive(claude_bin()));
+}
+
+TEST_CASE("real CLIs: server errors and broken streams fail the session with the CLI's reason", "[.][real-cli]") {
+    for (const char *runtime : {"codex", "claude"}) {
+        for (const char *scenario : {"error500", "malformed"}) {
+            INFO(runtime << " " << scenario);
+            FakeModel fake(scenario);
+            AgentProject p(runtime);
+            p.configure(fake);
+            auto r = p.run(120);
+            INFO(r.out << r.err);
+            REQUIRE(r.exit_code == 0);
+            CHECK_THAT(r.out, Catch::Contains("issue_id=AG-1 stage=work"));
+            CHECK_THAT(r.out, Catch::Contains("state=failed"));
+            auto ev = p.session_events();
+            REQUIRE_FALSE(ev.empty());
+            bool has_error = false;
+            for (auto &e : ev) has_error = has_error || e.at("kind") == "error";
+            CHECK(has_error);
+            CHECK_FALSE(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+            CHECK_FALSE(agent_alive(std::string(runtime) == "codex" ? codex_bin() : claude_bin()));
+        }
+    }
+}
+
+TEST_CASE("real CLIs: an agent killed mid-turn fails and leaves no process behind", "[.][real-cli]") {
+    for (const char *runtime : {"codex", "claude"}) {
+        INFO(runtime);
+        FakeModel fake("slowtool"); // the tool call is `timeout 120 tail -f /dev/null`
+        AgentProject p(runtime);
+        p.configure(fake);
+        fs::path bin = std::string(runtime) == "codex" ? codex_bin() : claude_bin();
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        REQUIRE(wait_until([&] { return process_with_marker_alive("tail -f /dev/null"); }, 60s));
+        // SIGTERM to the CLI itself, as an OOM killer or an operator would.
+        for (auto &e : fs::directory_iterator("/proc")) {
+            std::string name = e.path().filename();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            std::string cmd = read_file(e.path() / "cmdline");
+            if (cmd.rfind(bin.string(), 0) == 0) ::kill(std::stoi(name), SIGTERM);
+        }
+        int code = host->wait(60s);
+        INFO(host->stdout_text());
+        CHECK(code == 0);
+        CHECK_THAT(host->stdout_text(), Catch::Contains("state=failed"));
+        CHECK_FALSE(agent_alive(bin));
+        CHECK(wait_until([&] { return !process_with_marker_alive("tail -f /dev/null"); }, 10s));
+    }
+}
+
+TEST_CASE("real CLIs: an agent whose model stream hangs is stopped by the stall watchdog", "[.][real-cli]") {
+    for (const char *runtime : {"codex", "claude"}) {
+        INFO(runtime);
+        FakeModel fake("hang");
+        AgentProject p(runtime);
+        p.configure(fake, "    stall_timeout_sec: 3\n");
+        auto r = p.run(120);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("stalled for 3000ms without agent activity"));
+        CHECK_FALSE(agent_alive(std::string(runtime) == "codex" ? codex_bin() : claude_bin()));
+    }
+}
