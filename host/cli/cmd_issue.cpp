@@ -23,7 +23,7 @@ int control(const Options &opts) {
         return 1;
     }
     try {
-        std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], 10000);
+        std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], "", 10000);
         if (reply.rfind("ok ", 0) == 0) {
             std::cout << reply.substr(3) << "\n";
             return 0;
@@ -50,6 +50,28 @@ int cmd_issue(const Options &opts) {
     }
     Options o = opts;
     if (a.size() > 3) o.workflow = a[3];
+    std::string value = a[2];
+    if (a[0] == "comment" && value == "-") value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    const std::string &id = a[1];
+    // A running vik-host for this workflow makes the change itself, with its own credentials:
+    // agents and hooks never need the tracker's token.
+    if (auto loaded = workflow::load_workflow(o.workflow)) {
+        try {
+            std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], id,
+                                                              value, 120000);
+            if (reply.rfind("ok ", 0) == 0) {
+                std::cout << reply.substr(3) << "\n";
+                return 0;
+            }
+            std::cerr << "issue " << a[0] << " failed: " << (reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply) << "\n";
+            return 1;
+        } catch (const orchestrator::NoHost &) {
+            // No vik-host runs this workflow: talk to the tracker directly below.
+        } catch (const std::exception &e) {
+            std::cerr << "issue " << a[0] << " failed: " << e.what() << "\n";
+            return 1;
+        }
+    }
     logging::setup_console_only();
     auto registry = load_registry(o);
     auto loaded = load_valid_workflow(o, registry);
@@ -59,20 +81,12 @@ int cmd_issue(const Options &opts) {
     }
     auto tracker = orchestrator::create_tracker(loaded->config, registry);
     uint32_t timeout = orchestrator::seconds_to_ms(loaded->config.pull_timeout_sec);
-    const std::string &id = a[1];
-    plugins::Result<void> r;
-    if (a[0] == "set-state") {
-        r = tracker->set_state(id, a[2], timeout);
-    } else {
-        std::string body = a[2];
-        if (body == "-") body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        r = tracker->comment(id, body, timeout);
-    }
+    plugins::Result<void> r = a[0] == "set-state" ? tracker->set_state(id, value, timeout) : tracker->comment(id, value, timeout);
     if (!r) {
         std::cerr << "issue " << a[0] << " failed: issue '" << id << "': " << r.error().message << "\n";
         return 1;
     }
-    std::cout << (a[0] == "set-state" ? "issue " + id + " moved to " + a[2] : "comment added to issue " + id) << "\n";
+    std::cout << (a[0] == "set-state" ? "issue " + id + " moved to " + value : "comment added to issue " + id) << "\n";
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/json.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -51,21 +52,28 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             reply(socket, "error permission denied: only the user running vik-host may control it");
             return;
         }
-        auto buf = std::make_shared<asio::streambuf>(1024); // a request is one short line
+        auto buf = std::make_shared<asio::streambuf>(1024 * 1024); // one request line (a comment may be long)
         auto self = shared_from_this();
         asio::async_read_until(*socket, *buf, '\n', [self, socket, buf](const boost::system::error_code &ec, size_t n) {
             if (ec) return;
             std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
-            while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-            auto sp = line.find(' ');
-            std::string cmd = line.substr(0, sp), arg = sp == std::string::npos ? "" : line.substr(sp + 1);
-            std::string answer;
-            try {
-                answer = self->handler(cmd, arg);
-            } catch (const std::exception &e) {
-                answer = std::string("error ") + e.what();
+            boost::system::error_code jec;
+            boost::json::value req = boost::json::parse(line, jec);
+            auto field = [&](const char *k) {
+                if (jec || !req.is_object()) return std::string();
+                auto *v = req.as_object().if_contains(k);
+                return v && v->is_string() ? std::string(v->as_string()) : std::string();
+            };
+            if (jec || !req.is_object()) {
+                self->reply(socket, "error the request is not a JSON object");
+                return;
             }
-            self->reply(socket, answer);
+            try {
+                self->handler(field("command"), field("id"), field("value"),
+                              [self, socket](std::string answer) { self->reply(socket, std::move(answer)); });
+            } catch (const std::exception &e) {
+                self->reply(socket, std::string("error ") + e.what());
+            }
         });
     }
 
@@ -88,7 +96,8 @@ ControlServer::~ControlServer() {
     impl_->acceptor.close(ignored);
 }
 
-std::string control_request(const std::string &name, const std::string &command, const std::string &argument, int timeout_ms) {
+std::string control_request(const std::string &name, const std::string &command, const std::string &id, const std::string &value,
+                            int timeout_ms) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_un addr{};
@@ -98,9 +107,9 @@ std::string control_request(const std::string &name, const std::string &command,
     socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + std::min(name.size(), sizeof addr.sun_path - 2));
     if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), len) != 0) {
         ::close(fd);
-        throw std::runtime_error("no vik-host is running this workflow (nothing listens on its control socket)");
+        throw NoHost("no vik-host is running this workflow (nothing listens on its control socket)");
     }
-    std::string line = command + " " + argument + "\n";
+    std::string line = boost::json::serialize(boost::json::object{{"command", command}, {"id", id}, {"value", value}}) + "\n";
     if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
         ::close(fd);
         throw std::runtime_error("cannot send to vik-host's control socket");

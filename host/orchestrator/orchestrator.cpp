@@ -765,8 +765,32 @@ struct Orchestrator::Impl {
 
     // ---- operator control ----------------------------------------------------------------------
 
-    std::string on_control(const std::string &command, const std::string &id) {
-        if (id.empty()) return "error an issue id is required";
+    // Operator and agent requests from the control channel. Tracker writes run here, with the
+    // host's credentials, so agents can move issues without ever holding the tracker's token.
+    void on_control(const std::string &command, const std::string &id, const std::string &value, ControlServer::Reply reply) {
+        if (id.empty()) return reply("error an issue id is required");
+        if (command == "set-state" || command == "comment") {
+            uint32_t timeout = to_ms(cfg.pull_timeout_sec);
+            blocking(std::chrono::milliseconds(timeout + 10000),
+                     [this, command, id, value, timeout]() -> StepResult {
+                         auto r = command == "set-state" ? tracker->set_state(id, value, timeout) : tracker->comment(id, value, timeout);
+                         if (!r) return {false, r.error().message, {}};
+                         return {};
+                     },
+                     [command, id, value, reply](StepResult r) {
+                         if (!r.ok) return reply("error issue '" + id + "': " + r.error);
+                         if (command == "set-state") {
+                             spdlog::info("issue state changed issue_id={} state={}", id, value);
+                             return reply("ok issue " + id + " moved to " + value);
+                         }
+                         reply("ok comment added to issue " + id);
+                     });
+            return;
+        }
+        reply(control_command(command, id));
+    }
+
+    std::string control_command(const std::string &command, const std::string &id) {
         if (command == "retry") {
             size_t cleared = claims.clear_for_retry(id);
             for (auto it = retry_timers.begin(); it != retry_timers.end();)
@@ -797,7 +821,7 @@ struct Orchestrator::Impl {
             return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id + "; they stay blocked until `vik-host issue retry " +
                    id + "` or a state change";
         }
-        return "error unknown command '" + command + "' (expected retry or cancel)";
+        return "error unknown command '" + command + "' (expected retry, cancel, set-state or comment)";
     }
 
     // ---- stopping --------------------------------------------------------------------------
@@ -857,7 +881,8 @@ struct Orchestrator::Impl {
         create_plugins();
         try {
             control = std::make_unique<ControlServer>(io, control_socket_name(cfg.scoped_root()),
-                                                      [this](const std::string &c, const std::string &a) { return on_control(c, a); });
+                                                      [this](const std::string &c, const std::string &id, const std::string &v,
+                                                             ControlServer::Reply reply) { on_control(c, id, v, std::move(reply)); });
         } catch (const std::exception &e) {
             throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
         }

@@ -92,23 +92,28 @@ TEST_CASE("loader: a missing plugin directory is reported, not fatal", "[plugins
     CHECK(reg.records[1].loaded);
 }
 
-TEST_CASE("loader: the shipped plugins declare their kinds and stub operations say unsupported", "[plugins]") {
+TEST_CASE("loader: the shipped plugins declare their kinds; bad settings are refused with a reason", "[plugins]") {
     auto reg = plugins::load_plugins({vik::test::plugin_dir()});
     CHECK(reg.all_loaded());
-    auto codex = reg.find_id("codex");
-    REQUIRE(codex);
-    CHECK(codex->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::agent_runtime});
-    auto gh = reg.find_id("github-tracker");
-    REQUIRE(gh);
-    CHECK(gh->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::tracker});
+    for (const char *id : {"codex", "claude-code", "scripted-agent"}) {
+        auto p = reg.find_id(id);
+        REQUIRE(p);
+        CHECK(p->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::agent_runtime});
+    }
+    for (const char *id : {"github-tracker", "command-tracker", "file-tracker"}) {
+        auto p = reg.find_id(id);
+        REQUIRE(p);
+        CHECK(p->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::tracker});
+    }
     auto hooks = reg.find_id("shell-hooks");
     REQUIRE(hooks);
     CHECK(hooks->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::hooks});
 
-    auto tracker = plugins::TrackerInstance::create(gh, "{}");
-    REQUIRE(tracker);
-    auto pulled = (*tracker)->pull(1000);
-    REQUIRE_FALSE(pulled);
-    CHECK(pulled.error().status == VIK_UNSUPPORTED);
-    CHECK_THAT(pulled.error().message, Catch::Contains("not supported"));
+    auto tracker = plugins::TrackerInstance::create(reg.find_id("github-tracker"), "{}");
+    REQUIRE_FALSE(tracker);
+    CHECK(tracker.error().status == VIK_INVALID_ARGUMENT);
+    CHECK(tracker.error().message == "github-tracker: 'repos' (a list of owner/name) is required");
+    auto command = plugins::TrackerInstance::create(reg.find_id("command-tracker"), "{}");
+    REQUIRE_FALSE(command);
+    CHECK_THAT(command.error().message, Catch::Contains("setting 'command' (the pull command) is required"));
 }

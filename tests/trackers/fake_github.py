@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""A fake GitHub API on 127.0.0.1 for the github-tracker tests (stdlib only).
+
+REST: GET /repos/O/R/issues (state, labels, assignee, per_page, page; Link pagination; ETag and
+If-None-Match -> 304), GET /repos/O/R/issues/N, PATCH /repos/O/R/issues/N, POST .../labels,
+DELETE .../labels/NAME, POST .../comments. GraphQL (POST /graphql): the Projects v2 items query
+and the updateProjectV2ItemFieldValue mutation the plugin sends.
+
+--data FILE     {"repos": {"O/R": [issue, ...]}, "project": {...}} (issues in GitHub's REST shape)
+--state FILE    the current data, rewritten after every change (tests read it)
+--log FILE      one JSON line per request: method, path, query, if_none_match, status, auth
+--faults FILE   a JSON list of {"match": "GET /repos/...", "status": 502, "times": 1,
+                "headers": {...}, "reset_in": 2} consumed in order
+"""
+import argparse
+import hashlib
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+ARGS = None
+DATA = {}
+FAULTS = []
+
+
+def save():
+    with open(ARGS.state + ".tmp", "w") as f:
+        json.dump(DATA, f)
+    import os
+    os.replace(ARGS.state + ".tmp", ARGS.state)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body=None, headers=None):
+        raw = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("x-ratelimit-limit", "5000")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "x-ratelimit-remaining" not in {k.lower() for k in (headers or {})}:
+            self.send_header("x-ratelimit-remaining", "4999")
+            self.send_header("x-ratelimit-reset", str(int(time.time()) + 3600))
+        self.end_headers()
+        if raw and self.command != "HEAD":
+            self.wfile.write(raw)
+        self.record(status)
+
+    def record(self, status):
+        if not ARGS.log:
+            return
+        url = urllib.parse.urlsplit(self.path)
+        entry = {"method": self.command, "path": url.path, "query": url.query, "status": status,
+                 "if_none_match": self.headers.get("If-None-Match"), "auth": self.headers.get("Authorization")}
+        with LOCK, open(ARGS.log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def fault(self):
+        key = f"{self.command} {urllib.parse.urlsplit(self.path).path}"
+        with LOCK:
+            for fault in FAULTS:
+                if fault.get("times", 1) > 0 and key.startswith(fault["match"]):
+                    fault["times"] = fault.get("times", 1) - 1
+                    headers = dict(fault.get("headers", {}))
+                    if "reset_in" in fault:
+                        headers["x-ratelimit-remaining"] = "0"
+                        headers["x-ratelimit-reset"] = str(int(time.time() + fault["reset_in"]))
+                    return fault["status"], headers
+        return None
+
+    def body(self):
+        n = int(self.headers.get("Content-Length", "0") or "0")
+        raw = self.rfile.read(n) if n else b""
+        return json.loads(raw) if raw else {}
+
+    def handle_any(self):
+        f = self.fault()
+        if f:
+            self.body()
+            return self.reply(f[0], {"message": "injected fault"}, f[1])
+        url = urllib.parse.urlsplit(self.path)
+        parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
+        q = urllib.parse.parse_qs(url.query)
+        if url.path == "/graphql" and self.command == "POST":
+            return self.graphql(self.body())
+        if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "issues":
+            repo = parts[1] + "/" + parts[2]
+            issues = DATA["repos"].get(repo)
+            if issues is None:
+                return self.reply(404, {"message": "Not Found"})
+            if len(parts) == 4 and self.command == "GET":
+                return self.list_issues(issues, q)
+            number = int(parts[4])
+            issue = next((i for i in issues if i["number"] == number), None)
+            if issue is None:
+                return self.reply(404, {"message": "Not Found"})
+            if len(parts) == 5 and self.command == "GET":
+                return self.reply(200, issue, {"ETag": '"%s"' % hashlib.sha1(json.dumps(issue).encode()).hexdigest()})
+            if len(parts) == 5 and self.command == "PATCH":
+                with LOCK:
+                    issue.update({k: v for k, v in self.body().items() if k in ("state", "title", "body")})
+                    save()
+                return self.reply(200, issue)
+            if len(parts) == 6 and parts[5] == "labels" and self.command == "POST":
+                with LOCK:
+                    for name in self.body().get("labels", []):
+                        if all(l["name"] != name for l in issue["labels"]):
+                            issue["labels"].append({"name": name})
+                    save()
+                return self.reply(200, issue["labels"])
+            if len(parts) == 7 and parts[5] == "labels" and self.command == "DELETE":
+                with LOCK:
+                    issue["labels"] = [l for l in issue["labels"] if l["name"] != parts[6]]
+                    save()
+                return self.reply(200, issue["labels"])
+            if len(parts) == 6 and parts[5] == "comments" and self.command == "POST":
+                with LOCK:
+                    issue.setdefault("comments_list", []).append(self.body().get("body"))
+                    save()
+                return self.reply(201, {"id": len(issue["comments_list"])})
+        return self.reply(404, {"message": "Not Found"})
+
+    def list_issues(self, issues, q):
+        state = q.get("state", ["open"])[0]
+        per_page = int(q.get("per_page", ["30"])[0])
+        page = int(q.get("page", ["1"])[0])
+        want_labels = [l for l in q.get("labels", [""])[0].split(",") if l]
+        assignee = q.get("assignee", [None])[0]
+        chosen = [i for i in issues if state == "all" or i["state"] == state]
+        chosen = [i for i in chosen if all(any(l["name"] == w for l in i["labels"]) for w in want_labels)]
+        if assignee:
+            chosen = [i for i in chosen if any(a["login"] == assignee for a in i.get("assignees", []))]
+        pages = max(1, (len(chosen) + per_page - 1) // per_page)
+        body = chosen[(page - 1) * per_page: page * per_page]
+        etag = '"%s"' % hashlib.sha1(json.dumps(body).encode()).hexdigest()
+        headers = {"ETag": etag}
+        base = f"http://127.0.0.1:{self.server.server_address[1]}{urllib.parse.urlsplit(self.path).path}"
+        links = []
+        keep = {k: v[0] for k, v in q.items() if k != "page"}
+        if page < pages:
+            links.append(f'<{base}?{urllib.parse.urlencode({**keep, "page": page + 1})}>; rel="next"')
+            links.append(f'<{base}?{urllib.parse.urlencode({**keep, "page": pages})}>; rel="last"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self.record(304)
+        return self.reply(200, body, headers)
+
+    def graphql(self, req):
+        query = req.get("query", "")
+        v = req.get("variables", {})
+        p = DATA.get("project")
+        if p is None:
+            return self.reply(200, {"data": {"organization": None}, "errors": [{"message": "no project"}]})
+        if "updateProjectV2ItemFieldValue" in query:
+            with LOCK:
+                name = next(n for n, oid in p["options"].items() if oid == v["option"])
+                item = next(i for i in p["items"] if i["id"] == v["item"])
+                item["status"] = name
+                save()
+            return self.reply(200, {"data": {"updateProjectV2ItemFieldValue": {"projectV2Item": {"id": v["item"]}}}})
+        start = int(v.get("after") or 0)
+        size = 2  # small pages, so pagination is exercised
+        nodes = []
+        for item in p["items"][start:start + size]:
+            repo_issues = DATA["repos"].get(item["repo"], [])
+            issue = next((i for i in repo_issues if i["number"] == item["number"]), None)
+            content = {} if issue is None else {
+                "number": issue["number"], "title": issue["title"], "body": issue.get("body") or "", "url": issue["html_url"],
+                "state": issue["state"].upper(), "createdAt": issue["created_at"], "updatedAt": issue["updated_at"],
+                "repository": {"nameWithOwner": item["repo"]}, "author": {"login": issue["user"]["login"]},
+                "labels": {"nodes": [{"name": l["name"]} for l in issue["labels"]]},
+                "assignees": {"nodes": [{"login": a["login"]} for a in issue.get("assignees", [])]}}
+            nodes.append({"id": item["id"], "fieldValueByName": {"name": item["status"]} if item.get("status") else None, "content": content})
+        more = start + size < len(p["items"])
+        project = {"items": {"pageInfo": {"hasNextPage": more, "endCursor": str(start + size) if more else None}, "nodes": nodes}}
+        if "field(name:" in query:
+            project["id"] = p["id"]
+            project["field"] = {"id": p["field_id"], "options": [{"id": oid, "name": n} for n, oid in p["options"].items()]}
+        return self.reply(200, {"data": {"organization": {"projectV2": project}}})
+
+    do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+
+
+def main():
+    global ARGS, DATA, FAULTS
+    p = argparse.ArgumentParser()
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--state", required=True)
+    p.add_argument("--log", default="")
+    p.add_argument("--faults", default="")
+    p.add_argument("--lifetime", type=float, default=300)
+    ARGS = p.parse_args()
+    DATA = json.load(open(ARGS.data))
+    FAULTS = json.load(open(ARGS.faults)) if ARGS.faults else []
+    save()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with open(ARGS.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.replace(ARGS.port_file + ".tmp", ARGS.port_file)
+    threading.Timer(ARGS.lifetime, server.shutdown).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
