@@ -124,7 +124,8 @@ issue:
 }
 
 TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[doctor]") {
-    for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo"}) {
+    for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo", "github-tracker-labels", "github-tracker-project",
+                             "github-tracker-open-closed"}) {
         auto path = source_dir() / "examples" / name / "workflow.yml";
         auto r = run_host({"doctor", "--strict", path.string()});
         INFO(name << ": " << r.out << r.err);
