@@ -112,7 +112,7 @@ TEST_CASE("run: the issue concurrency cap holds", "[run][e2e]") {
     CHECK(count(t, "+") >= 3); // slots were reused
 }
 
-TEST_CASE("run: after_create runs once per workspace; hooks see escaped values and VIK_ISSUE_* variables", "[run][e2e]") {
+TEST_CASE("run: after_create runs once per workspace, hooks see escaped values and VIK_ISSUE_* variables", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     std::string created = (p.dir / "created.log").string();

@@ -22,7 +22,7 @@ TEST_CASE("claims: failure backoff doubles from 10 s and is capped at 300 s", "[
     CHECK(ClaimTable::backoff_sec(p, 4) == 3);
 }
 
-TEST_CASE("claims: a claimed pair is never unclaimed by intake; each state is explicit", "[scheduling]") {
+TEST_CASE("claims: a claimed pair is never unclaimed by intake, each state is explicit", "[scheduling]") {
     ClaimTable t(policy());
     CHECK_FALSE(t.claimed(k));
     t.start(k, "todo");

@@ -92,7 +92,7 @@ TEST_CASE("loader: a missing plugin directory is reported, not fatal", "[plugins
     CHECK(reg.records[1].loaded);
 }
 
-TEST_CASE("loader: the shipped plugins declare their kinds; bad settings are refused with a reason", "[plugins]") {
+TEST_CASE("loader: the shipped plugins declare their kinds, bad settings are refused with a reason", "[plugins]") {
     auto reg = plugins::load_plugins({vik::test::plugin_dir()});
     CHECK(reg.all_loaded());
     for (const char *id : {"codex", "claude-code", "scripted-agent"}) {

@@ -104,7 +104,7 @@ json::array pull(vik::plugins::TrackerInstance &t, uint32_t timeout_ms = 20000) 
 
 } // namespace
 
-TEST_CASE("github: labels give states; pull requests, unlabeled and doubly labeled issues are not candidates", "[github]") {
+TEST_CASE("github: labels give states, pull requests, unlabeled and doubly labeled issues are not candidates", "[github]") {
     json::array issues;
     for (int n = 1; n <= 230; ++n) issues.push_back(gh_issue(n, "issue " + std::to_string(n), {"vik:plan"}));
     issues.push_back(gh_issue(301, "a pull request", {"vik:plan"}, "open", true));
@@ -155,7 +155,7 @@ TEST_CASE("github: unchanged pages are answered 304 from the ETag cache", "[gith
     CHECK(reqs[3].at("status") == 304);
 }
 
-TEST_CASE("github: a 502 is retried; a rate-limit 403 waits for the reset", "[github]") {
+TEST_CASE("github: a 502 is retried, a rate-limit 403 waits for the reset", "[github]") {
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
                   json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 502}, {"times", 1}},
                               json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 403}, {"times", 1}, {"reset_in", 2}}});

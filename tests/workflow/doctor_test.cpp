@@ -24,7 +24,7 @@ TEST_CASE("doctor: a valid workflow prints the summary and exits 0", "[doctor]")
     CHECK(r.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
 }
 
-TEST_CASE("doctor: errors first, then warnings, then the summary; exit 1", "[doctor]") {
+TEST_CASE("doctor: errors first, then warnings, then the summary, exit 1", "[doctor]") {
     TempDir dir;
     write_file(dir / "workflow.yml", std::string("extra: 1\nloop:\n  wait_ms: 0\n") +
                                          R"(agents:

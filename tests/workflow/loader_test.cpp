@@ -202,7 +202,7 @@ TEST_CASE("workflow: list-form stages and the prompt-source rule are load errors
     CHECK_THAT(neither.error().message, Catch::Contains("issue stage must define exactly one of `prompt_file` or `prompt`"));
 }
 
-TEST_CASE("workflow: agents and stages keep their order; several stages may share a state", "[workflow]") {
+TEST_CASE("workflow: agents and stages keep their order, several stages may share a state", "[workflow]") {
     auto l = load(R"(agents:
   zeta: {runtime: codex, model: a}
   alpha: {runtime: claude_code, model: b}

@@ -1,0 +1,111 @@
+// vik_bench: measures the figures docs/performance.md quotes.
+//   template  - renders a realistic prompt (loops, filters, conditionals) and a shell hook
+//   events    - agent events per second through the session recorder (JSONL + snapshot)
+//   spawn     - start-to-exit latency of `true` through the process service (fork, pipes, reap)
+//   intake    - issues per second through the intake JSON rules
+#include "orchestrator/issue.hpp"
+#include "process/process_service.hpp"
+#include "session/session_recorder.hpp"
+#include "template/template.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void bench_template() {
+    json::object ctx{{"issue", json::object{{"id", "ENG-1234"},
+                                            {"title", "Fix the \"login\" redirect; $(not run)"},
+                                            {"description", std::string(2000, 'x')},
+                                            {"labels", json::array{"bug", "auth", "p1", "frontend"}},
+                                            {"stage", "build"}}},
+                     {"workflow_dir", "/srv/proj"}};
+    vik::tmpl::Template prompt("Issue {{ issue.id }}: {{ issue.title | trim }}\n{% for l in issue.labels %}- {{ l | upper }}\n{% endfor %}"
+                               "{% if issue.description | length > 100 %}{{ issue.description }}{% else %}short{% endif %}\n"
+                               "Stage {{ issue.stage }} ({{ issue.labels | join(', ') }})",
+                               "bench");
+    vik::tmpl::Template hook("echo \"{{ issue.title }}\" >> '{{ workflow_dir }}/log' && gh issue edit {{ issue.id }} --add-label {{ issue.stage }}",
+                             "hook");
+    const int n = 20000;
+    auto t = Clock::now();
+    size_t bytes = 0;
+    for (int i = 0; i < n; ++i) bytes += vik::tmpl::to_text(prompt.render(ctx)).size();
+    double s = seconds_since(t);
+    std::printf("template: %d prompt renders in %.3f s = %.0f renders/s (%.1f us each, %zu bytes each)\n", n, s, n / s, s / n * 1e6, bytes / n);
+    t = Clock::now();
+    for (int i = 0; i < n; ++i) bytes += vik::tmpl::to_shell(hook.render(ctx)).size();
+    s = seconds_since(t);
+    std::printf("template: %d shell hook renders (with escaping) in %.3f s = %.0f renders/s\n", n, s, n / s);
+}
+
+void bench_events() {
+    auto dir = std::filesystem::temp_directory_path() / "vik-bench-events";
+    std::filesystem::remove_all(dir);
+    vik::session::SessionRecorder rec(dir / "s.jsonl", "sid", "ENG-1", "build");
+    std::vector<std::string> events = {
+        R"({"kind":"message","text":"I will now run the tests and then fix the failing ones."})",
+        R"({"kind":"tool_call","call_id":"c1","name":"command_execution","phase":"request","input":{"command":"make test"}})",
+        R"({"kind":"tool_call","call_id":"c1","name":"command_execution","phase":"result","output":{"aggregated_output":"ok","exit_code":0}})",
+        R"({"kind":"token_usage","input":1200,"output":340,"cache_read":800})"};
+    const int n = 200000;
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) rec.record(events[static_cast<size_t>(i) % events.size()]);
+    double s = seconds_since(t);
+    auto size = std::filesystem::file_size(dir / "s.jsonl");
+    std::printf("events: %d events recorded in %.3f s = %.0f events/s (%.1f MB of JSONL, flushed per event)\n", n, s, n / s, size / 1e6);
+    std::filesystem::remove_all(dir);
+}
+
+void bench_spawn() {
+    auto &svc = vik::process::ProcessService::instance();
+    const int n = 300;
+    std::vector<double> lat;
+    for (int i = 0; i < n; ++i) {
+        vik::process::SpawnSpec spec;
+        spec.argv = {"/bin/true"};
+        auto t = Clock::now();
+        auto h = svc.spawn(spec, {});
+        h->wait(10000);
+        lat.push_back(seconds_since(t) * 1e3);
+    }
+    std::sort(lat.begin(), lat.end());
+    std::printf("spawn: %d runs of /bin/true, start to reaped exit: median %.2f ms, p95 %.2f ms, max %.2f ms\n", n, lat[n / 2],
+                lat[static_cast<size_t>(n * 0.95)], lat.back());
+}
+
+void bench_intake() {
+    json::array issues;
+    for (int i = 0; i < 5000; ++i)
+        issues.push_back(json::object{{"id", "ENG-" + std::to_string(i)}, {"title", "issue " + std::to_string(i)}, {"state", "todo"},
+                                      {"description", std::string(300, 'd')}, {"labels", json::array{"a", "b"}}, {"priority", i % 4 + 1}});
+    std::string text = json::serialize(issues);
+    const int rounds = 20;
+    auto t = Clock::now();
+    size_t count = 0;
+    for (int r = 0; r < rounds; ++r) count += vik::orchestrator::parse_issues(text)->issues.size();
+    double s = seconds_since(t);
+    std::printf("intake: %zu issues parsed and checked in %.3f s = %.0f issues/s (%.1f MB of JSON per 5000)\n", count, s, count / s,
+                text.size() / 1e6);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    std::string which = argc > 1 ? argv[1] : "all";
+    if (which == "all" || which == "template") bench_template();
+    if (which == "all" || which == "events") bench_events();
+    if (which == "all" || which == "intake") bench_intake();
+    if (which == "all" || which == "spawn") bench_spawn();
+    return 0;
+}
