@@ -11,10 +11,6 @@ namespace vik::agents {
 namespace json = boost::json;
 
 namespace {
-int64_t num(const json::object &o, const char *k) {
-    auto *v = o.if_contains(k);
-    return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
-}
 const json::object *obj(const json::object &o, const char *k) {
     auto *v = o.if_contains(k);
     return v && v->is_object() ? &v->get_object() : nullptr;
@@ -24,18 +20,8 @@ const json::object *obj(const json::object &o, const char *k) {
 std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool truncated) {
     std::vector<std::string> out;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return out;
-    boost::system::error_code ec;
-    json::value v = truncated ? json::value() : json::parse(line, ec);
-    if (truncated || ec || !v.is_object()) {
-        std::string detail = std::string(truncated ? "claude printed an over-long line: " : "claude printed a line that is not JSON: ") +
-                             std::string(line.substr(0, 200));
-        out.push_back(event({{"kind", "error"}, {"detail", detail}}));
-        if (terminal < 0) {
-            terminal = VIK_SESSION_FAILED;
-            terminal_detail = detail;
-        }
-        return out;
-    }
+    json::value v;
+    if (!parse_line(line, truncated, "claude", v, out)) return out;
     const json::object &o = v.get_object();
     std::string type = str(o.if_contains("type"));
     std::string subtype = str(o.if_contains("subtype"));
@@ -89,9 +75,9 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
     } else if (type == "result") {
         json::object usage = obj(o, "usage") ? *obj(o, "usage") : json::object();
         json::object tokens{{"kind", "token_usage"},
-                            {"input", num(usage, "input_tokens")},
-                            {"output", num(usage, "output_tokens")},
-                            {"cache_read", num(usage, "cache_read_input_tokens")}};
+                            {"input", int_field(usage, "input_tokens")},
+                            {"output", int_field(usage, "output_tokens")},
+                            {"cache_read", int_field(usage, "cache_read_input_tokens")}};
         if (auto *c = o.if_contains("total_cost_usd"); c && (c->is_double() || c->is_int64())) tokens["cost_usd"] = *c;
         out.push_back(event(tokens));
         if (auto *d = o.if_contains("permission_denials"); d && d->is_array())
@@ -104,13 +90,10 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
             std::string reason = str(o.if_contains("terminal_reason"));
             if (detail.empty()) detail = "claude reported an error" + (reason.empty() ? "" : " (" + reason + ")");
             out.push_back(event({{"kind", "error"}, {"detail", detail}}));
-            if (terminal < 0) {
-                terminal = VIK_SESSION_FAILED;
-                terminal_detail = detail;
-            }
+            settle(VIK_SESSION_FAILED, detail);
         } else {
             out.push_back(event({{"kind", "completed"}}));
-            if (terminal < 0) terminal = VIK_SESSION_COMPLETED;
+            settle(VIK_SESSION_COMPLETED);
         }
     } else {
         out.push_back(event({{"kind", "unknown"}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));

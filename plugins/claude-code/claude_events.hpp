@@ -2,6 +2,8 @@
 // claude `-p --output-format stream-json --verbose` stdout lines -> vik-host session events
 // (vik-compat §6, with its FIXes).
 
+#include "../common/agent_cli.hpp"
+
 #include <cstdint>
 #include <set>
 #include <string>
@@ -10,12 +12,9 @@
 
 namespace vik::agents {
 
-class ClaudeEventMapper {
+class ClaudeEventMapper : public MapperState {
 public:
     std::vector<std::string> map(std::string_view line, bool truncated = false);
-    int32_t terminal = -1;
-    std::string terminal_detail;
-    std::string last_notice;
 
 private:
     std::set<std::string> subagent_calls_; // tool_use ids of Task/Agent calls

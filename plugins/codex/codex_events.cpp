@@ -10,28 +10,12 @@ namespace vik::agents {
 
 namespace json = boost::json;
 
-namespace {
-int64_t num(const json::object &o, const char *k) {
-    auto *v = o.if_contains(k);
-    return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
-}
-} // namespace
 
 std::vector<std::string> CodexEventMapper::map(std::string_view line, bool truncated) {
     std::vector<std::string> out;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return out;
-    boost::system::error_code ec;
-    json::value v = truncated ? json::value() : json::parse(line, ec);
-    if (truncated || ec || !v.is_object()) {
-        std::string detail = std::string(truncated ? "codex printed an over-long line: " : "codex printed a line that is not JSON: ") +
-                             std::string(line.substr(0, 200));
-        out.push_back(event({{"kind", "error"}, {"detail", detail}}));
-        if (terminal < 0) {
-            terminal = VIK_SESSION_FAILED;
-            terminal_detail = detail;
-        }
-        return out;
-    }
+    json::value v;
+    if (!parse_line(line, truncated, "codex", v, out)) return out;
     const json::object &o = v.get_object();
     std::string type = str(o.if_contains("type"));
     auto unknown = [&] { out.push_back(event({{"kind", "unknown"}, {"event_type", type}, {"raw", v}})); };
@@ -41,21 +25,18 @@ std::vector<std::string> CodexEventMapper::map(std::string_view line, bool trunc
     } else if (type == "turn.completed") {
         json::object usage = o.contains("usage") && o.at("usage").is_object() ? o.at("usage").get_object() : json::object();
         out.push_back(event({{"kind", "token_usage"},
-                             {"input", num(usage, "input_tokens")},
-                             {"output", num(usage, "output_tokens")},
-                             {"cache_read", num(usage, "cached_input_tokens")},
-                             {"reasoning", num(usage, "reasoning_output_tokens")}}));
+                             {"input", int_field(usage, "input_tokens")},
+                             {"output", int_field(usage, "output_tokens")},
+                             {"cache_read", int_field(usage, "cached_input_tokens")},
+                             {"reasoning", int_field(usage, "reasoning_output_tokens")}}));
         out.push_back(event({{"kind", "completed"}}));
-        if (terminal < 0) terminal = VIK_SESSION_COMPLETED;
+        settle(VIK_SESSION_COMPLETED);
     } else if (type == "turn.failed") {
         std::string msg;
         if (auto *e = o.if_contains("error"); e && e->is_object()) msg = str(e->get_object().if_contains("message"));
         if (msg.empty()) msg = last_notice.empty() ? "codex reported turn.failed" : last_notice;
         out.push_back(event({{"kind", "error"}, {"detail", msg}}));
-        if (terminal < 0) {
-            terminal = VIK_SESSION_FAILED;
-            terminal_detail = msg;
-        }
+        settle(VIK_SESSION_FAILED, msg);
     } else if (type == "error") {
         // FIX over vik: transient stream errors ("Reconnecting... 1/5") are notices; the turn
         // fails only with turn.failed or a failed exit.

@@ -16,6 +16,22 @@ std::string str(const json::value *v) {
     return json::serialize(*v);
 }
 
+int64_t int_field(const json::object &o, const char *k) {
+    auto *v = o.if_contains(k);
+    return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
+}
+
+bool MapperState::parse_line(std::string_view line, bool truncated, const char *cli, json::value &v, std::vector<std::string> &out) {
+    boost::system::error_code ec;
+    if (!truncated) v = json::parse(line, ec);
+    if (!truncated && !ec && v.is_object()) return true;
+    std::string detail = std::string(cli) + (truncated ? " printed an over-long line: " : " printed a line that is not JSON: ") +
+                         std::string(line.substr(0, 200));
+    out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+    settle(VIK_SESSION_FAILED, detail);
+    return false;
+}
+
 Profile parse_profile(const char *profile_json) {
     json::value v = json::parse(profile_json);
     const auto &o = v.as_object();

@@ -5,6 +5,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,21 @@ int32_t cli_outcome(const std::string &cli, int32_t settled, const std::string &
 // Small JSON helpers for the event mappers.
 std::string event(boost::json::object o); // serialize
 std::string str(const boost::json::value *v);
+int64_t int_field(const boost::json::object &o, const char *key); // 0 when absent or not an integer
+
+// What every CLI event mapper tracks: the first terminal outcome its output announced.
+struct MapperState {
+    int32_t terminal = -1;     // VIK_SESSION_COMPLETED / _FAILED once a terminal line was seen
+    std::string terminal_detail;
+    std::string last_notice;   // the latest warning, for failure messages
+    void settle(int32_t outcome, const std::string &detail = "") {
+        if (terminal >= 0) return;
+        terminal = outcome;
+        terminal_detail = detail;
+    }
+    // Parses one stdout line into `v`. A line that is not a JSON object (or was cut at the line
+    // cap) becomes an `error` event in `out` and fails the session, as in vik; returns false then.
+    bool parse_line(std::string_view line, bool truncated, const char *cli, boost::json::value &v, std::vector<std::string> &out);
+};
 
 } // namespace vik::agents

@@ -138,9 +138,9 @@ private:
     bool cancelled_ = false;
 };
 
-// The agent-runtime table for a ProcessSession type. Session must provide
-// `static std::unique_ptr<Session> make(const vik_host_api *host, const vik_session_request *req)`,
-// which may throw vik::sdk::Error for a bad profile.
+// The agent-runtime table for a session factory. Factory must provide
+// `static std::unique_ptr<S> make(const vik_host_api *host, const vik_session_request *req)` for
+// some S derived from ProcessSession; it may throw vik::sdk::Error for a bad profile.
 template <class Session>
 const vik_agent_runtime_v1 *process_runtime() {
     static const vik_agent_runtime_v1 table = {
@@ -153,9 +153,9 @@ const vik_agent_runtime_v1 *process_runtime() {
         [](void *instance, const vik_session_request *req, const vik_event_sink *sink, void **out, vik_errbuf *err) {
             return guarded(err, [&]() -> vik_status {
                 auto *host = static_cast<const vik_host_api *>(instance);
-                std::unique_ptr<Session> s = Session::make(host, req);
+                std::unique_ptr<ProcessSession> s = Session::make(host, req);
                 if (s->start(host, req, sink, err) != VIK_OK) return VIK_ERROR;
-                *out = static_cast<ProcessSession *>(s.release());
+                *out = s.release();
                 return VIK_OK;
             });
         },
