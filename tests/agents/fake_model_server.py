@@ -15,7 +15,12 @@ import argparse
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+import sys
+from http.server import BaseHTTPRequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from loopback_server import serve  # noqa: E402
 
 ARGS = None
 LOG_LOCK = threading.Lock()
@@ -175,14 +180,7 @@ def main():
     ARGS = p.parse_args()
     if ARGS.scenario == "slowtool":
         ARGS.command = "timeout 120 tail -f /dev/null"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    import os
-    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
-    threading.Timer(ARGS.lifetime, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, ARGS.port_file, ARGS.lifetime)
 
 
 if __name__ == "__main__":

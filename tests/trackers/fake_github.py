@@ -18,7 +18,12 @@ import json
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+import sys
+from http.server import BaseHTTPRequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from loopback_server import serve  # noqa: E402
 
 LOCK = threading.Lock()
 ARGS = None
@@ -29,7 +34,6 @@ FAULTS = []
 def save():
     with open(ARGS.state + ".tmp", "w") as f:
         json.dump(DATA, f)
-    import os
     os.replace(ARGS.state + ".tmp", ARGS.state)
 
 
@@ -208,14 +212,7 @@ def main():
     DATA = json.load(open(ARGS.data))
     FAULTS = json.load(open(ARGS.faults)) if ARGS.faults else []
     save()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    import os
-    os.replace(ARGS.port_file + ".tmp", ARGS.port_file)
-    threading.Timer(ARGS.lifetime, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, ARGS.port_file, ARGS.lifetime)
 
 
 if __name__ == "__main__":
