@@ -181,7 +181,7 @@ TEST_CASE("scheduling: candidates run in priority order", "[scheduling][e2e]") {
     write_file(p.dir / "issues.json", R"([{"id":"none","title":"t","state":"todo"},{"id":"p3","title":"t","state":"todo","priority":3},
         {"id":"p1-new","title":"t","state":"todo","priority":1,"created_at":"2026-05-01T00:00:00Z"},
         {"id":"p1-old","title":"t","state":"todo","priority":1,"created_at":"2026-01-01T00:00:00Z"}])");
-    write_file(p.workflow(), "loop: {max_issue_concurrency: 1, max_iterations: 5}\n"
+    write_file(p.workflow(), "loop: {max_issue_concurrency: 1, max_iterations: 7}\n"
                              "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
                              "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
                              "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
