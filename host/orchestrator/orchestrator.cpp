@@ -777,9 +777,12 @@ struct Orchestrator::Impl {
                          if (!r) return {false, r.error().message, {}};
                          return {};
                      },
-                     [command, id, value, reply](StepResult r) {
+                     [this, command, id, value, reply](StepResult r) {
                          if (!r.ok) return reply("error issue '" + id + "': " + r.error);
                          if (command == "set-state") {
+                             // The host made this change itself: a run finishing now sees the new
+                             // state at once instead of queueing a continuation.
+                             if (auto it = latest.find(id); it != latest.end()) it->second.state = value;
                              spdlog::info("issue state changed issue_id={} state={}", id, value);
                              return reply("ok issue " + id + " moved to " + value);
                          }
