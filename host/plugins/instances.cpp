@@ -10,11 +10,8 @@ constexpr size_t kErrCap = 4096;
 struct ErrBuf {
     char data[kErrCap] = {0};
     vik_errbuf buf{data, kErrCap};
-    PluginError error(vik_status st, const std::string &plugin, const char *op) const {
-        std::string msg = data[0] ? std::string(data) : std::string("failed with status ") + std::to_string(st);
-        (void)plugin;
-        (void)op;
-        return PluginError{st, msg};
+    PluginError error(vik_status st) const {
+        return PluginError{st, data[0] ? std::string(data) : "failed with status " + std::to_string(st)};
     }
 };
 
@@ -35,7 +32,7 @@ Result<std::pair<const Table *, void *>> create_instance(const LoadedPlugin &p, 
     ErrBuf e;
     void *inst = nullptr;
     vik_status st = t->create(&ctx.api, settings.c_str(), &inst, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, p.manifest.id, "create"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::make_pair(t, inst);
 }
 
@@ -63,7 +60,7 @@ Result<std::string> TrackerInstance::pull(uint32_t timeout_ms) {
     sdk::StringSink out;
     auto sink = out.sink();
     vik_status st = api_->pull(instance_, timeout_ms, &sink, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, plugin_id(), "pull"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
 }
 
@@ -72,21 +69,21 @@ Result<std::string> TrackerInstance::fetch(const std::string &ids_json, uint32_t
     sdk::StringSink out;
     auto sink = out.sink();
     vik_status st = api_->fetch(instance_, ids_json.c_str(), timeout_ms, &sink, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, plugin_id(), "fetch"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
 }
 
 Result<void> TrackerInstance::set_state(const std::string &id, const std::string &state, uint32_t timeout_ms) {
     ErrBuf e;
     vik_status st = api_->set_state(instance_, id.c_str(), state.c_str(), timeout_ms, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, plugin_id(), "set_state"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
 }
 
 Result<void> TrackerInstance::comment(const std::string &id, const std::string &body, uint32_t timeout_ms) {
     ErrBuf e;
     vik_status st = api_->comment(instance_, id.c_str(), body.c_str(), timeout_ms, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, plugin_id(), "comment"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
 }
 
@@ -110,7 +107,7 @@ HooksInstance::~HooksInstance() {
 Result<void> HooksInstance::on_event(const std::string &event, const std::string &context_json, uint32_t timeout_ms) {
     ErrBuf e;
     vik_status st = api_->on_event(instance_, event.c_str(), context_json.c_str(), timeout_ms, &e.buf);
-    if (st != VIK_OK) return std::unexpected(e.error(st, plugin_id(), "on_event"));
+    if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
 }
 
@@ -160,7 +157,7 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
     vik_status st = api_->start(instance_, &r, &sink, &session->session_, &e.buf);
     if (st != VIK_OK) {
         session->runtime_ = nullptr; // nothing to release
-        return std::unexpected(e.error(st, plugin_id(), "start"));
+        return std::unexpected(e.error(st));
     }
     return session;
 }

@@ -4,6 +4,7 @@
 #include "claude_events.hpp"
 
 #include <cstring>
+#include <memory>
 
 namespace {
 

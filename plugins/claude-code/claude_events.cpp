@@ -19,7 +19,6 @@ const json::object *obj(const json::object &o, const char *k) {
 
 std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool truncated) {
     std::vector<std::string> out;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return out;
     json::value v;
     if (!parse_line(line, truncated, "claude", v, out)) return out;
     const json::object &o = v.get_object();

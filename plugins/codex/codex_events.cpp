@@ -13,7 +13,6 @@ namespace json = boost::json;
 
 std::vector<std::string> CodexEventMapper::map(std::string_view line, bool truncated) {
     std::vector<std::string> out;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return out;
     json::value v;
     if (!parse_line(line, truncated, "codex", v, out)) return out;
     const json::object &o = v.get_object();

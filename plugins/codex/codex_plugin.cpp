@@ -5,6 +5,7 @@
 #include "codex_events.hpp"
 
 #include <cstring>
+#include <memory>
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <cstring>
+#include <memory>
 #include <set>
 
 namespace {

@@ -22,6 +22,7 @@ int64_t int_field(const json::object &o, const char *k) {
 }
 
 bool MapperState::parse_line(std::string_view line, bool truncated, const char *cli, json::value &v, std::vector<std::string> &out) {
+    if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return false; // blank lines carry nothing
     boost::system::error_code ec;
     if (!truncated) v = json::parse(line, ec);
     if (!truncated && !ec && v.is_object()) return true;

@@ -43,8 +43,9 @@ struct MapperState {
         terminal = outcome;
         terminal_detail = detail;
     }
-    // Parses one stdout line into `v`. A line that is not a JSON object (or was cut at the line
-    // cap) becomes an `error` event in `out` and fails the session, as in vik; returns false then.
+    // Parses one stdout line into `v`; false for a blank line (no event) and for a line that is
+    // not a JSON object or was cut at the line cap (an `error` event in `out` that fails the
+    // session, as in vik).
     bool parse_line(std::string_view line, bool truncated, const char *cli, boost::json::value &v, std::vector<std::string> &out);
 };
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <mutex>

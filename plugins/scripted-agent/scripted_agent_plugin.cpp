@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <cstring>
+#include <memory>
 
 namespace {
 

@@ -104,37 +104,29 @@ bool agent_alive(const fs::path &bin) { return process_with_marker_alive(bin.str
 
 } // namespace
 
-TEST_CASE("real codex: a stage runs a shell command in the workspace and finishes", "[.][real-cli]") {
-    FakeModel fake("ok");
-    AgentProject p("codex");
-    p.configure(fake);
-    auto r = p.run(120);
-    INFO(r.out << r.err);
-    REQUIRE(r.exit_code == 0);
-    CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
-    CHECK_THAT(r.out, Catch::Contains("state=completed input_tokens=240 output_tokens=60"));
-    auto ev = p.session_events();
-    CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) ==
-          std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
-    CHECK(kinds_without(ev, {"stderr"}).front() == "session_started");
-    CHECK_FALSE(agent_alive(codex_bin()));
-}
-
-TEST_CASE("real claude: a stage runs a shell command in the workspace and finishes", "[.][real-cli]") {
-    FakeModel fake("ok");
-    AgentProject p("claude");
-    p.configure(fake);
-    auto r = p.run(120);
-    INFO(r.out << r.err);
-    REQUIRE(r.exit_code == 0);
-    CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
-    CHECK_THAT(r.out, Catch::Contains("state=completed input_tokens=200 output_tokens=50"));
-    auto ev = p.session_events();
-    CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) ==
-          std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
-    for (auto &e : ev)
-        if (e.at("kind") == "token_usage") CHECK(e.at("cost_usd").as_double() > 0);
-    CHECK_FALSE(agent_alive(claude_bin()));
+TEST_CASE("real CLIs: a stage runs a shell command in the workspace and finishes", "[.][real-cli]") {
+    struct Row {
+        const char *runtime, *tokens;
+    };
+    for (Row row : {Row{"codex", "state=completed input_tokens=240 output_tokens=60"},
+                    Row{"claude", "state=completed input_tokens=200 output_tokens=50"}}) {
+        INFO(row.runtime);
+        FakeModel fake("ok");
+        AgentProject p(row.runtime);
+        p.configure(fake);
+        auto r = p.run(120);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+        CHECK_THAT(r.out, Catch::Contains(row.tokens));
+        auto ev = p.session_events();
+        CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) ==
+              std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
+        if (std::string(row.runtime) == "claude")
+            for (auto &e : ev)
+                if (e.at("kind") == "token_usage") CHECK(e.at("cost_usd").as_double() > 0); // claude's total_cost_usd
+        CHECK_FALSE(agent_alive(std::string(row.runtime) == "codex" ? codex_bin() : claude_bin()));
+    }
 }
 
 TEST_CASE("real CLIs: server errors and broken streams fail the session with the CLI's reason", "[.][real-cli]") {

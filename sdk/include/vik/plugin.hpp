@@ -11,10 +11,8 @@
 
 #include <vik/plugin.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
