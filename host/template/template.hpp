@@ -22,9 +22,17 @@ struct TemplateError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Substitution into shell source was refused: the value would land in a context the shell lexer
+// cannot escape with certainty (a heredoc body, `eval`, `sh -c "…"`, ...). The message names the
+// template, line and column, and what to write instead.
+struct ShellContextError : TemplateError {
+    using TemplateError::TemplateError;
+};
+
 struct Segment {
     std::string text;
     bool literal = true; // true: from the template source; false: a substituted value
+    int line = 0, col = 0; // for substituted values: where the `{{` stands in the template source
 };
 using Segments = std::vector<Segment>;
 
