@@ -33,6 +33,10 @@ struct Pos {
     int line = 1, col = 1;
 };
 
+// Limits that keep hostile or runaway templates from exhausting the stack.
+constexpr size_t kMaxTokensPerTag = 2000;
+constexpr int kMaxNesting = 64; // parentheses, brackets and {% if/for %} blocks
+
 enum class Tok { name, string, integer, number, op, end };
 
 struct Token {
@@ -94,6 +98,10 @@ public:
                     break;
                 }
                 p.tokens.push_back(token());
+                // Bounds recursion in the parser and evaluator (a tag of 10 000 parentheses must
+                // be an error, not a stack overflow).
+                if (p.tokens.size() > kMaxTokensPerTag)
+                    error(tag_pos, "tag too long (more than " + std::to_string(kMaxTokensPerTag) + " tokens); split it up");
             }
             Token end;
             end.kind = Tok::end;
@@ -247,6 +255,18 @@ private:
     const std::vector<Token> *toks_ = nullptr;
     size_t t_ = 0;
     Pos stop_pos_;
+    int depth_ = 0; // current nesting of expressions and blocks
+
+    // Counts one level of nesting for its lifetime; too deep is an error naming the place.
+    struct Nest {
+        Parser &p;
+        Nest(Parser &parser, Pos pos) : p(parser) {
+            if (++p.depth_ > kMaxNesting) p.error(pos, "nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
+        }
+        ~Nest() { --p.depth_; }
+        Nest(const Nest &) = delete;
+        Nest &operator=(const Nest &) = delete;
+    };
 
     [[noreturn]] void error(Pos p, const std::string &msg) const {
         throw TemplateError(name_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) + ": " + msg);
@@ -309,6 +329,7 @@ private:
     }
 
     std::unique_ptr<Node> parse_if(Pos pos) {
+        Nest nest(*this, pos);
         auto n = std::make_unique<Node>();
         n->kind = Node::if_;
         n->pos = pos;
@@ -341,6 +362,7 @@ private:
     }
 
     std::unique_ptr<Node> parse_for(Pos pos) {
+        Nest nest(*this, pos);
         auto n = std::make_unique<Node>();
         n->kind = Node::for_;
         n->pos = pos;
@@ -388,6 +410,7 @@ private:
     }
 
     ExprPtr expression() {
+        Nest nest(*this, peek().pos);
         ExprPtr e = or_expr();
         if (is_name("if")) { // a if cond else b
             Pos pos = next().pos;
@@ -484,6 +507,7 @@ private:
 
     ExprPtr unary() {
         if (is_op("-")) {
+            Nest nest(*this, peek().pos);
             Pos pos = next().pos;
             auto e = make(Expr::unary, pos);
             e->name = "-";
@@ -665,10 +689,12 @@ private:
         throw TemplateError(name_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.col) + ": " + msg);
     }
 
-    static void append(Segments &out, std::string text, bool literal) {
-        if (text.empty()) return;
-        if (!out.empty() && out.back().literal == literal) out.back().text += text;
-        else out.push_back(Segment{std::move(text), literal});
+    // Literal text merges with literal text. A value keeps its own segment, even when empty (in
+    // shell text an empty value is still one word), and remembers where its tag stands.
+    static void append(Segments &out, std::string text, bool literal, Pos pos = {}) {
+        if (literal && text.empty()) return;
+        if (literal && !out.empty() && out.back().literal) out.back().text += text;
+        else out.push_back(Segment{std::move(text), literal, literal ? 0 : pos.line, literal ? 0 : pos.col});
     }
 
     const json::value &defined(const Value &v, Pos pos) const {
@@ -694,7 +720,7 @@ private:
     void render(const Node &n, Segments &out) {
         switch (n.kind) {
         case Node::text_node: append(out, n.text, true); return;
-        case Node::output: append(out, to_display(defined(eval(*n.expr), n.expr->pos)), false); return;
+        case Node::output: append(out, to_display(defined(eval(*n.expr), n.expr->pos)), false, n.pos); return;
         case Node::block: render(n.body, out); return;
         case Node::set: scopes_.back()[n.var] = defined(eval(*n.expr), n.expr->pos); return;
         case Node::if_:
@@ -1020,6 +1046,34 @@ Segments Template::render(const json::object &context) const {
     return out;
 }
 
+namespace {
+
+void sketch_nodes(const std::vector<std::unique_ptr<Node>> &nodes, Segments &out) {
+    for (const auto &n : nodes) {
+        switch (n->kind) {
+        case Node::text_node:
+            if (!out.empty() && out.back().literal) out.back().text += n->text;
+            else out.push_back(Segment{n->text, true, 0, 0});
+            break;
+        case Node::output: out.push_back(Segment{"x", false, n->pos.line, n->pos.col}); break;
+        case Node::block:
+        case Node::for_: sketch_nodes(n->body, out); break;
+        case Node::if_:
+            if (!n->branches.empty()) sketch_nodes(n->branches.front().second, out);
+            break;
+        case Node::set: break;
+        }
+    }
+}
+
+} // namespace
+
+Segments Template::sketch() const {
+    Segments out;
+    sketch_nodes(root_->body, out);
+    return out;
+}
+
 std::string to_text(const Segments &segments) {
     std::string out;
     for (auto &s : segments) out += s.text;
@@ -1031,7 +1085,7 @@ std::string render_text(const std::string &source, const std::string &name, cons
 }
 
 std::string render_shell(const std::string &source, const std::string &name, const json::object &context) {
-    return to_shell(Template(source, name).render(context));
+    return to_shell(Template(source, name).render(context), name);
 }
 
 } // namespace vik::tmpl

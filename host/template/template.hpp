@@ -51,6 +51,11 @@ public:
     Segments render(const boost::json::object &context) const;
     const std::string &name() const { return name_; }
 
+    // The template's text without evaluating anything: literal text as written and every `{{ }}`
+    // as a placeholder value at its position; `if` takes its first branch, `for` runs its body
+    // once. What `doctor` lexes to find shell contexts that would be refused at render time.
+    Segments sketch() const;
+
 private:
     std::string name_;
     std::shared_ptr<Node> root_;
@@ -59,20 +64,17 @@ private:
 // Plain text: segments joined as they are (prompts, messages).
 std::string to_text(const Segments &segments);
 
-// Shell text: each substituted value escaped for the quoting context the literal text around it
-// puts it in (bare, '...' or "..."), so a value is always one literal word or part of one.
-std::string to_shell(const Segments &segments);
-
-// Escapes one value for a context. Bare values made only of safe characters stay as they are.
-enum class ShellContext { bare, single_quoted, double_quoted };
-std::string shell_escape(const std::string &value, ShellContext context);
+// Shell text: each substituted value escaped for exactly the shell context the literal text
+// around it puts it in (see shell_lexer.hpp), so a value is always data: one word or part of one.
+// Throws ShellContextError, naming `name`, line and column, where no escaping is certain.
+std::string to_shell(const Segments &segments, const std::string &name = "shell snippet");
 
 // vik's prompt command expansion: `` !`exec(CMD)` `` and `` `exec(CMD)` `` are replaced by CMD's
 // output (one trailing newline dropped). Only markers written in the template source count; CMD is
 // built with to_shell so substituted values inside it are escaped. `run` returns the output or
-// throws TemplateError (non-zero exit, timeout).
+// throws TemplateError (non-zero exit, timeout). `name` names the template in errors.
 using CommandRunner = std::function<std::string(const std::string &command)>;
-std::string expand_prompt_commands(const Segments &segments, const CommandRunner &run);
+std::string expand_prompt_commands(const Segments &segments, const CommandRunner &run, const std::string &name = "prompt");
 
 // Convenience: parse + render + to_text / to_shell in one call.
 std::string render_text(const std::string &source, const std::string &name, const boost::json::object &context);
