@@ -88,8 +88,13 @@ std::optional<std::string> code_reader_in(const std::vector<std::string> &words)
         std::string_view w = basename_of(words[i]);
         if (shell_or_interpreter(w) && (i == 0 || !member(w, {".", "source", "at", "batch"})))
             return "an argument of `" + std::string(w) + "`, which runs its arguments as code";
-        if (member(w, {"trap", "alias", "ssh", "su", "runuser", "watch", "script", "flock", "awk", "gawk", "mawk", "nawk", "sed"}))
+        if (member(w, {"trap", "alias", "ssh", "scp", "rsync", "su", "runuser", "watch", "script", "flock", "awk", "gawk", "mawk", "nawk",
+                       "sed"}))
             return "an argument of `" + std::string(w) + "`, which can run its arguments as code";
+        if (w == "git")
+            for (size_t j = i + 1; j < words.size(); ++j)
+                if (words[j] == "-c" || words[j] == "config" || words[j].rfind("--config-env", 0) == 0)
+                    return "a git configuration value (git runs some, such as aliases and core.sshCommand, as shell commands)";
         if (i != 0) continue;
         if (member(w, {"declare", "typeset", "local", "read", "let", "[[", "readarray", "mapfile"}))
             return "an argument of `" + std::string(w) + "`, which bash evaluates arithmetically (array subscripts run $(…))";
@@ -382,6 +387,7 @@ struct LexerState {
         case ';': new_command(f, false); return;
         case '&':
             if (prev == '>' || prev == '<') return; // 2>&1, <&3
+            if (prev == '|' && f.after_pipe) return; // |& (bash): still a pipe
             new_command(f, false);
             return;
         case '|':
@@ -405,7 +411,8 @@ struct LexerState {
             end_word(f);
             if (f.kind == Kind::subst || f.kind == Kind::procsubst) ++f.parens;
             if (f.expect_cmd) paren_paren = true;
-            new_command(f, false);
+            // A subshell right after a pipe reads that pipe: the pipeline goes on.
+            new_command(f, f.after_pipe && f.words.empty());
             return;
         case ')':
             end_word(f);
@@ -601,6 +608,16 @@ Placement Lexer::value(int line, int col) {
         }
     }
 
+    if (const Frame *cf = s.command_frame(); cf && cf->in_word) {
+        // Variables whose value the shell or the loader later runs or loads as code.
+        auto eq = cf->cur.find('=');
+        std::string var = eq == std::string::npos ? std::string() : cf->cur.substr(0, eq);
+        if (!var.empty() && var.back() == '+') var.pop_back();
+        if (member(var, {"PS1", "PS2", "PS3", "PS4", "PROMPT_COMMAND", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "LD_PRELOAD", "LD_AUDIT",
+                         "LD_LIBRARY_PATH", "PATH", "IFS", "PYTHONSTARTUP", "PERL5OPT", "NODE_OPTIONS", "GIT_SSH_COMMAND"}))
+            s.refuse(line, col, "in the value of " + var + ", which the shell or the loader uses to run or find code");
+    }
+
     Frame &t = s.top();
     switch (t.kind) {
     case Kind::squote: p.quoting = Quoting::single; break;
@@ -619,7 +636,8 @@ Placement Lexer::value(int line, int col) {
                 s.refuse(line, col, "inside an array subscript (bash evaluates it arithmetically)");
         }
         p.quoting = Quoting::word;
-        p.after_tilde = t.in_word && !t.cur.empty() && t.cur[0] == '~' && t.cur.find('/') == std::string::npos;
+        // ~{{ v }} (also after = or : in assignments): a safe value would still be a user name.
+        p.after_tilde = t.in_word && t.cur.find('~') != std::string::npos && t.cur.find('/', t.cur.rfind('~')) == std::string::npos;
         t.in_word = true;
         t.cur_dynamic = true;
         break;

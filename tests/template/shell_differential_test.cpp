@@ -138,6 +138,8 @@ const std::vector<Printing> kPrinting = {
     {"printf '%s\\n' \"$(printf '%s' \"$(printf '%s' {{ issue.title }})\")\"", substituted},
     {"echo skip >/dev/null && printf '%s\\n' {{ issue.title }} || exit 1", same},
     {"env X={{ issue.title }} sh -c 'printf \"%s\\n\" \"$X\"'", same}, // data in the environment, code a literal
+    {"X=\"$(printf '%s' {{ issue.title }} # a ) comment\n)\"; printf '%s\\n' \"$X\"", substituted},
+    {"X=~{{ issue.title }}; printf '%s\\n' \"$X\"", [](const std::string &v) { return "~" + v + "\n"; }},
 };
 
 // Templates that render (the value is data) but print something else: only "no canary".
@@ -194,6 +196,14 @@ const std::vector<std::string> kRefused = {
     "a[{{ issue.title }}]=1",
     "echo $'{{ issue.title }}'",
     "X=$(case x in x) echo a;; esac); echo {{ issue.title }}",
+    "echo {{ issue.title }} |& bash",
+    "echo {{ issue.title }} | (sh)",
+    "echo {{ issue.title }} | { bash; }",
+    "PS4={{ issue.title }}",
+    "export PROMPT_COMMAND=\"{{ issue.title }}\"",
+    "BASH_ENV={{ issue.title }} bash x.sh",
+    "git -c alias.x={{ issue.title }} x",
+    "scp host:{{ issue.title }} .",
 };
 
 } // namespace
