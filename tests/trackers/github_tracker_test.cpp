@@ -494,3 +494,58 @@ TEST_CASE("github: end to end, an agent's set-state reaches GitHub and the next 
     for (auto &e : fs::recursive_directory_iterator(p.scoped() / "logs"))
         CHECK(read_file(e.path()).find("ghp_e2e_secret") == std::string::npos);
 }
+
+// The race of issue 11: a pull reads its pages slowly; meanwhile agents dispatched by the
+// previous cycle move their items from Todo to In Progress through the host and finish. A page
+// read before such a move still says Todo when the pull returns; the host must trust its own
+// write over that older observation and never dispatch the item again. Needs the scheduler's
+// "observations older than the host's own write never override it"; run alone with
+// `vik_tests "[race]"`.
+TEST_CASE("github: agents moving their items to In Progress while slow pulls are in flight are dispatched exactly once",
+          "[github][e2e][race]") {
+    json::array issues, items;
+    std::vector<int> candidates, archived;
+    for (int n = 1; n <= 150; ++n) {
+        issues.push_back(gh_issue(n, "issue " + std::to_string(n), {}));
+        bool is_archived = n % 30 == 0; // on both pages
+        items.push_back(project_item("ITEM_" + std::to_string(n), n, "Todo", is_archived));
+        (is_archived ? archived : candidates).push_back(n);
+    }
+    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", issues}}}, {"project", board(items, 100)}}, {},
+                  {"--page-delay-ms", "800"});
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n"
+                        "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" \"In Progress\" >/dev/null || exit 3\n"
+                        "echo '{\"kind\":\"completed\"}'\n");
+    write_file(p.workflow(), "loop: {max_iterations: 4, max_issue_concurrency: 200}\n"
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
+                             "issues:\n  tracker:\n    kind: github\n    repos: [acme/app]\n    api_url: " + gh.url() +
+                             "\n    token_env: VIK_TEST_GH_TOKEN\n    project: {owner: acme, number: 7}\n"
+                             "  pull: {idle_sec: 1, timeout_sec: 60}\n"
+                             "issue:\n  stages:\n    work: {when: {state: Todo}, agent: bot, prompt: 'work on {{ issue.id }}'}\n");
+    auto r = run_host({"run", p.workflow().string()}, p.dir.path, {"VIK_TEST_GH_TOKEN=ghp_race"}, 240);
+    INFO(r.err.substr(0, 4000));
+    REQUIRE(r.exit_code == 0);
+    // The board really is two pages, and pulls overlapped the agents' writes.
+    size_t pages = 0, mutations = 0;
+    for (auto &req : gh.requests()) {
+        if (req.at("path") == "/graphql" && req.at("op") == "items") ++pages;
+        if (req.at("path") == "/graphql" && req.at("op") == "mutation") ++mutations;
+    }
+    CHECK(pages == 8);                         // four cycles of two pages; no set-state paged the board
+    CHECK(mutations == candidates.size());     // one write per agent
+    json::value state = gh.state();
+    const auto &board_items = state.at("project").at("items").as_array();
+    for (int n : candidates) {
+        INFO("issue " << n);
+        CHECK(count(r.out, "launching stages issue_id=" + std::to_string(n) + " state=") == 1);
+        CHECK(p.session_files(std::to_string(n)).size() == 1);
+        CHECK(board_items.at(static_cast<size_t>(n - 1)).at("status") == "In Progress");
+    }
+    for (int n : archived) {
+        INFO("archived issue " << n);
+        CHECK(count(r.out, "launching stages issue_id=" + std::to_string(n) + " state=") == 0);
+        CHECK(p.session_files(std::to_string(n)).empty());
+        CHECK(board_items.at(static_cast<size_t>(n - 1)).at("status") == "Todo");
+    }
+}
