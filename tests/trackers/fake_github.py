@@ -16,6 +16,8 @@ the Status field query and the updateProjectV2ItemFieldValue mutation the plugin
                 "mutation"
 --faults FILE   a JSON list of {"match": "GET /repos/...", "status": 502, "times": 1,
                 "headers": {...}, "reset_in": 2} consumed in order
+POST /_fake/project  (tests only, not logged) replaces the project with the posted JSON, as if
+                someone edited the board (items removed and re-added get new ids)
 --page-delay-ms N  every page of items (REST issue lists, GraphQL board pages) is answered N ms
                 after it was read, so tests can change data while a pull is in flight and the
                 pull sees the old page
@@ -106,6 +108,15 @@ class Handler(BaseHTTPRequestHandler):
             self.body()
             return self.reply(f[0], {"message": "injected fault"}, f[1])
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/_fake/project" and self.command == "POST":
+            project = self.body()
+            with LOCK:
+                DATA["project"] = project
+                save()
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
         q = urllib.parse.parse_qs(url.query)
         if url.path == "/graphql" and self.command == "POST":

@@ -68,6 +68,15 @@ struct FakeGithub {
         waitpid(pid, nullptr, 0);
     }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+    // Someone edits the board behind the tracker's back (POST /_fake/project, not logged).
+    void edit_project(const json::object &project) const {
+        write_file(dir / "edit.json", json::serialize(project));
+        std::string post = "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
+                           "data=open(sys.argv[2], 'rb').read(), method='POST'))";
+        std::string cmd = "python3 -c " + shell_quote(post) + " " + shell_quote(url() + "/_fake/project") + " " +
+                          shell_quote((dir / "edit.json").string());
+        REQUIRE(std::system(cmd.c_str()) == 0);
+    }
     json::value state() const { return json::parse(read_file(dir / "state.json")); }
     std::vector<json::object> requests() const {
         std::vector<json::object> out;
@@ -426,6 +435,27 @@ TEST_CASE("github: a project set-state after a pull is one field query and one m
     CHECK(state.at("project").at("items").at(4).at("status") == "Done");
     CHECK(state.at("project").at("items").at(5).at("status") == "Done");
     CHECK(state.at("project").at("items").at(0).at("status") == "Todo");
+}
+
+TEST_CASE("github: a project item re-added since the pull is looked up again, and one removed is refused", "[github]") {
+    json::array issues;
+    for (int n = 1; n <= 3; ++n) issues.push_back(gh_issue(n, "issue " + std::to_string(n), {}));
+    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", issues}}},
+                               {"project", board({project_item("ITEM_1", 1, "Todo"), project_item("ITEM_2", 2, "Todo"),
+                                                  project_item("ITEM_3", 3, "Todo")})}});
+    auto t = tracker(project_settings(gh));
+    REQUIRE(pull(*t).size() == 3);
+    REQUIRE(t->set_state("1", "In Progress", 10000)); // warms the field cache
+    // Item 1 removed and added back (a new item id), item 2 removed.
+    gh.edit_project(board({project_item("ITEM_1b", 1, "In Progress"), project_item("ITEM_3", 3, "Todo")}));
+    size_t mark = gh.requests().size();
+    REQUIRE(t->set_state("1", "Done", 10000));
+    CHECK(graphql_ops(gh, mark) == Ops{"mutation", "field", "items", "mutation"});
+    CHECK(gh.state().at("project").at("items").at(0).at("status") == "Done");
+    auto gone = t->set_state("2", "Done", 10000);
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().status == VIK_NOT_FOUND);
+    CHECK_THAT(gone.error().message, Catch::Contains("issue acme/app#2 is not on project 7 of 'acme'"));
 }
 
 TEST_CASE("github: a project set-state before any pull pages the board only up to the item", "[github]") {
