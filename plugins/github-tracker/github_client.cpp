@@ -186,7 +186,7 @@ json::value GithubClient::graphql(const std::string &query, const json::value &v
     if (auto *errors = v.as_object().if_contains("errors"); errors && errors->is_array() && !errors->as_array().empty()) {
         const auto &first = errors->as_array()[0];
         std::string msg = first.is_object() && first.as_object().contains("message") ? json::serialize(first.as_object().at("message")) : json::serialize(first);
-        throw GithubError("GitHub GraphQL error: " + msg);
+        throw GraphqlError("GitHub GraphQL error: " + msg);
     }
     return v.as_object().contains("data") ? v.as_object().at("data") : json::value();
 }

@@ -24,6 +24,12 @@ struct GithubError : std::runtime_error {
     long status;
 };
 
+// An error GitHub's GraphQL layer answered with (the request reached GitHub and was refused, for
+// example an item id that no longer exists), as opposed to a transport or HTTP failure.
+struct GraphqlError : GithubError {
+    using GithubError::GithubError;
+};
+
 class GithubClient {
 public:
     using Log = std::function<void(int level, const std::string &message)>;

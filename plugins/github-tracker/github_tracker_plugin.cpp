@@ -7,13 +7,18 @@
 // comment. The token comes from the environment variable named by `token_env` and is never
 // logged. See docs/trackers/github.md.
 #include "github_client.hpp"
+#include "issue_ids.hpp"
 
 #include <vik/plugin.hpp>
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 
 namespace {
@@ -22,6 +27,9 @@ namespace json = boost::json;
 using vik::github::Clock;
 using vik::github::GithubClient;
 using vik::github::GithubError;
+using vik::github::GraphqlError;
+using vik::github::IssueIds;
+using vik::github::IssueRef;
 using vik::sdk::Error;
 
 struct Repo {
@@ -68,8 +76,10 @@ Settings parse_settings(const char *settings_json) {
     for (auto &r : strings(o, "repos")) s.repos.push_back({r});
     for (auto &r : strings(o, "repo")) s.repos.push_back({r});
     for (auto &r : s.repos)
-        if (r.full.find('/') == std::string::npos || r.full.front() == '/' || r.full.back() == '/')
-            throw Error("github-tracker: repository '" + r.full + "' must be written owner/name", VIK_INVALID_ARGUMENT);
+        if (!vik::github::valid_repo(r.full))
+            throw Error("github-tracker: repository " + vik::github::shown_id(r.full) +
+                            " in issues.tracker.repos must be written owner/name (GitHub's letters, digits, '-', and for the name '.', '_')",
+                        VIK_INVALID_ARGUMENT);
     s.api_url = string_setting(o, "api_url", s.api_url);
     s.token_env = string_setting(o, "token_env", s.token_env);
     if (auto *sl = o.if_contains("state_labels")) {
@@ -109,7 +119,7 @@ Settings parse_settings(const char *settings_json) {
 class Tracker {
 public:
     Tracker(const vik_host_api *host, Settings s)
-        : host_(host), s_(std::move(s)),
+        : host_(host), s_(std::move(s)), ids_(repo_names(s_)),
           client_(s_.api_url, token(), [host](int level, const std::string &m) { vik::sdk::log(host, level, "github-tracker: " + m); }) {}
 
     json::array pull(Clock::time_point deadline) {
@@ -138,18 +148,22 @@ public:
         }
         json::array out;
         for (const auto &id : ids) {
-            auto [repo, number] = locate(id);
-            json::value item = client_.get("/repos/" + repo.full + "/issues/" + number, deadline);
+            auto ref = ids_.parse(id);
+            if (!ref) { // not an issue of this tracker: absent, like an issue that no longer exists
+                vik::sdk::log(host_, VIK_LOG_WARN, "github-tracker: fetch: " + ref.error());
+                continue;
+            }
+            json::value item = client_.get("/repos/" + ref->repo + "/issues/" + ref->number, deadline);
             if (item.is_null() || !item.is_object()) continue;
-            auto issue = to_issue(item.as_object(), repo, true);
+            auto issue = to_issue(item.as_object(), Repo{ref->repo}, true);
             if (issue) out.push_back(std::move(*issue));
         }
         return out;
     }
 
     void set_state(const std::string &id, const std::string &state, Clock::time_point deadline) {
-        auto [repo, number] = locate(id);
-        std::string base = "/repos/" + repo.full + "/issues/" + number;
+        IssueRef ref = locate(id);
+        std::string base = "/repos/" + ref.repo + "/issues/" + ref.number;
         if (s_.state_from == "issue_state") {
             if (state != "open" && state != "closed")
                 throw Error("github-tracker: with state_from issue_state the states are open and closed, not '" + state + "'",
@@ -158,7 +172,7 @@ public:
             return;
         }
         if (s_.state_from == "project") {
-            set_project_status(repo, number, state, deadline);
+            set_project_status(ref, state, deadline, true);
             return;
         }
         std::string target;
@@ -171,7 +185,7 @@ public:
             throw Error("github-tracker: no label in issues.tracker.state_labels stands for state '" + state + "' (known: " + known + ")",
                         VIK_INVALID_ARGUMENT);
         json::value issue = client_.get(base, deadline);
-        if (issue.is_null()) throw Error("github-tracker: issue " + id + " does not exist in " + repo.full, VIK_NOT_FOUND);
+        if (issue.is_null()) throw Error("github-tracker: issue " + id + " does not exist in " + ref.repo, VIK_NOT_FOUND);
         bool has_target = false;
         for (auto &name : label_names(issue.as_object())) {
             if (name == target) has_target = true;
@@ -182,8 +196,12 @@ public:
     }
 
     void comment(const std::string &id, const std::string &body, Clock::time_point deadline) {
-        auto [repo, number] = locate(id);
-        client_.send("POST", "/repos/" + repo.full + "/issues/" + number + "/comments", json::serialize(json::object{{"body", body}}), deadline);
+        IssueRef ref = locate(id);
+        // In project mode the board is the tracker's scope: an issue of a configured repository
+        // that is not on it is not ours to comment on.
+        if (s_.state_from == "project") item_for(ref, deadline);
+        client_.send("POST", "/repos/" + ref.repo + "/issues/" + ref.number + "/comments", json::serialize(json::object{{"body", body}}),
+                     deadline);
     }
 
 private:
@@ -197,24 +215,21 @@ private:
         return t;
     }
 
-    bool single_repo() const { return s_.repos.size() == 1; }
-
-    // Issue ids: the number alone with one repository (vik's GitHub flow), else owner/name#number.
-    std::string id_for(const Repo &repo, int64_t number) const {
-        return single_repo() ? std::to_string(number) : repo.full + "#" + std::to_string(number);
+    static std::vector<std::string> repo_names(const Settings &s) {
+        std::vector<std::string> out;
+        for (const auto &r : s.repos) out.push_back(r.full);
+        return out;
     }
 
-    std::pair<Repo, std::string> locate(const std::string &id) const {
-        auto hash = id.rfind('#');
-        std::string number = hash == std::string::npos ? id : id.substr(hash + 1);
-        if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos)
-            throw Error("github-tracker: '" + id + "' is not an issue id of this tracker (expected a number or owner/name#number)",
-                        VIK_INVALID_ARGUMENT);
-        if (hash == std::string::npos) {
-            if (s_.repos.empty()) throw Error("github-tracker: issue ids need owner/name#number when no repos are configured", VIK_INVALID_ARGUMENT);
-            return {s_.repos.front(), number};
-        }
-        return {Repo{id.substr(0, hash)}, number};
+    // Issue ids: the number alone with one repository (vik's GitHub flow), else owner/name#number.
+    std::string id_for(const Repo &repo, int64_t number) const { return ids_.id_for(repo.full, number); }
+
+    // The issue an id names; ids outside the configured repositories are refused (they come
+    // from agents and go into API paths).
+    IssueRef locate(const std::string &id) const {
+        auto ref = ids_.parse(id);
+        if (!ref) throw Error("github-tracker: " + ref.error(), VIK_INVALID_ARGUMENT);
+        return *ref;
     }
 
     static std::vector<std::string> label_names(const json::object &issue) {
@@ -298,15 +313,34 @@ private:
 
     // ---- Projects v2 -----------------------------------------------------------------------
 
-    std::string project_query(bool with_fields) const {
-        std::string owner = s_.project_owner_type == "user" ? "user" : "organization";
-        std::string fields = with_fields ? "id field(name: $field) { ... on ProjectV2SingleSelectField { id options { id name } } } " : "";
-        return "query($owner: String!, $number: Int!, $field: String!, $after: String) { " + owner +
-               "(login: $owner) { projectV2(number: $number) { " + fields +
-               "items(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { id "
+    // The Status field's ids, cached across calls: a set-state with a warm cache is one mutation.
+    struct StatusField {
+        std::string project_id, field_id;
+        std::vector<std::pair<std::string, std::string>> options; // name, option id (board order)
+        std::string option_id(const std::string &name) const {
+            for (const auto &[n, id] : options)
+                if (n == name) return id;
+            return "";
+        }
+    };
+
+    std::string owner_field() const { return s_.project_owner_type == "user" ? "user" : "organization"; }
+
+    std::string board_name() const { return "project " + std::to_string(s_.project_number) + " of '" + s_.project_owner + "'"; }
+
+    std::string items_query() const {
+        return "query($owner: String!, $number: Int!, $field: String!, $after: String) { " + owner_field() +
+               "(login: $owner) { projectV2(number: $number) { "
+               "items(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { id isArchived "
                "fieldValueByName(name: $field) { ... on ProjectV2ItemFieldSingleSelectValue { name } } "
                "content { ... on Issue { number title body url state createdAt updatedAt repository { nameWithOwner } "
                "author { login } labels(first: 50) { nodes { name } } assignees(first: 20) { nodes { login } } } } } } } } }";
+    }
+
+    std::string field_query() const {
+        return "query($owner: String!, $number: Int!, $field: String!) { " + owner_field() +
+               "(login: $owner) { projectV2(number: $number) { id "
+               "field(name: $field) { ... on ProjectV2SingleSelectField { id options { id name } } } } } }";
     }
 
     json::value project(const json::value &data) const {
@@ -320,23 +354,38 @@ private:
     }
 
     // Every project item that is an issue (of the configured repos, when any), with its Status.
-    json::array project_issues(Clock::time_point deadline, const std::set<std::string> *wanted, std::string *item_id_for = nullptr,
-                               const std::string &want_repo = "", const std::string &want_number = "") {
+    // Candidates (wanted == nullptr): open, with a status, not archived, through the filters.
+    // With `wanted`, those ids whatever their status (archived items stay absent: they left the
+    // board's working set). With `stop_at`, paging ends once that issue's item is seen. Every
+    // scan records issue id -> item id for set-state.
+    json::array project_issues(Clock::time_point deadline, const std::set<std::string> *wanted, const std::string *stop_at = nullptr) {
         json::array out;
+        std::map<std::string, std::string> seen; // issue id -> item id
+        bool complete = false;
         json::value after = nullptr;
-        for (int page = 0; page < 100; ++page) {
+        for (int page = 0; page < 100 && !complete; ++page) {
             json::object vars{{"owner", s_.project_owner}, {"number", s_.project_number}, {"field", s_.status_field}, {"after", after}};
-            json::value proj = project(client_.graphql(project_query(false), vars, deadline));
+            json::value proj = project(client_.graphql(items_query(), vars, deadline));
             const auto &items = proj.as_object().at("items").as_object();
+            bool stopped = false;
             for (auto &node : items.at("nodes").as_array()) {
                 if (!node.is_object()) continue;
                 const auto &n = node.as_object();
                 if (!n.contains("content") || !n.at("content").is_object() || !n.at("content").as_object().contains("number")) continue;
                 const auto &c = n.at("content").as_object();
                 std::string repo = c.contains("repository") ? str(c.at("repository").as_object(), "nameWithOwner") : "";
-                if (!s_.repos.empty() && std::none_of(s_.repos.begin(), s_.repos.end(), [&](const Repo &r) { return r.full == repo; })) continue;
+                if (!s_.repos.empty()) {
+                    repo = ids_.configured(repo); // GitHub names ignore case; ids use the configured spelling
+                    if (repo.empty()) continue;
+                }
                 int64_t number = c.at("number").is_int64() ? c.at("number").get_int64() : 0;
-                if (item_id_for && repo == want_repo && std::to_string(number) == want_number) *item_id_for = str(n, "id");
+                std::string id = id_for(Repo{repo}, number);
+                seen[id] = str(n, "id");
+                if (stop_at && id == *stop_at) {
+                    stopped = true;
+                    break;
+                }
+                bool archived = n.contains("isArchived") && n.at("isArchived").is_bool() && n.at("isArchived").get_bool();
                 std::string status;
                 if (auto *f = n.if_contains("fieldValueByName"); f && f->is_object()) status = str(f->as_object(), "name");
                 std::vector<std::string> labels, assignees;
@@ -344,11 +393,9 @@ private:
                     for (auto &x : l->as_object().at("nodes").as_array()) labels.push_back(str(x.as_object(), "name"));
                 if (auto *a = c.if_contains("assignees"); a && a->is_object())
                     for (auto &x : a->as_object().at("nodes").as_array()) assignees.push_back(str(x.as_object(), "login"));
-                Repo r{repo};
-                std::string id = single_repo() ? std::to_string(number) : repo + "#" + std::to_string(number);
                 if (wanted) {
-                    if (!wanted->count(id)) continue;
-                } else if (status.empty() || str(c, "state") == "CLOSED" || !passes_filters(labels, assignees)) {
+                    if (!wanted->count(id) || archived) continue;
+                } else if (archived || status.empty() || str(c, "state") == "CLOSED" || !passes_filters(labels, assignees)) {
                     continue;
                 }
                 json::array la, aa;
@@ -360,43 +407,102 @@ private:
                                            {"created_at", str(c, "createdAt")}, {"updated_at", str(c, "updatedAt")}, {"repo", repo},
                                            {"project_item_id", str(n, "id")}});
             }
+            if (stopped) break;
             const auto &info = items.at("pageInfo").as_object();
-            if (!info.at("hasNextPage").is_bool() || !info.at("hasNextPage").get_bool()) break;
-            after = info.at("endCursor");
+            if (!info.at("hasNextPage").is_bool() || !info.at("hasNextPage").get_bool()) complete = true;
+            else after = info.at("endCursor");
         }
+        std::lock_guard lock(mutex_);
+        // A scan of the whole board replaces the map, so items removed from the board are forgotten.
+        if (complete) item_ids_ = std::move(seen);
+        else item_ids_.merge(seen);
         return out;
     }
 
-    void set_project_status(const Repo &repo, const std::string &number, const std::string &state, Clock::time_point deadline) {
-        json::object vars{{"owner", s_.project_owner}, {"number", s_.project_number}, {"field", s_.status_field}, {"after", nullptr}};
-        json::value proj = project(client_.graphql(project_query(true), vars, deadline));
-        const auto &p = proj.as_object();
-        std::string project_id = str(p, "id");
-        if (!p.contains("field") || !p.at("field").is_object())
-            throw Error("github-tracker: the project has no single-select field named '" + s_.status_field + "'", VIK_INVALID_ARGUMENT);
-        const auto &field = p.at("field").as_object();
-        std::string option_id, known;
-        for (auto &o : field.at("options").as_array()) {
-            std::string name = str(o.as_object(), "name");
-            known += (known.empty() ? "" : ", ") + name;
-            if (name == state) option_id = str(o.as_object(), "id");
+    std::string known_item(const std::string &id) {
+        std::lock_guard lock(mutex_);
+        auto it = item_ids_.find(id);
+        return it == item_ids_.end() ? "" : it->second;
+    }
+
+    // The project item of an issue: from the last scan, else by paging the board (set-state
+    // before any pull, or an issue added since). Refused when the issue is not on the board.
+    std::string item_for(const IssueRef &ref, Clock::time_point deadline) {
+        std::string id = id_for(Repo{ref.repo}, std::stoll(ref.number));
+        if (std::string item = known_item(id); !item.empty()) return item;
+        std::set<std::string> none;
+        project_issues(deadline, &none, &id);
+        std::string item = known_item(id);
+        if (item.empty())
+            throw Error("github-tracker: issue " + ref.repo + "#" + ref.number + " is not on " + board_name(), VIK_NOT_FOUND);
+        return item;
+    }
+
+    // The Status field, from the cache when it knows `state` (an option added on the board since
+    // is found by asking again).
+    StatusField status_field(const std::string &state, Clock::time_point deadline, bool &from_cache) {
+        {
+            std::lock_guard lock(mutex_);
+            from_cache = field_ && !field_->option_id(state).empty();
+            if (from_cache) return *field_;
         }
-        if (option_id.empty())
+        json::object vars{{"owner", s_.project_owner}, {"number", s_.project_number}, {"field", s_.status_field}};
+        json::value proj = project(client_.graphql(field_query(), vars, deadline));
+        const auto &p = proj.as_object();
+        if (!p.contains("field") || !p.at("field").is_object() || !p.at("field").as_object().contains("options"))
+            throw Error("github-tracker: " + board_name() + " has no single-select field named '" + s_.status_field + "'", VIK_INVALID_ARGUMENT);
+        const auto &field = p.at("field").as_object();
+        StatusField f{str(p, "id"), str(field, "id"), {}};
+        for (auto &o : field.at("options").as_array()) f.options.emplace_back(str(o.as_object(), "name"), str(o.as_object(), "id"));
+        std::lock_guard lock(mutex_);
+        field_ = f;
+        return f;
+    }
+
+    // Cost: one mutation with the field cached and the item known from a pull; one more query
+    // for a cold field cache; paging the board only for an item never seen.
+    void set_project_status(const IssueRef &ref, const std::string &state, Clock::time_point deadline, bool may_retry) {
+        bool field_cached = false;
+        StatusField field = status_field(state, deadline, field_cached);
+        std::string option_id = field.option_id(state);
+        if (option_id.empty()) {
+            std::string known;
+            for (const auto &[name, id] : field.options) known += (known.empty() ? "" : ", ") + name;
             throw Error("github-tracker: the project's " + s_.status_field + " field has no option '" + state + "' (options: " + known + ")",
                         VIK_INVALID_ARGUMENT);
-        std::string item_id;
-        project_issues(deadline, nullptr, &item_id, repo.full, number);
-        if (item_id.empty()) throw Error("github-tracker: issue " + repo.full + "#" + number + " is not on the project", VIK_NOT_FOUND);
+        }
+        std::string id = id_for(Repo{ref.repo}, std::stoll(ref.number));
+        bool was_known = !known_item(id).empty();
+        std::string item_id = item_for(ref, deadline);
         std::string mutation =
             "mutation($project: ID!, $item: ID!, $field: ID!, $option: String!) { updateProjectV2ItemFieldValue(input: {projectId: $project, "
             "itemId: $item, fieldId: $field, value: {singleSelectOptionId: $option}}) { projectV2Item { id } } }";
-        client_.graphql(mutation, json::object{{"project", project_id}, {"item", item_id}, {"field", str(field, "id")}, {"option", option_id}},
-                        deadline);
+        try {
+            client_.graphql(mutation, json::object{{"project", field.project_id}, {"item", item_id}, {"field", field.field_id}, {"option", option_id}},
+                            deadline);
+        } catch (const GraphqlError &e) {
+            // GitHub refused the ids: the board changed since they were cached (item removed or
+            // re-added, field edited). Setting a field value is idempotent: look both up afresh once.
+            {
+                std::lock_guard lock(mutex_);
+                item_ids_.erase(id);
+                field_.reset();
+            }
+            if (!may_retry || !(was_known || field_cached)) throw;
+            vik::sdk::log(host_, VIK_LOG_INFO,
+                          "github-tracker: set-state " + id + ": " + e.what() + "; looking the project item and field up again");
+            set_project_status(ref, state, deadline, false);
+        }
     }
 
     const vik_host_api *host_;
     Settings s_;
+    IssueIds ids_;
     GithubClient client_;
+    // Worker threads call pull, fetch and writes concurrently: the caches below are shared.
+    std::mutex mutex_;
+    std::map<std::string, std::string> item_ids_; // issue id -> project item id, from the last scans
+    std::optional<StatusField> field_;
 };
 
 Clock::time_point deadline_in(uint32_t timeout_ms) { return Clock::now() + std::chrono::milliseconds(timeout_ms); }

@@ -3,18 +3,30 @@
 
 REST: GET /repos/O/R/issues (state, labels, assignee, per_page, page; Link pagination; ETag and
 If-None-Match -> 304), GET /repos/O/R/issues/N, PATCH /repos/O/R/issues/N, POST .../labels,
-DELETE .../labels/NAME, POST .../comments. GraphQL (POST /graphql): the Projects v2 items query
-and the updateProjectV2ItemFieldValue mutation the plugin sends.
+DELETE .../labels/NAME, POST .../comments. GraphQL (POST /graphql): the Projects v2 items query,
+the Status field query and the updateProjectV2ItemFieldValue mutation the plugin sends.
 
---data FILE     {"repos": {"O/R": [issue, ...]}, "project": {...}} (issues in GitHub's REST shape)
+--data FILE     {"repos": {"O/R": [issue, ...]}, "project": {...}} (issues in GitHub's REST shape).
+                project: {"id", "field_id", "options": {name: option id}, "page_size" (items per
+                GraphQL page, at most the query's `first`; default 2 so paging is exercised),
+                "items": [{"id", "repo", "number", "status", "archived"}]}
 --state FILE    the current data, rewritten after every change (tests read it)
---log FILE      one JSON line per request: method, path, query, if_none_match, status, auth
+--log FILE      one JSON line per request: method, path, query, if_none_match, status, auth, and
+                for GraphQL `op`: "items" (a page of the board), "field" (the Status field) or
+                "mutation"
 --faults FILE   a JSON list of {"match": "GET /repos/...", "status": 502, "times": 1,
                 "headers": {...}, "reset_in": 2} consumed in order
+POST /_fake/project  (tests only, not logged) replaces the project with the posted JSON, as if
+                someone edited the board (items removed and re-added get new ids)
+--page-delay-ms N  every page of items (REST issue lists, GraphQL board pages) is answered N ms
+                after it was read, so tests can change data while a pull is in flight and the
+                pull sees the old page
 """
 import argparse
+import copy
 import hashlib
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -39,6 +51,7 @@ def save():
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    op = None  # the GraphQL operation of this request, for the log
 
     def log_message(self, *a):
         pass
@@ -66,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         entry = {"method": self.command, "path": url.path, "query": url.query, "status": status,
                  "if_none_match": self.headers.get("If-None-Match"), "auth": self.headers.get("Authorization")}
+        if self.op:
+            entry["op"] = self.op
         with LOCK, open(ARGS.log, "a") as f:
             f.write(json.dumps(entry) + "\n")
 
@@ -93,6 +108,15 @@ class Handler(BaseHTTPRequestHandler):
             self.body()
             return self.reply(f[0], {"message": "injected fault"}, f[1])
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/_fake/project" and self.command == "POST":
+            project = self.body()
+            with LOCK:
+                DATA["project"] = project
+                save()
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
         q = urllib.parse.parse_qs(url.query)
         if url.path == "/graphql" and self.command == "POST":
@@ -145,7 +169,9 @@ class Handler(BaseHTTPRequestHandler):
         if assignee:
             chosen = [i for i in chosen if any(a["login"] == assignee for a in i.get("assignees", []))]
         pages = max(1, (len(chosen) + per_page - 1) // per_page)
-        body = chosen[(page - 1) * per_page: page * per_page]
+        with LOCK:
+            body = copy.deepcopy(chosen[(page - 1) * per_page: page * per_page])
+        page_delay()
         etag = '"%s"' % hashlib.sha1(json.dumps(body).encode()).hexdigest()
         headers = {"ETag": etag}
         base = f"http://127.0.0.1:{self.server.server_address[1]}{urllib.parse.urlsplit(self.path).path}"
@@ -169,36 +195,54 @@ class Handler(BaseHTTPRequestHandler):
         query = req.get("query", "")
         v = req.get("variables", {})
         p = DATA.get("project")
+        self.op = "mutation" if query.lstrip().startswith("mutation") else "items" if "items(" in query else "field"
         if p is None:
             return self.reply(200, {"data": {"organization": None}, "errors": [{"message": "no project"}]})
-        if "updateProjectV2ItemFieldValue" in query:
+        if self.op == "mutation":
             with LOCK:
-                name = next(n for n, oid in p["options"].items() if oid == v["option"])
-                item = next(i for i in p["items"] if i["id"] == v["item"])
-                item["status"] = name
-                save()
+                name = next((n for n, oid in p["options"].items() if oid == v["option"]), None)
+                item = next((i for i in p["items"] if i["id"] == v["item"]), None)
+                if name is not None and item is not None:
+                    item["status"] = name
+                    save()
+            if name is None or item is None:  # answered outside the lock: reply() takes it to log
+                missing = v["option"] if name is None else v["item"]
+                return self.reply(200, {"data": None, "errors": [{"message": f"Could not resolve to a node with the global id of '{missing}'"}]})
             return self.reply(200, {"data": {"updateProjectV2ItemFieldValue": {"projectV2Item": {"id": v["item"]}}}})
-        start = int(v.get("after") or 0)
-        size = 2  # small pages, so pagination is exercised
-        nodes = []
-        for item in p["items"][start:start + size]:
-            repo_issues = DATA["repos"].get(item["repo"], [])
-            issue = next((i for i in repo_issues if i["number"] == item["number"]), None)
-            content = {} if issue is None else {
-                "number": issue["number"], "title": issue["title"], "body": issue.get("body") or "", "url": issue["html_url"],
-                "state": issue["state"].upper(), "createdAt": issue["created_at"], "updatedAt": issue["updated_at"],
-                "repository": {"nameWithOwner": item["repo"]}, "author": {"login": issue["user"]["login"]},
-                "labels": {"nodes": [{"name": l["name"]} for l in issue["labels"]]},
-                "assignees": {"nodes": [{"login": a["login"]} for a in issue.get("assignees", [])]}}
-            nodes.append({"id": item["id"], "fieldValueByName": {"name": item["status"]} if item.get("status") else None, "content": content})
-        more = start + size < len(p["items"])
-        project = {"items": {"pageInfo": {"hasNextPage": more, "endCursor": str(start + size) if more else None}, "nodes": nodes}}
+        project = {}
+        if self.op == "items":
+            first = int(re.search(r"items\(first: (\d+)", query).group(1))
+            size = min(first, p.get("page_size", 2))
+            start = int(v.get("after") or 0)
+            with LOCK:  # one consistent snapshot, answered after the page delay
+                nodes = [self.node(item) for item in p["items"][start:start + size]]
+                more = start + size < len(p["items"])
+            page_delay()
+            project["items"] = {"pageInfo": {"hasNextPage": more, "endCursor": str(start + size) if more else None}, "nodes": nodes}
         if "field(name:" in query:
             project["id"] = p["id"]
             project["field"] = {"id": p["field_id"], "options": [{"id": oid, "name": n} for n, oid in p["options"].items()]}
         return self.reply(200, {"data": {"organization": {"projectV2": project}}})
 
+    @staticmethod
+    def node(item):
+        repo_issues = DATA["repos"].get(item["repo"], [])
+        issue = next((i for i in repo_issues if i["number"] == item["number"]), None)
+        content = {} if issue is None else {
+            "number": issue["number"], "title": issue["title"], "body": issue.get("body") or "", "url": issue["html_url"],
+            "state": issue["state"].upper(), "createdAt": issue["created_at"], "updatedAt": issue["updated_at"],
+            "repository": {"nameWithOwner": item["repo"]}, "author": {"login": issue["user"]["login"]},
+            "labels": {"nodes": [{"name": l["name"]} for l in issue["labels"]]},
+            "assignees": {"nodes": [{"login": a["login"]} for a in issue.get("assignees", [])]}}
+        return {"id": item["id"], "isArchived": bool(item.get("archived")),
+                "fieldValueByName": {"name": item["status"]} if item.get("status") else None, "content": content}
+
     do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+
+
+def page_delay():
+    if ARGS.page_delay_ms > 0:
+        time.sleep(ARGS.page_delay_ms / 1000)
 
 
 def main():
@@ -210,6 +254,7 @@ def main():
     p.add_argument("--log", default="")
     p.add_argument("--faults", default="")
     p.add_argument("--lifetime", type=float, default=300)
+    p.add_argument("--page-delay-ms", type=int, default=0)
     ARGS = p.parse_args()
     DATA = json.load(open(ARGS.data))
     FAULTS = json.load(open(ARGS.faults)) if ARGS.faults else []
