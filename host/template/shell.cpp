@@ -21,6 +21,15 @@ std::string to_shell(const Segments &segments, const std::string &name) {
     return out;
 }
 
+std::optional<std::string> shell_refusal(const Template &shell_template) {
+    try {
+        to_shell(shell_template.sketch(), shell_template.name());
+    } catch (const ShellContextError &e) {
+        return std::string(e.what());
+    }
+    return std::nullopt;
+}
+
 std::string expand_prompt_commands(const Segments &segments, const CommandRunner &run, const std::string &name) {
     // Flatten into text plus, per byte, the segment it came from (literal or not, and where).
     std::string text;

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -68,6 +69,11 @@ std::string to_text(const Segments &segments);
 // around it puts it in (see shell_lexer.hpp), so a value is always data: one word or part of one.
 // Throws ShellContextError, naming `name`, line and column, where no escaping is certain.
 std::string to_shell(const Segments &segments, const std::string &name = "shell snippet");
+
+// The static check behind `doctor`: lexes the template's sketch (see Template::sketch) as shell
+// and returns the refusal rendering would raise, if any (the message names the template, line
+// and column).
+std::optional<std::string> shell_refusal(const Template &shell_template);
 
 // vik's prompt command expansion: `` !`exec(CMD)` `` and `` `exec(CMD)` `` are replaced by CMD's
 // output (one trailing newline dropped). Only markers written in the template source count; CMD is

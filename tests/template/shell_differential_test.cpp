@@ -279,3 +279,10 @@ TEST_CASE("shell escaper: values no shell word can hold are refused, integers pa
     // An empty value is still one word.
     CHECK(render("printf '%s\\n' {{ issue.title }} end", "") == "printf '%s\\n' '' end");
 }
+
+TEST_CASE("shell escaper: the static check finds a refused context without rendering", "[template][security][shell]") {
+    auto refusal = shell_refusal(Template("echo ok\ncat <<EOF\n{{ issue.undefined_is_fine_here }}\nEOF", "issue.hooks.before_run"));
+    REQUIRE(refusal);
+    CHECK(refusal->rfind("issue.hooks.before_run:3:1: a value cannot be substituted here: inside a heredoc body", 0) == 0);
+    CHECK_FALSE(shell_refusal(Template("printf '%s\\n' \"{{ issue.title }}\" # it's fine", "h")));
+}
