@@ -37,7 +37,9 @@ struct Segment {
 };
 using Segments = std::vector<Segment>;
 
-struct Node; // parsed template, internal
+namespace detail {
+struct Node; // the parsed template (syntax.hpp)
+}
 
 class Template {
 public:
@@ -59,7 +61,7 @@ public:
 
 private:
     std::string name_;
-    std::shared_ptr<Node> root_;
+    std::shared_ptr<detail::Node> root_;
 };
 
 // Plain text: segments joined as they are (prompts, messages).
