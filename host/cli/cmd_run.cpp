@@ -7,6 +7,7 @@
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "process/orphan_guard.hpp"
+#include "process/process_service.hpp"
 #include "util/ids_and_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -85,6 +86,8 @@ int cmd_run(const Options &opts) {
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
+    // Which mechanism keeps descendants from outliving the host (docs/security-process.md).
+    spdlog::info("{}", process::ProcessService::instance().containment_description());
 
     std::string dirs;
     for (const auto &d : plugin_dirs(opts)) dirs += (dirs.empty() ? "" : ":") + d.string();
