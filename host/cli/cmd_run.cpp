@@ -86,8 +86,9 @@ int cmd_run(const Options &opts) {
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
-    // Which mechanism keeps descendants from outliving the host (docs/security-process.md).
-    spdlog::info("{}", process::ProcessService::instance().containment_description());
+    // The process service now, before plugins run: the host becomes a child subreaper and picks
+    // its containment mechanism (logged with the first child it starts; docs/security-process.md).
+    process::ProcessService::instance();
 
     std::string dirs;
     for (const auto &d : plugin_dirs(opts)) dirs += (dirs.empty() ? "" : ":") + d.string();

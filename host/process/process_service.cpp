@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cerrno>
@@ -81,6 +82,7 @@ public:
 
 struct ProcessService::Impl {
     Containment containment; // first: the host is a subreaper before any child exists
+    std::once_flag described;
     std::atomic<uint64_t> next_seq{0};
     std::vector<std::string> cgroups_to_remove; // I/O thread only: killed, not yet empty
     asio::io_context io;
@@ -417,6 +419,9 @@ struct Pipe {
 
 std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, ProcessCallbacks callbacks) {
     if (spec.argv.empty() || spec.argv[0].empty()) throw std::runtime_error("cannot start a process: empty command");
+    // Said once, with the first child rather than at construction: the run's log opens with the
+    // orchestrator's "starting vik" line.
+    std::call_once(impl_->described, [this] { spdlog::info("{}", impl_->containment.describe()); });
     auto program = find_program(spec.argv[0], spec.env);
     if (!program) throw std::runtime_error("cannot start '" + spec.argv[0] + "': not found on PATH");
 
