@@ -3,17 +3,26 @@
 //   events    - agent events per second through the session recorder (JSONL + snapshot)
 //   spawn     - start-to-exit latency of `true` through the process service (fork, pipes, reap)
 //   intake    - issues per second through the intake JSON rules
+//   flood     - a scripted agent printing valid events as fast as it can (`yes`), through the real
+//               plugin, the bounded session event queue and a loop recording each event: events/s
+//               handled and the process's peak RSS (VmHWM)
 #include "orchestrator/issue.hpp"
+#include "plugins/instances.hpp"
+#include "plugins/registry.hpp"
 #include "process/process_service.hpp"
 #include "session/session_recorder.hpp"
 #include "template/template.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +108,71 @@ void bench_intake() {
                 text.size() / 1e6);
 }
 
+long vm_hwm_kib() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+void bench_flood(const char *self) {
+    namespace asio = boost::asio;
+    // The plugins sit beside the bench in the build tree (bin/../lib/vik-host/plugins).
+    auto plugin_dir = std::filesystem::canonical(std::filesystem::path(self).parent_path()) / ".." / "lib" / "vik-host" / "plugins";
+    auto reg = vik::plugins::load_plugins({plugin_dir});
+    auto plugin = reg.find_runtime("scripted");
+    if (!plugin) {
+        std::printf("flood: skipped, no scripted-agent plugin in %s\n", plugin_dir.c_str());
+        return;
+    }
+    auto rt = vik::plugins::RuntimeInstance::create(plugin, "{}");
+    if (!rt) return;
+    auto dir = std::filesystem::temp_directory_path() / "vik-bench-flood";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    vik::session::SessionRecorder rec(dir / "s.jsonl", "sid", "ENG-1", "build");
+    asio::io_context io;
+    long handled = 0;
+    vik::plugins::SessionListener l;
+    l.dispatch = [&io](std::function<void()> f) { asio::post(io, std::move(f)); };
+    l.on_event = [&](std::string event) {
+        rec.record(event);
+        ++handled;
+    };
+    l.on_finish = [&](int32_t, std::string) { io.stop(); };
+    vik::plugins::SessionStart req;
+    req.session_id = "flood";
+    req.profile_json = R"({"name":"bench","settings":{"command":"exec yes '{\"kind\":\"message\",\"text\":\"flooding the host\"}'"}})";
+    req.workdir = dir.string();
+    long hwm_before = vm_hwm_kib();
+    auto session = rt.value()->start(req, l);
+    if (!session) {
+        std::printf("flood: cannot start: %s\n", session.error().message.c_str());
+        return;
+    }
+    const double seconds = 5;
+    int ticks = 0;
+    asio::steady_timer stop(io), tick(io);
+    std::function<void()> arm = [&] {
+        tick.expires_after(std::chrono::milliseconds(10));
+        tick.async_wait([&](const boost::system::error_code &ec) {
+            if (!ec) ++ticks, arm();
+        });
+    };
+    arm();
+    auto t = Clock::now();
+    stop.expires_after(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+    stop.async_wait([&](const boost::system::error_code &) { (*session)->cancel(); });
+    io.run();
+    double s = seconds_since(t);
+    std::printf("flood: %ld events handled in %.2f s = %.0f events/s; 10 ms loop timer fired %d times (%.0f expected); "
+                "peak RSS %ld MiB (%ld MiB before)\n",
+                handled, s, handled / s, ticks, s * 100, vm_hwm_kib() / 1024, hwm_before / 1024);
+    session->reset();
+    std::filesystem::remove_all(dir);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -107,5 +181,6 @@ int main(int argc, char **argv) {
     if (which == "all" || which == "events") bench_events();
     if (which == "all" || which == "intake") bench_intake();
     if (which == "all" || which == "spawn") bench_spawn();
+    if (which == "all" || which == "flood") bench_flood(argv[0]);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "process/orphan_guard.hpp"
+#include "process/process_service.hpp"
 #include "util/ids_and_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -85,6 +86,9 @@ int cmd_run(const Options &opts) {
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
+    // The process service now, before plugins run: the host becomes a child subreaper and picks
+    // its containment mechanism (logged with the first child it starts; docs/security-process.md).
+    process::ProcessService::instance();
 
     std::string dirs;
     for (const auto &d : plugin_dirs(opts)) dirs += (dirs.empty() ? "" : ":") + d.string();

@@ -1,6 +1,14 @@
 #include "plugins/instances.hpp"
 
+#include "process/read_gate.hpp"
+
+#include <spdlog/spdlog.h>
 #include <vik/plugin.hpp>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
 
 namespace vik::plugins {
 namespace {
@@ -113,6 +121,113 @@ Result<void> HooksInstance::on_event(const std::string &event, const std::string
 
 // ---- agent runtime --------------------------------------------------------------------------
 
+// The queue of one session's events between the plugin's sink (any thread) and the listener's
+// dispatch (the consumer's thread). The read gate it shuts is given to the processes the
+// plugin starts during `start` (process::ScopedSpawnGate).
+class EventPump : public std::enable_shared_from_this<EventPump> {
+public:
+    EventPump(SessionListener listener, EventFlowLimits limits) : listener_(std::move(listener)), limits_(limits) {}
+
+    bool bounded() const { return static_cast<bool>(listener_.dispatch); }
+    const std::shared_ptr<process::ReadGate> &gate() const { return gate_; }
+
+    void emit(std::string event) {
+        if (!bounded()) {
+            if (listener_.on_event) listener_.on_event(std::move(event));
+            return;
+        }
+        bool schedule;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) return;
+            bytes_ += event.size();
+            queue_.push_back(std::move(event));
+            if (queue_.size() >= limits_.max_events || bytes_ >= limits_.max_bytes) gate_->shut();
+            schedule = !scheduled_;
+            scheduled_ = true;
+        }
+        if (schedule) post_drain();
+    }
+
+    void finish(int32_t outcome, std::string detail) {
+        if (!bounded()) {
+            if (listener_.on_finish) listener_.on_finish(outcome, std::move(detail));
+            return;
+        }
+        bool schedule;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_ || finish_) return;
+            finish_.emplace(outcome, std::move(detail));
+            schedule = !scheduled_;
+            scheduled_ = true;
+        }
+        if (schedule) post_drain();
+    }
+
+    // No callback after this returns (when called on the dispatch thread); readers are let go.
+    void close() {
+        {
+            std::lock_guard lock(mutex_);
+            closed_ = true;
+            queue_.clear();
+            bytes_ = 0;
+        }
+        gate_->open();
+    }
+
+private:
+    void post_drain() {
+        listener_.dispatch([self = shared_from_this()] { self->drain(); });
+    }
+
+    // One batch on the consumer's thread, then yield (post again) so other handlers run.
+    void drain() {
+        std::vector<std::string> batch;
+        std::optional<std::pair<int32_t, std::string>> fin;
+        bool reopen = false;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_) return;
+            size_t taken_bytes = 0;
+            while (!queue_.empty() && batch.size() < limits_.batch_events && taken_bytes < limits_.batch_bytes) {
+                taken_bytes += queue_.front().size();
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+            bytes_ -= taken_bytes;
+            reopen = queue_.size() <= limits_.max_events / 2 && bytes_ <= limits_.max_bytes / 2;
+            if (queue_.empty() && finish_ && !finish_taken_) {
+                fin = std::move(finish_);
+                finish_taken_ = true;
+            }
+        }
+        if (reopen) gate_->open();
+        for (auto &event : batch) {
+            if (closed_) return;
+            if (listener_.on_event) listener_.on_event(std::move(event));
+        }
+        if (fin && !closed_ && listener_.on_finish) listener_.on_finish(fin->first, std::move(fin->second));
+        bool again;
+        {
+            std::lock_guard lock(mutex_);
+            again = !closed_ && (!queue_.empty() || (finish_ && !finish_taken_));
+            if (!again) scheduled_ = false;
+        }
+        if (again) post_drain();
+    }
+
+    SessionListener listener_;
+    EventFlowLimits limits_;
+    std::shared_ptr<process::ReadGate> gate_ = std::make_shared<process::ReadGate>();
+    std::mutex mutex_;
+    std::deque<std::string> queue_;
+    size_t bytes_ = 0;
+    bool scheduled_ = false, finish_taken_ = false;
+    std::atomic<bool> closed_{false};
+    std::optional<std::pair<int32_t, std::string>> finish_;
+};
+
 Result<std::unique_ptr<RuntimeInstance>> RuntimeInstance::create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings) {
     std::unique_ptr<RuntimeInstance> self(new RuntimeInstance());
     self->ctx_ = make_host_context(plugin->manifest.id, settings);
@@ -128,10 +243,18 @@ RuntimeInstance::~RuntimeInstance() {
     if (api_ && instance_) api_->destroy(instance_);
 }
 
-Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart &req, SessionListener listener) {
+Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart &req, SessionListener listener,
+                                                             EventFlowLimits limits) {
     std::unique_ptr<AgentSession> session(new AgentSession());
     session->runtime_ = this;
-    session->listener_ = std::make_unique<SessionListener>(std::move(listener));
+    session->pump_ = std::make_shared<EventPump>(std::move(listener), limits);
+    if (!session->pump_->bounded()) {
+        static std::once_flag warned;
+        std::call_once(warned, [] {
+            spdlog::warn("agent events are delivered without flow control: the session listener has no dispatch "
+                         "(see SessionListener in host/plugins/instances.hpp)");
+        });
+    }
     std::vector<const char *> env;
     for (const auto &kv : req.env) env.push_back(kv.c_str());
     env.push_back(nullptr);
@@ -144,17 +267,19 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
     r.workdir = req.workdir.c_str();
     r.env = env.data();
     vik_event_sink sink{};
-    sink.ctx = session->listener_.get();
-    sink.emit = [](void *ctx, const char *json, size_t len) {
-        auto *l = static_cast<SessionListener *>(ctx);
-        if (l->on_event) l->on_event(std::string(json, len));
-    };
+    sink.ctx = session->pump_.get();
+    sink.emit = [](void *ctx, const char *json, size_t len) { static_cast<EventPump *>(ctx)->emit(std::string(json, len)); };
     sink.finish = [](void *ctx, int32_t outcome, const char *detail) {
-        auto *l = static_cast<SessionListener *>(ctx);
-        if (l->on_finish) l->on_finish(outcome, detail ? detail : "");
+        static_cast<EventPump *>(ctx)->finish(outcome, detail ? detail : "");
     };
     ErrBuf e;
-    vik_status st = api_->start(instance_, &r, &sink, &session->session_, &e.buf);
+    vik_status st;
+    {
+        // Processes the plugin starts now are read only as fast as the session's events are handled.
+        std::optional<process::ScopedSpawnGate> scope;
+        if (session->pump_->bounded()) scope.emplace(session->pump_->gate());
+        st = api_->start(instance_, &r, &sink, &session->session_, &e.buf);
+    }
     if (st != VIK_OK) {
         session->runtime_ = nullptr; // nothing to release
         return std::unexpected(e.error(st));
@@ -164,6 +289,7 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
 
 AgentSession::~AgentSession() {
     if (runtime_ && session_) runtime_->api_->release(runtime_->instance_, session_);
+    if (pump_) pump_->close();
 }
 
 void AgentSession::cancel() {

@@ -55,11 +55,33 @@ private:
     void *instance_ = nullptr;
 };
 
-// Receives a session's events and its single finish; both may be called on any thread.
+// Receives a session's events and its single finish.
+//
+// Without `dispatch`, on_event and on_finish are called on the plugin's thread (the process I/O
+// thread for process runtimes) as events come, with no bound: a consumer that posts them on
+// lets a flooding agent grow the host's memory without limit.
+//
+// With `dispatch` (recommended: the orchestrator's loop, `[&io](auto f) { asio::post(io, f); }`),
+// the host itself runs on_event and on_finish through it, in batches (EventFlowLimits), with
+// every event delivered in order and on_finish last; on_event and on_finish must then handle
+// the event directly (not post it again). At most EventFlowLimits::max_events / max_bytes wait
+// per session (plus what one pipe read holds); past that the agent's pipes are not read until
+// the loop caught up, so the agent blocks in write. Nothing is dropped, and because every batch
+// is a separate handler, timers on the loop (timeout, stall) still fire during a flood.
 struct SessionListener {
     std::function<void(std::string event_json)> on_event;
     std::function<void(int32_t outcome, std::string detail)> on_finish;
+    std::function<void(std::function<void()>)> dispatch;
 };
+
+struct EventFlowLimits {
+    size_t max_events = 4096;         // queued per session before its pipes stop being read
+    size_t max_bytes = 8u << 20;      // same, in bytes of event JSON
+    size_t batch_events = 256;        // handled per dispatched handler before yielding
+    size_t batch_bytes = 1u << 20;
+};
+
+class EventPump; // internal: the per-session queue between the plugin's sink and dispatch
 
 class RuntimeInstance;
 
@@ -75,7 +97,7 @@ private:
     AgentSession() = default;
     RuntimeInstance *runtime_ = nullptr;
     void *session_ = nullptr;
-    std::unique_ptr<SessionListener> listener_;
+    std::shared_ptr<EventPump> pump_;
 };
 
 struct SessionStart {
@@ -90,7 +112,8 @@ class RuntimeInstance {
 public:
     static Result<std::unique_ptr<RuntimeInstance>> create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings_json);
     ~RuntimeInstance();
-    Result<std::unique_ptr<AgentSession>> start(const SessionStart &request, SessionListener listener);
+    Result<std::unique_ptr<AgentSession>> start(const SessionStart &request, SessionListener listener,
+                                                EventFlowLimits limits = {});
     const std::string &plugin_id() const { return plugin_->manifest.id; }
 
 private:

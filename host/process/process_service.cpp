@@ -1,5 +1,6 @@
 #include "process/process_service.hpp"
 
+#include "process/containment.hpp"
 #include "process/orphan_guard.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -8,7 +9,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -39,6 +42,8 @@ public:
 
     ProcessService::Impl &service;
     pid_t pid = -1;
+    uint64_t seq = 0;   // the child's number: its cgroup s<seq> and its VIK_HOST_TAG
+    std::string cgroup; // empty in proc mode
     size_t max_line = 0;
     asio::posix::stream_descriptor out, err, in;
     std::string out_partial, err_partial;
@@ -48,6 +53,11 @@ public:
     std::deque<std::string> stdin_queue;
     bool stdin_writing = false, stdin_close_requested = false;
     std::array<char, 65536> out_buf{}, err_buf{};
+
+    // Flow control: a paused stream has no read in flight and waits for the gate to open.
+    std::shared_ptr<ReadGate> gate;
+    bool out_paused = false, err_paused = false;
+    std::atomic<bool> gate_bypass{false}; // set on release: nobody consumes any more
 
     // Callback delivery and release are serialized by this mutex; `released` stops delivery.
     std::recursive_mutex cb_mutex;
@@ -61,6 +71,8 @@ public:
 
     void start_reading();
     void read_stream(bool is_out);
+    void next_read(bool is_out);
+    void resume_reads();
     void deliver_lines(bool is_out, const char *data, size_t n);
     void emit_line(bool is_out, std::string_view line, bool truncated);
     void on_reaped(int wstatus);
@@ -69,6 +81,10 @@ public:
 };
 
 struct ProcessService::Impl {
+    Containment containment; // first: the host is a subreaper before any child exists
+    std::once_flag described;
+    std::atomic<uint64_t> next_seq{0};
+    std::vector<std::string> cgroups_to_remove; // I/O thread only: killed, not yet empty
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     asio::signal_set sigchld{io, SIGCHLD};
@@ -80,6 +96,7 @@ struct ProcessService::Impl {
     std::thread::id thread_id;
 
     Impl() {
+        orphan_guard_set_containment(containment.cgroup_base(), containment.tag_prefix());
         std::signal(SIGPIPE, SIG_IGN);
         arm_sigchld();
         arm_poll();
@@ -104,6 +121,7 @@ struct ProcessService::Impl {
         poll.async_wait([this](const boost::system::error_code &ec) {
             if (ec) return;
             reap_all();
+            retry_cgroup_removal();
             arm_poll();
         });
     }
@@ -117,10 +135,24 @@ struct ProcessService::Impl {
             pid_t r = waitpid(child->pid, &wstatus, WNOHANG);
             if (r == child->pid) child->on_reaped(wstatus);
         }
+        // Orphans re-parented to the host (subreaper) are reaped here, or they stay zombies.
+        containment.reap_adopted(tracked_pids());
+    }
+
+    std::vector<pid_t> tracked_pids() const {
+        std::vector<pid_t> pids;
+        for (auto &[pid, child] : children)
+            if (!child->reaped) pids.push_back(pid);
+        return pids;
+    }
+
+    void retry_cgroup_removal() {
+        std::erase_if(cgroups_to_remove, [](const std::string &path) { return Containment::remove_cgroup(path); });
     }
 
     void finished(Child &child) {
         orphan_guard_unregister(child.pid);
+        if (!child.cgroup.empty() && !Containment::remove_cgroup(child.cgroup)) cgroups_to_remove.push_back(child.cgroup);
         children.erase(child.pid);
         std::lock_guard lock(count_mutex);
         --live;
@@ -135,9 +167,15 @@ struct ProcessService::Impl {
         return fut.get();
     }
 
+    void kill_everything(int signal) {
+        for (auto &[pid, child] : children)
+            if (!child->reaped) containment.signal_child(pid, child->seq, child->cgroup, signal);
+        containment.signal_strays(tracked_pids(), orphan_guard_pid(), signal);
+    }
+
     ~Impl() {
         run_on_io([this] {
-            for (auto &[pid, child] : children) ::kill(-pid, SIGKILL);
+            kill_everything(SIGKILL);
             return 0;
         });
         // Give the reaper a moment so children are not left as zombies of a dying service.
@@ -151,6 +189,11 @@ struct ProcessService::Impl {
         work.reset();
         io.stop();
         if (thread.joinable()) thread.join();
+        containment.reap_adopted({});
+        for (int i = 0; i < 50 && !cgroups_to_remove.empty(); ++i) {
+            retry_cgroup_removal();
+            if (!cgroups_to_remove.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
     }
 };
 
@@ -177,8 +220,34 @@ void Child::read_stream(bool is_out) {
             self->maybe_finish();
             return;
         }
-        self->read_stream(is_out);
+        self->next_read(is_out);
     });
+}
+
+void Child::next_read(bool is_out) {
+    if (gate && !gate_bypass) {
+        std::weak_ptr<Child> weak = weak_from_this();
+        bool go = gate->admit([weak] {
+            if (auto c = weak.lock()) asio::post(c->service.io, [c] { c->resume_reads(); });
+        });
+        if (!go) {
+            (is_out ? out_paused : err_paused) = true;
+            return;
+        }
+    }
+    read_stream(is_out);
+}
+
+void Child::resume_reads() {
+    // Re-checks the gate: it may have shut again since it opened.
+    if (out_paused) {
+        out_paused = false;
+        next_read(true);
+    }
+    if (err_paused) {
+        err_paused = false;
+        next_read(false);
+    }
 }
 
 void Child::deliver_lines(bool is_out, const char *data, size_t n) {
@@ -228,9 +297,9 @@ void Child::on_reaped(int wstatus) {
         status.exit_code = -1;
         status.term_signal = WTERMSIG(wstatus);
     }
-    // The leader is gone: anything it left in its group goes too, which also closes pipes that
-    // a background grandchild still held.
-    ::kill(-pid, SIGKILL);
+    // The leader is gone: anything it left in its session goes too (escaped descendants
+    // included), which also closes pipes that a background grandchild still held.
+    service.containment.signal_child(pid, seq, cgroup, SIGKILL);
     boost::system::error_code ignored;
     in.close(ignored);
     maybe_finish();
@@ -326,10 +395,12 @@ size_t ProcessService::live_children() const {
 
 void ProcessService::kill_all(int signal) {
     impl_->run_on_io([this, signal] {
-        for (auto &[pid, child] : impl_->children) ::kill(-pid, signal);
+        impl_->kill_everything(signal);
         return 0;
     });
 }
+
+std::string ProcessService::containment_description() const { return impl_->containment.describe(); }
 
 namespace {
 struct Pipe {
@@ -348,6 +419,9 @@ struct Pipe {
 
 std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, ProcessCallbacks callbacks) {
     if (spec.argv.empty() || spec.argv[0].empty()) throw std::runtime_error("cannot start a process: empty command");
+    // Said once, with the first child rather than at construction: the run's log opens with the
+    // orchestrator's "starting vik" line.
+    std::call_once(impl_->described, [this] { spdlog::info("{}", impl_->containment.describe()); });
     auto program = find_program(spec.argv[0], spec.env);
     if (!program) throw std::runtime_error("cannot start '" + spec.argv[0] + "': not found on PATH");
 
@@ -356,28 +430,58 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     std::vector<char *> argv;
     for (const auto &a : spec.argv) argv.push_back(const_cast<char *>(a.c_str()));
     argv.push_back(nullptr);
+    // Every child carries the host's tag (replacing one inherited from an outer host): in proc
+    // mode it is how escaped descendants are told apart (containment.hpp).
+    const uint64_t seq = ++impl_->next_seq;
+    const std::string tag = impl_->containment.tag_entry(seq);
+    std::vector<std::string> env_strings;
+    if (spec.env) env_strings = *spec.env;
+    else
+        for (char **e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    std::erase_if(env_strings, [](const std::string &kv) { return kv.rfind("VIK_HOST_TAG=", 0) == 0; });
+    env_strings.push_back(tag);
     std::vector<char *> envp;
-    if (spec.env) {
-        for (const auto &e : *spec.env) envp.push_back(const_cast<char *>(e.c_str()));
-        envp.push_back(nullptr);
-    }
-    char **child_env = spec.env ? envp.data() : environ;
+    for (const auto &e : env_strings) envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
+    char **child_env = envp.data();
     const char *cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
     const char *prog = program->c_str();
+    std::shared_ptr<ReadGate> gate = spec.gate ? spec.gate : current_spawn_gate();
 
     return impl_->run_on_io([&]() -> std::unique_ptr<ProcessHandle> {
         Pipe out, err, in, status;
         if (pipe2(out.fd, O_CLOEXEC) || pipe2(err.fd, O_CLOEXEC) || pipe2(status.fd, O_CLOEXEC) ||
             (spec.pipe_stdin && pipe2(in.fd, O_CLOEXEC)))
             throw std::runtime_error("cannot start '" + spec.argv[0] + "': pipe: " + std::strerror(errno));
+        std::string cgroup;
+        int cgroup_fd = -1;
+        if (impl_->containment.mode() == ContainmentMode::cgroup) {
+            std::string why;
+            cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why);
+            if (cgroup_fd < 0) throw std::runtime_error("cannot start '" + spec.argv[0] + "': " + why);
+        }
+        auto drop_cgroup = [&] {
+            if (cgroup_fd >= 0) ::close(cgroup_fd);
+            cgroup_fd = -1;
+            if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
+        };
         int devnull = spec.pipe_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         pid_t pid = fork();
         if (pid < 0) {
+            int saved = errno;
             if (devnull >= 0) ::close(devnull);
-            throw std::runtime_error("cannot start '" + spec.argv[0] + "': fork: " + std::strerror(errno));
+            drop_cgroup();
+            throw std::runtime_error("cannot start '" + spec.argv[0] + "': fork: " + std::strerror(saved));
         }
         if (pid == 0) {
-            // Child. Own session, so the group can be killed as one and terminal signals aimed at
+            // Child. Into its own cgroup first, before it can start anything.
+            if (cgroup_fd >= 0 && ::write(cgroup_fd, "0", 1) != 1) {
+                int saved = errno;
+                [[maybe_unused]] auto w = ::write(status.fd[1], "g", 1);
+                [[maybe_unused]] auto w2 = ::write(status.fd[1], &saved, sizeof saved);
+                _exit(127);
+            }
+            // Own session, so the group can be killed as one and terminal signals aimed at
             // the host do not reach it unasked.
             setsid();
             sigset_t none;
@@ -404,6 +508,8 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             _exit(127);
         }
         if (devnull >= 0) ::close(devnull);
+        if (cgroup_fd >= 0) ::close(cgroup_fd);
+        cgroup_fd = -1;
         ::close(status.take(1));
         // The status pipe closes on exec (success) or carries the step that failed and errno.
         char what = 0;
@@ -414,13 +520,19 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             [[maybe_unused]] auto r = ::read(status.fd[0], &child_errno, sizeof child_errno);
             int ws;
             waitpid(pid, &ws, 0);
-            std::string step = what == 'c' ? "cannot enter directory '" + spec.cwd + "'" : "exec '" + *program + "'";
+            drop_cgroup();
+            std::string step = what == 'c'   ? "cannot enter directory '" + spec.cwd + "'"
+                               : what == 'g' ? "cannot join cgroup '" + cgroup + "'"
+                                             : "exec '" + *program + "'";
             throw std::runtime_error("cannot start '" + spec.argv[0] + "': " + step + ": " + std::strerror(child_errno));
         }
         orphan_guard_register(pid);
 
         auto child = std::make_shared<Child>(*impl_, impl_->io);
         child->pid = pid;
+        child->seq = seq;
+        child->cgroup = cgroup;
+        child->gate = gate;
         child->max_line = spec.max_line_bytes == 0 ? 1024 * 1024 : spec.max_line_bytes;
         child->callbacks = std::move(callbacks);
         ::close(out.take(1));
@@ -470,7 +582,7 @@ void ProcessHandle::kill(int signal) {
     auto child = child_;
     // Checked on the I/O thread: a reaped pid may already belong to somebody else.
     child->service.run_on_io([child, signal] {
-        if (!child->reaped) ::kill(-child->pid, signal);
+        if (!child->reaped) child->service.containment.signal_child(child->pid, child->seq, child->cgroup, signal);
         return 0;
     });
 }
@@ -496,6 +608,10 @@ void ProcessHandle::release() {
         std::lock_guard lock(child_->cb_mutex);
         child_->released = true;
     }
+    // Nobody consumes any more: read to EOF whatever the gate says, so the child can finish.
+    child_->gate_bypass = true;
+    auto child = child_;
+    asio::post(child->service.io, [child] { child->resume_reads(); });
     child_.reset();
 }
 

@@ -3,9 +3,15 @@
 //
 // Every child runs in its own session (so its process group id is its pid), with stdout and
 // stderr read line by line on one dedicated I/O thread, lines cut at a byte cap so memory stays
-// bounded. When a child's leader exits, the rest of its group is killed so nothing it started
-// lingers; when the host exits (even by SIGKILL) the orphan guard kills every live group.
-// Plugins reach this through the C host api (plugins/host_api.cpp); the host uses it directly.
+// bounded. A child and everything it starts form its *session*, contained as containment.hpp
+// says (own cgroup, or the proc-walk fallback; the host is a subreaper either way), so even
+// descendants that call setsid/setpgid are found. When a child's leader exits, the rest of its
+// session is killed so nothing it started lingers; when the host exits (even by SIGKILL) the
+// orphan guard kills what is left. A child may have a read gate (read_gate.hpp): while it is
+// shut, the child's pipes are not read. Plugins reach this through the C host api
+// (plugins/host_api.cpp); the host uses it directly.
+
+#include "process/read_gate.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -22,6 +28,8 @@ struct SpawnSpec {
     std::string cwd;                              // empty: the host's cwd
     size_t max_line_bytes = 1024 * 1024;
     bool pipe_stdin = false;
+    // Flow control for stdout/stderr; null: the spawning thread's ScopedSpawnGate, if any.
+    std::shared_ptr<ReadGate> gate;
 };
 
 struct ExitStatus {
@@ -51,7 +59,7 @@ public:
     int64_t pid() const;
     void write_stdin(std::string data);
     void close_stdin();
-    void kill(int signal); // whole group; no-op after exit
+    void kill(int signal); // the child's whole session (see containment.hpp); no-op after exit
     // Waits until on_exit ran; nullopt on timeout. Must not be called on the I/O thread.
     std::optional<ExitStatus> wait(uint32_t timeout_ms);
     bool exited() const;
@@ -71,9 +79,11 @@ public:
     // Starts a child; throws std::runtime_error naming argv[0] and the reason when it cannot.
     std::unique_ptr<ProcessHandle> spawn(const SpawnSpec &spec, ProcessCallbacks callbacks);
 
-    // Sends SIGKILL to every live child group (used on shutdown).
+    // Sends `signal` to every live child's session and to orphans the host adopted (shutdown).
     void kill_all(int signal);
     size_t live_children() const;
+    // The containment mechanism in force and why, for the start-up log.
+    std::string containment_description() const;
 
     // The process-wide instance (created on first use).
     static ProcessService &instance();
