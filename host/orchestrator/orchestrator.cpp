@@ -510,15 +510,14 @@ struct Orchestrator::Impl {
 
         std::weak_ptr<StageRun> weak = run;
         plugins::SessionListener listener;
+        // Events arrive on the loop in batches, with a bounded number in flight per session: a
+        // flooding agent blocks on its pipe instead of growing the host's memory.
+        listener.dispatch = [this](std::function<void()> f) { asio::post(io, std::move(f)); };
         listener.on_event = [this, weak](std::string event) {
-            asio::post(io, [this, weak, event = std::move(event)] {
-                if (auto r = weak.lock()) on_event(*r, event);
-            });
+            if (auto r = weak.lock()) on_event(*r, event);
         };
         listener.on_finish = [this, weak](int32_t outcome, std::string detail) {
-            asio::post(io, [this, weak, outcome, detail = std::move(detail)] {
-                if (auto r = weak.lock()) on_finish(r, outcome, detail);
-            });
+            if (auto r = weak.lock()) on_finish(r, outcome, detail);
         };
         plugins::SessionStart req;
         req.session_id = run->session_id;
