@@ -64,7 +64,7 @@ struct StageRun {
     std::unique_ptr<plugins::AgentSession> session;
     asio::steady_timer overall, stall;
     // Why the host cancelled it, which decides what follows.
-    enum class Cancel { none, shutdown, timeout, stall, terminal, left, operator_ } cancel = Cancel::none;
+    enum class Cancel { none, shutdown, timeout, stall, terminal, left, operator_, fault } cancel = Cancel::none;
     std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
     bool finished = false;
@@ -119,6 +119,67 @@ struct Orchestrator::Impl {
     bool terminal(const std::string &state) const {
         const auto &t = cfg.scheduling.terminal_states;
         return std::find(t.begin(), t.end(), state) != t.end();
+    }
+
+    // ---- invariants --------------------------------------------------------------------------
+
+    // Runs `f`; an exception (a broken invariant: nothing in a loop handler is meant to throw) is
+    // logged with its context and blocks the issue instead of leaving the event loop, which would
+    // take every other running agent down with the host.
+    template <class F>
+    void guard(const std::string &id, const std::string &stage, F &&f) noexcept {
+        try {
+            f();
+        } catch (const std::exception &e) {
+            on_fault(id, stage, e.what());
+        } catch (...) {
+            on_fault(id, stage, "unknown exception");
+        }
+    }
+
+    // `f` wrapped in guard(id, stage), for callbacks the loop runs later.
+    template <class F>
+    auto guarded(std::string id, std::string stage, F f) {
+        return [this, id = std::move(id), stage = std::move(stage), f = std::move(f)](auto &&...args) mutable {
+            guard(id, stage, [&] { f(std::forward<decltype(args)>(args)...); });
+        };
+    }
+
+    // A handler of `id` (and `stage`, when known) threw. Its running sessions are stopped and end
+    // blocked; the stage whose handler failed is taken out of the issue's running set (nothing
+    // else would end it); the issue's stages are blocked until its state changes or an operator
+    // retries. The host goes on.
+    void on_fault(const std::string &id, const std::string &stage, const std::string &what) noexcept {
+        try {
+            spdlog::error("scheduling invariant violated issue_id={} stage={}: {}{}", id.empty() ? "-" : id, stage.empty() ? "-" : stage,
+                          what, id.empty() ? "" : "; the issue is blocked");
+            if (id.empty()) return;
+            std::string reason = "internal error: " + what;
+            for (auto &[key, run] : runs)
+                if (key.first == id && !run->finished) cancel_run(*run, StageRun::Cancel::fault, reason);
+            auto a = active.find(id);
+            std::optional<std::string> state;
+            if (auto l = latest.find(id); l != latest.end()) state = l->second.state;
+            else if (a != active.end()) state = a->second.issue.state;
+            if (!stage.empty() && !runs.count({id, stage})) {
+                if (a != active.end()) {
+                    a->second.running.erase(stage);
+                    std::erase(a->second.waiting, stage);
+                }
+                claims.block({id, stage}, reason, state);
+            }
+            for (const auto &s : cfg.stages) {
+                const Claim *c = claims.find({id, s.name});
+                if (runs.count({id, s.name}) || (c && c->state == ClaimState::running)) continue;
+                if (c || (state && s.state == *state)) claims.block({id, s.name}, reason, state);
+            }
+            if (a != active.end() && a->second.running.empty()) active.erase(a);
+            finish_terminal_cleanup(id);
+        } catch (const std::exception &e) {
+            spdlog::critical("could not contain a scheduling fault issue_id={}: {}", id, e.what());
+        } catch (...) {
+        }
+        maybe_exit();
     }
 
     // ---- setup ---------------------------------------------------------------------------
@@ -237,6 +298,21 @@ struct Orchestrator::Impl {
     void on_pulled(StepResult r) {
         ++iterations;
         if (stopping) return;
+        // Whatever happens below, the next cycle is scheduled.
+        guard("", "", [&] { process_pull(r); });
+        if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
+            spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
+            intake_done = true;
+            maybe_exit();
+            return;
+        }
+        intake_timer.expires_after(std::chrono::seconds(cfg.idle_sec));
+        intake_timer.async_wait([this](const boost::system::error_code &ec) {
+            if (!ec) guard("", "", [this] { start_intake(); });
+        });
+    }
+
+    void process_pull(const StepResult &r) {
         if (!r.ok) {
             spdlog::error("intake cycle failed: {} (tracker {})", r.error, tracker->plugin_id());
         } else if (auto parsed = parse_issues(r.value); !parsed) {
@@ -246,24 +322,15 @@ struct Orchestrator::Impl {
             spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
             for (const auto &i : parsed->issues) latest[i.id] = i;
             reconcile(parsed->issues, false);
-            for (const auto &i : parsed->issues) {
-                if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
-                    spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
-                if (terminal(i.state)) clean_terminal(i);
-            }
+            for (const auto &i : parsed->issues)
+                guard(i.id, "", [&] {
+                    if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
+                        spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
+                    if (terminal(i.state)) clean_terminal(i);
+                });
             dispatch(parsed->issues);
             refresh_missing(parsed->issues);
         }
-        if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
-            spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
-            intake_done = true;
-            maybe_exit();
-            return;
-        }
-        intake_timer.expires_after(std::chrono::seconds(cfg.idle_sec));
-        intake_timer.async_wait([this](const boost::system::error_code &ec) {
-            if (!ec) start_intake();
-        });
     }
 
     // Running sessions whose issue left the stage's state, reached a terminal state, or (when
@@ -271,20 +338,21 @@ struct Orchestrator::Impl {
     void reconcile(const std::vector<Issue> &fresh, bool absent_means_gone) {
         std::map<std::string, const Issue *> by_id;
         for (const auto &i : fresh) by_id[i.id] = &i;
-        for (auto &[key, run] : runs) {
-            if (run->finished || run->cancel != StageRun::Cancel::none) continue;
-            auto it = by_id.find(key.first);
-            if (it == by_id.end()) {
-                if (absent_means_gone) cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
-                continue;
-            }
-            const Issue &issue = *it->second;
-            if (auto a = active.find(issue.id); a != active.end()) a->second.issue = issue;
-            if (terminal(issue.state))
-                cancel_run(*run, StageRun::Cancel::terminal, "the issue reached terminal state '" + issue.state + "'");
-            else if (issue.state != stage_named(key.second).state)
-                cancel_run(*run, StageRun::Cancel::left, "the issue moved to state '" + issue.state + "'");
-        }
+        for (auto &[key, run] : runs)
+            guard(key.first, key.second, [&] {
+                if (run->finished || run->cancel != StageRun::Cancel::none) return;
+                auto it = by_id.find(key.first);
+                if (it == by_id.end()) {
+                    if (absent_means_gone) cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
+                    return;
+                }
+                const Issue &issue = *it->second;
+                if (auto a = active.find(issue.id); a != active.end()) a->second.issue = issue;
+                if (terminal(issue.state))
+                    cancel_run(*run, StageRun::Cancel::terminal, "the issue reached terminal state '" + issue.state + "'");
+                else if (issue.state != stage_named(key.second).state)
+                    cancel_run(*run, StageRun::Cancel::left, "the issue moved to state '" + issue.state + "'");
+            });
     }
 
     // Running issues the pull did not show are refreshed by id; a failed refresh stops nothing.
@@ -303,7 +371,7 @@ struct Orchestrator::Impl {
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this](StepResult r) {
+                 guarded("", "", [this](StepResult r) {
                      if (stopping) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
@@ -312,7 +380,7 @@ struct Orchestrator::Impl {
                      }
                      for (const auto &i : parsed->issues) latest[i.id] = i;
                      reconcile(parsed->issues, true);
-                 });
+                 }));
     }
 
     // ---- dispatch --------------------------------------------------------------------------
@@ -333,25 +401,28 @@ struct Orchestrator::Impl {
     void dispatch(const std::vector<Issue> &issues) {
         std::map<std::string, std::string> state_by_id;
         for (const auto &i : issues) state_by_id[i.id] = i.state;
-        for (const Issue *issue : order_candidates(issues)) {
-            if (terminal(issue->state) || removing.count(issue->id) || removal_pending.count(issue->id)) continue;
-            std::vector<std::string> matching;
-            for (const auto &s : cfg.stages)
-                if (s.state == issue->state && !claims.claimed({issue->id, s.name})) matching.push_back(s.name);
-            if (matching.empty()) continue;
-            if (waits_on_blocker(*issue, state_by_id, cfg.scheduling.terminal_states)) {
-                spdlog::debug("issue waits for its blockers issue_id={}", issue->id);
-                continue;
-            }
-            if (!has_room(issue->id, issue->state)) {
-                spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue->id, active.size());
-                continue;
-            }
-            // Claim before any asynchronous work, so a repeated intake cannot launch twice.
-            for (const auto &s : matching) claims.start({issue->id, s}, issue->state);
-            spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue->id, issue->state, join(matching));
-            for (const auto &s : matching) begin_stage(*issue, s);
+        for (const Issue *issue : order_candidates(issues))
+            guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id); });
+    }
+
+    void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id) {
+        if (terminal(issue.state) || removing.count(issue.id) || removal_pending.count(issue.id)) return;
+        std::vector<std::string> matching;
+        for (const auto &s : cfg.stages)
+            if (s.state == issue.state && !claims.claimed({issue.id, s.name})) matching.push_back(s.name);
+        if (matching.empty()) return;
+        if (waits_on_blocker(issue, state_by_id, cfg.scheduling.terminal_states)) {
+            spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
+            return;
         }
+        if (!has_room(issue.id, issue.state)) {
+            spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue.id, active.size());
+            return;
+        }
+        // Claim before any asynchronous work, so a repeated intake cannot launch twice.
+        for (const auto &s : matching) claims.start({issue.id, s}, issue.state);
+        spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue.id, issue.state, join(matching));
+        for (const auto &s : matching) guard(issue.id, s, [&] { begin_stage(issue, s); });
     }
 
     // The claim is running: set the workspace up if needed, then launch.
@@ -390,19 +461,29 @@ struct Orchestrator::Impl {
                      }
                      return hook;
                  },
-                 [this, id](StepResult r) {
+                 guarded(id, "", [this, id](StepResult r) {
                      auto it = active.find(id);
                      if (it == active.end()) return;
                      auto waiting = std::move(it->second.waiting);
                      it->second.waiting.clear();
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("issue setup failed issue_id={}: {}", id, r.error);
-                         for (const auto &s : waiting) stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error);
+                         for (const auto &s : waiting)
+                             guard(id, s, [&] { stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error); });
                          return;
                      }
                      it->second.ready = true;
-                     for (const auto &s : waiting) launch_stage(id, s);
-                 });
+                     for (const auto &s : waiting) {
+                         if (removal_pending.count(id)) {
+                             // Closed while after_create ran: the stage never starts; the cleanup
+                             // deferred until now runs once the issue's last stage has ended.
+                             spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state during setup", id, s);
+                             guard(id, s, [&] { stage_ended(id, s, Outcome::dropped, ""); });
+                         } else {
+                             guard(id, s, [&] { launch_stage(id, s); });
+                         }
+                     }
+                 }));
     }
 
     const workflow::Stage &stage_named(const std::string &name) const {
@@ -466,14 +547,19 @@ struct Orchestrator::Impl {
                          return {false, std::string("prompt rendering failed: ") + e.what(), {}};
                      }
                  },
-                 [this, id, stage_name](StepResult r) {
+                 guarded(id, stage_name, [this, id, stage_name](StepResult r) {
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
                          stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
                          return;
                      }
+                     if (removal_pending.count(id)) {
+                         spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state", id, stage_name);
+                         stage_ended(id, stage_name, Outcome::dropped, "");
+                         return;
+                     }
                      start_session(id, stage_name, std::move(r.value));
-                 });
+                 }));
     }
 
     // ---- sessions --------------------------------------------------------------------------
@@ -512,12 +598,12 @@ struct Orchestrator::Impl {
         plugins::SessionListener listener;
         listener.on_event = [this, weak](std::string event) {
             asio::post(io, [this, weak, event = std::move(event)] {
-                if (auto r = weak.lock()) on_event(*r, event);
+                if (auto r = weak.lock()) guard(r->issue_id, r->stage, [&] { on_event(*r, event); });
             });
         };
         listener.on_finish = [this, weak](int32_t outcome, std::string detail) {
             asio::post(io, [this, weak, outcome, detail = std::move(detail)] {
-                if (auto r = weak.lock()) on_finish(r, outcome, detail);
+                if (auto r = weak.lock()) guard(r->issue_id, r->stage, [&] { on_finish(r, outcome, detail); });
             });
         };
         plugins::SessionStart req;
@@ -548,7 +634,7 @@ struct Orchestrator::Impl {
             run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
                 auto r = weak.lock();
                 if (ec || !r || r->finished) return;
-                cancel_run(*r, StageRun::Cancel::timeout, "");
+                guard(r->issue_id, r->stage, [&] { cancel_run(*r, StageRun::Cancel::timeout, ""); });
             });
         }
         arm_stall(run);
@@ -562,7 +648,7 @@ struct Orchestrator::Impl {
         run->stall.async_wait([this, weak](const boost::system::error_code &ec) {
             auto r = weak.lock();
             if (ec || !r || r->finished) return;
-            cancel_run(*r, StageRun::Cancel::stall, "");
+            guard(r->issue_id, r->stage, [&] { cancel_run(*r, StageRun::Cancel::stall, ""); });
         });
     }
 
@@ -613,6 +699,7 @@ struct Orchestrator::Impl {
         if (state == "cancelled") {
             // vik: no after_run for a cancelled session. What follows depends on who cancelled.
             if (run->cancel == C::operator_) o = Outcome::blocked_by_operator;
+            else if (run->cancel == C::fault) o = Outcome::blocked_by_fault;
             else if (run->cancel == C::terminal) removal_pending.insert(id);
             stage_ended(id, stage, o, reason);
             return;
@@ -623,23 +710,35 @@ struct Orchestrator::Impl {
         const workflow::Stage &s = stage_named(stage);
         blocking(hook_limit(),
                  [this, issue, workdir, &s]() { return run_hook("after_run", VIK_HOOK_AFTER_RUN, s.after_run, issue, workdir, s.name); },
-                 [this, id, stage, o, reason](StepResult r) {
+                 guarded(id, stage, [this, id, stage, o, reason](StepResult r) {
                      if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
                      stage_ended(id, stage, o, reason);
-                 });
+                 }));
     }
 
     // ---- outcomes: every claim transition after a run goes through here -------------------------
 
-    enum class Outcome { completed, failed, dropped, blocked_by_operator };
+    enum class Outcome { completed, failed, dropped, blocked_by_operator, blocked_by_fault };
 
+    // Total: a stage may end on a claim that is gone (released by an operator or a cleanup
+    // meanwhile); it is then simply over.
     void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason) {
         PairKey key{id, stage};
         runs.erase(key);
+        // The issue's bookkeeping first, so that nothing below can leave it holding a slot.
+        auto a = active.find(id);
+        if (a != active.end()) {
+            a->second.running.erase(stage);
+            std::erase(a->second.waiting, stage);
+            if (a->second.running.empty()) active.erase(a);
+        }
         if (stopping) {
             claims.release(key);
+        } else if (removal_pending.count(id)) {
+            // The issue is terminal: nothing follows, whatever the outcome.
+            claims.release(key);
         } else {
-            Decision d;
+            std::expected<Decision, std::string> d = Decision{};
             switch (outcome) {
             case Outcome::completed: {
                 auto it = latest.find(id);
@@ -649,30 +748,41 @@ struct Orchestrator::Impl {
             }
             case Outcome::failed: d = claims.failed(key, reason); break;
             case Outcome::blocked_by_operator:
-                claims.block(key, "cancelled by an operator");
-                d = Decision{Decision::block, 0, 0, "cancelled by an operator"};
+            case Outcome::blocked_by_fault: {
+                std::string why = outcome == Outcome::blocked_by_operator ? "cancelled by an operator" : reason;
+                claims.block(key, why);
+                d = Decision{Decision::block, 0, 0, why};
                 break;
+            }
             case Outcome::dropped: claims.release(key); break;
             }
-            if (d.kind == Decision::retry) {
+            if (!d) {
+                spdlog::info("stage ended on a released claim issue_id={} stage={}: {}; nothing follows", id, stage, d.error());
+            } else if (d->kind == Decision::retry) {
                 spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage, claims.find(key)->retry_kind,
-                             to_ms(d.delay_sec), d.reason);
-                arm_retry(key, d.token, d.delay_sec);
-            } else if (d.kind == Decision::block) {
-                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d.reason);
+                             to_ms(d->delay_sec), d->reason);
+                arm_retry(key, d->token, d->delay_sec);
+            } else if (d->kind == Decision::block) {
+                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
             }
         }
-        auto a = active.find(id);
-        if (a != active.end()) {
-            a->second.running.erase(stage);
-            if (a->second.running.empty()) active.erase(a);
-        }
-        if (!active.count(id) && removal_pending.count(id)) {
-            removal_pending.erase(id);
-            auto it = latest.find(id);
-            if (it != latest.end()) remove_workspace(it->second);
-        }
+        finish_terminal_cleanup(id);
         maybe_exit();
+    }
+
+    // Terminal cleanup deferred while stages of the issue were launching, running or finishing:
+    // once the last one has ended, the issue's claims go and its workspace is removed.
+    void finish_terminal_cleanup(const std::string &id) {
+        if (active.count(id) || !removal_pending.count(id)) return;
+        removal_pending.erase(id);
+        claims.release_issue(id);
+        for (auto it = retry_timers.begin(); it != retry_timers.end();)
+            it = it->first.first == id ? (it->second->cancel(), retry_timers.erase(it)) : std::next(it);
+        auto it = latest.find(id);
+        Issue issue;
+        if (it != latest.end()) issue = it->second;
+        else issue.id = id;
+        remove_workspace(issue);
     }
 
     void arm_retry(const PairKey &key, uint64_t token, double delay_sec) {
@@ -681,7 +791,7 @@ struct Orchestrator::Impl {
         retry_timers[key] = timer;
         timer->async_wait([this, key, token](const boost::system::error_code &ec) {
             if (ec) return;
-            fire_retry(key, token);
+            guard(key.first, key.second, [&] { fire_retry(key, token); });
         });
     }
 
@@ -697,14 +807,14 @@ struct Orchestrator::Impl {
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this, key, token](StepResult r) {
+                 guarded(key.first, key.second, [this, key, token](StepResult r) {
                      if (stopping || intake_done || !claims.token_current(key, token)) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
                          auto d = claims.requeue_no_slot(key);
                          spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second,
                                       parsed.error());
-                         arm_retry(key, d.token, d.delay_sec);
+                         if (d) arm_retry(key, d->token, d->delay_sec);
                          return;
                      }
                      const Issue *issue = nullptr;
@@ -720,25 +830,32 @@ struct Orchestrator::Impl {
                      latest[issue->id] = *issue;
                      if (!has_room(issue->id, issue->state)) {
                          auto d = claims.requeue_no_slot(key);
+                         if (!d) return;
                          spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
-                                      claims.find(key)->retry_kind, to_ms(d.delay_sec), d.reason);
-                         arm_retry(key, d.token, d.delay_sec);
+                                      claims.find(key)->retry_kind, to_ms(d->delay_sec), d->reason);
+                         arm_retry(key, d->token, d->delay_sec);
                          return;
                      }
                      const Claim &c = claims.start(key, issue->state);
                      spdlog::info("retry launching issue_id={} stage={} kind={} attempt={}", key.first, key.second, c.retry_kind, c.runs);
                      begin_stage(*issue, key.second);
-                 });
+                 }));
     }
 
     // ---- workspaces of terminal issues ---------------------------------------------------------
 
+    // A terminal issue's claims are released and its workspace removed. While any stage of it is
+    // still launching, running or finishing (its after_run, say), only its idle claims go: the rest
+    // waits for the last stage to end (finish_terminal_cleanup), so no stage ends on a claim that
+    // vanished under it.
     void clean_terminal(const Issue &issue) {
-        claims.release_issue(issue.id);
         if (active.count(issue.id)) {
-            removal_pending.insert(issue.id); // after its runs stop (reconcile cancels them)
+            claims.release_idle(issue.id);
+            if (removal_pending.insert(issue.id).second)
+                spdlog::info("terminal cleanup deferred issue_id={}: {} stage(s) still running", issue.id, active.at(issue.id).running.size());
             return;
         }
+        claims.release_issue(issue.id);
         std::error_code ec;
         if (fs::exists(cfg.issues_dir() / workspace::safe_key(issue.id), ec)) remove_workspace(issue);
     }
@@ -885,7 +1002,9 @@ struct Orchestrator::Impl {
         try {
             control = std::make_unique<ControlServer>(io, control_socket_name(cfg.scoped_root()),
                                                       [this](const std::string &c, const std::string &id, const std::string &v,
-                                                             ControlServer::Reply reply) { on_control(c, id, v, std::move(reply)); });
+                                                             ControlServer::Reply reply) {
+                                                          guard(id, "", [&] { on_control(c, id, v, std::move(reply)); });
+                                                      });
         } catch (const std::exception &e) {
             throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
         }
@@ -897,8 +1016,19 @@ struct Orchestrator::Impl {
         prepare();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
-        asio::post(io, [this] { start_intake(); });
-        io.run();
+        asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
+        // The last line of defence: handlers are guarded one by one (with their issue); anything
+        // escaping them anyway is logged and the loop goes on.
+        for (;;) {
+            try {
+                io.run();
+                break;
+            } catch (const std::exception &e) {
+                spdlog::error("scheduling invariant violated in the event loop: {}; the loop goes on", e.what());
+            } catch (...) {
+                spdlog::error("scheduling invariant violated in the event loop: unknown exception; the loop goes on");
+            }
+        }
         spdlog::info("vik-host stopped exit_code={}", exit_code);
         return exit_code;
     }

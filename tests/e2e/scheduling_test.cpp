@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <regex>
 #include <thread>
 
 using namespace vik::test;
@@ -28,7 +29,114 @@ std::string pulling_workflow(const Project &p, const std::string &agent_extra, c
            "}\nissues:\n  pull:\n    command: ./pull.sh\n    idle_sec: 1\nissue:\n" + stages + rest;
 }
 
+// The probe tracker (tests/plugins/probe-tracker): issues.json read at the start of each pull,
+// every pull logged to pulls.log, optional delays.
+CommandResult run_probe(const Project &p, int timeout_sec = 90) {
+    return run_host({"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
+                    p.dir.path, {}, timeout_sec);
+}
+
+std::string probe_workflow(const Project &p, const std::string &tracker_extra, const std::string &issue, const std::string &rest) {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
+           "}\nissues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log" + tracker_extra + "}\n  pull: {idle_sec: 1}\nissue:\n" +
+           issue + rest;
+}
+
+// Shell helpers for agents and hooks: `pulls` counts the pulls started so far; `wait_pulls N`
+// waits (30 s at most) until N have started; `wait_file F` waits until F exists, `wait_gone D`
+// until D is gone. A pull that starts after another has been answered shows that the host has
+// handled the earlier answer (the next pull is scheduled at the end of that handling).
+std::string probe_shell(const Project &p) {
+    std::string log = shell_quote((p.dir / "pulls.log").string());
+    return "pulls() { cat " + log + " 2>/dev/null | grep -c pull-start; }\n"
+           "wait_pulls() { i=0; while [ \"$(pulls)\" -lt \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
+           "wait_file() { i=0; while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
+           "wait_gone() { i=0; while [ -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n";
+}
+
+// The agent of the bystander issue O-1 waits until T-1 went terminal and its workspace is gone,
+// then moves O-1 on and completes: it finishes only if the host survived the race.
+std::string bystander_branch(const Project &p) {
+    return "  O-1) wait_file " + shell_quote((p.dir / "closed").string()) + "; wait_gone ../T-1\n"
+           "       \"$VIK_HOST_BIN\" issue set-state O-1 review >/dev/null\n"
+           "       echo '{\"kind\":\"completed\"}' ;;\n";
+}
+
+void check_survived(const Project &p, const CommandResult &r) {
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out + r.err, !Catch::Contains("run failed"));
+    CHECK_THAT(r.out, !Catch::Contains("invariant violated"));
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=O-1 stage=work session_id=[^ ]+ state=completed")));
+    CHECK_THAT(r.out, Catch::Contains("workspace removed issue_id=T-1"));
+    CHECK_FALSE(fs::exists(p.workspace("T-1")));
+    CHECK(fs::exists(p.workspace("O-1")));
+}
+
+const char *kTwoIssues = R"([{"id":"T-1","title":"t","state":"todo"},{"id":"O-1","title":"o","state":"todo"}])";
+
 } // namespace
+
+TEST_CASE("scheduling: an agent that sets a terminal state and lingers does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    // T-1 moves itself to done, reports completion, and lingers until the host has seen `done`
+    // (it is stopped by reconciliation meanwhile): its stage ends after terminal cleanup began.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
+                        "       echo '{\"kind\":\"completed\"}'\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" +
+                        bystander_branch(p) + "esac\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=T-1 stage=work session_id=[^ ]+ state=completed")));
+}
+
+TEST_CASE("scheduling: a slow after_run while the issue goes terminal does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
+                        "       echo '{\"kind\":\"completed\"}' ;;\n" +
+                        bystander_branch(p) + "esac\n");
+    write_file(p.dir / "after_run.sh", probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\nn=$(pulls); wait_pulls $((n+2))\n"
+                                       "touch " + shell_quote((p.dir / "after-run-done").string()) + "\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "",
+                                            "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                                            "      hooks: {after_run: sh " + shell_quote((p.dir / "after_run.sh").string()) + "}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK(fs::exists(p.dir / "after-run-done"));
+    CHECK_THAT(r.out, Catch::Contains("terminal cleanup deferred issue_id=T-1"));
+}
+
+TEST_CASE("scheduling: an issue closed during a slow after_create does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) echo '{\"kind\":\"completed\"}' ;;\n" + bystander_branch(p) + "esac\n");
+    // A person closes T-1 (edits the tracker's file) while its after_create still runs; the hook
+    // ends once the host has seen it closed.
+    write_file(p.dir / "after_create.sh",
+               probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\n"
+               "sed -i 's/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"todo\"/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"done\"/' " +
+               shell_quote((p.dir / "issues.json").string()) + "\ntouch " + closed + "\nn=$(pulls); wait_pulls $((n+2))\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "",
+                                            "  hooks: {after_create: sh " + shell_quote((p.dir / "after_create.sh").string()) + "}\n"
+                                            "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK_THAT(r.out, Catch::Contains("stage not launched issue_id=T-1 stage=work: the issue reached a terminal state during setup"));
+    CHECK(p.session_files("T-1").empty());
+}
 
 TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
     Project p;
