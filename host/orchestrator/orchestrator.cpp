@@ -70,6 +70,18 @@ struct StageRun {
     bool finished = false;
 };
 
+using Clock = std::chrono::steady_clock;
+
+// The newest the host knows of an issue, and when that was observed: for a pull or a fetch, the
+// time it STARTED (the tracker may answer with what it read then); for a state the host wrote
+// itself (`vik-host issue set-state`), the time the write was done. An observation older than
+// this never overrides it.
+struct Observed {
+    Issue issue;
+    Clock::time_point at;
+    bool partial = false; // only id and state are known (the host wrote a state of an issue it had not seen)
+};
+
 // An issue with at least one stage launching or running: it holds a slot.
 struct ActiveIssue {
     Issue issue; // as last seen
@@ -101,7 +113,8 @@ struct Orchestrator::Impl {
     std::map<std::string, ActiveIssue> active;                          // by issue id
     std::map<PairKey, std::shared_ptr<StageRun>> runs;                  // sessions
     std::map<PairKey, std::shared_ptr<asio::steady_timer>> retry_timers;
-    std::map<std::string, Issue> latest;                                // last seen state of each issue
+    std::map<std::string, Observed> latest;                             // newest known state of each issue
+    std::map<std::string, int> absent_strikes;                          // refreshes in a row that did not find a running issue
     std::set<std::string> removal_pending, removing;                    // workspaces to clean
     json::object base;
     int64_t iterations = 0;
@@ -159,7 +172,7 @@ struct Orchestrator::Impl {
                 if (key.first == id && !run->finished) cancel_run(*run, StageRun::Cancel::fault, reason);
             auto a = active.find(id);
             std::optional<std::string> state;
-            if (auto l = latest.find(id); l != latest.end()) state = l->second.state;
+            if (auto l = latest.find(id); l != latest.end()) state = l->second.issue.state;
             else if (a != active.end()) state = a->second.issue.state;
             if (!stage.empty() && !runs.count({id, stage})) {
                 if (a != active.end()) {
@@ -281,25 +294,98 @@ struct Orchestrator::Impl {
 
     std::chrono::milliseconds hook_limit() const { return std::chrono::milliseconds(to_ms(cfg.hook_timeout_sec) + 10000); }
 
+    // ---- observations ----------------------------------------------------------------------
+
+    static void set_state(Issue &issue, const std::string &state) {
+        issue.state = state;
+        issue.fields["state"] = state;
+    }
+
+    // Records that `seen` was observed by a pull or fetch that started at `at`, and returns what
+    // the host now knows of the issue: `seen` itself, or, when the host learned something newer
+    // meanwhile (its own write during the pull), that newer state.
+    Issue observe(const Issue &seen, Clock::time_point at) {
+        auto it = latest.find(seen.id);
+        if (it == latest.end() || at >= it->second.at) {
+            latest[seen.id] = Observed{seen, at, false};
+            return seen;
+        }
+        Observed &o = it->second;
+        if (o.issue.state != seen.state)
+            spdlog::info("stale observation ignored issue_id={} state={}: state '{}' was learned {} ms after it was made", seen.id,
+                         seen.state, o.issue.state, std::chrono::duration_cast<std::chrono::milliseconds>(o.at - at).count());
+        if (o.partial) {
+            Issue merged = seen; // the fields of the observation, the newer state
+            set_state(merged, o.issue.state);
+            o.issue = std::move(merged);
+            o.partial = false;
+        }
+        return o.issue;
+    }
+
+    std::vector<Issue> observe_all(const std::vector<Issue> &seen, Clock::time_point at) {
+        std::vector<Issue> out;
+        out.reserve(seen.size());
+        for (const auto &i : seen) out.push_back(observe(i, at));
+        return out;
+    }
+
+    // The host itself set the issue's state at `at` (through the tracker, for an agent or a hook).
+    void learn_state(const std::string &id, const std::string &state, Clock::time_point at) {
+        auto it = latest.find(id);
+        if (it == latest.end()) {
+            Issue stub;
+            stub.id = id;
+            set_state(stub, state);
+            latest[id] = Observed{std::move(stub), at, true};
+            return;
+        }
+        set_state(it->second.issue, state);
+        it->second.at = std::max(it->second.at, at);
+    }
+
+    // Whether the host learned anything about the issue after `at` (so an absence observed by a
+    // refresh that started at `at` is stale).
+    bool known_since(const std::string &id, Clock::time_point at) const {
+        auto it = latest.find(id);
+        return it != latest.end() && it->second.at > at;
+    }
+
+    // Forgets issues that are neither in the pull just handled, nor active, claimed or waiting for
+    // removal, nor learned about after that pull started.
+    void prune_latest(const std::vector<Issue> &pulled, Clock::time_point started) {
+        std::set<std::string> ids;
+        for (const auto &i : pulled) ids.insert(i.id);
+        for (auto it = latest.begin(); it != latest.end();) {
+            const std::string &id = it->first;
+            bool keep = ids.count(id) || active.count(id) || claims.has_issue(id) || removal_pending.count(id) || removing.count(id) ||
+                        it->second.at > started;
+            it = keep ? std::next(it) : latest.erase(it);
+        }
+        for (auto it = absent_strikes.begin(); it != absent_strikes.end();)
+            it = active.count(it->first) ? std::next(it) : absent_strikes.erase(it);
+    }
+
     // ---- intake and reconciliation -----------------------------------------------------------
 
     void start_intake() {
         if (stopping || intake_done) return;
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, timeout] {
                      auto r = tracker->pull(timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this](StepResult r) { on_pulled(std::move(r)); });
+                 [this, started](StepResult r) { on_pulled(std::move(r), started); });
     }
 
-    void on_pulled(StepResult r) {
+    void on_pulled(StepResult r, Clock::time_point started) {
         ++iterations;
         if (stopping) return;
         // Whatever happens below, the next cycle is scheduled.
-        guard("", "", [&] { process_pull(r); });
+        guard("", "", [&] { process_pull(r, started); });
         if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
             intake_done = true;
@@ -312,7 +398,7 @@ struct Orchestrator::Impl {
         });
     }
 
-    void process_pull(const StepResult &r) {
+    void process_pull(const StepResult &r, Clock::time_point started) {
         if (!r.ok) {
             spdlog::error("intake cycle failed: {} (tracker {})", r.error, tracker->plugin_id());
         } else if (auto parsed = parse_issues(r.value); !parsed) {
@@ -320,30 +406,50 @@ struct Orchestrator::Impl {
         } else {
             for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
             spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
-            for (const auto &i : parsed->issues) latest[i.id] = i;
-            reconcile(parsed->issues, false);
-            for (const auto &i : parsed->issues)
+            // What the pull says, except where the host learned something newer while it ran.
+            std::vector<Issue> issues = observe_all(parsed->issues, started);
+            reconcile(issues, {}, started);
+            for (const auto &i : issues)
                 guard(i.id, "", [&] {
                     if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
                         spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
                     if (terminal(i.state)) clean_terminal(i);
                 });
-            dispatch(parsed->issues);
-            refresh_missing(parsed->issues);
+            dispatch(issues);
+            refresh_missing(issues);
+            prune_latest(issues, started);
         }
     }
 
-    // Running sessions whose issue left the stage's state, reached a terminal state, or (when
-    // `absent_means_gone`) is no longer visible, are stopped. Refreshed issues update snapshots.
-    void reconcile(const std::vector<Issue> &fresh, bool absent_means_gone) {
+    // Running sessions whose issue left the stage's state, reached a terminal state, or is no
+    // longer visible, are stopped. Refreshed issues update snapshots. `fresh` is already the newest
+    // knowledge (observe_all). Absence is judged only for the ids a refresh by id asked for
+    // (`asked`; a pull's absence only triggers that refresh); it counts only when nothing newer is
+    // known than the refresh that observed it, and stops runs only when two refreshes in a row
+    // confirm it: a tracker's momentary hiccup cancels nothing.
+    void reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked, Clock::time_point started) {
         std::map<std::string, const Issue *> by_id;
         for (const auto &i : fresh) by_id[i.id] = &i;
+        std::set<std::string> running_ids;
+        for (const auto &[key, run] : runs)
+            if (!run->finished && run->cancel == StageRun::Cancel::none) running_ids.insert(key.first);
+        std::set<std::string> confirmed_gone;
+        for (const auto &id : running_ids) {
+            if (by_id.count(id)) {
+                absent_strikes.erase(id);
+            } else if (asked.count(id) && !known_since(id, started)) {
+                int strikes = ++absent_strikes[id];
+                if (strikes >= 2) confirmed_gone.insert(id);
+                else spdlog::info("issue not visible in the tracker issue_id={} (1 of 2); its runs go on unless the next refresh confirms", id);
+            }
+        }
         for (auto &[key, run] : runs)
             guard(key.first, key.second, [&] {
                 if (run->finished || run->cancel != StageRun::Cancel::none) return;
                 auto it = by_id.find(key.first);
                 if (it == by_id.end()) {
-                    if (absent_means_gone) cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
+                    if (confirmed_gone.count(key.first))
+                        cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
                     return;
                 }
                 const Issue &issue = *it->second;
@@ -359,27 +465,29 @@ struct Orchestrator::Impl {
     void refresh_missing(const std::vector<Issue> &pulled) {
         std::set<std::string> seen;
         for (const auto &i : pulled) seen.insert(i.id);
-        json::array ids;
+        std::set<std::string> missing;
         for (const auto &[key, run] : runs)
-            if (!seen.count(key.first) && !run->finished) ids.push_back(json::string(key.first));
-        if (ids.empty()) return;
+            if (!seen.count(key.first) && !run->finished) missing.insert(key.first);
+        if (missing.empty()) return;
+        json::array ids;
+        for (const auto &id : missing) ids.push_back(json::string(id));
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
         std::string ids_json = json::serialize(ids);
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, ids_json, timeout] {
                      auto r = tracker->fetch(ids_json, timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 guarded("", "", [this](StepResult r) {
+                 guarded("", "", [this, started, missing](StepResult r) {
                      if (stopping) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
                          spdlog::warn("reconcile refresh failed; running work untouched: {}", parsed.error());
                          return;
                      }
-                     for (const auto &i : parsed->issues) latest[i.id] = i;
-                     reconcile(parsed->issues, true);
+                     reconcile(observe_all(parsed->issues, started), missing, started);
                  }));
     }
 
@@ -705,7 +813,10 @@ struct Orchestrator::Impl {
             return;
         }
         auto a = active.find(id);
-        Issue issue = a != active.end() ? a->second.issue : latest[id];
+        Issue issue;
+        issue.id = id;
+        if (a != active.end()) issue = a->second.issue;
+        else if (auto l = latest.find(id); l != latest.end()) issue = l->second.issue;
         fs::path workdir = a != active.end() ? a->second.workdir : cfg.issues_dir() / workspace::safe_key(id);
         const workflow::Stage &s = stage_named(stage);
         blocking(hook_limit(),
@@ -742,7 +853,7 @@ struct Orchestrator::Impl {
             switch (outcome) {
             case Outcome::completed: {
                 auto it = latest.find(id);
-                bool still = it != latest.end() && it->second.state == stage_named(stage).state;
+                bool still = it != latest.end() && it->second.issue.state == stage_named(stage).state;
                 d = claims.completed(key, still);
                 break;
             }
@@ -780,7 +891,7 @@ struct Orchestrator::Impl {
             it = it->first.first == id ? (it->second->cancel(), retry_timers.erase(it)) : std::next(it);
         auto it = latest.find(id);
         Issue issue;
-        if (it != latest.end()) issue = it->second;
+        if (it != latest.end()) issue = it->second.issue;
         else issue.id = id;
         remove_workspace(issue);
     }
@@ -801,13 +912,14 @@ struct Orchestrator::Impl {
         retry_timers.erase(key);
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
         std::string ids = json::serialize(json::array{json::string(key.first)});
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, ids, timeout] {
                      auto r = tracker->fetch(ids, timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 guarded(key.first, key.second, [this, key, token](StepResult r) {
+                 guarded(key.first, key.second, [this, key, token, started](StepResult r) {
                      if (stopping || intake_done || !claims.token_current(key, token)) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
@@ -817,17 +929,18 @@ struct Orchestrator::Impl {
                          if (d) arm_retry(key, d->token, d->delay_sec);
                          return;
                      }
-                     const Issue *issue = nullptr;
+                     // The newest knowledge: the fetch's answer unless the host learned more since it began.
+                     std::optional<Issue> issue;
                      for (const auto &i : parsed->issues)
-                         if (i.id == key.first) issue = &i;
+                         if (i.id == key.first) issue = observe(i, started);
+                     if (auto l = latest.find(key.first); !issue && l != latest.end() && l->second.at > started && !l->second.partial)
+                         issue = l->second.issue;
                      if (!issue || issue->state != stage_named(key.second).state || terminal(issue->state)) {
                          spdlog::info("retry dropped issue_id={} stage={}: the issue is {}", key.first, key.second,
                                       issue ? "now in state '" + issue->state + "'" : "gone");
-                         if (issue) latest[issue->id] = *issue;
                          claims.release(key);
                          return;
                      }
-                     latest[issue->id] = *issue;
                      if (!has_room(issue->id, issue->state)) {
                          auto d = claims.requeue_no_slot(key);
                          if (!d) return;
@@ -894,17 +1007,18 @@ struct Orchestrator::Impl {
                          if (!r) return {false, r.error().message, {}};
                          return {};
                      },
-                     [this, command, id, value, reply](StepResult r) {
+                     guarded(id, "", [this, command, id, value, reply](StepResult r) {
                          if (!r.ok) return reply("error issue '" + id + "': " + r.error);
                          if (command == "set-state") {
-                             // The host made this change itself: a run finishing now sees the new
-                             // state at once instead of queueing a continuation.
-                             if (auto it = latest.find(id); it != latest.end()) it->second.state = value;
+                             // The host made this change itself, now: a run finishing now sees the
+                             // new state at once instead of queueing a continuation, and a pull that
+                             // started before this write cannot bring the old state back.
+                             learn_state(id, value, Clock::now());
                              spdlog::info("issue state changed issue_id={} state={}", id, value);
                              return reply("ok issue " + id + " moved to " + value);
                          }
                          reply("ok comment added to issue " + id);
-                     });
+                     }));
             return;
         }
         reply(control_command(command, id));

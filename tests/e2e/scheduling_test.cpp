@@ -138,6 +138,84 @@ TEST_CASE("scheduling: an issue closed during a slow after_create does not bring
     CHECK(p.session_files("T-1").empty());
 }
 
+TEST_CASE("scheduling: a pull that started before the host moved an issue cannot dispatch it again", "[scheduling][e2e][stale]") {
+    Project p;
+    // The agent waits until a pull is in flight (it read `design`), moves the issue on through the
+    // host and ends at once: the pull answers `design` 1.5 s later, after the claim was released.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
+                            "n=$(pulls); wait_pulls $((n+1))\n\"$VIK_HOST_BIN\" issue set-state D-1 review >/dev/null\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"D-1","title":"t","state":"design"}])");
+    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 1500", "  stages:\n    design: {when: {state: design}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 3}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stale observation ignored issue_id=D-1 state=design: state 'review' was learned"));
+    CHECK(count(r.out, "launching stages issue_id=D-1") == 1);
+    CHECK(p.session_files("D-1").size() == 1);
+}
+
+TEST_CASE("scheduling: a pull that started before the host moved an issue cannot cancel its run", "[scheduling][e2e][stale]") {
+    Project p;
+    std::string issues = shell_quote((p.dir / "issues.json").string());
+    // A person puts K-1 on hold; a pull reads `hold`; while it is in flight the host (asked by the
+    // agent) moves K-1 back to todo. That pull's answer is older than the host's write: it must not
+    // stop the run. The agent completes once the host has handled it.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "sed -i 's/\"state\":\"todo\"/\"state\":\"hold\"/' " + issues +
+                            "\ni=0; while ! grep -q 'pull-start.*K-1=hold' " + shell_quote((p.dir / "pulls.log").string()) +
+                            " && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
+                            "\"$VIK_HOST_BIN\" issue set-state K-1 todo >/dev/null\n"
+                            "n=$(pulls); wait_pulls $((n+1))\n"
+                            "\"$VIK_HOST_BIN\" issue set-state K-1 review >/dev/null\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"K-1","title":"t","state":"todo"}])");
+    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 2000", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 4}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stale observation ignored issue_id=K-1 state=hold: state 'todo' was learned"));
+    CHECK_THAT(r.out, !Catch::Contains("stopping session"));
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=K-1 stage=work session_id=[^ ]+ state=completed")));
+    CHECK(p.session_files("K-1").size() == 1);
+}
+
+TEST_CASE("scheduling: one refresh that misses a running issue stops nothing, two in a row stop it", "[scheduling][e2e]") {
+    SECTION("a single absence") {
+        Project p;
+        // Call 2 (a pull) and call 3 (the refresh by id) miss A-1; call 4 shows it again.
+        p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\ni=0; while [ \"$(cat " + shell_quote((p.dir / "count").string()) +
+                                ")\" -lt 5 ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho '{\"kind\":\"completed\"}'\n");
+        scripted_pulls(p, {R"([{"id":"A-1","title":"t","state":"todo"}])", "[]", "[]", R"([{"id":"A-1","title":"t","state":"todo"}])"});
+        write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                                  "loop: {max_iterations: 4}\nscheduling: {max_continuations: 0}\n"));
+        auto r = p.run();
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("issue not visible in the tracker issue_id=A-1 (1 of 2)"));
+        CHECK_THAT(r.out, !Catch::Contains("no longer visible"));
+        CHECK(std::regex_search(r.out, std::regex("session finished issue_id=A-1 stage=work session_id=[^ ]+ state=completed")));
+    }
+    SECTION("two refreshes in a row") {
+        Project p;
+        std::string marker = "vik-absent-" + std::to_string(::getpid());
+        p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsh -c 'sleep 60; : " + marker + "'\n");
+        scripted_pulls(p, {R"([{"id":"B-1","title":"t","state":"todo"}])", "[]"});
+        write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                                  "loop: {max_iterations: 3}\n"));
+        auto r = p.run();
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        auto first = r.out.find("issue not visible in the tracker issue_id=B-1 (1 of 2)");
+        auto stop = r.out.find("stopping session issue_id=B-1 stage=work: the issue is no longer visible in the tracker");
+        REQUIRE(first != std::string::npos);
+        REQUIRE(stop != std::string::npos);
+        CHECK(first < stop);
+        CHECK(std::regex_search(r.out, std::regex("session finished issue_id=B-1 stage=work session_id=[^ ]+ state=cancelled")));
+        CHECK_FALSE(process_with_marker_alive(marker));
+    }
+}
+
 TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >> " + (p.dir / "prompts.log").string() + "\necho >> " + (p.dir / "prompts.log").string() + "\nexit 1\n");

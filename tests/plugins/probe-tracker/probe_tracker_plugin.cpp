@@ -1,6 +1,6 @@
 // probe-tracker: a tracker for scheduling tests. Issues live in one JSON file (an array). Every
-// pull and fetch reads the file at its START, appends "pull-start N" (or "fetch-start N") to the
-// log, waits its configured delay, appends "pull-end N", and answers with what it read at the
+// pull and fetch reads the file at its START, appends "pull-start N ID=STATE..." (or
+// "fetch-start N ...") to the log, waits its configured delay, appends "pull-end N", and answers with what it read at the
 // start: a slow tracker whose answer is already stale when it arrives. set_state rewrites the file
 // at once (and logs "set-state ID STATE"), so scripts can tell exactly which pulls started before
 // or after a write.
@@ -68,12 +68,17 @@ std::string issue_id(const json::value &issue) {
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-// Reads the file and logs the start of operation `what`; returns the text and the number.
+// Reads the file and logs the start of operation `what` with the states it read
+// ("pull-start 3 A-1=todo B-2=done"); returns the text and the number.
 std::pair<std::string, int64_t> begin(Tracker &t, const char *what, int64_t &counter) {
     std::lock_guard lock(t.mutex);
     std::string text = read_text(t.path);
     int64_t n = ++counter;
-    log_line(t, std::string(what) + "-start " + std::to_string(n));
+    std::string line = std::string(what) + "-start " + std::to_string(n);
+    json::value all = json::parse(text);
+    for (auto &i : all.as_array())
+        if (auto *st = i.as_object().if_contains("state"); st && st->is_string()) line += " " + issue_id(i) + "=" + std::string(st->as_string());
+    log_line(t, line);
     return {text, n};
 }
 
