@@ -558,15 +558,21 @@ struct Orchestrator::Impl {
         fs::path workdir = a.workdir;
         blocking(hook_limit(),
                  [this, issue, key, workdir]() -> StepResult {
-                     auto created = workspace::ensure_directory(cfg.issues_dir(), key);
-                     if (!created) return {false, created.error(), {}};
-                     if (!*created) return {};
+                     auto prepared = workspace::ensure_directory(cfg.issues_dir(), key);
+                     if (!prepared) return {false, prepared.error(), {}};
+                     if (*prepared == workspace::Prepared::existing) return {};
+                     if (*prepared == workspace::Prepared::rebuilt)
+                         spdlog::warn("workspace was left half-made (its after_create never finished); rebuilt issue_id={}", issue.id);
                      auto hook = run_hook("after_create", VIK_HOOK_AFTER_CREATE, cfg.after_create, issue, workdir, std::nullopt);
-                     if (!hook.ok) {
-                         // A workspace whose bootstrap failed is removed so the next attempt starts clean.
-                         auto removed = workspace::remove_directory(cfg.issues_dir(), key);
-                         if (!removed) hook.error += "; also: " + removed.error();
+                     if (hook.ok) {
+                         // Only now does the workspace count as ready.
+                         auto ready = workspace::mark_ready(cfg.issues_dir(), key);
+                         if (ready) return hook;
+                         hook = {false, ready.error(), {}};
                      }
+                     // A workspace whose bootstrap failed is removed so the next attempt starts clean.
+                     auto removed = workspace::remove_directory(cfg.issues_dir(), key);
+                     if (!removed) hook.error += "; also: " + removed.error();
                      return hook;
                  },
                  guarded(id, "", [this, id](StepResult r) {

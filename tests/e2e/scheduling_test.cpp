@@ -216,6 +216,45 @@ TEST_CASE("scheduling: one refresh that misses a running issue stops nothing, tw
     }
 }
 
+TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt on the next claim", "[scheduling][e2e][workspace]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    std::string script = (p.dir / "after_create.sh").string();
+    // Logs how many entries the workspace held when after_create began, leaves a file behind,
+    // and finishes only once `go` exists (30 s at most).
+    write_file(script, "echo \"entries=$(ls -A | wc -l)\" >> " + shell_quote((p.dir / "created.log").string()) +
+                           "\ntouch half-made\ni=0; while [ ! -e " + shell_quote((p.dir / "go").string()) +
+                           " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n[ -e " + shell_quote((p.dir / "go").string()) + " ]\n");
+    scripted_pulls(p, {R"([{"id":"W-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  hooks: {after_create: sh " + shell_quote(script) +
+                                                         "}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 1}\n"));
+    fs::path marker = p.scoped() / "issues" / ".creating" / "W-1";
+    {
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        REQUIRE(wait_until([&] { return fs::exists(p.workspace("W-1") / "half-made"); }, 20s));
+        host->signal(SIGKILL);
+        CHECK(host->wait(10s) == 128 + SIGKILL);
+    }
+    REQUIRE(wait_until([&] { return !process_with_marker_alive(script); }, 10s)); // the orphan guard killed the hook
+    CHECK(fs::exists(marker));                                                     // the workspace is known half-made
+    write_file(p.dir / "go", "");
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("workspace was left half-made (its after_create never finished); rebuilt issue_id=W-1"));
+    CHECK(read_file(p.dir / "created.log") == "entries=0\nentries=0\n"); // the second after_create began in an empty directory
+    CHECK_FALSE(fs::exists(marker));
+    CHECK((fs::status(p.workspace("W-1")).permissions() & fs::perms::all) == fs::perms::owner_all);
+    CHECK(p.session_files("W-1").size() == 1);
+
+    auto again = p.run(); // ready now: after_create does not run again
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_file(p.dir / "created.log") == "entries=0\nentries=0\n");
+    CHECK(p.session_files("W-1").size() == 2);
+}
+
 TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >> " + (p.dir / "prompts.log").string() + "\necho >> " + (p.dir / "prompts.log").string() + "\nexit 1\n");
