@@ -174,6 +174,8 @@ struct Orchestrator::Impl {
             std::optional<std::string> state;
             if (auto l = latest.find(id); l != latest.end()) state = l->second.issue.state;
             else if (a != active.end()) state = a->second.issue.state;
+            if (!stage.empty())
+                if (auto r = runs.find({id, stage}); r != runs.end() && r->second->finished) runs.erase(r); // nothing else will end it
             if (!stage.empty() && !runs.count({id, stage})) {
                 if (a != active.end()) {
                     a->second.running.erase(stage);
