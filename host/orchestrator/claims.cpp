@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 
 namespace vik::orchestrator {
 
@@ -20,11 +19,14 @@ const Claim *ClaimTable::find(const PairKey &key) const {
     return it == claims_.end() ? nullptr : &it->second;
 }
 
-Claim &ClaimTable::at(const PairKey &key) {
+Claim *ClaimTable::get(const PairKey &key) {
     auto it = claims_.find(key);
-    if (it == claims_.end()) throw std::logic_error("no claim for " + key.first + "/" + key.second);
-    return it->second;
+    return it == claims_.end() ? nullptr : &it->second;
 }
+
+namespace {
+std::unexpected<std::string> no_claim(const PairKey &key) { return std::unexpected("no claim for " + key.first + "/" + key.second); }
+} // namespace
 
 const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
     Claim &c = claims_[key]; // a fresh claim when unclaimed
@@ -40,8 +42,7 @@ double ClaimTable::backoff_sec(const workflow::SchedulingPolicy &p, int64_t atte
     return std::min(d, p.retry_max_backoff_sec);
 }
 
-Decision ClaimTable::queue(const PairKey &key, const std::string &kind, double delay, const std::string &reason) {
-    Claim &c = at(key);
+Decision ClaimTable::queue(Claim &c, const std::string &kind, double delay, const std::string &reason) {
     c.state = ClaimState::retry_queued;
     c.retry_kind = kind;
     c.token = next_token_++;
@@ -49,8 +50,10 @@ Decision ClaimTable::queue(const PairKey &key, const std::string &kind, double d
     return Decision{Decision::retry, delay, c.token, reason};
 }
 
-Decision ClaimTable::completed(const PairKey &key, bool still_in_state) {
-    Claim &c = at(key);
+std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, bool still_in_state) {
+    Claim *found = get(key);
+    if (!found) return no_claim(key);
+    Claim &c = *found;
     c.failures = 0;
     c.last_error.clear();
     if (!still_in_state) {
@@ -64,11 +67,13 @@ Decision ClaimTable::completed(const PairKey &key, bool still_in_state) {
         return Decision{Decision::block, 0, 0, reason};
     }
     ++c.continuations;
-    return queue(key, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
+    return queue(c, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
 }
 
-Decision ClaimTable::failed(const PairKey &key, const std::string &reason) {
-    Claim &c = at(key);
+std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason) {
+    Claim *found = get(key);
+    if (!found) return no_claim(key);
+    Claim &c = *found;
     c.continuations = 0;
     c.last_error = reason;
     ++c.failures;
@@ -78,17 +83,19 @@ Decision ClaimTable::failed(const PairKey &key, const std::string &reason) {
         block(key, why);
         return Decision{Decision::block, 0, 0, why};
     }
-    return queue(key, "failure", backoff_sec(policy_, c.failures), reason);
+    return queue(c, "failure", backoff_sec(policy_, c.failures), reason);
 }
 
-Decision ClaimTable::requeue_no_slot(const PairKey &key) {
-    Claim &c = at(key);
-    ++c.failures;
-    return queue(key, c.retry_kind, backoff_sec(policy_, c.failures), "no available orchestrator slots");
+std::expected<Decision, std::string> ClaimTable::requeue_no_slot(const PairKey &key) {
+    Claim *c = get(key);
+    if (!c) return no_claim(key);
+    ++c->failures;
+    return queue(*c, c->retry_kind, backoff_sec(policy_, c->failures), "no available orchestrator slots");
 }
 
-void ClaimTable::block(const PairKey &key, const std::string &reason) {
+void ClaimTable::block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state) {
     Claim &c = claims_[key];
+    if (issue_state) c.issue_state = *issue_state;
     c.state = ClaimState::blocked;
     c.token = 0;
     c.last_error = reason;
@@ -99,6 +106,24 @@ void ClaimTable::release(const PairKey &key) { claims_.erase(key); }
 void ClaimTable::release_issue(const std::string &issue_id) {
     for (auto it = claims_.begin(); it != claims_.end();)
         it = it->first.first == issue_id ? claims_.erase(it) : std::next(it);
+}
+
+size_t ClaimTable::release_idle(const std::string &issue_id) {
+    size_t n = 0;
+    for (auto it = claims_.begin(); it != claims_.end();) {
+        if (it->first.first == issue_id && it->second.state != ClaimState::running) {
+            it = claims_.erase(it);
+            ++n;
+        } else {
+            ++it;
+        }
+    }
+    return n;
+}
+
+bool ClaimTable::has_issue(const std::string &issue_id) const {
+    auto it = claims_.lower_bound(PairKey{issue_id, std::string()});
+    return it != claims_.end() && it->first.first == issue_id;
 }
 
 bool ClaimTable::token_current(const PairKey &key, uint64_t token) const {

@@ -6,10 +6,15 @@
 // Intake never dispatches a claimed pair. Every transition is a method here, so the rules live
 // in one place and can be persisted later. Timers belong to the orchestrator; each queued retry
 // carries a token, and only the newest token of a claim may fire it.
+//
+// Every method is total: a transition asked of a pair that has no claim (released meanwhile,
+// e.g. by terminal cleanup) returns an error instead of throwing, so no caller on the event loop
+// can be brought down by a race.
 
 #include "workflow/config.hpp"
 
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,16 +58,22 @@ public:
     // unclaimed or retry_queued -> running. Returns the claim (its `runs` counts this run).
     const Claim &start(const PairKey &key, const std::string &issue_state);
     // running -> retry_queued (continuation) | blocked | released, after a clean finish.
-    Decision completed(const PairKey &key, bool issue_still_in_state);
+    // An error (naming the pair) when the pair has no claim.
+    std::expected<Decision, std::string> completed(const PairKey &key, bool issue_still_in_state);
     // running -> retry_queued (failure, with backoff) | blocked, after a failure of any kind.
-    Decision failed(const PairKey &key, const std::string &reason);
+    std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason);
     // retry_queued -> retry_queued one attempt later (no free slot when its timer fired).
-    Decision requeue_no_slot(const PairKey &key);
-    // any -> blocked.
-    void block(const PairKey &key, const std::string &reason);
+    std::expected<Decision, std::string> requeue_no_slot(const PairKey &key);
+    // any -> blocked (a missing claim is created blocked; `issue_state`, when given, is the state
+    // whose change clears the block).
+    void block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state = std::nullopt);
     // any -> unclaimed.
     void release(const PairKey &key);
     void release_issue(const std::string &issue_id);
+    // The issue's claims that are not running (queued or blocked) -> unclaimed. Returns how many.
+    size_t release_idle(const std::string &issue_id);
+    // Whether any stage of the issue is claimed.
+    bool has_issue(const std::string &issue_id) const;
 
     // Whether `token` is the live timer of a retry_queued claim.
     bool token_current(const PairKey &key, uint64_t token) const;
@@ -79,8 +90,8 @@ public:
     static double backoff_sec(const workflow::SchedulingPolicy &policy, int64_t attempt);
 
 private:
-    Claim &at(const PairKey &key);
-    Decision queue(const PairKey &key, const std::string &kind, double delay, const std::string &reason);
+    Claim *get(const PairKey &key);
+    Decision queue(Claim &c, const std::string &kind, double delay, const std::string &reason);
     workflow::SchedulingPolicy policy_;
     std::map<PairKey, Claim> claims_;
     uint64_t next_token_ = 1;

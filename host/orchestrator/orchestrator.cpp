@@ -64,10 +64,22 @@ struct StageRun {
     std::unique_ptr<plugins::AgentSession> session;
     asio::steady_timer overall, stall;
     // Why the host cancelled it, which decides what follows.
-    enum class Cancel { none, shutdown, timeout, stall, terminal, left, operator_ } cancel = Cancel::none;
+    enum class Cancel { none, shutdown, timeout, stall, terminal, left, operator_, fault } cancel = Cancel::none;
     std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
     bool finished = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// The newest the host knows of an issue, and when that was observed: for a pull or a fetch, the
+// time it STARTED (the tracker may answer with what it read then); for a state the host wrote
+// itself (`vik-host issue set-state`), the time the write was done. An observation older than
+// this never overrides it.
+struct Observed {
+    Issue issue;
+    Clock::time_point at;
+    bool partial = false; // only id and state are known (the host wrote a state of an issue it had not seen)
 };
 
 // An issue with at least one stage launching or running: it holds a slot.
@@ -101,7 +113,8 @@ struct Orchestrator::Impl {
     std::map<std::string, ActiveIssue> active;                          // by issue id
     std::map<PairKey, std::shared_ptr<StageRun>> runs;                  // sessions
     std::map<PairKey, std::shared_ptr<asio::steady_timer>> retry_timers;
-    std::map<std::string, Issue> latest;                                // last seen state of each issue
+    std::map<std::string, Observed> latest;                             // newest known state of each issue
+    std::map<std::string, int> absent_strikes;                          // refreshes in a row that did not find a running issue
     std::set<std::string> removal_pending, removing;                    // workspaces to clean
     json::object base;
     int64_t iterations = 0;
@@ -119,6 +132,69 @@ struct Orchestrator::Impl {
     bool terminal(const std::string &state) const {
         const auto &t = cfg.scheduling.terminal_states;
         return std::find(t.begin(), t.end(), state) != t.end();
+    }
+
+    // ---- invariants --------------------------------------------------------------------------
+
+    // Runs `f`; an exception (a broken invariant: nothing in a loop handler is meant to throw) is
+    // logged with its context and blocks the issue instead of leaving the event loop, which would
+    // take every other running agent down with the host.
+    template <class F>
+    void guard(const std::string &id, const std::string &stage, F &&f) noexcept {
+        try {
+            f();
+        } catch (const std::exception &e) {
+            on_fault(id, stage, e.what());
+        } catch (...) {
+            on_fault(id, stage, "unknown exception");
+        }
+    }
+
+    // `f` wrapped in guard(id, stage), for callbacks the loop runs later.
+    template <class F>
+    auto guarded(std::string id, std::string stage, F f) {
+        return [this, id = std::move(id), stage = std::move(stage), f = std::move(f)](auto &&...args) mutable {
+            guard(id, stage, [&] { f(std::forward<decltype(args)>(args)...); });
+        };
+    }
+
+    // A handler of `id` (and `stage`, when known) threw. Its running sessions are stopped and end
+    // blocked; the stage whose handler failed is taken out of the issue's running set (nothing
+    // else would end it); the issue's stages are blocked until its state changes or an operator
+    // retries. The host goes on.
+    void on_fault(const std::string &id, const std::string &stage, const std::string &what) noexcept {
+        try {
+            spdlog::error("scheduling invariant violated issue_id={} stage={}: {}{}", id.empty() ? "-" : id, stage.empty() ? "-" : stage,
+                          what, id.empty() ? "" : "; the issue is blocked");
+            if (id.empty()) return;
+            std::string reason = "internal error: " + what;
+            for (auto &[key, run] : runs)
+                if (key.first == id && !run->finished) cancel_run(*run, StageRun::Cancel::fault, reason);
+            auto a = active.find(id);
+            std::optional<std::string> state;
+            if (auto l = latest.find(id); l != latest.end()) state = l->second.issue.state;
+            else if (a != active.end()) state = a->second.issue.state;
+            if (!stage.empty())
+                if (auto r = runs.find({id, stage}); r != runs.end() && r->second->finished) runs.erase(r); // nothing else will end it
+            if (!stage.empty() && !runs.count({id, stage})) {
+                if (a != active.end()) {
+                    a->second.running.erase(stage);
+                    std::erase(a->second.waiting, stage);
+                }
+                claims.block({id, stage}, reason, state);
+            }
+            for (const auto &s : cfg.stages) {
+                const Claim *c = claims.find({id, s.name});
+                if (runs.count({id, s.name}) || (c && c->state == ClaimState::running)) continue;
+                if (c || (state && s.state == *state)) claims.block({id, s.name}, reason, state);
+            }
+            if (a != active.end() && a->second.running.empty()) active.erase(a);
+            finish_terminal_cleanup(id);
+        } catch (const std::exception &e) {
+            spdlog::critical("could not contain a scheduling fault issue_id={}: {}", id, e.what());
+        } catch (...) {
+        }
+        maybe_exit();
     }
 
     // ---- setup ---------------------------------------------------------------------------
@@ -220,40 +296,98 @@ struct Orchestrator::Impl {
 
     std::chrono::milliseconds hook_limit() const { return std::chrono::milliseconds(to_ms(cfg.hook_timeout_sec) + 10000); }
 
+    // ---- observations ----------------------------------------------------------------------
+
+    static void set_state(Issue &issue, const std::string &state) {
+        issue.state = state;
+        issue.fields["state"] = state;
+    }
+
+    // Records that `seen` was observed by a pull or fetch that started at `at`, and returns what
+    // the host now knows of the issue: `seen` itself, or, when the host learned something newer
+    // meanwhile (its own write during the pull), that newer state.
+    Issue observe(const Issue &seen, Clock::time_point at) {
+        auto it = latest.find(seen.id);
+        if (it == latest.end() || at >= it->second.at) {
+            latest[seen.id] = Observed{seen, at, false};
+            return seen;
+        }
+        Observed &o = it->second;
+        if (o.issue.state != seen.state)
+            spdlog::info("stale observation ignored issue_id={} state={}: state '{}' was learned {} ms after it was made", seen.id,
+                         seen.state, o.issue.state, std::chrono::duration_cast<std::chrono::milliseconds>(o.at - at).count());
+        if (o.partial) {
+            Issue merged = seen; // the fields of the observation, the newer state
+            set_state(merged, o.issue.state);
+            o.issue = std::move(merged);
+            o.partial = false;
+        }
+        return o.issue;
+    }
+
+    std::vector<Issue> observe_all(const std::vector<Issue> &seen, Clock::time_point at) {
+        std::vector<Issue> out;
+        out.reserve(seen.size());
+        for (const auto &i : seen) out.push_back(observe(i, at));
+        return out;
+    }
+
+    // The host itself set the issue's state at `at` (through the tracker, for an agent or a hook).
+    void learn_state(const std::string &id, const std::string &state, Clock::time_point at) {
+        auto it = latest.find(id);
+        if (it == latest.end()) {
+            Issue stub;
+            stub.id = id;
+            set_state(stub, state);
+            latest[id] = Observed{std::move(stub), at, true};
+            return;
+        }
+        set_state(it->second.issue, state);
+        it->second.at = std::max(it->second.at, at);
+    }
+
+    // Whether the host learned anything about the issue after `at` (so an absence observed by a
+    // refresh that started at `at` is stale).
+    bool known_since(const std::string &id, Clock::time_point at) const {
+        auto it = latest.find(id);
+        return it != latest.end() && it->second.at > at;
+    }
+
+    // Forgets issues that are neither in the pull just handled, nor active, claimed or waiting for
+    // removal, nor learned about after that pull started.
+    void prune_latest(const std::vector<Issue> &pulled, Clock::time_point started) {
+        std::set<std::string> ids;
+        for (const auto &i : pulled) ids.insert(i.id);
+        for (auto it = latest.begin(); it != latest.end();) {
+            const std::string &id = it->first;
+            bool keep = ids.count(id) || active.count(id) || claims.has_issue(id) || removal_pending.count(id) || removing.count(id) ||
+                        it->second.at > started;
+            it = keep ? std::next(it) : latest.erase(it);
+        }
+        for (auto it = absent_strikes.begin(); it != absent_strikes.end();)
+            it = active.count(it->first) ? std::next(it) : absent_strikes.erase(it);
+    }
+
     // ---- intake and reconciliation -----------------------------------------------------------
 
     void start_intake() {
         if (stopping || intake_done) return;
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, timeout] {
                      auto r = tracker->pull(timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this](StepResult r) { on_pulled(std::move(r)); });
+                 [this, started](StepResult r) { on_pulled(std::move(r), started); });
     }
 
-    void on_pulled(StepResult r) {
+    void on_pulled(StepResult r, Clock::time_point started) {
         ++iterations;
         if (stopping) return;
-        if (!r.ok) {
-            spdlog::error("intake cycle failed: {} (tracker {})", r.error, tracker->plugin_id());
-        } else if (auto parsed = parse_issues(r.value); !parsed) {
-            spdlog::error("intake cycle failed: {} (tracker {})", parsed.error(), tracker->plugin_id());
-        } else {
-            for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
-            spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
-            for (const auto &i : parsed->issues) latest[i.id] = i;
-            reconcile(parsed->issues, false);
-            for (const auto &i : parsed->issues) {
-                if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
-                    spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
-                if (terminal(i.state)) clean_terminal(i);
-            }
-            dispatch(parsed->issues);
-            refresh_missing(parsed->issues);
-        }
+        // Whatever happens below, the next cycle is scheduled.
+        guard("", "", [&] { process_pull(r, started); });
         if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
             intake_done = true;
@@ -262,57 +396,101 @@ struct Orchestrator::Impl {
         }
         intake_timer.expires_after(std::chrono::seconds(cfg.idle_sec));
         intake_timer.async_wait([this](const boost::system::error_code &ec) {
-            if (!ec) start_intake();
+            if (!ec) guard("", "", [this] { start_intake(); });
         });
     }
 
-    // Running sessions whose issue left the stage's state, reached a terminal state, or (when
-    // `absent_means_gone`) is no longer visible, are stopped. Refreshed issues update snapshots.
-    void reconcile(const std::vector<Issue> &fresh, bool absent_means_gone) {
+    void process_pull(const StepResult &r, Clock::time_point started) {
+        if (!r.ok) {
+            spdlog::error("intake cycle failed: {} (tracker {})", r.error, tracker->plugin_id());
+        } else if (auto parsed = parse_issues(r.value); !parsed) {
+            spdlog::error("intake cycle failed: {} (tracker {})", parsed.error(), tracker->plugin_id());
+        } else {
+            for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
+            spdlog::info("issues pulled count={} iteration={}", parsed->issues.size(), iterations);
+            // What the pull says, except where the host learned something newer while it ran.
+            std::vector<Issue> issues = observe_all(parsed->issues, started);
+            reconcile(issues, {}, started);
+            for (const auto &i : issues)
+                guard(i.id, "", [&] {
+                    if (size_t n = claims.clear_blocks_on_state_change(i.id, i.state))
+                        spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
+                    if (terminal(i.state)) clean_terminal(i);
+                });
+            dispatch(issues);
+            refresh_missing(issues);
+            prune_latest(issues, started);
+        }
+    }
+
+    // Running sessions whose issue left the stage's state, reached a terminal state, or is no
+    // longer visible, are stopped. Refreshed issues update snapshots. `fresh` is already the newest
+    // knowledge (observe_all). Absence is judged only for the ids a refresh by id asked for
+    // (`asked`; a pull's absence only triggers that refresh); it counts only when nothing newer is
+    // known than the refresh that observed it, and stops runs only when two refreshes in a row
+    // confirm it: a tracker's momentary hiccup cancels nothing.
+    void reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked, Clock::time_point started) {
         std::map<std::string, const Issue *> by_id;
         for (const auto &i : fresh) by_id[i.id] = &i;
-        for (auto &[key, run] : runs) {
-            if (run->finished || run->cancel != StageRun::Cancel::none) continue;
-            auto it = by_id.find(key.first);
-            if (it == by_id.end()) {
-                if (absent_means_gone) cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
-                continue;
+        std::set<std::string> running_ids;
+        for (const auto &[key, run] : runs)
+            if (!run->finished && run->cancel == StageRun::Cancel::none) running_ids.insert(key.first);
+        std::set<std::string> confirmed_gone;
+        for (const auto &id : running_ids) {
+            if (by_id.count(id)) {
+                absent_strikes.erase(id);
+            } else if (asked.count(id) && !known_since(id, started)) {
+                int strikes = ++absent_strikes[id];
+                if (strikes >= 2) confirmed_gone.insert(id);
+                else spdlog::info("issue not visible in the tracker issue_id={} (1 of 2); its runs go on unless the next refresh confirms", id);
             }
-            const Issue &issue = *it->second;
-            if (auto a = active.find(issue.id); a != active.end()) a->second.issue = issue;
-            if (terminal(issue.state))
-                cancel_run(*run, StageRun::Cancel::terminal, "the issue reached terminal state '" + issue.state + "'");
-            else if (issue.state != stage_named(key.second).state)
-                cancel_run(*run, StageRun::Cancel::left, "the issue moved to state '" + issue.state + "'");
         }
+        for (auto &[key, run] : runs)
+            guard(key.first, key.second, [&] {
+                if (run->finished || run->cancel != StageRun::Cancel::none) return;
+                auto it = by_id.find(key.first);
+                if (it == by_id.end()) {
+                    if (confirmed_gone.count(key.first))
+                        cancel_run(*run, StageRun::Cancel::left, "the issue is no longer visible in the tracker");
+                    return;
+                }
+                const Issue &issue = *it->second;
+                if (auto a = active.find(issue.id); a != active.end()) a->second.issue = issue;
+                if (terminal(issue.state))
+                    cancel_run(*run, StageRun::Cancel::terminal, "the issue reached terminal state '" + issue.state + "'");
+                else if (issue.state != stage_named(key.second).state)
+                    cancel_run(*run, StageRun::Cancel::left, "the issue moved to state '" + issue.state + "'");
+            });
     }
 
     // Running issues the pull did not show are refreshed by id; a failed refresh stops nothing.
     void refresh_missing(const std::vector<Issue> &pulled) {
         std::set<std::string> seen;
         for (const auto &i : pulled) seen.insert(i.id);
-        json::array ids;
+        std::set<std::string> missing;
         for (const auto &[key, run] : runs)
-            if (!seen.count(key.first) && !run->finished) ids.push_back(json::string(key.first));
-        if (ids.empty()) return;
+            if (!seen.count(key.first) && !run->finished) missing.insert(key.first);
+        if (missing.empty()) return;
+        json::array ids;
+        for (const auto &id : missing) ids.push_back(json::string(id));
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
         std::string ids_json = json::serialize(ids);
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, ids_json, timeout] {
                      auto r = tracker->fetch(ids_json, timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this](StepResult r) {
+                 guarded("", "", [this, started, missing](StepResult r) {
                      if (stopping) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
                          spdlog::warn("reconcile refresh failed; running work untouched: {}", parsed.error());
                          return;
                      }
-                     for (const auto &i : parsed->issues) latest[i.id] = i;
-                     reconcile(parsed->issues, true);
-                 });
+                     reconcile(observe_all(parsed->issues, started), missing, started);
+                 }));
     }
 
     // ---- dispatch --------------------------------------------------------------------------
@@ -333,25 +511,28 @@ struct Orchestrator::Impl {
     void dispatch(const std::vector<Issue> &issues) {
         std::map<std::string, std::string> state_by_id;
         for (const auto &i : issues) state_by_id[i.id] = i.state;
-        for (const Issue *issue : order_candidates(issues)) {
-            if (terminal(issue->state) || removing.count(issue->id) || removal_pending.count(issue->id)) continue;
-            std::vector<std::string> matching;
-            for (const auto &s : cfg.stages)
-                if (s.state == issue->state && !claims.claimed({issue->id, s.name})) matching.push_back(s.name);
-            if (matching.empty()) continue;
-            if (waits_on_blocker(*issue, state_by_id, cfg.scheduling.terminal_states)) {
-                spdlog::debug("issue waits for its blockers issue_id={}", issue->id);
-                continue;
-            }
-            if (!has_room(issue->id, issue->state)) {
-                spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue->id, active.size());
-                continue;
-            }
-            // Claim before any asynchronous work, so a repeated intake cannot launch twice.
-            for (const auto &s : matching) claims.start({issue->id, s}, issue->state);
-            spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue->id, issue->state, join(matching));
-            for (const auto &s : matching) begin_stage(*issue, s);
+        for (const Issue *issue : order_candidates(issues))
+            guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id); });
+    }
+
+    void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id) {
+        if (terminal(issue.state) || removing.count(issue.id) || removal_pending.count(issue.id)) return;
+        std::vector<std::string> matching;
+        for (const auto &s : cfg.stages)
+            if (s.state == issue.state && !claims.claimed({issue.id, s.name})) matching.push_back(s.name);
+        if (matching.empty()) return;
+        if (waits_on_blocker(issue, state_by_id, cfg.scheduling.terminal_states)) {
+            spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
+            return;
         }
+        if (!has_room(issue.id, issue.state)) {
+            spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue.id, active.size());
+            return;
+        }
+        // Claim before any asynchronous work, so a repeated intake cannot launch twice.
+        for (const auto &s : matching) claims.start({issue.id, s}, issue.state);
+        spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue.id, issue.state, join(matching));
+        for (const auto &s : matching) guard(issue.id, s, [&] { begin_stage(issue, s); });
     }
 
     // The claim is running: set the workspace up if needed, then launch.
@@ -379,30 +560,46 @@ struct Orchestrator::Impl {
         fs::path workdir = a.workdir;
         blocking(hook_limit(),
                  [this, issue, key, workdir]() -> StepResult {
-                     auto created = workspace::ensure_directory(cfg.issues_dir(), key);
-                     if (!created) return {false, created.error(), {}};
-                     if (!*created) return {};
+                     auto prepared = workspace::ensure_directory(cfg.issues_dir(), key);
+                     if (!prepared) return {false, prepared.error(), {}};
+                     if (*prepared == workspace::Prepared::existing) return {};
+                     if (*prepared == workspace::Prepared::rebuilt)
+                         spdlog::warn("workspace was left half-made (its after_create never finished); rebuilt issue_id={}", issue.id);
                      auto hook = run_hook("after_create", VIK_HOOK_AFTER_CREATE, cfg.after_create, issue, workdir, std::nullopt);
-                     if (!hook.ok) {
-                         // A workspace whose bootstrap failed is removed so the next attempt starts clean.
-                         auto removed = workspace::remove_directory(cfg.issues_dir(), key);
-                         if (!removed) hook.error += "; also: " + removed.error();
+                     if (hook.ok) {
+                         // Only now does the workspace count as ready.
+                         auto ready = workspace::mark_ready(cfg.issues_dir(), key);
+                         if (ready) return hook;
+                         hook = {false, ready.error(), {}};
                      }
+                     // A workspace whose bootstrap failed is removed so the next attempt starts clean.
+                     auto removed = workspace::remove_directory(cfg.issues_dir(), key);
+                     if (!removed) hook.error += "; also: " + removed.error();
                      return hook;
                  },
-                 [this, id](StepResult r) {
+                 guarded(id, "", [this, id](StepResult r) {
                      auto it = active.find(id);
                      if (it == active.end()) return;
                      auto waiting = std::move(it->second.waiting);
                      it->second.waiting.clear();
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("issue setup failed issue_id={}: {}", id, r.error);
-                         for (const auto &s : waiting) stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error);
+                         for (const auto &s : waiting)
+                             guard(id, s, [&] { stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error); });
                          return;
                      }
                      it->second.ready = true;
-                     for (const auto &s : waiting) launch_stage(id, s);
-                 });
+                     for (const auto &s : waiting) {
+                         if (removal_pending.count(id)) {
+                             // Closed while after_create ran: the stage never starts; the cleanup
+                             // deferred until now runs once the issue's last stage has ended.
+                             spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state during setup", id, s);
+                             guard(id, s, [&] { stage_ended(id, s, Outcome::dropped, ""); });
+                         } else {
+                             guard(id, s, [&] { launch_stage(id, s); });
+                         }
+                     }
+                 }));
     }
 
     const workflow::Stage &stage_named(const std::string &name) const {
@@ -466,14 +663,19 @@ struct Orchestrator::Impl {
                          return {false, std::string("prompt rendering failed: ") + e.what(), {}};
                      }
                  },
-                 [this, id, stage_name](StepResult r) {
+                 guarded(id, stage_name, [this, id, stage_name](StepResult r) {
                      if (!r.ok || stopping) {
                          if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
                          stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
                          return;
                      }
+                     if (removal_pending.count(id)) {
+                         spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state", id, stage_name);
+                         stage_ended(id, stage_name, Outcome::dropped, "");
+                         return;
+                     }
                      start_session(id, stage_name, std::move(r.value));
-                 });
+                 }));
     }
 
     // ---- sessions --------------------------------------------------------------------------
@@ -514,10 +716,10 @@ struct Orchestrator::Impl {
         // flooding agent blocks on its pipe instead of growing the host's memory.
         listener.dispatch = [this](std::function<void()> f) { asio::post(io, std::move(f)); };
         listener.on_event = [this, weak](std::string event) {
-            if (auto r = weak.lock()) on_event(*r, event);
+            if (auto r = weak.lock()) guard(r->issue_id, r->stage, [&] { on_event(*r, event); });
         };
         listener.on_finish = [this, weak](int32_t outcome, std::string detail) {
-            if (auto r = weak.lock()) on_finish(r, outcome, detail);
+            if (auto r = weak.lock()) guard(r->issue_id, r->stage, [&] { on_finish(r, outcome, detail); });
         };
         plugins::SessionStart req;
         req.session_id = run->session_id;
@@ -547,7 +749,7 @@ struct Orchestrator::Impl {
             run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
                 auto r = weak.lock();
                 if (ec || !r || r->finished) return;
-                cancel_run(*r, StageRun::Cancel::timeout, "");
+                guard(r->issue_id, r->stage, [&] { cancel_run(*r, StageRun::Cancel::timeout, ""); });
             });
         }
         arm_stall(run);
@@ -561,7 +763,7 @@ struct Orchestrator::Impl {
         run->stall.async_wait([this, weak](const boost::system::error_code &ec) {
             auto r = weak.lock();
             if (ec || !r || r->finished) return;
-            cancel_run(*r, StageRun::Cancel::stall, "");
+            guard(r->issue_id, r->stage, [&] { cancel_run(*r, StageRun::Cancel::stall, ""); });
         });
     }
 
@@ -612,66 +814,93 @@ struct Orchestrator::Impl {
         if (state == "cancelled") {
             // vik: no after_run for a cancelled session. What follows depends on who cancelled.
             if (run->cancel == C::operator_) o = Outcome::blocked_by_operator;
+            else if (run->cancel == C::fault) o = Outcome::blocked_by_fault;
             else if (run->cancel == C::terminal) removal_pending.insert(id);
             stage_ended(id, stage, o, reason);
             return;
         }
         auto a = active.find(id);
-        Issue issue = a != active.end() ? a->second.issue : latest[id];
+        Issue issue;
+        issue.id = id;
+        if (a != active.end()) issue = a->second.issue;
+        else if (auto l = latest.find(id); l != latest.end()) issue = l->second.issue;
         fs::path workdir = a != active.end() ? a->second.workdir : cfg.issues_dir() / workspace::safe_key(id);
         const workflow::Stage &s = stage_named(stage);
         blocking(hook_limit(),
                  [this, issue, workdir, &s]() { return run_hook("after_run", VIK_HOOK_AFTER_RUN, s.after_run, issue, workdir, s.name); },
-                 [this, id, stage, o, reason](StepResult r) {
+                 guarded(id, stage, [this, id, stage, o, reason](StepResult r) {
                      if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
                      stage_ended(id, stage, o, reason);
-                 });
+                 }));
     }
 
     // ---- outcomes: every claim transition after a run goes through here -------------------------
 
-    enum class Outcome { completed, failed, dropped, blocked_by_operator };
+    enum class Outcome { completed, failed, dropped, blocked_by_operator, blocked_by_fault };
 
+    // Total: a stage may end on a claim that is gone (released by an operator or a cleanup
+    // meanwhile); it is then simply over.
     void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason) {
         PairKey key{id, stage};
         runs.erase(key);
+        // The issue's bookkeeping first, so that nothing below can leave it holding a slot.
+        auto a = active.find(id);
+        if (a != active.end()) {
+            a->second.running.erase(stage);
+            std::erase(a->second.waiting, stage);
+            if (a->second.running.empty()) active.erase(a);
+        }
         if (stopping) {
             claims.release(key);
+        } else if (removal_pending.count(id)) {
+            // The issue is terminal: nothing follows, whatever the outcome.
+            claims.release(key);
         } else {
-            Decision d;
+            std::expected<Decision, std::string> d = Decision{};
             switch (outcome) {
             case Outcome::completed: {
                 auto it = latest.find(id);
-                bool still = it != latest.end() && it->second.state == stage_named(stage).state;
+                bool still = it != latest.end() && it->second.issue.state == stage_named(stage).state;
                 d = claims.completed(key, still);
                 break;
             }
             case Outcome::failed: d = claims.failed(key, reason); break;
             case Outcome::blocked_by_operator:
-                claims.block(key, "cancelled by an operator");
-                d = Decision{Decision::block, 0, 0, "cancelled by an operator"};
+            case Outcome::blocked_by_fault: {
+                std::string why = outcome == Outcome::blocked_by_operator ? "cancelled by an operator" : reason;
+                claims.block(key, why);
+                d = Decision{Decision::block, 0, 0, why};
                 break;
+            }
             case Outcome::dropped: claims.release(key); break;
             }
-            if (d.kind == Decision::retry) {
+            if (!d) {
+                spdlog::info("stage ended on a released claim issue_id={} stage={}: {}; nothing follows", id, stage, d.error());
+            } else if (d->kind == Decision::retry) {
                 spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage, claims.find(key)->retry_kind,
-                             to_ms(d.delay_sec), d.reason);
-                arm_retry(key, d.token, d.delay_sec);
-            } else if (d.kind == Decision::block) {
-                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d.reason);
+                             to_ms(d->delay_sec), d->reason);
+                arm_retry(key, d->token, d->delay_sec);
+            } else if (d->kind == Decision::block) {
+                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
             }
         }
-        auto a = active.find(id);
-        if (a != active.end()) {
-            a->second.running.erase(stage);
-            if (a->second.running.empty()) active.erase(a);
-        }
-        if (!active.count(id) && removal_pending.count(id)) {
-            removal_pending.erase(id);
-            auto it = latest.find(id);
-            if (it != latest.end()) remove_workspace(it->second);
-        }
+        finish_terminal_cleanup(id);
         maybe_exit();
+    }
+
+    // Terminal cleanup deferred while stages of the issue were launching, running or finishing:
+    // once the last one has ended, the issue's claims go and its workspace is removed.
+    void finish_terminal_cleanup(const std::string &id) {
+        if (active.count(id) || !removal_pending.count(id)) return;
+        removal_pending.erase(id);
+        claims.release_issue(id);
+        for (auto it = retry_timers.begin(); it != retry_timers.end();)
+            it = it->first.first == id ? (it->second->cancel(), retry_timers.erase(it)) : std::next(it);
+        auto it = latest.find(id);
+        Issue issue;
+        if (it != latest.end()) issue = it->second.issue;
+        else issue.id = id;
+        remove_workspace(issue);
     }
 
     void arm_retry(const PairKey &key, uint64_t token, double delay_sec) {
@@ -680,7 +909,7 @@ struct Orchestrator::Impl {
         retry_timers[key] = timer;
         timer->async_wait([this, key, token](const boost::system::error_code &ec) {
             if (ec) return;
-            fire_retry(key, token);
+            guard(key.first, key.second, [&] { fire_retry(key, token); });
         });
     }
 
@@ -690,54 +919,63 @@ struct Orchestrator::Impl {
         retry_timers.erase(key);
         uint32_t timeout = to_ms(cfg.pull_timeout_sec);
         std::string ids = json::serialize(json::array{json::string(key.first)});
+        Clock::time_point started = Clock::now();
         blocking(std::chrono::milliseconds(timeout + 10000),
                  [this, ids, timeout] {
                      auto r = tracker->fetch(ids, timeout);
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 [this, key, token](StepResult r) {
+                 guarded(key.first, key.second, [this, key, token, started](StepResult r) {
                      if (stopping || intake_done || !claims.token_current(key, token)) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
                          auto d = claims.requeue_no_slot(key);
                          spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second,
                                       parsed.error());
-                         arm_retry(key, d.token, d.delay_sec);
+                         if (d) arm_retry(key, d->token, d->delay_sec);
                          return;
                      }
-                     const Issue *issue = nullptr;
+                     // The newest knowledge: the fetch's answer unless the host learned more since it began.
+                     std::optional<Issue> issue;
                      for (const auto &i : parsed->issues)
-                         if (i.id == key.first) issue = &i;
+                         if (i.id == key.first) issue = observe(i, started);
+                     if (auto l = latest.find(key.first); !issue && l != latest.end() && l->second.at > started && !l->second.partial)
+                         issue = l->second.issue;
                      if (!issue || issue->state != stage_named(key.second).state || terminal(issue->state)) {
                          spdlog::info("retry dropped issue_id={} stage={}: the issue is {}", key.first, key.second,
                                       issue ? "now in state '" + issue->state + "'" : "gone");
-                         if (issue) latest[issue->id] = *issue;
                          claims.release(key);
                          return;
                      }
-                     latest[issue->id] = *issue;
                      if (!has_room(issue->id, issue->state)) {
                          auto d = claims.requeue_no_slot(key);
+                         if (!d) return;
                          spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
-                                      claims.find(key)->retry_kind, to_ms(d.delay_sec), d.reason);
-                         arm_retry(key, d.token, d.delay_sec);
+                                      claims.find(key)->retry_kind, to_ms(d->delay_sec), d->reason);
+                         arm_retry(key, d->token, d->delay_sec);
                          return;
                      }
                      const Claim &c = claims.start(key, issue->state);
                      spdlog::info("retry launching issue_id={} stage={} kind={} attempt={}", key.first, key.second, c.retry_kind, c.runs);
                      begin_stage(*issue, key.second);
-                 });
+                 }));
     }
 
     // ---- workspaces of terminal issues ---------------------------------------------------------
 
+    // A terminal issue's claims are released and its workspace removed. While any stage of it is
+    // still launching, running or finishing (its after_run, say), only its idle claims go: the rest
+    // waits for the last stage to end (finish_terminal_cleanup), so no stage ends on a claim that
+    // vanished under it.
     void clean_terminal(const Issue &issue) {
-        claims.release_issue(issue.id);
         if (active.count(issue.id)) {
-            removal_pending.insert(issue.id); // after its runs stop (reconcile cancels them)
+            claims.release_idle(issue.id);
+            if (removal_pending.insert(issue.id).second)
+                spdlog::info("terminal cleanup deferred issue_id={}: {} stage(s) still running", issue.id, active.at(issue.id).running.size());
             return;
         }
+        claims.release_issue(issue.id);
         std::error_code ec;
         if (fs::exists(cfg.issues_dir() / workspace::safe_key(issue.id), ec)) remove_workspace(issue);
     }
@@ -776,17 +1014,18 @@ struct Orchestrator::Impl {
                          if (!r) return {false, r.error().message, {}};
                          return {};
                      },
-                     [this, command, id, value, reply](StepResult r) {
+                     guarded(id, "", [this, command, id, value, reply](StepResult r) {
                          if (!r.ok) return reply("error issue '" + id + "': " + r.error);
                          if (command == "set-state") {
-                             // The host made this change itself: a run finishing now sees the new
-                             // state at once instead of queueing a continuation.
-                             if (auto it = latest.find(id); it != latest.end()) it->second.state = value;
+                             // The host made this change itself, now: a run finishing now sees the
+                             // new state at once instead of queueing a continuation, and a pull that
+                             // started before this write cannot bring the old state back.
+                             learn_state(id, value, Clock::now());
                              spdlog::info("issue state changed issue_id={} state={}", id, value);
                              return reply("ok issue " + id + " moved to " + value);
                          }
                          reply("ok comment added to issue " + id);
-                     });
+                     }));
             return;
         }
         reply(control_command(command, id));
@@ -884,7 +1123,9 @@ struct Orchestrator::Impl {
         try {
             control = std::make_unique<ControlServer>(io, control_socket_name(cfg.scoped_root()),
                                                       [this](const std::string &c, const std::string &id, const std::string &v,
-                                                             ControlServer::Reply reply) { on_control(c, id, v, std::move(reply)); });
+                                                             ControlServer::Reply reply) {
+                                                          guard(id, "", [&] { on_control(c, id, v, std::move(reply)); });
+                                                      });
         } catch (const std::exception &e) {
             throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
         }
@@ -896,8 +1137,19 @@ struct Orchestrator::Impl {
         prepare();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
-        asio::post(io, [this] { start_intake(); });
-        io.run();
+        asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
+        // The last line of defence: handlers are guarded one by one (with their issue); anything
+        // escaping them anyway is logged and the loop goes on.
+        for (;;) {
+            try {
+                io.run();
+                break;
+            } catch (const std::exception &e) {
+                spdlog::error("scheduling invariant violated in the event loop: {}; the loop goes on", e.what());
+            } catch (...) {
+                spdlog::error("scheduling invariant violated in the event loop: unknown exception; the loop goes on");
+            }
+        }
         spdlog::info("vik-host stopped exit_code={}", exit_code);
         return exit_code;
     }

@@ -2,12 +2,12 @@
 
 #include "util/ids_and_time.hpp"
 
-#include <cstdio>
+#include <cctype>
+#include <fstream>
 
 namespace vik::workspace {
 
 namespace fs = std::filesystem;
-
 
 std::string safe_key(const std::string &id) {
     std::string key;
@@ -18,8 +18,10 @@ std::string safe_key(const std::string &id) {
         key += ok ? c : '_';
         changed = changed || !ok;
     }
-    if (changed) key += "--" + util::sha256_hex(id, 16);
-    return key;
+    constexpr size_t kHashPart = 2 + 16; // "--" + 16 hex chars
+    if (!changed && key.size() <= kMaxKeyLength) return key;
+    if (key.size() + kHashPart > kMaxKeyLength) key.resize(kKeyPrefixLength);
+    return key + "--" + util::sha256_hex(id, 16);
 }
 
 std::expected<fs::path, std::string> contained_path(const fs::path &root, const std::string &key) {
@@ -43,19 +45,55 @@ std::expected<fs::path, std::string> contained_path(const fs::path &root, const 
     return candidate;
 }
 
-std::expected<bool, std::string> ensure_directory(const fs::path &root, const std::string &key) {
+fs::path creating_marker(const fs::path &root, const std::string &key) { return root / ".creating" / key; }
+
+namespace {
+
+// mkdir with mode 0700 whatever the umask says.
+std::expected<void, std::string> make_private_directory(const fs::path &path) {
+    std::error_code ec;
+    if (!fs::create_directory(path, ec) && !ec && !fs::is_directory(path, ec)) ec = std::make_error_code(std::errc::file_exists);
+    if (ec) return std::unexpected("cannot create " + path.string() + ": " + ec.message());
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return std::unexpected("cannot make " + path.string() + " private: " + ec.message());
+    return {};
+}
+
+} // namespace
+
+std::expected<Prepared, std::string> ensure_directory(const fs::path &root, const std::string &key) {
     std::error_code ec;
     fs::create_directories(root, ec);
     if (ec) return std::unexpected("cannot create " + root.string() + ": " + ec.message());
     auto path = contained_path(root, key);
     if (!path) return std::unexpected(path.error());
+    fs::path marker = creating_marker(root, key);
+    bool half_made = fs::exists(fs::symlink_status(marker, ec));
     auto st = fs::symlink_status(*path, ec);
     if (fs::exists(st)) {
-        if (fs::is_directory(st)) return false;
-        return std::unexpected("workspace " + path->string() + " exists but is not a directory; move it away");
+        if (!fs::is_directory(st)) return std::unexpected("workspace " + path->string() + " exists but is not a directory; move it away");
+        if (!half_made) return Prepared::existing;
+        fs::remove_all(*path, ec);
+        if (ec) return std::unexpected("cannot remove the half-made workspace " + path->string() + ": " + ec.message());
     }
-    if (!fs::create_directory(*path, ec) || ec) return std::unexpected("cannot create workspace " + path->string() + ": " + ec.message());
-    return true;
+    // The marker first: if the host dies from here until mark_ready, the next claim starts over.
+    if (auto dir = make_private_directory(marker.parent_path()); !dir) return std::unexpected(dir.error());
+    {
+        std::ofstream out(marker, std::ios::binary | std::ios::trunc);
+        out << "after_create has not finished\n";
+        if (!out) return std::unexpected("cannot write " + marker.string());
+    }
+    if (auto dir = make_private_directory(*path); !dir) return std::unexpected("cannot create workspace: " + dir.error());
+    return half_made ? Prepared::rebuilt : Prepared::created;
+}
+
+std::expected<void, std::string> mark_ready(const fs::path &root, const std::string &key) {
+    auto path = contained_path(root, key);
+    if (!path) return std::unexpected(path.error());
+    std::error_code ec;
+    fs::remove(creating_marker(root, key), ec);
+    if (ec) return std::unexpected("cannot mark workspace " + path->string() + " ready: " + ec.message());
+    return {};
 }
 
 std::expected<void, std::string> remove_directory(const fs::path &root, const std::string &key) {
@@ -64,6 +102,8 @@ std::expected<void, std::string> remove_directory(const fs::path &root, const st
     std::error_code ec;
     fs::remove_all(*path, ec);
     if (ec) return std::unexpected("cannot remove workspace " + path->string() + ": " + ec.message());
+    fs::remove(creating_marker(root, key), ec);
+    if (ec) return std::unexpected("cannot remove the marker " + creating_marker(root, key).string() + ": " + ec.message());
     return {};
 }
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <regex>
 #include <thread>
 
 using namespace vik::test;
@@ -28,7 +29,231 @@ std::string pulling_workflow(const Project &p, const std::string &agent_extra, c
            "}\nissues:\n  pull:\n    command: ./pull.sh\n    idle_sec: 1\nissue:\n" + stages + rest;
 }
 
+// The probe tracker (tests/plugins/probe-tracker): issues.json read at the start of each pull,
+// every pull logged to pulls.log, optional delays.
+CommandResult run_probe(const Project &p, int timeout_sec = 90) {
+    return run_host({"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
+                    p.dir.path, {}, timeout_sec);
+}
+
+std::string probe_workflow(const Project &p, const std::string &tracker_extra, const std::string &issue, const std::string &rest) {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
+           "}\nissues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log" + tracker_extra + "}\n  pull: {idle_sec: 1}\nissue:\n" +
+           issue + rest;
+}
+
+// Shell helpers for agents and hooks: `pulls` counts the pulls started so far; `wait_pulls N`
+// waits (30 s at most) until N have started; `wait_file F` waits until F exists, `wait_gone D`
+// until D is gone. A pull that starts after another has been answered shows that the host has
+// handled the earlier answer (the next pull is scheduled at the end of that handling).
+std::string probe_shell(const Project &p) {
+    std::string log = shell_quote((p.dir / "pulls.log").string());
+    return "pulls() { cat " + log + " 2>/dev/null | grep -c pull-start; }\n"
+           "wait_pulls() { i=0; while [ \"$(pulls)\" -lt \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
+           "wait_file() { i=0; while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
+           "wait_gone() { i=0; while [ -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n";
+}
+
+// The agent of the bystander issue O-1 waits until T-1 went terminal and its workspace is gone,
+// then moves O-1 on and completes: it finishes only if the host survived the race.
+std::string bystander_branch(const Project &p) {
+    return "  O-1) wait_file " + shell_quote((p.dir / "closed").string()) + "; wait_gone ../T-1\n"
+           "       \"$VIK_HOST_BIN\" issue set-state O-1 review >/dev/null\n"
+           "       echo '{\"kind\":\"completed\"}' ;;\n";
+}
+
+void check_survived(const Project &p, const CommandResult &r) {
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out + r.err, !Catch::Contains("run failed"));
+    CHECK_THAT(r.out, !Catch::Contains("invariant violated"));
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=O-1 stage=work session_id=[^ ]+ state=completed")));
+    CHECK_THAT(r.out, Catch::Contains("workspace removed issue_id=T-1"));
+    CHECK_FALSE(fs::exists(p.workspace("T-1")));
+    CHECK(fs::exists(p.workspace("O-1")));
+}
+
+const char *kTwoIssues = R"([{"id":"T-1","title":"t","state":"todo"},{"id":"O-1","title":"o","state":"todo"}])";
+
 } // namespace
+
+TEST_CASE("scheduling: an agent that sets a terminal state and lingers does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    // T-1 moves itself to done, reports completion, and lingers until the host has seen `done`
+    // (it is stopped by reconciliation meanwhile): its stage ends after terminal cleanup began.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
+                        "       echo '{\"kind\":\"completed\"}'\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" +
+                        bystander_branch(p) + "esac\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=T-1 stage=work session_id=[^ ]+ state=completed")));
+}
+
+TEST_CASE("scheduling: a slow after_run while the issue goes terminal does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
+                        "       echo '{\"kind\":\"completed\"}' ;;\n" +
+                        bystander_branch(p) + "esac\n");
+    write_file(p.dir / "after_run.sh", probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\nn=$(pulls); wait_pulls $((n+2))\n"
+                                       "touch " + shell_quote((p.dir / "after-run-done").string()) + "\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "",
+                                            "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                                            "      hooks: {after_run: sh " + shell_quote((p.dir / "after_run.sh").string()) + "}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK(fs::exists(p.dir / "after-run-done"));
+    CHECK_THAT(r.out, Catch::Contains("terminal cleanup deferred issue_id=T-1"));
+}
+
+TEST_CASE("scheduling: an issue closed during a slow after_create does not bring the host down", "[scheduling][e2e][race]") {
+    Project p;
+    std::string closed = shell_quote((p.dir / "closed").string());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
+                        "  T-1) echo '{\"kind\":\"completed\"}' ;;\n" + bystander_branch(p) + "esac\n");
+    // A person closes T-1 (edits the tracker's file) while its after_create still runs; the hook
+    // ends once the host has seen it closed.
+    write_file(p.dir / "after_create.sh",
+               probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\n"
+               "sed -i 's/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"todo\"/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"done\"/' " +
+               shell_quote((p.dir / "issues.json").string()) + "\ntouch " + closed + "\nn=$(pulls); wait_pulls $((n+2))\n");
+    write_file(p.dir / "issues.json", kTwoIssues);
+    write_file(p.workflow(), probe_workflow(p, "",
+                                            "  hooks: {after_create: sh " + shell_quote((p.dir / "after_create.sh").string()) + "}\n"
+                                            "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err);
+    check_survived(p, r);
+    CHECK_THAT(r.out, Catch::Contains("stage not launched issue_id=T-1 stage=work: the issue reached a terminal state during setup"));
+    CHECK(p.session_files("T-1").empty());
+}
+
+TEST_CASE("scheduling: a pull that started before the host moved an issue cannot dispatch it again", "[scheduling][e2e][stale]") {
+    Project p;
+    // The agent waits until a pull is in flight (it read `design`), moves the issue on through the
+    // host and ends at once: the pull answers `design` 1.5 s later, after the claim was released.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
+                            "n=$(pulls); wait_pulls $((n+1))\n\"$VIK_HOST_BIN\" issue set-state D-1 review >/dev/null\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"D-1","title":"t","state":"design"}])");
+    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 1500", "  stages:\n    design: {when: {state: design}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 3}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stale observation ignored issue_id=D-1 state=design: state 'review' was learned"));
+    CHECK(count(r.out, "launching stages issue_id=D-1") == 1);
+    CHECK(p.session_files("D-1").size() == 1);
+}
+
+TEST_CASE("scheduling: a pull that started before the host moved an issue cannot cancel its run", "[scheduling][e2e][stale]") {
+    Project p;
+    std::string issues = shell_quote((p.dir / "issues.json").string());
+    // A person puts K-1 on hold; a pull reads `hold`; while it is in flight the host (asked by the
+    // agent) moves K-1 back to todo. That pull's answer is older than the host's write: it must not
+    // stop the run. The agent completes once the host has handled it.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "sed -i 's/\"state\":\"todo\"/\"state\":\"hold\"/' " + issues +
+                            "\ni=0; while ! grep -q 'pull-start.*K-1=hold' " + shell_quote((p.dir / "pulls.log").string()) +
+                            " && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
+                            "\"$VIK_HOST_BIN\" issue set-state K-1 todo >/dev/null\n"
+                            "n=$(pulls); wait_pulls $((n+1))\n"
+                            "\"$VIK_HOST_BIN\" issue set-state K-1 review >/dev/null\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"K-1","title":"t","state":"todo"}])");
+    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 2000", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 4}\n"));
+    auto r = run_probe(p);
+    INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stale observation ignored issue_id=K-1 state=hold: state 'todo' was learned"));
+    CHECK_THAT(r.out, !Catch::Contains("stopping session"));
+    CHECK(std::regex_search(r.out, std::regex("session finished issue_id=K-1 stage=work session_id=[^ ]+ state=completed")));
+    CHECK(p.session_files("K-1").size() == 1);
+}
+
+TEST_CASE("scheduling: one refresh that misses a running issue stops nothing, two in a row stop it", "[scheduling][e2e]") {
+    SECTION("a single absence") {
+        Project p;
+        // Call 2 (a pull) and call 3 (the refresh by id) miss A-1; call 4 shows it again.
+        p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\ni=0; while [ \"$(cat " + shell_quote((p.dir / "count").string()) +
+                                ")\" -lt 5 ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho '{\"kind\":\"completed\"}'\n");
+        scripted_pulls(p, {R"([{"id":"A-1","title":"t","state":"todo"}])", "[]", "[]", R"([{"id":"A-1","title":"t","state":"todo"}])"});
+        write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                                  "loop: {max_iterations: 4}\nscheduling: {max_continuations: 0}\n"));
+        auto r = p.run();
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("issue not visible in the tracker issue_id=A-1 (1 of 2)"));
+        CHECK_THAT(r.out, !Catch::Contains("no longer visible"));
+        CHECK(std::regex_search(r.out, std::regex("session finished issue_id=A-1 stage=work session_id=[^ ]+ state=completed")));
+    }
+    SECTION("two refreshes in a row") {
+        Project p;
+        std::string marker = "vik-absent-" + std::to_string(::getpid());
+        p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsh -c 'sleep 60; : " + marker + "'\n");
+        scripted_pulls(p, {R"([{"id":"B-1","title":"t","state":"todo"}])", "[]"});
+        write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                                  "loop: {max_iterations: 3}\n"));
+        auto r = p.run();
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        auto first = r.out.find("issue not visible in the tracker issue_id=B-1 (1 of 2)");
+        auto stop = r.out.find("stopping session issue_id=B-1 stage=work: the issue is no longer visible in the tracker");
+        REQUIRE(first != std::string::npos);
+        REQUIRE(stop != std::string::npos);
+        CHECK(first < stop);
+        CHECK(std::regex_search(r.out, std::regex("session finished issue_id=B-1 stage=work session_id=[^ ]+ state=cancelled")));
+        CHECK_FALSE(process_with_marker_alive(marker));
+    }
+}
+
+TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt on the next claim", "[scheduling][e2e][workspace]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    std::string script = (p.dir / "after_create.sh").string();
+    // Logs how many entries the workspace held when after_create began, leaves a file behind,
+    // and finishes only once `go` exists (30 s at most).
+    write_file(script, "echo \"entries=$(ls -A | wc -l)\" >> " + shell_quote((p.dir / "created.log").string()) +
+                           "\ntouch half-made\ni=0; while [ ! -e " + shell_quote((p.dir / "go").string()) +
+                           " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n[ -e " + shell_quote((p.dir / "go").string()) + " ]\n");
+    scripted_pulls(p, {R"([{"id":"W-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "", "  hooks: {after_create: sh " + shell_quote(script) +
+                                                         "}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 1}\n"));
+    fs::path marker = p.scoped() / "issues" / ".creating" / "W-1";
+    {
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        REQUIRE(wait_until([&] { return fs::exists(p.workspace("W-1") / "half-made"); }, 20s));
+        host->signal(SIGKILL);
+        CHECK(host->wait(10s) == 128 + SIGKILL);
+    }
+    REQUIRE(wait_until([&] { return !process_with_marker_alive(script); }, 10s)); // the orphan guard killed the hook
+    CHECK(fs::exists(marker));                                                     // the workspace is known half-made
+    write_file(p.dir / "go", "");
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("workspace was left half-made (its after_create never finished); rebuilt issue_id=W-1"));
+    CHECK(read_file(p.dir / "created.log") == "entries=0\nentries=0\n"); // the second after_create began in an empty directory
+    CHECK_FALSE(fs::exists(marker));
+    CHECK((fs::status(p.workspace("W-1")).permissions() & fs::perms::all) == fs::perms::owner_all);
+    CHECK(p.session_files("W-1").size() == 1);
+
+    auto again = p.run(); // ready now: after_create does not run again
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_file(p.dir / "created.log") == "entries=0\nentries=0\n");
+    CHECK(p.session_files("W-1").size() == 2);
+}
 
 TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
     Project p;

@@ -30,7 +30,7 @@ TEST_CASE("claims: a claimed pair is never unclaimed by intake, each state is ex
     CHECK(t.find(k)->state == ClaimState::running);
     CHECK(t.find(k)->runs == 1);
     CHECK(t.find(k)->retry_kind == "first");
-    auto d = t.failed(k, "boom");
+    auto d = t.failed(k, "boom").value();
     CHECK(d.kind == Decision::retry);
     CHECK(t.find(k)->state == ClaimState::retry_queued); // still claimed: intake skips it
     CHECK(t.claimed(k));
@@ -43,15 +43,15 @@ TEST_CASE("claims: a clean finish in the same state continues after the delay, t
     p.max_continuations = 2;
     ClaimTable t(p);
     t.start(k, "todo");
-    auto d1 = t.completed(k, true);
+    auto d1 = t.completed(k, true).value();
     CHECK(d1.kind == Decision::retry);
     CHECK(d1.delay_sec == 1.0);
     CHECK(t.find(k)->retry_kind == "continuation");
     t.start(k, "todo");
     CHECK(t.find(k)->runs == 2);
-    CHECK(t.completed(k, true).kind == Decision::retry);
+    CHECK(t.completed(k, true).value().kind == Decision::retry);
     t.start(k, "todo");
-    auto d3 = t.completed(k, true);
+    auto d3 = t.completed(k, true).value();
     CHECK(d3.kind == Decision::block);
     CHECK_THAT(d3.reason, Catch::Contains("stage finished 3 time(s) in a row but the issue stayed in state 'todo'"));
     CHECK(t.find(k)->state == ClaimState::blocked);
@@ -60,23 +60,23 @@ TEST_CASE("claims: a clean finish in the same state continues after the delay, t
 TEST_CASE("claims: a clean finish after the issue moved on releases the claim", "[scheduling]") {
     ClaimTable t(policy());
     t.start(k, "todo");
-    CHECK(t.completed(k, false).kind == Decision::release);
+    CHECK(t.completed(k, false).value().kind == Decision::release);
     CHECK_FALSE(t.claimed(k));
 }
 
 TEST_CASE("claims: failures retry with backoff up to the limit, then block with the last error", "[scheduling]") {
     ClaimTable t(policy()); // max_attempts 3
     t.start(k, "todo");
-    auto d1 = t.failed(k, "exit 1");
+    auto d1 = t.failed(k, "exit 1").value();
     CHECK(d1.kind == Decision::retry);
     CHECK(d1.delay_sec == 10);
     CHECK(t.find(k)->retry_kind == "failure");
     CHECK(t.find(k)->last_error == "exit 1");
     t.start(k, "todo");
-    auto d2 = t.failed(k, "exit 2");
+    auto d2 = t.failed(k, "exit 2").value();
     CHECK(d2.delay_sec == 20);
     t.start(k, "todo");
-    auto d3 = t.failed(k, "stalled for 300000ms without agent activity");
+    auto d3 = t.failed(k, "stalled for 300000ms without agent activity").value();
     CHECK(d3.kind == Decision::block);
     CHECK_THAT(d3.reason, Catch::Contains("failed 3 time(s)"));
     CHECK_THAT(d3.reason, Catch::Contains("last error: stalled for 300000ms without agent activity"));
@@ -85,21 +85,21 @@ TEST_CASE("claims: failures retry with backoff up to the limit, then block with 
 TEST_CASE("claims: a success resets the failure count", "[scheduling]") {
     ClaimTable t(policy());
     t.start(k, "todo");
-    t.failed(k, "a");
+    t.failed(k, "a").value();
     t.start(k, "todo");
-    t.failed(k, "b");
+    t.failed(k, "b").value();
     t.start(k, "todo");
-    t.completed(k, true);
+    t.completed(k, true).value();
     t.start(k, "todo");
-    CHECK(t.failed(k, "c").delay_sec == 10);
+    CHECK(t.failed(k, "c").value().delay_sec == 10);
 }
 
 TEST_CASE("claims: only the newest timer token of a queued claim may fire", "[scheduling]") {
     ClaimTable t(policy());
     t.start(k, "todo");
-    auto first = t.failed(k, "x").token;
+    auto first = t.failed(k, "x").value().token;
     CHECK(t.token_current(k, first));
-    auto second = t.requeue_no_slot(k);
+    auto second = t.requeue_no_slot(k).value();
     CHECK(second.reason == "no available orchestrator slots");
     CHECK(second.delay_sec == 20); // one attempt later
     CHECK_FALSE(t.token_current(k, first)); // the stale timer is ignored
@@ -122,6 +122,45 @@ TEST_CASE("claims: a block is cleared by a state change or an operator retry", "
     CHECK(t.clear_for_retry("ENG-1") == 1);
     CHECK_FALSE(t.claimed(k));
     CHECK(t.claimed({"ENG-1", "other"}));
+}
+
+TEST_CASE("claims: a transition on a released claim is an error, never a throw", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    t.release_issue("ENG-1"); // e.g. terminal cleanup while the stage was finishing
+    auto c = t.completed(k, true);
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == "no claim for ENG-1/plan");
+    CHECK_FALSE(t.failed(k, "boom"));
+    CHECK_FALSE(t.requeue_no_slot(k));
+    CHECK_FALSE(t.claimed(k)); // nothing was created by asking
+}
+
+TEST_CASE("claims: release_idle keeps running claims and drops queued and blocked ones", "[scheduling]") {
+    ClaimTable t(policy());
+    const PairKey other{"ENG-1", "review"}, queued{"ENG-1", "test"}, elsewhere{"ENG-2", "plan"};
+    t.start(k, "todo");
+    t.block(other, "stuck", std::string("todo"));
+    t.start(queued, "todo");
+    REQUIRE(t.failed(queued, "x"));
+    t.start(elsewhere, "todo");
+    CHECK(t.release_idle("ENG-1") == 2);
+    CHECK(t.claimed(k));
+    CHECK_FALSE(t.claimed(other));
+    CHECK_FALSE(t.claimed(queued));
+    CHECK(t.has_issue("ENG-1"));
+    CHECK(t.has_issue("ENG-2"));
+    CHECK_FALSE(t.has_issue("ENG-"));
+    t.release(k);
+    CHECK_FALSE(t.has_issue("ENG-1"));
+}
+
+TEST_CASE("claims: a block created with the issue's state is cleared only when that state changes", "[scheduling]") {
+    ClaimTable t(policy());
+    t.block(k, "internal error", std::string("todo"));
+    CHECK(t.find(k)->state == ClaimState::blocked);
+    CHECK(t.clear_blocks_on_state_change("ENG-1", "todo") == 0);
+    CHECK(t.clear_blocks_on_state_change("ENG-1", "done") == 1);
 }
 
 TEST_CASE("candidates: priority first, then age, then id", "[scheduling]") {

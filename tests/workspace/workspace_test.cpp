@@ -45,19 +45,76 @@ TEST_CASE("workspace: containment rejects escapes, the root and symlinks out", "
     CHECK(*ok == fs::canonical(root) / "ENG-1");
 }
 
-TEST_CASE("workspace: ensure_directory reports creation once and refuses non-directories", "[workspace]") {
+TEST_CASE("workspace: ensure_directory creates private workspaces that are ready only once marked", "[workspace]") {
     vik::test::TempDir dir;
     fs::path root = dir / "issues";
     auto first = ensure_directory(root, "A");
     REQUIRE(first);
-    CHECK(*first);
-    auto second = ensure_directory(root, "A");
-    REQUIRE(second);
-    CHECK_FALSE(*second);
+    CHECK(*first == Prepared::created);
+    CHECK((fs::status(root / "A").permissions() & fs::perms::all) == fs::perms::owner_all);
+    CHECK(fs::exists(creating_marker(root, "A")));
+    CHECK(creating_marker(root, "A") == root / ".creating" / "A"); // beside the workspace, not in it
+    CHECK(fs::is_empty(root / "A"));
+    // Not marked ready (the host died during after_create): the next claim starts over.
+    vik::test::write_file(root / "A" / "half.txt", "x");
+    auto again = ensure_directory(root, "A");
+    REQUIRE(again);
+    CHECK(*again == Prepared::rebuilt);
+    CHECK_FALSE(fs::exists(root / "A" / "half.txt"));
+    REQUIRE(mark_ready(root, "A"));
+    CHECK_FALSE(fs::exists(creating_marker(root, "A")));
+    vik::test::write_file(root / "A" / "work.txt", "x");
+    auto ready = ensure_directory(root, "A");
+    REQUIRE(ready);
+    CHECK(*ready == Prepared::existing);
+    CHECK(fs::exists(root / "A" / "work.txt"));
     vik::test::write_file(root / "F", "x");
     auto file = ensure_directory(root, "F");
     REQUIRE_FALSE(file);
     CHECK_THAT(file.error(), Catch::Contains("is not a directory"));
     REQUIRE(remove_directory(root, "A"));
     CHECK_FALSE(fs::exists(root / "A"));
+}
+
+TEST_CASE("workspace: a workspace without a marker (made by vik) counts as ready", "[workspace]") {
+    vik::test::TempDir dir;
+    fs::path root = dir / "issues";
+    fs::create_directories(root / "OLD-1");
+    vik::test::write_file(root / "OLD-1" / "work.txt", "x");
+    auto r = ensure_directory(root, "OLD-1");
+    REQUIRE(r);
+    CHECK(*r == Prepared::existing);
+    CHECK(fs::exists(root / "OLD-1" / "work.txt"));
+}
+
+TEST_CASE("workspace: removing a half-made workspace removes its marker too", "[workspace]") {
+    vik::test::TempDir dir;
+    fs::path root = dir / "issues";
+    REQUIRE(ensure_directory(root, "B"));
+    REQUIRE(remove_directory(root, "B"));
+    CHECK_FALSE(fs::exists(root / "B"));
+    CHECK_FALSE(fs::exists(creating_marker(root, "B")));
+    auto fresh = ensure_directory(root, "B");
+    REQUIRE(fresh);
+    CHECK(*fresh == Prepared::created);
+}
+
+TEST_CASE("workspace: over-long ids get a readable prefix and a hash instead of failing", "[workspace]") {
+    std::string base(300, 'x');
+    std::string a = base + "-a", b = base + "-b";
+    std::string ka = safe_key(a), kb = safe_key(b);
+    CHECK(ka.size() == kKeyPrefixLength + 18);
+    CHECK(ka.size() <= kMaxKeyLength);
+    CHECK(ka.substr(0, kKeyPrefixLength) == base.substr(0, kKeyPrefixLength));
+    CHECK(ka.substr(kKeyPrefixLength, 2) == "--");
+    CHECK(ka != kb); // the same prefix, distinct ids: distinct keys
+    CHECK(safe_key(a) == ka); // stable
+    std::string odd = std::string(200, '/') + "id";
+    CHECK(safe_key(odd).size() <= kMaxKeyLength);
+    CHECK(safe_key(std::string(kMaxKeyLength, 'y')) == std::string(kMaxKeyLength, 'y')); // at the limit: kept as is
+    vik::test::TempDir dir;
+    fs::path root = dir / "issues";
+    auto made = ensure_directory(root, ka);
+    REQUIRE(made);
+    CHECK(fs::is_directory(root / ka));
 }
