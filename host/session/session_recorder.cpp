@@ -80,7 +80,7 @@ void SessionRecorder::append(json::object event) {
     snapshot_["last_event_at"] = at;
     ++events_;
     if (stopped_) {
-        snapshot_["events_not_written"] = ++not_written_;
+        snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
         return;
     }
     std::string line = json::serialize(event);
@@ -89,7 +89,7 @@ void SessionRecorder::append(json::object event) {
         // One marker, then silence: the file says where it stops and why.
         stopped_ = true;
         snapshot_["truncated"] = true;
-        snapshot_["events_not_written"] = ++not_written_;
+        snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
         json::object marker{{"kind", "truncated"},
                             {"detail", "session file reached its limit of " + std::to_string(limits_.max_file_bytes) +
                                            " bytes; later events are not written (token counts are still kept)"},
@@ -101,7 +101,7 @@ void SessionRecorder::append(json::object event) {
     }
     if (std::error_code ec = out_.append(line)) {
         stopped_ = true;
-        if (!snapshot_["truncated"].as_bool()) snapshot_["events_not_written"] = ++not_written_;
+        if (!snapshot_["truncated"].as_bool()) snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
         std::string reason = "cannot write " + file_.string() + ": " + ec.message();
         snapshot_["write_error"] = reason;
         // Once per session: a full disk would otherwise log every event.
