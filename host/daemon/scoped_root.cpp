@@ -54,14 +54,17 @@ std::expected<std::optional<std::string>, int> read_owner(const fs::path &file) 
     std::string text;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < 65536) text.append(buf, static_cast<size_t>(n));
+    while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < 65536)
+        text.append(buf, static_cast<size_t>(n));
     ::close(fd);
-    while (!text.empty() && text.back() == '\n') text.pop_back();
+    while (!text.empty() && text.back() == '\n')
+        text.pop_back();
     return std::optional<std::string>(text);
 }
 
 std::string collision(const workflow::Config &c, const std::string &owner) {
-    return "the directory " + c.scoped_root().string() + " belongs to the workflow " + owner + ", and " + c.workflow_path.string() +
+    return "the directory " + c.scoped_root().string() + " belongs to the workflow " + owner + ", and " +
+           c.workflow_path.string() +
            " maps to the same directory (vik's key replaces every '/' with '-'); give one of them its own workspace.root";
 }
 

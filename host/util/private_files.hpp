@@ -15,7 +15,7 @@ std::error_code create_private_directories(const std::filesystem::path &dir);
 
 // An append-only file opened with mode 0600 (O_APPEND, O_CLOEXEC). One writer per file.
 class AppendFile {
-public:
+  public:
     AppendFile() = default;
     ~AppendFile();
     AppendFile(AppendFile &&other) noexcept;
@@ -32,7 +32,7 @@ public:
     size_t size() const { return size_; }
     void close();
 
-private:
+  private:
     int fd_ = -1;
     size_t size_ = 0;
 };

@@ -84,7 +84,8 @@ bool make_valid_utf8(json::value &v) {
         }
         break;
     case json::kind::array:
-        for (auto &x : v.get_array()) changed = make_valid_utf8(x) || changed;
+        for (auto &x : v.get_array())
+            changed = make_valid_utf8(x) || changed;
         break;
     case json::kind::object: {
         auto &o = v.get_object();
@@ -95,13 +96,15 @@ bool make_valid_utf8(json::value &v) {
         }
         if (bad_key) {
             json::object fixed;
-            for (auto &kv : o) fixed[to_valid_utf8(kv.key())] = std::move(kv.value());
+            for (auto &kv : o)
+                fixed[to_valid_utf8(kv.key())] = std::move(kv.value());
             v = std::move(fixed);
             changed = true;
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     return changed;
 }
@@ -119,9 +122,12 @@ std::string escape_for_terminal(std::string_view t) {
             ++i;
             continue;
         }
-        if (!escaped_in_terminal(cp)) out.append(t.substr(i, n));
-        else if (cp == '\n') out += "\\n";
-        else if (cp == '\r') out += "\\r";
+        if (!escaped_in_terminal(cp))
+            out.append(t.substr(i, n));
+        else if (cp == '\n')
+            out += "\\n";
+        else if (cp == '\r')
+            out += "\\r";
         else {
             std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
             out += buf;

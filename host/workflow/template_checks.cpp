@@ -28,7 +28,8 @@ Where split(const std::string &error, const std::string &name) {
     if (error.rfind(name + ":", 0) != 0) return w;
     std::string rest = error.substr(name.size() + 1);
     int line = 0, col = 0, used = 0;
-    if (std::sscanf(rest.c_str(), "%d:%d: %n", &line, &col, &used) == 2 && used > 0) return {line, col, rest.substr(static_cast<size_t>(used))};
+    if (std::sscanf(rest.c_str(), "%d:%d: %n", &line, &col, &used) == 2 && used > 0)
+        return {line, col, rest.substr(static_cast<size_t>(used))};
     return w;
 }
 
@@ -39,7 +40,8 @@ Where split(const std::string &error, const std::string &name) {
 constexpr size_t kMaxTemplateNesting = 256;
 
 bool starts_word(std::string_view s, std::string_view word) {
-    return s.substr(0, word.size()) == word && (s.size() == word.size() || !std::isalnum(static_cast<unsigned char>(s[word.size()])));
+    return s.substr(0, word.size()) == word &&
+           (s.size() == word.size() || !std::isalnum(static_cast<unsigned char>(s[word.size()])));
 }
 
 // The deepest nesting of brackets inside tags and of `if`/`for` blocks, from a scan of the tags
@@ -58,15 +60,19 @@ size_t nesting_depth(const std::string &s) {
         size_t depth = 0;
         for (size_t j = i + 2; j < end; ++j) {
             char ch = s[j];
-            if (ch == '(' || ch == '[' || ch == '{') deepest = std::max(deepest, ++depth);
-            else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0) --depth;
+            if (ch == '(' || ch == '[' || ch == '{')
+                deepest = std::max(deepest, ++depth);
+            else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0)
+                --depth;
         }
         if (statement) {
             std::string_view body(s.data() + i + 2, end - i - 2);
             size_t k = body.find_first_not_of("-+ \t\r\n");
             body = k == std::string_view::npos ? std::string_view() : body.substr(k);
-            if (starts_word(body, "if") || starts_word(body, "for")) deepest = std::max(deepest, ++blocks);
-            else if ((starts_word(body, "endif") || starts_word(body, "endfor")) && blocks > 0) --blocks;
+            if (starts_word(body, "if") || starts_word(body, "for"))
+                deepest = std::max(deepest, ++blocks);
+            else if ((starts_word(body, "endif") || starts_word(body, "endfor")) && blocks > 0)
+                --blocks;
         }
         i = end + 2;
     }
@@ -79,8 +85,10 @@ size_t nesting_depth(const std::string &s) {
 void compile(const std::string &pointer, const std::string &source, const fs::path &file, std::optional<SourcePos> origin,
              Diagnostics &d) {
     if (nesting_depth(source) > kMaxTemplateNesting) {
-        std::string at = file.string() + (origin && origin->line ? ":" + std::to_string(origin->line) + ":" + std::to_string(origin->col) : "");
-        d.invalid_template(pointer, at, "nesting deeper than " + std::to_string(kMaxTemplateNesting) + " levels (brackets or if/for blocks)");
+        std::string at = file.string() +
+                         (origin && origin->line ? ":" + std::to_string(origin->line) + ":" + std::to_string(origin->col) : "");
+        d.invalid_template(pointer, at,
+                           "nesting deeper than " + std::to_string(kMaxTemplateNesting) + " levels (brackets or if/for blocks)");
         return;
     }
     try {
@@ -88,7 +96,8 @@ void compile(const std::string &pointer, const std::string &source, const fs::pa
     } catch (const tmpl::TemplateError &e) {
         Where w = split(e.what(), pointer);
         std::string at;
-        if (!origin) at = file.string() + (w.line ? ":" + std::to_string(w.line) + ":" + std::to_string(w.col) : "");
+        if (!origin)
+            at = file.string() + (w.line ? ":" + std::to_string(w.line) + ":" + std::to_string(w.col) : "");
         else
             at = file.string() + (origin->line ? ":" + std::to_string(origin->line) + ":" + std::to_string(origin->col) : "") +
                  (w.line ? " (line " + std::to_string(w.line) + ", column " + std::to_string(w.col) + " of the template)" : "");

@@ -24,7 +24,7 @@ struct Refused {
 // difference of `seen_` between its end and its start; aliases add the recorded size of their
 // anchor. Linear in the source text: nothing is expanded for real.
 class ExpansionCounter final : public YAML::EventHandler {
-public:
+  public:
     explicit ExpansionCounter(size_t limit) : limit_(limit) {}
 
     void OnDocumentStart(const YAML::Mark &) override {}
@@ -35,15 +35,15 @@ public:
 
     void OnAlias(const YAML::Mark &mark, YAML::anchor_t anchor) override {
         if (open_anchors_.count(anchor))
-            throw Refused{mark, "alias '*" + name(anchor) + "' refers to a node that contains it (a cycle); "
-                                "aliases may only repeat a node defined before them"};
+            throw Refused{mark, "alias '*" + name(anchor) +
+                                    "' refers to a node that contains it (a cycle); "
+                                    "aliases may only repeat a node defined before them"};
         size_t size = sizes_.count(anchor) ? sizes_[anchor] : 1;
         seen_ += size;
         through_aliases_ += size;
         if (through_aliases_ > limit_)
-            throw Refused{mark, "aliases expand to more than " + std::to_string(limit_) +
-                                    " nodes (alias '*" + name(anchor) + "' adds " + std::to_string(size) +
-                                    "); write the repeated values out, or nest fewer aliases"};
+            throw Refused{mark, "aliases expand to more than " + std::to_string(limit_) + " nodes (alias '*" + name(anchor) +
+                                    "' adds " + std::to_string(size) + "); write the repeated values out, or nest fewer aliases"};
     }
 
     void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
@@ -55,7 +55,7 @@ public:
     }
     void OnMapEnd() override { close(); }
 
-private:
+  private:
     void name_anchor(YAML::anchor_t anchor) {
         if (anchor == YAML::NullAnchor) return;
         names_[anchor] = pending_name_;
@@ -101,7 +101,8 @@ private:
 
 } // namespace
 
-std::optional<std::string> check_yaml_limits(const std::string &text, const std::filesystem::path &file, const YamlLimits &limits) {
+std::optional<std::string> check_yaml_limits(const std::string &text, const std::filesystem::path &file,
+                                             const YamlLimits &limits) {
     std::istringstream in(text);
     ExpansionCounter counter(limits.max_alias_nodes);
     try {
