@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "daemon/daemon_status.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/scoped_root.hpp"
 #include "workflow/loader.hpp"
 
 #include <chrono>
@@ -21,7 +22,23 @@ std::optional<workflow::Config> load_config(const Options &opts, const char *cmd
         std::cerr << cmd << " failed: " << loaded.error().message << "\n";
         return std::nullopt;
     }
+    // Another workflow's root (a key collision) or one this user may not read: say so, rather
+    // than report or stop the other workflow's daemon, or call a private root "not installed".
+    if (auto refused = daemon::check_scoped_root(loaded->config)) {
+        std::cerr << cmd << " failed: " << *refused << "\n";
+        return std::nullopt;
+    }
     return loaded->config;
+}
+
+// inspect() that refuses when this user may not read the daemon's files.
+std::optional<daemon::DaemonStatus> inspect(const workflow::Config &cfg, const char *cmd) {
+    auto s = daemon::inspect(cfg.service_dir());
+    if (!s.access_error.empty()) {
+        std::cerr << cmd << " failed: " << s.access_error << "\n";
+        return std::nullopt;
+    }
+    return s;
 }
 
 // Stops a running daemon: SIGTERM, then wait for it to let go of its lock.
@@ -51,7 +68,9 @@ int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) 
 int cmd_status(const Options &opts) {
     auto cfg = load_config(opts, "status");
     if (!cfg) return 1;
-    auto s = daemon::inspect(cfg->service_dir());
+    auto found = inspect(*cfg, "status");
+    if (!found) return 1;
+    const auto &s = *found;
     std::cout << "status: " << daemon::liveness_name(s.liveness) << "\n";
     std::cout << "state_file: " << s.state_file.string() << "\n";
     if (s.state) {
@@ -70,7 +89,9 @@ int cmd_status(const Options &opts) {
 int cmd_stop(const Options &opts) {
     auto cfg = load_config(opts, "stop");
     if (!cfg) return 1;
-    auto s = daemon::inspect(cfg->service_dir());
+    auto found = inspect(*cfg, "stop");
+    if (!found) return 1;
+    const auto &s = *found;
     if (s.liveness == daemon::Liveness::not_installed) {
         std::cerr << "stop failed: no daemon state file for " << s.state_file.string() << "\n";
         return 1;
@@ -85,7 +106,9 @@ int cmd_stop(const Options &opts) {
 int cmd_restart(const Options &opts) {
     auto cfg = load_config(opts, "restart");
     if (!cfg) return 1;
-    auto s = daemon::inspect(cfg->service_dir());
+    auto found = inspect(*cfg, "restart");
+    if (!found) return 1;
+    const auto &s = *found;
     if (s.liveness == daemon::Liveness::running) {
         if (stop_running(s, opts.timeout_sec, "restart") != 0) return 1;
         std::cout << "daemon stopped; starting a fresh one\n";
@@ -103,7 +126,9 @@ int cmd_restart(const Options &opts) {
 int cmd_uninstall(const Options &opts) {
     auto cfg = load_config(opts, "uninstall");
     if (!cfg) return 1;
-    auto s = daemon::inspect(cfg->service_dir());
+    auto found = inspect(*cfg, "uninstall");
+    if (!found) return 1;
+    const auto &s = *found;
     if (s.liveness == daemon::Liveness::running && stop_running(s, opts.timeout_sec, "uninstall") != 0) return 1;
     std::error_code ec;
     fs::remove(s.state_file, ec);

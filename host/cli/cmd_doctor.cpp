@@ -2,6 +2,7 @@
 #include "plugins/registry.hpp"
 #include "workflow/loader.hpp"
 #include "workflow/plugin_checks.hpp"
+#include "workflow/template_checks.hpp"
 
 #include <boost/json.hpp>
 
@@ -27,6 +28,7 @@ int cmd_doctor(const Options &opts) {
     for (const auto &r : registry.records)
         if (!r.loaded) std::cerr << "note: plugin " << r.path.string() << " was refused: " << r.error << "\n";
     workflow::check_plugins(loaded->config, registry, loaded->diagnostics);
+    workflow::check_templates(loaded->config, loaded->diagnostics);
     const auto &d = loaded->diagnostics;
     if (opts.json) std::cout << workflow::render_json(d) << "\n";
     else std::cout << workflow::render_text(d);

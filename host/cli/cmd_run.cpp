@@ -3,6 +3,7 @@
 #include "daemon/daemon_status.hpp"
 #include "daemon/daemonize.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/scoped_root.hpp"
 #include "daemon/state_file.hpp"
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
@@ -72,16 +73,15 @@ int cmd_run(const Options &opts) {
         return 1;
     };
 
+    // Private, writable and this workflow's (scoped_root.hpp), before the lock: an unwritable
+    // root must not read as "daemon already running".
+    if (auto prepared = daemon::prepare_scoped_root(cfg); !prepared) return fail(prepared.error());
     auto lock = daemon::InstanceLock::try_acquire(service_dir / "run.lock");
     if (!lock) return fail(already_running(service_dir));
 
     // Before any thread exists: the guard that kills our children if we die.
     process::start_orphan_guard();
     std::error_code ec;
-    for (const auto &dir : {cfg.logs_dir(), cfg.sessions_dir(), cfg.issues_dir(), service_dir}) {
-        fs::create_directories(dir, ec);
-        if (ec) return fail("run failed: cannot create " + dir.string() + ": " + ec.message());
-    }
     logging::setup({cfg.logs_dir(), !opts.detach, 7});
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);

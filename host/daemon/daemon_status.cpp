@@ -1,6 +1,11 @@
 #include "daemon/daemon_status.hpp"
 
 #include "daemon/instance_lock.hpp"
+#include "daemon/scoped_root.hpp"
+
+#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace vik::daemon {
 
@@ -8,11 +13,24 @@ DaemonStatus inspect(const std::filesystem::path &service_dir) {
     DaemonStatus s;
     s.state_file = service_dir / "state.json";
     s.lock_file = service_dir / "run.lock";
-    std::error_code ec;
-    if (!std::filesystem::exists(s.state_file, ec)) return s;
-    auto st = read_state(s.state_file);
-    if (st) s.state = *st;
-    s.liveness = InstanceLock::held_by_other(s.lock_file) ? Liveness::running : Liveness::stale;
+    struct stat st {};
+    if (::stat(s.state_file.c_str(), &st) != 0) {
+        // EACCES on the way down: the daemon's files are private to its user (0700/0600).
+        if (errno == EACCES || errno == EPERM) s.access_error = permission_denied(s.state_file);
+        return s;
+    }
+    if (::access(s.state_file.c_str(), R_OK) != 0 && (errno == EACCES || errno == EPERM)) {
+        s.access_error = permission_denied(s.state_file);
+        return s;
+    }
+    auto state = read_state(s.state_file);
+    if (state) s.state = *state;
+    auto held = InstanceLock::probe(s.lock_file);
+    if (!held) {
+        s.access_error = permission_denied(s.lock_file);
+        return s;
+    }
+    s.liveness = *held ? Liveness::running : Liveness::stale;
     return s;
 }
 

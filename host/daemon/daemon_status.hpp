@@ -16,6 +16,9 @@ struct DaemonStatus {
     std::filesystem::path state_file, lock_file;
     std::optional<ServiceState> state;
     Liveness liveness = Liveness::not_installed;
+    // Set when this user may not read the state or the lock ("permission denied: <path> ...");
+    // then `liveness` means nothing and commands must say so rather than "not installed".
+    std::string access_error;
 };
 
 DaemonStatus inspect(const std::filesystem::path &service_dir);

@@ -1,5 +1,9 @@
 #include "daemon/instance_lock.hpp"
 
+#include "util/private_files.hpp"
+
+#include <cerrno>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -7,9 +11,8 @@
 namespace vik::daemon {
 
 std::optional<InstanceLock> InstanceLock::try_acquire(const std::filesystem::path &file) {
-    std::error_code ec;
-    std::filesystem::create_directories(file.parent_path(), ec);
-    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    (void)util::create_private_directories(file.parent_path());
+    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return std::nullopt;
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
@@ -18,9 +21,15 @@ std::optional<InstanceLock> InstanceLock::try_acquire(const std::filesystem::pat
     return InstanceLock(fd);
 }
 
-bool InstanceLock::held_by_other(const std::filesystem::path &file) {
-    int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false; // no lock file: nobody ever ran here
+bool InstanceLock::held_by_other(const std::filesystem::path &file) { return probe(file).value_or(false); }
+
+std::expected<bool, int> InstanceLock::probe(const std::filesystem::path &file) {
+    // Read-only is enough for flock, and works on a lock file this user may read but not write.
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EACCES || errno == EPERM) return std::unexpected(errno);
+        return false; // no lock file: nobody ever ran here
+    }
     bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
     ::close(fd); // closing drops the lock we may have just taken
     return held;

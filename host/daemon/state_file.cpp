@@ -1,5 +1,7 @@
 #include "daemon/state_file.hpp"
 
+#include "util/private_files.hpp"
+
 #include <boost/json.hpp>
 
 #include <cerrno>
@@ -19,17 +21,19 @@ std::expected<void, std::string> write_state(const fs::path &file, const Service
                    {"bind_address", s.bind_address}, {"started_at", s.started_at}, {"log_dir", s.log_dir},
                    {"sessions_dir", s.sessions_dir}, {"command", s.command}};
     std::string text = json::serialize(o) + "\n";
-    std::error_code ec;
-    fs::create_directories(file.parent_path(), ec);
+    if (std::error_code ec = util::create_private_directories(file.parent_path()))
+        return std::unexpected("cannot create " + file.parent_path().string() + ": " + ec.message());
     fs::path tmp = file;
     tmp += ".tmp." + std::to_string(getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return std::unexpected("cannot write " + tmp.string() + ": " + std::strerror(errno));
     bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+    int err = errno;
     ::close(fd);
     if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+        if (ok) err = errno;
         ::unlink(tmp.c_str());
-        return std::unexpected("cannot write " + file.string() + ": " + std::strerror(errno));
+        return std::unexpected("cannot write " + file.string() + ": " + std::strerror(err == 0 ? ENOSPC : err));
     }
     return {};
 }

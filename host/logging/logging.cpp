@@ -1,6 +1,8 @@
 #include "logging/logging.hpp"
 
 #include "util/ids_and_time.hpp"
+#include "util/private_files.hpp"
+#include "util/untrusted_text.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/pattern_formatter.h>
@@ -17,49 +19,101 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Reports a log file that cannot be written on stderr (the console in the foreground; under
+// systemd the journal), once per outage: a full disk must not turn every log line into two.
+class WriteFailureReporter {
+public:
+    void failed(const fs::path &file, const std::error_code &ec) {
+        ++lost_;
+        if (reported_) return;
+        reported_ = true;
+        std::string text = "vik-host: cannot write log file " + file.string() + ": " + ec.message() +
+                           "; log lines are lost until writing succeeds again\n";
+        std::fwrite(text.data(), 1, text.size(), stderr);
+        std::fflush(stderr);
+    }
+    // After a failure, the first line that can be written again says how many were lost.
+    size_t recovered() {
+        size_t lost = lost_;
+        reported_ = false;
+        lost_ = 0;
+        return lost;
+    }
+    bool failing() const { return reported_; }
+
+private:
+    bool reported_ = false;
+    size_t lost_ = 0;
+};
+
 // One JSON object per line into <dir>/<base>.YYYY-MM-DD, switching files when the UTC date
 // changes. spdlog's daily sink names files differently and uses local time, hence this sink.
+// Files are 0600 in a 0700 directory; messages are made valid UTF-8 (controls are escaped by the
+// JSON serializer), so every line parses.
 class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
 public:
     DailyJsonSink(fs::path dir, std::string base) : dir_(std::move(dir)), base_(std::move(base)) {}
-    ~DailyJsonSink() override {
-        if (file_) std::fclose(file_);
-    }
 
 protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         std::string date = util::utc_date(msg.time);
-        if (date != date_ || file_ == nullptr) {
-            if (file_) std::fclose(file_);
+        fs::path path = dir_ / (base_ + "." + date);
+        if (date != date_ || !file_.is_open()) {
             date_ = date;
-            std::error_code ec;
-            fs::create_directories(dir_, ec);
-            file_ = std::fopen((dir_ / (base_ + "." + date)).c_str(), "ae"); // "e": O_CLOEXEC, children never inherit it
+            std::error_code ec = util::create_private_directories(dir_);
+            if (!ec) ec = file_.open(path);
+            if (ec) {
+                report_.failed(path, ec);
+                return;
+            }
         }
-        if (file_ == nullptr) return;
-        boost::json::object line{{"timestamp", util::rfc3339_utc(msg.time)},
-                                 {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
-                                                       spdlog::level::to_string_view(msg.level).size())},
-                                 {"message", std::string(msg.payload.data(), msg.payload.size())}};
-        std::string text = boost::json::serialize(line);
-        text += '\n';
-        std::fwrite(text.data(), 1, text.size(), file_);
+        auto level = spdlog::level::to_string_view(msg.level);
+        std::string text = line(msg.time, std::string(level.data(), level.size()),
+                                util::to_valid_utf8(std::string_view(msg.payload.data(), msg.payload.size())));
+        if (report_.failing()) {
+            // Try the line first: only a disk that takes it again gets the note about the gap.
+            if (file_.append(text)) {
+                report_.failed(path, std::make_error_code(std::errc::no_space_on_device));
+                return;
+            }
+            size_t lost = report_.recovered();
+            (void)file_.append(line(msg.time, "warning", std::to_string(lost) + " log line(s) were lost while " + path.string() +
+                                                            " could not be written"));
+            return;
+        }
+        if (std::error_code ec = file_.append(text)) report_.failed(path, ec);
     }
-    void flush_() override {
-        if (file_) std::fflush(file_);
-    }
+    void flush_() override {}
 
 private:
+    static std::string line(spdlog::log_clock::time_point t, const std::string &level, const std::string &message) {
+        boost::json::object o{{"timestamp", util::rfc3339_utc(t)}, {"level", level}, {"message", message}};
+        return boost::json::serialize(o) + "\n";
+    }
     fs::path dir_;
     std::string base_;
     std::string date_;
-    std::FILE *file_ = nullptr;
+    util::AppendFile file_;
+    WriteFailureReporter report_;
+};
+
+// The console's `%v`: the message with terminal controls, line breaks and bidi overrides escaped
+// and invalid bytes shown as \xNN, so agent or issue text cannot forge log lines or recolour the
+// operator's terminal.
+class EscapedPayload final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg &msg, const std::tm &, spdlog::memory_buf_t &dest) override {
+        std::string text = util::escape_for_terminal(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(text.data(), text.data() + text.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedPayload>(); }
 };
 
 std::shared_ptr<spdlog::sinks::sink> console_sink() {
     auto sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
-    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v",
-                                                                     spdlog::pattern_time_type::utc));
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<EscapedPayload>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %*");
+    sink->set_formatter(std::move(formatter));
     return sink;
 }
 

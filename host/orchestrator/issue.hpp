@@ -24,13 +24,27 @@ struct Issue {
     std::vector<std::string> blocked_by;
 };
 
-struct IntakeResult {
-    std::vector<Issue> issues;         // in tracker order, duplicates removed
-    std::vector<std::string> warnings; // duplicate ids, ...
+// Nesting allowed in a pull's JSON (the array is level 1). Rich-text bodies (Atlassian's ADF,
+// ProseMirror trees) nest a few dozen levels; Boost.JSON's default of 32 refused real ones.
+constexpr size_t kMaxIssueJsonDepth = 128;
+
+struct SkippedIssue {
+    size_t index = 0;
+    std::string id;     // when the element had a string `id`, else empty
+    std::string reason; // "issue 'A-1' at index 3: field `title` must be a string, found a number"
 };
 
-// Parses a JSON array of issues. One bad element fails the whole batch (vik), with a message
-// naming its index and field.
+struct IntakeResult {
+    std::vector<Issue> issues;         // in tracker order, duplicates and bad elements removed
+    std::vector<std::string> warnings; // skipped elements, duplicate ids, replaced bytes
+    std::vector<SkippedIssue> skipped; // elements that were not valid issues
+};
+
+// Parses a JSON array of issues. Text that is not JSON, or not an array, fails the whole batch.
+// A bad element (wrong type, missing or empty id, a name and its alias both set, an id that is
+// not valid UTF-8) is skipped with a warning naming its index and, when it has one, its id: one
+// malformed issue never stops the others (vik fails the whole cycle). Invalid UTF-8 elsewhere
+// becomes U+FFFD, with a warning.
 std::expected<IntakeResult, std::string> parse_issues(const std::string &json_text);
 
 } // namespace vik::orchestrator

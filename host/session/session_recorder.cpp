@@ -1,11 +1,11 @@
 #include "session/session_recorder.hpp"
 
 #include "util/ids_and_time.hpp"
+#include "util/untrusted_text.hpp"
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
-#include <cerrno>
-#include <cstring>
 #include <stdexcept>
 
 namespace vik::session {
@@ -13,15 +13,14 @@ namespace vik::session {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage)
-    : file_(std::move(file)) {
-    std::error_code ec;
-    fs::create_directories(file_.parent_path(), ec);
-    out_ = std::fopen(file_.c_str(), "ae");
-    if (out_ == nullptr) throw std::runtime_error("cannot open session file " + file_.string() + ": " + std::strerror(errno));
+SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage, RecorderLimits limits)
+    : file_(std::move(file)), limits_(limits) {
+    std::error_code ec = util::create_private_directories(file_.parent_path());
+    if (!ec) ec = out_.open(file_);
+    if (ec) throw std::runtime_error("cannot open session file " + file_.string() + ": " + ec.message());
     snapshot_ = json::object{{"session_id", session_id},
-                             {"issue_id", issue_id},
-                             {"stage", stage},
+                             {"issue_id", util::to_valid_utf8(issue_id)},
+                             {"stage", util::to_valid_utf8(stage)},
                              {"provider_session_id", nullptr},
                              {"state", "preparing"},
                              {"started_at", util::now_rfc3339()},
@@ -31,11 +30,10 @@ SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::str
                              {"cost_usd", 0.0},
                              {"rate_limits", nullptr},
                              {"error", nullptr},
-                             {"file", file_.string()}};
-}
-
-SessionRecorder::~SessionRecorder() {
-    if (out_) std::fclose(out_);
+                             {"write_error", nullptr},
+                             {"truncated", false},
+                             {"events_not_written", 0},
+                             {"file", util::to_valid_utf8(file_.string())}};
 }
 
 void SessionRecorder::set_running() { snapshot_["state"] = "running"; }
@@ -53,11 +51,14 @@ int64_t as_int(const json::object &o, const char *k) {
 
 void SessionRecorder::record(const std::string &event_json) {
     boost::system::error_code ec;
-    json::value v = json::parse(event_json, ec);
+    json::parse_options opts;
+    opts.allow_invalid_utf8 = true; // repaired below: an agent's broken byte must not cost the event
+    json::value v = json::parse(event_json, ec, {}, opts);
     if (ec || !v.is_object() || !v.as_object().contains("kind")) {
-        append(json::object{{"kind", "unknown"}, {"event_type", "invalid"}, {"raw", event_json}});
+        append(json::object{{"kind", "unknown"}, {"event_type", "invalid"}, {"raw", util::to_valid_utf8(event_json)}});
         return;
     }
+    util::make_valid_utf8(v);
     json::object event = std::move(v.as_object());
     std::string_view kind = event.at("kind").is_string() ? std::string_view(event.at("kind").get_string()) : "";
     if (kind == "session_started" && event.contains("session_id")) snapshot_["provider_session_id"] = event.at("session_id");
@@ -78,16 +79,41 @@ void SessionRecorder::append(json::object event) {
     event["at"] = at;
     snapshot_["last_event_at"] = at;
     ++events_;
+    if (stopped_) {
+        snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
+        return;
+    }
     std::string line = json::serialize(event);
     line += '\n';
-    std::fwrite(line.data(), 1, line.size(), out_);
-    std::fflush(out_);
+    if (out_.size() + line.size() > limits_.max_file_bytes) {
+        // One marker, then silence: the file says where it stops and why.
+        stopped_ = true;
+        snapshot_["truncated"] = true;
+        snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
+        json::object marker{{"kind", "truncated"},
+                            {"detail", "session file reached its limit of " + std::to_string(limits_.max_file_bytes) +
+                                           " bytes; later events are not written (token counts are still kept)"},
+                            {"limit_bytes", limits_.max_file_bytes},
+                            {"at", at}};
+        line = json::serialize(marker) + "\n";
+        spdlog::warn("session file truncated session_id={} file={} limit_bytes={}", std::string(snapshot_["session_id"].as_string()),
+                     file_.string(), limits_.max_file_bytes);
+    }
+    if (std::error_code ec = out_.append(line)) {
+        stopped_ = true;
+        if (!snapshot_["truncated"].as_bool()) snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
+        std::string reason = "cannot write " + file_.string() + ": " + ec.message();
+        snapshot_["write_error"] = reason;
+        // Once per session: a full disk would otherwise log every event.
+        spdlog::error("session file write failed session_id={} issue_id={}: {}; later events are not recorded (token counts still are)",
+                      std::string(snapshot_["session_id"].as_string()), std::string(snapshot_["issue_id"].as_string()), reason);
+    }
 }
 
 void SessionRecorder::finish(const std::string &state, const std::string &detail) {
     snapshot_["state"] = state;
     snapshot_["finished_at"] = util::now_rfc3339();
-    if (!detail.empty()) snapshot_["error"] = detail;
+    if (!detail.empty()) snapshot_["error"] = util::to_valid_utf8(detail);
 }
 
 } // namespace vik::session

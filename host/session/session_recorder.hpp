@@ -2,21 +2,32 @@
 // One session's record: every event appended as a JSON line to
 // sessions/<issue>/<stage>-<uuidv7>.jsonl, and the live snapshot of vik-compat §6
 // (provider session id, state, times, last message, token sums, latest rate limits).
+//
+// The file is private (0600, in 0700 directories) and always whole JSON lines of valid UTF-8,
+// whatever an agent prints. It is bounded: past `max_file_bytes` one `truncated` event is
+// written and later events are only folded into the snapshot. A write error (disk full) is
+// logged once, shown in the snapshot as `write_error`, and stops the appends; token counts go on.
+
+#include "util/private_files.hpp"
 
 #include <boost/json/object.hpp>
 
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
 namespace vik::session {
 
+struct RecorderLimits {
+    uint64_t max_file_bytes = 64ull * 1024 * 1024; // per session file
+};
+
 class SessionRecorder {
 public:
     // Creates the directory and opens the file for appending; throws std::runtime_error naming
     // the path when it cannot.
-    SessionRecorder(std::filesystem::path file, std::string session_id, std::string issue_id, std::string stage);
-    ~SessionRecorder();
+    SessionRecorder(std::filesystem::path file, std::string session_id, std::string issue_id, std::string stage,
+                    RecorderLimits limits = {});
     SessionRecorder(const SessionRecorder &) = delete;
     SessionRecorder &operator=(const SessionRecorder &) = delete;
 
@@ -27,6 +38,8 @@ public:
     // Terminal state: completed, failed or cancelled, with a reason for the last two.
     void finish(const std::string &state, const std::string &detail);
 
+    // Snapshot fields beyond vik's: `write_error` (null, or the reason appends stopped),
+    // `truncated` (whether the size cap was reached) and `events_not_written`.
     const boost::json::object &snapshot() const { return snapshot_; }
     const std::filesystem::path &file() const { return file_; }
     size_t events() const { return events_; }
@@ -34,9 +47,12 @@ public:
 private:
     void append(boost::json::object event);
     std::filesystem::path file_;
-    std::FILE *out_ = nullptr;
+    util::AppendFile out_;
+    RecorderLimits limits_;
     boost::json::object snapshot_;
     size_t events_ = 0;
+    size_t not_written_ = 0;
+    bool stopped_ = false; // truncated or failed: no more appends
 };
 
 } // namespace vik::session

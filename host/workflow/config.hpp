@@ -27,6 +27,11 @@ struct AgentProfile {
     boost::json::object settings; // runtime-plugin settings
 };
 
+// Where a value starts in workflow.yml (1-based; 0 when unknown).
+struct SourcePos {
+    int line = 0, col = 0;
+};
+
 struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
@@ -75,6 +80,10 @@ struct Config {
     std::vector<Stage> stages;                // workflow order
 
     SchedulingPolicy scheduling;              // vik-host
+
+    // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
+    // command), so template diagnostics can name the line.
+    std::map<std::string, SourcePos> template_positions;
 
     const AgentProfile *agent(const std::string &name) const;
 

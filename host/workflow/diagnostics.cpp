@@ -46,6 +46,16 @@ void Diagnostics::unknown_plugin_name(const std::string &p, const std::string &c
                      what + " '" + name + "' set for '" + p + "' is not provided by any loaded plugin (available: " + list + ")"});
 }
 
+void Diagnostics::invalid_template(const std::string &p, const std::string &at, const std::string &what) {
+    items.push_back({Severity::error, p, "invalid_template", at, false,
+                     "'" + p + "' is not a valid template: " + at + ": " + what + " (fix the template syntax)"});
+}
+
+void Diagnostics::unreadable_prompt_file(const std::string &p, const std::string &path, const std::string &why) {
+    items.push_back({Severity::error, p, "unreadable_prompt_file", path, false,
+                     "prompt file '" + path + "' set for '" + p + "' cannot be read: " + why});
+}
+
 std::string render_text(const Diagnostics &d) {
     std::string out;
     for (auto sev : {Severity::error, Severity::warning})

@@ -30,6 +30,10 @@ struct Diagnostics {
     // vik-host: a runtime or tracker no loaded plugin provides.
     void unknown_plugin_name(const std::string &pointer, const std::string &code, const std::string &what,
                              const std::string &name, const std::vector<std::string> &available);
+    // vik-host: a template that does not compile; `at` is "<file>:<line>:<col>..." where it fails.
+    void invalid_template(const std::string &pointer, const std::string &at, const std::string &what);
+    // vik-host: a prompt_file that cannot be read (`why`: the system's reason).
+    void unreadable_prompt_file(const std::string &pointer, const std::string &path, const std::string &why);
 };
 
 // `[error] ...` / `[warning] ...` lines, errors first, then the summary line.

@@ -1,15 +1,16 @@
 #include "workflow/loader.hpp"
 
 #include "workflow/paths.hpp"
+#include "workflow/yaml_guard.hpp"
 
 #include <boost/json.hpp>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 namespace vik::workflow {
 
@@ -188,6 +189,10 @@ private:
     Diagnostics &diags_;
 };
 
+void remember_position(Config &c, const std::string &pointer, const YAML::Node &n) {
+    if (n.IsDefined() && !n.Mark().is_null()) c.template_positions[pointer] = {n.Mark().line + 1, n.Mark().column + 1};
+}
+
 void load_loop(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node loop = r.section(root, "loop", "loop");
     if (!loop.IsDefined()) return;
@@ -291,13 +296,15 @@ void load_issues(Reader &r, const YAML::Node &root, Config &c) {
             std::string cmd = r.string(r.required(pull, "command", "issues.pull.command"), "issues.pull.command");
             if (is_blank(cmd)) r.diags().empty_str("issues.pull.command");
             c.pull_command = cmd;
+            remember_position(c, "issues.pull.command", pull["command"]);
         }
         c.idle_sec = r.positive(pull, "idle_sec", "issues.pull.idle_sec", 5);
         c.pull_timeout_sec = r.seconds(pull, "timeout_sec", "issues.pull.timeout_sec", 60, false);
     }
 }
 
-std::optional<std::string> hook(Reader &r, const YAML::Node &hooks, const std::string &key, const std::string &prefix) {
+std::optional<std::string> hook(Reader &r, Config &c, const YAML::Node &hooks, const std::string &key, const std::string &prefix) {
+    remember_position(c, prefix + "." + key, hooks[key]);
     return r.optional_string(hooks, key, prefix + "." + key);
 }
 
@@ -307,8 +314,8 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
     r.unknown_fields(issue, "issue", {"hooks", "stages", "prompt_command_timeout_sec"});
     if (YAML::Node hooks = r.section(issue, "hooks", "issue.hooks"); hooks.IsDefined()) {
         r.unknown_fields(hooks, "issue.hooks", {"after_create", "before_remove", "timeout_sec"});
-        c.after_create = hook(r, hooks, "after_create", "issue.hooks");
-        c.before_remove = hook(r, hooks, "before_remove", "issue.hooks");
+        c.after_create = hook(r, c, hooks, "after_create", "issue.hooks");
+        c.before_remove = hook(r, c, hooks, "before_remove", "issue.hooks");
         c.hook_timeout_sec = r.seconds(hooks, "timeout_sec", "issue.hooks.timeout_sec", 30, false);
     }
     c.prompt_command_timeout_sec = r.seconds(issue, "prompt_command_timeout_sec", "issue.prompt_command_timeout_sec", 30, false);
@@ -339,6 +346,7 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (has_file == has_inline) r.fail(n.Mark(), p, "issue stage must define exactly one of `prompt_file` or `prompt`");
         if (has_inline) {
             s.prompt = r.string(n["prompt"], p + ".prompt");
+            remember_position(c, p + ".prompt", n["prompt"]);
             if (s.prompt->empty()) r.diags().empty_str(p + ".prompt");
         } else {
             std::string f = r.string(n["prompt_file"], p + ".prompt_file");
@@ -347,8 +355,8 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         }
         if (YAML::Node hooks = r.section(n, "hooks", p + ".hooks"); hooks.IsDefined()) {
             r.unknown_fields(hooks, p + ".hooks", {"before_run", "after_run"});
-            s.before_run = hook(r, hooks, "before_run", p + ".hooks");
-            s.after_run = hook(r, hooks, "after_run", p + ".hooks");
+            s.before_run = hook(r, c, hooks, "before_run", p + ".hooks");
+            s.after_run = hook(r, c, hooks, "after_run", p + ".hooks");
         }
         c.stages.push_back(std::move(s));
     }
@@ -391,9 +399,14 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
     Loaded out;
     Reader r(path, text, out.diagnostics);
     try {
+        // Before any tree exists: an alias bomb or an alias cycle never reaches YAML::Load.
+        if (auto refused = check_yaml_limits(text, path)) throw Failure{{*refused, ""}};
         YAML::Node root;
         try {
             root = YAML::Load(text);
+        } catch (const YAML::DeepRecursion &e) {
+            r.fail(e.mark, "", "invalid YAML: nesting deeper than " + std::to_string(e.depth()) +
+                                   " levels; a workflow needs a few, flatten this value");
         } catch (const YAML::Exception &e) {
             r.fail(e.mark, "", "invalid YAML: " + e.msg);
         }
@@ -424,9 +437,16 @@ std::expected<Loaded, LoadError> load_workflow(const fs::path &path) {
         return std::unexpected(LoadError{"cannot read workflow file " + path.string() + ": " + std::strerror(errno) +
                                              " (pass the path of your workflow.yml)",
                                          ""});
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return load_workflow_text(ss.str(), path);
+    // Bounded read: a workflow is a few kilobytes; `doctor /dev/zero` must not fill memory.
+    const size_t max_bytes = YamlLimits{}.max_file_bytes;
+    std::string text(max_bytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > max_bytes)
+        return std::unexpected(LoadError{path.string() + ": the workflow file is larger than " + std::to_string(max_bytes / (1024 * 1024)) +
+                                             " MiB; a workflow is a few kilobytes (check that this is the right file)",
+                                         ""});
+    return load_workflow_text(text, path);
 }
 
 } // namespace vik::workflow

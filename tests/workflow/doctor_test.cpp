@@ -133,3 +133,46 @@ TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[
         CHECK(r.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
     }
 }
+
+TEST_CASE("doctor: every template is compiled and syntax errors name file, line and column", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "p.md", "Hello\n{% if issue.title %}\nno end\n");
+    write_file(dir / "workflow.yml", R"(agents:
+  coder: {runtime: codex, model: gpt-5}
+issues: {pull: {command: "./pull.sh {{ workflow_dir"}}
+issue:
+  hooks:
+    after_create: |
+      git clone x
+      echo {{ issue.id }
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: "Plan {{ issue.title | }}"}
+    build: {when: {state: todo}, agent: coder, prompt_file: p.md, hooks: {before_run: "{% for %}"}}
+    gone: {when: {state: todo}, agent: coder, prompt_file: missing.md}
+)");
+    std::string wf = (dir / "workflow.yml").string();
+    auto r = run_host({"doctor", wf});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out == "[error] 'issues.pull.command' is not a valid template: " + wf +
+                       ":3:26 (line 1, column 11 of the template): unclosed tag (missing '}}') (fix the template syntax)\n"
+                       "[error] 'issue.hooks.after_create' is not a valid template: " + wf +
+                       ":6:19 (line 2, column 6 of the template): unclosed tag (missing '}}') (fix the template syntax)\n"
+                       "[error] 'issue.stages.plan.prompt' is not a valid template: " + wf +
+                       ":10:55 (line 1, column 25 of the template): expected a filter name after '|', found end of tag (fix the template syntax)\n"
+                       "[error] 'issue.stages.build.hooks.before_run' is not a valid template: " + wf +
+                       ":11:87 (line 1, column 10 of the template): expected a loop variable name, found end of tag (fix the template syntax)\n"
+                       "[error] 'issue.stages.build.prompt_file' is not a valid template: " + (dir / "p.md").string() +
+                       ":2:1: '{% if %}' is not closed (missing '{% endif %}') (fix the template syntax)\n"
+                       "[error] prompt file '" + (dir / "missing.md").string() +
+                       "' set for 'issue.stages.gone.prompt_file' cannot be read: No such file or directory\n"
+                       "Vik doctor shows 6 error(s), 0 warning(s)\n");
+    auto j = run_host({"doctor", "--json", wf});
+    auto v = boost::json::parse(j.out);
+    CHECK(v.at("errors").at(4) == boost::json::parse(R"({"severity":"error","pointer":"issue.stages.build.prompt_file","code":{"invalid_template":")" +
+                                                     (dir / "p.md").string() + R"(:2:1"}})"));
+    CHECK(v.at("errors").at(5).at("code").at("unreadable_prompt_file") == boost::json::value((dir / "missing.md").string()));
+    // `run` refuses the same workflow before it claims any issue.
+    auto run = run_host({"run", wf});
+    CHECK(run.exit_code == 1);
+    CHECK_THAT(run.err, Catch::StartsWith("invalid workflow config:\n'issues.pull.command' is not a valid template: "));
+}
