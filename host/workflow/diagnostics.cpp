@@ -51,6 +51,11 @@ void Diagnostics::invalid_template(const std::string &p, const std::string &at, 
                      "'" + p + "' is not a valid template: " + at + ": " + what + " (fix the template syntax)"});
 }
 
+void Diagnostics::unsafe_shell_template(const std::string &p, const std::string &at, const std::string &what) {
+    items.push_back({Severity::error, p, "unsafe_shell_template", at, false,
+                     "'" + p + "' substitutes a value where the shell cannot be kept from running it: " + at + ": " + what});
+}
+
 void Diagnostics::unreadable_prompt_file(const std::string &p, const std::string &path, const std::string &why) {
     items.push_back({Severity::error, p, "unreadable_prompt_file", path, false,
                      "prompt file '" + path + "' set for '" + p + "' cannot be read: " + why});

@@ -32,6 +32,7 @@ struct Diagnostics {
                              const std::string &name, const std::vector<std::string> &available);
     // vik-host: a template that does not compile; `at` is "<file>:<line>:<col>..." where it fails.
     void invalid_template(const std::string &pointer, const std::string &at, const std::string &what);
+    void unsafe_shell_template(const std::string &pointer, const std::string &at, const std::string &what);
     // vik-host: a prompt_file that cannot be read (`why`: the system's reason).
     void unreadable_prompt_file(const std::string &pointer, const std::string &path, const std::string &why);
 };

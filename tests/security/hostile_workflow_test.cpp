@@ -108,7 +108,22 @@ TEST_CASE("hostile templates: a prompt nested thousands of levels deep is a diag
     INFO(r.err);
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.a.prompt_file' is not a valid template: " + (dir / "deep.md").string() +
-                                      ": nesting deeper than 256 levels"));
+                                      ":1:1: tag too long (more than 2000 tokens)"));
     CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.b.prompt_file' is not a valid template: " + (dir / "blocks.md").string() +
-                                      ": nesting deeper than 256 levels"));
+                                      ":1:637: nested too deeply (more than 64 levels)"));
+}
+
+TEST_CASE("hostile templates: doctor reports a hook that would substitute issue text into a heredoc body", "[security][doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n"
+                                     "  hooks:\n    after_create: |\n      # Don't remove\n      cat > NOTES.md <<EOF\n      {{ issue.title }}\n      EOF\n"
+                                     "  stages:\n    a: {when: {state: todo}, agent: coder, prompt: hi}\n");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()}, {}, {}, 30);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.hooks.after_create' substitutes a value where the shell cannot be kept from running it: " +
+                                      (dir / "workflow.yml").string() + ":6:"));
+    CHECK_THAT(r.out, Catch::Contains("(line 3, column 1 of the template): a value cannot be substituted here: inside a heredoc body"));
+    CHECK_THAT(r.out, Catch::Contains("\"$VIK_ISSUE_TITLE\""));
+    auto j = run_host({"doctor", "--json", (dir / "workflow.yml").string()}, {}, {}, 30);
+    CHECK_THAT(j.out, Catch::Contains("unsafe_shell_template"));
 }
