@@ -1,6 +1,7 @@
 #include "plugins/host_api.hpp"
 
 #include "process/process_service.hpp"
+#include "security/secret_environment.hpp"
 
 #include <spdlog/spdlog.h>
 #include <vik/plugin.hpp>
@@ -39,6 +40,12 @@ vik_status api_spawn(void *, const vik_process_spec *spec, const vik_process_cal
         if (spec->env != nullptr) {
             s.env.emplace();
             for (auto e = spec->env; *e != nullptr; ++e) s.env->emplace_back(*e);
+        } else if (auto secrets = security::withheld(); !secrets.empty()) {
+            // "Inherit the host's environment" keeps meaning the environment the host was started
+            // with: a tracker's pull command (`gh issue list`) still finds its token although the
+            // host withheld it from its own process environment.
+            s.env.emplace();
+            for (auto &[k, v] : security::full_environment()) s.env->push_back(k + "=" + v);
         }
         if (spec->cwd != nullptr) s.cwd = spec->cwd;
         if (spec->max_line_bytes != 0) s.max_line_bytes = spec->max_line_bytes;
