@@ -2,6 +2,7 @@
 // and the handler learns who asks. Through the real binary where a host is involved.
 #include "e2e/e2e_support.hpp"
 #include "orchestrator/control_channel.hpp"
+#include "plugins/host_api.hpp"
 #include "security/security_support.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -340,4 +341,32 @@ TEST_CASE("control: the read deadline and the connection cap are configurable an
                       Catch::Contains("another process listens on the control socket"));
     CHECK(ctl::control_request(path.string(), "ping", "X", "", 2000) == "ok ping");
     loop.join();
+}
+
+TEST_CASE("control: a peer's session finds the agent process a plugin started for an issue, while it runs", "[security][control]") {
+    auto ctx = vik::plugins::make_host_context("some-runtime");
+    const char *argv[] = {"sleep", "30", nullptr};
+    const char *env[] = {"PATH=/usr/bin:/bin", "VIK_ISSUE_ID=A-7", "VIK_ISSUE_STAGE=build", nullptr};
+    vik_process_spec spec{};
+    spec.struct_size = sizeof spec;
+    spec.argv = argv;
+    spec.env = env;
+    vik_process_callbacks cb{};
+    cb.struct_size = sizeof cb;
+    vik_process *proc = nullptr;
+    char message[256] = {};
+    vik_errbuf err{message, sizeof message};
+    REQUIRE(ctx->api.process_spawn(ctx->api.host_ctx, &spec, &cb, &proc, &err) == VIK_OK);
+    int64_t pid = ctx->api.process_pid(proc);
+    CHECK(::getsid(static_cast<pid_t>(pid)) == pid); // a session leader: requests from inside carry its pid as sid
+    auto found = vik::plugins::spawned_process(pid);
+    REQUIRE(found.has_value());
+    CHECK(found->plugin_id == "some-runtime");
+    CHECK(found->issue_id == "A-7");
+    CHECK(found->stage == "build");
+    ctx->api.process_kill(proc, SIGKILL);
+    int32_t code = 0, sig = 0;
+    CHECK(ctx->api.process_wait(proc, 5000, &code, &sig) == VIK_OK);
+    CHECK(wait_until([&] { return !vik::plugins::spawned_process(pid).has_value(); }, 2s));
+    ctx->api.process_release(proc);
 }
