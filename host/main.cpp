@@ -1,6 +1,8 @@
 // vik-host: argv -> command -> exit code.
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "security/process_hardening.hpp"
+#include "security/secret_environment.hpp"
 
 #include <csignal>
 #include <iostream>
@@ -9,7 +11,16 @@
 #define VIK_HOST_VERSION "0.0.0"
 #endif
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv, char **envp) {
+    // First, before any secret is read: same-user processes (agents) may not read our memory or
+    // /proc/<pid>/environ, and cmd_run can later erase withheld secrets from the initial block.
+    vik::security::remember_initial_environment(envp);
+    try {
+        vik::security::make_non_dumpable();
+    } catch (const std::exception &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
     std::signal(SIGPIPE, SIG_IGN);
     auto parsed = vik::cli::parse_options(argc, argv);
     if (!parsed) {

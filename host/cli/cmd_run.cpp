@@ -7,8 +7,10 @@
 #include "daemon/state_file.hpp"
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
+#include "orchestrator/template_context.hpp"
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
+#include "security/secret_environment.hpp"
 #include "util/ids_and_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -109,6 +111,11 @@ int cmd_run(const Options &opts) {
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, orchestrator::OrchestratorOptions{dirs, 4, 15});
         loop->prepare();
+        // The plugins have read their settings and credentials: the tracker's token leaves the
+        // process environment (hooks still get it from the host's private copy).
+        std::string withheld;
+        for (const auto &n : security::withhold(orchestrator::tracker_secret_names(cfg))) withheld += (withheld.empty() ? "" : ",") + n;
+        if (!withheld.empty()) spdlog::info("secrets withheld from the process environment names={}", withheld);
         daemon::report_started();
         code = loop->run();
         if (loop->has_stuck_work()) {

@@ -1,21 +1,48 @@
 #include "orchestrator/template_context.hpp"
 
+#include "security/secret_environment.hpp"
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/json.hpp>
 
-extern char **environ;
+#include <algorithm>
 
 namespace vik::orchestrator {
 
 namespace json = boost::json;
 
+namespace {
+
+// The longest prefix of `text` of at most `limit` bytes that does not cut a UTF-8 sequence.
+std::string utf8_prefix(const std::string &text, size_t limit) {
+    if (text.size() <= limit) return text;
+    size_t n = limit;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n; // text[n] continues a sequence
+    return text.substr(0, n);
+}
+
+// An environment value: no NUL (execve would cut there), at most kMaxIssueEnvValue bytes.
+std::string env_value(std::string text) {
+    std::erase(text, '\0');
+    return utf8_prefix(text, kMaxIssueEnvValue);
+}
+
+} // namespace
+
+std::vector<std::string> tracker_secret_names(const workflow::Config &c) {
+    std::vector<std::string> names;
+    if (auto *t = c.tracker_settings.if_contains("token_env"); t && t->is_string() && !t->as_string().empty())
+        names.emplace_back(t->as_string());
+    // The github tracker falls back to these without token_env (its manifest cannot say so yet).
+    if (c.tracker_kind == "github")
+        for (const char *n : {"GITHUB_TOKEN", "GH_TOKEN"})
+            if (std::find(names.begin(), names.end(), n) == names.end()) names.emplace_back(n);
+    return names;
+}
+
 json::object base_context(const workflow::Config &c) {
     json::object env;
-    for (char **e = environ; e && *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    for (auto &[k, v] : security::full_environment()) env[k] = v;
     return json::object{{"workflow_path", c.workflow_path.string()},
                         {"workflow_dir", c.workflow_dir.string()},
                         {"workspace_root", c.home.string()},
@@ -36,13 +63,11 @@ std::vector<std::pair<std::string, std::string>> issue_environment(const workflo
                                                                    const std::filesystem::path &workdir,
                                                                    const std::optional<std::string> &stage,
                                                                    const std::string &plugin_dirs) {
+    // Withheld secrets included: hooks and prompt commands are the team's own scripts. Agent
+    // environments are built from this minus tracker_secret_names.
     std::vector<std::pair<std::string, std::string>> env;
-    for (char **e = environ; e && *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq == std::string::npos || kv.rfind("VIK_ISSUE_", 0) == 0) continue;
-        env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
+    for (auto &[k, v] : security::full_environment())
+        if (k.rfind("VIK_ISSUE_", 0) != 0) env.emplace_back(k, v);
     auto set = [&](const std::string &k, const std::string &v) {
         for (auto &kv : env)
             if (kv.first == k) {
@@ -52,8 +77,11 @@ std::vector<std::pair<std::string, std::string>> issue_environment(const workflo
         env.emplace_back(k, v);
     };
     set("VIK_ISSUE_ID", issue.id);
-    set("VIK_ISSUE_TITLE", issue.title);
+    set("VIK_ISSUE_TITLE", env_value(issue.title));
     set("VIK_ISSUE_STATE", issue.state);
+    set("VIK_ISSUE_BODY", env_value(issue.description));
+    if (auto *url = issue.fields.if_contains("url"); url && url->is_string() && !url->as_string().empty())
+        set("VIK_ISSUE_URL", env_value(std::string(url->as_string())));
     if (stage) set("VIK_ISSUE_STAGE", *stage);
     set("VIK_ISSUE_WORKDIR", workdir.string());
     set("VIK_WORKFLOW_PATH", c.workflow_path.string());

@@ -6,6 +6,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -20,8 +21,20 @@ boost::json::object base_context(const workflow::Config &config);
 boost::json::object issue_context(const boost::json::object &base, const Issue &issue, const std::filesystem::path &workdir,
                                   const std::optional<std::string> &stage);
 
-// The host environment plus VIK_ISSUE_ID, VIK_ISSUE_TITLE, VIK_ISSUE_STATE, VIK_ISSUE_STAGE,
-// VIK_ISSUE_WORKDIR, VIK_WORKFLOW_PATH, VIK_WORKFLOW_DIR, VIK_HOST_BIN, VIK_HOST_PLUGINS.
+// Issue text put in the environment is cut to this many bytes (at a UTF-8 boundary, NULs
+// dropped): Linux refuses execve when one "NAME=value" string passes MAX_ARG_STRLEN (128 KiB).
+inline constexpr size_t kMaxIssueEnvValue = 100 * 1024;
+
+// The variables holding the tracker's credentials (issues.tracker.token_env; GITHUB_TOKEN and
+// GH_TOKEN with the github tracker). cmd_run withholds them from the host's own environment;
+// agent environments leave them out unless a profile passes them (pass_env).
+std::vector<std::string> tracker_secret_names(const workflow::Config &config);
+
+// The host environment (withheld secrets included) plus VIK_ISSUE_ID, VIK_ISSUE_TITLE,
+// VIK_ISSUE_STATE, VIK_ISSUE_BODY (the description), VIK_ISSUE_URL (when the issue has a `url`),
+// VIK_ISSUE_STAGE, VIK_ISSUE_WORKDIR, VIK_WORKFLOW_PATH, VIK_WORKFLOW_DIR, VIK_HOST_BIN,
+// VIK_HOST_PLUGINS. Title, body and URL are cut at kMaxIssueEnvValue bytes: hook scripts use
+// "$VIK_ISSUE_BODY" instead of substituting untrusted text into the script.
 std::vector<std::pair<std::string, std::string>> issue_environment(const workflow::Config &config, const Issue &issue,
                                                                    const std::filesystem::path &workdir,
                                                                    const std::optional<std::string> &stage,

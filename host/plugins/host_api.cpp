@@ -1,9 +1,13 @@
 #include "plugins/host_api.hpp"
 
 #include "process/process_service.hpp"
+#include "security/secret_environment.hpp"
 
 #include <spdlog/spdlog.h>
 #include <vik/plugin.hpp>
+
+#include <map>
+#include <mutex>
 
 // The opaque process handle of the ABI is the host's ProcessHandle in a thin shell.
 struct vik_process {
@@ -12,6 +16,23 @@ struct vik_process {
 
 namespace vik::plugins {
 namespace {
+
+// Live processes spawned for an issue, by pid (spawned_process()).
+struct SpawnRegistry {
+    std::mutex mutex;
+    std::map<int64_t, SpawnedProcess> by_pid;
+};
+
+SpawnRegistry &spawn_registry() {
+    static SpawnRegistry r;
+    return r;
+}
+
+std::string env_value(const std::vector<std::string> &env, const std::string &name) {
+    for (const auto &kv : env)
+        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 && kv[name.size()] == '=') return kv.substr(name.size() + 1);
+    return {};
+}
 
 void api_log(void *host_ctx, int32_t level, const char *message) {
     auto *ctx = static_cast<HostContext *>(host_ctx);
@@ -29,7 +50,7 @@ vik_status api_get_settings(void *host_ctx, const vik_sink *out) {
     return VIK_OK;
 }
 
-vik_status api_spawn(void *, const vik_process_spec *spec, const vik_process_callbacks *cb, vik_process **out,
+vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_process_callbacks *cb, vik_process **out,
                      vik_errbuf *err) {
     return sdk::guarded(err, [&]() -> vik_status {
         if (spec == nullptr || cb == nullptr || out == nullptr || spec->argv == nullptr || spec->argv[0] == nullptr)
@@ -39,6 +60,12 @@ vik_status api_spawn(void *, const vik_process_spec *spec, const vik_process_cal
         if (spec->env != nullptr) {
             s.env.emplace();
             for (auto e = spec->env; *e != nullptr; ++e) s.env->emplace_back(*e);
+        } else if (auto secrets = security::withheld(); !secrets.empty()) {
+            // "Inherit the host's environment" keeps meaning the environment the host was started
+            // with: a tracker's pull command (`gh issue list`) still finds its token although the
+            // host withheld it from its own process environment.
+            s.env.emplace();
+            for (auto &[k, v] : security::full_environment()) s.env->push_back(k + "=" + v);
         }
         if (spec->cwd != nullptr) s.cwd = spec->cwd;
         if (spec->max_line_bytes != 0) s.max_line_bytes = spec->max_line_bytes;
@@ -51,9 +78,29 @@ vik_status api_spawn(void *, const vik_process_spec *spec, const vik_process_cal
             pc.on_stdout = [c](std::string_view line, bool t) { c.on_stdout_line(c.ctx, line.data(), line.size(), t); };
         if (c.on_stderr_line)
             pc.on_stderr = [c](std::string_view line, bool t) { c.on_stderr_line(c.ctx, line.data(), line.size(), t); };
-        if (c.on_exit)
-            pc.on_exit = [c](process::ExitStatus st) { c.on_exit(c.ctx, st.exit_code, st.term_signal); };
+        // A process for an issue is recorded while it runs; `exited` settles an exit that comes
+        // before the registration below.
+        SpawnedProcess record;
+        if (s.env) record = {static_cast<HostContext *>(host_ctx)->plugin_id, env_value(*s.env, "VIK_ISSUE_ID"), env_value(*s.env, "VIK_ISSUE_STAGE")};
+        auto pid = std::make_shared<int64_t>(-1);
+        pc.on_exit = [c, pid](process::ExitStatus st) {
+            {
+                auto &r = spawn_registry();
+                std::lock_guard lock(r.mutex);
+                if (*pid > 0) r.by_pid.erase(*pid);
+                *pid = 0; // exited
+            }
+            if (c.on_exit) c.on_exit(c.ctx, st.exit_code, st.term_signal);
+        };
         auto handle = process::ProcessService::instance().spawn(s, std::move(pc));
+        if (!record.issue_id.empty()) {
+            auto &r = spawn_registry();
+            std::lock_guard lock(r.mutex);
+            if (*pid != 0) {
+                *pid = handle->pid();
+                r.by_pid[*pid] = std::move(record);
+            }
+        }
         *out = new vik_process{std::move(handle)};
         return VIK_OK;
     });
@@ -91,6 +138,14 @@ int64_t api_pid(vik_process *proc) { return proc == nullptr ? -1 : proc->handle-
 void api_release(vik_process *proc) { delete proc; }
 
 } // namespace
+
+std::optional<SpawnedProcess> spawned_process(int64_t pid) {
+    auto &r = spawn_registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.by_pid.find(pid);
+    if (it == r.by_pid.end()) return std::nullopt;
+    return it->second;
+}
 
 std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::string settings_json) {
     auto ctx = std::make_unique<HostContext>();
