@@ -6,6 +6,7 @@
 #include "orchestrator/issue.hpp"
 #include "orchestrator/template_context.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "plugins/host_api.hpp"
 #include "plugins/instances.hpp"
 #include "process/process_service.hpp"
 #include "process/run_command.hpp"
@@ -482,13 +483,16 @@ struct Orchestrator::Impl {
                      if (!r) return StepResult{false, r.error().message, {}};
                      return StepResult{true, {}, std::move(*r)};
                  },
-                 guarded("", "", [this, started, missing](StepResult r) {
+                 guarded("", "", [this, started, missing](StepResult r) mutable {
                      if (stopping) return;
                      std::expected<IntakeResult, std::string> parsed = r.ok ? parse_issues(r.value) : std::unexpected(r.error);
                      if (!parsed) {
                          spdlog::warn("reconcile refresh failed; running work untouched: {}", parsed.error());
                          return;
                      }
+                     for (const auto &w : parsed->warnings) spdlog::warn("{}", w);
+                     // An issue the tracker returned malformed is not gone: its run goes on.
+                     for (const auto &bad : parsed->skipped) missing.erase(bad.id);
                      reconcile(observe_all(parsed->issues, started), missing, started);
                  }));
     }
@@ -683,9 +687,8 @@ struct Orchestrator::Impl {
     // Variables holding the tracker's credentials: kept out of agent environments unless the
     // profile passes them explicitly (pass_env). Hooks keep them; they run the team's own scripts.
     std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const {
-        std::set<std::string> names;
-        if (auto *t = cfg.tracker_settings.if_contains("token_env"); t && t->is_string()) names.insert(std::string(t->as_string()));
-        if (cfg.tracker_kind == "github") names.insert({"GITHUB_TOKEN", "GH_TOKEN"});
+        auto listed = tracker_secret_names(cfg);
+        std::set<std::string> names(listed.begin(), listed.end());
         for (const auto &keep : profile.pass_env) names.erase(keep);
         return names;
     }
@@ -1004,8 +1007,25 @@ struct Orchestrator::Impl {
 
     // Operator and agent requests from the control channel. Tracker writes run here, with the
     // host's credentials, so agents can move issues without ever holding the tracker's token.
-    void on_control(const std::string &command, const std::string &id, const std::string &value, ControlServer::Reply reply) {
+    //
+    // A request from a process an agent runtime started (found by the peer's session) may only
+    // concern that agent's own issue, and may not retry or cancel runs: an agent follows its
+    // instructions, and those come partly from issue text. This is a guard, not authentication:
+    // a same-user process can leave its session (docs/security.md).
+    void on_control(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
+                    ControlServer::Reply reply) {
         if (id.empty()) return reply("error an issue id is required");
+        if (auto child = plugins::spawned_process(peer.sid)) {
+            bool agent = std::any_of(runtimes.begin(), runtimes.end(),
+                                     [&](const auto &kv) { return kv.second->plugin_id() == child->plugin_id; });
+            if (agent && id != child->issue_id)
+                return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage +
+                             ") may not change issue '" + id + "'");
+            if (agent && (command == "retry" || command == "cancel"))
+                return reply("error agents may not " + command + " runs; ask an operator (issue " + child->issue_id + ")");
+            spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id, child->stage,
+                         child->plugin_id, peer.pid, command);
+        }
         if (command == "set-state" || command == "comment") {
             uint32_t timeout = to_ms(cfg.pull_timeout_sec);
             blocking(std::chrono::milliseconds(timeout + 10000),
@@ -1121,11 +1141,10 @@ struct Orchestrator::Impl {
         base = base_context(cfg);
         create_plugins();
         try {
-            control = std::make_unique<ControlServer>(io, control_socket_name(cfg.scoped_root()),
-                                                      [this](const std::string &c, const std::string &id, const std::string &v,
-                                                             ControlServer::Reply reply) {
-                                                          guard(id, "", [&] { on_control(c, id, v, std::move(reply)); });
-                                                      });
+            control = std::make_unique<ControlServer>(
+                io, control_socket_name(cfg.scoped_root()), [this](const ControlRequest &r, const Peer &peer, ControlServer::Reply reply) {
+                    guard(r.id, "", [&] { on_control(r.command, r.id, r.value, peer, std::move(reply)); });
+                });
         } catch (const std::exception &e) {
             throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
         }

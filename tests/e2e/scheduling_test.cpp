@@ -494,3 +494,31 @@ TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one"
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);
 }
+
+TEST_CASE("control: an agent may change only its own issue and may not retry or cancel runs", "[scheduling][e2e][security][control]") {
+    Project p;
+    std::string out = shell_quote((p.dir / "agent-requests.txt").string());
+    // The agent of A-1 tries to close B-1, to cancel and to retry its own runs, then moves its own issue.
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n"
+                        "case \"$VIK_ISSUE_ID\" in\n"
+                        "  A-1) \"$VIK_HOST_BIN\" issue set-state B-1 done >>" + out + " 2>&1; echo \"rc=$?\" >>" + out + "\n"
+                        "       \"$VIK_HOST_BIN\" issue cancel A-1 >>" + out + " 2>&1\n"
+                        "       \"$VIK_HOST_BIN\" issue retry A-1 >>" + out + " 2>&1\n"
+                        "       \"$VIK_HOST_BIN\" issue set-state A-1 review >>" + out + " 2>&1 ;;\n"
+                        "esac\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"A-1","title":"t","state":"todo"},{"id":"B-1","title":"t","state":"waiting"}])");
+    write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "loop: {max_iterations: 3}\n"));
+    auto r = run_probe(p);
+    std::string said = read_file(p.dir / "agent-requests.txt");
+    INFO(r.out << r.err << said);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(said, Catch::Contains("an agent working on issue A-1 (stage work) may not change issue 'B-1'"));
+    CHECK_THAT(said, Catch::Contains("rc=1"));
+    CHECK_THAT(said, Catch::Contains("agents may not cancel runs"));
+    CHECK_THAT(said, Catch::Contains("agents may not retry runs"));
+    CHECK_THAT(said, Catch::Contains("A-1 moved to review"));
+    std::string issues = read_file(p.dir / "issues.json");
+    CHECK_THAT(issues, Catch::Contains(R"("id":"B-1","title":"t","state":"waiting")"));
+    CHECK_THAT(r.out, Catch::Contains("control request from a child issue_id=A-1 stage=work"));
+}
