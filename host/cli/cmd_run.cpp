@@ -89,7 +89,7 @@ int cmd_run(const Options &opts) {
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
     // The process service now, before plugins run: the host becomes a child subreaper and picks
-    // its containment mechanism (logged with the first child it starts; docs/security-process.md).
+    // its containment mechanism (logged with the first child it starts; docs/security.md).
     process::ProcessService::instance();
 
     std::string dirs;
