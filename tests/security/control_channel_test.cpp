@@ -284,7 +284,7 @@ TEST_CASE("control: many idle connections get 'busy' past the cap, the host keep
     CHECK(host->wait(20s) == 0);
 }
 
-TEST_CASE("control: the handler learns the peer's pid, uid and session; an agent's requests carry its session", "[security][control]") {
+TEST_CASE("control: the handler learns the peer's pid, uid and session, and an agent's requests carry its session", "[security][control]") {
     TempDir d;
     fs::path path = d / "service" / "control" / "socket";
     boost::asio::io_context io;

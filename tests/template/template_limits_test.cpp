@@ -17,7 +17,7 @@ TEST_CASE("template limits: 10 000 nested parentheses are an error, not a crash"
     }
 }
 
-TEST_CASE("template limits: deep but sane nesting parses; too deep names the limit", "[template][security]") {
+TEST_CASE("template limits: deep but sane nesting parses, too deep names the limit", "[template][security]") {
     std::string ok = "{{ " + std::string(20, '(') + "1" + std::string(20, ')') + " }}";
     CHECK(to_text(Template(ok, "p").render({})) == "1");
     std::string deep = "{{ " + std::string(200, '[') + std::string(200, ']') + " }}";
