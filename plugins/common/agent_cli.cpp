@@ -28,7 +28,7 @@ bool MapperState::parse_line(std::string_view line, bool truncated, const char *
     if (!truncated && !ec && v.is_object()) return true;
     std::string detail = std::string(cli) + (truncated ? " printed an over-long line: " : " printed a line that is not JSON: ") +
                          std::string(line.substr(0, 200));
-    out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+    out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
     settle(VIK_SESSION_FAILED, detail);
     return false;
 }
