@@ -1,4 +1,5 @@
-// Fuzz target: `claude -p --output-format stream-json` stdout through ClaudeEventMapper, line by line (checks in mapper_oracle.hpp).
+// Fuzz target: `claude -p --output-format stream-json` stdout through ClaudeEventMapper, line by
+// line (checks in mapper_oracle.hpp).
 #include "claude-code/claude_events.hpp"
 #include "mapper_oracle.hpp"
 

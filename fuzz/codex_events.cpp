@@ -1,4 +1,5 @@
-// Fuzz target: `codex exec --json` stdout through CodexEventMapper, line by line (checks in mapper_oracle.hpp).
+// Fuzz target: `codex exec --json` stdout through CodexEventMapper, line by line (checks in
+// mapper_oracle.hpp).
 #include "codex/codex_events.hpp"
 #include "mapper_oracle.hpp"
 

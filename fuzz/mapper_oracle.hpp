@@ -28,10 +28,19 @@ inline bool valid_utf8(std::string_view s) {
         if (c < 0x80) {
             ++i;
             continue;
-        } else if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-        else return false;
+        }
+        if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
         if (i + n >= s.size()) return false;
         for (size_t k = 1; k <= n; ++k) {
             auto d = static_cast<unsigned char>(s[i + k]);
@@ -46,8 +55,7 @@ inline bool valid_utf8(std::string_view s) {
     return true;
 }
 
-template <class Mapper>
-int replay_and_check(const uint8_t *data, size_t size) {
+template <class Mapper> int replay_and_check(const uint8_t *data, size_t size) {
     std::string_view text(reinterpret_cast<const char *>(data), size);
     Mapper mapper;
     size_t start = 0;

@@ -24,6 +24,7 @@ using namespace vik;
 
 namespace {
 
+// clang-format off
 const std::vector<std::string> kHostile = {
     ";touch CANARY",
     "$(touch CANARY)",
@@ -46,6 +47,7 @@ const std::vector<std::string> kHostile = {
     "x)\ntouch CANARY\n(",
     "'\"`$(touch CANARY)`\"'",
 };
+// clang-format on
 
 const std::string &tag() {
     static const std::string t = [] {
@@ -59,7 +61,8 @@ const std::string &tag() {
 
 std::string arm(std::string value) {
     const std::string from = "CANARY", to = "CAN\"\"ARY" + tag();
-    for (size_t p = value.find(from); p != std::string::npos; p = value.find(from, p + to.size())) value.replace(p, from.size(), to);
+    for (size_t p = value.find(from); p != std::string::npos; p = value.find(from, p + to.size()))
+        value.replace(p, from.size(), to);
     return value;
 }
 
@@ -88,8 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const char *shell : {"/bin/dash", "/bin/bash"}) {
         sandbox().run(shell, script);
         if (std::filesystem::exists(sandbox().dir() / ("CANARY" + tag()))) {
-            std::fprintf(stderr, "\nINJECTION: %s ran text from the substituted value\ntemplate: %.*s\nvalue: %s\nto_shell: %s\n", shell,
-                         static_cast<int>(templ.size()), templ.data(), value.c_str(), script.c_str());
+            std::fprintf(stderr, "\nINJECTION: %s ran text from the substituted value\ntemplate: %.*s\nvalue: %s\nto_shell: %s\n",
+                         shell, static_cast<int>(templ.size()), templ.data(), value.c_str(), script.c_str());
             std::abort();
         }
     }

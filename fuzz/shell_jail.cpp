@@ -2,9 +2,9 @@
 // A separate small program, built without sanitizers or libFuzzer, so the fuzz target can start
 // it with posix_spawn (no copy of its own large address space per run) and it forks cheaply.
 #include <cerrno>
-#include <string>
 #include <grp.h>
 #include <sched.h>
+#include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -59,10 +59,11 @@ vik::fuzz::ShellSandbox &sandbox() {
 
 [[noreturn]] void fail(const char *what, const Case &c, const std::string &value, const std::string &script, const char *shell,
                        const vik::fuzz::ShellResult *r) {
-    std::fprintf(stderr, "\n%s\ntemplate: %s\nvalue (%zu bytes): %s\nto_shell: %s\n", what, c.templ, value.size(), value.c_str(), script.c_str());
+    std::fprintf(stderr, "\n%s\ntemplate: %s\nvalue (%zu bytes): %s\nto_shell: %s\n", what, c.templ, value.size(), value.c_str(),
+                 script.c_str());
     if (r)
-        std::fprintf(stderr, "%s: exit %d%s, stdout (%zu bytes): %s\n", shell, r->status, r->timed_out ? " (timed out)" : "", r->out.size(),
-                     r->out.c_str());
+        std::fprintf(stderr, "%s: exit %d%s, stdout (%zu bytes): %s\n", shell, r->status, r->timed_out ? " (timed out)" : "",
+                     r->out.size(), r->out.c_str());
     std::abort();
 }
 

@@ -121,8 +121,10 @@ ShellResult ShellSandbox::run(const char *shell, const std::string &script) {
         }
         usleep(200);
     }
-    if (result.timed_out) result.status = -1;
-    else result.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (result.timed_out)
+        result.status = -1;
+    else
+        result.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (result.out.size() > kMaxOutput) result.out.resize(kMaxOutput);
     return result;
 }

@@ -9,13 +9,13 @@
 namespace vik::fuzz {
 
 struct ShellResult {
-    std::string out;        // stdout, at most 1 MiB
-    int status = -1;        // exit status; 128+N for signal N; -1 when the deadline killed it
+    std::string out; // stdout, at most 1 MiB
+    int status = -1; // exit status; 128+N for signal N; -1 when the deadline killed it
     bool timed_out = false;
 };
 
 class ShellSandbox {
-public:
+  public:
     ShellSandbox();  // makes the scratch directory
     ~ShellSandbox(); // removes it
     ShellSandbox(const ShellSandbox &) = delete;
@@ -25,7 +25,7 @@ public:
     ShellResult run(const char *shell, const std::string &script);
     const std::filesystem::path &dir() const { return dir_; }
 
-private:
+  private:
     void empty_dir();
     std::filesystem::path dir_;
     std::string jail_; // fuzz_shell_jail, which fences the shell in (shell_jail.cpp)

@@ -18,8 +18,10 @@ inline tmpl::Segments make_segments(std::string_view templ, const std::string &v
     bool any = false;
     auto advance = [&](std::string_view text) {
         for (char c : text) {
-            if (c == '\n') ++line, col = 1;
-            else ++col;
+            if (c == '\n')
+                ++line, col = 1;
+            else
+                ++col;
         }
     };
     while ((at = templ.find(kMarker, start)) != std::string_view::npos) {

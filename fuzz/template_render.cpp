@@ -43,7 +43,8 @@ const json::object &context() {
 
 size_t count(std::string_view s, std::string_view what) {
     size_t n = 0;
-    for (size_t p = s.find(what); p != std::string_view::npos; p = s.find(what, p + 1)) ++n;
+    for (size_t p = s.find(what); p != std::string_view::npos; p = s.find(what, p + 1))
+        ++n;
     return n;
 }
 
@@ -70,11 +71,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Segments again = t.render(context());
         if (to_text(again) != to_text(segments)) fail("rendering twice gave different text", src);
     } catch (const TemplateError &e) {
-        if (std::string_view(e.what()).find("fuzz.tmpl") == std::string_view::npos) fail("a TemplateError that does not name the template", src);
+        if (std::string_view(e.what()).find("fuzz.tmpl") == std::string_view::npos)
+            fail("a TemplateError that does not name the template", src);
         return 0;
     }
     std::string joined;
-    for (const auto &s : segments) joined += s.text;
+    for (const auto &s : segments)
+        joined += s.text;
     if (to_text(segments) != joined) fail("to_text is not the segments joined", src);
     try {
         (void)to_shell(segments);
