@@ -93,6 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (std::filesystem::exists(sandbox().dir() / ("CANARY" + tag()))) {
             std::fprintf(stderr, "\nINJECTION: %s ran text from the substituted value\ntemplate: %.*s\nvalue: %s\nto_shell: %s\n",
                          shell, static_cast<int>(templ.size()), templ.data(), value.c_str(), script.c_str());
+            sandbox().remove();
             std::abort();
         }
     }

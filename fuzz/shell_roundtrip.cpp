@@ -64,6 +64,7 @@ vik::fuzz::ShellSandbox &sandbox() {
     if (r)
         std::fprintf(stderr, "%s: exit %d%s, stdout (%zu bytes): %s\n", shell, r->status, r->timed_out ? " (timed out)" : "",
                      r->out.size(), r->out.c_str());
+    sandbox().remove();
     std::abort();
 }
 

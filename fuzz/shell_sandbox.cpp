@@ -43,9 +43,19 @@ ShellSandbox::ShellSandbox() : as_root_(geteuid() == 0) {
     dir_ = tmpl;
     // The script runs as nobody when we are root: it must be able to write its scratch directory.
     if (as_root_) chmod(dir_.c_str(), 0777);
+    // A jail that cannot start the shell would make every oracle pass: check once that it can.
+    ShellResult probe = run("/bin/sh", "printf ok > probe && cat probe");
+    if (probe.out != "ok") {
+        std::fprintf(stderr,
+                     "the shell jail does not work (%s in %s: exit %d, output '%s'); is the directory reachable by nobody?\n",
+                     jail_.c_str(), dir_.c_str(), probe.status, probe.out.c_str());
+        std::abort();
+    }
 }
 
-ShellSandbox::~ShellSandbox() {
+ShellSandbox::~ShellSandbox() { remove(); }
+
+void ShellSandbox::remove() {
     std::error_code ec;
     fs::remove_all(dir_, ec);
 }

@@ -24,6 +24,8 @@ class ShellSandbox {
     // Empties the scratch directory, then runs `shell -c script` in it. `shell` is an absolute path.
     ShellResult run(const char *shell, const std::string &script);
     const std::filesystem::path &dir() const { return dir_; }
+    // Removes the scratch directory now: before abort(), which skips destructors.
+    void remove();
 
   private:
     void empty_dir();
