@@ -3,13 +3,36 @@
 # into a scratch prefix, build the installed plugin template with find_package(VikHostSDK) and
 # again with pkg-config and a plain compiler, check that each exports only vik_plugin_entry, and
 # run a workflow on it with the installed vik-host beside the installed built-in plugins.
-# Usage: installed_sdk_test.sh BUILD_DIR
+# With `deb`, the install is the Debian packages instead: `cpack -G DEB` makes vik-host and
+# vik-host-dev, and dpkg installs both into a scratch root (its own admin directory).
+# Usage: installed_sdk_test.sh BUILD_DIR [deb]
 set -euo pipefail
 build=$1
+mode=${2:-install}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-prefix=$scratch/prefix
-cmake --install "$build" --prefix "$prefix" >/dev/null
+if [ "$mode" = deb ]; then
+  (cd "$build" && cpack -G DEB -B "$scratch/debs" >/dev/null)
+  debs=("$scratch"/debs/*.deb)
+  [ ${#debs[@]} -eq 2 ] || { echo "FAILED: expected two packages, got: ${debs[*]}" >&2; exit 1; }
+  for d in "${debs[@]}"; do dpkg-deb --info "$d" | grep -E "^ (Package|Depends):"; done
+  root=$scratch/root
+  mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
+  touch "$root/var/lib/dpkg/status"
+  # --force-depends: the scratch root's database does not know the system's libraries.
+  dpkg --root="$root" --admindir="$root/var/lib/dpkg" --log=/dev/null --force-depends --force-not-root \
+    --force-script-chrootless -i "${debs[@]}" >/dev/null
+  dpkg --root="$root" --admindir="$root/var/lib/dpkg" -l | grep -E "^ii +vik-host(-dev)? " >/dev/null ||
+    { echo "FAILED: dpkg does not list both packages as installed" >&2; exit 1; }
+  prefix=$root/usr
+  for f in lib/systemd/system/vik-host@.service share/man/man1/vik-host.1 share/bash-completion/completions/vik-host \
+           share/doc/vik-host/security.md lib/vik-host/plugins/libvik-codex.so; do
+    [ -e "$prefix/$f" ] || { echo "FAILED: the vik-host package lacks $f" >&2; exit 1; }
+  done
+else
+  prefix=$scratch/prefix
+  cmake --install "$build" --prefix "$prefix" >/dev/null
+fi
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 exports_only_entry() {
@@ -61,4 +84,4 @@ out=$("$prefix/bin/vik-host" --plugins "$prefix/lib/vik-host/plugins" --plugins 
   fail "run failed: $out"
 echo "$out" | grep -q "issues pulled count=1" || fail "no pull from the template tracker: $out"
 echo "$out" | grep -q "session finished issue_id=EX-1 stage=work" || fail "no session for EX-1: $out"
-echo "installed SDK: template built with find_package and pkg-config, one exported symbol, workflow ran"
+echo "installed SDK ($mode): template built with find_package and pkg-config, one exported symbol, workflow ran"
