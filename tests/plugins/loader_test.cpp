@@ -1,5 +1,6 @@
 // The real loader against plugins the test tree builds: one good plugin in C, and one of each
 // broken kind. Each broken one is refused with its reason while the others load.
+#include "e2e/e2e_support.hpp"
 #include "plugins/instances.hpp"
 #include "plugins/manifest.hpp"
 #include "plugins/registry.hpp"
@@ -179,4 +180,29 @@ TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, n
     CHECK_THAT(error_for("kinds = [\"tracker\"]\nabi_major = 1\n"), Catch::Contains("invalid manifest"));
     CHECK(error_for(tracker + "trackers = [\"t\"]\nsecret_env = [\"T_TOKEN\"]\nsettings_from = \"pull_command\"\n") ==
           "(accepted)");
+}
+
+TEST_CASE("manifest: a tracker's secret_env reaches hooks but not agents, unless a profile passes it", "[plugins][e2e]") {
+    vik::test::Project p;
+    p.issues(R"([{"id":"S-1","title":"t","state":"todo"}])");
+    for (const char *who : {"plain", "passed"})
+        p.agent(std::string(who) + ".sh", "#!/bin/sh\ncat >/dev/null\nprintf '%s' \"${VIK_PROBE_SECRET-unset}\" > " +
+                                              (p.dir / (std::string("agent-") + who + ".txt")).string() + "\n");
+    vik::test::write_file(p.workflow(), "loop: {max_iterations: 1}\nagents:\n"
+                                        "  plain: {runtime: scripted, model: none, settings: {command: " + (p.dir / "plain.sh").string() + "}}\n"
+                                        "  passed: {runtime: scripted, model: none, pass_env: [VIK_PROBE_SECRET], settings: {command: " +
+                                        (p.dir / "passed.sh").string() + "}}\n"
+                                        "issues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log}\n"
+                                        "issue:\n  hooks:\n    after_create: printf '%s' \"$VIK_PROBE_SECRET\" > " + (p.dir / "hook.txt").string() + "\n"
+                                        "  stages:\n    one: {when: {state: todo}, agent: plain, prompt: p}\n"
+                                        "    two: {when: {state: todo}, agent: passed, prompt: p}\n");
+    auto r = vik::test::run_host({"--plugins", vik::test::plugin_dir().string(), "--plugins",
+                                  (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
+                                 p.dir.path, {"VIK_PROBE_SECRET=s3cret-from-env"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out + r.err, Catch::Contains("secrets withheld from the process environment names=VIK_PROBE_SECRET"));
+    CHECK(vik::test::read_file(p.dir / "hook.txt") == "s3cret-from-env");
+    CHECK(vik::test::read_file(p.dir / "agent-plain.txt") == "unset");
+    CHECK(vik::test::read_file(p.dir / "agent-passed.txt") == "s3cret-from-env");
 }
