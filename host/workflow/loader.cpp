@@ -276,17 +276,22 @@ void load_issues(Reader &r, const YAML::Node &root, Config &c) {
     if (!issues.IsMap()) r.fail(issues.Mark(), "issues", "invalid type: expected a map" + r.found(issues));
     r.unknown_fields(issues, "issues", {"pull", "tracker"});
     YAML::Node tracker = r.section(issues, "tracker", "issues.tracker");
+    bool names_tracker = false;
     if (tracker.IsDefined()) {
         // vik-host: `kind` picks the tracker plugin; the other keys are that plugin's settings,
         // checked against its manifest once plugins are loaded (plugin_checks.cpp).
         if (YAML::Node kind = tracker["kind"]; kind.IsDefined()) {
             c.tracker_kind = r.string(kind, "issues.tracker.kind");
+            names_tracker = true;
             if (is_blank(c.tracker_kind)) r.diags().empty_str("issues.tracker.kind");
         }
         for (const auto &kv : tracker)
             if (kv.first.Scalar() != "kind") c.tracker_settings[kv.first.Scalar()] = r.to_json(kv.second);
     }
-    bool needs_command = c.tracker_kind == "command";
+    // A workflow that names no tracker is vik's form, where issues.pull.command is required (a
+    // load error, as in vik). A named tracker's manifest says whether it needs the pull command
+    // (settings_from = "pull_command"); plugin_checks.cpp reports it missing.
+    bool needs_command = !names_tracker;
     YAML::Node pull = needs_command ? r.required(issues, "pull", "issues.pull") : issues["pull"];
     if (pull.IsDefined()) {
         if (pull.IsNull() && !r.explicit_null(pull)) pull = YAML::Node(YAML::NodeType::Map);

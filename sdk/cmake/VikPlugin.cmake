@@ -43,8 +43,13 @@ function(vik_add_plugin)
     VISIBILITY_INLINES_HIDDEN ON
     LINK_DEPENDS ${version_script})
   target_link_options(${target} PRIVATE -Wl,--version-script=${version_script} -Wl,--no-undefined)
-  add_custom_command(TARGET ${target} POST_BUILD
-    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${P_MANIFEST} ${P_OUTPUT_DIR}/vik-${P_NAME}.toml)
+  # The manifest beside the library, copied again whenever it changes (not only on a relink).
+  add_custom_command(OUTPUT ${P_OUTPUT_DIR}/vik-${P_NAME}.toml
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${P_OUTPUT_DIR}
+    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${P_MANIFEST} ${P_OUTPUT_DIR}/vik-${P_NAME}.toml
+    DEPENDS ${P_MANIFEST})
+  add_custom_target(${target}-manifest DEPENDS ${P_OUTPUT_DIR}/vik-${P_NAME}.toml)
+  add_dependencies(${target} ${target}-manifest)
   # Test plugins (an OUTPUT_DIR of their own inside vik-host's tree) are not installed.
   if(NOT VIK_PLUGIN_OUTPUT_DIR OR P_OUTPUT_DIR STREQUAL VIK_PLUGIN_OUTPUT_DIR)
     install(TARGETS ${target} LIBRARY DESTINATION ${P_INSTALL_DIR})
