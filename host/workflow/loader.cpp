@@ -1,5 +1,6 @@
 #include "workflow/loader.hpp"
 
+#include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
 #include "workflow/yaml_guard.hpp"
 
@@ -148,37 +149,8 @@ public:
         }
     }
 
-    // A YAML value as JSON: plain scalars by their look, quoted scalars as strings.
-    json::value to_json(const YAML::Node &n) const {
-        switch (n.Type()) {
-        case YAML::NodeType::Sequence: {
-            json::array a;
-            for (const auto &i : n) a.push_back(to_json(i));
-            return a;
-        }
-        case YAML::NodeType::Map: {
-            json::object o;
-            for (const auto &kv : n) o[kv.first.Scalar()] = to_json(kv.second);
-            return o;
-        }
-        case YAML::NodeType::Scalar: {
-            const std::string &s = n.Scalar();
-            if (n.Tag() == "!") return json::string(s);
-            if (s == "true" || s == "True" || s == "TRUE") return true;
-            if (s == "false" || s == "False" || s == "FALSE") return false;
-            try {
-                size_t used = 0;
-                long long i = std::stoll(s, &used, 10);
-                if (used == s.size()) return i;
-                double d = std::stod(s, &used);
-                if (used == s.size()) return d;
-            } catch (const std::exception &) {
-            }
-            return json::string(s);
-        }
-        default: return nullptr;
-        }
-    }
+    // A YAML value as JSON, by the tree's one rule set (util/yaml_json.hpp).
+    json::value to_json(const YAML::Node &n) const { return util::yaml_to_json(n); }
 
     const fs::path &file() const { return file_; }
     Diagnostics &diags() { return diags_; }
