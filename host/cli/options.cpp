@@ -23,7 +23,8 @@ Commands:
 WORKFLOW defaults to ./workflow.yml. With no command, `vik-host --plugins DIR [WORKFLOW]` runs.
 
 Global options:
-  --plugins DIR   load plugins from DIR instead of the default (repeatable: adds more)
+  --plugins DIR   load plugins from DIR too, after the built-in ones (repeatable)
+  --no-builtin-plugins   load only the --plugins directories
   -h, --help      print this help
   -V, --version   print the version
 )";
@@ -58,7 +59,8 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.plugin_dirs.emplace_back(*v);
-        } else if (a == "--json") o.json = true;
+        } else if (a == "--no-builtin-plugins") o.no_builtin_plugins = true;
+        else if (a == "--json") o.json = true;
         else if (a == "--strict") o.strict = true;
         else if (a == "-d" || a == "--detach") o.detach = true;
         else if (a == "--port") {

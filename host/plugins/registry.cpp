@@ -32,6 +32,20 @@ std::shared_ptr<LoadedPlugin> Registry::find_tracker(const std::string &tracker)
     return nullptr;
 }
 
+std::vector<std::shared_ptr<LoadedPlugin>> Registry::runtime_providers(const std::string &runtime) const {
+    std::vector<std::shared_ptr<LoadedPlugin>> out;
+    for (auto &p : plugins)
+        if (contains(p->manifest.runtimes, runtime) && p->interface(Kind::agent_runtime)) out.push_back(p);
+    return out;
+}
+
+std::vector<std::shared_ptr<LoadedPlugin>> Registry::tracker_providers(const std::string &tracker) const {
+    std::vector<std::shared_ptr<LoadedPlugin>> out;
+    for (auto &p : plugins)
+        if (contains(p->manifest.trackers, tracker) && p->interface(Kind::tracker)) out.push_back(p);
+    return out;
+}
+
 std::shared_ptr<LoadedPlugin> Registry::find_id(const std::string &id) const {
     for (auto &p : plugins)
         if (p->manifest.id == id) return p;

@@ -39,6 +39,10 @@ public:
     bool all_loaded() const;
     std::shared_ptr<LoadedPlugin> find_runtime(const std::string &runtime) const;
     std::shared_ptr<LoadedPlugin> find_tracker(const std::string &tracker) const;
+    // Every loaded plugin serving this runtime / tracker name, in load order (more than one is
+    // an error for a workflow that uses the name: plugin_checks says so).
+    std::vector<std::shared_ptr<LoadedPlugin>> runtime_providers(const std::string &runtime) const;
+    std::vector<std::shared_ptr<LoadedPlugin>> tracker_providers(const std::string &tracker) const;
     std::shared_ptr<LoadedPlugin> find_id(const std::string &id) const;
     std::vector<std::shared_ptr<LoadedPlugin>> with_kind(Kind kind) const;
     std::vector<std::string> runtime_names() const;

@@ -31,8 +31,29 @@ void add_secrets(std::vector<std::string> &names, const std::vector<std::string>
 }
 } // namespace
 
+// A name two loaded plugins serve: which one would run depends on directory order, so it is an
+// error naming both (remove one from the plugin directories).
+void check_unique(const std::vector<std::shared_ptr<plugins::LoadedPlugin>> &providers, const std::string &pointer,
+                  const std::string &what, const std::string &name, Diagnostics &d) {
+    if (providers.size() < 2) return;
+    std::string list;
+    for (const auto &p : providers) list += (list.empty() ? "" : ", ") + p->manifest.id + " (" + p->manifest.path.string() + ")";
+    d.items.push_back({Severity::error, pointer, "ambiguous_plugin", name, false,
+                       "the " + what + " '" + name + "' set for '" + pointer + "' is served by " + std::to_string(providers.size()) +
+                           " plugins: " + list + "; remove all but one from the plugin directories"});
+}
+
+bool has_hook_scripts(const Config &c) {
+    if (c.after_create || c.before_remove) return true;
+    return std::any_of(c.stages.begin(), c.stages.end(), [](const Stage &s) { return s.before_run || s.after_run; });
+}
+
 void check_plugins(Config &c, const plugins::Registry &reg, Diagnostics &d) {
     c.plugin_secret_env.clear();
+    if (has_hook_scripts(c) && reg.with_kind(plugins::Kind::hooks).empty())
+        d.items.push_back({Severity::error, "issue.hooks", "missing_plugin", "hooks", false,
+                           "the workflow has hook scripts but no hooks plugin is loaded (the built-in shell-hooks plugin "
+                           "runs them; check --plugins and --no-builtin-plugins)"});
     for (const auto &h : reg.with_kind(plugins::Kind::hooks))
         add_secrets(c.plugin_secret_env, h->manifest.secret_env);
     for (const auto &a : c.agents) {
@@ -41,6 +62,7 @@ void check_plugins(Config &c, const plugins::Registry &reg, Diagnostics &d) {
             d.unknown_plugin_name("agents." + a.name + ".runtime", "unknown_runtime", "runtime", a.runtime, reg.runtime_names());
             continue;
         }
+        check_unique(reg.runtime_providers(a.runtime), "agents." + a.name + ".runtime", "runtime", a.runtime, d);
         check_settings(a.settings, p->manifest, "agents." + a.name + ".settings", d, false);
     }
     auto t = reg.find_tracker(c.tracker_kind);
@@ -48,6 +70,7 @@ void check_plugins(Config &c, const plugins::Registry &reg, Diagnostics &d) {
         d.unknown_plugin_name("issues.tracker.kind", "unknown_tracker", "tracker", c.tracker_kind, reg.tracker_names());
         return;
     }
+    check_unique(reg.tracker_providers(c.tracker_kind), "issues.tracker.kind", "tracker", c.tracker_kind, d);
     const plugins::Manifest &m = t->manifest;
     add_secrets(c.plugin_secret_env, m.secret_env);
     if (m.settings_from == plugins::SettingsSource::pull_command && !c.pull_command)

@@ -14,7 +14,7 @@ TEST_CASE("cli: vik-host plugins lists the shipped plugins as loaded and exits 0
 }
 
 TEST_CASE("cli: plugins with broken candidates names each and exits 1", "[cli]") {
-    auto r = run_host({"--plugins", (vik::test::test_plugin_root() / "mixed").string(), "plugins"});
+    auto r = run_host({"--no-builtin-plugins", "--plugins", (vik::test::test_plugin_root() / "mixed").string(), "plugins"});
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.out, Catch::Contains("loaded   good-c"));
     CHECK_THAT(r.out, Catch::Contains("refused  wrong-abi"));
@@ -53,4 +53,18 @@ TEST_CASE("cli: with no command, --plugins DIR means run on ./workflow.yml", "[c
     CHECK(o->command == "run");
     CHECK(o->workflow == "workflow.yml");
     CHECK(o->plugin_dirs.size() == 1);
+}
+
+TEST_CASE("cli: --plugins adds to the built-in plugins, each directory loads once, and each plugin says what it serves", "[cli][plugins]") {
+    auto r = run_host({"--plugins", (vik::test::test_plugin_root() / "good").string(), "--plugins", vik::test::plugin_dir().string(),
+                       "plugins"});
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("loaded   shell-hooks")); // a team's own plugins do not push out the built-ins
+    CHECK_THAT(r.out, Catch::Contains("loaded   good-c"));
+    CHECK_THAT(r.out, Catch::Contains("serves trackers: c-fixed"));
+    CHECK_THAT(r.out, Catch::Contains("serves runtimes: codex"));
+    CHECK_THAT(r.out, !Catch::Contains("refused")); // the built-in directory given again is not loaded twice
+    auto only = run_host({"--no-builtin-plugins", "--plugins", (vik::test::test_plugin_root() / "good").string(), "plugins"});
+    CHECK(only.exit_code == 0);
+    CHECK_THAT(only.out, Catch::Contains("1 of 1 plugin(s) loaded"));
 }

@@ -66,5 +66,10 @@ static const void *c_get_interface(const char *id) {
     return strcmp(id, VIK_TRACKER_V1) == 0 ? (const void *)&c_tracker_table : NULL;
 }
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), "good-c",
+/* The twin build (tests/plugins/CMakeLists.txt) is the same tracker under another id. */
+#ifndef GOOD_C_ID
+#define GOOD_C_ID "good-c"
+#endif
+
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), GOOD_C_ID,
                                                       "1.2.3", "a tracker written in C", c_get_interface};
