@@ -48,7 +48,6 @@ struct Frame {
     int parens = 0;           // subst/procsubst/arith: unmatched ( inside
     bool arith_closing = false; // arith: one ) of the closing )) seen
     bool ansi_backslash = false; // ansi: the previous character was a backslash
-    bool saw_escaped_quote = false; // ansi: \' seen (dash and bash disagree on where it ends)
 };
 
 struct Heredoc {
@@ -475,10 +474,7 @@ struct LexerState {
         Frame &f = top();
         if (f.ansi_backslash) {
             f.ansi_backslash = false;
-            if (c == '\'') {
-                f.saw_escaped_quote = true;
-                poison("$'…' with an escaped quote (dash and bash end it in different places)");
-            }
+            if (c == '\'') poison("$'…' with an escaped quote (dash and bash end it in different places)");
             return;
         }
         if (c == '\\') f.ansi_backslash = true;
