@@ -24,7 +24,8 @@ std::optional<std::string> workflow_path_problem(const fs::path &path) {
 
 std::expected<workflow::Loaded, workflow::LoadError> load_workflow_file(const fs::path &path) {
     if (auto problem = workflow_path_problem(path)) return std::unexpected(workflow::LoadError{*problem, ""});
-    return workflow::load_workflow(path);
+    // vik names the workflow by its absolute path (cwd joined, `.`/`..` folded) in every message.
+    return workflow::load_workflow(workflow::absolute_lexical(path));
 }
 
 std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &opts, const plugins::Registry &registry) {

@@ -19,7 +19,8 @@ namespace vik::cli {
 // the path names something to read (load_workflow reports what goes wrong after that).
 std::optional<std::string> workflow_path_problem(const std::filesystem::path &path);
 
-// workflow_path_problem, then load_workflow; the error is the text for stderr.
+// workflow_path_problem, then load_workflow of the absolute path (so load errors name it, as
+// vik's do); the error is the text for stderr.
 std::expected<workflow::Loaded, workflow::LoadError> load_workflow_file(const std::filesystem::path &path);
 
 // On failure the string is the full message for stderr; the exit code is 1.

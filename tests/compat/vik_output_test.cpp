@@ -226,4 +226,13 @@ TEST_CASE("compat: a directory or a missing file as the workflow gets vik's text
     auto missing = run_host({"doctor", (dir / "nope.yml").string()});
     CHECK(missing.exit_code == 1);
     CHECK(missing.err == "workflow file not found at " + (dir / "nope.yml").string() + "\n");
+    auto relative = run_host({"doctor", "nope.yml"}, dir.path);
+    CHECK(relative.err == "workflow file not found at " + (dir / "nope.yml").string() + "\n");
+    // Load errors name the absolute path too (vik's fixtures/workflows/error.yml).
+    write_file(dir / "error.yml", "loop:\n");
+    auto error = run_host({"doctor", "error.yml"}, dir.path);
+    CHECK(error.exit_code == 1);
+    CHECK(error.out.empty());
+    CHECK_THAT(error.err, Catch::StartsWith((dir / "error.yml").string() + ":"));
+    CHECK_THAT(error.err, Catch::Contains("missing field `agents`"));
 }
