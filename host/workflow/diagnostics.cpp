@@ -134,6 +134,17 @@ Placed place(const Diagnostic &d, const std::vector<std::string> &agents, const 
             bool is_stages = level == "issue.stages";
             size_t length = 0;
             int i = match_name(rest, is_stages ? stages : agents, length);
+            if (i < 0 && is_stages) {
+                // Already in vik's form: a blank-named stage's pointers have no name segment.
+                auto b = std::find_if(stages.begin(), stages.end(), blank);
+                if (b != stages.end()) {
+                    out.key.push_back(static_cast<int>(b - stages.begin()) + 1);
+                    out.stage = static_cast<int>(b - stages.begin());
+                    out.name_end = pos - 1;
+                    level += ".*";
+                    continue;
+                }
+            }
             if (i < 0) {
                 out.key.push_back(unknown_rank);
                 break;
@@ -176,29 +187,35 @@ void order_like_vik(Diagnostics &d, const Config &config) {
 
     std::vector<std::pair<std::vector<int>, Diagnostic>> placed;
     for (auto &item : d.items) {
+        // A blank stage name and a blank stage agent are reported below, once each, as vik does.
+        if (item.code == "empty_str" && (item.pointer == "issue.stages" || item.pointer == "issue.stages.")) continue;
+        if (item.code == "unknown_agent" && blank(item.value)) continue;
         Placed p = place(item, agents, stages);
         if (p.stage >= 0 && blank(stages[p.stage])) {
-            // vik: a blank stage name is reported once, as `issue.stages`, and the stage's own
-            // pointers drop the name; the loader's check of the name is replaced below.
             if (p.name_end == item.pointer.size() && item.code == "empty_str") continue;
+            if (item.code == "empty_str" && blank(config.stages[p.stage].agent) && item.pointer.ends_with(".agent")) continue;
             repoint(item, "issue.stages" + item.pointer.substr(p.name_end));
         } else if (p.agent >= 0 && agents[p.agent].empty()) {
             repoint(item, "agents" + item.pointer.substr(p.name_end));
-        }
-        if (item.code == "unknown_agent" && blank(item.value)) {
-            // vik: a blank `agent` is an empty string, not a reference to a missing profile.
-            Diagnostics one;
-            one.empty_str(item.pointer);
-            item = one.items.front();
+        } else if (p.stage >= 0 && item.code == "empty_str" && blank(config.stages[p.stage].agent) &&
+                   item.pointer == "issue.stages." + stages[p.stage] + ".agent") {
+            continue;
         }
         placed.emplace_back(std::move(p.key), std::move(item));
     }
-    for (size_t i = 0; i < stages.size(); ++i)
-        if (blank(stages[i])) {
+    for (size_t i = 0; i < stages.size(); ++i) {
+        int at = static_cast<int>(i) + 1;
+        std::string prefix = blank(stages[i]) ? "issue.stages" : "issue.stages." + stages[i];
+        auto empty_str = [](const std::string &pointer) {
             Diagnostics one;
-            one.empty_str("issue.stages");
-            placed.emplace_back(std::vector<int>{5, 1, static_cast<int>(i) + 1}, one.items.front());
-        }
+            one.empty_str(pointer);
+            return one.items.front();
+        };
+        // vik: a blank stage name is `issue.stages`, and the stage's own pointers drop the name.
+        if (blank(stages[i])) placed.emplace_back(std::vector<int>{5, 1, at}, empty_str("issue.stages"));
+        // vik: a blank `agent` is an empty string, not a reference to a missing profile.
+        if (blank(config.stages[i].agent)) placed.emplace_back(std::vector<int>{5, 1, at, 3}, empty_str(prefix + ".agent"));
+    }
     std::stable_sort(placed.begin(), placed.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
     d.items.clear();
     for (auto &[key, item] : placed) d.items.push_back(std::move(item));

@@ -180,6 +180,22 @@ issue:
           std::vector<std::string>{"issue.stages.plan.agent", "issue.stages", "issue.stages.prompt"});
 }
 
+TEST_CASE("compat: a profile named '' and a blank stage agent get vik's pointers and codes", "[compat]") {
+    using vik::workflow::Severity;
+    auto d = ordered(R"(agents:
+  "": {runtime: codex, model: ''}
+  codex: {runtime: codex, model: m}
+issues: {pull: {command: ./pull}}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: '', prompt: hi}
+)");
+    CHECK(pointers(d, Severity::error) == std::vector<std::string>{"agents.model", "issue.stages.plan.agent"});
+    REQUIRE(d.items.size() == 2);
+    CHECK(d.items[0].message == "'agents.model' cannot be empty string");
+    CHECK(d.items[1].message == "'issue.stages.plan.agent' cannot be empty string");
+}
+
 TEST_CASE("compat: doctor --json prints serde_json's pretty form", "[compat][doctor]") {
     TempDir dir;
     write_file(dir / "workflow.yml", R"(extra: 1
