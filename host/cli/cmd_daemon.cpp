@@ -54,7 +54,8 @@ int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_sec);
     while (daemon::InstanceLock::held_by_other(s.lock_file)) {
         if (std::chrono::steady_clock::now() > deadline) {
-            std::cerr << cmd << " failed: daemon (pid " << pid << ") did not exit within " << grace_sec << " s\n";
+            // vik's text (daemon/lifecycle.rs).
+            std::cerr << cmd << " failed: daemon pid " << pid << " did not exit within " << grace_sec * 1000L << " ms\n";
             return 1;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
