@@ -10,6 +10,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -289,8 +290,18 @@ std::string json_log_line(std::chrono::system_clock::time_point t, const std::st
             pos = next;
         }
     }
+    // A `key=` that would replace a key of the line or repeat a field is text of the value before
+    // it: values can come from trackers and agents, and must not rewrite the level or message.
+    std::vector<std::pair<std::string, std::string>> kept;
+    for (auto &[k, v] : fields) {
+        bool taken = k == "timestamp" || k == "level" || k == "message" || k == "target" || k == "error" || k == "detail" ||
+                     std::any_of(kept.begin(), kept.end(), [&](const auto &f) { return f.first == k; });
+        if (!taken) kept.emplace_back(std::move(k), std::move(v));
+        else if (kept.empty()) text += " " + k + "=" + v;
+        else kept.back().second += " " + k + "=" + v;
+    }
     o["message"] = text;
-    for (const auto &[k, v] : fields) o[k] = field_value(k, v);
+    for (const auto &[k, v] : kept) o[k] = field_value(k, v);
     if (!detail.empty()) o[problem ? "error" : "detail"] = detail;
     o["target"] = target;
     return json_compact(o) + "\n";

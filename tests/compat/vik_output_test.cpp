@@ -84,6 +84,11 @@ TEST_CASE("compat: log lines carry their fields as keys of their own, as tracing
     CHECK(removed.at("issue_id") == "A-1");
     CHECK(removed.at("detail") == "(terminal state)");
     CHECK(j("INFO", "SIGHUP received and ignored").at("message") == "SIGHUP received and ignored");
+    // Text from a tracker cannot rewrite the line's own keys or a field given before it.
+    auto forged = j("INFO", "issue ready; launching stages issue_id=x level=ERROR message=hi issue_id=y state=todo");
+    CHECK(forged == boost::json::parse(R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"INFO",
+        "message":"issue ready; launching stages","issue_id":"x level=ERROR message=hi issue_id=y","state":"todo","target":"vik"})"));
+    CHECK(j("INFO", "odd target=x count=1").at("message") == "odd target=x");
 }
 
 TEST_CASE("compat: status prints started_at as chrono's Display of a UTC time", "[compat]") {
