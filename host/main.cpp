@@ -1,6 +1,7 @@
 // vik-host: argv -> command -> exit code.
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "plugins/plugin_call.hpp"
 #include "security/process_hardening.hpp"
 #include "security/secret_environment.hpp"
 
@@ -22,6 +23,8 @@ int main(int argc, char **argv, char **envp) {
         return 1;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    // A plugin that crashes the process is named before it dies (plugins/plugin_call.hpp).
+    vik::plugins::install_fatal_signal_report();
     auto parsed = vik::cli::parse_options(argc, argv);
     if (!parsed) {
         std::cerr << "error: " << parsed.error();

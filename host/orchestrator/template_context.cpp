@@ -33,10 +33,9 @@ std::vector<std::string> tracker_secret_names(const workflow::Config &c) {
     std::vector<std::string> names;
     if (auto *t = c.tracker_settings.if_contains("token_env"); t && t->is_string() && !t->as_string().empty())
         names.emplace_back(t->as_string());
-    // The github tracker falls back to these without token_env (its manifest cannot say so yet).
-    if (c.tracker_kind == "github")
-        for (const char *n : {"GITHUB_TOKEN", "GH_TOKEN"})
-            if (std::find(names.begin(), names.end(), n) == names.end()) names.emplace_back(n);
+    // What the plugins' manifests declare (secret_env), recorded by check_plugins.
+    for (const auto &n : c.plugin_secret_env)
+        if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
     return names;
 }
 

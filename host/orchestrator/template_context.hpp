@@ -25,9 +25,10 @@ boost::json::object issue_context(const boost::json::object &base, const Issue &
 // dropped): Linux refuses execve when one "NAME=value" string passes MAX_ARG_STRLEN (128 KiB).
 inline constexpr size_t kMaxIssueEnvValue = 100 * 1024;
 
-// The variables holding the tracker's credentials (issues.tracker.token_env; GITHUB_TOKEN and
-// GH_TOKEN with the github tracker). cmd_run withholds them from the host's own environment;
-// agent environments leave them out unless a profile passes them (pass_env).
+// The variables holding the tracker's credentials: issues.tracker.token_env, then the
+// `secret_env` of the tracker's and the hooks plugins' manifests (Config::plugin_secret_env, set
+// by workflow::check_plugins; without that call only token_env). cmd_run withholds them from the
+// host's own environment; agent environments leave them out unless a profile passes them (pass_env).
 std::vector<std::string> tracker_secret_names(const workflow::Config &config);
 
 // The host environment (withheld secrets included) plus VIK_ISSUE_ID, VIK_ISSUE_TITLE,

@@ -1,6 +1,7 @@
 #pragma once
 // Creates the workflow's tracker instance: picks the plugin serving issues.tracker.kind and hands
-// it its settings (for the command tracker: vik's pull command, rendered once, and its cwd).
+// it its settings (when its manifest says settings_from = "pull_command": vik's pull command,
+// rendered once, and its cwd).
 
 #include "plugins/instances.hpp"
 #include "workflow/config.hpp"

@@ -1,5 +1,6 @@
 #include "plugins/instances.hpp"
 
+#include "plugins/plugin_call.hpp"
 #include "process/read_gate.hpp"
 
 #include <spdlog/spdlog.h>
@@ -39,6 +40,7 @@ Result<std::pair<const Table *, void *>> create_instance(const LoadedPlugin &p, 
         return std::unexpected(PluginError{VIK_UNSUPPORTED, "plugin '" + p.manifest.id + "' does not provide " + kind_interface_id(kind)});
     ErrBuf e;
     void *inst = nullptr;
+    PluginCallScope scope(p.manifest.id, "create");
     vik_status st = t->create(&ctx.api, settings.c_str(), &inst, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::make_pair(t, inst);
@@ -67,6 +69,7 @@ Result<std::string> TrackerInstance::pull(uint32_t timeout_ms) {
     ErrBuf e;
     sdk::StringSink out;
     auto sink = out.sink();
+    PluginCallScope scope(plugin_id(), "tracker.pull");
     vik_status st = api_->pull(instance_, timeout_ms, &sink, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
@@ -76,6 +79,7 @@ Result<std::string> TrackerInstance::fetch(const std::string &ids_json, uint32_t
     ErrBuf e;
     sdk::StringSink out;
     auto sink = out.sink();
+    PluginCallScope scope(plugin_id(), "tracker.fetch", "ids " + ids_json.substr(0, 120));
     vik_status st = api_->fetch(instance_, ids_json.c_str(), timeout_ms, &sink, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
@@ -83,6 +87,7 @@ Result<std::string> TrackerInstance::fetch(const std::string &ids_json, uint32_t
 
 Result<void> TrackerInstance::set_state(const std::string &id, const std::string &state, uint32_t timeout_ms) {
     ErrBuf e;
+    PluginCallScope scope(plugin_id(), "tracker.set_state", "issue " + id);
     vik_status st = api_->set_state(instance_, id.c_str(), state.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
@@ -90,6 +95,7 @@ Result<void> TrackerInstance::set_state(const std::string &id, const std::string
 
 Result<void> TrackerInstance::comment(const std::string &id, const std::string &body, uint32_t timeout_ms) {
     ErrBuf e;
+    PluginCallScope scope(plugin_id(), "tracker.comment", "issue " + id);
     vik_status st = api_->comment(instance_, id.c_str(), body.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
@@ -114,6 +120,7 @@ HooksInstance::~HooksInstance() {
 
 Result<void> HooksInstance::on_event(const std::string &event, const std::string &context_json, uint32_t timeout_ms) {
     ErrBuf e;
+    PluginCallScope scope(plugin_id(), "hooks.on_event", event);
     vik_status st = api_->on_event(instance_, event.c_str(), context_json.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
@@ -278,6 +285,7 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
         // Processes the plugin starts now are read only as fast as the session's events are handled.
         std::optional<process::ScopedSpawnGate> scope;
         if (session->pump_->bounded()) scope.emplace(session->pump_->gate());
+        PluginCallScope call(plugin_id(), "runtime.start", "session " + req.session_id);
         st = api_->start(instance_, &r, &sink, &session->session_, &e.buf);
     }
     if (st != VIK_OK) {
@@ -288,12 +296,18 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
 }
 
 AgentSession::~AgentSession() {
-    if (runtime_ && session_) runtime_->api_->release(runtime_->instance_, session_);
+    if (runtime_ && session_) {
+        PluginCallScope call(runtime_->plugin_id(), "runtime.release");
+        runtime_->api_->release(runtime_->instance_, session_);
+    }
     if (pump_) pump_->close();
 }
 
 void AgentSession::cancel() {
-    if (runtime_ && session_) runtime_->api_->cancel(runtime_->instance_, session_);
+    if (runtime_ && session_) {
+        PluginCallScope call(runtime_->plugin_id(), "runtime.cancel");
+        runtime_->api_->cancel(runtime_->instance_, session_);
+    }
 }
 
 } // namespace vik::plugins

@@ -21,6 +21,17 @@ struct SettingSpec {
     bool required = false;
 };
 
+// Where a tracker plugin's settings come from (manifest key `settings_from`).
+enum class SettingsSource {
+    tracker_section, // "tracker" (default): the workflow's issues.tracker keys other than `kind`
+    pull_command,    // "pull_command": vik's issues.pull.command, rendered as shell once, handed to
+                     // the plugin as settings `command` and `cwd` (the workflow's directory)
+};
+
+// The settings the host writes for a tracker with settings_from = "pull_command".
+inline constexpr const char *kPullCommandSetting = "command"; // issues.pull.command, rendered as shell
+inline constexpr const char *kPullCwdSetting = "cwd";         // the workflow's directory
+
 struct Manifest {
     std::filesystem::path path;    // the .toml file
     std::filesystem::path library; // resolved path of the shared library
@@ -32,9 +43,17 @@ struct Manifest {
     std::vector<std::string> runtimes; // agent-runtime plugins: `agents.X.runtime` names served
     std::vector<std::string> trackers; // tracker plugins: `issues.tracker.kind` names served
     std::map<std::string, SettingSpec> settings; // accepted settings (for doctor)
+
+    // Facts the host acts on instead of comparing plugin names (docs/plugin-sdk.md, "Facts").
+    // Variables holding this plugin's secrets (`secret_env`; tracker and hooks plugins): withheld
+    // from the host's environment once plugins exist, and from agents unless a profile passes them.
+    std::vector<std::string> secret_env;
+    SettingsSource settings_from = SettingsSource::tracker_section; // tracker plugins only
 };
 
-// Reads and validates one manifest; the error names the file and what is wrong.
+// Reads and validates one manifest; the error names the file (with line:column where the TOML
+// value is), the key and what is wrong. Types are checked strictly and unknown keys are refused:
+// a misspelt fact (`secrets_env`) must not be silently ignored.
 std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &path);
 
 } // namespace vik::plugins

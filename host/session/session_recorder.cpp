@@ -4,6 +4,7 @@
 #include "util/untrusted_text.hpp"
 
 #include <boost/json.hpp>
+#include <vik/plugin.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
@@ -55,22 +56,22 @@ void SessionRecorder::record(const std::string &event_json) {
     opts.allow_invalid_utf8 = true; // repaired below: an agent's broken byte must not cost the event
     json::value v = json::parse(event_json, ec, {}, opts);
     if (ec || !v.is_object() || !v.as_object().contains("kind")) {
-        append(json::object{{"kind", "unknown"}, {"event_type", "invalid"}, {"raw", util::to_valid_utf8(event_json)}});
+        append(json::object{{"kind", VIK_EVENT_UNKNOWN}, {"event_type", "invalid"}, {"raw", util::to_valid_utf8(event_json)}});
         return;
     }
     util::make_valid_utf8(v);
     json::object event = std::move(v.as_object());
     std::string_view kind = event.at("kind").is_string() ? std::string_view(event.at("kind").get_string()) : "";
-    if (kind == "session_started" && event.contains("session_id")) snapshot_["provider_session_id"] = event.at("session_id");
-    else if (kind == "message" && event.contains("text")) snapshot_["last_message"] = event.at("text");
-    else if (kind == "token_usage") {
+    if (kind == VIK_EVENT_SESSION_STARTED && event.contains("session_id")) snapshot_["provider_session_id"] = event.at("session_id");
+    else if (kind == VIK_EVENT_MESSAGE && event.contains("text")) snapshot_["last_message"] = event.at("text");
+    else if (kind == VIK_EVENT_TOKEN_USAGE) {
         auto &t = snapshot_["tokens"].as_object();
         t["input"] = as_int(t, "input") + as_int(event, "input");
         t["output"] = as_int(t, "output") + as_int(event, "output");
         t["cache_read"] = as_int(t, "cache_read") + as_int(event, "cache_read");
         if (auto *c = event.if_contains("cost_usd"); c && (c->is_double() || c->is_int64()))
             snapshot_["cost_usd"] = snapshot_["cost_usd"].as_double() + (c->is_double() ? c->get_double() : static_cast<double>(c->get_int64()));
-    } else if (kind == "rate_limit") snapshot_["rate_limits"] = event;
+    } else if (kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event;
     append(std::move(event));
 }
 
@@ -90,7 +91,7 @@ void SessionRecorder::append(json::object event) {
         stopped_ = true;
         snapshot_["truncated"] = true;
         snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
-        json::object marker{{"kind", "truncated"},
+        json::object marker{{"kind", VIK_EVENT_TRUNCATED},
                             {"detail", "session file reached its limit of " + std::to_string(limits_.max_file_bytes) +
                                            " bytes; later events are not written (token counts are still kept)"},
                             {"limit_bytes", limits_.max_file_bytes},

@@ -359,12 +359,22 @@ private:
         }
         case Tok::integer: {
             auto e = make(Expr::literal, pos);
-            e->value = static_cast<int64_t>(std::stoll(next().text));
+            const Token &num = next();
+            try {
+                e->value = static_cast<int64_t>(std::stoll(num.text));
+            } catch (const std::out_of_range &) {
+                error(pos, "integer literal " + num.text + " does not fit in 64 bits");
+            }
             return e;
         }
         case Tok::number: {
             auto e = make(Expr::literal, pos);
-            e->value = std::stod(next().text);
+            const Token &num = next();
+            try {
+                e->value = std::stod(num.text);
+            } catch (const std::out_of_range &) {
+                error(pos, "number literal " + num.text + " is out of range");
+            }
             return e;
         }
         case Tok::name: {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -195,11 +196,14 @@ private:
             error(pos, "cannot apply '" + op + "' to " + to_display(a) + " and " + to_display(b));
         bool ints = a.is_int64() && b.is_int64();
         if (ints) {
-            int64_t x = a.get_int64(), y = b.get_int64();
-            if (op == "+") return Value::of(x + y);
-            if (op == "-") return Value::of(x - y);
-            if (op == "*") return Value::of(x * y);
+            int64_t x = a.get_int64(), y = b.get_int64(), r = 0;
+            auto overflow = [&] { error(pos, "integer overflow in '" + op + "' (results must fit in 64 bits)"); };
+            bool wrapped = (op == "+" && __builtin_add_overflow(x, y, &r)) || (op == "-" && __builtin_sub_overflow(x, y, &r)) ||
+                           (op == "*" && __builtin_mul_overflow(x, y, &r));
+            if (wrapped) overflow();
+            if (op == "+" || op == "-" || op == "*") return Value::of(r);
             if ((op == "//" || op == "%") && y == 0) error(pos, "division by zero");
+            if ((op == "//" || op == "%") && y == -1 && x == INT64_MIN) overflow();
             if (op == "//") return Value::of(x / y);
             if (op == "%") return Value::of(x % y);
         }
@@ -242,7 +246,10 @@ private:
             Value v = eval(*e.a);
             if (e.name == "not") return Value::of(!truthy(v, e.pos));
             const json::value &j = defined(v, e.a->pos);
-            if (j.is_int64()) return Value::of(-j.get_int64());
+            if (j.is_int64()) {
+                if (j.get_int64() == INT64_MIN) error(e.pos, "integer overflow in '-' (results must fit in 64 bits)");
+                return Value::of(-j.get_int64());
+            }
             if (is_number(j)) return Value::of(-num(j));
             error(e.pos, "cannot negate " + to_display(j));
         }
@@ -376,7 +383,14 @@ private:
         if (f == "tojson") return Value::of(json::string(json::serialize(v)));
         if (f == "string") return Value::of(json::string(str()));
         if (f == "int") {
-            if (is_number(v)) return Value::of(static_cast<int64_t>(num(v)));
+            if (v.is_int64()) return Value::of(v.get_int64());
+            if (is_number(v)) {
+                double d = num(v);
+                // Outside int64's range (or NaN) the conversion is undefined: an error instead.
+                if (!(d > -9.2233720368547758e18 && d < 9.2233720368547758e18))
+                    error(e.pos, "'int' of " + to_display(v) + ": out of the 64-bit integer range");
+                return Value::of(static_cast<int64_t>(d));
+            }
             try {
                 return Value::of(static_cast<int64_t>(std::stoll(str())));
             } catch (const std::exception &) {

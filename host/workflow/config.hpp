@@ -13,6 +13,11 @@
 
 namespace vik::workflow {
 
+// vik's fixed choices for what a workflow leaves out: the one table where the host names a
+// plugin. vik has one tracker, its issues.pull.command, so a vik workflow names none; everything
+// else about that tracker comes from its manifest (plugins/command-tracker/manifest.toml).
+inline constexpr const char *kDefaultTrackerKind = "command";
+
 struct AgentProfile {
     std::string name;
     std::string runtime;          // served by an agent-runtime plugin (codex, claude_code, scripted, ...)
@@ -70,8 +75,11 @@ struct Config {
     std::optional<std::string> pull_command; // template, rendered once
     int64_t idle_sec = 5;
     double pull_timeout_sec = 60;           // vik-host
-    std::string tracker_kind = "command";   // vik-host: issues.tracker.kind
+    std::string tracker_kind = kDefaultTrackerKind; // vik-host: issues.tracker.kind
     boost::json::object tracker_settings;   // vik-host: other issues.tracker.* keys
+    // vik-host: the `secret_env` the manifests of this workflow's tracker and hooks plugins
+    // declare; recorded by check_plugins (plugin_checks.hpp), empty before plugins are checked.
+    std::vector<std::string> plugin_secret_env;
 
     // issue
     std::optional<std::string> after_create, before_remove; // hook snippets

@@ -1,5 +1,6 @@
 #include "workflow/loader.hpp"
 
+#include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
 #include "workflow/yaml_guard.hpp"
 
@@ -148,37 +149,8 @@ public:
         }
     }
 
-    // A YAML value as JSON: plain scalars by their look, quoted scalars as strings.
-    json::value to_json(const YAML::Node &n) const {
-        switch (n.Type()) {
-        case YAML::NodeType::Sequence: {
-            json::array a;
-            for (const auto &i : n) a.push_back(to_json(i));
-            return a;
-        }
-        case YAML::NodeType::Map: {
-            json::object o;
-            for (const auto &kv : n) o[kv.first.Scalar()] = to_json(kv.second);
-            return o;
-        }
-        case YAML::NodeType::Scalar: {
-            const std::string &s = n.Scalar();
-            if (n.Tag() == "!") return json::string(s);
-            if (s == "true" || s == "True" || s == "TRUE") return true;
-            if (s == "false" || s == "False" || s == "FALSE") return false;
-            try {
-                size_t used = 0;
-                long long i = std::stoll(s, &used, 10);
-                if (used == s.size()) return i;
-                double d = std::stod(s, &used);
-                if (used == s.size()) return d;
-            } catch (const std::exception &) {
-            }
-            return json::string(s);
-        }
-        default: return nullptr;
-        }
-    }
+    // A YAML value as JSON, by the tree's one rule set (util/yaml_json.hpp).
+    json::value to_json(const YAML::Node &n) const { return util::yaml_to_json(n); }
 
     const fs::path &file() const { return file_; }
     Diagnostics &diags() { return diags_; }
@@ -276,17 +248,22 @@ void load_issues(Reader &r, const YAML::Node &root, Config &c) {
     if (!issues.IsMap()) r.fail(issues.Mark(), "issues", "invalid type: expected a map" + r.found(issues));
     r.unknown_fields(issues, "issues", {"pull", "tracker"});
     YAML::Node tracker = r.section(issues, "tracker", "issues.tracker");
+    bool names_tracker = false;
     if (tracker.IsDefined()) {
         // vik-host: `kind` picks the tracker plugin; the other keys are that plugin's settings,
         // checked against its manifest once plugins are loaded (plugin_checks.cpp).
         if (YAML::Node kind = tracker["kind"]; kind.IsDefined()) {
             c.tracker_kind = r.string(kind, "issues.tracker.kind");
+            names_tracker = true;
             if (is_blank(c.tracker_kind)) r.diags().empty_str("issues.tracker.kind");
         }
         for (const auto &kv : tracker)
             if (kv.first.Scalar() != "kind") c.tracker_settings[kv.first.Scalar()] = r.to_json(kv.second);
     }
-    bool needs_command = c.tracker_kind == "command";
+    // A workflow that names no tracker is vik's form, where issues.pull.command is required (a
+    // load error, as in vik). A named tracker's manifest says whether it needs the pull command
+    // (settings_from = "pull_command"); plugin_checks.cpp reports it missing.
+    bool needs_command = !names_tracker;
     YAML::Node pull = needs_command ? r.required(issues, "pull", "issues.pull") : issues["pull"];
     if (pull.IsDefined()) {
         if (pull.IsNull() && !r.explicit_null(pull)) pull = YAML::Node(YAML::NodeType::Map);

@@ -26,10 +26,10 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
     std::string subtype = str(o.if_contains("subtype"));
 
     if (type == "system" && subtype == "init") {
-        out.push_back(event({{"kind", "session_started"}, {"session_id", str(o.if_contains("session_id"))}}));
+        out.push_back(event({{"kind", VIK_EVENT_SESSION_STARTED}, {"session_id", str(o.if_contains("session_id"))}}));
     } else if (type == "system" && subtype == "permission_denied") {
         last_notice = "permission denied";
-        out.push_back(event({{"kind", "notice"}, {"level", "warning"}, {"text", "permission denied"}, {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", v}}));
     } else if (type == "assistant" && obj(o, "message")) {
         const json::object &m = *obj(o, "message");
         std::string text;
@@ -45,16 +45,16 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
                     json::value input = b.contains("input") ? b.at("input") : json::value();
                     if (name == "Task" || name == "Agent") {
                         subagent_calls_.insert(id);
-                        out.push_back(event({{"kind", "subagent"}, {"call_id", id}, {"action", "spawn"}, {"status", "requested"},
+                        out.push_back(event({{"kind", VIK_EVENT_SUBAGENT}, {"call_id", id}, {"action", "spawn"}, {"status", "requested"},
                                              {"target_ids", json::array()}, {"raw", block}}));
                     } else {
-                        out.push_back(event({{"kind", "tool_call"}, {"call_id", id}, {"name", name}, {"phase", "request"},
+                        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name}, {"phase", "request"},
                                              {"input", input}, {"output", nullptr}, {"raw", block}}));
                     }
                 }
             }
         }
-        if (!text.empty()) out.push_back(event({{"kind", "message"}, {"text", text}}));
+        if (!text.empty()) out.push_back(event({{"kind", VIK_EVENT_MESSAGE}, {"text", text}}));
     } else if (type == "user" && obj(o, "message")) {
         const json::object &m = *obj(o, "message");
         if (auto *c = m.if_contains("content"); c && c->is_array())
@@ -64,16 +64,16 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
                 std::string id = str(b.if_contains("tool_use_id"));
                 json::value result = b.contains("content") ? b.at("content") : json::value();
                 if (subagent_calls_.count(id))
-                    out.push_back(event({{"kind", "subagent"}, {"call_id", id}, {"action", "result"},
+                    out.push_back(event({{"kind", VIK_EVENT_SUBAGENT}, {"call_id", id}, {"action", "result"},
                                          {"status", b.contains("is_error") && b.at("is_error").is_bool() && b.at("is_error").get_bool() ? "failed" : "completed"},
                                          {"target_ids", json::array()}, {"raw", block}}));
                 else
-                    out.push_back(event({{"kind", "tool_call"}, {"call_id", id}, {"name", ""}, {"phase", "result"}, {"input", nullptr},
+                    out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", ""}, {"phase", "result"}, {"input", nullptr},
                                          {"output", result}, {"raw", block}}));
             }
     } else if (type == "result") {
         json::object usage = obj(o, "usage") ? *obj(o, "usage") : json::object();
-        json::object tokens{{"kind", "token_usage"},
+        json::object tokens{{"kind", VIK_EVENT_TOKEN_USAGE},
                             {"input", int_field(usage, "input_tokens")},
                             {"output", int_field(usage, "output_tokens")},
                             {"cache_read", int_field(usage, "cache_read_input_tokens")}};
@@ -81,21 +81,21 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
         out.push_back(event(tokens));
         if (auto *d = o.if_contains("permission_denials"); d && d->is_array())
             for (const auto &denial : d->get_array())
-                out.push_back(event({{"kind", "notice"}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
+                out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
         // FIX over vik: `is_error: true` fails the session whatever `subtype` says.
         bool is_error = o.contains("is_error") && o.at("is_error").is_bool() && o.at("is_error").get_bool();
         if (is_error) {
             std::string detail = str(o.if_contains("result"));
             std::string reason = str(o.if_contains("terminal_reason"));
             if (detail.empty()) detail = "claude reported an error" + (reason.empty() ? "" : " (" + reason + ")");
-            out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+            out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
             settle(VIK_SESSION_FAILED, detail);
         } else {
-            out.push_back(event({{"kind", "completed"}}));
+            out.push_back(event({{"kind", VIK_EVENT_COMPLETED}}));
             settle(VIK_SESSION_COMPLETED);
         }
     } else {
-        out.push_back(event({{"kind", "unknown"}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_UNKNOWN}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));
     }
     return out;
 }

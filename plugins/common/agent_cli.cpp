@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace vik::agents {
 
 namespace json = boost::json;
@@ -26,9 +28,12 @@ bool MapperState::parse_line(std::string_view line, bool truncated, const char *
     boost::system::error_code ec;
     if (!truncated) v = json::parse(line, ec);
     if (!truncated && !ec && v.is_object()) return true;
+    // At most 200 bytes of the line, never cut inside a UTF-8 character.
+    size_t keep = std::min<size_t>(line.size(), 200);
+    while (keep > 0 && keep < line.size() && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80) --keep;
     std::string detail = std::string(cli) + (truncated ? " printed an over-long line: " : " printed a line that is not JSON: ") +
-                         std::string(line.substr(0, 200));
-    out.push_back(event({{"kind", "error"}, {"detail", detail}}));
+                         std::string(line.substr(0, keep));
+    out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
     settle(VIK_SESSION_FAILED, detail);
     return false;
 }

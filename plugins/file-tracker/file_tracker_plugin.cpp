@@ -4,6 +4,8 @@
 // such files. Every pull re-reads the files, so editing a state by hand moves the issue. Writes
 // (set_state, comment) rewrite .json files atomically; YAML files are read-only (rewriting would
 // lose their comments), and the error says so.
+#include "util/yaml_json.hpp"
+
 #include <vik/plugin.hpp>
 
 #include <boost/json.hpp>
@@ -34,43 +36,11 @@ bool is_issue_file(const fs::path &p) {
     return ext == ".json" || ext == ".yml" || ext == ".yaml";
 }
 
-// YAML scalars become JSON values by their look, except quoted ones and the fields the host
-// requires as strings (an id of 42 is the string "42" here: a person typed it).
-json::value yaml_to_json(const YAML::Node &node, const std::string &key = "") {
+// YAML becomes JSON by the tree's one rule set (util/yaml_json.hpp), except that the fields the
+// host requires as strings stay strings (an id of 42 is the string "42" here: a person typed it).
+bool keeps_string(const std::string &key) {
     static const std::set<std::string> string_keys = {"id", "identifier", "title", "state", "status", "description", "desc"};
-    switch (node.Type()) {
-    case YAML::NodeType::Null: return nullptr;
-    case YAML::NodeType::Sequence: {
-        json::array a;
-        for (const auto &item : node) a.push_back(yaml_to_json(item));
-        return a;
-    }
-    case YAML::NodeType::Map: {
-        json::object o;
-        for (const auto &kv : node) {
-            auto k = kv.first.as<std::string>();
-            o[k] = yaml_to_json(kv.second, k);
-        }
-        return o;
-    }
-    case YAML::NodeType::Scalar: {
-        const std::string &s = node.Scalar();
-        if (node.Tag() == "!" || string_keys.count(key)) return json::string(s);
-        if (s == "true") return true;
-        if (s == "false") return false;
-        if (s == "null" || s == "~") return nullptr;
-        try {
-            size_t used = 0;
-            long long i = std::stoll(s, &used);
-            if (used == s.size()) return i;
-            double d = std::stod(s, &used);
-            if (used == s.size()) return d;
-        } catch (const std::exception &) {
-        }
-        return json::string(s);
-    }
-    default: return nullptr;
-    }
+    return string_keys.count(key) > 0;
 }
 
 std::string read_text(const fs::path &p) {
@@ -90,7 +60,7 @@ json::value load_file(const fs::path &p) {
         return v;
     }
     try {
-        return yaml_to_json(YAML::Load(text));
+        return vik::util::yaml_to_json(YAML::Load(text), keeps_string);
     } catch (const YAML::Exception &e) {
         throw vik::sdk::Error("file-tracker: " + p.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
                               std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);

@@ -20,7 +20,7 @@ namespace vik::github {
 using Clock = std::chrono::steady_clock;
 
 struct GithubError : std::runtime_error {
-    GithubError(std::string message, long status = 0) : std::runtime_error(std::move(message)), status(status) {}
+    GithubError(const std::string &message, long status = 0) : std::runtime_error(message), status(status) {}
     long status;
 };
 

@@ -6,6 +6,7 @@
 // JSON becomes `unknown`; a line that is not JSON becomes `error` (and fails the session, as in
 // vik). The first `completed` or `error` event decides the outcome; a process that exits without
 // one has failed. Stderr lines are kept as `stderr` events.
+#include <vik/plugin.h>
 #include <vik/process_session.hpp>
 
 #include <boost/json.hpp>
@@ -50,7 +51,7 @@ public:
             std::string shown(line.substr(0, 200));
             std::string detail = truncated ? "agent printed a line longer than the line cap: " + shown
                                            : "agent printed a line that is not JSON: " + shown;
-            emit(json::serialize(json::object{{"kind", "error"}, {"detail", detail}}));
+            emit(json::serialize(json::object{{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
             settle(VIK_SESSION_FAILED, detail);
             return;
         }
@@ -59,7 +60,7 @@ public:
             std::string type = v.is_object() && v.as_object().contains("type") && v.as_object().at("type").is_string()
                                    ? std::string(v.as_object().at("type").as_string())
                                    : "";
-            emit(json::serialize(json::object{{"kind", "unknown"}, {"event_type", type}, {"raw", v}}));
+            emit(json::serialize(json::object{{"kind", VIK_EVENT_UNKNOWN}, {"event_type", type}, {"raw", v}}));
             return;
         }
         emit(std::string(line));

@@ -164,3 +164,15 @@ TEST_CASE("agents: a CLI's exit decides the outcome when its output did not", "[
     CHECK(cli_outcome("claude", VIK_SESSION_FAILED, "API Error", 1, 0, false, "", "", d) == VIK_SESSION_FAILED);
     CHECK(d == "API Error");
 }
+
+TEST_CASE("codex and claude: a long line that is not JSON is quoted without cutting a UTF-8 character", "[agents]") {
+    // 199 ASCII bytes, then 'é' (2 bytes) straddling the 200-byte cut.
+    std::string line = std::string(199, 'a') + "\xc3\xa9 and more text that is not JSON\n";
+    CodexEventMapper codex;
+    ClaudeEventMapper claude;
+    for (const auto &ev : {replay(codex, line), replay(claude, line)}) {
+        REQUIRE(ev.size() == 1);
+        std::string detail(ev[0].at("detail").as_string());
+        CHECK(detail.substr(detail.size() - 199) == std::string(199, 'a')); // the cut stops before the 'é'
+    }
+}

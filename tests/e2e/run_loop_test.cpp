@@ -497,3 +497,46 @@ TEST_CASE("run: the tracker's token variable is kept out of the agent's environm
     REQUIRE(passed.exit_code == 0);
     CHECK(read_file(p.workspace("SEC-1") / "agent-env.txt").find("MY_TRACKER_TOKEN=s3cret-value") != std::string::npos);
 }
+
+TEST_CASE("run: the hook templates that ran issue text before the shell lexer keep it data through the real binary",
+          "[run][e2e][security]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    const std::string title = "x; touch CANARY $(touch CANARY2) `touch CANARY3` it's \\ \"q\"";
+    p.issues(R"([{"id":"I-1","title":"x; touch CANARY $(touch CANARY2) `touch CANARY3` it's \\ \"q\"","state":"todo"}])");
+    // An apostrophe in a comment before the value; a value in "$(… | tr)"; an apostrophe in a
+    // heredoc body followed by a plain value.
+    std::string hook = "  hooks:\n    after_create: |\n"
+                       "      # Don't remove this workspace by hand\n"
+                       "      printf '%s\\n' {{ issue.title }} > plain.txt\n"
+                       "      X=\"$(printf '%s' {{ issue.title }} | tr a-z A-Z)\"; printf '%s\\n' \"$X\" > upper.txt\n"
+                       "      cat > notes.txt <<EOF\n"
+                       "      it's a note\n"
+                       "      EOF\n"
+                       "      printf '%s\\n' {{ issue.title }} >> notes.txt\n";
+    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_file(p.workspace("I-1") / "plain.txt") == title + "\n");
+    CHECK(read_file(p.workspace("I-1") / "upper.txt") == "X; TOUCH CANARY $(TOUCH CANARY2) `TOUCH CANARY3` IT'S \\ \"Q\"\n");
+    CHECK(read_file(p.workspace("I-1") / "notes.txt") == "it's a note\n" + title + "\n");
+    for (auto &e : fs::recursive_directory_iterator(p.dir.path)) CHECK(e.path().filename().string().rfind("CANARY", 0) != 0);
+}
+
+TEST_CASE("run: a hook that would put issue text in a heredoc body is refused before any issue is claimed", "[run][e2e][security]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    p.issues(R"([{"id":"I-2","title":"EOF\ntouch CANARY","state":"todo"}])");
+    std::string hook = "  hooks:\n    after_create: |\n      cat > notes.txt <<'EOF'\n      {{ issue.title }}\n      EOF\n";
+    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
+    auto r = p.run();
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::StartsWith("invalid workflow config:\n'issue.hooks.after_create' substitutes a value where the shell cannot be "
+                                        "kept from running it: "));
+    CHECK_THAT(r.err, Catch::Contains("inside a heredoc body"));
+    CHECK_FALSE(fs::exists(p.workspace("I-2")));
+    CHECK_FALSE(fs::exists(p.dir / "CANARY"));
+}

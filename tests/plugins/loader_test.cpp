@@ -1,12 +1,15 @@
 // The real loader against plugins the test tree builds: one good plugin in C, and one of each
 // broken kind. Each broken one is refused with its reason while the others load.
+#include "e2e/e2e_support.hpp"
 #include "plugins/instances.hpp"
+#include "plugins/manifest.hpp"
 #include "plugins/registry.hpp"
 #include "support/test_support.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace vik;
+using vik::test::TempDir;
 using vik::test::test_plugin_root;
 
 namespace {
@@ -116,4 +119,94 @@ TEST_CASE("loader: the shipped plugins declare their kinds, bad settings are ref
     auto command = plugins::TrackerInstance::create(reg.find_id("command-tracker"), "{}");
     REQUIRE_FALSE(command);
     CHECK_THAT(command.error().message, Catch::Contains("setting 'command' (the pull command) is required"));
+}
+
+TEST_CASE("manifest: the shipped plugins declare their facts, so the host names none of them", "[plugins]") {
+    auto reg = plugins::load_plugins({vik::test::plugin_dir()});
+    auto github = reg.find_tracker("github");
+    REQUIRE(github);
+    CHECK(github->manifest.secret_env == std::vector<std::string>{"GITHUB_TOKEN", "GH_TOKEN"});
+    CHECK(github->manifest.settings_from == plugins::SettingsSource::tracker_section);
+    auto command = reg.find_tracker("command");
+    REQUIRE(command);
+    CHECK(command->manifest.settings_from == plugins::SettingsSource::pull_command);
+    CHECK(command->manifest.secret_env.empty());
+    auto file = reg.find_tracker("file");
+    REQUIRE(file);
+    CHECK(file->manifest.settings_from == plugins::SettingsSource::tracker_section);
+    CHECK(file->manifest.secret_env.empty());
+}
+
+TEST_CASE("manifest: a plugin whose fact has the wrong TOML type is refused, the one beside it loads", "[plugins]") {
+    auto reg = plugins::load_plugins({test_plugin_root() / "bad-facts"});
+    auto *bad = record_for(reg, "vik-bad-facts.toml");
+    REQUIRE(bad);
+    CHECK_FALSE(bad->loaded);
+    CHECK(bad->error == (test_plugin_root() / "bad-facts" / "vik-bad-facts.toml").string() +
+                            ":7:14: invalid manifest: 'secret_env' must be an array of strings, found a string");
+    REQUIRE(reg.plugins.size() == 1);
+    CHECK(reg.plugins[0]->manifest.id == "good-c");
+}
+
+TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, naming file, line and key", "[plugins]") {
+    TempDir dir;
+    const std::string head = "id = \"x\"\nabi_major = 1\n";
+    auto error_for = [&](const std::string &body) {
+        auto path = dir / "x.toml";
+        vik::test::write_file(path, head + body);
+        auto m = plugins::read_manifest(path);
+        return m ? std::string("(accepted)") : m.error();
+    };
+    const std::string at = (dir / "x.toml").string() + ":";
+    const std::string tracker = "kinds = [\"tracker\"]\n";
+    CHECK(error_for(tracker + "secret_env = \"TOKEN\"\n") ==
+          at + "4:14: invalid manifest: 'secret_env' must be an array of strings, found a string");
+    CHECK(error_for(tracker + "secret_env = [\"A\", 2]\n") ==
+          at + "4:20: invalid manifest: 'secret_env' must be an array of strings, found an element that is an integer");
+    CHECK_THAT(error_for(tracker + "secret_env = [\"MY TOKEN\"]\n"),
+               Catch::Contains("'secret_env' names 'MY TOKEN', which is not an environment variable name"));
+    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nsecret_env = [\"OPENAI_API_KEY\"]\n"),
+               Catch::Contains("'secret_env' is only for tracker and hooks plugins"));
+    CHECK(error_for(tracker + "settings_from = true\n") ==
+          at + "4:17: invalid manifest: 'settings_from' must be a string, found a boolean");
+    CHECK_THAT(error_for(tracker + "settings_from = \"pull\"\n"),
+               Catch::Contains("'settings_from' is 'pull' (expected \"tracker\""));
+    CHECK_THAT(error_for("kinds = [\"hooks\"]\nsettings_from = \"pull_command\"\n"),
+               Catch::Contains("'settings_from' is only for tracker plugins"));
+    CHECK_THAT(error_for(tracker + "secrets_env = [\"A\"]\n"),
+               Catch::Contains(at + "4:1: invalid manifest: 'secrets_env' is not a manifest key this host knows"));
+    CHECK_THAT(error_for(tracker + "version = 1\n"), Catch::Contains("'version' must be a string, found an integer"));
+    CHECK_THAT(error_for(tracker + "trackers = [\"t\"]\n[settings.path]\nrequired = \"yes\"\n"),
+               Catch::Contains("'settings.path.required' must be true or false, found a string"));
+    CHECK_THAT(error_for(tracker + "[settings]\npath = \"string\"\n"), Catch::Contains("'settings.path' must be a table"));
+    CHECK_THAT(error_for(tracker + "[settings.path]\ntype = \"str\"\n"), Catch::Contains("'settings.path.type' is 'str'"));
+    CHECK_THAT(error_for("kinds = [\"hooks\"]\ntrackers = [\"t\"]\n"), Catch::Contains("'trackers' is only for tracker plugins"));
+    CHECK_THAT(error_for("kinds = [\"tracker\"]\nabi_major = 1\n"), Catch::Contains("invalid manifest"));
+    CHECK(error_for(tracker + "trackers = [\"t\"]\nsecret_env = [\"T_TOKEN\"]\nsettings_from = \"pull_command\"\n") ==
+          "(accepted)");
+}
+
+TEST_CASE("manifest: a tracker's secret_env reaches hooks but not agents, unless a profile passes it", "[plugins][e2e]") {
+    vik::test::Project p;
+    p.issues(R"([{"id":"S-1","title":"t","state":"todo"}])");
+    for (const char *who : {"plain", "passed"})
+        p.agent(std::string(who) + ".sh", "#!/bin/sh\ncat >/dev/null\nprintf '%s' \"${VIK_PROBE_SECRET-unset}\" > " +
+                                              (p.dir / (std::string("agent-") + who + ".txt")).string() + "\n");
+    vik::test::write_file(p.workflow(), "loop: {max_iterations: 1}\nagents:\n"
+                                        "  plain: {runtime: scripted, model: none, settings: {command: " + (p.dir / "plain.sh").string() + "}}\n"
+                                        "  passed: {runtime: scripted, model: none, pass_env: [VIK_PROBE_SECRET], settings: {command: " +
+                                        (p.dir / "passed.sh").string() + "}}\n"
+                                        "issues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log}\n"
+                                        "issue:\n  hooks:\n    after_create: printf '%s' \"$VIK_PROBE_SECRET\" > " + (p.dir / "hook.txt").string() + "\n"
+                                        "  stages:\n    one: {when: {state: todo}, agent: plain, prompt: p}\n"
+                                        "    two: {when: {state: todo}, agent: passed, prompt: p}\n");
+    auto r = vik::test::run_host({"--plugins", vik::test::plugin_dir().string(), "--plugins",
+                                  (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
+                                 p.dir.path, {"VIK_PROBE_SECRET=s3cret-from-env"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out + r.err, Catch::Contains("secrets withheld from the process environment names=VIK_PROBE_SECRET"));
+    CHECK(vik::test::read_file(p.dir / "hook.txt") == "s3cret-from-env");
+    CHECK(vik::test::read_file(p.dir / "agent-plain.txt") == "unset");
+    CHECK(vik::test::read_file(p.dir / "agent-passed.txt") == "s3cret-from-env");
 }

@@ -58,7 +58,7 @@ void write_project(Project &p) {
 
 } // namespace
 
-TEST_CASE("security: a same-user agent or hook cannot read the host's environment or memory; only hooks get the token",
+TEST_CASE("security: a same-user agent or hook cannot read the host's environment or memory, only hooks get the token",
           "[security][e2e]") {
     Unprivileged nobody;
     if (auto why = Unprivileged::unavailable(); !why.empty()) VIK_SKIP(why);

@@ -17,7 +17,7 @@ TEST_CASE("template limits: 10 000 nested parentheses are an error, not a crash"
     }
 }
 
-TEST_CASE("template limits: deep but sane nesting parses; too deep names the limit", "[template][security]") {
+TEST_CASE("template limits: deep but sane nesting parses, too deep names the limit", "[template][security]") {
     std::string ok = "{{ " + std::string(20, '(') + "1" + std::string(20, ')') + " }}";
     CHECK(to_text(Template(ok, "p").render({})) == "1");
     std::string deep = "{{ " + std::string(200, '[') + std::string(200, ']') + " }}";
@@ -56,4 +56,23 @@ TEST_CASE("template sketch: literal text as written and a placeholder per tag, a
     CHECK(s[3].line == 2);
     CHECK(s[4].text == "d");
     CHECK_FALSE(s[5].literal);
+}
+
+TEST_CASE("template arithmetic: 64-bit overflow and out-of-range literals are template errors", "[template][security]") {
+    auto fails = [](const std::string &src) {
+        try {
+            Template(src, "p").render({});
+        } catch (const TemplateError &e) {
+            return std::string(e.what());
+        }
+        return std::string("rendered");
+    };
+    CHECK_THAT(fails("{{ 99999999999999999999 }}"), Catch::Contains("does not fit in 64 bits"));
+    CHECK_THAT(fails("{{ 9223372036854775807 + 1 }}"), Catch::Contains("integer overflow in '+'"));
+    CHECK_THAT(fails("{{ 4611686018427387904 * 2 }}"), Catch::Contains("integer overflow in '*'"));
+    CHECK_THAT(fails("{{ (-9223372036854775807 - 1) // -1 }}"), Catch::Contains("integer overflow in '//'"));
+    CHECK_THAT(fails("{{ (-9223372036854775807 - 1) % -1 }}"), Catch::Contains("integer overflow in '%'"));
+    CHECK_THAT(fails("{{ -(-9223372036854775807 - 1) }}"), Catch::Contains("integer overflow in '-'"));
+    CHECK_THAT(fails("{{ 10000000000000000000000.0 | int }}"), Catch::Contains("out of the 64-bit integer range"));
+    CHECK(to_text(Template("{{ 9223372036854775806 + 1 }} {{ 2.5 | int }} {{ 7 // 2 }}", "p").render({})) == "9223372036854775807 2 3");
 }

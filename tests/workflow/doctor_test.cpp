@@ -1,5 +1,9 @@
 // `vik-host doctor` end to end through the real binary.
+#include "orchestrator/template_context.hpp"
+#include "plugins/registry.hpp"
 #include "support/test_support.hpp"
+#include "workflow/loader.hpp"
+#include "workflow/plugin_checks.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -176,4 +180,51 @@ issue:
     auto run = run_host({"run", wf});
     CHECK(run.exit_code == 1);
     CHECK_THAT(run.err, Catch::StartsWith("invalid workflow config:\n'issues.pull.command' is not a valid template: "));
+}
+
+TEST_CASE("doctor: a tracker whose manifest takes its settings from the pull command needs issues.pull.command", "[doctor]") {
+    TempDir dir;
+    write_file(dir / "workflow.yml", R"(agents:
+  coder: {runtime: codex, model: gpt-5}
+issues:
+  tracker: {kind: command}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: hi}
+)");
+    auto r = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out,
+               Catch::StartsWith("[error] 'issues.pull.command' is required by the 'command' tracker (command-tracker takes "
+                                 "its settings from the pull command, "));
+    CHECK_THAT(r.out, Catch::Contains("Vik doctor shows 1 error(s), 0 warning(s)"));
+    auto run = run_host({"run", (dir / "workflow.yml").string()});
+    CHECK(run.exit_code == 1);
+    CHECK_THAT(run.err,
+               Catch::StartsWith("invalid workflow config:\n'issues.pull.command' is required by the 'command' tracker"));
+}
+
+TEST_CASE("plugin checks: the secrets withheld from agents are token_env and what the tracker's manifest declares", "[doctor]") {
+    auto registry = vik::plugins::load_plugins({plugin_dir()});
+    auto check = [&](const std::string &tracker) {
+        auto loaded = vik::workflow::load_workflow_text(
+            "agents:\n  coder: {runtime: codex, model: gpt-5}\n"
+            "issues:\n  tracker: " +
+                tracker +
+                "\n"
+                "issue:\n  stages:\n    plan: {when: {state: todo}, agent: coder, prompt: hi}\n",
+            "/srv/proj/workflow.yml");
+        REQUIRE(loaded);
+        vik::workflow::check_plugins(loaded->config, registry, loaded->diagnostics);
+        INFO(vik::workflow::render_text(loaded->diagnostics));
+        CHECK(loaded->diagnostics.errors() == 0);
+        return vik::orchestrator::tracker_secret_names(loaded->config);
+    };
+    // GITHUB_TOKEN and GH_TOKEN come from plugins/github-tracker/manifest.toml (secret_env).
+    CHECK(check("{kind: github, repo: acme/app}") == std::vector<std::string>{"GITHUB_TOKEN", "GH_TOKEN"});
+    CHECK(check("{kind: github, repo: acme/app, token_env: ACME_TOKEN}") ==
+          std::vector<std::string>{"ACME_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"});
+    CHECK(check("{kind: github, repo: acme/app, token_env: GH_TOKEN}") == std::vector<std::string>{"GH_TOKEN", "GITHUB_TOKEN"});
+    CHECK(check("{kind: file, path: issues.json, token_env: FILE_TOKEN}") == std::vector<std::string>{"FILE_TOKEN"});
+    CHECK(check("{kind: file, path: issues.json}").empty());
 }

@@ -135,6 +135,16 @@ TEST_CASE("workflow: missing required keys are load errors", "[workflow]") {
     CHECK_THAT(no_agents.error().message, Catch::Contains("missing field `agents`"));
 }
 
+TEST_CASE("workflow: a workflow that names its tracker leaves issues.pull to the tracker's manifest", "[workflow]") {
+    auto named = load(replace(kBase, "  pull:\n    command: ./pull.sh\n", "  tracker: {kind: command}\n"));
+    REQUIRE(named); // no load error: plugin_checks reports it if the manifest wants the command
+    CHECK(named->config.tracker_kind == "command");
+    CHECK_FALSE(named->config.pull_command);
+    auto unnamed = load(replace(kBase, "  pull:\n    command: ./pull.sh\n", "  tracker: {path: issues.json}\n"));
+    REQUIRE_FALSE(unnamed); // vik's form: no tracker named, so vik's pull command is required
+    CHECK_THAT(unnamed.error().message, Catch::Contains("missing field `pull`"));
+}
+
 TEST_CASE("workflow: empty strings and maps are vik's diagnostics", "[workflow]") {
     auto model = load(replace(kBase, "model: gpt-5", "model: '  '"));
     REQUIRE(model);

@@ -191,6 +191,21 @@ typedef struct vik_tracker_v1 {
 #define VIK_SESSION_FAILED 1
 #define VIK_SESSION_CANCELLED 2
 
+/* The event vocabulary: the "kind" member of every event a session emits (docs/runtimes.md
+ * lists each kind's fields). One list for the host and every plugin. */
+#define VIK_EVENT_SESSION_STARTED "session_started" /* session_id: the agent's own id */
+#define VIK_EVENT_MESSAGE "message"                 /* text */
+#define VIK_EVENT_TOKEN_USAGE "token_usage"         /* input, output, cached (totals of one turn) */
+#define VIK_EVENT_RATE_LIMIT "rate_limit"           /* whatever the agent reports */
+#define VIK_EVENT_TOOL_CALL "tool_call"             /* call_id, name, phase: request | result */
+#define VIK_EVENT_SUBAGENT "subagent"               /* call_id, action, status, target_ids */
+#define VIK_EVENT_UNKNOWN "unknown"                 /* event_type, raw: a line the mapper does not know */
+#define VIK_EVENT_ERROR "error"                     /* detail */
+#define VIK_EVENT_COMPLETED "completed"             /* the turn ended well */
+#define VIK_EVENT_STDERR "stderr"                   /* line: one line of the agent's stderr */
+#define VIK_EVENT_NOTICE "notice"                   /* detail: a transient condition (a retried stream) */
+#define VIK_EVENT_TRUNCATED "truncated"             /* written by the host when a session file reaches its cap */
+
 /* Where a session reports. Both functions are [any] and copy their arguments.
  * `emit` takes one event as a JSON object with a "kind" member from the event vocabulary
  * (session_started, message, token_usage, rate_limit, tool_call, subagent, unknown, error,

@@ -24,8 +24,7 @@ namespace vik::sdk {
 // An error that carries the status to return across the ABI.
 class Error : public std::runtime_error {
 public:
-    explicit Error(std::string message, vik_status status = VIK_ERROR)
-        : std::runtime_error(std::move(message)), status_(status) {}
+    explicit Error(const std::string &message, vik_status status = VIK_ERROR) : std::runtime_error(message), status_(status) {}
     vik_status status() const noexcept { return status_; }
 
 private:

@@ -1,0 +1,1 @@
+git commit -m "{{v}}" && echo {{v}}

@@ -1,0 +1,125 @@
+#include "plugins/plugin_call.hpp"
+
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <unistd.h>
+
+namespace vik::plugins {
+
+namespace {
+
+using detail::CallRecord;
+
+thread_local const CallRecord *current = nullptr;
+thread_local bool alt_stack_ready = false;
+thread_local std::array<char, 64 * 1024> alt_stack;
+
+std::array<char, 4096> cleanup_path{};
+std::atomic<bool> installed{false};
+constexpr std::array<int, 5> kFatal = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+struct sigaction previous_actions[5];
+
+void copy(char *dst, size_t cap, const char *src) {
+    size_t n = 0;
+    for (; src && src[n] && n + 1 < cap; ++n) dst[n] = src[n];
+    dst[n] = '\0';
+}
+
+// Appends `s` to the buffer without any allocation.
+struct Line {
+    char buf[512];
+    size_t n = 0;
+    void add(const char *s) {
+        for (size_t i = 0; s[i] && n + 1 < sizeof buf; ++i) buf[n++] = s[i];
+    }
+};
+
+const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    }
+    return "a fatal signal";
+}
+
+void on_fatal(int sig, siginfo_t *info, void *uctx) {
+    Line line;
+    line.add("vik-host: fatal signal ");
+    line.add(signal_name(sig));
+    if (const CallRecord *r = current) {
+        line.add(" in plugin '");
+        line.add(r->plugin);
+        line.add("' during ");
+        line.add(r->call);
+        if (r->subject[0]) {
+            line.add(" (");
+            line.add(r->subject);
+            line.add(")");
+        }
+        line.add("; the host stops. Report it to the plugin's authors; remove the plugin to keep running");
+    } else {
+        line.add(" outside any plugin call; the host stops");
+    }
+    line.add("\n");
+    ssize_t ignored = ::write(STDERR_FILENO, line.buf, line.n);
+    (void)ignored;
+    if (cleanup_path[0]) ::unlink(cleanup_path.data());
+    // Hand the signal on: to the handler that was there before (a sanitizer's report), or the
+    // default action.
+    for (size_t i = 0; i < kFatal.size(); ++i) {
+        if (kFatal[i] != sig) continue;
+        const struct sigaction &prev = previous_actions[i];
+        if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction) {
+            prev.sa_sigaction(sig, info, uctx);
+            return;
+        }
+        if (!(prev.sa_flags & SA_SIGINFO) && prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler) {
+            prev.sa_handler(sig);
+            return;
+        }
+    }
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
+void ensure_alt_stack() {
+    if (alt_stack_ready) return;
+    stack_t ss{};
+    ss.ss_sp = alt_stack.data();
+    ss.ss_size = alt_stack.size();
+    ss.ss_flags = 0;
+    if (::sigaltstack(&ss, nullptr) == 0) alt_stack_ready = true;
+}
+
+} // namespace
+
+PluginCallScope::PluginCallScope(const std::string &plugin_id, const char *call, const std::string &subject) : previous_(current) {
+    ensure_alt_stack();
+    copy(record_.plugin, sizeof record_.plugin, plugin_id.c_str());
+    copy(record_.call, sizeof record_.call, call);
+    copy(record_.subject, sizeof record_.subject, subject.c_str());
+    current = &record_;
+}
+
+PluginCallScope::~PluginCallScope() { current = previous_; }
+
+void install_fatal_signal_report() {
+    if (installed.exchange(true)) return;
+    ensure_alt_stack();
+    for (size_t i = 0; i < kFatal.size(); ++i) {
+        struct sigaction sa {};
+        sa.sa_sigaction = on_fatal;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(kFatal[i], &sa, &previous_actions[i]);
+    }
+}
+
+void remove_on_fatal_signal(const std::string &path) { copy(cleanup_path.data(), cleanup_path.size(), path.c_str()); }
+
+} // namespace vik::plugins

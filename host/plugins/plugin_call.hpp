@@ -1,0 +1,42 @@
+#pragma once
+// Crash attribution for in-process plugins. Every call into a plugin (instances.cpp) runs inside
+// a PluginCallScope that records, for its thread, which plugin, which call and which issue or
+// session. A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) then writes one line naming
+// them before the process dies, removes the state file (no stale state.json), and hands the
+// signal on (to the sanitizer's handler if one is installed, else the default action).
+
+#include <string>
+
+namespace vik::plugins {
+
+namespace detail {
+// Plain fixed-size data: read by the thread's own signal handler (async-signal-safe).
+struct CallRecord {
+    char plugin[96] = {};
+    char call[48] = {};
+    char subject[160] = {};
+};
+} // namespace detail
+
+class PluginCallScope {
+public:
+    // `plugin_id` and `call` must outlive the scope (manifest strings, literals); `subject` (an
+    // issue id, a session id, or empty) is copied.
+    PluginCallScope(const std::string &plugin_id, const char *call, const std::string &subject = {});
+    ~PluginCallScope();
+    PluginCallScope(const PluginCallScope &) = delete;
+    PluginCallScope &operator=(const PluginCallScope &) = delete;
+
+private:
+    detail::CallRecord record_;
+    const detail::CallRecord *previous_;
+};
+
+// Installs the fatal-signal report once per process (idempotent). Threads entering a plugin call
+// get an alternate signal stack, so a plugin that overflows its stack is still reported.
+void install_fatal_signal_report();
+
+// A file to remove on a fatal signal (the daemon's state.json); empty: none.
+void remove_on_fatal_signal(const std::string &path);
+
+} // namespace vik::plugins
