@@ -1,5 +1,6 @@
 // vik's daemon commands (vik-compat §1): status, stop, restart, uninstall.
 #include "cli/commands.hpp"
+#include "cli/workflow_loading.hpp"
 #include "daemon/daemon_status.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/scoped_root.hpp"
@@ -17,7 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::optional<workflow::Config> load_config(const Options &opts, const char *cmd) {
-    auto loaded = workflow::load_workflow(opts.workflow);
+    auto loaded = load_workflow_file(opts.workflow);
     if (!loaded) {
         std::cerr << cmd << " failed: " << loaded.error().message << "\n";
         return std::nullopt;
@@ -53,7 +54,8 @@ int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_sec);
     while (daemon::InstanceLock::held_by_other(s.lock_file)) {
         if (std::chrono::steady_clock::now() > deadline) {
-            std::cerr << cmd << " failed: daemon (pid " << pid << ") did not exit within " << grace_sec << " s\n";
+            // vik's text (daemon/lifecycle.rs).
+            std::cerr << cmd << " failed: daemon pid " << pid << " did not exit within " << grace_sec * 1000L << " ms\n";
             return 1;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -77,7 +79,7 @@ int cmd_status(const Options &opts) {
         const auto &st = *s.state;
         std::cout << "pid: " << st.pid << "\n"
                   << "bind_address: " << st.bind_address << ":" << st.port << "\n"
-                  << "started_at: " << st.started_at << "\n"
+                  << "started_at: " << daemon::started_at_display(st.started_at) << "\n"
                   << "log_dir: " << st.log_dir << "\n"
                   << "sessions_dir: " << st.sessions_dir << "\n"
                   << "workflow_path: " << st.workflow_path << "\n"

@@ -1,4 +1,6 @@
 #include "cli/commands.hpp"
+#include "cli/workflow_loading.hpp"
+#include "logging/logging.hpp"
 #include "plugins/registry.hpp"
 #include "workflow/loader.hpp"
 #include "workflow/plugin_checks.hpp"
@@ -13,14 +15,14 @@ namespace vik::cli {
 // vik's doctor: load + schema diagnostics; exit 1 on errors, or on warnings with --strict.
 // Load-level failures are plain stderr text (vik), and with --json also a `load_error` item.
 int cmd_doctor(const Options &opts) {
-    auto loaded = workflow::load_workflow(opts.workflow);
+    auto loaded = load_workflow_file(opts.workflow);
     if (!loaded) {
         std::cerr << loaded.error().message << "\n";
         if (opts.json) {
             boost::json::object item{{"severity", "error"}, {"pointer", loaded.error().pointer}, {"code", "load_error"},
                                      {"message", loaded.error().message}};
             boost::json::object out{{"errors", boost::json::array{item}}, {"warnings", boost::json::array{}}};
-            std::cout << boost::json::serialize(out) << "\n";
+            std::cout << logging::json_pretty(out) << "\n";
         }
         return 1;
     }
@@ -29,6 +31,7 @@ int cmd_doctor(const Options &opts) {
         if (!r.loaded) std::cerr << "note: plugin " << r.path.string() << " was refused: " << r.error << "\n";
     workflow::check_plugins(loaded->config, registry, loaded->diagnostics);
     workflow::check_templates(loaded->config, loaded->diagnostics);
+    workflow::order_like_vik(loaded->diagnostics, loaded->config);
     const auto &d = loaded->diagnostics;
     if (opts.json) std::cout << workflow::render_json(d) << "\n";
     else std::cout << workflow::render_text(d);

@@ -7,8 +7,21 @@
 #include "workflow/loader.hpp"
 
 #include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
 
 namespace vik::cli {
+
+// vik's checks of the workflow path before it reads the file (workflow/loader.rs), with its
+// texts naming the absolute path: "workflow file <P> is a directory, expected a file",
+// "workflow file not found at <P>", "permission denied reading workflow file <P>". nullopt when
+// the path names something to read (load_workflow reports what goes wrong after that).
+std::optional<std::string> workflow_path_problem(const std::filesystem::path &path);
+
+// workflow_path_problem, then load_workflow of the absolute path (so load errors name it, as
+// vik's do); the error is the text for stderr.
+std::expected<workflow::Loaded, workflow::LoadError> load_workflow_file(const std::filesystem::path &path);
 
 // On failure the string is the full message for stderr; the exit code is 1.
 std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &opts, const plugins::Registry &registry);

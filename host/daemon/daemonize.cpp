@@ -1,5 +1,8 @@
 #include "daemon/daemonize.hpp"
 
+#include "daemon/daemon_status.hpp"
+#include "logging/logging.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,6 +29,10 @@ void write_all(int fd, const std::string &text) {
 } // namespace
 
 Detached detach(const std::string &state_file, int timeout_sec) {
+    // vik logs this warning (cli/run.rs) once the detached daemon has its log files.
+    if (auto s = inspect(std::filesystem::path(state_file).parent_path()); s.liveness == Liveness::stale)
+        logging::warn_after_setup("found stale daemon state file on startup; overwriting stale_pid=" +
+                                  std::to_string(s.state ? s.state->pid : 0) + " state_file=" + state_file);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         std::cerr << "run failed: cannot create the start-up pipe: " << std::strerror(errno) << "\n";

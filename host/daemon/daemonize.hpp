@@ -11,6 +11,8 @@ struct Detached {
     int parent_exit = 0;    // for the original process: its exit code
 };
 
+// A stale state file (its daemon is gone) is noted for the daemon's log, as vik does:
+// "found stale daemon state file on startup; overwriting" with stale_pid and state_file.
 // In the original process: forks, waits for the daemon's report (at most timeout_sec) and
 // prints it; returns {false, code}. In the daemon: returns {true, 0} with stdio on /dev/null.
 Detached detach(const std::string &state_file, int timeout_sec);

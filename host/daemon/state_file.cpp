@@ -1,10 +1,13 @@
 #include "daemon/state_file.hpp"
 
+#include "logging/logging.hpp"
 #include "util/private_files.hpp"
 
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -20,7 +23,7 @@ std::expected<void, std::string> write_state(const fs::path &file, const Service
     json::object o{{"workflow_path", s.workflow_path}, {"cwd", s.cwd}, {"pid", s.pid}, {"port", s.port},
                    {"bind_address", s.bind_address}, {"started_at", s.started_at}, {"log_dir", s.log_dir},
                    {"sessions_dir", s.sessions_dir}, {"command", s.command}};
-    std::string text = json::serialize(o) + "\n";
+    std::string text = logging::json_pretty(o);
     if (std::error_code ec = util::create_private_directories(file.parent_path()))
         return std::unexpected("cannot create " + file.parent_path().string() + ": " + ec.message());
     fs::path tmp = file;
@@ -66,6 +69,64 @@ std::expected<ServiceState, std::string> read_state(const fs::path &file) {
     s.sessions_dir = str("sessions_dir");
     s.command = str("command");
     return s;
+}
+
+std::string started_at_display(const std::string &t) {
+    auto digits = [&](size_t at, size_t n, int &out) {
+        if (at + n > t.size()) return false;
+        out = 0;
+        for (size_t i = at; i < at + n; ++i) {
+            if (!std::isdigit(static_cast<unsigned char>(t[i]))) return false;
+            out = out * 10 + (t[i] - '0');
+        }
+        return true;
+    };
+    std::tm tm{};
+    int y, mo, d, h, mi, s;
+    if (!digits(0, 4, y) || t.size() < 19 || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) ||
+        (t[10] != 'T' && t[10] != 't' && t[10] != ' ') || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' ||
+        !digits(17, 2, s))
+        return t;
+    size_t pos = 19;
+    long nanos = 0;
+    if (pos < t.size() && t[pos] == '.') {
+        size_t start = ++pos;
+        while (pos < t.size() && std::isdigit(static_cast<unsigned char>(t[pos]))) ++pos;
+        if (pos == start) return t;
+        std::string frac = t.substr(start, std::min<size_t>(pos - start, 9));
+        frac.resize(9, '0');
+        nanos = std::stol(frac);
+    }
+    long offset = 0;
+    if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z') && pos + 1 == t.size()) {
+    } else if (pos + 6 == t.size() && (t[pos] == '+' || t[pos] == '-') && t[pos + 3] == ':') {
+        int oh, om;
+        if (!digits(pos + 1, 2, oh) || !digits(pos + 4, 2, om)) return t;
+        offset = (t[pos] == '+' ? 1 : -1) * (oh * 3600L + om * 60L);
+    } else {
+        return t;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    std::time_t secs = timegm(&tm) - offset;
+    std::tm utc{};
+    gmtime_r(&secs, &utc);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
+                  utc.tm_min, utc.tm_sec);
+    std::string out = buf;
+    if (nanos != 0) {
+        char f[32];
+        if (nanos % 1000000 == 0) std::snprintf(f, sizeof f, ".%03ld", nanos / 1000000);
+        else if (nanos % 1000 == 0) std::snprintf(f, sizeof f, ".%06ld", nanos / 1000);
+        else std::snprintf(f, sizeof f, ".%09ld", nanos);
+        out += f;
+    }
+    return out + " UTC";
 }
 
 } // namespace vik::daemon

@@ -10,14 +10,142 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
+#include <vector>
 
 namespace vik::logging {
 
 namespace fs = std::filesystem;
 
 namespace {
+
+void escape_into(std::string &out, std::string_view text) {
+    static const char hex[] = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : text) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    out += '"';
+}
+
+// serde_json's two writers: indent < 0 is compact, otherwise pretty at that depth.
+void write_json(std::string &out, const boost::json::value &v, int indent) {
+    auto newline = [&](int depth) {
+        out += '\n';
+        out.append(static_cast<size_t>(depth) * 2, ' ');
+    };
+    switch (v.kind()) {
+    case boost::json::kind::object: {
+        const auto &o = v.get_object();
+        if (o.empty()) {
+            out += "{}";
+            return;
+        }
+        out += '{';
+        bool first = true;
+        for (const auto &kv : o) {
+            if (!first) out += ',';
+            first = false;
+            if (indent >= 0) newline(indent + 1);
+            escape_into(out, std::string_view(kv.key().data(), kv.key().size()));
+            out += indent >= 0 ? ": " : ":";
+            write_json(out, kv.value(), indent >= 0 ? indent + 1 : -1);
+        }
+        if (indent >= 0) newline(indent);
+        out += '}';
+        return;
+    }
+    case boost::json::kind::array: {
+        const auto &a = v.get_array();
+        if (a.empty()) {
+            out += "[]";
+            return;
+        }
+        out += '[';
+        bool first = true;
+        for (const auto &item : a) {
+            if (!first) out += ',';
+            first = false;
+            if (indent >= 0) newline(indent + 1);
+            write_json(out, item, indent >= 0 ? indent + 1 : -1);
+        }
+        if (indent >= 0) newline(indent);
+        out += ']';
+        return;
+    }
+    case boost::json::kind::string: escape_into(out, std::string_view(v.get_string().data(), v.get_string().size())); return;
+    default: out += boost::json::serialize(v); return;
+    }
+}
+
+// tracing-subscriber's default timer: RFC 3339 UTC with microseconds.
+std::string timestamp_micros(std::chrono::system_clock::time_point t) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    auto secs = static_cast<std::time_t>(us / 1000000 - (us % 1000000 < 0 ? 1 : 0));
+    long frac = static_cast<long>(us - static_cast<long long>(secs) * 1000000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, frac);
+    return buf;
+}
+
+// ` key=` starting at i (after a space): the position of its '=', or npos.
+size_t field_at(const std::string &s, size_t i) {
+    if (i == 0 || i >= s.size() || s[i - 1] != ' ') return std::string::npos;
+    auto lower = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
+    if (!lower(s[i])) return std::string::npos;
+    size_t j = i + 1;
+    while (j < s.size() && (lower(s[j]) || (s[j] >= '0' && s[j] <= '9'))) ++j;
+    return j < s.size() && s[j] == '=' ? j : std::string::npos;
+}
+
+size_t next_field(const std::string &s, size_t from) {
+    for (size_t i = std::max<size_t>(from, 1); i < s.size(); ++i)
+        if (s[i - 1] == ' ' && field_at(s, i) != std::string::npos) return i;
+    return std::string::npos;
+}
+
+boost::json::value field_value(const std::string &key, const std::string &value) {
+    bool names_id = key == "id" || (key.size() > 3 && key.compare(key.size() - 3, 3, "_id") == 0);
+    size_t digits = value.size() - (!value.empty() && value[0] == '-');
+    if (!names_id && digits > 0 && digits <= 18 && value.find_first_not_of("0123456789", value.size() - digits) == std::string::npos)
+        return std::stoll(value);
+    return boost::json::string(value);
+}
+
+std::string level_name(spdlog::level::level_enum l) {
+    switch (l) {
+    case spdlog::level::trace: return "TRACE";
+    case spdlog::level::debug: return "DEBUG";
+    case spdlog::level::info: return "INFO";
+    case spdlog::level::warn: return "WARN";
+    default: return "ERROR";
+    }
+}
+
+std::mutex pending_mutex;
+std::vector<std::string> pending_warnings;
 
 // Reports a log file that cannot be written on stderr (the console in the foreground; under
 // systemd the journal), once per outage: a full disk must not turn every log line into two.
@@ -67,9 +195,9 @@ protected:
                 return;
             }
         }
-        auto level = spdlog::level::to_string_view(msg.level);
-        std::string text = line(msg.time, std::string(level.data(), level.size()),
-                                util::to_valid_utf8(std::string_view(msg.payload.data(), msg.payload.size())));
+        std::string text = json_log_line(msg.time, level_name(msg.level),
+                                         util::to_valid_utf8(std::string_view(msg.payload.data(), msg.payload.size())),
+                                         std::string(msg.logger_name.data(), msg.logger_name.size()));
         if (report_.failing()) {
             // Try the line first: only a disk that takes it again gets the note about the gap.
             if (file_.append(text)) {
@@ -77,8 +205,9 @@ protected:
                 return;
             }
             size_t lost = report_.recovered();
-            (void)file_.append(line(msg.time, "warning", std::to_string(lost) + " log line(s) were lost while " + path.string() +
-                                                            " could not be written"));
+            (void)file_.append(json_log_line(msg.time, "WARN",
+                                             std::to_string(lost) + " log line(s) were lost while " + path.string() + " could not be written",
+                                             std::string(msg.logger_name.data(), msg.logger_name.size())));
             return;
         }
         if (std::error_code ec = file_.append(text)) report_.failed(path, ec);
@@ -86,10 +215,6 @@ protected:
     void flush_() override {}
 
 private:
-    static std::string line(spdlog::log_clock::time_point t, const std::string &level, const std::string &message) {
-        boost::json::object o{{"timestamp", util::rfc3339_utc(t)}, {"level", level}, {"message", message}};
-        return boost::json::serialize(o) + "\n";
-    }
     fs::path dir_;
     std::string base_;
     std::string date_;
@@ -118,6 +243,74 @@ std::shared_ptr<spdlog::sinks::sink> console_sink() {
 }
 
 } // namespace
+
+std::string json_compact(const boost::json::value &v) {
+    std::string out;
+    write_json(out, v, -1);
+    return out;
+}
+
+std::string json_pretty(const boost::json::value &v) {
+    std::string out;
+    write_json(out, v, 0);
+    return out;
+}
+
+std::string json_log_line(std::chrono::system_clock::time_point t, const std::string &level, const std::string &message,
+                          const std::string &target) {
+    boost::json::object o;
+    o["timestamp"] = timestamp_micros(t);
+    o["level"] = level;
+    bool problem = level == "WARN" || level == "ERROR";
+    std::string text = message, detail;
+    std::vector<std::pair<std::string, std::string>> fields;
+    size_t first = next_field(message, 1);
+    size_t colon = message.find(": ");
+    if (first != std::string::npos && colon != std::string::npos && colon + 2 < first) first = std::string::npos;
+    if (first == std::string::npos) {
+        if (colon != std::string::npos) {
+            text = message.substr(0, colon);
+            detail = message.substr(colon + 2);
+        }
+    } else {
+        text = message.substr(0, first);
+        while (!text.empty() && (text.back() == ' ' || text.back() == ':')) text.pop_back();
+        for (size_t pos = first; pos != std::string::npos;) {
+            size_t eq = field_at(message, pos);
+            size_t start = eq + 1, next = next_field(message, start + 1);
+            size_t sep = std::string::npos;
+            for (const char *s : {": ", "; ", " ("}) sep = std::min(sep, message.find(s, start));
+            if (sep != std::string::npos && (next == std::string::npos || sep < next)) {
+                fields.emplace_back(message.substr(pos, eq - pos), message.substr(start, sep - start));
+                detail = message.substr(message.compare(sep, 2, " (") == 0 ? sep + 1 : sep + 2);
+                break;
+            }
+            size_t end = next == std::string::npos ? message.size() : next - 1;
+            fields.emplace_back(message.substr(pos, eq - pos), message.substr(start, end - start));
+            pos = next;
+        }
+    }
+    // A `key=` that would replace a key of the line or repeat a field is text of the value before
+    // it: values can come from trackers and agents, and must not rewrite the level or message.
+    std::vector<std::pair<std::string, std::string>> kept;
+    for (auto &[k, v] : fields) {
+        bool taken = k == "timestamp" || k == "level" || k == "message" || k == "target" || k == "error" || k == "detail" ||
+                     std::any_of(kept.begin(), kept.end(), [&](const auto &f) { return f.first == k; });
+        if (!taken) kept.emplace_back(std::move(k), std::move(v));
+        else if (kept.empty()) text += " " + k + "=" + v;
+        else kept.back().second += " " + k + "=" + v;
+    }
+    o["message"] = text;
+    for (const auto &[k, v] : kept) o[k] = field_value(k, v);
+    if (!detail.empty()) o[problem ? "error" : "detail"] = detail;
+    o["target"] = target;
+    return json_compact(o) + "\n";
+}
+
+void warn_after_setup(const std::string &message) {
+    std::lock_guard lock(pending_mutex);
+    pending_warnings.push_back(message);
+}
 
 void remove_old_logs(const fs::path &dir, int days) {
     std::error_code ec;
@@ -151,6 +344,12 @@ void setup(const LogOptions &o) {
     logger->set_level(spdlog::level::debug);
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
+    std::vector<std::string> pending;
+    {
+        std::lock_guard lock(pending_mutex);
+        pending.swap(pending_warnings);
+    }
+    for (const auto &m : pending) spdlog::warn("{}", m);
 }
 
 void setup_console_only() {

@@ -3,7 +3,11 @@
 // `logs/vik-error.log.YYYY-MM-DD` (errors only), daily files in UTC, files older than 7 days
 // removed at start; in the foreground also a compact human format on stdout.
 
+#include <boost/json/fwd.hpp>
+
+#include <chrono>
 #include <filesystem>
+#include <string>
 
 namespace vik::logging {
 
@@ -21,5 +25,26 @@ void setup_console_only();
 
 // Deletes vik.log.* / vik-error.log.* files older than `days` (by the date in their name).
 void remove_old_logs(const std::filesystem::path &dir, int days);
+
+// JSON text as vik's serde_json writes it: `compact` like serde_json::to_string (no spaces),
+// `pretty` like serde_json::to_string_pretty (two-space indent, `"key": value`, `[]`/`{}` when
+// empty, no trailing newline). Strings escape `"`, `\\`, \b \f \n \r \t and other controls as
+// \u00xx; everything else is written as is. Used for logs, `doctor --json` and state.json.
+std::string json_compact(const boost::json::value &v);
+std::string json_pretty(const boost::json::value &v);
+
+// One line of vik's JSON log file (tracing-subscriber's JSON layer with flatten_event):
+// {"timestamp":"<RFC 3339, microseconds, Z>","level":"INFO","message":"...",<fields>,"target":"..."}.
+// `message` is split as vik-host writes its log lines: "<text> key=value key=value[: detail]".
+// The text before the first ` key=` is the message, each key becomes a JSON key of its own
+// (digits -> a number unless the key names an id), and a trailing `: detail` / `; detail` goes
+// to `error` (warnings and errors) or `detail` (other levels). A line without `key=` fields
+// splits at its first ": " the same way. `level` is one of TRACE DEBUG INFO WARN ERROR.
+std::string json_log_line(std::chrono::system_clock::time_point t, const std::string &level, const std::string &message,
+                          const std::string &target);
+
+// A warning to log once `setup` has installed the log files (the daemon learns of a stale state
+// file before it has logs). Written in the usual "<text> key=value ..." form.
+void warn_after_setup(const std::string &message);
 
 } // namespace vik::logging

@@ -1,6 +1,12 @@
 #include "workflow/diagnostics.hpp"
 
+#include "logging/logging.hpp"
+#include "workflow/config.hpp"
+
 #include <boost/json.hpp>
+
+#include <algorithm>
+#include <map>
 
 namespace vik::workflow {
 
@@ -61,6 +67,160 @@ void Diagnostics::unreadable_prompt_file(const std::string &p, const std::string
                      "prompt file '" + path + "' set for '" + p + "' cannot be read: " + why});
 }
 
+namespace {
+
+bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == std::string::npos; }
+
+// Known fields per schema level, in the order vik (and vik-host after it) diagnoses them.
+// "*" marks a level whose keys are names (agents, stages).
+const std::map<std::string, std::vector<std::string>> &schema_order() {
+    static const std::map<std::string, std::vector<std::string>> order{
+        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling"}},
+        {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
+        {"workspace", {"root"}},
+        {"agents", {"*"}},
+        {"agents.*", {"model", "runtime", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"}},
+        {"issues", {"pull", "tracker"}},
+        {"issues.pull", {"command", "idle_sec", "timeout_sec"}},
+        {"issues.tracker", {"kind"}},
+        {"issue", {"stages", "hooks", "prompt_command_timeout_sec"}},
+        {"issue.hooks", {"after_create", "before_remove", "timeout_sec"}},
+        {"issue.stages", {"*"}},
+        {"issue.stages.*", {"when", "hooks", "agent", "prompt", "prompt_file"}},
+        {"issue.stages.*.when", {"state"}},
+        {"issue.stages.*.hooks", {"before_run", "after_run"}},
+        {"scheduling", {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
+                        "max_concurrent_by_state", "terminal_states"}},
+    };
+    return order;
+}
+
+constexpr int unknown_rank = 1000;
+
+// The longest name that `rest` starts with (followed by '.' or the end); -1 when none.
+int match_name(const std::string &rest, const std::vector<std::string> &names, size_t &length) {
+    int best = -1;
+    for (size_t i = 0; i < names.size(); ++i) {
+        const auto &n = names[i];
+        if (rest.compare(0, n.size(), n) != 0 || (rest.size() > n.size() && rest[n.size()] != '.')) continue;
+        if (best < 0 || n.size() > length) {
+            best = static_cast<int>(i);
+            length = n.size();
+        }
+    }
+    return best;
+}
+
+struct Placed {
+    std::vector<int> key;
+    int stage = -1; // index of the stage the pointer is under
+    int agent = -1;
+    size_t name_end = 0; // where the stage/agent name ends in the pointer
+};
+
+Placed place(const Diagnostic &d, const std::vector<std::string> &agents, const std::vector<std::string> &stages) {
+    Placed out;
+    if (d.pointer.empty()) return out;
+    std::string level;
+    size_t pos = 0;
+    while (pos <= d.pointer.size()) {
+        auto known = schema_order().find(level);
+        if (known == schema_order().end()) {
+            out.key.push_back(unknown_rank);
+            break;
+        }
+        std::string rest = d.pointer.substr(pos);
+        if (known->second.size() == 1 && known->second[0] == "*") {
+            bool is_stages = level == "issue.stages";
+            size_t length = 0;
+            int i = match_name(rest, is_stages ? stages : agents, length);
+            if (i < 0 && is_stages) {
+                // Already in vik's form: a blank-named stage's pointers have no name segment.
+                auto b = std::find_if(stages.begin(), stages.end(), blank);
+                if (b != stages.end()) {
+                    out.key.push_back(static_cast<int>(b - stages.begin()) + 1);
+                    out.stage = static_cast<int>(b - stages.begin());
+                    out.name_end = pos - 1;
+                    level += ".*";
+                    continue;
+                }
+            }
+            if (i < 0) {
+                out.key.push_back(unknown_rank);
+                break;
+            }
+            out.key.push_back(i + 1);
+            (is_stages ? out.stage : out.agent) = i;
+            out.name_end = pos + length;
+            level += ".*";
+            pos += length + 1;
+            continue;
+        }
+        size_t dot = rest.find('.');
+        std::string seg = rest.substr(0, dot);
+        bool last = dot == std::string::npos;
+        auto it = std::find(known->second.begin(), known->second.end(), seg);
+        if (it == known->second.end() || (last && d.code == "unknown_field")) {
+            out.key.push_back(unknown_rank);
+            break;
+        }
+        out.key.push_back(static_cast<int>(it - known->second.begin()) + 1);
+        if (last) break;
+        level = level.empty() ? seg : level + "." + seg;
+        pos += seg.size() + 1;
+    }
+    return out;
+}
+
+void repoint(Diagnostic &d, const std::string &pointer) {
+    std::string from = "'" + d.pointer + "'", to = "'" + pointer + "'";
+    if (size_t at = d.message.find(from); at != std::string::npos) d.message.replace(at, from.size(), to);
+    d.pointer = pointer;
+}
+
+} // namespace
+
+void order_like_vik(Diagnostics &d, const Config &config) {
+    std::vector<std::string> agents, stages;
+    for (const auto &a : config.agents) agents.push_back(a.name);
+    for (const auto &s : config.stages) stages.push_back(s.name);
+
+    std::vector<std::pair<std::vector<int>, Diagnostic>> placed;
+    for (auto &item : d.items) {
+        // A blank stage name and a blank stage agent are reported below, once each, as vik does.
+        if (item.code == "empty_str" && (item.pointer == "issue.stages" || item.pointer == "issue.stages.")) continue;
+        if (item.code == "unknown_agent" && blank(item.value)) continue;
+        Placed p = place(item, agents, stages);
+        if (p.stage >= 0 && blank(stages[p.stage])) {
+            if (p.name_end == item.pointer.size() && item.code == "empty_str") continue;
+            if (item.code == "empty_str" && blank(config.stages[p.stage].agent) && item.pointer.ends_with(".agent")) continue;
+            repoint(item, "issue.stages" + item.pointer.substr(p.name_end));
+        } else if (p.agent >= 0 && agents[p.agent].empty()) {
+            repoint(item, "agents" + item.pointer.substr(p.name_end));
+        } else if (p.stage >= 0 && item.code == "empty_str" && blank(config.stages[p.stage].agent) &&
+                   item.pointer == "issue.stages." + stages[p.stage] + ".agent") {
+            continue;
+        }
+        placed.emplace_back(std::move(p.key), std::move(item));
+    }
+    for (size_t i = 0; i < stages.size(); ++i) {
+        int at = static_cast<int>(i) + 1;
+        std::string prefix = blank(stages[i]) ? "issue.stages" : "issue.stages." + stages[i];
+        auto empty_str = [](const std::string &pointer) {
+            Diagnostics one;
+            one.empty_str(pointer);
+            return one.items.front();
+        };
+        // vik: a blank stage name is `issue.stages`, and the stage's own pointers drop the name.
+        if (blank(stages[i])) placed.emplace_back(std::vector<int>{5, 1, at}, empty_str("issue.stages"));
+        // vik: a blank `agent` is an empty string, not a reference to a missing profile.
+        if (blank(config.stages[i].agent)) placed.emplace_back(std::vector<int>{5, 1, at, 3}, empty_str(prefix + ".agent"));
+    }
+    std::stable_sort(placed.begin(), placed.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+    d.items.clear();
+    for (auto &[key, item] : placed) d.items.push_back(std::move(item));
+}
+
 std::string render_text(const Diagnostics &d) {
     std::string out;
     for (auto sev : {Severity::error, Severity::warning})
@@ -89,7 +249,7 @@ std::string render_json(const Diagnostics &d) {
     }
     root["errors"] = errors;
     root["warnings"] = warnings;
-    return json::serialize(root);
+    return logging::json_pretty(root);
 }
 
 } // namespace vik::workflow

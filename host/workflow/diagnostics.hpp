@@ -6,6 +6,8 @@
 
 namespace vik::workflow {
 
+struct Config;
+
 enum class Severity { error, warning };
 
 struct Diagnostic {
@@ -37,9 +39,19 @@ struct Diagnostics {
     void unreadable_prompt_file(const std::string &pointer, const std::string &path, const std::string &why);
 };
 
+// Puts the diagnostics in the order vik reports them and gives them vik's pointers; call it once
+// every check has added its findings. vik walks the schema depth first: a section's known fields
+// in schema order (loop, workspace, agents, issues, issue; a stage's when, hooks, agent, prompt),
+// agents and stages in workflow order, and each map's unknown fields after everything else in it,
+// so unknown top-level fields come last. Pointers: a stage whose name is blank is
+// `issue.stages` (and that name is an `empty_str` at `issue.stages`), an agent named '' is
+// `agents`; a blank stage `agent` is `empty_str`, not `unknown_agent`. (config/diagnose.rs,
+// config/issue.rs in vik.) vik-host's own sections and checks sort in the same walk.
+void order_like_vik(Diagnostics &d, const Config &config);
+
 // `[error] ...` / `[warning] ...` lines, errors first, then the summary line.
 std::string render_text(const Diagnostics &d);
-// {"errors":[...],"warnings":[...]}
+// {"errors":[...],"warnings":[...]}, pretty-printed as serde_json::to_string_pretty does.
 std::string render_json(const Diagnostics &d);
 
 } // namespace vik::workflow

@@ -100,6 +100,7 @@ TEST_CASE("daemon: stale state files are handled by every command", "[daemon][e2
     CHECK(status.exit_code == 0);
     CHECK_THAT(status.out, Catch::StartsWith("status: stale\n"));
     CHECK_THAT(status.out, Catch::Contains("pid: " + std::to_string(dead)));
+    CHECK_THAT(status.out, Catch::Contains("\nstarted_at: 2026-01-01 00:00:00 UTC\n")); // chrono's Display, as vik
 
     auto stop = run_host({"stop", p.wf()});
     CHECK(stop.exit_code == 0);
@@ -112,6 +113,32 @@ TEST_CASE("daemon: stale state files are handled by every command", "[daemon][e2
     CHECK(run.exit_code == 0);
     CHECK_THAT(run.err, Catch::Contains("warning: overwriting stale state file"));
     CHECK(p.state_pid() != dead);
+    CHECK_THAT(read_file(p.state_file()), Catch::StartsWith("{\n  \"workflow_path\": \"")); // serde_json pretty, as vik
+    {
+        // vik's warning, in the daemon's log with its fields as keys (cli/run.rs).
+        fs::path logs = p.state_file().parent_path().parent_path() / "logs";
+        std::string found;
+        REQUIRE(wait_until(
+            [&] {
+                std::error_code ec;
+                for (const auto &e : fs::directory_iterator(logs, ec))
+                    if (e.path().filename().string().rfind("vik.log.", 0) == 0) {
+                        std::string text = read_file(e.path());
+                        if (auto at = text.find("found stale daemon state file"); at != std::string::npos) {
+                            auto start = text.rfind('\n', at);
+                            found = text.substr(start == std::string::npos ? 0 : start + 1, text.find('\n', at) - (start == std::string::npos ? 0 : start + 1));
+                            return true;
+                        }
+                    }
+                return false;
+            },
+            10s));
+        auto line = boost::json::parse(found).as_object();
+        CHECK(line.at("level") == "WARN");
+        CHECK(line.at("message") == "found stale daemon state file on startup; overwriting");
+        CHECK(line.at("stale_pid") == static_cast<int64_t>(dead));
+        CHECK(std::string(line.at("state_file").as_string()) == p.state_file().string());
+    }
     CHECK(run_host({"stop", p.wf()}).exit_code == 0);
 
     write_file(p.state_file(), stale);
@@ -194,7 +221,7 @@ TEST_CASE("daemon: stop reports failure when the daemon outlives the grace perio
     ::kill(static_cast<pid_t>(pid), SIGSTOP); // a stopped process cannot act on SIGTERM
     auto stop = run_host({"stop", "--timeout", "1", p.wf()});
     CHECK(stop.exit_code == 1);
-    CHECK(stop.err == "stop failed: daemon (pid " + std::to_string(pid) + ") did not exit within 1 s\n");
+    CHECK(stop.err == "stop failed: daemon pid " + std::to_string(pid) + " did not exit within 1000 ms\n"); // vik's text
     ::kill(static_cast<pid_t>(pid), SIGCONT);
     CHECK(wait_until([&] { return !pid_alive(pid); }, 20s)); // the pending SIGTERM now lands
 }
