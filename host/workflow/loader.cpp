@@ -208,7 +208,7 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
     for (const auto &kv : agents) {
         AgentProfile a;
         a.name = kv.first.Scalar();
-        std::string p = "agents." + a.name;
+        std::string p = a.name.empty() ? "agents" : "agents." + a.name;
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected an agent profile map" + r.found(n));
         r.unknown_fields(n, p, {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"});
@@ -308,8 +308,9 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
     for (const auto &kv : stages) {
         Stage s;
         s.name = kv.first.Scalar();
-        std::string p = "issue.stages." + s.name;
-        if (s.name.empty()) r.diags().empty_str(p);
+        // vik (config/issue.rs): a blank name is `issue.stages`, and so are the stage's pointers.
+        std::string p = is_blank(s.name) ? "issue.stages" : "issue.stages." + s.name;
+        if (is_blank(s.name)) r.diags().empty_str("issue.stages");
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
         r.unknown_fields(n, p, {"when", "agent", "prompt_file", "prompt", "hooks"});
@@ -319,6 +320,9 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         s.state = r.string(r.required(when, "state", p + ".when.state"), p + ".when.state");
         if (is_blank(s.state)) r.diags().empty_str(p + ".when.state");
         s.agent = r.string(r.required(n, "agent", p + ".agent"), p + ".agent");
+        // Agents are loaded before stages, so the reference can be checked here, in vik's order.
+        if (is_blank(s.agent)) r.diags().empty_str(p + ".agent");
+        else if (!c.agent(s.agent)) r.diags().unknown_agent(p + ".agent", s.agent);
         bool has_file = n["prompt_file"].IsDefined(), has_inline = n["prompt"].IsDefined();
         if (has_file == has_inline) r.fail(n.Mark(), p, "issue stage must define exactly one of `prompt_file` or `prompt`");
         if (has_inline) {
@@ -337,9 +341,6 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         }
         c.stages.push_back(std::move(s));
     }
-    // Unknown agents are diagnostics (vik), found after all profiles are known.
-    for (const auto &s : c.stages)
-        if (!c.agent(s.agent)) r.diags().unknown_agent("issue.stages." + s.name + ".agent", s.agent);
 }
 
 void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
@@ -391,13 +392,14 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         auto &c = out.config;
         c.workflow_path = absolute_lexical(path);
         c.workflow_dir = c.workflow_path.parent_path();
-        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling"});
         load_loop(r, root, c);
         load_workspace(r, root, c);
         load_agents(r, root, c);
         load_issues(r, root, c);
         load_issue(r, root, c);
         load_scheduling(r, root, c);
+        // vik warns about unknown top-level fields after every section (config/mod.rs).
+        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

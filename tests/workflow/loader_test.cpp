@@ -171,7 +171,7 @@ TEST_CASE("workflow: empty strings and maps are vik's diagnostics", "[workflow]"
     CHECK(messages(stages->diagnostics) == std::vector<std::string>{"E 'issue.stages' cannot be empty map"});
     auto empty_key = load(replace(kBase, "    plan:\n", "    '':\n"));
     REQUIRE(empty_key);
-    CHECK(messages(empty_key->diagnostics) == std::vector<std::string>{"E 'issue.stages.' cannot be empty string"});
+    CHECK(messages(empty_key->diagnostics) == std::vector<std::string>{"E 'issue.stages' cannot be empty string"});
 }
 
 TEST_CASE("workflow: an unknown agent is vik's unknown_agent error", "[workflow]") {
@@ -194,10 +194,10 @@ TEST_CASE("workflow: unknown fields are warnings at every level", "[workflow]") 
     REQUIRE(l);
     CHECK(l->diagnostics.errors() == 0);
     CHECK(messages(l->diagnostics) == std::vector<std::string>{
-                                          "W unknown field 'colour'", "W unknown field 'loop.speed'", "W unknown field 'workspace.size'",
+                                          "W unknown field 'loop.speed'", "W unknown field 'workspace.size'",
                                           "W unknown field 'agents.coder.temperature'", "W unknown field 'issues.pull.every'",
                                           "W unknown field 'issue.stages.plan.owner'", "W unknown field 'issue.stages.plan.when.label'",
-                                          "W unknown field 'issue.stages.plan.hooks.before_all'"});
+                                          "W unknown field 'issue.stages.plan.hooks.before_all'", "W unknown field 'colour'"});
 }
 
 TEST_CASE("workflow: list-form stages and the prompt-source rule are load errors", "[workflow]") {
