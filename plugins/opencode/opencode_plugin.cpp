@@ -2,6 +2,9 @@
 // issue workspace, the prompt on stdin, stdout mapped by OpencodeEventMapper. `opencode run`
 // never prompts: a permission set to "ask" is rejected and the run goes on. Providers,
 // permissions and offline settings live in opencode's config (see docs/runtimes.md).
+// `--dir <workspace>` is always passed: opencode takes its project directory from $PWD (inherited
+// from the host), not from its working directory, and would otherwise work in the host's
+// directory.
 #include "../common/cli_session.hpp"
 #include "opencode_events.hpp"
 
@@ -10,15 +13,17 @@
 
 namespace {
 
-std::vector<std::string> opencode_argv(const vik::agents::Profile &p) {
-    std::vector<std::string> a{p.command.empty() ? "opencode" : p.command, "run", "--format", "json", "-m", p.model};
-    for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
-    return a;
-}
+using Session = vik::agents::CliSession<vik::agents::OpencodeEventMapper>;
 
 struct OpencodeSession {
-    static std::unique_ptr<vik::agents::CliSession<vik::agents::OpencodeEventMapper>> make(const vik_host_api *, const vik_session_request *req) {
-        return vik::agents::CliSession<vik::agents::OpencodeEventMapper>::make("opencode", req, opencode_argv);
+    static std::unique_ptr<Session> make(const vik_host_api *, const vik_session_request *req) {
+        vik::agents::Profile p = vik::agents::parse_profile(req->profile_json);
+        if (p.model.empty())
+            throw vik::sdk::Error("opencode: agent profile '" + p.name + "' has no model (provider/model)", VIK_INVALID_ARGUMENT);
+        std::vector<std::string> a{p.command.empty() ? "opencode" : p.command, "run", "--format", "json", "-m", p.model};
+        if (req->workdir != nullptr && *req->workdir != '\0') a.insert(a.end(), {"--dir", req->workdir});
+        for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
+        return std::make_unique<Session>("opencode", std::move(a));
     }
 };
 
