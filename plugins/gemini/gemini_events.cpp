@@ -36,21 +36,32 @@ std::vector<std::string> GeminiEventMapper::map(std::string_view line, bool trun
     } else if (type == "tool_use") {
         std::string id = str(o.if_contains("tool_id")), name = str(o.if_contains("tool_name"));
         tool_names_[id] = name;
-        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name}, {"phase", "request"},
-                             {"input", o.contains("parameters") ? o.at("parameters") : json::value()}, {"output", nullptr}, {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                             {"call_id", id},
+                             {"name", name},
+                             {"phase", "request"},
+                             {"input", o.contains("parameters") ? o.at("parameters") : json::value()},
+                             {"output", nullptr},
+                             {"raw", v}}));
     } else if (type == "tool_result") {
         std::string id = str(o.if_contains("tool_id"));
         json::object output{{"status", str(o.if_contains("status"))}, {"output", str(o.if_contains("output"))}};
         if (auto *e = o.if_contains("error"); e && e->is_object()) output["error"] = str(e->get_object().if_contains("message"));
         auto name = tool_names_.find(id);
-        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name == tool_names_.end() ? "" : name->second},
-                             {"phase", "result"}, {"input", nullptr}, {"output", output}, {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                             {"call_id", id},
+                             {"name", name == tool_names_.end() ? "" : name->second},
+                             {"phase", "result"},
+                             {"input", nullptr},
+                             {"output", output},
+                             {"raw", v}}));
     } else if (type == "error") {
         // A non-fatal error inside the run (loop detected, turn limit, ...): the run's `result`
         // line or its exit decides the outcome.
         std::string severity = str(o.if_contains("severity"));
         last_notice = str(o.if_contains("message"));
-        out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", severity.empty() ? "warning" : severity}, {"text", last_notice}, {"raw", v}}));
+        out.push_back(event(
+            {{"kind", VIK_EVENT_NOTICE}, {"level", severity.empty() ? "warning" : severity}, {"text", last_notice}, {"raw", v}}));
     } else if (type == "result") {
         json::object stats = o.contains("stats") && o.at("stats").is_object() ? o.at("stats").get_object() : json::object();
         out.push_back(event({{"kind", VIK_EVENT_TOKEN_USAGE},
@@ -63,7 +74,8 @@ std::vector<std::string> GeminiEventMapper::map(std::string_view line, bool trun
         } else {
             std::string detail;
             if (auto *e = o.if_contains("error"); e && e->is_object()) detail = str(e->get_object().if_contains("message"));
-            if (detail.empty()) detail = last_notice.empty() ? "gemini reported status " + str(o.if_contains("status")) : last_notice;
+            if (detail.empty())
+                detail = last_notice.empty() ? "gemini reported status " + str(o.if_contains("status")) : last_notice;
             out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
             settle(VIK_SESSION_FAILED, detail);
         }

@@ -11,10 +11,10 @@
 namespace vik::agents {
 
 class GeminiEventMapper : public MapperState {
-public:
+  public:
     std::vector<std::string> map(std::string_view line, bool truncated = false);
 
-private:
+  private:
     void flush_text(std::vector<std::string> &out); // the assistant deltas so far, as one message
     std::string text_;                              // assistant text deltas not yet emitted
     std::map<std::string, std::string> tool_names_; // tool_id -> tool_name of the requests seen

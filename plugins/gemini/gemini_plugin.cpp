@@ -17,16 +17,19 @@ std::vector<std::string> gemini_argv(const vik::agents::Profile &p) {
     bool approval = false;
     for (const auto &kv : p.args) {
         std::string k(kv.key());
-        while (!k.empty() && k.front() == '-') k.erase(0, 1);
+        while (!k.empty() && k.front() == '-')
+            k.erase(0, 1);
         approval = approval || k == "approval-mode" || k == "yolo" || k == "y";
     }
     if (!approval) a.insert(a.end(), {"--approval-mode", "auto_edit"});
-    for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
+    for (auto &f : vik::agents::args_to_flags(p.args))
+        a.push_back(f);
     return a;
 }
 
 struct GeminiSession {
-    static std::unique_ptr<vik::agents::CliSession<vik::agents::GeminiEventMapper>> make(const vik_host_api *, const vik_session_request *req) {
+    static std::unique_ptr<vik::agents::CliSession<vik::agents::GeminiEventMapper>> make(const vik_host_api *,
+                                                                                         const vik_session_request *req) {
         return vik::agents::CliSession<vik::agents::GeminiEventMapper>::make("gemini", req, gemini_argv);
     }
 };

@@ -41,10 +41,20 @@ std::vector<std::string> OpencodeEventMapper::map(std::string_view line, bool tr
         std::string status = str(state.if_contains("status"));
         json::object output{{"status", status}, {"output", str(state.if_contains(status == "error" ? "error" : "output"))}};
         if (auto *exit = obj(state, "metadata").if_contains("exit"); exit && !exit->is_null()) output["exit_code"] = *exit;
-        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name}, {"phase", "request"}, {"input", input},
-                             {"output", nullptr}, {"raw", v}}));
-        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name}, {"phase", "result"}, {"input", input},
-                             {"output", output}, {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                             {"call_id", id},
+                             {"name", name},
+                             {"phase", "request"},
+                             {"input", input},
+                             {"output", nullptr},
+                             {"raw", v}}));
+        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                             {"call_id", id},
+                             {"name", name},
+                             {"phase", "result"},
+                             {"input", input},
+                             {"output", output},
+                             {"raw", v}}));
     } else if (type == "step_finish") {
         // Usage per model call (the host sums token_usage events); `cost` from the model's
         // configured prices.

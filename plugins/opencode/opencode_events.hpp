@@ -10,10 +10,10 @@
 namespace vik::agents {
 
 class OpencodeEventMapper : public MapperState {
-public:
+  public:
     std::vector<std::string> map(std::string_view line, bool truncated = false);
 
-private:
+  private:
     bool started_ = false; // session_started emitted (opencode has no start line: every line carries sessionID)
 };
 

@@ -22,7 +22,8 @@ struct OpencodeSession {
             throw vik::sdk::Error("opencode: agent profile '" + p.name + "' has no model (provider/model)", VIK_INVALID_ARGUMENT);
         std::vector<std::string> a{p.command.empty() ? "opencode" : p.command, "run", "--format", "json", "-m", p.model};
         if (req->workdir != nullptr && *req->workdir != '\0') a.insert(a.end(), {"--dir", req->workdir});
-        for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
+        for (auto &f : vik::agents::args_to_flags(p.args))
+            a.push_back(f);
         return std::make_unique<Session>("opencode", std::move(a));
     }
 };
