@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace vik::agents {
 
 namespace json = boost::json;
@@ -55,6 +57,15 @@ std::vector<std::string> OpencodeEventMapper::map(std::string_view line, bool tr
                              {"input", input},
                              {"output", output},
                              {"raw", v}}));
+        // A permission rule said no: "deny" (the model is told and goes on) or "ask" (rejected,
+        // as `opencode run` cannot ask: the run stops after this step and exits 0).
+        std::string error = str(state.if_contains("error"));
+        if (status == "error" && (error.find("rejected permission") != std::string::npos ||
+                                  error.find("rule which prevents you") != std::string::npos)) {
+            size_t end = std::min(error.find(". "), error.find('\n')); // not the rule list that follows
+            last_notice = "permission denied: " + error.substr(0, end == std::string::npos ? end : end + (error[end] == '.'));
+            out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", last_notice}, {"raw", v}}));
+        }
     } else if (type == "step_finish") {
         // Usage per model call (the host sums token_usage events); `cost` from the model's
         // configured prices.

@@ -284,3 +284,19 @@ TEST_CASE("opencode: a failed tool, a step cut by the length limit and no stop l
     CHECK(cli_outcome("opencode", m.terminal, m.terminal_detail, 0, 0, false, m.last_notice, "", d) == VIK_SESSION_FAILED);
     CHECK(d == "opencode exited without a terminal event: the model stopped: length");
 }
+
+TEST_CASE("opencode: a permission rule's refusal is a notice, an 'ask' rejection ends the run without a terminal line", "[agents]") {
+    OpencodeEventMapper denied; // external_directory: deny -> the model is told and finishes
+    auto ev = replay(denied, transcript("opencode-external-denied"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage", "unknown",
+                                                "message", "token_usage", "completed"});
+    CHECK(ev[4].at("text") == "permission denied: The user has specified a rule which prevents you from using this specific tool call.");
+    CHECK(denied.terminal == VIK_SESSION_COMPLETED);
+    OpencodeEventMapper asked; // external_directory: ask (the default) -> rejected, the run stops, exit 0
+    ev = replay(asked, transcript("opencode-external-ask"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage"});
+    CHECK(asked.terminal == -1);
+    std::string d;
+    CHECK(cli_outcome("opencode", asked.terminal, asked.terminal_detail, 0, 0, false, asked.last_notice, "", d) == VIK_SESSION_FAILED);
+    CHECK(d == "opencode exited without a terminal event: permission denied: The user rejected permission to use this specific tool call.");
+}
