@@ -28,8 +28,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 mkdir -p "$dir"
 cd "$dir" || exit 1
 [ -f package.json ] || echo '{"name":"vik-host-agent-clis","private":true}' > package.json
-if ! timeout 600 npm install --no-audit --no-fund --silent --no-save "${packages[@]}" > npm.log 2>&1; then
-  echo "npm install of ${packages[*]} failed: $(tail -3 npm.log | tr '\n' ' ')"
+if ! timeout 600 npm install --no-audit --no-fund --loglevel=error --no-save "${packages[@]}" > npm.log 2>&1; then
+  echo "npm install of ${packages[*]} failed: $(grep -v -e '^npm error *$' -e 'complete log' npm.log | head -3 | tr '\n' ' ')"
   exit 1
 fi
 [ -x "$codex_bin" ] || { echo "codex binary missing after install: $codex_bin"; exit 1; }
