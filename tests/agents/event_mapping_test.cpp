@@ -3,6 +3,8 @@
 #include "../plugins/claude-code/claude_events.hpp"
 #include "../plugins/codex/codex_events.hpp"
 #include "../plugins/common/agent_cli.hpp"
+#include "../plugins/gemini/gemini_events.hpp"
+#include "../plugins/opencode/opencode_events.hpp"
 #include "support/test_support.hpp"
 
 #include <vik/plugin.h>
@@ -175,4 +177,126 @@ TEST_CASE("codex and claude: a long line that is not JSON is quoted without cutt
         std::string detail(ev[0].at("detail").as_string());
         CHECK(detail.substr(detail.size() - 199) == std::string(199, 'a')); // the cut stops before the 'é'
     }
+}
+
+TEST_CASE("gemini: a successful turn maps to session, tool call, joined message, tokens, completed", "[agents]") {
+    GeminiEventMapper m;
+    auto ev = replay(m, transcript("gemini-ok"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(ev[0].at("session_id").as_string().size() == 36);
+    CHECK(ev[1].at("event_type") == "message/user");
+    CHECK(ev[2].at("name") == "run_shell_command");
+    CHECK(ev[2].at("phase") == "request");
+    CHECK(ev[2].at("input").at("command") == "touch created-by-agent.txt");
+    CHECK(ev[3].at("phase") == "result");
+    CHECK(ev[3].at("call_id") == ev[2].at("call_id"));
+    CHECK(ev[3].at("name") == "run_shell_command");
+    CHECK(ev[3].at("output").at("status") == "success");
+    CHECK(ev[4].at("text") == "The file is created."); // two deltas, one message
+    CHECK(ev[5].at("input") == 200);
+    CHECK(ev[5].at("output") == 50);
+    CHECK(ev[5].at("cache_read") == 20);
+    CHECK(m.terminal == VIK_SESSION_COMPLETED);
+}
+
+TEST_CASE("gemini: server errors and broken streams fail with gemini's message", "[agents]") {
+    for (const char *name : {"gemini-error500", "gemini-malformed"}) {
+        INFO(name);
+        GeminiEventMapper m;
+        auto ev = replay(m, transcript(name));
+        CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "token_usage", "error"});
+        CHECK(m.terminal == VIK_SESSION_FAILED);
+        CHECK(m.terminal_detail == std::string(ev[3].at("detail").as_string()));
+    }
+    GeminiEventMapper m;
+    replay(m, transcript("gemini-error500"));
+    CHECK_THAT(m.terminal_detail, Catch::Contains("the fake model is down"));
+}
+
+TEST_CASE("gemini: without yolo the shell tool is not offered, and the run still completes", "[agents]") {
+    GeminiEventMapper m;
+    auto ev = replay(m, transcript("gemini-no-shell"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(ev[3].at("output").at("status") == "error");
+    CHECK_THAT(std::string(ev[3].at("output").at("error").as_string()), Catch::Contains("not found"));
+}
+
+TEST_CASE("gemini: in-run errors are notices, a result without success fails", "[agents]") {
+    GeminiEventMapper m;
+    auto ev = replay(m, R"({"type":"init","session_id":"s","model":"m"}
+{"type":"message","role":"assistant","content":"part","delta":true}
+{"type":"error","severity":"warning","message":"Loop detected, stopping execution"}
+{"type":"result","status":"error","stats":{"input_tokens":3,"output_tokens":4,"cached":0}}
+)");
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "message", "notice", "token_usage", "error"});
+    CHECK(ev[2].at("text") == "Loop detected, stopping execution");
+    CHECK(m.terminal == VIK_SESSION_FAILED);
+    CHECK(m.terminal_detail == "Loop detected, stopping execution");
+}
+
+TEST_CASE("opencode: a successful turn maps to session, tool call, tokens with cost per step, message, completed", "[agents]") {
+    OpencodeEventMapper m;
+    auto ev = replay(m, transcript("opencode-ok"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "token_usage", "unknown", "message",
+                                                "token_usage", "completed"});
+    CHECK_THAT(std::string(ev[0].at("session_id").as_string()), Catch::StartsWith("ses_"));
+    CHECK(ev[1].at("event_type") == "step_start");
+    CHECK(ev[2].at("name") == "bash");
+    CHECK(ev[2].at("phase") == "request");
+    CHECK(ev[2].at("input").at("command") == "touch created-by-agent.txt");
+    CHECK(ev[3].at("phase") == "result");
+    CHECK(ev[3].at("call_id") == "call_1");
+    CHECK(ev[3].at("output").at("exit_code") == 0);
+    CHECK(ev[3].at("output").at("status") == "completed");
+    CHECK(ev[4].at("input") == 90);
+    CHECK(ev[4].at("output") == 20);
+    CHECK(ev[4].at("cache_read") == 10);
+    CHECK(ev[4].at("reasoning") == 5);
+    CHECK(ev[4].at("cost_usd").as_double() > 0);
+    CHECK(ev[6].at("text") == "The file is created.");
+    CHECK(m.terminal == VIK_SESSION_COMPLETED);
+}
+
+TEST_CASE("opencode: API errors and broken streams fail with opencode's message", "[agents]") {
+    OpencodeEventMapper e500;
+    auto ev = replay(e500, transcript("opencode-error500"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "error"});
+    CHECK(e500.terminal == VIK_SESSION_FAILED);
+    CHECK(e500.terminal_detail == "HTTP 500: the fake model is down");
+    OpencodeEventMapper bad;
+    ev = replay(bad, transcript("opencode-malformed"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "error"});
+    CHECK(bad.terminal == VIK_SESSION_FAILED);
+    CHECK_THAT(bad.terminal_detail, Catch::StartsWith("JSON parsing failed"));
+}
+
+TEST_CASE("opencode: a failed tool, a step cut by the length limit and no stop leave the exit to decide", "[agents]") {
+    OpencodeEventMapper m;
+    auto ev = replay(m, R"({"type":"tool_use","sessionID":"ses_1","part":{"tool":"edit","callID":"c","state":{"status":"error","input":{"filePath":"/etc/x"},"error":"permission rejected"}}}
+{"type":"step_finish","sessionID":"ses_1","part":{"reason":"length","tokens":{"input":1,"output":2,"reasoning":0,"cache":{"read":0,"write":3}},"cost":0}}
+)");
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "tool_call", "tool_call", "token_usage", "notice"});
+    CHECK(ev[2].at("output").at("status") == "error");
+    CHECK(ev[2].at("output").at("output") == "permission rejected");
+    CHECK(ev[3].at("cache_write") == 3);
+    CHECK(m.terminal == -1);
+    std::string d;
+    CHECK(cli_outcome("opencode", m.terminal, m.terminal_detail, 0, 0, false, m.last_notice, "", d) == VIK_SESSION_FAILED);
+    CHECK(d == "opencode exited without a terminal event: the model stopped: length");
+}
+
+TEST_CASE("opencode: a permission rule's refusal is a notice, an 'ask' rejection ends the run without a terminal line", "[agents]") {
+    OpencodeEventMapper denied; // external_directory: deny -> the model is told and finishes
+    auto ev = replay(denied, transcript("opencode-external-denied"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage", "unknown",
+                                                "message", "token_usage", "completed"});
+    CHECK(ev[4].at("text") == "permission denied: The user has specified a rule which prevents you from using this specific tool call.");
+    CHECK(denied.terminal == VIK_SESSION_COMPLETED);
+    OpencodeEventMapper asked; // external_directory: ask (the default) -> rejected, the run stops, exit 0
+    ev = replay(asked, transcript("opencode-external-ask"));
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage"});
+    CHECK(asked.terminal == -1);
+    std::string d;
+    CHECK(cli_outcome("opencode", asked.terminal, asked.terminal_detail, 0, 0, false, asked.last_notice, "", d) == VIK_SESSION_FAILED);
+    CHECK(d == "opencode exited without a terminal event: permission denied: The user rejected permission to use this specific tool call.");
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """A fake model server on 127.0.0.1 for the real agent CLIs (stdlib only).
 
-Speaks OpenAI's Responses API (POST /v1/responses, for codex) and Anthropic's Messages API
-(POST /v1/messages, for claude) with server-sent events. One turn: the first request is answered
+Speaks OpenAI's Responses API (POST /v1/responses, for codex), Anthropic's Messages API
+(POST /v1/messages, for claude), the Generative Language API (POST
+/v1beta/models/M:streamGenerateContent?alt=sse, for gemini) and OpenAI chat completions (POST
+/v1/chat/completions, for opencode) with server-sent events. One turn: the first request is answered
 with a shell tool call running COMMAND, the request carrying its result with a text message and
 token usage.
 
@@ -58,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
 
-    def fail_early(self):
+    def fail_early(self, retry_after_ms=None):
         scenario = ARGS.scenario
         if scenario == "error500":
             body = json.dumps({"error": {"type": "server_error", "message": "the fake model is down"}}).encode()
@@ -66,6 +68,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
+            if retry_after_ms is not None:
+                # opencode retries a 500 with growing delays for about a minute; it honours this.
+                self.send_header("retry-after-ms", str(retry_after_ms))
             self.end_headers()
             self.wfile.write(body)
             return True
@@ -86,7 +91,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.read_body()
         path = self.path.split("?")[0]
-        log(f"POST {path}")
+        log(f"POST {self.path} {json.dumps(body)}")
+        if ":streamGenerateContent" in path or ":generateContent" in path:
+            return self.gemini(body, ":streamGenerateContent" in path)
+        if path.endswith("/chat/completions"):
+            return self.chat_completions(body)
         if path.endswith("/responses"):
             return self.openai_responses(body)
         if path.endswith("/messages"):
@@ -167,6 +176,88 @@ class Handler(BaseHTTPRequestHandler):
         sse(self, "message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                     "usage": {"output_tokens": 25}})
         sse(self, "message_stop", {"type": "message_stop"})
+
+    # ---- Generative Language API (gemini) ----------------------------------------------------
+
+    def gemini(self, body, stream):
+        contents = body.get("contents") or []
+        last = contents[-1] if contents else {}
+        parts = last.get("parts") if isinstance(last, dict) else None
+        has_result = isinstance(parts, list) and any(isinstance(p, dict) and "functionResponse" in p for p in parts)
+        usage = {"promptTokenCount": 100, "candidatesTokenCount": 25, "cachedContentTokenCount": 10,
+                 "thoughtsTokenCount": 5, "totalTokenCount": 130}
+        if not stream:
+            # Side requests (routing, next-speaker checks) get a plain short answer.
+            text = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "{}"}]}, "finishReason": "STOP"}],
+                               "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+            return
+        if self.fail_early():
+            return
+        self.start_stream()
+        if ARGS.scenario == "malformed":
+            self.wfile.write(b"data: {this is not json\n\n")
+            self.wfile.flush()
+            return
+        if has_result:
+            frames = [{"candidates": [{"content": {"role": "model", "parts": [{"text": "The file "}]}, "index": 0}]},
+                      {"candidates": [{"content": {"role": "model", "parts": [{"text": "is created."}]}, "finishReason": "STOP", "index": 0}],
+                       "usageMetadata": usage}]
+        else:
+            call = {"functionCall": {"name": "run_shell_command", "args": {"command": ARGS.command}}}
+            frames = [{"candidates": [{"content": {"role": "model", "parts": [call]}, "finishReason": "STOP", "index": 0}],
+                       "usageMetadata": usage}]
+        for f in frames:
+            self.wfile.write(f"data: {json.dumps(f)}\n\n".encode())
+            self.wfile.flush()
+
+    # ---- OpenAI chat completions (opencode) --------------------------------------------------
+
+    def chat_completions(self, body):
+        msgs = body.get("messages") or []
+        last = msgs[-1] if msgs else {}
+        has_result = isinstance(last, dict) and last.get("role") == "tool"
+        if not body.get("tools"):
+            # opencode titles the session with a separate request without tools.
+            self.start_stream()
+            chunk = {"id": "title", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m"),
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Make a file"}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+            return
+        if self.fail_early(retry_after_ms=10):
+            return
+        self.start_stream()
+        base = {"id": "chatcmpl-2" if has_result else "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                "model": body.get("model", "m")}
+
+        def chunk(choices, **extra):
+            self.wfile.write(f"data: {json.dumps(dict(base, choices=choices, **extra))}\n\n".encode())
+            self.wfile.flush()
+
+        if ARGS.scenario == "malformed":
+            chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            self.wfile.write(b"data: {this is not json\n\n")
+            self.wfile.flush()
+            return
+        if has_result:
+            chunk([{"index": 0, "delta": {"role": "assistant", "content": "The file "}, "finish_reason": None}])
+            chunk([{"index": 0, "delta": {"content": "is created."}, "finish_reason": None}])
+            chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        else:
+            args = json.dumps({"command": ARGS.command, "description": "Create the file"})
+            chunk([{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "bash", "arguments": ""}}]}, "finish_reason": None}])
+            chunk([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": args}}]}, "finish_reason": None}])
+            chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+        chunk([], usage={"prompt_tokens": 100, "completion_tokens": 25, "total_tokens": 125,
+                         "prompt_tokens_details": {"cached_tokens": 10}, "completion_tokens_details": {"reasoning_tokens": 5}})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
 
 
 def main():

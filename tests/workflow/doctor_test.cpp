@@ -95,7 +95,7 @@ TEST_CASE("doctor: load errors name file, line and column on stderr and exit 1",
 TEST_CASE("doctor: a runtime or tracker no plugin provides is an error listing what is available", "[doctor]") {
     TempDir dir;
     write_file(dir / "workflow.yml", R"(agents:
-  coder: {runtime: gemini, model: g}
+  coder: {runtime: aider, model: g}
 issues:
   tracker: {kind: jira}
 issue:
@@ -104,7 +104,7 @@ issue:
 )");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()});
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.out, Catch::Contains("[error] runtime 'gemini' set for 'agents.coder.runtime' is not provided by any loaded plugin (available: "));
+    CHECK_THAT(r.out, Catch::Contains("[error] runtime 'aider' set for 'agents.coder.runtime' is not provided by any loaded plugin (available: "));
     CHECK_THAT(r.out, Catch::Contains("codex"));
     CHECK_THAT(r.out, Catch::Contains("scripted"));
     CHECK_THAT(r.out, Catch::Contains("[error] tracker 'jira' set for 'issues.tracker.kind' is not provided by any loaded plugin (available: "));
@@ -129,7 +129,7 @@ issue:
 
 TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[doctor]") {
     for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo", "github-tracker-labels", "github-tracker-project",
-                             "github-tracker-open-closed"}) {
+                             "github-tracker-open-closed", "gemini", "opencode"}) {
         auto path = source_dir() / "examples" / name / "workflow.yml";
         auto r = run_host({"doctor", "--strict", path.string()});
         INFO(name << ": " << r.out << r.err);
