@@ -4,6 +4,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <unistd.h>
 
 namespace vik::plugins {
@@ -13,8 +14,22 @@ namespace {
 using detail::CallRecord;
 
 thread_local const CallRecord *current = nullptr;
-thread_local bool alt_stack_ready = false;
-thread_local std::array<char, 64 * 1024> alt_stack;
+
+// An alternate signal stack for this thread, so a plugin that overflows its stack is still
+// reported. Left alone when the thread has one already (a sanitizer's), and not installed under
+// AddressSanitizer, which keeps its own and mistakes a foreign one during exception unwinding.
+struct AltStack {
+    std::unique_ptr<char[]> memory;
+    bool tried = false;
+    ~AltStack() {
+        if (!memory) return;
+        stack_t off{};
+        off.ss_flags = SS_DISABLE;
+        ::sigaltstack(&off, nullptr);
+    }
+};
+thread_local AltStack alt_stack;
+constexpr size_t kAltStackBytes = 64 * 1024;
 
 std::array<char, 4096> cleanup_path{};
 std::atomic<bool> installed{false};
@@ -88,12 +103,19 @@ void on_fatal(int sig, siginfo_t *info, void *uctx) {
 }
 
 void ensure_alt_stack() {
-    if (alt_stack_ready) return;
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#else
+    if (alt_stack.tried) return;
+    alt_stack.tried = true;
+    stack_t current_stack{};
+    if (::sigaltstack(nullptr, &current_stack) == 0 && !(current_stack.ss_flags & SS_DISABLE)) return;
+    alt_stack.memory.reset(new char[kAltStackBytes]);
     stack_t ss{};
-    ss.ss_sp = alt_stack.data();
-    ss.ss_size = alt_stack.size();
-    ss.ss_flags = 0;
-    if (::sigaltstack(&ss, nullptr) == 0) alt_stack_ready = true;
+    ss.ss_sp = alt_stack.memory.get();
+    ss.ss_size = kAltStackBytes;
+    if (::sigaltstack(&ss, nullptr) != 0) alt_stack.memory.reset();
+#endif
 }
 
 } // namespace
