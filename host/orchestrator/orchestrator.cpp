@@ -4,7 +4,7 @@
 //   stage_launcher.hpp      workspaces (through the Layout), hooks, prompt rendering and exec()
 //   session_supervisor.hpp  running sessions, their records, timeouts and outcomes
 //   blocking_runner.hpp     blocking calls on workers with a deadline on the loop
-//   control_channel.hpp     operator and agent requests
+//   operator_control.hpp    operator and agent requests from the control channel
 // Every loop handler runs under the FaultGuard: an exception blocks its issue (on_fault), never
 // the loop.
 #include "orchestrator/orchestrator.hpp"
@@ -13,13 +13,12 @@
 #include "orchestrator/budgets.hpp"
 #include "orchestrator/candidates.hpp"
 #include "orchestrator/claims.hpp"
-#include "orchestrator/control_channel.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/intake.hpp"
+#include "orchestrator/operator_control.hpp"
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
 #include "orchestrator/tracker_factory.hpp"
-#include "plugins/host_api.hpp"
 #include "workspace/layout.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -77,7 +76,7 @@ struct Orchestrator::Impl {
     std::unique_ptr<Intake> intake;
     std::unique_ptr<StageLauncher> launcher;
     std::unique_ptr<SessionSupervisor> sessions;
-    std::unique_ptr<ControlServer> control;
+    std::unique_ptr<OperatorControl> control;
 
     ClaimTable claims;
     std::map<std::string, ActiveIssue> active; // by issue id
@@ -484,70 +483,14 @@ struct Orchestrator::Impl {
 
     // ---- operator control ----------------------------------------------------------------------
 
-    // Operator and agent requests from the control channel. Tracker writes run here, with the
-    // host's credentials, so agents can move issues without ever holding the tracker's token.
-    //
-    // A request from a process an agent runtime started (found by the peer's session) may only
-    // concern that agent's own issue, and may not retry or cancel runs: an agent follows its
-    // instructions, and those come partly from issue text. This is a guard, not authentication:
-    // a same-user process can leave its session (docs/security.md).
-    void on_control(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
-                    ControlServer::Reply reply) {
-        if (id.empty()) return reply("error an issue id is required");
-        if (auto child = plugins::spawned_process(peer.sid)) {
-            bool agent = sessions->is_runtime_plugin(child->plugin_id);
-            if (agent && id != child->issue_id)
-                return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage + ") may not change issue '" +
-                             id + "'");
-            if (agent && (command == "retry" || command == "cancel"))
-                return reply("error agents may not " + command + " runs; ask an operator (issue " + child->issue_id + ")");
-            spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id, child->stage,
-                         child->plugin_id, peer.pid, command);
+    // `vik-host issue retry` cleared stages of `id`: their timers go, and intake runs now instead
+    // of after idle_sec (the next intake sees the issue unclaimed).
+    void retry_cleared(const std::string &id, size_t cleared) {
+        cancel_retry_timers(id);
+        if (cleared > 0 && !stopping && !intake_done && runner.inflight() == 0) {
+            intake_timer.cancel();
+            asio::post(io, [this] { start_intake(); });
         }
-        if (command == "set-state" || command == "comment") {
-            intake->write(command, id, value, guard.wrap(id, "", [this, command, id, value, reply](StepResult r) {
-                if (!r.ok) return reply("error issue '" + id + "': " + r.error);
-                if (command == "set-state") {
-                    // The host made this change itself, now: a run finishing now sees the new state
-                    // at once instead of queueing a continuation, and a pull that started before
-                    // this write cannot bring the old state back.
-                    intake->learn_state(id, value, Clock::now());
-                    spdlog::info("issue state changed issue_id={} state={}", id, value);
-                    return reply("ok issue " + id + " moved to " + value);
-                }
-                reply("ok comment added to issue " + id);
-            }));
-            return;
-        }
-        reply(control_command(command, id));
-    }
-
-    std::string control_command(const std::string &command, const std::string &id) {
-        if (command == "retry") {
-            size_t cleared = claims.clear_for_retry(id);
-            cancel_retry_timers(id);
-            spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
-            if (cleared == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to clear";
-            // The next intake sees the issue unclaimed; run it now instead of waiting idle_sec.
-            if (!stopping && !intake_done && runner.inflight() == 0) {
-                intake_timer.cancel();
-                asio::post(io, [this] { start_intake(); });
-            }
-            return "ok cleared " + std::to_string(cleared) + " stage(s) of issue " + id + "; they run again on the next intake";
-        }
-        if (command == "cancel") {
-            size_t n = sessions->cancel_issue(id, CancelReason::operator_, "cancelled by an operator");
-            for (const auto &[key, claim] : claims.all())
-                if (key.first == id && claim.state == ClaimState::retry_queued) {
-                    claims.block(key, "cancelled by an operator");
-                    ++n;
-                }
-            spdlog::info("operator cancel issue_id={} stopped={}", id, n);
-            if (n == 0) return "ok issue " + id + " had nothing running or queued";
-            return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id + "; they stay blocked until `vik-host issue retry " + id +
-                   "` or a state change";
-        }
-        return "error unknown command '" + command + "' (expected retry, cancel, set-state or comment)";
     }
 
     // ---- stopping --------------------------------------------------------------------------
@@ -600,8 +543,8 @@ struct Orchestrator::Impl {
     }
 
     // Creates the parts and their plugin instances (tracker, hooks, runtimes, in that order),
-    // opens the control channel and starts listening for signals; throws naming the plugin (or
-    // the channel) that could not start.
+    // opens the control channel (OperatorControl) and starts listening for signals; throws
+    // naming the plugin (or the channel) that could not start.
     void prepare() {
         if (prepared) return;
         intake = std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard);
@@ -614,14 +557,8 @@ struct Orchestrator::Impl {
         launcher = std::make_unique<StageLauncher>(cfg, layout, std::move(hooks), runner, budgets, commands, options.plugin_dirs);
         sessions = std::make_unique<SessionSupervisor>(cfg, registry, layout, io, guard, options.plugin_dirs,
                                                        [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
-        try {
-            control = std::make_unique<ControlServer>(
-                io, control_socket_name(cfg.scoped_root()), [this](const ControlRequest &r, const Peer &peer, ControlServer::Reply reply) {
-                    guard(r.id, "", [&] { on_control(r.command, r.id, r.value, peer, std::move(reply)); });
-                });
-        } catch (const std::exception &e) {
-            throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
-        }
+        control = std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
+                                                    [this](const std::string &id, size_t cleared) { retry_cleared(id, cleared); });
         wait_signals();
         prepared = true;
     }
