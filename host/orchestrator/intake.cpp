@@ -21,8 +21,9 @@ uint32_t count_ms(std::chrono::milliseconds d) { return static_cast<uint32_t>(d.
 } // namespace
 
 Intake::Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
-               CallBudgets budgets, const FaultGuard &guard)
-    : cfg_(config), tracker_(std::move(tracker)), runner_(runner), budgets_(budgets), guard_(guard) {}
+               CallBudgets budgets, const FaultGuard &guard, Now now)
+    : cfg_(config), tracker_(std::move(tracker)), runner_(runner), budgets_(budgets), guard_(guard),
+      now_(now ? std::move(now) : Now([] { return Clock::now(); })) {}
 
 const std::string &Intake::tracker_id() const { return tracker_->plugin_id(); }
 
@@ -41,7 +42,7 @@ const std::string &Intake::stage_state(const std::string &stage) const {
 
 void Intake::pull(std::function<void(Observation)> done) {
     uint32_t timeout = count_ms(budgets_.tracker_call);
-    Clock::time_point started = Clock::now();
+    Clock::time_point started = now_();
     runner_.run(
         budgets_.tracker_deadline(),
         [this, timeout] {
@@ -59,7 +60,7 @@ void Intake::fetch(const std::set<std::string> &ids, std::function<void(Observat
     for (const auto &id : ids) list.push_back(json::string(id));
     std::string ids_json = json::serialize(list);
     uint32_t timeout = count_ms(budgets_.tracker_call);
-    Clock::time_point started = Clock::now();
+    Clock::time_point started = now_();
     runner_.run(
         budgets_.tracker_deadline(),
         [this, ids_json, timeout] {

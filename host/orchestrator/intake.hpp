@@ -36,6 +36,9 @@
 namespace vik::orchestrator {
 
 using Clock = std::chrono::steady_clock;
+// Where observation times come from: Clock::now in the host, a test's own clock in tests. (The
+// loop's timers keep Asio's steady clock.)
+using Now = std::function<Clock::time_point()>;
 
 // A tracker's answer (or why there is none), with when the call started.
 struct Observation {
@@ -52,8 +55,12 @@ struct Stop {
 
 class Intake {
 public:
+    // `now` empty: Clock::now.
     Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner, CallBudgets budgets,
-           const FaultGuard &guard);
+           const FaultGuard &guard, Now now = {});
+
+    // The observation clock.
+    Clock::time_point now() const { return now_(); }
 
     const std::string &tracker_id() const;
 
@@ -106,6 +113,7 @@ private:
     BlockingRunner &runner_;
     CallBudgets budgets_;
     const FaultGuard &guard_;
+    Now now_;
     std::map<std::string, Observed> latest_;       // newest known state of each issue
     std::map<std::string, int> absent_strikes_;    // refreshes in a row that did not find a running issue
 };

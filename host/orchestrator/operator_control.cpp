@@ -39,7 +39,7 @@ void OperatorControl::on_request(const std::string &command, const std::string &
                 // The host made this change itself, now: a run finishing now sees the new state at
                 // once instead of queueing a continuation, and a pull that started before this
                 // write cannot bring the old state back.
-                intake_.learn_state(id, value, Clock::now());
+                intake_.learn_state(id, value, intake_.now());
                 spdlog::info("issue state changed issue_id={} state={}", id, value);
                 return reply("ok issue " + id + " moved to " + value);
             }

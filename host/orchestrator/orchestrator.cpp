@@ -547,7 +547,7 @@ struct Orchestrator::Impl {
     // naming the plugin (or the channel) that could not start.
     void prepare() {
         if (prepared) return;
-        intake = std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard);
+        intake = std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard, options.now);
         std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
         for (auto &hp : registry.with_kind(plugins::Kind::hooks)) {
             auto h = plugins::HooksInstance::create(hp, "{}");

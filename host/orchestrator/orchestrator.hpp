@@ -13,6 +13,8 @@
 #include "process/run_command.hpp"
 #include "workflow/config.hpp"
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,9 @@ struct OrchestratorOptions {
     int shutdown_grace_sec = 15; // how long a stop waits for cancelled sessions to end
     // Runs prompt `exec(...)` commands; empty: run_command on the orchestrator's process service.
     process::CommandRunner commands;
+    // The clock observation times are read from (the stale-observation rule, intake.hpp); empty:
+    // std::chrono::steady_clock::now. Timers keep Asio's steady clock.
+    std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 class Orchestrator {

@@ -135,6 +135,7 @@ struct IntakeFixture {
         faults.push_back(id + "/" + stage + ": " + what);
     }};
     std::unique_ptr<Intake> intake;
+    Clock::time_point manual{}; // the observation clock: moved by hand
 
     IntakeFixture() {
         vik::workflow::Stage build;
@@ -142,7 +143,7 @@ struct IntakeFixture {
         build.state = "todo";
         cfg.stages.push_back(build);
         cfg.scheduling.terminal_states = {"done"};
-        intake = std::make_unique<Intake>(cfg, nullptr, runner, CallBudgets::from(cfg), guard);
+        intake = std::make_unique<Intake>(cfg, nullptr, runner, CallBudgets::from(cfg), guard, [this] { return manual; });
     }
 };
 
@@ -206,6 +207,15 @@ TEST_CASE("intake: a refresh by id that misses the issue keeps what the host lea
     REQUIRE(seen);
     CHECK(seen->state == "todo");
     CHECK_FALSE(f.intake->refreshed("A-1", empty, t0 + std::chrono::seconds(3)));
+}
+
+TEST_CASE("intake: observation times come from the injected clock", "[intake]") {
+    IntakeFixture f;
+    f.manual += std::chrono::seconds(5);
+    CHECK(f.intake->now() == Clock::time_point{} + std::chrono::seconds(5));
+    f.intake->learn_state("A-1", "review", f.intake->now());
+    f.manual += std::chrono::seconds(1);
+    CHECK(f.intake->observe(issue("A-1", "todo"), f.intake->now()).state == "todo"); // newer than the write
 }
 
 TEST_CASE("budgets: each deadline is a plugin's own limit plus a named grace", "[intake]") {
