@@ -8,6 +8,7 @@
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/template_context.hpp"
+#include "plugins/host_api.hpp"
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
@@ -89,8 +90,11 @@ int cmd_run(const Options &opts) {
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
     // The process service now, before plugins run: the host becomes a child subreaper and picks
-    // its containment mechanism (logged with the first child it starts; docs/security.md).
-    process::ProcessService::instance();
+    // its containment mechanism (logged with the first child it starts; docs/security.md). It is
+    // handed down: to the plugins' host api (bound while the loop exists) and to the loop, whose
+    // stop kills its children. It outlives both.
+    process::ProcessService processes;
+    plugins::ProcessServiceBinding bind_processes(processes);
 
     std::string dirs;
     for (const auto &d : plugin_dirs(opts)) dirs += (dirs.empty() ? "" : ":") + d.string();
@@ -109,7 +113,7 @@ int cmd_run(const Options &opts) {
 
     int code;
     try {
-        auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, orchestrator::OrchestratorOptions{dirs, 4, 15});
+        auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, [] { return std::chrono::steady_clock::now(); }});
         loop->prepare();
         // The plugins have read their settings and credentials: the tracker's token leaves the
         // process environment (hooks still get it from the host's private copy).

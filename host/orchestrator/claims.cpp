@@ -5,15 +5,6 @@
 
 namespace vik::orchestrator {
 
-const char *claim_state_name(ClaimState s) {
-    switch (s) {
-    case ClaimState::running: return "running";
-    case ClaimState::retry_queued: return "retry_queued";
-    case ClaimState::blocked: return "blocked";
-    }
-    return "?";
-}
-
 const Claim *ClaimTable::find(const PairKey &key) const {
     auto it = claims_.find(key);
     return it == claims_.end() ? nullptr : &it->second;

@@ -24,7 +24,6 @@
 namespace vik::orchestrator {
 
 enum class ClaimState { running, retry_queued, blocked };
-const char *claim_state_name(ClaimState s);
 
 struct Claim {
     ClaimState state = ClaimState::running;

@@ -1,14 +1,20 @@
 #pragma once
 // The run loop: intake through the tracker plugin, dispatch of matching stages, workspace
-// setup, hooks, agent sessions through runtime plugins, and an orderly stop.
+// setup, hooks, agent sessions through runtime plugins, and an orderly stop. The scheduler
+// (orchestrator.cpp) owns the claims and the slots and hands each job to a part:
+// intake.hpp, stage_launcher.hpp, session_supervisor.hpp, blocking_runner.hpp (docs/architecture.md).
 //
 // Threading: one Asio io_context thread (the caller of run()) owns every piece of scheduling
 // state. Blocking plugin calls (tracker pull, hooks, prompt commands) run on a worker pool and
 // post their results back; plugin callbacks from other threads only copy and post.
 
 #include "plugins/registry.hpp"
+#include "process/process_service.hpp"
+#include "process/run_command.hpp"
 #include "workflow/config.hpp"
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,11 +24,20 @@ struct OrchestratorOptions {
     std::string plugin_dirs; // colon-joined, exported to hooks/agents as VIK_HOST_PLUGINS
     int worker_threads = 4;
     int shutdown_grace_sec = 15; // how long a stop waits for cancelled sessions to end
+    // Runs prompt `exec(...)` commands; empty: run_command on the orchestrator's process service.
+    process::CommandRunner commands;
+    // The clock observation times are read from (the stale-observation rule, intake.hpp); empty:
+    // std::chrono::steady_clock::now. Timers keep Asio's steady clock.
+    std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 class Orchestrator {
 public:
-    Orchestrator(const workflow::Config &config, const plugins::Registry &registry, OrchestratorOptions options);
+    // `processes` is the service that starts this host's children (the one the plugins' host api
+    // uses, bound by the composition root); a stop kills its children. It must outlive the
+    // orchestrator.
+    Orchestrator(const workflow::Config &config, const plugins::Registry &registry, process::ProcessService &processes,
+                 OrchestratorOptions options);
     ~Orchestrator();
     // Creates the plugin instances (tracker, hooks, runtimes). Throws std::runtime_error naming a
     // plugin that refused to start. run() calls it when it was not called before.

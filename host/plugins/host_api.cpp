@@ -23,6 +23,9 @@ struct SpawnRegistry {
     std::map<int64_t, SpawnedProcess> by_pid;
 };
 
+// The service bound by the composition root (ProcessServiceBinding), if any.
+process::ProcessService *bound_service = nullptr;
+
 SpawnRegistry &spawn_registry() {
     static SpawnRegistry r;
     return r;
@@ -92,7 +95,7 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
             }
             if (c.on_exit) c.on_exit(c.ctx, st.exit_code, st.term_signal);
         };
-        auto handle = process::ProcessService::instance().spawn(s, std::move(pc));
+        auto handle = static_cast<HostContext *>(host_ctx)->processes->spawn(s, std::move(pc));
         if (!record.issue_id.empty()) {
             auto &r = spawn_registry();
             std::lock_guard lock(r.mutex);
@@ -147,10 +150,15 @@ std::optional<SpawnedProcess> spawned_process(int64_t pid) {
     return it->second;
 }
 
+ProcessServiceBinding::ProcessServiceBinding(process::ProcessService &service) : previous_(bound_service) { bound_service = &service; }
+
+ProcessServiceBinding::~ProcessServiceBinding() { bound_service = previous_; }
+
 std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::string settings_json) {
     auto ctx = std::make_unique<HostContext>();
     ctx->plugin_id = std::move(plugin_id);
     ctx->settings_json = std::move(settings_json);
+    ctx->processes = bound_service != nullptr ? bound_service : &process::ProcessService::instance();
     auto &a = ctx->api;
     a.struct_size = sizeof(vik_host_api);
     a.abi_major = VIK_ABI_MAJOR;

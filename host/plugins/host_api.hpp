@@ -1,6 +1,7 @@
 #pragma once
 // The services table the host hands each plugin (vik_host_api), one per plugin instance so the
-// log lines and settings it serves are that plugin's.
+// log lines and settings it serves are that plugin's, and the children it spawns go to the
+// process service of the host that created it.
 
 #include <vik/plugin.h>
 
@@ -9,16 +10,39 @@
 #include <optional>
 #include <string>
 
+namespace vik::process {
+class ProcessService;
+}
+
 namespace vik::plugins {
 
 struct HostContext {
     std::string plugin_id;
     std::string settings_json = "{}";
+    // Where this plugin's spawn() goes: the service bound when the context was made.
+    process::ProcessService *processes = nullptr;
     vik_host_api api{};
 };
 
-// The returned context must outlive every use of `context->api` by the plugin.
+// The returned context must outlive every use of `context->api` by the plugin. Its process
+// service is the one bound by a live ProcessServiceBinding, else the process-wide default
+// (tools and tests that create plugin instances without a composition root).
 std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::string settings_json = "{}");
+
+// The composition root (cli/cmd_run.cpp) binds the process service it built for as long as it
+// creates plugin instances, so that their children are the host's own: the orchestrator's stop
+// (kill_all) reaches them, and nobody else's. The service must outlive every context made while
+// it was bound. One binding at a time; not thread-safe against concurrent make_host_context.
+class ProcessServiceBinding {
+public:
+    explicit ProcessServiceBinding(process::ProcessService &service);
+    ~ProcessServiceBinding();
+    ProcessServiceBinding(const ProcessServiceBinding &) = delete;
+    ProcessServiceBinding &operator=(const ProcessServiceBinding &) = delete;
+
+private:
+    process::ProcessService *previous_;
+};
 
 // A running process that a plugin started with VIK_ISSUE_ID in its environment: an agent
 // (started by an agent-runtime plugin) or a hook (by a hooks plugin).

@@ -8,8 +8,9 @@
 // descendants that call setsid/setpgid are found. When a child's leader exits, the rest of its
 // session is killed so nothing it started lingers; when the host exits (even by SIGKILL) the
 // orphan guard kills what is left. A child may have a read gate (read_gate.hpp): while it is
-// shut, the child's pipes are not read. Plugins reach this through the C host api
-// (plugins/host_api.cpp); the host uses it directly.
+// shut, the child's pipes are not read. The composition root (cli/cmd_run.cpp) builds the
+// host's one service and hands it down: to the orchestrator, and to plugins through the C host
+// api (plugins/host_api.hpp, ProcessServiceBinding).
 
 #include "process/read_gate.hpp"
 
@@ -85,7 +86,8 @@ public:
     // The containment mechanism in force and why, for the start-up log.
     std::string containment_description() const;
 
-    // The process-wide instance (created on first use).
+    // A process-wide default (created on first use) for tools, tests and benchmarks that have
+    // no composition root; `vik-host run` never uses it (it builds and hands down its own).
     static ProcessService &instance();
 
     struct Impl;

@@ -5,7 +5,7 @@
 
 namespace vik::process {
 
-CommandOutput run_command(const SpawnSpec &spec, uint32_t timeout_ms, size_t max_output) {
+CommandOutput run_command(ProcessService &service, const SpawnSpec &spec, uint32_t timeout_ms, size_t max_output) {
     struct Shared {
         std::mutex m;
         std::string out, err;
@@ -25,7 +25,7 @@ CommandOutput run_command(const SpawnSpec &spec, uint32_t timeout_ms, size_t max
         shared->err.push_back('\n');
         if (shared->err.size() > 2048) shared->err.erase(0, shared->err.size() - 2048);
     };
-    auto handle = ProcessService::instance().spawn(spec, std::move(cb));
+    auto handle = service.spawn(spec, std::move(cb));
     CommandOutput result;
     auto st = handle->wait(timeout_ms);
     if (!st) {
@@ -40,6 +40,10 @@ CommandOutput run_command(const SpawnSpec &spec, uint32_t timeout_ms, size_t max
     result.err_tail = shared->err;
     while (!result.err_tail.empty() && result.err_tail.back() == '\n') result.err_tail.pop_back();
     return result;
+}
+
+CommandRunner command_runner(ProcessService &service) {
+    return [&service](const SpawnSpec &spec, uint32_t timeout_ms) { return run_command(service, spec, timeout_ms); };
 }
 
 } // namespace vik::process

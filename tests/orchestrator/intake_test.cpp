@@ -115,3 +115,117 @@ TEST_CASE("intake: invalid UTF-8 in issue text becomes U+FFFD with a warning", "
     REQUIRE(r->warnings.size() == 1);
     CHECK(r->warnings[0] == "issue 'U-1' at index 0: invalid UTF-8 in its text replaced by U+FFFD");
 }
+
+// ---- the Intake part: observation times and reconciliation, on the loop's thread, no tracker ----
+
+#include "orchestrator/intake.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+namespace {
+
+using namespace vik::orchestrator;
+
+struct IntakeFixture {
+    vik::workflow::Config cfg;
+    boost::asio::io_context io;
+    BlockingRunner runner{io, 1, [] {}};
+    std::vector<std::string> faults;
+    FaultGuard guard{[this](const std::string &id, const std::string &stage, const std::string &what) {
+        faults.push_back(id + "/" + stage + ": " + what);
+    }};
+    std::unique_ptr<Intake> intake;
+    Clock::time_point manual{}; // the observation clock: moved by hand
+
+    IntakeFixture() {
+        vik::workflow::Stage build;
+        build.name = "build";
+        build.state = "todo";
+        cfg.stages.push_back(build);
+        cfg.scheduling.terminal_states = {"done"};
+        intake = std::make_unique<Intake>(cfg, nullptr, runner, CallBudgets::from(cfg), guard, [this] { return manual; });
+    }
+};
+
+Issue issue(const std::string &id, const std::string &state) {
+    Issue i;
+    i.id = id;
+    i.state = state;
+    i.fields["state"] = state;
+    return i;
+}
+
+} // namespace
+
+TEST_CASE("intake: an observation made before the host's own write does not bring the old state back", "[intake]") {
+    IntakeFixture f;
+    auto t0 = Clock::now();
+    f.intake->learn_state("A-1", "review", t0 + std::chrono::seconds(1));
+    Issue now = f.intake->observe(issue("A-1", "todo"), t0); // a pull that started before the write
+    CHECK(now.state == "review");
+    CHECK(now.fields.at("state") == "review");
+    // A later observation wins.
+    CHECK(f.intake->observe(issue("A-1", "done"), t0 + std::chrono::seconds(2)).state == "done");
+    CHECK(f.intake->newest("A-1")->state == "done");
+}
+
+TEST_CASE("intake: a running issue missing from one refresh goes on, the second refresh in a row stops it", "[intake]") {
+    IntakeFixture f;
+    std::vector<PairKey> running{{"A-1", "build"}};
+    auto stops = f.intake->reconcile({}, {"A-1"}, Clock::now(), running);
+    CHECK(stops.empty());
+    stops = f.intake->reconcile({}, {"A-1"}, Clock::now(), running);
+    REQUIRE(stops.size() == 1);
+    CHECK(stops[0].key == PairKey{"A-1", "build"});
+    CHECK(stops[0].why == CancelReason::left);
+    // Absence from a pull (not asked by id) alone never stops anything.
+    IntakeFixture g;
+    CHECK(g.intake->reconcile({}, {}, Clock::now(), running).empty());
+    CHECK(g.intake->reconcile({}, {}, Clock::now(), running).empty());
+}
+
+TEST_CASE("intake: reconciliation stops runs of terminal issues and of issues that left the stage's state", "[intake]") {
+    IntakeFixture f;
+    std::vector<PairKey> running{{"A-1", "build"}, {"A-2", "build"}, {"A-3", "build"}};
+    std::vector<Issue> fresh{issue("A-1", "done"), issue("A-2", "review"), issue("A-3", "todo")};
+    auto stops = f.intake->reconcile(fresh, {}, Clock::now(), running);
+    REQUIRE(stops.size() == 2);
+    CHECK(stops[0].key.first == "A-1");
+    CHECK(stops[0].why == CancelReason::terminal);
+    CHECK(stops[1].key.first == "A-2");
+    CHECK(stops[1].why == CancelReason::left);
+    CHECK(f.faults.empty());
+}
+
+TEST_CASE("intake: a refresh by id that misses the issue keeps what the host learned after it started", "[intake]") {
+    IntakeFixture f;
+    auto t0 = Clock::now();
+    f.intake->observe(issue("A-1", "todo"), t0);
+    f.intake->learn_state("A-1", "todo", t0 + std::chrono::seconds(2));
+    IntakeResult empty;
+    auto seen = f.intake->refreshed("A-1", empty, t0 + std::chrono::seconds(1));
+    REQUIRE(seen);
+    CHECK(seen->state == "todo");
+    CHECK_FALSE(f.intake->refreshed("A-1", empty, t0 + std::chrono::seconds(3)));
+}
+
+TEST_CASE("intake: observation times come from the injected clock", "[intake]") {
+    IntakeFixture f;
+    f.manual += std::chrono::seconds(5);
+    CHECK(f.intake->now() == Clock::time_point{} + std::chrono::seconds(5));
+    f.intake->learn_state("A-1", "review", f.intake->now());
+    f.manual += std::chrono::seconds(1);
+    CHECK(f.intake->observe(issue("A-1", "todo"), f.intake->now()).state == "todo"); // newer than the write
+}
+
+TEST_CASE("budgets: each deadline is a plugin's own limit plus a named grace", "[intake]") {
+    vik::workflow::Config cfg;
+    cfg.pull_timeout_sec = 30;
+    cfg.hook_timeout_sec = 60;
+    cfg.prompt_command_timeout_sec = 5;
+    auto b = CallBudgets::from(cfg);
+    using ms = std::chrono::milliseconds;
+    CHECK(b.tracker_deadline() == ms(30'000) + b.plugin_grace);
+    CHECK(b.hook_deadline() == ms(60'000) + b.plugin_grace);
+    CHECK(b.launch_deadline() == 2 * ms(60'000) + b.prompt_commands_budgeted * ms(5'000) + b.launch_grace);
+}

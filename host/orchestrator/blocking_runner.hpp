@@ -1,0 +1,53 @@
+#pragma once
+// Blocking work (plugin calls, hooks, prompt commands, directory trees) run on a worker pool
+// with a deadline kept on the loop. The one place where the loop hands a call to a worker: the
+// job runs on the pool, its answer is posted back; when the deadline passes first, `done` runs
+// with a timeout error and the late answer is dropped. Owns the pool and the count of jobs in
+// flight (a stop waits for them; a job still in flight after the loop ended is a stuck plugin).
+//
+// Threading: run() and every `done` on the loop's thread; jobs on the pool's threads.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace vik::orchestrator {
+
+// The outcome of a blocking step.
+struct StepResult {
+    bool ok = true;
+    std::string error;
+    std::string value; // e.g. the rendered prompt, the tracker's JSON
+};
+
+class BlockingRunner {
+public:
+    // `settled` runs on the loop after every job's answer was handled (the owner's "maybe exit").
+    BlockingRunner(boost::asio::io_context &io, size_t threads, std::function<void()> settled);
+    ~BlockingRunner(); // stops and joins the pool: a job still running is waited for
+    BlockingRunner(const BlockingRunner &) = delete;
+    BlockingRunner &operator=(const BlockingRunner &) = delete;
+
+    // Runs `job` on the pool; `done` runs on the loop with its result, or with a timeout error
+    // when it has not answered within `limit`. An exception from `job` is a failed step.
+    void run(std::chrono::milliseconds limit, std::function<StepResult()> job, std::function<void(StepResult)> done);
+
+    // Jobs handed to the pool whose answer has not reached the loop yet.
+    size_t inflight() const { return inflight_; }
+    // Stops the pool and joins its threads (idempotent).
+    void join();
+
+private:
+    boost::asio::io_context &io_;
+    boost::asio::thread_pool pool_;
+    std::function<void()> settled_;
+    std::atomic<size_t> inflight_{0};
+    bool joined_ = false;
+};
+
+} // namespace vik::orchestrator

@@ -1,0 +1,76 @@
+#include "orchestrator/operator_control.hpp"
+
+#include "plugins/host_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace vik::orchestrator {
+
+OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
+                                 SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry)
+    : intake_(intake), sessions_(sessions), claims_(claims), guard_(guard), on_retry_(std::move(on_retry)) {
+    try {
+        server_ = std::make_unique<ControlServer>(
+            io, control_socket_name(scoped_root), [this](const ControlRequest &r, const Peer &peer, ControlServer::Reply reply) {
+                guard_(r.id, "", [&] { on_request(r.command, r.id, r.value, peer, std::move(reply)); });
+            });
+    } catch (const std::exception &e) {
+        throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
+    }
+}
+
+void OperatorControl::on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
+                                 ControlServer::Reply reply) {
+    if (id.empty()) return reply("error an issue id is required");
+    if (auto child = plugins::spawned_process(peer.sid)) {
+        bool agent = sessions_.is_runtime_plugin(child->plugin_id);
+        if (agent && id != child->issue_id)
+            return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage + ") may not change issue '" + id +
+                         "'");
+        if (agent && (command == "retry" || command == "cancel"))
+            return reply("error agents may not " + command + " runs; ask an operator (issue " + child->issue_id + ")");
+        spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id, child->stage,
+                     child->plugin_id, peer.pid, command);
+    }
+    if (command == "set-state" || command == "comment") {
+        intake_.write(command, id, value, guard_.wrap(id, "", [this, command, id, value, reply](StepResult r) {
+            if (!r.ok) return reply("error issue '" + id + "': " + r.error);
+            if (command == "set-state") {
+                // The host made this change itself, now: a run finishing now sees the new state at
+                // once instead of queueing a continuation, and a pull that started before this
+                // write cannot bring the old state back.
+                intake_.learn_state(id, value, intake_.now());
+                spdlog::info("issue state changed issue_id={} state={}", id, value);
+                return reply("ok issue " + id + " moved to " + value);
+            }
+            reply("ok comment added to issue " + id);
+        }));
+        return;
+    }
+    reply(claim_command(command, id));
+}
+
+std::string OperatorControl::claim_command(const std::string &command, const std::string &id) {
+    if (command == "retry") {
+        size_t cleared = claims_.clear_for_retry(id);
+        on_retry_(id, cleared);
+        spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
+        if (cleared == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to clear";
+        return "ok cleared " + std::to_string(cleared) + " stage(s) of issue " + id + "; they run again on the next intake";
+    }
+    if (command == "cancel") {
+        size_t n = sessions_.cancel_issue(id, CancelReason::operator_, "cancelled by an operator");
+        for (const auto &[key, claim] : claims_.all())
+            if (key.first == id && claim.state == ClaimState::retry_queued) {
+                claims_.block(key, "cancelled by an operator");
+                ++n;
+            }
+        spdlog::info("operator cancel issue_id={} stopped={}", id, n);
+        if (n == 0) return "ok issue " + id + " had nothing running or queued";
+        return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id + "; they stay blocked until `vik-host issue retry " + id +
+               "` or a state change";
+    }
+    return "error unknown command '" + command + "' (expected retry, cancel, set-state or comment)";
+}
+
+} // namespace vik::orchestrator

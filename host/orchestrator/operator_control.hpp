@@ -1,0 +1,53 @@
+#pragma once
+// Operator control: the requests that arrive on the control channel (control_channel.hpp) and
+// what they do: `retry` clears an issue's blocked and queued stages, `cancel` stops its runs and
+// blocks its queued retries, `set-state` and `comment` are tracker writes done by the host (so
+// agents never hold the tracker's token).
+//
+// A request from a process an agent runtime started (found by the peer's session) may only
+// concern that agent's own issue, and may not retry or cancel runs: an agent follows its
+// instructions, and those come partly from issue text. This is a guard, not authentication: a
+// same-user process can leave its session (docs/security.md).
+//
+// Owns the listening channel. Threading: the loop's thread.
+
+#include "orchestrator/claims.hpp"
+#include "orchestrator/control_channel.hpp"
+#include "orchestrator/fault_guard.hpp"
+#include "orchestrator/intake.hpp"
+#include "orchestrator/session_supervisor.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace vik::orchestrator {
+
+class OperatorControl {
+public:
+    // Runs after `retry` cleared `cleared` stage(s) of `id`: the scheduler drops their retry
+    // timers and may run intake at once.
+    using OnRetry = std::function<void(const std::string &id, size_t cleared)>;
+
+    // Opens the channel of the workflow's scoped root; throws std::runtime_error when it cannot
+    // (another vik-host for this workflow?).
+    OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake, SessionSupervisor &sessions,
+                    ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
+
+private:
+    void on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
+                    ControlServer::Reply reply);
+    std::string claim_command(const std::string &command, const std::string &id);
+
+    Intake &intake_;
+    SessionSupervisor &sessions_;
+    ClaimTable &claims_;
+    const FaultGuard &guard_;
+    OnRetry on_retry_;
+    std::unique_ptr<ControlServer> server_;
+};
+
+} // namespace vik::orchestrator

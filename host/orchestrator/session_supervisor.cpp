@@ -1,0 +1,275 @@
+#include "orchestrator/session_supervisor.hpp"
+
+#include "orchestrator/template_context.hpp"
+#include "orchestrator/tracker_factory.hpp"
+#include "util/ids_and_time.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace vik::orchestrator {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+// One session of an (issue, stage), from start to finish.
+struct SessionSupervisor::StageRun {
+    explicit StageRun(asio::io_context &io) : overall(io), stall(io) {}
+    PairKey key;
+    std::string session_id;
+    std::unique_ptr<session::SessionRecorder> recorder;
+    std::unique_ptr<plugins::AgentSession> session;
+    asio::steady_timer overall, stall;
+    CancelReason cancel = CancelReason::none;
+    std::string cancel_detail;
+    double stall_sec = 0, timeout_sec = 0;
+    bool finished = false;
+};
+
+namespace {
+
+// The one mapping from a runtime's final status and the host's cancel reason to an outcome.
+// A timeout or a stall is a failure whatever the runtime says; a session the host cancelled
+// for another reason ends as its reason says unless it completed anyway.
+Outcome outcome_of(int32_t status, CancelReason cancel) {
+    if (cancel == CancelReason::timeout || cancel == CancelReason::stall) return Outcome::failed;
+    if (status == VIK_SESSION_COMPLETED) return Outcome::completed;
+    if (cancel == CancelReason::none) return status == VIK_SESSION_FAILED ? Outcome::failed : Outcome::dropped;
+    switch (cancel) {
+    case CancelReason::operator_: return Outcome::blocked_by_operator;
+    case CancelReason::fault: return Outcome::blocked_by_fault;
+    case CancelReason::terminal: return Outcome::dropped_terminal;
+    default: return Outcome::dropped;
+    }
+}
+
+// The state the session record ends in.
+const char *record_state(Outcome o) {
+    switch (o) {
+    case Outcome::completed: return "completed";
+    case Outcome::failed: return "failed";
+    default: return "cancelled";
+    }
+}
+
+} // namespace
+
+SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
+                                     asio::io_context &io, const FaultGuard &guard, std::string plugin_dirs, OnEnded on_ended)
+    : cfg_(config), layout_(layout), io_(io), guard_(guard), plugin_dirs_(std::move(plugin_dirs)), on_ended_(std::move(on_ended)) {
+    for (const auto &a : cfg_.agents) {
+        if (!runtimes_.count(a.runtime)) {
+            auto rp = registry.find_runtime(a.runtime);
+            if (!rp) throw std::runtime_error("no loaded plugin provides runtime '" + a.runtime + "'");
+            auto r = plugins::RuntimeInstance::create(rp, "{}");
+            if (!r) throw std::runtime_error("runtime plugin '" + rp->manifest.id + "' refused to start: " + r.error().message);
+            runtimes_[a.runtime] = std::move(*r);
+        }
+        json::object env;
+        for (auto &[k, v] : a.env) env[k] = v;
+        profile_json_[a.name] = json::serialize(json::object{{"name", a.name},
+                                                             {"runtime", a.runtime},
+                                                             {"model", a.model},
+                                                             {"args", a.args},
+                                                             {"command", a.command},
+                                                             {"env", env},
+                                                             {"settings", a.settings},
+                                                             {"workflow_dir", cfg_.workflow_dir.string()},
+                                                             {"timeout_sec", a.timeout_sec},
+                                                             {"stall_timeout_sec", a.stall_timeout_sec}});
+    }
+}
+
+SessionSupervisor::~SessionSupervisor() { clear(); }
+
+void SessionSupervisor::clear() { runs_.clear(); }
+
+// Variables holding the tracker's credentials: kept out of agent environments unless the
+// profile passes them explicitly (pass_env). Hooks keep them; they run the team's own scripts.
+std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentProfile &profile) const {
+    auto listed = tracker_secret_names(cfg_);
+    std::set<std::string> names(listed.begin(), listed.end());
+    for (const auto &keep : profile.pass_env) names.erase(keep);
+    return names;
+}
+
+void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt) {
+    const std::string &id = issue.id;
+    PairKey key{id, stage_name};
+    const workflow::Stage *s = nullptr;
+    for (const auto &st : cfg_.stages)
+        if (st.name == stage_name) s = &st;
+    if (!s) throw std::logic_error("unknown stage " + stage_name);
+    const workflow::AgentProfile &profile = *cfg_.agent(s->agent);
+    auto run = std::make_shared<StageRun>(io_);
+    run->key = key;
+    run->session_id = util::uuid_v7();
+    run->timeout_sec = profile.timeout_sec;
+    run->stall_sec = profile.stall_timeout_sec;
+    fs::path file = layout_.session_file(id, stage_name, run->session_id);
+    try {
+        run->recorder = std::make_unique<session::SessionRecorder>(file, run->session_id, id, stage_name);
+    } catch (const std::exception &e) {
+        spdlog::error("session not started issue_id={} stage={}: {}", id, stage_name, e.what());
+        on_ended_(key, SessionEnd{Outcome::failed, e.what(), false});
+        return;
+    }
+    runs_[key] = run;
+
+    std::weak_ptr<StageRun> weak = run;
+    plugins::SessionListener listener;
+    // Events arrive on the loop in batches, with a bounded number in flight per session: a
+    // flooding agent blocks on its pipe instead of growing the host's memory.
+    listener.dispatch = [this](std::function<void()> f) { asio::post(io_, std::move(f)); };
+    listener.on_event = [this, weak](std::string event) {
+        if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_event(*r, event); });
+    };
+    listener.on_finish = [this, weak](int32_t status, std::string detail) {
+        if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_finish(r, status, detail); });
+    };
+    plugins::SessionStart req;
+    req.session_id = run->session_id;
+    req.profile_json = profile_json_.at(profile.name);
+    req.prompt = std::move(prompt);
+    req.workdir = workdir.string();
+    // The profile's env overrides what the agent would inherit (one entry per name).
+    std::set<std::string> overridden;
+    for (auto &[k, v] : profile.env) overridden.insert(k);
+    auto secrets = tracker_secrets(profile);
+    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage_name, plugin_dirs_))
+        if (!secrets.count(k) && !overridden.count(k)) req.env.push_back(k + "=" + v);
+    for (auto &[k, v] : profile.env) req.env.push_back(k + "=" + v);
+    auto started = runtimes_.at(profile.runtime)->start(req, std::move(listener));
+    if (!started) {
+        std::string err = "agent session could not start: " + started.error().message;
+        run->recorder->record(json::serialize(json::object{{"kind", "error"}, {"detail", err}}));
+        on_finish(run, VIK_SESSION_FAILED, err);
+        return;
+    }
+    run->session = std::move(*started);
+    run->recorder->set_running();
+    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}", id, stage_name, run->session_id, profile.name,
+                 file.string());
+    if (run->timeout_sec > 0) {
+        run->overall.expires_after(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)));
+        run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
+            auto r = weak.lock();
+            if (ec || !r || r->finished) return;
+            guard_(r->key.first, r->key.second, [&] { cancel_run(*r, CancelReason::timeout, ""); });
+        });
+    }
+    arm_stall(run);
+}
+
+// The stall watchdog: a deadline moved forward by every agent event.
+void SessionSupervisor::arm_stall(const std::shared_ptr<StageRun> &run) {
+    if (run->stall_sec <= 0) return;
+    run->stall.expires_after(std::chrono::milliseconds(seconds_to_ms(run->stall_sec)));
+    std::weak_ptr<StageRun> weak = run;
+    run->stall.async_wait([this, weak](const boost::system::error_code &ec) {
+        auto r = weak.lock();
+        if (ec || !r || r->finished) return;
+        guard_(r->key.first, r->key.second, [&] { cancel_run(*r, CancelReason::stall, ""); });
+    });
+}
+
+bool SessionSupervisor::cancel_run(StageRun &run, CancelReason why, const std::string &detail) {
+    if (run.finished || run.cancel != CancelReason::none) return false;
+    run.cancel = why;
+    run.cancel_detail = detail;
+    if (!detail.empty()) spdlog::info("stopping session issue_id={} stage={}: {}", run.key.first, run.key.second, detail);
+    if (run.session) run.session->cancel();
+    return true;
+}
+
+bool SessionSupervisor::cancel(const PairKey &key, CancelReason why, const std::string &detail) {
+    auto it = runs_.find(key);
+    return it != runs_.end() && cancel_run(*it->second, why, detail);
+}
+
+size_t SessionSupervisor::cancel_issue(const std::string &id, CancelReason why, const std::string &detail) {
+    size_t n = 0;
+    for (auto &[key, run] : runs_)
+        if (key.first == id && !run->finished) {
+            cancel_run(*run, why, detail);
+            ++n;
+        }
+    return n;
+}
+
+void SessionSupervisor::cancel_all(CancelReason why) {
+    for (auto &[key, run] : runs_) cancel_run(*run, why, "");
+}
+
+void SessionSupervisor::forget(const PairKey &key) { runs_.erase(key); }
+
+bool SessionSupervisor::holds(const PairKey &key) const { return runs_.count(key) > 0; }
+
+bool SessionSupervisor::finishing(const PairKey &key) const {
+    auto it = runs_.find(key);
+    return it != runs_.end() && it->second->finished;
+}
+
+std::vector<PairKey> SessionSupervisor::live() const {
+    std::vector<PairKey> out;
+    for (const auto &[key, run] : runs_)
+        if (!run->finished && run->cancel == CancelReason::none) out.push_back(key);
+    return out;
+}
+
+std::set<std::string> SessionSupervisor::unfinished_issues() const {
+    std::set<std::string> out;
+    for (const auto &[key, run] : runs_)
+        if (!run->finished) out.insert(key.first);
+    return out;
+}
+
+bool SessionSupervisor::is_runtime_plugin(const std::string &plugin_id) const {
+    for (const auto &[name, r] : runtimes_)
+        if (r->plugin_id() == plugin_id) return true;
+    return false;
+}
+
+void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
+    if (run.finished) return;
+    run.recorder->record(event);
+    auto it = runs_.find(run.key);
+    if (it != runs_.end() && run.cancel == CancelReason::none) arm_stall(it->second);
+}
+
+void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail) {
+    if (run->finished) return;
+    run->finished = true;
+    run->overall.cancel();
+    run->stall.cancel();
+    Outcome outcome = outcome_of(status, run->cancel);
+    std::string reason = detail;
+    if (run->cancel == CancelReason::timeout)
+        reason = "timed out after " + std::to_string(seconds_to_ms(run->timeout_sec)) + "ms";
+    else if (run->cancel == CancelReason::stall)
+        reason = "stalled for " + std::to_string(seconds_to_ms(run->stall_sec)) + "ms without agent activity";
+    else if (run->cancel != CancelReason::none && outcome != Outcome::completed)
+        reason = run->cancel == CancelReason::shutdown ? "cancelled: vik-host is stopping" : "cancelled: " + run->cancel_detail;
+    std::string state = record_state(outcome);
+    if (outcome == Outcome::failed && run->cancel != CancelReason::none)
+        run->recorder->record(json::serialize(json::object{{"kind", "error"}, {"detail", reason}}));
+    run->recorder->finish(state, reason);
+    // The record's snapshot is the session's summary: its token sums and, when the record is
+    // incomplete, why, go to the log line that closes the session.
+    const json::object &snap = run->recorder->snapshot();
+    const auto &tokens = snap.at("tokens").as_object();
+    std::string incomplete;
+    if (const auto *e = snap.if_contains("write_error"); e && e->is_string()) incomplete += " write_error=" + std::string(e->as_string());
+    if (const auto *t = snap.if_contains("truncated"); t && t->is_bool() && t->as_bool()) incomplete += " truncated=true";
+    auto level = outcome == Outcome::completed ? spdlog::level::info : outcome == Outcome::failed ? spdlog::level::err : spdlog::level::warn;
+    spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}{}", run->key.first,
+                run->key.second, run->session_id, state, json::serialize(tokens.at("input")), json::serialize(tokens.at("output")),
+                incomplete, reason.empty() ? "" : " error=" + reason);
+    run->session.reset(); // the plugin releases its session now that finish was delivered
+    bool after_run = outcome == Outcome::completed || outcome == Outcome::failed;
+    on_ended_(run->key, SessionEnd{outcome, reason, after_run});
+}
+
+} // namespace vik::orchestrator

@@ -1,0 +1,101 @@
+#pragma once
+// Session supervision: the agent sessions that are running, from start to the end of their
+// record.
+//
+// Owns the runtime plugin instances and the agent profiles they are given; each running stage
+// (StageRun): its session, its recorder (session/session_recorder.hpp, one file per session in
+// the Layout), its overall timeout and its stall watchdog (a deadline moved forward by every
+// agent event); cancelling a session with a reason; and the one mapping from the runtime's
+// final status and the cancel reason to an Outcome (outcome.hpp), reported to the owner once
+// per started stage. A run stays listed after its session ended until the owner forgets it
+// (after its after_run): until then it still holds its stage.
+//
+// Threading: the loop's thread. Runtime callbacks from other threads only post to the loop.
+
+#include "orchestrator/claims.hpp"
+#include "orchestrator/fault_guard.hpp"
+#include "orchestrator/issue.hpp"
+#include "orchestrator/outcome.hpp"
+#include "plugins/instances.hpp"
+#include "session/session_recorder.hpp"
+#include "workflow/config.hpp"
+#include "workspace/layout.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace vik::orchestrator {
+
+// How a session ended, for the owner.
+struct SessionEnd {
+    Outcome outcome = Outcome::failed;
+    std::string reason;
+    // Whether after_run follows: a session that completed or failed (vik: no after_run for a
+    // cancelled session, nor for one that never got its record).
+    bool after_run = false;
+};
+
+class SessionSupervisor {
+public:
+    // Runs on the loop once per start(), when the session ended.
+    using OnEnded = std::function<void(const PairKey &key, SessionEnd end)>;
+
+    // Creates the runtime instances the profiles name; throws std::runtime_error naming the
+    // runtime or plugin that could not start.
+    SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
+                      boost::asio::io_context &io, const FaultGuard &guard, std::string plugin_dirs, OnEnded on_ended);
+    ~SessionSupervisor();
+
+    // Starts the stage's agent session in `workdir`.
+    void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt);
+
+    // Cancels a live session (not finished, not cancelled before); false when there was none.
+    bool cancel(const PairKey &key, CancelReason why, const std::string &detail);
+    // Cancels the live sessions of an issue; returns how many.
+    size_t cancel_issue(const std::string &id, CancelReason why, const std::string &detail);
+    void cancel_all(CancelReason why);
+
+    // The run is done with (its after_run too): it no longer holds its stage.
+    void forget(const PairKey &key);
+    // Drops every run (the loop is gone); sessions are released.
+    void clear();
+
+    bool holds(const PairKey &key) const;    // listed, live or finishing
+    bool finishing(const PairKey &key) const; // listed and its session ended
+    bool empty() const { return runs_.empty(); }
+    size_t size() const { return runs_.size(); }
+    // Sessions not finished and not cancelled: what reconciliation judges.
+    std::vector<PairKey> live() const;
+    // Issues with a session not finished.
+    std::set<std::string> unfinished_issues() const;
+    // Whether a plugin is one of the agent runtimes (a control request from its child is an agent's).
+    bool is_runtime_plugin(const std::string &plugin_id) const;
+
+private:
+    struct StageRun;
+    void on_event(StageRun &run, const std::string &event);
+    void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);
+    void arm_stall(const std::shared_ptr<StageRun> &run);
+    bool cancel_run(StageRun &run, CancelReason why, const std::string &detail);
+    std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const;
+
+    const workflow::Config &cfg_;
+    const workspace::Layout &layout_;
+    boost::asio::io_context &io_;
+    const FaultGuard &guard_;
+    std::string plugin_dirs_;
+    OnEnded on_ended_;
+    std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> runtimes_; // by runtime name
+    std::map<std::string, std::string> profile_json_;                           // by agent name
+    std::map<PairKey, std::shared_ptr<StageRun>> runs_;
+};
+
+} // namespace vik::orchestrator

@@ -1,0 +1,71 @@
+#pragma once
+// Stage launch: everything between "this stage may run" and "here is the prompt", and the
+// workspace steps around sessions.
+//
+// Owns the hooks plugin instances and runs the lifecycle points through them (after_create,
+// before_run, after_run, before_remove); sets workspaces up and removes them through the one
+// Layout (workspace/layout.hpp); renders a stage's prompt and expands its `exec(...)` commands
+// through an injected command runner (process/run_command.hpp), so a test can pass its own.
+// Each step runs on a worker under its budget (budgets.hpp); `done` runs on the loop.
+//
+// Threading: public methods on the loop's thread; the steps themselves on workers, reading only
+// configuration and what was copied into them.
+
+#include "orchestrator/blocking_runner.hpp"
+#include "orchestrator/budgets.hpp"
+#include "orchestrator/issue.hpp"
+#include "plugins/instances.hpp"
+#include "process/run_command.hpp"
+#include "workflow/config.hpp"
+#include "workspace/layout.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vik::orchestrator {
+
+class StageLauncher {
+public:
+    StageLauncher(const workflow::Config &config, const workspace::Layout &layout, std::vector<std::unique_ptr<plugins::HooksInstance>> hooks,
+                  BlockingRunner &runner, CallBudgets budgets, process::CommandRunner commands, std::string plugin_dirs);
+
+    // Makes the issue's workspace unless a ready one is there; a new one gets after_create and
+    // counts as ready only once it succeeded (a failed bootstrap is removed so the next attempt
+    // starts clean). `done` gets the checked workspace path as its value.
+    void setup_workspace(const Issue &issue, std::function<void(StepResult)> done);
+
+    // before_run (which may veto the stage), then the prompt with `run_info` (attempt,
+    // retry_kind, last_error) in its context. `done` gets the rendered prompt as its value.
+    void prepare_stage(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage, boost::json::object run_info,
+                       std::function<void(StepResult)> done);
+
+    // after_run of a session that completed or failed.
+    void after_run(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
+                   std::function<void(StepResult)> done);
+
+    // before_remove, then the workspace goes (after the containment check).
+    void remove_workspace(const Issue &issue, std::function<void(StepResult)> done);
+
+private:
+    StepResult run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template, const Issue &issue,
+                        const std::filesystem::path &workdir, const std::optional<std::string> &stage) const;
+    std::string render_prompt(const workflow::Stage &s, const Issue &issue, const std::filesystem::path &workdir,
+                              const boost::json::object &run_info) const;
+
+    const workflow::Config &cfg_;
+    const workspace::Layout &layout_;
+    std::vector<std::unique_ptr<plugins::HooksInstance>> hooks_;
+    BlockingRunner &runner_;
+    CallBudgets budgets_;
+    process::CommandRunner commands_;
+    std::string plugin_dirs_;
+    boost::json::object base_; // the template context every issue context starts from
+};
+
+} // namespace vik::orchestrator

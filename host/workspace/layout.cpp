@@ -1,0 +1,36 @@
+#include "workspace/layout.hpp"
+
+namespace vik::workspace {
+
+namespace fs = std::filesystem;
+
+std::expected<fs::path, std::string> Layout::workspace(const std::string &issue_id) const {
+    return contained_path(issues_root_, key(issue_id));
+}
+
+bool Layout::has_workspace(const std::string &issue_id) const {
+    std::error_code ec;
+    return fs::exists(issues_root_ / key(issue_id), ec);
+}
+
+std::expected<Layout::Prepared, std::string> Layout::prepare(const std::string &issue_id) const {
+    auto what = ensure_directory(issues_root_, key(issue_id));
+    if (!what) return std::unexpected(what.error());
+    auto path = workspace(issue_id);
+    if (!path) return std::unexpected(path.error());
+    return Prepared{*what, *path};
+}
+
+std::expected<void, std::string> Layout::mark_ready(const std::string &issue_id) const {
+    return workspace::mark_ready(issues_root_, key(issue_id));
+}
+
+std::expected<void, std::string> Layout::remove(const std::string &issue_id) const {
+    return remove_directory(issues_root_, key(issue_id));
+}
+
+fs::path Layout::session_file(const std::string &issue_id, const std::string &stage, const std::string &session_id) const {
+    return sessions_root_ / key(issue_id) / (stage + "-" + session_id + ".jsonl");
+}
+
+} // namespace vik::workspace

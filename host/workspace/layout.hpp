@@ -1,0 +1,54 @@
+#pragma once
+// The one object that knows where an issue's files live under the workflow's scoped root:
+//   <issues root>/<key>/                         the issue's workspace (the agent's cwd)
+//   <issues root>/.creating/<key>                its creating marker (workspace.hpp)
+//   <sessions root>/<key>/<stage>-<id>.jsonl     one file per agent session
+// where <key> is safe_key(issue id). Nobody else joins a root and a key: a workspace path
+// handed out is the one the containment check returned, never one re-joined beside it.
+//
+// Threading: const and stateless after construction; any thread.
+
+#include "workspace/workspace.hpp"
+
+#include <expected>
+#include <filesystem>
+#include <string>
+
+namespace vik::workspace {
+
+class Layout {
+public:
+    Layout(std::filesystem::path issues_root, std::filesystem::path sessions_root)
+        : issues_root_(std::move(issues_root)), sessions_root_(std::move(sessions_root)) {}
+
+    const std::filesystem::path &issues_root() const { return issues_root_; }
+    const std::filesystem::path &sessions_root() const { return sessions_root_; }
+
+    // The directory name of an issue (safe_key).
+    std::string key(const std::string &issue_id) const { return safe_key(issue_id); }
+
+    // The issue's workspace after the containment check (contained_path): the path to use.
+    std::expected<std::filesystem::path, std::string> workspace(const std::string &issue_id) const;
+    // Whether something is at the place of the issue's workspace (links followed).
+    bool has_workspace(const std::string &issue_id) const;
+
+    // Creates the workspace unless a ready one is there (ensure_directory); returns what it found
+    // and the checked path.
+    struct Prepared {
+        workspace::Prepared what;
+        std::filesystem::path path;
+    };
+    std::expected<Prepared, std::string> prepare(const std::string &issue_id) const;
+    // after_create succeeded: the workspace is ready.
+    std::expected<void, std::string> mark_ready(const std::string &issue_id) const;
+    // Removes the workspace and its marker, after the containment check.
+    std::expected<void, std::string> remove(const std::string &issue_id) const;
+
+    // The record of one agent session.
+    std::filesystem::path session_file(const std::string &issue_id, const std::string &stage, const std::string &session_id) const;
+
+private:
+    std::filesystem::path issues_root_, sessions_root_;
+};
+
+} // namespace vik::workspace
