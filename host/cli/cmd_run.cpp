@@ -5,6 +5,7 @@
 #include "daemon/instance_lock.hpp"
 #include "daemon/scoped_root.hpp"
 #include "daemon/state_file.hpp"
+#include "plugins/plugin_call.hpp"
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/template_context.hpp"
@@ -109,6 +110,8 @@ int cmd_run(const Options &opts) {
     state.sessions_dir = cfg.sessions_dir().string();
     for (const auto &a : opts.argv) state.command += (state.command.empty() ? "" : " ") + a;
     if (auto w = daemon::write_state(state_file, state); !w) return fail("run failed: " + w.error());
+    // A plugin that crashes the process must not leave a state file naming a dead pid.
+    plugins::remove_on_fatal_signal(state_file.string());
     if (opts.detach) spdlog::info("daemon started pid={} state_file={}", state.pid, state_file.string());
 
     int code;

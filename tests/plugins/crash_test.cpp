@@ -22,4 +22,10 @@ TEST_CASE("plugins: a tracker that crashes the host is named with its call befor
     INFO(r.out << r.err);
     CHECK(r.exit_code != 0);
     CHECK_THAT(r.err, Catch::Contains("vik-host: fatal signal SIGSEGV in plugin 'crashy-tracker' during tracker.pull; the host stops"));
+    // No stale state.json naming the dead pid is left behind.
+    std::string key = (dir / "workflow.yml").string();
+    for (char &c : key)
+        if (c == '/') c = '-';
+    CHECK(fs::exists(dir / ".vik" / "workflows" / key / "service"));
+    CHECK_FALSE(fs::exists(dir / ".vik" / "workflows" / key / "service" / "state.json"));
 }
