@@ -40,20 +40,25 @@ void bench_template() {
                                             {"labels", json::array{"bug", "auth", "p1", "frontend"}},
                                             {"stage", "build"}}},
                      {"workflow_dir", "/srv/proj"}};
-    vik::tmpl::Template prompt("Issue {{ issue.id }}: {{ issue.title | trim }}\n{% for l in issue.labels %}- {{ l | upper }}\n{% endfor %}"
-                               "{% if issue.description | length > 100 %}{{ issue.description }}{% else %}short{% endif %}\n"
-                               "Stage {{ issue.stage }} ({{ issue.labels | join(', ') }})",
-                               "bench");
-    vik::tmpl::Template hook("echo \"{{ issue.title }}\" >> '{{ workflow_dir }}/log' && gh issue edit {{ issue.id }} --add-label {{ issue.stage }}",
-                             "hook");
+    vik::tmpl::Template prompt(
+        "Issue {{ issue.id }}: {{ issue.title | trim }}\n{% for l in issue.labels %}- {{ l | upper }}\n{% endfor %}"
+        "{% if issue.description | length > 100 %}{{ issue.description }}{% else %}short{% endif %}\n"
+        "Stage {{ issue.stage }} ({{ issue.labels | join(', ') }})",
+        "bench");
+    vik::tmpl::Template hook(
+        "echo \"{{ issue.title }}\" >> '{{ workflow_dir }}/log' && gh issue edit {{ issue.id }} --add-label {{ issue.stage }}",
+        "hook");
     const int n = 20000;
     auto t = Clock::now();
     size_t bytes = 0;
-    for (int i = 0; i < n; ++i) bytes += vik::tmpl::to_text(prompt.render(ctx)).size();
+    for (int i = 0; i < n; ++i)
+        bytes += vik::tmpl::to_text(prompt.render(ctx)).size();
     double s = seconds_since(t);
-    std::printf("template: %d prompt renders in %.3f s = %.0f renders/s (%.1f us each, %zu bytes each)\n", n, s, n / s, s / n * 1e6, bytes / n);
+    std::printf("template: %d prompt renders in %.3f s = %.0f renders/s (%.1f us each, %zu bytes each)\n", n, s, n / s,
+                s / n * 1e6, bytes / n);
     t = Clock::now();
-    for (int i = 0; i < n; ++i) bytes += vik::tmpl::to_shell(hook.render(ctx)).size();
+    for (int i = 0; i < n; ++i)
+        bytes += vik::tmpl::to_shell(hook.render(ctx)).size();
     s = seconds_since(t);
     std::printf("template: %d shell hook renders (with escaping) in %.3f s = %.0f renders/s\n", n, s, n / s);
 }
@@ -69,10 +74,12 @@ void bench_events() {
         R"({"kind":"token_usage","input":1200,"output":340,"cache_read":800})"};
     const int n = 200000;
     auto t = Clock::now();
-    for (int i = 0; i < n; ++i) rec.record(events[static_cast<size_t>(i) % events.size()]);
+    for (int i = 0; i < n; ++i)
+        rec.record(events[static_cast<size_t>(i) % events.size()]);
     double s = seconds_since(t);
     auto size = std::filesystem::file_size(dir / "s.jsonl");
-    std::printf("events: %d events recorded in %.3f s = %.0f events/s (%.1f MB of JSONL, flushed per event)\n", n, s, n / s, size / 1e6);
+    std::printf("events: %d events recorded in %.3f s = %.0f events/s (%.1f MB of JSONL, flushed per event)\n", n, s, n / s,
+                size / 1e6);
     std::filesystem::remove_all(dir);
 }
 
@@ -96,16 +103,21 @@ void bench_spawn() {
 void bench_intake() {
     json::array issues;
     for (int i = 0; i < 5000; ++i)
-        issues.push_back(json::object{{"id", "ENG-" + std::to_string(i)}, {"title", "issue " + std::to_string(i)}, {"state", "todo"},
-                                      {"description", std::string(300, 'd')}, {"labels", json::array{"a", "b"}}, {"priority", i % 4 + 1}});
+        issues.push_back(json::object{{"id", "ENG-" + std::to_string(i)},
+                                      {"title", "issue " + std::to_string(i)},
+                                      {"state", "todo"},
+                                      {"description", std::string(300, 'd')},
+                                      {"labels", json::array{"a", "b"}},
+                                      {"priority", i % 4 + 1}});
     std::string text = json::serialize(issues);
     const int rounds = 20;
     auto t = Clock::now();
     size_t count = 0;
-    for (int r = 0; r < rounds; ++r) count += vik::orchestrator::parse_issues(text)->issues.size();
+    for (int r = 0; r < rounds; ++r)
+        count += vik::orchestrator::parse_issues(text)->issues.size();
     double s = seconds_since(t);
-    std::printf("intake: %zu issues parsed and checked in %.3f s = %.0f issues/s (%.1f MB of JSON per 5000)\n", count, s, count / s,
-                text.size() / 1e6);
+    std::printf("intake: %zu issues parsed and checked in %.3f s = %.0f issues/s (%.1f MB of JSON per 5000)\n", count, s,
+                count / s, text.size() / 1e6);
 }
 
 long vm_hwm_kib() {
@@ -119,7 +131,8 @@ long vm_hwm_kib() {
 void bench_flood(const char *self) {
     namespace asio = boost::asio;
     // The plugins sit beside the bench in the build tree (bin/../lib/vik-host/plugins).
-    auto plugin_dir = std::filesystem::canonical(std::filesystem::path(self).parent_path()) / ".." / "lib" / "vik-host" / "plugins";
+    auto plugin_dir =
+        std::filesystem::canonical(std::filesystem::path(self).parent_path()) / ".." / "lib" / "vik-host" / "plugins";
     auto reg = vik::plugins::load_plugins({plugin_dir});
     auto plugin = reg.find_runtime("scripted");
     if (!plugin) {
@@ -143,7 +156,8 @@ void bench_flood(const char *self) {
     l.on_finish = [&](int32_t, std::string) { io.stop(); };
     vik::plugins::SessionStart req;
     req.session_id = "flood";
-    req.profile_json = R"({"name":"bench","settings":{"command":"exec yes '{\"kind\":\"message\",\"text\":\"flooding the host\"}'"}})";
+    req.profile_json =
+        R"({"name":"bench","settings":{"command":"exec yes '{\"kind\":\"message\",\"text\":\"flooding the host\"}'"}})";
     req.workdir = dir.string();
     long hwm_before = vm_hwm_kib();
     auto session = rt.value()->start(req, l);

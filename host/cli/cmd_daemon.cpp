@@ -47,7 +47,8 @@ std::optional<daemon::DaemonStatus> inspect(const workflow::Config &cfg, const c
 int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) {
     long pid = s.state ? s.state->pid : 0;
     if (pid <= 0) {
-        std::cerr << cmd << " failed: " << s.state_file.string() << " names no pid, yet the workflow is locked by a running vik-host\n";
+        std::cerr << cmd << " failed: " << s.state_file.string()
+                  << " names no pid, yet the workflow is locked by a running vik-host\n";
         return 1;
     }
     ::kill(static_cast<pid_t>(pid), SIGTERM);

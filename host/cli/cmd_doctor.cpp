@@ -19,7 +19,9 @@ int cmd_doctor(const Options &opts) {
     if (!loaded) {
         std::cerr << loaded.error().message << "\n";
         if (opts.json) {
-            boost::json::object item{{"severity", "error"}, {"pointer", loaded.error().pointer}, {"code", "load_error"},
+            boost::json::object item{{"severity", "error"},
+                                     {"pointer", loaded.error().pointer},
+                                     {"code", "load_error"},
                                      {"message", loaded.error().message}};
             boost::json::object out{{"errors", boost::json::array{item}}, {"warnings", boost::json::array{}}};
             std::cout << logging::json_pretty(out) << "\n";
@@ -33,8 +35,10 @@ int cmd_doctor(const Options &opts) {
     workflow::check_templates(loaded->config, loaded->diagnostics);
     workflow::order_like_vik(loaded->diagnostics, loaded->config);
     const auto &d = loaded->diagnostics;
-    if (opts.json) std::cout << workflow::render_json(d) << "\n";
-    else std::cout << workflow::render_text(d);
+    if (opts.json)
+        std::cout << workflow::render_json(d) << "\n";
+    else
+        std::cout << workflow::render_text(d);
     if (d.errors() > 0) return 1;
     if (opts.strict && d.warnings() > 0) return 1;
     return 0;

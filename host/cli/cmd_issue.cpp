@@ -23,7 +23,8 @@ int control(const Options &opts) {
         return 1;
     }
     try {
-        std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], "", 10000);
+        std::string reply =
+            orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], "", 10000);
         if (reply.rfind("ok ", 0) == 0) {
             std::cout << reply.substr(3) << "\n";
             return 0;
@@ -51,14 +52,15 @@ int cmd_issue(const Options &opts) {
     Options o = opts;
     if (a.size() > 3) o.workflow = a[3];
     std::string value = a[2];
-    if (a[0] == "comment" && value == "-") value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (a[0] == "comment" && value == "-")
+        value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     const std::string &id = a[1];
     // A running vik-host for this workflow makes the change itself, with its own credentials:
     // agents and hooks never need the tracker's token.
     if (auto loaded = workflow::load_workflow(o.workflow)) {
         try {
-            std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], id,
-                                                              value, 120000);
+            std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()),
+                                                              a[0], id, value, 120000);
             if (reply.rfind("ok ", 0) == 0) {
                 std::cout << reply.substr(3) << "\n";
                 return 0;

@@ -49,7 +49,8 @@ int cmd_plugins(const Options &opts) {
     size_t loaded = 0;
     for (const auto &r : reg.records) {
         std::string kinds;
-        for (const auto &k : r.kinds) kinds += (kinds.empty() ? "" : ",") + k;
+        for (const auto &k : r.kinds)
+            kinds += (kinds.empty() ? "" : ",") + k;
         if (r.loaded) {
             ++loaded;
             std::cout << "loaded   " << r.id << "  kinds=" << kinds << "  version=" << r.version << "  abi=" << r.abi
@@ -58,11 +59,14 @@ int cmd_plugins(const Options &opts) {
             if (auto p = reg.find_id(r.id)) {
                 auto list = [](const std::vector<std::string> &v) {
                     std::string s;
-                    for (const auto &x : v) s += (s.empty() ? "" : ",") + x;
+                    for (const auto &x : v)
+                        s += (s.empty() ? "" : ",") + x;
                     return s;
                 };
-                if (!p->manifest.trackers.empty()) std::cout << "         serves trackers: " << list(p->manifest.trackers) << "\n";
-                if (!p->manifest.runtimes.empty()) std::cout << "         serves runtimes: " << list(p->manifest.runtimes) << "\n";
+                if (!p->manifest.trackers.empty())
+                    std::cout << "         serves trackers: " << list(p->manifest.trackers) << "\n";
+                if (!p->manifest.runtimes.empty())
+                    std::cout << "         serves runtimes: " << list(p->manifest.runtimes) << "\n";
             }
         } else {
             std::cout << "refused  " << (r.id.empty() ? "?" : r.id) << "  path=" << r.path.string() << "  reason: " << r.error

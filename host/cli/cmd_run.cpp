@@ -5,11 +5,11 @@
 #include "daemon/instance_lock.hpp"
 #include "daemon/scoped_root.hpp"
 #include "daemon/state_file.hpp"
-#include "plugins/plugin_call.hpp"
 #include "logging/logging.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/template_context.hpp"
 #include "plugins/host_api.hpp"
+#include "plugins/plugin_call.hpp"
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
@@ -89,7 +89,8 @@ int cmd_run(const Options &opts) {
     logging::setup({cfg.logs_dir(), !opts.detach, 7});
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
-    for (const auto &d : loaded->diagnostics.items) spdlog::warn("workflow: {}", d.message);
+    for (const auto &d : loaded->diagnostics.items)
+        spdlog::warn("workflow: {}", d.message);
     // The process service now, before plugins run: the host becomes a child subreaper and picks
     // its containment mechanism (logged with the first child it starts; docs/security.md). It is
     // handed down: to the plugins' host api (bound while the loop exists) and to the loop, whose
@@ -98,7 +99,8 @@ int cmd_run(const Options &opts) {
     plugins::ProcessServiceBinding bind_processes(processes);
 
     std::string dirs;
-    for (const auto &d : plugin_dirs(opts)) dirs += (dirs.empty() ? "" : ":") + d.string();
+    for (const auto &d : plugin_dirs(opts))
+        dirs += (dirs.empty() ? "" : ":") + d.string();
     daemon::ServiceState state;
     state.workflow_path = cfg.workflow_path.string();
     state.cwd = fs::current_path(ec).string();
@@ -108,7 +110,8 @@ int cmd_run(const Options &opts) {
     state.started_at = util::now_rfc3339();
     state.log_dir = cfg.logs_dir().string();
     state.sessions_dir = cfg.sessions_dir().string();
-    for (const auto &a : opts.argv) state.command += (state.command.empty() ? "" : " ") + a;
+    for (const auto &a : opts.argv)
+        state.command += (state.command.empty() ? "" : " ") + a;
     if (auto w = daemon::write_state(state_file, state); !w) return fail("run failed: " + w.error());
     // A plugin that crashes the process must not leave a state file naming a dead pid.
     plugins::remove_on_fatal_signal(state_file.string());
@@ -116,12 +119,15 @@ int cmd_run(const Options &opts) {
 
     int code;
     try {
-        auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, [] { return std::chrono::steady_clock::now(); }});
+        auto loop = std::make_unique<orchestrator::Orchestrator>(
+            cfg, registry, processes,
+            orchestrator::OrchestratorOptions{dirs, 4, 15, {}, [] { return std::chrono::steady_clock::now(); }});
         loop->prepare();
         // The plugins have read their settings and credentials: the tracker's token leaves the
         // process environment (hooks still get it from the host's private copy).
         std::string withheld;
-        for (const auto &n : security::withhold(orchestrator::tracker_secret_names(cfg))) withheld += (withheld.empty() ? "" : ",") + n;
+        for (const auto &n : security::withhold(orchestrator::tracker_secret_names(cfg)))
+            withheld += (withheld.empty() ? "" : ",") + n;
         if (!withheld.empty()) spdlog::info("secrets withheld from the process environment names={}", withheld);
         daemon::report_started();
         code = loop->run();
@@ -140,8 +146,7 @@ int cmd_run(const Options &opts) {
         return fail(std::string("run failed: ") + e.what());
     }
     fs::remove(state_file, ec);
-    if (!opts.detach)
-        std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";
+    if (!opts.detach) std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";
     return code;
 }
 

@@ -33,7 +33,8 @@ Global options:
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
     static const std::set<std::string> commands = {"run", "doctor", "status", "stop", "restart", "uninstall", "plugins", "issue"};
     Options o;
-    for (int i = 0; i < argc; ++i) o.argv.emplace_back(argv[i]);
+    for (int i = 0; i < argc; ++i)
+        o.argv.emplace_back(argv[i]);
     std::vector<std::string> positional;
     bool workflow_set = false;
     auto need_value = [&](int &i, const std::string &flag) -> std::expected<std::string, std::string> {
@@ -53,16 +54,22 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             if (has_inline) return inline_value;
             return need_value(i, a);
         };
-        if (a == "-h" || a == "--help") o.help = true;
-        else if (a == "-V" || a == "--version") o.version = true;
+        if (a == "-h" || a == "--help")
+            o.help = true;
+        else if (a == "-V" || a == "--version")
+            o.version = true;
         else if (a == "--plugins") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.plugin_dirs.emplace_back(*v);
-        } else if (a == "--no-builtin-plugins") o.no_builtin_plugins = true;
-        else if (a == "--json") o.json = true;
-        else if (a == "--strict") o.strict = true;
-        else if (a == "-d" || a == "--detach") o.detach = true;
+        } else if (a == "--no-builtin-plugins")
+            o.no_builtin_plugins = true;
+        else if (a == "--json")
+            o.json = true;
+        else if (a == "--strict")
+            o.strict = true;
+        else if (a == "-d" || a == "--detach")
+            o.detach = true;
         else if (a == "--port") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
@@ -103,8 +110,7 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
         o.args = positional;
         if (const char *wf = std::getenv("VIK_WORKFLOW_PATH"); wf && *wf) o.workflow = wf;
     } else {
-        if (positional.size() > 1)
-            return std::unexpected("unexpected argument '" + positional[1] + "'\n\n" + usage_text());
+        if (positional.size() > 1) return std::unexpected("unexpected argument '" + positional[1] + "'\n\n" + usage_text());
         if (positional.size() == 1) {
             if (o.command.empty() && o.plugin_dirs.empty() && !commands.count(positional[0]) &&
                 !std::filesystem::exists(positional[0]))

@@ -36,9 +36,12 @@ DaemonStatus inspect(const std::filesystem::path &service_dir) {
 
 const char *liveness_name(Liveness l) {
     switch (l) {
-    case Liveness::running: return "running";
-    case Liveness::stale: return "stale";
-    case Liveness::not_installed: return "not installed";
+    case Liveness::running:
+        return "running";
+    case Liveness::stale:
+        return "stale";
+    case Liveness::not_installed:
+        return "not installed";
     }
     return "?";
 }

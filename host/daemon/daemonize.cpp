@@ -88,13 +88,15 @@ Detached detach(const std::string &state_file, int timeout_sec) {
     ::close(fds[0]);
     if (report.rfind("OK ", 0) == 0) {
         std::string pid = report.substr(3);
-        while (!pid.empty() && pid.back() == '\n') pid.pop_back();
+        while (!pid.empty() && pid.back() == '\n')
+            pid.pop_back();
         std::cout << "daemon started (pid " << pid << ", state file " << state_file << ")\n";
         return {false, 0};
     }
     if (report.rfind("ERR ", 0) == 0) {
         std::string reason = report.substr(4);
-        while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+        while (!reason.empty() && reason.back() == '\n')
+            reason.pop_back();
         std::cerr << reason << "\n";
         return {false, 1};
     }

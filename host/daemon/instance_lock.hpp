@@ -10,7 +10,7 @@
 namespace vik::daemon {
 
 class InstanceLock {
-public:
+  public:
     // Tries to take the lock without waiting; nullopt when another process holds it.
     static std::optional<InstanceLock> try_acquire(const std::filesystem::path &file);
     // Whether some process holds the lock now (tests it without keeping it); false when the
@@ -22,7 +22,7 @@ public:
     InstanceLock &operator=(InstanceLock &&) = delete;
     ~InstanceLock();
 
-private:
+  private:
     explicit InstanceLock(int fd) : fd_(fd) {}
     int fd_ = -1;
 };

@@ -7,8 +7,8 @@
 
 #include <cctype>
 #include <cerrno>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -20,9 +20,15 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 std::expected<void, std::string> write_state(const fs::path &file, const ServiceState &s) {
-    json::object o{{"workflow_path", s.workflow_path}, {"cwd", s.cwd}, {"pid", s.pid}, {"port", s.port},
-                   {"bind_address", s.bind_address}, {"started_at", s.started_at}, {"log_dir", s.log_dir},
-                   {"sessions_dir", s.sessions_dir}, {"command", s.command}};
+    json::object o{{"workflow_path", s.workflow_path},
+                   {"cwd", s.cwd},
+                   {"pid", s.pid},
+                   {"port", s.port},
+                   {"bind_address", s.bind_address},
+                   {"started_at", s.started_at},
+                   {"log_dir", s.log_dir},
+                   {"sessions_dir", s.sessions_dir},
+                   {"command", s.command}};
     std::string text = logging::json_pretty(o);
     if (std::error_code ec = util::create_private_directories(file.parent_path()))
         return std::unexpected("cannot create " + file.parent_path().string() + ": " + ec.message());
@@ -84,14 +90,15 @@ std::string started_at_display(const std::string &t) {
     std::tm tm{};
     int y, mo, d, h, mi, s;
     if (!digits(0, 4, y) || t.size() < 19 || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) ||
-        (t[10] != 'T' && t[10] != 't' && t[10] != ' ') || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' ||
-        !digits(17, 2, s))
+        (t[10] != 'T' && t[10] != 't' && t[10] != ' ') || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) ||
+        t[16] != ':' || !digits(17, 2, s))
         return t;
     size_t pos = 19;
     long nanos = 0;
     if (pos < t.size() && t[pos] == '.') {
         size_t start = ++pos;
-        while (pos < t.size() && std::isdigit(static_cast<unsigned char>(t[pos]))) ++pos;
+        while (pos < t.size() && std::isdigit(static_cast<unsigned char>(t[pos])))
+            ++pos;
         if (pos == start) return t;
         std::string frac = t.substr(start, std::min<size_t>(pos - start, 9));
         frac.resize(9, '0');
@@ -121,9 +128,12 @@ std::string started_at_display(const std::string &t) {
     std::string out = buf;
     if (nanos != 0) {
         char f[32];
-        if (nanos % 1000000 == 0) std::snprintf(f, sizeof f, ".%03ld", nanos / 1000000);
-        else if (nanos % 1000 == 0) std::snprintf(f, sizeof f, ".%06ld", nanos / 1000);
-        else std::snprintf(f, sizeof f, ".%09ld", nanos);
+        if (nanos % 1000000 == 0)
+            std::snprintf(f, sizeof f, ".%03ld", nanos / 1000000);
+        else if (nanos % 1000 == 0)
+            std::snprintf(f, sizeof f, ".%06ld", nanos / 1000);
+        else
+            std::snprintf(f, sizeof f, ".%09ld", nanos);
         out += f;
     }
     return out + " UTC";

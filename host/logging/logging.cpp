@@ -27,13 +27,27 @@ void escape_into(std::string &out, std::string_view text) {
     out += '"';
     for (unsigned char c : text) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20) {
                 out += "\\u00";
@@ -92,8 +106,12 @@ void write_json(std::string &out, const boost::json::value &v, int indent) {
         out += ']';
         return;
     }
-    case boost::json::kind::string: escape_into(out, std::string_view(v.get_string().data(), v.get_string().size())); return;
-    default: out += boost::json::serialize(v); return;
+    case boost::json::kind::string:
+        escape_into(out, std::string_view(v.get_string().data(), v.get_string().size()));
+        return;
+    default:
+        out += boost::json::serialize(v);
+        return;
     }
 }
 
@@ -105,8 +123,8 @@ std::string timestamp_micros(std::chrono::system_clock::time_point t) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                  tm.tm_min, tm.tm_sec, frac);
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     return buf;
 }
 
@@ -116,7 +134,8 @@ size_t field_at(const std::string &s, size_t i) {
     auto lower = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
     if (!lower(s[i])) return std::string::npos;
     size_t j = i + 1;
-    while (j < s.size() && (lower(s[j]) || (s[j] >= '0' && s[j] <= '9'))) ++j;
+    while (j < s.size() && (lower(s[j]) || (s[j] >= '0' && s[j] <= '9')))
+        ++j;
     return j < s.size() && s[j] == '=' ? j : std::string::npos;
 }
 
@@ -129,18 +148,24 @@ size_t next_field(const std::string &s, size_t from) {
 boost::json::value field_value(const std::string &key, const std::string &value) {
     bool names_id = key == "id" || (key.size() > 3 && key.compare(key.size() - 3, 3, "_id") == 0);
     size_t digits = value.size() - (!value.empty() && value[0] == '-');
-    if (!names_id && digits > 0 && digits <= 18 && value.find_first_not_of("0123456789", value.size() - digits) == std::string::npos)
+    if (!names_id && digits > 0 && digits <= 18 &&
+        value.find_first_not_of("0123456789", value.size() - digits) == std::string::npos)
         return std::stoll(value);
     return boost::json::string(value);
 }
 
 std::string level_name(spdlog::level::level_enum l) {
     switch (l) {
-    case spdlog::level::trace: return "TRACE";
-    case spdlog::level::debug: return "DEBUG";
-    case spdlog::level::info: return "INFO";
-    case spdlog::level::warn: return "WARN";
-    default: return "ERROR";
+    case spdlog::level::trace:
+        return "TRACE";
+    case spdlog::level::debug:
+        return "DEBUG";
+    case spdlog::level::info:
+        return "INFO";
+    case spdlog::level::warn:
+        return "WARN";
+    default:
+        return "ERROR";
     }
 }
 
@@ -150,7 +175,7 @@ std::vector<std::string> pending_warnings;
 // Reports a log file that cannot be written on stderr (the console in the foreground; under
 // systemd the journal), once per outage: a full disk must not turn every log line into two.
 class WriteFailureReporter {
-public:
+  public:
     void failed(const fs::path &file, const std::error_code &ec) {
         ++lost_;
         if (reported_) return;
@@ -169,7 +194,7 @@ public:
     }
     bool failing() const { return reported_; }
 
-private:
+  private:
     bool reported_ = false;
     size_t lost_ = 0;
 };
@@ -179,10 +204,10 @@ private:
 // Files are 0600 in a 0700 directory; messages are made valid UTF-8 (controls are escaped by the
 // JSON serializer), so every line parses.
 class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
-public:
+  public:
     DailyJsonSink(fs::path dir, std::string base) : dir_(std::move(dir)), base_(std::move(base)) {}
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         std::string date = util::utc_date(msg.time);
         fs::path path = dir_ / (base_ + "." + date);
@@ -205,16 +230,17 @@ protected:
                 return;
             }
             size_t lost = report_.recovered();
-            (void)file_.append(json_log_line(msg.time, "WARN",
-                                             std::to_string(lost) + " log line(s) were lost while " + path.string() + " could not be written",
-                                             std::string(msg.logger_name.data(), msg.logger_name.size())));
+            (void)file_.append(
+                json_log_line(msg.time, "WARN",
+                              std::to_string(lost) + " log line(s) were lost while " + path.string() + " could not be written",
+                              std::string(msg.logger_name.data(), msg.logger_name.size())));
             return;
         }
         if (std::error_code ec = file_.append(text)) report_.failed(path, ec);
     }
     void flush_() override {}
 
-private:
+  private:
     fs::path dir_;
     std::string base_;
     std::string date_;
@@ -226,7 +252,7 @@ private:
 // and invalid bytes shown as \xNN, so agent or issue text cannot forge log lines or recolour the
 // operator's terminal.
 class EscapedPayload final : public spdlog::custom_flag_formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg &msg, const std::tm &, spdlog::memory_buf_t &dest) override {
         std::string text = util::escape_for_terminal(std::string_view(msg.payload.data(), msg.payload.size()));
         dest.append(text.data(), text.data() + text.size());
@@ -274,12 +300,14 @@ std::string json_log_line(std::chrono::system_clock::time_point t, const std::st
         }
     } else {
         text = message.substr(0, first);
-        while (!text.empty() && (text.back() == ' ' || text.back() == ':')) text.pop_back();
+        while (!text.empty() && (text.back() == ' ' || text.back() == ':'))
+            text.pop_back();
         for (size_t pos = first; pos != std::string::npos;) {
             size_t eq = field_at(message, pos);
             size_t start = eq + 1, next = next_field(message, start + 1);
             size_t sep = std::string::npos;
-            for (const char *s : {": ", "; ", " ("}) sep = std::min(sep, message.find(s, start));
+            for (const char *s : {": ", "; ", " ("})
+                sep = std::min(sep, message.find(s, start));
             if (sep != std::string::npos && (next == std::string::npos || sep < next)) {
                 fields.emplace_back(message.substr(pos, eq - pos), message.substr(start, sep - start));
                 detail = message.substr(message.compare(sep, 2, " (") == 0 ? sep + 1 : sep + 2);
@@ -296,12 +324,16 @@ std::string json_log_line(std::chrono::system_clock::time_point t, const std::st
     for (auto &[k, v] : fields) {
         bool taken = k == "timestamp" || k == "level" || k == "message" || k == "target" || k == "error" || k == "detail" ||
                      std::any_of(kept.begin(), kept.end(), [&](const auto &f) { return f.first == k; });
-        if (!taken) kept.emplace_back(std::move(k), std::move(v));
-        else if (kept.empty()) text += " " + k + "=" + v;
-        else kept.back().second += " " + k + "=" + v;
+        if (!taken)
+            kept.emplace_back(std::move(k), std::move(v));
+        else if (kept.empty())
+            text += " " + k + "=" + v;
+        else
+            kept.back().second += " " + k + "=" + v;
     }
     o["message"] = text;
-    for (const auto &[k, v] : kept) o[k] = field_value(k, v);
+    for (const auto &[k, v] : kept)
+        o[k] = field_value(k, v);
     if (!detail.empty()) o[problem ? "error" : "detail"] = detail;
     o["target"] = target;
     return json_compact(o) + "\n";
@@ -349,7 +381,8 @@ void setup(const LogOptions &o) {
         std::lock_guard lock(pending_mutex);
         pending.swap(pending_warnings);
     }
-    for (const auto &m : pending) spdlog::warn("{}", m);
+    for (const auto &m : pending)
+        spdlog::warn("{}", m);
 }
 
 void setup_console_only() {

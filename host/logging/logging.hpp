@@ -12,8 +12,8 @@
 namespace vik::logging {
 
 struct LogOptions {
-    std::filesystem::path dir;  // <scoped root>/logs
-    bool console = true;        // human format on stdout
+    std::filesystem::path dir; // <scoped root>/logs
+    bool console = true;       // human format on stdout
     int retention_days = 7;
 };
 

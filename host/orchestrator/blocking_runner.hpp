@@ -26,7 +26,7 @@ struct StepResult {
 };
 
 class BlockingRunner {
-public:
+  public:
     // `settled` runs on the loop after every job's answer was handled (the owner's "maybe exit").
     BlockingRunner(boost::asio::io_context &io, size_t threads, std::function<void()> settled);
     ~BlockingRunner(); // stops and joins the pool: a job still running is waited for
@@ -42,7 +42,7 @@ public:
     // Stops the pool and joins its threads (idempotent).
     void join();
 
-private:
+  private:
     boost::asio::io_context &io_;
     boost::asio::thread_pool pool_;
     std::function<void()> settled_;

@@ -6,7 +6,8 @@ namespace vik::orchestrator {
 
 std::vector<const Issue *> order_candidates(const std::vector<Issue> &issues) {
     std::vector<const Issue *> out;
-    for (const auto &i : issues) out.push_back(&i);
+    for (const auto &i : issues)
+        out.push_back(&i);
     std::stable_sort(out.begin(), out.end(), [](const Issue *a, const Issue *b) {
         bool pa = a->priority.has_value(), pb = b->priority.has_value();
         if (pa != pb) return pa;

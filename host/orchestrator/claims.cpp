@@ -16,7 +16,9 @@ Claim *ClaimTable::get(const PairKey &key) {
 }
 
 namespace {
-std::unexpected<std::string> no_claim(const PairKey &key) { return std::unexpected("no claim for " + key.first + "/" + key.second); }
+std::unexpected<std::string> no_claim(const PairKey &key) {
+    return std::unexpected("no claim for " + key.first + "/" + key.second);
+}
 } // namespace
 
 const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
@@ -52,8 +54,9 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
         return Decision{Decision::release, 0, 0, "the issue moved on"};
     }
     if (c.continuations >= policy_.max_continuations) {
-        std::string reason = "stage finished " + std::to_string(c.continuations + 1) + " time(s) in a row but the issue stayed in state '" +
-                             c.issue_state + "' (scheduling.max_continuations = " + std::to_string(policy_.max_continuations) + ")";
+        std::string reason = "stage finished " + std::to_string(c.continuations + 1) +
+                             " time(s) in a row but the issue stayed in state '" + c.issue_state +
+                             "' (scheduling.max_continuations = " + std::to_string(policy_.max_continuations) + ")";
         block(key, reason);
         return Decision{Decision::block, 0, 0, reason};
     }
@@ -69,8 +72,9 @@ std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, cons
     c.last_error = reason;
     ++c.failures;
     if (c.failures >= policy_.max_attempts) {
-        std::string why = "failed " + std::to_string(c.failures) + " time(s) (scheduling.max_attempts = " +
-                          std::to_string(policy_.max_attempts) + "); last error: " + reason;
+        std::string why = "failed " + std::to_string(c.failures) +
+                          " time(s) (scheduling.max_attempts = " + std::to_string(policy_.max_attempts) +
+                          "); last error: " + reason;
         block(key, why);
         return Decision{Decision::block, 0, 0, why};
     }

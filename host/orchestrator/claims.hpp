@@ -27,14 +27,14 @@ enum class ClaimState { running, retry_queued, blocked };
 
 struct Claim {
     ClaimState state = ClaimState::running;
-    int64_t failures = 0;        // failed attempts in a row
-    int64_t continuations = 0;   // clean finishes in a row while the issue stayed in the state
-    int64_t runs = 0;            // sessions started for this claim (the prompt's `attempt`)
+    int64_t failures = 0;             // failed attempts in a row
+    int64_t continuations = 0;        // clean finishes in a row while the issue stayed in the state
+    int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
     std::string retry_kind = "first"; // first | continuation | failure: why the next run happens
     std::string last_error;
-    std::string issue_state;     // the issue's state when claimed: a change clears a block
-    uint64_t token = 0;          // the live retry timer's token
-    double due_in_sec = 0;       // the delay of the queued retry
+    std::string issue_state; // the issue's state when claimed: a change clears a block
+    uint64_t token = 0;      // the live retry timer's token
+    double due_in_sec = 0;   // the delay of the queued retry
 };
 
 // What happens after a run ended.
@@ -48,7 +48,7 @@ struct Decision {
 using PairKey = std::pair<std::string, std::string>; // (issue id, stage)
 
 class ClaimTable {
-public:
+  public:
     explicit ClaimTable(workflow::SchedulingPolicy policy) : policy_(std::move(policy)) {}
 
     const Claim *find(const PairKey &key) const;
@@ -88,7 +88,7 @@ public:
     // min(base * 2^(attempt-1), cap), attempt >= 1.
     static double backoff_sec(const workflow::SchedulingPolicy &policy, int64_t attempt);
 
-private:
+  private:
     Claim *get(const PairKey &key);
     Decision queue(Claim &c, const std::string &kind, double delay, const std::string &reason);
     workflow::SchedulingPolicy policy_;

@@ -60,21 +60,28 @@ Fd open_checked_directory(const fs::path &dir, bool server) {
     Fd fd(::open(dir.c_str(), (server ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.fd < 0) {
         int e = errno;
-        if (!server && e == ENOENT) throw NoHost("no vik-host is running this workflow (nothing listens on its control socket " + (dir / kSocketFile).string() + ")");
+        if (!server && e == ENOENT)
+            throw NoHost("no vik-host is running this workflow (nothing listens on its control socket " +
+                         (dir / kSocketFile).string() + ")");
         if (e == ELOOP || e == ENOTDIR)
-            throw UntrustedListener("the control directory " + dir.string() + " is not a directory (a symlink?); refusing to use it. Remove it if it is not yours.");
+            throw UntrustedListener("the control directory " + dir.string() +
+                                    " is not a directory (a symlink?); refusing to use it. Remove it if it is not yours.");
         throw std::runtime_error("cannot open the control directory " + dir.string() + ": " + errno_text(e));
     }
-    struct stat st{};
-    if (::fstat(fd.fd, &st) != 0) throw std::runtime_error("cannot stat the control directory " + dir.string() + ": " + errno_text());
+    struct stat st {};
+    if (::fstat(fd.fd, &st) != 0)
+        throw std::runtime_error("cannot stat the control directory " + dir.string() + ": " + errno_text());
     uid_t me = ::geteuid();
     bool owner_ok = st.st_uid == me || (!server && st.st_uid == 0);
     if (!owner_ok)
-        throw UntrustedListener("the control directory " + dir.string() + " belongs to " + describe_uid(st.st_uid) + ", not to you (" +
-                                describe_uid(me) + "): another user may be impersonating vik-host; refusing to use it. Remove it if it is not yours.");
+        throw UntrustedListener(
+            "the control directory " + dir.string() + " belongs to " + describe_uid(st.st_uid) + ", not to you (" +
+            describe_uid(me) +
+            "): another user may be impersonating vik-host; refusing to use it. Remove it if it is not yours.");
     if (st.st_mode & (S_IWGRP | S_IWOTH))
-        throw UntrustedListener("the control directory " + dir.string() + " is writable by group or others (mode " + mode_text(st.st_mode) +
-                                ", owner " + describe_uid(st.st_uid) + "); refusing to use it. Make it 0700 (chmod 700 " + dir.string() + ").");
+        throw UntrustedListener("the control directory " + dir.string() + " is writable by group or others (mode " +
+                                mode_text(st.st_mode) + ", owner " + describe_uid(st.st_uid) +
+                                "); refusing to use it. Make it 0700 (chmod 700 " + dir.string() + ").");
     if (server && (st.st_mode & 077) && ::fchmod(fd.fd, 0700) != 0)
         throw std::runtime_error("cannot make the control directory " + dir.string() + " private (chmod 0700): " + errno_text());
     return fd;
@@ -86,10 +93,13 @@ sockaddr_un socket_address(int dir_fd, const fs::path &dir, socklen_t &len) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::string path;
-    if (::access("/proc/self/fd", F_OK) == 0) path = "/proc/self/fd/" + std::to_string(dir_fd) + "/" + kSocketFile;
-    else path = (dir / kSocketFile).string();
+    if (::access("/proc/self/fd", F_OK) == 0)
+        path = "/proc/self/fd/" + std::to_string(dir_fd) + "/" + kSocketFile;
+    else
+        path = (dir / kSocketFile).string();
     if (path.size() >= sizeof addr.sun_path)
-        throw std::runtime_error("the control socket path " + path + " is longer than a Unix socket path may be, and /proc is not mounted");
+        throw std::runtime_error("the control socket path " + path +
+                                 " is longer than a Unix socket path may be, and /proc is not mounted");
     std::memcpy(addr.sun_path, path.data(), path.size());
     len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
     return addr;
@@ -117,16 +127,20 @@ std::string describe_uid(uid_t uid) {
     std::string out = "uid " + std::to_string(uid);
     passwd pw{}, *found = nullptr;
     char buf[4096];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_name) out += std::string(" (") + found->pw_name + ")";
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_name)
+        out += std::string(" (") + found->pw_name + ")";
     return out;
 }
 
-std::string control_socket_name(const fs::path &scoped_root) { return (scoped_root / "service" / "control" / kSocketFile).string(); }
+std::string control_socket_name(const fs::path &scoped_root) {
+    return (scoped_root / "service" / "control" / kSocketFile).string();
+}
 
 // ---- server ---------------------------------------------------------------------------------
 
 struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
-    Impl(asio::io_context &io, PeerHandler h, ControlLimits l) : acceptor(io), retry_accept(io), handler(std::move(h)), limits(l) {}
+    Impl(asio::io_context &io, PeerHandler h, ControlLimits l)
+        : acceptor(io), retry_accept(io), handler(std::move(h)), limits(l) {}
     stream::acceptor acceptor;
     asio::steady_timer retry_accept;
     PeerHandler handler;
@@ -138,8 +152,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
 
     struct Connection : std::enable_shared_from_this<Connection> {
         Connection(std::shared_ptr<Impl> s, stream::socket sock, bool counted)
-            : server(std::move(s)), socket(std::move(sock)), deadline(socket.get_executor()), buf(server->limits.max_request_bytes),
-              counted(counted) {
+            : server(std::move(s)), socket(std::move(sock)), deadline(socket.get_executor()),
+              buf(server->limits.max_request_bytes), counted(counted) {
             if (counted) ++server->active;
         }
         ~Connection() {
@@ -170,9 +184,11 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             asio::async_read_until(socket, buf, '\n', [self = shared_from_this()](const boost::system::error_code &ec, size_t n) {
                 self->deadline.cancel();
                 if (ec == asio::error::not_found)
-                    return self->send("error the request is longer than " + std::to_string(self->server->limits.max_request_bytes) + " bytes");
+                    return self->send("error the request is longer than " +
+                                      std::to_string(self->server->limits.max_request_bytes) + " bytes");
                 if (ec) return; // closed by the client or by the deadline
-                self->dispatch(std::string(asio::buffers_begin(self->buf.data()), asio::buffers_begin(self->buf.data()) + static_cast<long>(n)));
+                self->dispatch(std::string(asio::buffers_begin(self->buf.data()),
+                                           asio::buffers_begin(self->buf.data()) + static_cast<long>(n)));
             });
         }
 
@@ -198,11 +214,12 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             replied = true;
             auto data = std::make_shared<std::string>(std::move(text) + "\n");
             arm(server->limits.write_timeout);
-            asio::async_write(socket, asio::buffer(*data), [self = shared_from_this(), data](const boost::system::error_code &, size_t) {
-                self->deadline.cancel();
-                boost::system::error_code ignored;
-                self->socket.close(ignored);
-            });
+            asio::async_write(socket, asio::buffer(*data),
+                              [self = shared_from_this(), data](const boost::system::error_code &, size_t) {
+                                  self->deadline.cancel();
+                                  boost::system::error_code ignored;
+                                  self->socket.close(ignored);
+                              });
         }
     };
 
@@ -218,7 +235,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         sockaddr_un addr = socket_address(dir_fd.fd, dir, len);
 
         // A socket left by a host that died is replaced; one that answers is another host's.
-        struct stat st{};
+        struct stat st {};
         if (::fstatat(dir_fd.fd, kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             if (S_ISSOCK(st.st_mode)) {
                 Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -226,13 +243,15 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
                     throw std::runtime_error("another process listens on the control socket " + (dir / kSocketFile).string());
             }
             if (::unlinkat(dir_fd.fd, kSocketFile, 0) != 0 && errno != ENOENT)
-                throw std::runtime_error("cannot remove the stale control socket " + (dir / kSocketFile).string() + ": " + errno_text());
+                throw std::runtime_error("cannot remove the stale control socket " + (dir / kSocketFile).string() + ": " +
+                                         errno_text());
         }
         Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (fd.fd < 0) throw std::runtime_error("socket: " + errno_text());
         if (::bind(fd.fd, reinterpret_cast<sockaddr *>(&addr), len) != 0)
             throw std::runtime_error("cannot bind the control socket " + (dir / kSocketFile).string() + ": " + errno_text());
-        if (::listen(fd.fd, 64) != 0) throw std::runtime_error("cannot listen on the control socket " + (dir / kSocketFile).string() + ": " + errno_text());
+        if (::listen(fd.fd, 64) != 0)
+            throw std::runtime_error("cannot listen on the control socket " + (dir / kSocketFile).string() + ": " + errno_text());
         if (::fstatat(dir_fd.fd, kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0) socket_inode = st.st_ino;
         acceptor.assign(stream(), fd.release());
     }
@@ -251,7 +270,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             if (self->active >= self->limits.max_connections)
                 std::make_shared<Connection>(self, std::move(socket), false)
                     ->send("error busy: " + std::to_string(self->active) + " control connections are being served; try again");
-            else std::make_shared<Connection>(self, std::move(socket), true)->start();
+            else
+                std::make_shared<Connection>(self, std::move(socket), true)->start();
             self->accept();
         });
     }
@@ -260,7 +280,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         boost::system::error_code ignored;
         acceptor.close(ignored);
         retry_accept.cancel();
-        struct stat st{};
+        struct stat st {};
         if (dir_fd.fd >= 0 && socket_inode != 0 && ::fstatat(dir_fd.fd, kSocketFile, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             st.st_ino == socket_inode)
             ::unlinkat(dir_fd.fd, kSocketFile, 0);
@@ -296,17 +316,20 @@ std::string exchange(const fs::path &socket_path, const std::string &line, Clock
     // A Unix socket whose backlog is full answers EAGAIN at once: try again until the deadline.
     while (::connect(fd.fd, reinterpret_cast<sockaddr *>(&addr), len) != 0) {
         if (errno == ENOENT || errno == ECONNREFUSED)
-            throw NoHost("no vik-host is running this workflow (nothing listens on its control socket " + socket_path.string() + ")");
-        if (errno != EAGAIN && errno != EINTR) throw std::runtime_error("cannot connect to " + socket_path.string() + ": " + errno_text());
+            throw NoHost("no vik-host is running this workflow (nothing listens on its control socket " + socket_path.string() +
+                         ")");
+        if (errno != EAGAIN && errno != EINTR)
+            throw std::runtime_error("cannot connect to " + socket_path.string() + ": " + errno_text());
         if (remaining_ms(deadline) == 0) throw too_late();
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // Before anything is sent: the listener must run as us (or root).
     Peer peer;
-    if (!peer_credentials(fd.fd, peer)) throw std::runtime_error("cannot read the credentials of the listener on " + socket_path.string());
+    if (!peer_credentials(fd.fd, peer))
+        throw std::runtime_error("cannot read the credentials of the listener on " + socket_path.string());
     if (peer.uid != ::geteuid() && peer.uid != 0)
-        throw UntrustedListener("the process listening on " + socket_path.string() + " (pid " + std::to_string(peer.pid) + ") runs as " +
-                                describe_uid(peer.uid) + ", not as you (" + describe_uid(::geteuid()) +
+        throw UntrustedListener("the process listening on " + socket_path.string() + " (pid " + std::to_string(peer.pid) +
+                                ") runs as " + describe_uid(peer.uid) + ", not as you (" + describe_uid(::geteuid()) +
                                 "): it is not your vik-host; refusing to send anything");
     for (size_t sent = 0; sent < line.size();) {
         ssize_t n = ::send(fd.fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
@@ -316,7 +339,8 @@ std::string exchange(const fs::path &socket_path, const std::string &line, Clock
         }
         // The host may answer before reading ("error busy") and close: read that answer.
         if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) break;
-        if (n < 0 && errno != EAGAIN && errno != EINTR) throw std::runtime_error("cannot send to vik-host's control socket: " + errno_text());
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            throw std::runtime_error("cannot send to vik-host's control socket: " + errno_text());
         pollfd p{fd.fd, POLLOUT, 0};
         if (::poll(&p, 1, remaining_ms(deadline)) <= 0) throw too_late();
     }
@@ -339,8 +363,8 @@ std::string exchange(const fs::path &socket_path, const std::string &line, Clock
 
 } // namespace
 
-std::string control_request(const std::string &socket_path, const std::string &command, const std::string &id, const std::string &value,
-                            int timeout_ms) {
+std::string control_request(const std::string &socket_path, const std::string &command, const std::string &id,
+                            const std::string &value, int timeout_ms) {
     std::string line = boost::json::serialize(boost::json::object{{"command", command}, {"id", id}, {"value", value}}) + "\n";
     if (line.size() > ControlLimits{}.max_request_bytes)
         throw std::runtime_error("the request is " + std::to_string(line.size()) + " bytes; the control channel takes at most " +

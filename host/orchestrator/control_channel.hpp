@@ -57,7 +57,7 @@ struct ControlLimits {
 };
 
 class ControlServer {
-public:
+  public:
     using Reply = std::function<void(std::string)>; // call exactly once, on the io_context's thread
     using Handler = std::function<void(const std::string &command, const std::string &id, const std::string &value, Reply reply)>;
     using PeerHandler = std::function<void(const ControlRequest &request, const Peer &peer, Reply reply)>;
@@ -72,7 +72,7 @@ public:
     ~ControlServer(); // stops listening and removes the socket file
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 
@@ -85,8 +85,8 @@ struct NoHost : std::runtime_error {
 struct UntrustedListener : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-std::string control_request(const std::string &socket_path, const std::string &command, const std::string &id, const std::string &value,
-                            int timeout_ms);
+std::string control_request(const std::string &socket_path, const std::string &command, const std::string &id,
+                            const std::string &value, int timeout_ms);
 
 // "uid 65534 (nobody)"; for messages.
 std::string describe_uid(uid_t uid);

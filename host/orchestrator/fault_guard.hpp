@@ -12,13 +12,12 @@
 namespace vik::orchestrator {
 
 class FaultGuard {
-public:
+  public:
     using OnFault = std::function<void(const std::string &id, const std::string &stage, const std::string &what)>;
     explicit FaultGuard(OnFault on_fault) : on_fault_(std::move(on_fault)) {}
 
     // Runs `f`; an exception goes to the fault handler for (id, stage).
-    template <class F>
-    void operator()(const std::string &id, const std::string &stage, F &&f) const noexcept {
+    template <class F> void operator()(const std::string &id, const std::string &stage, F &&f) const noexcept {
         try {
             f();
         } catch (const std::exception &e) {
@@ -29,14 +28,13 @@ public:
     }
 
     // `f` wrapped in the guard for (id, stage), for callbacks the loop runs later.
-    template <class F>
-    auto wrap(std::string id, std::string stage, F f) const {
+    template <class F> auto wrap(std::string id, std::string stage, F f) const {
         return [this, id = std::move(id), stage = std::move(stage), f = std::move(f)](auto &&...args) mutable {
             (*this)(id, stage, [&] { f(std::forward<decltype(args)>(args)...); });
         };
     }
 
-private:
+  private:
     void fault(const std::string &id, const std::string &stage, const std::string &what) const noexcept {
         try {
             on_fault_(id, stage, what);

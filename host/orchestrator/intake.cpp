@@ -57,7 +57,8 @@ void Intake::pull(std::function<void(Observation)> done) {
 
 void Intake::fetch(const std::set<std::string> &ids, std::function<void(Observation)> done) {
     json::array list;
-    for (const auto &id : ids) list.push_back(json::string(id));
+    for (const auto &id : ids)
+        list.push_back(json::string(id));
     std::string ids_json = json::serialize(list);
     uint32_t timeout = count_ms(budgets_.tracker_call);
     Clock::time_point started = now_();
@@ -73,7 +74,8 @@ void Intake::fetch(const std::set<std::string> &ids, std::function<void(Observat
         });
 }
 
-void Intake::write(const std::string &command, const std::string &id, const std::string &value, std::function<void(StepResult)> done) {
+void Intake::write(const std::string &command, const std::string &id, const std::string &value,
+                   std::function<void(StepResult)> done) {
     uint32_t timeout = count_ms(budgets_.tracker_call);
     runner_.run(
         budgets_.tracker_deadline(),
@@ -95,8 +97,8 @@ Issue Intake::observe(const Issue &seen, Clock::time_point at) {
     }
     Observed &o = it->second;
     if (o.issue.state != seen.state)
-        spdlog::info("stale observation ignored issue_id={} state={}: state '{}' was learned {} ms after it was made", seen.id, seen.state,
-                     o.issue.state, std::chrono::duration_cast<std::chrono::milliseconds>(o.at - at).count());
+        spdlog::info("stale observation ignored issue_id={} state={}: state '{}' was learned {} ms after it was made", seen.id,
+                     seen.state, o.issue.state, std::chrono::duration_cast<std::chrono::milliseconds>(o.at - at).count());
     if (o.partial) {
         Issue merged = seen; // the fields of the observation, the newer state
         set_state(merged, o.issue.state);
@@ -109,7 +111,8 @@ Issue Intake::observe(const Issue &seen, Clock::time_point at) {
 std::vector<Issue> Intake::observe_all(const std::vector<Issue> &seen, Clock::time_point at) {
     std::vector<Issue> out;
     out.reserve(seen.size());
-    for (const auto &i : seen) out.push_back(observe(i, at));
+    for (const auto &i : seen)
+        out.push_back(observe(i, at));
     return out;
 }
 
@@ -135,7 +138,8 @@ std::optional<Issue> Intake::refreshed(const std::string &id, const IntakeResult
     std::optional<Issue> issue;
     for (const auto &i : fetched.issues)
         if (i.id == id) issue = observe(i, started);
-    if (auto l = latest_.find(id); !issue && l != latest_.end() && l->second.at > started && !l->second.partial) issue = l->second.issue;
+    if (auto l = latest_.find(id); !issue && l != latest_.end() && l->second.at > started && !l->second.partial)
+        issue = l->second.issue;
     return issue;
 }
 
@@ -144,10 +148,11 @@ bool Intake::known_since(const std::string &id, Clock::time_point at) const {
     return it != latest_.end() && it->second.at > at;
 }
 
-void Intake::prune(const std::vector<Issue> &pulled, Clock::time_point started, const std::function<bool(const std::string &)> &keep,
-                   const std::function<bool(const std::string &)> &active) {
+void Intake::prune(const std::vector<Issue> &pulled, Clock::time_point started,
+                   const std::function<bool(const std::string &)> &keep, const std::function<bool(const std::string &)> &active) {
     std::set<std::string> ids;
-    for (const auto &i : pulled) ids.insert(i.id);
+    for (const auto &i : pulled)
+        ids.insert(i.id);
     for (auto it = latest_.begin(); it != latest_.end();) {
         bool kept = ids.count(it->first) || keep(it->first) || it->second.at > started;
         it = kept ? std::next(it) : latest_.erase(it);
@@ -158,20 +163,25 @@ void Intake::prune(const std::vector<Issue> &pulled, Clock::time_point started, 
 
 // ---- reconciliation ----------------------------------------------------------------------------
 
-std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked, Clock::time_point started,
-                                    const std::vector<PairKey> &running) {
+std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked,
+                                    Clock::time_point started, const std::vector<PairKey> &running) {
     std::map<std::string, const Issue *> by_id;
-    for (const auto &i : fresh) by_id[i.id] = &i;
+    for (const auto &i : fresh)
+        by_id[i.id] = &i;
     std::set<std::string> running_ids;
-    for (const auto &key : running) running_ids.insert(key.first);
+    for (const auto &key : running)
+        running_ids.insert(key.first);
     std::set<std::string> confirmed_gone;
     for (const auto &id : running_ids) {
         if (by_id.count(id)) {
             absent_strikes_.erase(id);
         } else if (asked.count(id) && !known_since(id, started)) {
             int strikes = ++absent_strikes_[id];
-            if (strikes >= 2) confirmed_gone.insert(id);
-            else spdlog::info("issue not visible in the tracker issue_id={} (1 of 2); its runs go on unless the next refresh confirms", id);
+            if (strikes >= 2)
+                confirmed_gone.insert(id);
+            else
+                spdlog::info(
+                    "issue not visible in the tracker issue_id={} (1 of 2); its runs go on unless the next refresh confirms", id);
         }
     }
     std::vector<Stop> stops;
@@ -179,7 +189,8 @@ std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::
         guard_(key.first, key.second, [&] {
             auto it = by_id.find(key.first);
             if (it == by_id.end()) {
-                if (confirmed_gone.count(key.first)) stops.push_back({key, CancelReason::left, "the issue is no longer visible in the tracker"});
+                if (confirmed_gone.count(key.first))
+                    stops.push_back({key, CancelReason::left, "the issue is no longer visible in the tracker"});
                 return;
             }
             const Issue &issue = *it->second;

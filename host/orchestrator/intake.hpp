@@ -54,10 +54,10 @@ struct Stop {
 };
 
 class Intake {
-public:
+  public:
     // `now` empty: Clock::now.
-    Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner, CallBudgets budgets,
-           const FaultGuard &guard, Now now = {});
+    Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
+           CallBudgets budgets, const FaultGuard &guard, Now now = {});
 
     // The observation clock.
     Clock::time_point now() const { return now_(); }
@@ -99,7 +99,7 @@ public:
 
     bool terminal(const std::string &state) const;
 
-private:
+  private:
     struct Observed {
         Issue issue;
         Clock::time_point at;
@@ -114,8 +114,8 @@ private:
     CallBudgets budgets_;
     const FaultGuard &guard_;
     Now now_;
-    std::map<std::string, Observed> latest_;       // newest known state of each issue
-    std::map<std::string, int> absent_strikes_;    // refreshes in a row that did not find a running issue
+    std::map<std::string, Observed> latest_;    // newest known state of each issue
+    std::map<std::string, int> absent_strikes_; // refreshes in a row that did not find a running issue
 };
 
 } // namespace vik::orchestrator

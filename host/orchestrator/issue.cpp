@@ -14,14 +14,20 @@ namespace {
 
 const char *kind_name(const json::value &v) {
     switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+        return "null";
+    case json::kind::bool_:
+        return "a boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::double_:
+        return "a number";
+    case json::kind::string:
+        return "a string";
+    case json::kind::array:
+        return "an array";
+    case json::kind::object:
+        return "an object";
     }
     return "?";
 }
@@ -32,7 +38,8 @@ std::expected<std::optional<std::string>, std::string> field(const json::object 
     const json::value *a = o.if_contains(name);
     const json::value *b = alias ? o.if_contains(alias) : nullptr;
     std::string where = "issue at index " + std::to_string(index);
-    if (a && b) return std::unexpected(where + ": both `" + std::string(name) + "` and its alias `" + alias + "` are set; keep one");
+    if (a && b)
+        return std::unexpected(where + ": both `" + std::string(name) + "` and its alias `" + alias + "` are set; keep one");
     const json::value *v = a ? a : b;
     if (!v) return std::optional<std::string>();
     const char *used = a ? name : alias;
@@ -102,8 +109,8 @@ std::expected<IntakeResult, std::string> parse_issues(const std::string &text) {
     if (ec) {
         std::string shown = util::escape_for_terminal(util::to_valid_utf8(text.substr(0, 200)));
         if (ec == json::error::too_deep)
-            return std::unexpected("issues are nested deeper than " + std::to_string(kMaxIssueJsonDepth) +
-                                   " levels (" + ec.message() + "): " + shown);
+            return std::unexpected("issues are nested deeper than " + std::to_string(kMaxIssueJsonDepth) + " levels (" +
+                                   ec.message() + "): " + shown);
         return std::unexpected("issues are not valid JSON (" + ec.message() + "): " + shown);
     }
     if (!doc.is_array()) return std::unexpected(std::string("issues must be a JSON array, found ") + kind_name(doc));
@@ -122,7 +129,8 @@ std::expected<IntakeResult, std::string> parse_issues(const std::string &text) {
         }
         Issue issue = std::move(*parsed);
         if (!seen.insert(issue.id).second) {
-            out.warnings.push_back("duplicate issue id '" + issue.id + "' at index " + std::to_string(i) + " ignored (the first one wins)");
+            out.warnings.push_back("duplicate issue id '" + issue.id + "' at index " + std::to_string(i) +
+                                   " ignored (the first one wins)");
             continue;
         }
         // Text fields are data for prompts and files: invalid bytes become U+FFFD.

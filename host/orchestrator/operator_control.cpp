@@ -15,7 +15,8 @@ OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesys
                 guard_(r.id, "", [&] { on_request(r.command, r.id, r.value, peer, std::move(reply)); });
             });
     } catch (const std::exception &e) {
-        throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") + e.what());
+        throw std::runtime_error(std::string("cannot open the control channel (another vik-host for this workflow?): ") +
+                                 e.what());
     }
 }
 
@@ -25,12 +26,12 @@ void OperatorControl::on_request(const std::string &command, const std::string &
     if (auto child = plugins::spawned_process(peer.sid)) {
         bool agent = sessions_.is_runtime_plugin(child->plugin_id);
         if (agent && id != child->issue_id)
-            return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage + ") may not change issue '" + id +
-                         "'");
+            return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage +
+                         ") may not change issue '" + id + "'");
         if (agent && (command == "retry" || command == "cancel"))
             return reply("error agents may not " + command + " runs; ask an operator (issue " + child->issue_id + ")");
-        spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id, child->stage,
-                     child->plugin_id, peer.pid, command);
+        spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id,
+                     child->stage, child->plugin_id, peer.pid, command);
     }
     if (command == "set-state" || command == "comment") {
         intake_.write(command, id, value, guard_.wrap(id, "", [this, command, id, value, reply](StepResult r) {
@@ -67,8 +68,8 @@ std::string OperatorControl::claim_command(const std::string &command, const std
             }
         spdlog::info("operator cancel issue_id={} stopped={}", id, n);
         if (n == 0) return "ok issue " + id + " had nothing running or queued";
-        return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id + "; they stay blocked until `vik-host issue retry " + id +
-               "` or a state change";
+        return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id +
+               "; they stay blocked until `vik-host issue retry " + id + "` or a state change";
     }
     return "error unknown command '" + command + "' (expected retry, cancel, set-state or comment)";
 }

@@ -27,17 +27,17 @@
 namespace vik::orchestrator {
 
 class OperatorControl {
-public:
+  public:
     // Runs after `retry` cleared `cleared` stage(s) of `id`: the scheduler drops their retry
     // timers and may run intake at once.
     using OnRetry = std::function<void(const std::string &id, size_t cleared)>;
 
     // Opens the channel of the workflow's scoped root; throws std::runtime_error when it cannot
     // (another vik-host for this workflow?).
-    OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake, SessionSupervisor &sessions,
-                    ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
+    OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
+                    SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
 
-private:
+  private:
     void on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
                     ControlServer::Reply reply);
     std::string claim_command(const std::string &command, const std::string &id);

@@ -42,7 +42,8 @@ namespace {
 
 std::string join(const std::vector<std::string> &v, const char *sep = ",") {
     std::string out;
-    for (const auto &s : v) out += (out.empty() ? "" : sep) + s;
+    for (const auto &s : v)
+        out += (out.empty() ? "" : sep) + s;
     return out;
 }
 
@@ -65,7 +66,8 @@ struct Orchestrator::Impl {
     process::CommandRunner commands;
 
     asio::io_context io;
-    FaultGuard guard{[this](const std::string &id, const std::string &stage, const std::string &what) { on_fault(id, stage, what); }};
+    FaultGuard guard{
+        [this](const std::string &id, const std::string &stage, const std::string &what) { on_fault(id, stage, what); }};
     BlockingRunner runner{io, static_cast<size_t>(std::max(1, options.worker_threads)), [this] { maybe_exit(); }};
     CallBudgets budgets = CallBudgets::from(cfg);
     workspace::Layout layout{cfg.issues_dir(), cfg.sessions_dir()};
@@ -109,15 +111,17 @@ struct Orchestrator::Impl {
     // retries. The host goes on.
     void on_fault(const std::string &id, const std::string &stage, const std::string &what) noexcept {
         try {
-            spdlog::error("scheduling invariant violated issue_id={} stage={}: {}{}", id.empty() ? "-" : id, stage.empty() ? "-" : stage,
-                          what, id.empty() ? "" : "; the issue is blocked");
+            spdlog::error("scheduling invariant violated issue_id={} stage={}: {}{}", id.empty() ? "-" : id,
+                          stage.empty() ? "-" : stage, what, id.empty() ? "" : "; the issue is blocked");
             if (id.empty()) return;
             std::string reason = "internal error: " + what;
             sessions->cancel_issue(id, CancelReason::fault, reason);
             auto a = active.find(id);
             std::optional<std::string> state;
-            if (const Issue *known = intake->newest(id)) state = known->state;
-            else if (a != active.end()) state = a->second.issue.state;
+            if (const Issue *known = intake->newest(id))
+                state = known->state;
+            else if (a != active.end())
+                state = a->second.issue.state;
             if (!stage.empty() && sessions->finishing({id, stage})) sessions->forget({id, stage}); // nothing else will end it
             if (!stage.empty() && !sessions->holds({id, stage})) {
                 if (a != active.end()) {
@@ -169,7 +173,8 @@ struct Orchestrator::Impl {
             spdlog::error("intake cycle failed: {} (tracker {})", o.result.error(), intake->tracker_id());
             return;
         }
-        for (const auto &w : o.result->warnings) spdlog::warn("{}", w);
+        for (const auto &w : o.result->warnings)
+            spdlog::warn("{}", w);
         spdlog::info("issues pulled count={} iteration={}", o.result->issues.size(), iterations);
         // What the pull says, except where the host learned something newer while it ran.
         std::vector<Issue> issues = intake->observe_all(o.result->issues, o.started);
@@ -203,7 +208,8 @@ struct Orchestrator::Impl {
     // Running issues the pull did not show are refreshed by id; a failed refresh stops nothing.
     void refresh_missing(const std::vector<Issue> &pulled) {
         std::set<std::string> missing = sessions->unfinished_issues();
-        for (const auto &i : pulled) missing.erase(i.id);
+        for (const auto &i : pulled)
+            missing.erase(i.id);
         if (missing.empty()) return;
         intake->fetch(missing, guard.wrap("", "", [this, missing](Observation o) mutable {
             if (stopping) return;
@@ -211,9 +217,11 @@ struct Orchestrator::Impl {
                 spdlog::warn("reconcile refresh failed; running work untouched: {}", o.result.error());
                 return;
             }
-            for (const auto &w : o.result->warnings) spdlog::warn("{}", w);
+            for (const auto &w : o.result->warnings)
+                spdlog::warn("{}", w);
             // An issue the tracker returned malformed is not gone: its run goes on.
-            for (const auto &bad : o.result->skipped) missing.erase(bad.id);
+            for (const auto &bad : o.result->skipped)
+                missing.erase(bad.id);
             reconcile(intake->observe_all(o.result->issues, o.started), missing, o.started);
         }));
     }
@@ -225,14 +233,17 @@ struct Orchestrator::Impl {
         if (active.count(id)) return true; // it holds a slot already
         if (active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)) return false;
         std::vector<std::string> running_states;
-        for (const auto &[aid, a] : active) running_states.push_back(a.issue.state);
+        for (const auto &[aid, a] : active)
+            running_states.push_back(a.issue.state);
         return state_has_room(cfg.scheduling, state, running_states);
     }
 
     void dispatch(const std::vector<Issue> &issues) {
         std::map<std::string, std::string> state_by_id;
-        for (const auto &i : issues) state_by_id[i.id] = i.state;
-        for (const Issue *issue : order_candidates(issues)) guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id); });
+        for (const auto &i : issues)
+            state_by_id[i.id] = i.state;
+        for (const Issue *issue : order_candidates(issues))
+            guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id); });
     }
 
     void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id) {
@@ -250,9 +261,11 @@ struct Orchestrator::Impl {
             return;
         }
         // Claim before any asynchronous work, so a repeated intake cannot launch twice.
-        for (const auto &s : matching) claims.start({issue.id, s}, issue.state);
+        for (const auto &s : matching)
+            claims.start({issue.id, s}, issue.state);
         spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue.id, issue.state, join(matching));
-        for (const auto &s : matching) guard(issue.id, s, [&] { begin_stage(issue, s); });
+        for (const auto &s : matching)
+            guard(issue.id, s, [&] { begin_stage(issue, s); });
     }
 
     // The claim is running: set the workspace up if needed, then launch.
@@ -279,7 +292,8 @@ struct Orchestrator::Impl {
             it->second.waiting.clear();
             if (!r.ok || stopping) {
                 if (!r.ok) spdlog::error("issue setup failed issue_id={}: {}", id, r.error);
-                for (const auto &s : waiting) guard(id, s, [&] { stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error); });
+                for (const auto &s : waiting)
+                    guard(id, s, [&] { stage_ended(id, s, r.ok ? Outcome::dropped : Outcome::failed, r.error); });
                 return;
             }
             it->second.ready = true;
@@ -288,7 +302,8 @@ struct Orchestrator::Impl {
                 if (removal_pending.count(id)) {
                     // Closed while after_create ran: the stage never starts; the cleanup
                     // deferred until now runs once the issue's last stage has ended.
-                    spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state during setup", id, s);
+                    spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state during setup", id,
+                                 s);
                     guard(id, s, [&] { stage_ended(id, s, Outcome::dropped, ""); });
                 } else {
                     guard(id, s, [&] { launch_stage(id, s); });
@@ -304,22 +319,22 @@ struct Orchestrator::Impl {
         boost::json::object run_info{{"attempt", claim ? claim->runs : 1},
                                      {"retry_kind", claim ? claim->retry_kind : "first"},
                                      {"last_error", claim ? claim->last_error : ""}};
-        launcher->prepare_stage(a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
-                                guard.wrap(id, stage_name, [this, id, stage_name](StepResult r) {
-                                    if (!r.ok || stopping) {
-                                        if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
-                                        stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
-                                        return;
-                                    }
-                                    if (removal_pending.count(id)) {
-                                        spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state", id,
-                                                     stage_name);
-                                        stage_ended(id, stage_name, Outcome::dropped, "");
-                                        return;
-                                    }
-                                    const ActiveIssue &a = active.at(id);
-                                    sessions->start(a.issue, a.workdir, stage_name, std::move(r.value));
-                                }));
+        launcher->prepare_stage(
+            a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
+            guard.wrap(id, stage_name, [this, id, stage_name](StepResult r) {
+                if (!r.ok || stopping) {
+                    if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
+                    stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
+                    return;
+                }
+                if (removal_pending.count(id)) {
+                    spdlog::info("stage not launched issue_id={} stage={}: the issue reached a terminal state", id, stage_name);
+                    stage_ended(id, stage_name, Outcome::dropped, "");
+                    return;
+                }
+                const ActiveIssue &a = active.at(id);
+                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value));
+            }));
     }
 
     // A session ended: after_run for one that completed or failed, then the claim moves on.
@@ -330,11 +345,15 @@ struct Orchestrator::Impl {
         auto a = active.find(id);
         Issue issue;
         issue.id = id;
-        if (a != active.end()) issue = a->second.issue;
-        else if (const Issue *known = intake->newest(id)) issue = *known;
+        if (a != active.end())
+            issue = a->second.issue;
+        else if (const Issue *known = intake->newest(id))
+            issue = *known;
         fs::path workdir;
-        if (a != active.end()) workdir = a->second.workdir;
-        else if (auto w = layout.workspace(id)) workdir = *w;
+        if (a != active.end())
+            workdir = a->second.workdir;
+        else if (auto w = layout.workspace(id))
+            workdir = *w;
         launcher->after_run(issue, workdir, stage_named(stage), guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
             if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
             stage_ended(id, stage, end.outcome, end.reason);
@@ -365,7 +384,9 @@ struct Orchestrator::Impl {
                 d = claims.completed(key, known && known->state == stage_named(stage).state);
                 break;
             }
-            case Outcome::failed: d = claims.failed(key, reason); break;
+            case Outcome::failed:
+                d = claims.failed(key, reason);
+                break;
             case Outcome::blocked_by_operator:
             case Outcome::blocked_by_fault: {
                 std::string why = outcome == Outcome::blocked_by_operator ? "cancelled by an operator" : reason;
@@ -374,13 +395,15 @@ struct Orchestrator::Impl {
                 break;
             }
             case Outcome::dropped:
-            case Outcome::dropped_terminal: claims.release(key); break;
+            case Outcome::dropped_terminal:
+                claims.release(key);
+                break;
             }
             if (!d) {
                 spdlog::info("stage ended on a released claim issue_id={} stage={}: {}; nothing follows", id, stage, d.error());
             } else if (d->kind == Decision::retry) {
-                spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage, claims.find(key)->retry_kind,
-                             seconds_to_ms(d->delay_sec), d->reason);
+                spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage,
+                             claims.find(key)->retry_kind, seconds_to_ms(d->delay_sec), d->reason);
                 arm_retry(key, d->token, d->delay_sec);
             } else if (d->kind == Decision::block) {
                 spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
@@ -415,7 +438,8 @@ struct Orchestrator::Impl {
             if (stopping || intake_done || !claims.token_current(key, token)) return;
             if (!o.result) {
                 auto d = claims.requeue_no_slot(key);
-                spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second, o.result.error());
+                spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second,
+                             o.result.error());
                 if (d) arm_retry(key, d->token, d->delay_sec);
                 return;
             }
@@ -451,7 +475,8 @@ struct Orchestrator::Impl {
         if (active.count(issue.id)) {
             claims.release_idle(issue.id);
             if (removal_pending.insert(issue.id).second)
-                spdlog::info("terminal cleanup deferred issue_id={}: {} stage(s) still running", issue.id, active.at(issue.id).running.size());
+                spdlog::info("terminal cleanup deferred issue_id={}: {} stage(s) still running", issue.id,
+                             active.at(issue.id).running.size());
             return;
         }
         claims.release_issue(issue.id);
@@ -463,8 +488,10 @@ struct Orchestrator::Impl {
         removing.insert(issue.id);
         launcher->remove_workspace(issue, [this, id = issue.id](StepResult r) {
             removing.erase(id);
-            if (!r.ok) spdlog::error("workspace not removed issue_id={}: {}", id, r.error);
-            else spdlog::info("workspace removed issue_id={} (terminal state)", id);
+            if (!r.ok)
+                spdlog::error("workspace not removed issue_id={}: {}", id, r.error);
+            else
+                spdlog::info("workspace removed issue_id={} (terminal state)", id);
         });
     }
 
@@ -476,8 +503,10 @@ struct Orchestrator::Impl {
         claims.release_issue(id);
         cancel_retry_timers(id);
         Issue issue;
-        if (const Issue *known = intake->newest(id)) issue = *known;
-        else issue.id = id;
+        if (const Issue *known = intake->newest(id))
+            issue = *known;
+        else
+            issue.id = id;
         remove_workspace(issue);
     }
 
@@ -519,7 +548,8 @@ struct Orchestrator::Impl {
     void begin_stop() {
         stopping = true;
         intake_timer.cancel();
-        for (auto &[key, timer] : retry_timers) timer->cancel();
+        for (auto &[key, timer] : retry_timers)
+            timer->cancel();
         retry_timers.clear();
         sessions->cancel_all(CancelReason::shutdown);
         // Hooks and prompt commands in flight belong to the stop too.
@@ -527,7 +557,8 @@ struct Orchestrator::Impl {
         shutdown_timer.expires_after(std::chrono::seconds(options.shutdown_grace_sec));
         shutdown_timer.async_wait([this](const boost::system::error_code &ec) {
             if (ec) return;
-            spdlog::error("stop did not finish within {} s; exiting with {} run(s) left", options.shutdown_grace_sec, sessions->size());
+            spdlog::error("stop did not finish within {} s; exiting with {} run(s) left", options.shutdown_grace_sec,
+                          sessions->size());
             processes.kill_all(SIGKILL);
             exit_code = 1;
             io.stop();
@@ -555,18 +586,20 @@ struct Orchestrator::Impl {
             hooks.push_back(std::move(*h));
         }
         launcher = std::make_unique<StageLauncher>(cfg, layout, std::move(hooks), runner, budgets, commands, options.plugin_dirs);
-        sessions = std::make_unique<SessionSupervisor>(cfg, registry, layout, io, guard, options.plugin_dirs,
-                                                       [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
-        control = std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
-                                                    [this](const std::string &id, size_t cleared) { retry_cleared(id, cleared); });
+        sessions = std::make_unique<SessionSupervisor>(
+            cfg, registry, layout, io, guard, options.plugin_dirs,
+            [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
+        control =
+            std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
+                                              [this](const std::string &id, size_t cleared) { retry_cleared(id, cleared); });
         wait_signals();
         prepared = true;
     }
 
     int run() {
         prepare();
-        spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(), cfg.tracker_kind,
-                     cfg.stages.size(), cfg.max_issue_concurrency);
+        spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
+                     cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
         // The last line of defence: handlers are guarded one by one (with their issue); anything
         // escaping them anyway is logged and the loop goes on.

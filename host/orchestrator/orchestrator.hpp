@@ -32,7 +32,7 @@ struct OrchestratorOptions {
 };
 
 class Orchestrator {
-public:
+  public:
     // `processes` is the service that starts this host's children (the one the plugins' host api
     // uses, bound by the composition root); a stop kills its children. It must outlive the
     // orchestrator.
@@ -52,7 +52,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

@@ -38,27 +38,36 @@ Outcome outcome_of(int32_t status, CancelReason cancel) {
     if (status == VIK_SESSION_COMPLETED) return Outcome::completed;
     if (cancel == CancelReason::none) return status == VIK_SESSION_FAILED ? Outcome::failed : Outcome::dropped;
     switch (cancel) {
-    case CancelReason::operator_: return Outcome::blocked_by_operator;
-    case CancelReason::fault: return Outcome::blocked_by_fault;
-    case CancelReason::terminal: return Outcome::dropped_terminal;
-    default: return Outcome::dropped;
+    case CancelReason::operator_:
+        return Outcome::blocked_by_operator;
+    case CancelReason::fault:
+        return Outcome::blocked_by_fault;
+    case CancelReason::terminal:
+        return Outcome::dropped_terminal;
+    default:
+        return Outcome::dropped;
     }
 }
 
 // The state the session record ends in.
 const char *record_state(Outcome o) {
     switch (o) {
-    case Outcome::completed: return "completed";
-    case Outcome::failed: return "failed";
-    default: return "cancelled";
+    case Outcome::completed:
+        return "completed";
+    case Outcome::failed:
+        return "failed";
+    default:
+        return "cancelled";
     }
 }
 
 } // namespace
 
-SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
-                                     asio::io_context &io, const FaultGuard &guard, std::string plugin_dirs, OnEnded on_ended)
-    : cfg_(config), layout_(layout), io_(io), guard_(guard), plugin_dirs_(std::move(plugin_dirs)), on_ended_(std::move(on_ended)) {
+SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry,
+                                     const workspace::Layout &layout, asio::io_context &io, const FaultGuard &guard,
+                                     std::string plugin_dirs, OnEnded on_ended)
+    : cfg_(config), layout_(layout), io_(io), guard_(guard), plugin_dirs_(std::move(plugin_dirs)),
+      on_ended_(std::move(on_ended)) {
     for (const auto &a : cfg_.agents) {
         if (!runtimes_.count(a.runtime)) {
             auto rp = registry.find_runtime(a.runtime);
@@ -68,7 +77,8 @@ SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugi
             runtimes_[a.runtime] = std::move(*r);
         }
         json::object env;
-        for (auto &[k, v] : a.env) env[k] = v;
+        for (auto &[k, v] : a.env)
+            env[k] = v;
         profile_json_[a.name] = json::serialize(json::object{{"name", a.name},
                                                              {"runtime", a.runtime},
                                                              {"model", a.model},
@@ -91,7 +101,8 @@ void SessionSupervisor::clear() { runs_.clear(); }
 std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentProfile &profile) const {
     auto listed = tracker_secret_names(cfg_);
     std::set<std::string> names(listed.begin(), listed.end());
-    for (const auto &keep : profile.pass_env) names.erase(keep);
+    for (const auto &keep : profile.pass_env)
+        names.erase(keep);
     return names;
 }
 
@@ -136,11 +147,13 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     req.workdir = workdir.string();
     // The profile's env overrides what the agent would inherit (one entry per name).
     std::set<std::string> overridden;
-    for (auto &[k, v] : profile.env) overridden.insert(k);
+    for (auto &[k, v] : profile.env)
+        overridden.insert(k);
     auto secrets = tracker_secrets(profile);
     for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage_name, plugin_dirs_))
         if (!secrets.count(k) && !overridden.count(k)) req.env.push_back(k + "=" + v);
-    for (auto &[k, v] : profile.env) req.env.push_back(k + "=" + v);
+    for (auto &[k, v] : profile.env)
+        req.env.push_back(k + "=" + v);
     auto started = runtimes_.at(profile.runtime)->start(req, std::move(listener));
     if (!started) {
         std::string err = "agent session could not start: " + started.error().message;
@@ -150,8 +163,8 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     }
     run->session = std::move(*started);
     run->recorder->set_running();
-    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}", id, stage_name, run->session_id, profile.name,
-                 file.string());
+    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}", id, stage_name, run->session_id,
+                 profile.name, file.string());
     if (run->timeout_sec > 0) {
         run->overall.expires_after(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)));
         run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
@@ -200,7 +213,8 @@ size_t SessionSupervisor::cancel_issue(const std::string &id, CancelReason why, 
 }
 
 void SessionSupervisor::cancel_all(CancelReason why) {
-    for (auto &[key, run] : runs_) cancel_run(*run, why, "");
+    for (auto &[key, run] : runs_)
+        cancel_run(*run, why, "");
 }
 
 void SessionSupervisor::forget(const PairKey &key) { runs_.erase(key); }
@@ -261,12 +275,15 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     const json::object &snap = run->recorder->snapshot();
     const auto &tokens = snap.at("tokens").as_object();
     std::string incomplete;
-    if (const auto *e = snap.if_contains("write_error"); e && e->is_string()) incomplete += " write_error=" + std::string(e->as_string());
+    if (const auto *e = snap.if_contains("write_error"); e && e->is_string())
+        incomplete += " write_error=" + std::string(e->as_string());
     if (const auto *t = snap.if_contains("truncated"); t && t->is_bool() && t->as_bool()) incomplete += " truncated=true";
-    auto level = outcome == Outcome::completed ? spdlog::level::info : outcome == Outcome::failed ? spdlog::level::err : spdlog::level::warn;
-    spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}{}", run->key.first,
-                run->key.second, run->session_id, state, json::serialize(tokens.at("input")), json::serialize(tokens.at("output")),
-                incomplete, reason.empty() ? "" : " error=" + reason);
+    auto level = outcome == Outcome::completed ? spdlog::level::info
+                 : outcome == Outcome::failed  ? spdlog::level::err
+                                               : spdlog::level::warn;
+    spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}{}",
+                run->key.first, run->key.second, run->session_id, state, json::serialize(tokens.at("input")),
+                json::serialize(tokens.at("output")), incomplete, reason.empty() ? "" : " error=" + reason);
     run->session.reset(); // the plugin releases its session now that finish was delivered
     bool after_run = outcome == Outcome::completed || outcome == Outcome::failed;
     on_ended_(run->key, SessionEnd{outcome, reason, after_run});

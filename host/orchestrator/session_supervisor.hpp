@@ -44,7 +44,7 @@ struct SessionEnd {
 };
 
 class SessionSupervisor {
-public:
+  public:
     // Runs on the loop once per start(), when the session ended.
     using OnEnded = std::function<void(const PairKey &key, SessionEnd end)>;
 
@@ -68,7 +68,7 @@ public:
     // Drops every run (the loop is gone); sessions are released.
     void clear();
 
-    bool holds(const PairKey &key) const;    // listed, live or finishing
+    bool holds(const PairKey &key) const;     // listed, live or finishing
     bool finishing(const PairKey &key) const; // listed and its session ended
     bool empty() const { return runs_.empty(); }
     size_t size() const { return runs_.size(); }
@@ -79,7 +79,7 @@ public:
     // Whether a plugin is one of the agent runtimes (a control request from its child is an agent's).
     bool is_runtime_plugin(const std::string &plugin_id) const;
 
-private:
+  private:
     struct StageRun;
     void on_event(StageRun &run, const std::string &event);
     void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);

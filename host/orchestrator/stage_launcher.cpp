@@ -15,8 +15,8 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 StageLauncher::StageLauncher(const workflow::Config &config, const workspace::Layout &layout,
-                             std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner, CallBudgets budgets,
-                             process::CommandRunner commands, std::string plugin_dirs)
+                             std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner,
+                             CallBudgets budgets, process::CommandRunner commands, std::string plugin_dirs)
     : cfg_(config), layout_(layout), hooks_(std::move(hooks)), runner_(runner), budgets_(budgets), commands_(std::move(commands)),
       plugin_dirs_(std::move(plugin_dirs)), base_(base_context(config)) {}
 
@@ -38,10 +38,11 @@ StepResult StageLauncher::run_hook(const std::string &name, const char *event, c
         return {};
     }
     json::object env;
-    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage, plugin_dirs_)) env[k] = v;
-    json::object context{{"hook", name},       {"script", script}, {"workdir", workdir.string()},
-                         {"env", env},         {"issue", ctx.at("issue")},
-                         {"stage", stage ? json::value(*stage) : json::value(nullptr)}};
+    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage, plugin_dirs_))
+        env[k] = v;
+    json::object context{
+        {"hook", name}, {"script", script},         {"workdir", workdir.string()},
+        {"env", env},   {"issue", ctx.at("issue")}, {"stage", stage ? json::value(*stage) : json::value(nullptr)}};
     std::string text = json::serialize(context);
     for (auto &h : hooks_) {
         auto r = h->on_event(event, text, static_cast<uint32_t>(budgets_.hook.count()));
@@ -94,10 +95,12 @@ std::string StageLauncher::render_prompt(const workflow::Stage &s, const Issue &
     std::string name = s.prompt_file ? s.prompt_file->string() : "issue.stages." + s.name + ".prompt";
     tmpl::Template t(read_prompt_source(s), name);
     json::object ctx = issue_context(base_, issue, workdir, s.name);
-    for (const auto &kv : run_info) ctx[kv.key()] = kv.value();
+    for (const auto &kv : run_info)
+        ctx[kv.key()] = kv.value();
     auto segments = t.render(ctx);
     std::vector<std::string> env_list;
-    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, s.name, plugin_dirs_)) env_list.push_back(k + "=" + v);
+    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, s.name, plugin_dirs_))
+        env_list.push_back(k + "=" + v);
     auto timeout = static_cast<uint32_t>(budgets_.prompt_command.count());
     return tmpl::expand_prompt_commands(segments, [&](const std::string &cmd) {
         process::SpawnSpec spec;
@@ -105,16 +108,17 @@ std::string StageLauncher::render_prompt(const workflow::Stage &s, const Issue &
         spec.cwd = workdir.string();
         spec.env = env_list;
         auto out = commands_(spec, timeout);
-        if (out.timed_out) throw tmpl::TemplateError("prompt command `" + cmd + "` timed out after " + std::to_string(timeout) + " ms");
+        if (out.timed_out)
+            throw tmpl::TemplateError("prompt command `" + cmd + "` timed out after " + std::to_string(timeout) + " ms");
         if (out.status.exit_code != 0)
-            throw tmpl::TemplateError("prompt command `" + cmd + "` exited with status " + std::to_string(out.status.exit_code) + ": " +
-                                      out.err_tail);
+            throw tmpl::TemplateError("prompt command `" + cmd + "` exited with status " + std::to_string(out.status.exit_code) +
+                                      ": " + out.err_tail);
         return out.out;
     });
 }
 
-void StageLauncher::prepare_stage(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage, json::object run_info,
-                                  std::function<void(StepResult)> done) {
+void StageLauncher::prepare_stage(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage,
+                                  json::object run_info, std::function<void(StepResult)> done) {
     runner_.run(
         budgets_.launch_deadline(),
         [this, issue, workdir, &stage, run_info = std::move(run_info)]() -> StepResult {
@@ -133,7 +137,9 @@ void StageLauncher::after_run(const Issue &issue, const fs::path &workdir, const
                               std::function<void(StepResult)> done) {
     runner_.run(
         budgets_.hook_deadline(),
-        [this, issue, workdir, &stage] { return run_hook("after_run", VIK_HOOK_AFTER_RUN, stage.after_run, issue, workdir, stage.name); },
+        [this, issue, workdir, &stage] {
+            return run_hook("after_run", VIK_HOOK_AFTER_RUN, stage.after_run, issue, workdir, stage.name);
+        },
         std::move(done));
 }
 

@@ -31,9 +31,10 @@
 namespace vik::orchestrator {
 
 class StageLauncher {
-public:
-    StageLauncher(const workflow::Config &config, const workspace::Layout &layout, std::vector<std::unique_ptr<plugins::HooksInstance>> hooks,
-                  BlockingRunner &runner, CallBudgets budgets, process::CommandRunner commands, std::string plugin_dirs);
+  public:
+    StageLauncher(const workflow::Config &config, const workspace::Layout &layout,
+                  std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner, CallBudgets budgets,
+                  process::CommandRunner commands, std::string plugin_dirs);
 
     // Makes the issue's workspace unless a ready one is there; a new one gets after_create and
     // counts as ready only once it succeeded (a failed bootstrap is removed so the next attempt
@@ -42,8 +43,8 @@ public:
 
     // before_run (which may veto the stage), then the prompt with `run_info` (attempt,
     // retry_kind, last_error) in its context. `done` gets the rendered prompt as its value.
-    void prepare_stage(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage, boost::json::object run_info,
-                       std::function<void(StepResult)> done);
+    void prepare_stage(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
+                       boost::json::object run_info, std::function<void(StepResult)> done);
 
     // after_run of a session that completed or failed.
     void after_run(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
@@ -52,9 +53,9 @@ public:
     // before_remove, then the workspace goes (after the containment check).
     void remove_workspace(const Issue &issue, std::function<void(StepResult)> done);
 
-private:
-    StepResult run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template, const Issue &issue,
-                        const std::filesystem::path &workdir, const std::optional<std::string> &stage) const;
+  private:
+    StepResult run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template,
+                        const Issue &issue, const std::filesystem::path &workdir, const std::optional<std::string> &stage) const;
     std::string render_prompt(const workflow::Stage &s, const Issue &issue, const std::filesystem::path &workdir,
                               const boost::json::object &run_info) const;
 

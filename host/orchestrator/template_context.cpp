@@ -17,7 +17,8 @@ namespace {
 std::string utf8_prefix(const std::string &text, size_t limit) {
     if (text.size() <= limit) return text;
     size_t n = limit;
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n; // text[n] continues a sequence
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80)
+        --n; // text[n] continues a sequence
     return text.substr(0, n);
 }
 
@@ -41,7 +42,8 @@ std::vector<std::string> tracker_secret_names(const workflow::Config &c) {
 
 json::object base_context(const workflow::Config &c) {
     json::object env;
-    for (auto &[k, v] : security::full_environment()) env[k] = v;
+    for (auto &[k, v] : security::full_environment())
+        env[k] = v;
     return json::object{{"workflow_path", c.workflow_path.string()},
                         {"workflow_dir", c.workflow_dir.string()},
                         {"workspace_root", c.home.string()},

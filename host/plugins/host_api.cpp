@@ -33,7 +33,8 @@ SpawnRegistry &spawn_registry() {
 
 std::string env_value(const std::vector<std::string> &env, const std::string &name) {
     for (const auto &kv : env)
-        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 && kv[name.size()] == '=') return kv.substr(name.size() + 1);
+        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 && kv[name.size()] == '=')
+            return kv.substr(name.size() + 1);
     return {};
 }
 
@@ -59,16 +60,19 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
         if (spec == nullptr || cb == nullptr || out == nullptr || spec->argv == nullptr || spec->argv[0] == nullptr)
             throw sdk::Error("process_spawn: spec, callbacks, out and argv[0] are required", VIK_INVALID_ARGUMENT);
         process::SpawnSpec s;
-        for (auto a = spec->argv; *a != nullptr; ++a) s.argv.emplace_back(*a);
+        for (auto a = spec->argv; *a != nullptr; ++a)
+            s.argv.emplace_back(*a);
         if (spec->env != nullptr) {
             s.env.emplace();
-            for (auto e = spec->env; *e != nullptr; ++e) s.env->emplace_back(*e);
+            for (auto e = spec->env; *e != nullptr; ++e)
+                s.env->emplace_back(*e);
         } else if (auto secrets = security::withheld(); !secrets.empty()) {
             // "Inherit the host's environment" keeps meaning the environment the host was started
             // with: a tracker's pull command (`gh issue list`) still finds its token although the
             // host withheld it from its own process environment.
             s.env.emplace();
-            for (auto &[k, v] : security::full_environment()) s.env->push_back(k + "=" + v);
+            for (auto &[k, v] : security::full_environment())
+                s.env->push_back(k + "=" + v);
         }
         if (spec->cwd != nullptr) s.cwd = spec->cwd;
         if (spec->max_line_bytes != 0) s.max_line_bytes = spec->max_line_bytes;
@@ -84,7 +88,9 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
         // A process for an issue is recorded while it runs; `exited` settles an exit that comes
         // before the registration below.
         SpawnedProcess record;
-        if (s.env) record = {static_cast<HostContext *>(host_ctx)->plugin_id, env_value(*s.env, "VIK_ISSUE_ID"), env_value(*s.env, "VIK_ISSUE_STAGE")};
+        if (s.env)
+            record = {static_cast<HostContext *>(host_ctx)->plugin_id, env_value(*s.env, "VIK_ISSUE_ID"),
+                      env_value(*s.env, "VIK_ISSUE_STAGE")};
         auto pid = std::make_shared<int64_t>(-1);
         pc.on_exit = [c, pid](process::ExitStatus st) {
             {
@@ -150,7 +156,9 @@ std::optional<SpawnedProcess> spawned_process(int64_t pid) {
     return it->second;
 }
 
-ProcessServiceBinding::ProcessServiceBinding(process::ProcessService &service) : previous_(bound_service) { bound_service = &service; }
+ProcessServiceBinding::ProcessServiceBinding(process::ProcessService &service) : previous_(bound_service) {
+    bound_service = &service;
+}
 
 ProcessServiceBinding::~ProcessServiceBinding() { bound_service = previous_; }
 

@@ -34,13 +34,13 @@ std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::strin
 // (kill_all) reaches them, and nobody else's. The service must outlive every context made while
 // it was bound. One binding at a time; not thread-safe against concurrent make_host_context.
 class ProcessServiceBinding {
-public:
+  public:
     explicit ProcessServiceBinding(process::ProcessService &service);
     ~ProcessServiceBinding();
     ProcessServiceBinding(const ProcessServiceBinding &) = delete;
     ProcessServiceBinding &operator=(const ProcessServiceBinding &) = delete;
 
-private:
+  private:
     process::ProcessService *previous_;
 };
 

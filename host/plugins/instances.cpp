@@ -25,8 +25,7 @@ struct ErrBuf {
 };
 
 // Checks an interface table's size before we read fields of version 1.
-template <class Table>
-const Table *table_for(const LoadedPlugin &p, Kind kind) {
+template <class Table> const Table *table_for(const LoadedPlugin &p, Kind kind) {
     auto *t = static_cast<const Table *>(p.interface(kind));
     if (t == nullptr || t->struct_size < sizeof(Table)) return nullptr;
     return t;
@@ -37,7 +36,8 @@ Result<std::pair<const Table *, void *>> create_instance(const LoadedPlugin &p, 
                                                          const std::string &settings) {
     auto *t = table_for<Table>(p, kind);
     if (t == nullptr)
-        return std::unexpected(PluginError{VIK_UNSUPPORTED, "plugin '" + p.manifest.id + "' does not provide " + kind_interface_id(kind)});
+        return std::unexpected(
+            PluginError{VIK_UNSUPPORTED, "plugin '" + p.manifest.id + "' does not provide " + kind_interface_id(kind)});
     ErrBuf e;
     void *inst = nullptr;
     PluginCallScope scope(p.manifest.id, "create");
@@ -50,7 +50,8 @@ Result<std::pair<const Table *, void *>> create_instance(const LoadedPlugin &p, 
 
 // ---- tracker --------------------------------------------------------------------------------
 
-Result<std::unique_ptr<TrackerInstance>> TrackerInstance::create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings) {
+Result<std::unique_ptr<TrackerInstance>> TrackerInstance::create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                 const std::string &settings) {
     std::unique_ptr<TrackerInstance> self(new TrackerInstance());
     self->ctx_ = make_host_context(plugin->manifest.id, settings);
     auto made = create_instance<vik_tracker_v1>(*plugin, Kind::tracker, *self->ctx_, settings);
@@ -132,7 +133,7 @@ Result<void> HooksInstance::on_event(const std::string &event, const std::string
 // dispatch (the consumer's thread). The read gate it shuts is given to the processes the
 // plugin starts during `start` (process::ScopedSpawnGate).
 class EventPump : public std::enable_shared_from_this<EventPump> {
-public:
+  public:
     EventPump(SessionListener listener, EventFlowLimits limits) : listener_(std::move(listener)), limits_(limits) {}
 
     bool bounded() const { return static_cast<bool>(listener_.dispatch); }
@@ -183,7 +184,7 @@ public:
         gate_->open();
     }
 
-private:
+  private:
     void post_drain() {
         listener_.dispatch([self = shared_from_this()] { self->drain(); });
     }
@@ -235,7 +236,8 @@ private:
     std::optional<std::pair<int32_t, std::string>> finish_;
 };
 
-Result<std::unique_ptr<RuntimeInstance>> RuntimeInstance::create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings) {
+Result<std::unique_ptr<RuntimeInstance>> RuntimeInstance::create(std::shared_ptr<LoadedPlugin> plugin,
+                                                                 const std::string &settings) {
     std::unique_ptr<RuntimeInstance> self(new RuntimeInstance());
     self->ctx_ = make_host_context(plugin->manifest.id, settings);
     auto made = create_instance<vik_agent_runtime_v1>(*plugin, Kind::agent_runtime, *self->ctx_, settings);
@@ -263,7 +265,8 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
         });
     }
     std::vector<const char *> env;
-    for (const auto &kv : req.env) env.push_back(kv.c_str());
+    for (const auto &kv : req.env)
+        env.push_back(kv.c_str());
     env.push_back(nullptr);
     vik_session_request r{};
     r.struct_size = sizeof r;

@@ -18,12 +18,12 @@ struct PluginError {
     std::string message;
 };
 
-template <class T>
-using Result = std::expected<T, PluginError>;
+template <class T> using Result = std::expected<T, PluginError>;
 
 class TrackerInstance {
-public:
-    static Result<std::unique_ptr<TrackerInstance>> create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings_json);
+  public:
+    static Result<std::unique_ptr<TrackerInstance>> create(std::shared_ptr<LoadedPlugin> plugin,
+                                                           const std::string &settings_json);
     ~TrackerInstance();
     // All blocking: call from a worker thread.
     Result<std::string> pull(uint32_t timeout_ms);
@@ -32,7 +32,7 @@ public:
     Result<void> comment(const std::string &id, const std::string &body, uint32_t timeout_ms);
     const std::string &plugin_id() const { return plugin_->manifest.id; }
 
-private:
+  private:
     TrackerInstance() = default;
     std::shared_ptr<LoadedPlugin> plugin_;
     std::unique_ptr<HostContext> ctx_;
@@ -41,13 +41,13 @@ private:
 };
 
 class HooksInstance {
-public:
+  public:
     static Result<std::unique_ptr<HooksInstance>> create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings_json);
     ~HooksInstance();
     Result<void> on_event(const std::string &event, const std::string &context_json, uint32_t timeout_ms);
     const std::string &plugin_id() const { return plugin_->manifest.id; }
 
-private:
+  private:
     HooksInstance() = default;
     std::shared_ptr<LoadedPlugin> plugin_;
     std::unique_ptr<HostContext> ctx_;
@@ -75,9 +75,9 @@ struct SessionListener {
 };
 
 struct EventFlowLimits {
-    size_t max_events = 4096;         // queued per session before its pipes stop being read
-    size_t max_bytes = 8u << 20;      // same, in bytes of event JSON
-    size_t batch_events = 256;        // handled per dispatched handler before yielding
+    size_t max_events = 4096;    // queued per session before its pipes stop being read
+    size_t max_bytes = 8u << 20; // same, in bytes of event JSON
+    size_t batch_events = 256;   // handled per dispatched handler before yielding
     size_t batch_bytes = 1u << 20;
 };
 
@@ -88,11 +88,11 @@ class RuntimeInstance;
 // One running agent session. Destroying it releases the plugin's session (only do that after
 // on_finish was delivered, or after cancel + finish).
 class AgentSession {
-public:
+  public:
     ~AgentSession();
     void cancel();
 
-private:
+  private:
     friend class RuntimeInstance;
     AgentSession() = default;
     RuntimeInstance *runtime_ = nullptr;
@@ -109,14 +109,15 @@ struct SessionStart {
 };
 
 class RuntimeInstance {
-public:
-    static Result<std::unique_ptr<RuntimeInstance>> create(std::shared_ptr<LoadedPlugin> plugin, const std::string &settings_json);
+  public:
+    static Result<std::unique_ptr<RuntimeInstance>> create(std::shared_ptr<LoadedPlugin> plugin,
+                                                           const std::string &settings_json);
     ~RuntimeInstance();
     Result<std::unique_ptr<AgentSession>> start(const SessionStart &request, SessionListener listener,
                                                 EventFlowLimits limits = {});
     const std::string &plugin_id() const { return plugin_->manifest.id; }
 
-private:
+  private:
     friend class AgentSession;
     RuntimeInstance() = default;
     std::shared_ptr<LoadedPlugin> plugin_;

@@ -10,18 +10,24 @@ namespace vik::plugins {
 
 const char *kind_name(Kind kind) {
     switch (kind) {
-    case Kind::tracker: return "tracker";
-    case Kind::agent_runtime: return "agent-runtime";
-    case Kind::hooks: return "hooks";
+    case Kind::tracker:
+        return "tracker";
+    case Kind::agent_runtime:
+        return "agent-runtime";
+    case Kind::hooks:
+        return "hooks";
     }
     return "?";
 }
 
 const char *kind_interface_id(Kind kind) {
     switch (kind) {
-    case Kind::tracker: return "vik.tracker/1";
-    case Kind::agent_runtime: return "vik.agent-runtime/1";
-    case Kind::hooks: return "vik.hooks/1";
+    case Kind::tracker:
+        return "vik.tracker/1";
+    case Kind::agent_runtime:
+        return "vik.agent-runtime/1";
+    case Kind::hooks:
+        return "vik.hooks/1";
     }
     return "?";
 }
@@ -30,16 +36,24 @@ namespace {
 
 const char *type_name(const toml::node &n) {
     switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
+    case toml::node_type::string:
+        return "a string";
+    case toml::node_type::integer:
+        return "an integer";
+    case toml::node_type::floating_point:
+        return "a float";
+    case toml::node_type::boolean:
+        return "a boolean";
+    case toml::node_type::array:
+        return "an array";
+    case toml::node_type::table:
+        return "a table";
     case toml::node_type::date:
     case toml::node_type::time:
-    case toml::node_type::date_time: return "a date/time";
-    default: return "nothing";
+    case toml::node_type::date_time:
+        return "a date/time";
+    default:
+        return "nothing";
     }
 }
 
@@ -53,7 +67,7 @@ bool is_env_name(const std::string &s) {
 // Reads the manifest's keys; every failure names the file, the position of the offending value
 // and its key (dotted, as in `settings.repo.required`).
 class ManifestReader {
-public:
+  public:
     explicit ManifestReader(const std::filesystem::path &path) : path_(path) {}
 
     std::string error(const toml::source_position &pos, const std::string &key, const std::string &what) const {
@@ -108,7 +122,7 @@ public:
         return {};
     }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
@@ -157,9 +171,12 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
     if (!kinds) return std::unexpected(kinds.error());
     if (kinds->empty()) return fail("kinds", "must list at least one of tracker, agent-runtime, hooks");
     for (const auto &k : *kinds) {
-        if (k == "tracker") m.kinds.push_back(Kind::tracker);
-        else if (k == "agent-runtime") m.kinds.push_back(Kind::agent_runtime);
-        else if (k == "hooks") m.kinds.push_back(Kind::hooks);
+        if (k == "tracker")
+            m.kinds.push_back(Kind::tracker);
+        else if (k == "agent-runtime")
+            m.kinds.push_back(Kind::agent_runtime);
+        else if (k == "hooks")
+            m.kinds.push_back(Kind::hooks);
         else
             return fail("kinds", "names unknown kind '" + k + "' (expected tracker, agent-runtime or hooks)");
     }

@@ -12,8 +12,8 @@ namespace vik::plugins {
 
 enum class Kind { tracker, agent_runtime, hooks };
 
-const char *kind_name(Kind kind);           // "tracker", "agent-runtime", "hooks"
-const char *kind_interface_id(Kind kind);   // "vik.tracker/1", ...
+const char *kind_name(Kind kind);         // "tracker", "agent-runtime", "hooks"
+const char *kind_interface_id(Kind kind); // "vik.tracker/1", ...
 
 struct SettingSpec {
     std::string type = "any"; // string | integer | boolean | array | table | any
@@ -40,8 +40,8 @@ struct Manifest {
     unsigned abi_major = 0;
     std::string description;
     std::vector<Kind> kinds;
-    std::vector<std::string> runtimes; // agent-runtime plugins: `agents.X.runtime` names served
-    std::vector<std::string> trackers; // tracker plugins: `issues.tracker.kind` names served
+    std::vector<std::string> runtimes;           // agent-runtime plugins: `agents.X.runtime` names served
+    std::vector<std::string> trackers;           // tracker plugins: `issues.tracker.kind` names served
     std::map<std::string, SettingSpec> settings; // accepted settings (for doctor)
 
     // Facts the host acts on instead of comparing plugin names (docs/plugin-sdk.md, "Facts").

@@ -38,7 +38,8 @@ struct sigaction previous_actions[5];
 
 void copy(char *dst, size_t cap, const char *src) {
     size_t n = 0;
-    for (; src && src[n] && n + 1 < cap; ++n) dst[n] = src[n];
+    for (; src && src[n] && n + 1 < cap; ++n)
+        dst[n] = src[n];
     dst[n] = '\0';
 }
 
@@ -47,17 +48,23 @@ struct Line {
     char buf[512];
     size_t n = 0;
     void add(const char *s) {
-        for (size_t i = 0; s[i] && n + 1 < sizeof buf; ++i) buf[n++] = s[i];
+        for (size_t i = 0; s[i] && n + 1 < sizeof buf; ++i)
+            buf[n++] = s[i];
     }
 };
 
 const char *signal_name(int sig) {
     switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGABRT: return "SIGABRT";
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    case SIGABRT:
+        return "SIGABRT";
     }
     return "a fatal signal";
 }
@@ -120,7 +127,8 @@ void ensure_alt_stack() {
 
 } // namespace
 
-PluginCallScope::PluginCallScope(const std::string &plugin_id, const char *call, const std::string &subject) : previous_(current) {
+PluginCallScope::PluginCallScope(const std::string &plugin_id, const char *call, const std::string &subject)
+    : previous_(current) {
     ensure_alt_stack();
     copy(record_.plugin, sizeof record_.plugin, plugin_id.c_str());
     copy(record_.call, sizeof record_.call, call);

@@ -19,7 +19,7 @@ struct CallRecord {
 } // namespace detail
 
 class PluginCallScope {
-public:
+  public:
     // `plugin_id` and `call` must outlive the scope (manifest strings, literals); `subject` (an
     // issue id, a session id, or empty) is copied.
     PluginCallScope(const std::string &plugin_id, const char *call, const std::string &subject = {});
@@ -27,7 +27,7 @@ public:
     PluginCallScope(const PluginCallScope &) = delete;
     PluginCallScope &operator=(const PluginCallScope &) = delete;
 
-private:
+  private:
     detail::CallRecord record_;
     const detail::CallRecord *previous_;
 };

@@ -15,9 +15,7 @@ bool Registry::all_loaded() const {
 }
 
 namespace {
-bool contains(const std::vector<std::string> &v, const std::string &s) {
-    return std::find(v.begin(), v.end(), s) != v.end();
-}
+bool contains(const std::vector<std::string> &v, const std::string &s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 } // namespace
 
 std::shared_ptr<LoadedPlugin> Registry::find_runtime(const std::string &runtime) const {
@@ -55,22 +53,23 @@ std::shared_ptr<LoadedPlugin> Registry::find_id(const std::string &id) const {
 std::vector<std::shared_ptr<LoadedPlugin>> Registry::with_kind(Kind kind) const {
     std::vector<std::shared_ptr<LoadedPlugin>> out;
     for (auto &p : plugins)
-        if (std::find(p->manifest.kinds.begin(), p->manifest.kinds.end(), kind) != p->manifest.kinds.end())
-            out.push_back(p);
+        if (std::find(p->manifest.kinds.begin(), p->manifest.kinds.end(), kind) != p->manifest.kinds.end()) out.push_back(p);
     return out;
 }
 
 std::vector<std::string> Registry::runtime_names() const {
     std::vector<std::string> out;
     for (auto &p : plugins)
-        for (auto &r : p->manifest.runtimes) out.push_back(r);
+        for (auto &r : p->manifest.runtimes)
+            out.push_back(r);
     return out;
 }
 
 std::vector<std::string> Registry::tracker_names() const {
     std::vector<std::string> out;
     for (auto &p : plugins)
-        for (auto &t : p->manifest.trackers) out.push_back(t);
+        for (auto &t : p->manifest.trackers)
+            out.push_back(t);
     return out;
 }
 
@@ -114,13 +113,13 @@ std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) 
         return nullptr;
     }
     if (m.id != entry.id) {
-        record.error = "manifest " + m.path.filename().string() + " says id '" + m.id + "' but the library says '" +
-                       entry.id + "'";
+        record.error =
+            "manifest " + m.path.filename().string() + " says id '" + m.id + "' but the library says '" + entry.id + "'";
         return nullptr;
     }
     if (m.abi_major != entry.abi_major) {
-        record.error = "manifest says abi_major " + std::to_string(m.abi_major) + " but the library was built for ABI " +
-                       record.abi;
+        record.error =
+            "manifest says abi_major " + std::to_string(m.abi_major) + " but the library was built for ABI " + record.abi;
         return nullptr;
     }
     for (Kind k : m.kinds) {
@@ -153,8 +152,10 @@ Registry load_plugins(const std::vector<fs::path> &dirs) {
         }
         std::vector<fs::path> manifests, libraries;
         for (auto &e : fs::directory_iterator(dir, ec)) {
-            if (e.path().extension() == ".toml") manifests.push_back(e.path());
-            else if (e.path().extension() == ".so") libraries.push_back(e.path());
+            if (e.path().extension() == ".toml")
+                manifests.push_back(e.path());
+            else if (e.path().extension() == ".so")
+                libraries.push_back(e.path());
         }
         std::sort(manifests.begin(), manifests.end());
         std::sort(libraries.begin(), libraries.end());
@@ -174,7 +175,8 @@ Registry load_plugins(const std::vector<fs::path> &dirs) {
             r.version = m->version;
             r.description = m->description;
             r.abi = std::to_string(m->abi_major);
-            for (Kind k : m->kinds) r.kinds.push_back(kind_name(k));
+            for (Kind k : m->kinds)
+                r.kinds.push_back(kind_name(k));
             if (auto prior = reg.find_id(m->id)) {
                 r.error = "plugin id '" + m->id + "' is already provided by " + prior->manifest.library.string() +
                           "; remove one of them";
@@ -192,8 +194,8 @@ Registry load_plugins(const std::vector<fs::path> &dirs) {
             if (claimed.count(fs::weakly_canonical(lib, ec))) continue;
             PluginRecord r;
             r.path = lib;
-            r.error = "no manifest names this library (expected " + lib.stem().string().substr(lib.stem().string().rfind("lib", 0) == 0 ? 3 : 0) +
-                      ".toml beside it)";
+            r.error = "no manifest names this library (expected " +
+                      lib.stem().string().substr(lib.stem().string().rfind("lib", 0) == 0 ? 3 : 0) + ".toml beside it)";
             reg.records.push_back(r);
         }
     }

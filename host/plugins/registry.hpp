@@ -32,7 +32,7 @@ struct PluginRecord {
 };
 
 class Registry {
-public:
+  public:
     std::vector<std::shared_ptr<LoadedPlugin>> plugins;
     std::vector<PluginRecord> records;
 

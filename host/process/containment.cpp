@@ -65,7 +65,8 @@ bool write_file(const std::string &path, const char *text) {
 void cgroup_pids(const std::string &dir, std::vector<pid_t> &out) {
     std::istringstream procs(read_text(dir + "/cgroup.procs"));
     long pid;
-    while (procs >> pid) out.push_back(static_cast<pid_t>(pid));
+    while (procs >> pid)
+        out.push_back(static_cast<pid_t>(pid));
     if (DIR *d = ::opendir(dir.c_str())) {
         while (auto *e = ::readdir(d))
             if (e->d_type == DT_DIR && e->d_name[0] != '.') cgroup_pids(dir + "/" + e->d_name, out);
@@ -80,7 +81,8 @@ bool remove_tree(const std::string &dir) {
         while (auto *e = ::readdir(d))
             if (e->d_type == DT_DIR && e->d_name[0] != '.') subs.push_back(dir + "/" + e->d_name);
         ::closedir(d);
-        for (const auto &s : subs) remove_tree(s);
+        for (const auto &s : subs)
+            remove_tree(s);
     }
     return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
 }
@@ -123,7 +125,8 @@ Containment::Containment() {
             if (pid > 0 && pid != self_ && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(own_dir + "/" + e->d_name);
         }
         ::closedir(d);
-        for (const auto &s : stale) remove_tree(s);
+        for (const auto &s : stale)
+            remove_tree(s);
     }
     std::string base = own_dir + "/vik-host-" + std::to_string(self_) + (instance_ ? "." + std::to_string(instance_) : "");
     if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -212,7 +215,8 @@ bool Containment::remove_cgroup(const std::string &path) { return remove_tree(pa
 void Containment::reap_adopted(const std::vector<pid_t> &tracked) const {
     if (!subreaper_) return;
     std::vector<pid_t> kids;
-    if (auto own = own_children()) kids = std::move(*own);
+    if (auto own = own_children())
+        kids = std::move(*own);
     else
         for (const auto &e : list_processes())
             if (e.ppid == self_) kids.push_back(e.pid);

@@ -12,8 +12,8 @@
 //    every process in it, whatever session or group it made. Without privileges nothing leaves
 //    a cgroup.
 //  - proc mode (the fallback): every child gets `VIK_HOST_TAG=<host pid>.<host start>.<i>-<n>` in
-//    its environment (i: the process service instance, n: the child). Killing child n kills, from a walk of /proc: its session and group members,
-//    every host-adopted orphan carrying tag n, and all descendants of those by parent chain.
+//    its environment (i: the process service instance, n: the child). Killing child n kills, from a walk of /proc: its session
+//    and group members, every host-adopted orphan carrying tag n, and all descendants of those by parent chain.
 //
 // `VIK_HOST_CONTAINMENT=cgroup|proc` forces a mode (cgroup falls back to proc, with the
 // reason, when it cannot work); unset means cgroup when possible.
@@ -28,7 +28,7 @@ namespace vik::process {
 enum class ContainmentMode { cgroup, proc };
 
 class Containment {
-public:
+  public:
     Containment();  // makes the host a subreaper and probes cgroup v2
     ~Containment(); // removes the host's cgroups that are empty by now
     Containment(const Containment &) = delete;
@@ -59,7 +59,7 @@ public:
     // its own session, so nobody else in the process waits for them).
     void reap_adopted(const std::vector<pid_t> &tracked) const;
 
-private:
+  private:
     ContainmentMode mode_ = ContainmentMode::proc;
     bool subreaper_ = false;
     pid_t self_ = 0, self_sid_ = 0;

@@ -19,7 +19,7 @@
 namespace vik::process {
 namespace {
 
-int guard_fd = -1;       // write end, owned by the host; -1 when no guard runs
+int guard_fd = -1; // write end, owned by the host; -1 when no guard runs
 pid_t guard_pid = -1;
 
 void on_parent_death(int) {} // only interrupts read(): the loop then checks the parent
@@ -27,7 +27,8 @@ void on_parent_death(int) {} // only interrupts read(): the loop then checks the
 // Kills what the host left: registered groups, the base cgroup, tagged processes and members of
 // registered sessions, with all their descendants; a few rounds, as a dying tree may still fork.
 void kill_leftovers(const std::set<pid_t> &groups, const std::string &cgroup, const std::string &tag) {
-    for (pid_t pgid : groups) ::kill(-pgid, SIGKILL);
+    for (pid_t pgid : groups)
+        ::kill(-pgid, SIGKILL);
     if (!cgroup.empty()) cgroup_kill(cgroup);
     pid_t self = ::getpid();
     for (int round = 0; round < 5; ++round) {
@@ -41,7 +42,8 @@ void kill_leftovers(const std::set<pid_t> &groups, const std::string &cgroup, co
         auto all = with_descendants(table, roots);
         all.erase(std::remove(all.begin(), all.end(), self), all.end());
         if (all.empty()) break;
-        for (pid_t p : all) ::kill(p, SIGKILL);
+        for (pid_t p : all)
+            ::kill(p, SIGKILL);
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!cgroup.empty()) {
@@ -59,7 +61,7 @@ void kill_leftovers(const std::set<pid_t> &groups, const std::string &cgroup, co
     std::signal(SIGTERM, SIG_IGN);
     std::signal(SIGHUP, SIG_IGN);
     std::signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_parent_death; // no SA_RESTART: read() returns EINTR
     ::sigaction(SIGUSR1, &sa, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0);
@@ -89,8 +91,10 @@ void kill_leftovers(const std::set<pid_t> &groups, const std::string &cgroup, co
             }
             pid_t pid = static_cast<pid_t>(std::strtol(line.c_str() + 1, nullptr, 10));
             if (pid <= 1) continue;
-            if (line[0] == '+') groups.insert(pid);
-            else if (line[0] == '-') groups.erase(pid);
+            if (line[0] == '+')
+                groups.insert(pid);
+            else if (line[0] == '-')
+                groups.erase(pid);
         }
     }
     kill_leftovers(groups, cgroup, tag);

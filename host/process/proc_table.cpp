@@ -120,7 +120,8 @@ std::optional<std::vector<pid_t>> own_children() {
 
 std::vector<pid_t> with_descendants(const std::vector<ProcEntry> &table, const std::vector<pid_t> &roots) {
     std::multimap<pid_t, pid_t> kids;
-    for (const auto &e : table) kids.emplace(e.ppid, e.pid);
+    for (const auto &e : table)
+        kids.emplace(e.ppid, e.pid);
     std::set<pid_t> seen;
     std::vector<pid_t> stack(roots.begin(), roots.end()), out;
     while (!stack.empty()) {
@@ -129,7 +130,8 @@ std::vector<pid_t> with_descendants(const std::vector<ProcEntry> &table, const s
         if (p <= 1 || !seen.insert(p).second) continue;
         out.push_back(p);
         auto [b, e] = kids.equal_range(p);
-        for (auto it = b; it != e; ++it) stack.push_back(it->second);
+        for (auto it = b; it != e; ++it)
+            stack.push_back(it->second);
     }
     return out;
 }

@@ -17,8 +17,8 @@ struct ProcEntry {
     pid_t ppid = 0;
     pid_t pgid = 0;
     pid_t sid = 0;
-    char state = '?';          // R, S, D, Z, ...
-    uint64_t start_ticks = 0;  // start time after boot, in clock ticks: with pid, a unique identity
+    char state = '?';         // R, S, D, Z, ...
+    uint64_t start_ticks = 0; // start time after boot, in clock ticks: with pid, a unique identity
 };
 
 // One process; nullopt when it is gone (or /proc cannot be read).

@@ -4,8 +4,8 @@
 #include "process/orphan_guard.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -37,7 +37,7 @@ namespace asio = boost::asio;
 
 // One child process. Owned jointly by the service (until it is finished) and its handle.
 class Child : public std::enable_shared_from_this<Child> {
-public:
+  public:
     Child(ProcessService::Impl &service, asio::io_context &io) : service(service), out(io), err(io), in(io) {}
 
     ProcessService::Impl &service;
@@ -100,9 +100,7 @@ struct ProcessService::Impl {
         std::signal(SIGPIPE, SIG_IGN);
         arm_sigchld();
         arm_poll();
-        thread = std::thread([this] {
-            io.run();
-        });
+        thread = std::thread([this] { io.run(); });
         thread_id = thread.get_id();
     }
 
@@ -158,8 +156,7 @@ struct ProcessService::Impl {
         --live;
     }
 
-    template <class F>
-    auto run_on_io(F &&f) -> decltype(f()) {
+    template <class F> auto run_on_io(F &&f) -> decltype(f()) {
         if (std::this_thread::get_id() == thread_id) return f();
         std::packaged_task<decltype(f())()> task(std::forward<F>(f));
         auto fut = task.get_future();
@@ -372,7 +369,7 @@ std::optional<std::string> find_program(const std::string &name, const std::opti
         std::string dir = path.substr(start, end - start);
         if (dir.empty()) dir = ".";
         std::string candidate = dir + "/" + name;
-        struct stat st{};
+        struct stat st {};
         if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
             return candidate;
         start = end + 1;
@@ -428,20 +425,24 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     // Everything the child needs is prepared before fork: between fork and exec only
     // async-signal-safe calls are allowed in a threaded process.
     std::vector<char *> argv;
-    for (const auto &a : spec.argv) argv.push_back(const_cast<char *>(a.c_str()));
+    for (const auto &a : spec.argv)
+        argv.push_back(const_cast<char *>(a.c_str()));
     argv.push_back(nullptr);
     // Every child carries the host's tag (replacing one inherited from an outer host): in proc
     // mode it is how escaped descendants are told apart (containment.hpp).
     const uint64_t seq = ++impl_->next_seq;
     const std::string tag = impl_->containment.tag_entry(seq);
     std::vector<std::string> env_strings;
-    if (spec.env) env_strings = *spec.env;
+    if (spec.env)
+        env_strings = *spec.env;
     else
-        for (char **e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+        for (char **e = environ; *e != nullptr; ++e)
+            env_strings.emplace_back(*e);
     std::erase_if(env_strings, [](const std::string &kv) { return kv.rfind("VIK_HOST_TAG=", 0) == 0; });
     env_strings.push_back(tag);
     std::vector<char *> envp;
-    for (const auto &e : env_strings) envp.push_back(const_cast<char *>(e.c_str()));
+    for (const auto &e : env_strings)
+        envp.push_back(const_cast<char *>(e.c_str()));
     envp.push_back(nullptr);
     char **child_env = envp.data();
     const char *cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
@@ -487,7 +488,8 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, nullptr);
-            for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT}) std::signal(s, SIG_DFL);
+            for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT})
+                std::signal(s, SIG_DFL);
             dup2(spec.pipe_stdin ? in.fd[0] : devnull, 0);
             dup2(out.fd[1], 1);
             dup2(err.fd[1], 2);
@@ -515,7 +517,9 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         char what = 0;
         int child_errno = 0;
         ssize_t n;
-        do n = ::read(status.fd[0], &what, 1); while (n < 0 && errno == EINTR);
+        do
+            n = ::read(status.fd[0], &what, 1);
+        while (n < 0 && errno == EINTR);
         if (n == 1) {
             [[maybe_unused]] auto r = ::read(status.fd[0], &child_errno, sizeof child_errno);
             int ws;
@@ -590,8 +594,7 @@ void ProcessHandle::kill(int signal) {
 std::optional<ExitStatus> ProcessHandle::wait(uint32_t timeout_ms) {
     if (!child_) return std::nullopt;
     std::unique_lock lock(child_->done_mutex);
-    if (!child_->done_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return child_->done; }))
-        return std::nullopt;
+    if (!child_->done_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return child_->done; })) return std::nullopt;
     return child_->status;
 }
 

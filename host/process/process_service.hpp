@@ -24,9 +24,9 @@
 namespace vik::process {
 
 struct SpawnSpec {
-    std::vector<std::string> argv;                // argv[0] looked up on PATH when it has no '/'
-    std::optional<std::vector<std::string>> env;  // KEY=VALUE; nullopt inherits the host's
-    std::string cwd;                              // empty: the host's cwd
+    std::vector<std::string> argv;               // argv[0] looked up on PATH when it has no '/'
+    std::optional<std::vector<std::string>> env; // KEY=VALUE; nullopt inherits the host's
+    std::string cwd;                             // empty: the host's cwd
     size_t max_line_bytes = 1024 * 1024;
     bool pipe_stdin = false;
     // Flow control for stdout/stderr; null: the spawning thread's ScopedSpawnGate, if any.
@@ -51,7 +51,7 @@ class Child; // internal
 // A handle to one child. Destroying or releasing it kills a still-running child's group and
 // guarantees that no callback runs afterwards.
 class ProcessHandle {
-public:
+  public:
     explicit ProcessHandle(std::shared_ptr<Child> child) : child_(std::move(child)) {}
     ~ProcessHandle();
     ProcessHandle(const ProcessHandle &) = delete;
@@ -66,12 +66,12 @@ public:
     bool exited() const;
     void release(); // idempotent
 
-private:
+  private:
     std::shared_ptr<Child> child_;
 };
 
 class ProcessService {
-public:
+  public:
     ProcessService();
     ~ProcessService(); // kills every child still running and joins the I/O thread
     ProcessService(const ProcessService &) = delete;
@@ -92,12 +92,11 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 
 // Searches PATH (from env if it has one, else the host's) for a program name without '/'.
-std::optional<std::string> find_program(const std::string &name,
-                                        const std::optional<std::vector<std::string>> &env);
+std::optional<std::string> find_program(const std::string &name, const std::optional<std::vector<std::string>> &env);
 
 } // namespace vik::process

@@ -18,7 +18,8 @@ void ReadGate::open() {
         open_ = true;
         resume.swap(waiting_);
     }
-    for (auto &r : resume) r();
+    for (auto &r : resume)
+        r();
 }
 
 bool ReadGate::is_open() const {
@@ -33,7 +34,9 @@ bool ReadGate::admit(std::function<void()> resume) {
     return false;
 }
 
-ScopedSpawnGate::ScopedSpawnGate(std::shared_ptr<ReadGate> gate) : previous_(std::move(spawn_gate)) { spawn_gate = std::move(gate); }
+ScopedSpawnGate::ScopedSpawnGate(std::shared_ptr<ReadGate> gate) : previous_(std::move(spawn_gate)) {
+    spawn_gate = std::move(gate);
+}
 ScopedSpawnGate::~ScopedSpawnGate() { spawn_gate = std::move(previous_); }
 
 std::shared_ptr<ReadGate> current_spawn_gate() { return spawn_gate; }

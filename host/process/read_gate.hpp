@@ -15,7 +15,7 @@
 namespace vik::process {
 
 class ReadGate {
-public:
+  public:
     // Consumer side; any thread.
     void shut();
     void open(); // runs the readers' resume callbacks, on this thread
@@ -25,7 +25,7 @@ public:
     // opens (callbacks must only post).
     bool admit(std::function<void()> resume);
 
-private:
+  private:
     mutable std::mutex mutex_;
     bool open_ = true;
     std::vector<std::function<void()>> waiting_;
@@ -35,13 +35,13 @@ private:
 // during the plugin's `start` call the link is the calling thread. While a scope lives, children
 // spawned on this thread without a gate of their own get `gate`.
 class ScopedSpawnGate {
-public:
+  public:
     explicit ScopedSpawnGate(std::shared_ptr<ReadGate> gate);
     ~ScopedSpawnGate();
     ScopedSpawnGate(const ScopedSpawnGate &) = delete;
     ScopedSpawnGate &operator=(const ScopedSpawnGate &) = delete;
 
-private:
+  private:
     std::shared_ptr<ReadGate> previous_;
 };
 

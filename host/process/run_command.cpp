@@ -38,7 +38,8 @@ CommandOutput run_command(ProcessService &service, const SpawnSpec &spec, uint32
     std::lock_guard lock(shared->m);
     result.out = shared->out;
     result.err_tail = shared->err;
-    while (!result.err_tail.empty() && result.err_tail.back() == '\n') result.err_tail.pop_back();
+    while (!result.err_tail.empty() && result.err_tail.back() == '\n')
+        result.err_tail.pop_back();
     return result;
 }
 

@@ -15,7 +15,8 @@ struct CommandOutput {
     std::string err_tail; // last 2 KiB of stderr
 };
 
-CommandOutput run_command(ProcessService &service, const SpawnSpec &spec, uint32_t timeout_ms, size_t max_output = 16 * 1024 * 1024);
+CommandOutput run_command(ProcessService &service, const SpawnSpec &spec, uint32_t timeout_ms,
+                          size_t max_output = 16 * 1024 * 1024);
 
 // Something that runs a command to completion: run_command on a given service, or a test's own.
 // Called on worker threads.

@@ -52,8 +52,10 @@ std::vector<std::string> withhold(const std::vector<std::string> &names) {
         if (!entry) continue;
         char *value = entry + name.size() + 1;
         auto it = std::find_if(v.secrets.begin(), v.secrets.end(), [&](const auto &kv) { return kv.first == name; });
-        if (it != v.secrets.end()) it->second = value;
-        else v.secrets.emplace_back(name, value);
+        if (it != v.secrets.end())
+            it->second = value;
+        else
+            v.secrets.emplace_back(name, value);
         // The kernel's copy (what /proc/<pid>/environ reads) is plain writable memory: blank the
         // value there. Strings set later by setenv() live elsewhere and are not ours to write.
         if (v.initial_begin && entry >= v.initial_begin && entry < v.initial_end) std::memset(value, 0, std::strlen(value));

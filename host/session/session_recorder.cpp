@@ -4,8 +4,8 @@
 #include "util/untrusted_text.hpp"
 
 #include <boost/json.hpp>
-#include <vik/plugin.h>
 #include <spdlog/spdlog.h>
+#include <vik/plugin.h>
 
 #include <stdexcept>
 
@@ -14,7 +14,8 @@ namespace vik::session {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage, RecorderLimits limits)
+SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage,
+                                 RecorderLimits limits)
     : file_(std::move(file)), limits_(limits) {
     std::error_code ec = util::create_private_directories(file_.parent_path());
     if (!ec) ec = out_.open(file_);
@@ -62,16 +63,20 @@ void SessionRecorder::record(const std::string &event_json) {
     util::make_valid_utf8(v);
     json::object event = std::move(v.as_object());
     std::string_view kind = event.at("kind").is_string() ? std::string_view(event.at("kind").get_string()) : "";
-    if (kind == VIK_EVENT_SESSION_STARTED && event.contains("session_id")) snapshot_["provider_session_id"] = event.at("session_id");
-    else if (kind == VIK_EVENT_MESSAGE && event.contains("text")) snapshot_["last_message"] = event.at("text");
+    if (kind == VIK_EVENT_SESSION_STARTED && event.contains("session_id"))
+        snapshot_["provider_session_id"] = event.at("session_id");
+    else if (kind == VIK_EVENT_MESSAGE && event.contains("text"))
+        snapshot_["last_message"] = event.at("text");
     else if (kind == VIK_EVENT_TOKEN_USAGE) {
         auto &t = snapshot_["tokens"].as_object();
         t["input"] = as_int(t, "input") + as_int(event, "input");
         t["output"] = as_int(t, "output") + as_int(event, "output");
         t["cache_read"] = as_int(t, "cache_read") + as_int(event, "cache_read");
         if (auto *c = event.if_contains("cost_usd"); c && (c->is_double() || c->is_int64()))
-            snapshot_["cost_usd"] = snapshot_["cost_usd"].as_double() + (c->is_double() ? c->get_double() : static_cast<double>(c->get_int64()));
-    } else if (kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event;
+            snapshot_["cost_usd"] =
+                snapshot_["cost_usd"].as_double() + (c->is_double() ? c->get_double() : static_cast<double>(c->get_int64()));
+    } else if (kind == VIK_EVENT_RATE_LIMIT)
+        snapshot_["rate_limits"] = event;
     append(std::move(event));
 }
 
@@ -97,8 +102,8 @@ void SessionRecorder::append(json::object event) {
                             {"limit_bytes", limits_.max_file_bytes},
                             {"at", at}};
         line = json::serialize(marker) + "\n";
-        spdlog::warn("session file truncated session_id={} file={} limit_bytes={}", std::string(snapshot_["session_id"].as_string()),
-                     file_.string(), limits_.max_file_bytes);
+        spdlog::warn("session file truncated session_id={} file={} limit_bytes={}",
+                     std::string(snapshot_["session_id"].as_string()), file_.string(), limits_.max_file_bytes);
     }
     if (std::error_code ec = out_.append(line)) {
         stopped_ = true;
@@ -106,8 +111,9 @@ void SessionRecorder::append(json::object event) {
         std::string reason = "cannot write " + file_.string() + ": " + ec.message();
         snapshot_["write_error"] = reason;
         // Once per session: a full disk would otherwise log every event.
-        spdlog::error("session file write failed session_id={} issue_id={}: {}; later events are not recorded (token counts still are)",
-                      std::string(snapshot_["session_id"].as_string()), std::string(snapshot_["issue_id"].as_string()), reason);
+        spdlog::error(
+            "session file write failed session_id={} issue_id={}: {}; later events are not recorded (token counts still are)",
+            std::string(snapshot_["session_id"].as_string()), std::string(snapshot_["issue_id"].as_string()), reason);
     }
 }
 

@@ -23,7 +23,7 @@ struct RecorderLimits {
 };
 
 class SessionRecorder {
-public:
+  public:
     // Creates the directory and opens the file for appending; throws std::runtime_error naming
     // the path when it cannot.
     SessionRecorder(std::filesystem::path file, std::string session_id, std::string issue_id, std::string stage,
@@ -44,7 +44,7 @@ public:
     const std::filesystem::path &file() const { return file_; }
     size_t events() const { return events_; }
 
-private:
+  private:
     void append(boost::json::object event);
     std::filesystem::path file_;
     util::AppendFile out_;

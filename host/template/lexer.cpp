@@ -7,7 +7,7 @@ namespace vik::tmpl::detail {
 namespace {
 
 class Lexer {
-public:
+  public:
     Lexer(const std::string &src, const std::string &name) : src_(src), name_(name) {}
 
     std::vector<Piece> run() {
@@ -19,7 +19,9 @@ public:
             Pos text_pos = pos_;
             advance_to(open);
             bool strip_before = open + 2 < src_.size() && src_[open + 2] == '-';
-            if (strip_next_text) text.erase(0, text.find_first_not_of(" \t\r\n") == std::string::npos ? text.size() : text.find_first_not_of(" \t\r\n"));
+            if (strip_next_text)
+                text.erase(0, text.find_first_not_of(" \t\r\n") == std::string::npos ? text.size()
+                                                                                     : text.find_first_not_of(" \t\r\n"));
             if (strip_before && open < src_.size()) {
                 size_t last = text.find_last_not_of(" \t\r\n");
                 text.erase(last == std::string::npos ? 0 : last + 1);
@@ -66,7 +68,7 @@ public:
         return out;
     }
 
-private:
+  private:
     const std::string &src_;
     const std::string &name_;
     size_t i_ = 0;
@@ -95,7 +97,8 @@ private:
     }
 
     void skip_space() {
-        while (i_ < src_.size() && std::isspace(static_cast<unsigned char>(src_[i_]))) advance_to(i_ + 1);
+        while (i_ < src_.size() && std::isspace(static_cast<unsigned char>(src_[i_])))
+            advance_to(i_ + 1);
     }
 
     Token token() {
@@ -104,7 +107,8 @@ private:
         char c = src_[i_];
         if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
             size_t j = i_;
-            while (j < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[j])) || src_[j] == '_')) ++j;
+            while (j < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[j])) || src_[j] == '_'))
+                ++j;
             t.kind = Tok::name;
             t.text = src_.substr(i_, j - i_);
             advance_to(j);
@@ -113,8 +117,9 @@ private:
         if (std::isdigit(static_cast<unsigned char>(c))) {
             size_t j = i_;
             bool dot = false;
-            while (j < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[j])) ||
-                                       (src_[j] == '.' && !dot && j + 1 < src_.size() && std::isdigit(static_cast<unsigned char>(src_[j + 1]))))) {
+            while (j < src_.size() &&
+                   (std::isdigit(static_cast<unsigned char>(src_[j])) ||
+                    (src_[j] == '.' && !dot && j + 1 < src_.size() && std::isdigit(static_cast<unsigned char>(src_[j + 1]))))) {
                 dot = dot || src_[j] == '.';
                 ++j;
             }

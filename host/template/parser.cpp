@@ -8,7 +8,7 @@ namespace vik::tmpl::detail {
 namespace {
 
 class Parser {
-public:
+  public:
     Parser(std::vector<Piece> pieces, const std::string &name) : pieces_(std::move(pieces)), name_(name) {}
 
     std::unique_ptr<Node> run() {
@@ -19,7 +19,7 @@ public:
         return root;
     }
 
-private:
+  private:
     std::vector<Piece> pieces_;
     const std::string &name_;
     size_t p_ = 0;
@@ -32,7 +32,8 @@ private:
     struct Nest {
         Parser &p;
         Nest(Parser &parser, Pos pos) : p(parser) {
-            if (++p.depth_ > kMaxNesting) p.error(pos, "nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
+            if (++p.depth_ > kMaxNesting)
+                p.error(pos, "nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
         }
         ~Nest() { --p.depth_; }
         Nest(const Nest &) = delete;
@@ -89,12 +90,16 @@ private:
                     stop_pos_ = piece.pos;
                     return kw;
                 }
-            if (kw == "if") out.push_back(parse_if(piece.pos));
-            else if (kw == "for") out.push_back(parse_for(piece.pos));
-            else if (kw == "set") out.push_back(parse_set(piece.pos));
+            if (kw == "if")
+                out.push_back(parse_if(piece.pos));
+            else if (kw == "for")
+                out.push_back(parse_for(piece.pos));
+            else if (kw == "set")
+                out.push_back(parse_set(piece.pos));
             else if (kw == "endif" || kw == "endfor" || kw == "elif" || kw == "else")
                 error(piece.pos, "unexpected '{% " + kw + " %}' without a matching opening tag");
-            else error(piece.pos, "unknown statement '" + kw + "' (supported: if, elif, else, for, set)");
+            else
+                error(piece.pos, "unknown statement '" + kw + "' (supported: if, elif, else, for, set)");
         }
         return "";
     }
@@ -237,7 +242,8 @@ private:
             } else if (is_name("in")) {
                 next();
                 e = binary("in", std::move(e), concat(), pos);
-            } else if (is_name("not") && t_ + 1 < toks_->size() && (*toks_)[t_ + 1].kind == Tok::name && (*toks_)[t_ + 1].text == "in") {
+            } else if (is_name("not") && t_ + 1 < toks_->size() && (*toks_)[t_ + 1].kind == Tok::name &&
+                       (*toks_)[t_ + 1].text == "in") {
                 next();
                 next();
                 e = binary("not in", std::move(e), concat(), pos);
@@ -294,7 +300,8 @@ private:
             Pos pos = peek().pos;
             if (is_op(".")) {
                 next();
-                if (peek().kind != Tok::name && peek().kind != Tok::integer) error(peek().pos, "expected an attribute name after '.'" + got());
+                if (peek().kind != Tok::name && peek().kind != Tok::integer)
+                    error(peek().pos, "expected an attribute name after '.'" + got());
                 auto a = make(Expr::attr, pos);
                 a->name = next().text;
                 a->a = std::move(e);
@@ -336,7 +343,8 @@ private:
         std::vector<ExprPtr> args;
         while (!is_op(")")) {
             // keyword arguments (`default(x, boolean=true)`) are accepted positionally
-            if (peek().kind == Tok::name && t_ + 1 < toks_->size() && (*toks_)[t_ + 1].kind == Tok::op && (*toks_)[t_ + 1].text == "=") {
+            if (peek().kind == Tok::name && t_ + 1 < toks_->size() && (*toks_)[t_ + 1].kind == Tok::op &&
+                (*toks_)[t_ + 1].text == "=") {
                 next();
                 next();
             }
@@ -380,9 +388,12 @@ private:
         case Tok::name: {
             std::string n = next().text;
             auto e = make(Expr::literal, pos);
-            if (n == "true" || n == "True") e->value = true;
-            else if (n == "false" || n == "False") e->value = false;
-            else if (n == "none" || n == "None") e->value = nullptr;
+            if (n == "true" || n == "True")
+                e->value = true;
+            else if (n == "false" || n == "False")
+                e->value = false;
+            else if (n == "none" || n == "None")
+                e->value = nullptr;
             else {
                 e->kind = Expr::var;
                 e->name = n;
@@ -421,7 +432,8 @@ private:
                 return e;
             }
             break;
-        case Tok::end: error(pos, "unexpected end of expression");
+        case Tok::end:
+            error(pos, "unexpected end of expression");
         }
         error(pos, "unexpected '" + t.text + "'");
     }

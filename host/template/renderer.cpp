@@ -27,11 +27,16 @@ struct Value {
 
 std::string to_display(const json::value &v) {
     switch (v.kind()) {
-    case json::kind::string: return std::string(v.get_string());
-    case json::kind::null: return "none";
-    case json::kind::bool_: return v.get_bool() ? "true" : "false";
-    case json::kind::int64: return std::to_string(v.get_int64());
-    case json::kind::uint64: return std::to_string(v.get_uint64());
+    case json::kind::string:
+        return std::string(v.get_string());
+    case json::kind::null:
+        return "none";
+    case json::kind::bool_:
+        return v.get_bool() ? "true" : "false";
+    case json::kind::int64:
+        return std::to_string(v.get_int64());
+    case json::kind::uint64:
+        return std::to_string(v.get_uint64());
     case json::kind::double_: {
         double d = v.get_double();
         if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) {
@@ -44,19 +49,21 @@ std::string to_display(const json::value &v) {
         ss << d;
         return ss.str();
     }
-    default: return json::serialize(v);
+    default:
+        return json::serialize(v);
     }
 }
 
 class Renderer {
-public:
+  public:
     Renderer(const std::string &name, const json::object &context) : name_(name) { scopes_.push_back(context); }
 
     void render(const std::vector<std::unique_ptr<Node>> &nodes, Segments &out) {
-        for (const auto &n : nodes) render(*n, out);
+        for (const auto &n : nodes)
+            render(*n, out);
     }
 
-private:
+  private:
     const std::string &name_;
     std::vector<json::object> scopes_; // innermost last
 
@@ -68,8 +75,10 @@ private:
     // shell text an empty value is still one word), and remembers where its tag stands.
     static void append(Segments &out, std::string text, bool literal, Pos pos = {}) {
         if (literal && text.empty()) return;
-        if (literal && !out.empty() && out.back().literal) out.back().text += text;
-        else out.push_back(Segment{std::move(text), literal, literal ? 0 : pos.line, literal ? 0 : pos.col});
+        if (literal && !out.empty() && out.back().literal)
+            out.back().text += text;
+        else
+            out.push_back(Segment{std::move(text), literal, literal ? 0 : pos.line, literal ? 0 : pos.col});
     }
 
     const json::value &defined(const Value &v, Pos pos) const {
@@ -80,24 +89,40 @@ private:
     bool truthy(const Value &v, Pos pos) const {
         const json::value &j = defined(v, pos);
         switch (j.kind()) {
-        case json::kind::null: return false;
-        case json::kind::bool_: return j.get_bool();
-        case json::kind::int64: return j.get_int64() != 0;
-        case json::kind::uint64: return j.get_uint64() != 0;
-        case json::kind::double_: return j.get_double() != 0.0;
-        case json::kind::string: return !j.get_string().empty();
-        case json::kind::array: return !j.get_array().empty();
-        case json::kind::object: return !j.get_object().empty();
+        case json::kind::null:
+            return false;
+        case json::kind::bool_:
+            return j.get_bool();
+        case json::kind::int64:
+            return j.get_int64() != 0;
+        case json::kind::uint64:
+            return j.get_uint64() != 0;
+        case json::kind::double_:
+            return j.get_double() != 0.0;
+        case json::kind::string:
+            return !j.get_string().empty();
+        case json::kind::array:
+            return !j.get_array().empty();
+        case json::kind::object:
+            return !j.get_object().empty();
         }
         return false;
     }
 
     void render(const Node &n, Segments &out) {
         switch (n.kind) {
-        case Node::text_node: append(out, n.text, true); return;
-        case Node::output: append(out, to_display(defined(eval(*n.expr), n.expr->pos)), false, n.pos); return;
-        case Node::block: render(n.body, out); return;
-        case Node::set: scopes_.back()[n.var] = defined(eval(*n.expr), n.expr->pos); return;
+        case Node::text_node:
+            append(out, n.text, true);
+            return;
+        case Node::output:
+            append(out, to_display(defined(eval(*n.expr), n.expr->pos)), false, n.pos);
+            return;
+        case Node::block:
+            render(n.body, out);
+            return;
+        case Node::set:
+            scopes_.back()[n.var] = defined(eval(*n.expr), n.expr->pos);
+            return;
         case Node::if_:
             for (const auto &[cond, body] : n.branches)
                 if (!cond || truthy(eval(*cond), cond->pos)) {
@@ -109,12 +134,16 @@ private:
             Value seq_value = eval(*n.expr);
             const json::value &seq = defined(seq_value, n.expr->pos);
             json::array items;
-            if (seq.is_array()) items = seq.get_array();
+            if (seq.is_array())
+                items = seq.get_array();
             else if (seq.is_object())
-                for (auto &kv : seq.get_object()) items.push_back(json::string(kv.key()));
+                for (auto &kv : seq.get_object())
+                    items.push_back(json::string(kv.key()));
             else if (seq.is_string())
-                for (char c : seq.get_string()) items.push_back(json::string(std::string(1, c)));
-            else error(n.expr->pos, "cannot iterate over " + to_display(seq));
+                for (char c : seq.get_string())
+                    items.push_back(json::string(std::string(1, c)));
+            else
+                error(n.expr->pos, "cannot iterate over " + to_display(seq));
             if (items.empty()) {
                 render(n.else_body, out);
                 return;
@@ -123,7 +152,8 @@ private:
             for (size_t i = 0; i < items.size(); ++i) {
                 auto &scope = scopes_.back();
                 scope[n.var] = items[i];
-                scope["loop"] = json::object{{"index", i + 1}, {"index0", i}, {"first", i == 0}, {"last", i + 1 == items.size()},
+                scope["loop"] = json::object{{"index", i + 1},         {"index0", i},
+                                             {"first", i == 0},        {"last", i + 1 == items.size()},
                                              {"length", items.size()}, {"revindex", items.size() - i}};
                 render(n.body, out);
             }
@@ -141,10 +171,14 @@ private:
 
     static std::string describe(const Expr &e) {
         switch (e.kind) {
-        case Expr::var: return e.name;
-        case Expr::attr: return describe(*e.a) + "." + e.name;
-        case Expr::index: return describe(*e.a) + "[...]";
-        default: return "value";
+        case Expr::var:
+            return e.name;
+        case Expr::attr:
+            return describe(*e.a) + "." + e.name;
+        case Expr::index:
+            return describe(*e.a) + "[...]";
+        default:
+            return "value";
         }
     }
 
@@ -158,7 +192,8 @@ private:
         }
         if (b.is_array() || b.is_string()) {
             int64_t i;
-            if (key.is_int64()) i = key.get_int64();
+            if (key.is_int64())
+                i = key.get_int64();
             else if (key.is_string()) {
                 try {
                     size_t used = 0;
@@ -167,8 +202,10 @@ private:
                 } catch (const std::exception &) {
                     return Value::missing("'" + where + "' has no attribute '" + std::string(key.get_string()) + "'");
                 }
-            } else return Value::missing("'" + where + "' cannot be indexed by " + to_display(key));
-            int64_t size = b.is_array() ? static_cast<int64_t>(b.get_array().size()) : static_cast<int64_t>(b.get_string().size());
+            } else
+                return Value::missing("'" + where + "' cannot be indexed by " + to_display(key));
+            int64_t size =
+                b.is_array() ? static_cast<int64_t>(b.get_array().size()) : static_cast<int64_t>(b.get_string().size());
             if (i < 0) i += size;
             if (i < 0 || i >= size) return Value::missing("index " + std::to_string(i) + " is out of range for '" + where + "'");
             if (b.is_array()) return Value::of(b.get_array()[static_cast<size_t>(i)]);
@@ -178,7 +215,11 @@ private:
     }
 
     static bool is_number(const json::value &v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
-    static double num(const json::value &v) { return v.is_int64() ? static_cast<double>(v.get_int64()) : v.is_uint64() ? static_cast<double>(v.get_uint64()) : v.get_double(); }
+    static double num(const json::value &v) {
+        return v.is_int64()    ? static_cast<double>(v.get_int64())
+               : v.is_uint64() ? static_cast<double>(v.get_uint64())
+                               : v.get_double();
+    }
 
     static bool equal(const json::value &a, const json::value &b) {
         if (is_number(a) && is_number(b)) return num(a) == num(b);
@@ -186,14 +227,15 @@ private:
     }
 
     Value arithmetic(const std::string &op, const json::value &a, const json::value &b, Pos pos) const {
-        if (op == "+" && a.is_string() && b.is_string()) return Value::of(json::string(std::string(a.get_string()) + std::string(b.get_string())));
+        if (op == "+" && a.is_string() && b.is_string())
+            return Value::of(json::string(std::string(a.get_string()) + std::string(b.get_string())));
         if (op == "+" && a.is_array() && b.is_array()) {
             json::array r = a.get_array();
-            for (auto &x : b.get_array()) r.push_back(x);
+            for (auto &x : b.get_array())
+                r.push_back(x);
             return Value::of(r);
         }
-        if (!is_number(a) || !is_number(b))
-            error(pos, "cannot apply '" + op + "' to " + to_display(a) + " and " + to_display(b));
+        if (!is_number(a) || !is_number(b)) error(pos, "cannot apply '" + op + "' to " + to_display(a) + " and " + to_display(b));
         bool ints = a.is_int64() && b.is_int64();
         if (ints) {
             int64_t x = a.get_int64(), y = b.get_int64(), r = 0;
@@ -219,16 +261,20 @@ private:
 
     Value eval(const Expr &e) {
         switch (e.kind) {
-        case Expr::literal: return Value::of(e.value);
-        case Expr::var: return lookup(e.name);
-        case Expr::attr: return member(eval(*e.a), *e.a, json::string(e.name), e.pos);
+        case Expr::literal:
+            return Value::of(e.value);
+        case Expr::var:
+            return lookup(e.name);
+        case Expr::attr:
+            return member(eval(*e.a), *e.a, json::string(e.name), e.pos);
         case Expr::index: {
             Value base = eval(*e.a);
             return member(base, *e.a, defined(eval(*e.b), e.b->pos), e.pos);
         }
         case Expr::list: {
             json::array a;
-            for (auto &x : e.args) a.push_back(defined(eval(*x), x->pos));
+            for (auto &x : e.args)
+                a.push_back(defined(eval(*x), x->pos));
             return Value::of(a);
         }
         case Expr::dict: {
@@ -253,9 +299,12 @@ private:
             if (is_number(j)) return Value::of(-num(j));
             error(e.pos, "cannot negate " + to_display(j));
         }
-        case Expr::binary: return binary(e);
-        case Expr::test: return test(e);
-        case Expr::filter: return filter(e);
+        case Expr::binary:
+            return binary(e);
+        case Expr::test:
+            return test(e);
+        case Expr::filter:
+            return filter(e);
         }
         error(e.pos, "unsupported expression");
     }
@@ -279,17 +328,25 @@ private:
         if (op == "~") return Value::of(json::string(to_display(a) + to_display(b)));
         if (op == "in" || op == "not in") {
             bool found = false;
-            if (b.is_string() && a.is_string()) found = std::string_view(b.get_string()).find(std::string_view(a.get_string())) != std::string_view::npos;
-            else if (b.is_array()) found = std::any_of(b.get_array().begin(), b.get_array().end(), [&](const json::value &x) { return equal(x, a); });
-            else if (b.is_object() && a.is_string()) found = b.get_object().contains(a.get_string());
-            else error(e.pos, "cannot test membership in " + to_display(b));
+            if (b.is_string() && a.is_string())
+                found = std::string_view(b.get_string()).find(std::string_view(a.get_string())) != std::string_view::npos;
+            else if (b.is_array())
+                found =
+                    std::any_of(b.get_array().begin(), b.get_array().end(), [&](const json::value &x) { return equal(x, a); });
+            else if (b.is_object() && a.is_string())
+                found = b.get_object().contains(a.get_string());
+            else
+                error(e.pos, "cannot test membership in " + to_display(b));
             return Value::of(op == "in" ? found : !found);
         }
         if (op == "<" || op == ">" || op == "<=" || op == ">=") {
             int cmp;
-            if (is_number(a) && is_number(b)) cmp = num(a) < num(b) ? -1 : num(a) > num(b) ? 1 : 0;
-            else if (a.is_string() && b.is_string()) cmp = std::string_view(a.get_string()).compare(std::string_view(b.get_string()));
-            else error(e.pos, "cannot compare " + to_display(a) + " with " + to_display(b));
+            if (is_number(a) && is_number(b))
+                cmp = num(a) < num(b) ? -1 : num(a) > num(b) ? 1 : 0;
+            else if (a.is_string() && b.is_string())
+                cmp = std::string_view(a.get_string()).compare(std::string_view(b.get_string()));
+            else
+                error(e.pos, "cannot compare " + to_display(a) + " with " + to_display(b));
             bool r = op == "<" ? cmp < 0 : op == ">" ? cmp > 0 : op == "<=" ? cmp <= 0 : cmp >= 0;
             return Value::of(r);
         }
@@ -300,21 +357,31 @@ private:
         Value v = eval(*e.a);
         bool r;
         const std::string &t = e.name;
-        if (t == "defined") r = !v.undefined;
-        else if (t == "undefined") r = v.undefined;
+        if (t == "defined")
+            r = !v.undefined;
+        else if (t == "undefined")
+            r = v.undefined;
         else {
             const json::value &j = defined(v, e.a->pos);
-            if (t == "none") r = j.is_null();
-            else if (t == "string") r = j.is_string();
-            else if (t == "number") r = is_number(j);
-            else if (t == "mapping") r = j.is_object();
-            else if (t == "sequence" || t == "iterable") r = j.is_array() || j.is_string() || (t == "iterable" && j.is_object());
-            else if (t == "true") r = j.is_bool() && j.get_bool();
-            else if (t == "false") r = j.is_bool() && !j.get_bool();
+            if (t == "none")
+                r = j.is_null();
+            else if (t == "string")
+                r = j.is_string();
+            else if (t == "number")
+                r = is_number(j);
+            else if (t == "mapping")
+                r = j.is_object();
+            else if (t == "sequence" || t == "iterable")
+                r = j.is_array() || j.is_string() || (t == "iterable" && j.is_object());
+            else if (t == "true")
+                r = j.is_bool() && j.get_bool();
+            else if (t == "false")
+                r = j.is_bool() && !j.get_bool();
             else if (t == "even" || t == "odd") {
                 if (!j.is_int64()) error(e.pos, "test '" + t + "' needs an integer");
                 r = (j.get_int64() % 2 == 0) == (t == "even");
-            } else error(e.pos, "unknown test '" + t + "'");
+            } else
+                error(e.pos, "unknown test '" + t + "'");
         }
         return Value::of(e.negate ? !r : r);
     }
@@ -338,12 +405,16 @@ private:
         auto str = [&] { return to_display(v); };
         if (f == "lower" || f == "upper") {
             std::string s = str();
-            for (char &c : s) c = static_cast<char>(f == "lower" ? std::tolower(static_cast<unsigned char>(c)) : std::toupper(static_cast<unsigned char>(c)));
+            for (char &c : s)
+                c = static_cast<char>(f == "lower" ? std::tolower(static_cast<unsigned char>(c))
+                                                   : std::toupper(static_cast<unsigned char>(c)));
             return Value::of(json::string(s));
         }
         if (f == "capitalize") {
             std::string s = str();
-            for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(i == 0 ? std::toupper(static_cast<unsigned char>(s[i])) : std::tolower(static_cast<unsigned char>(s[i])));
+            for (size_t i = 0; i < s.size(); ++i)
+                s[i] = static_cast<char>(i == 0 ? std::toupper(static_cast<unsigned char>(s[i]))
+                                                : std::tolower(static_cast<unsigned char>(s[i])));
             return Value::of(json::string(s));
         }
         if (f == "trim") {
@@ -406,7 +477,9 @@ private:
                 return Value::of(json::string(std::string(1, f == "first" ? v.get_string().front() : v.get_string().back())));
             error(e.pos, "filter '" + f + "' needs a non-empty list or string");
         }
-        error(e.pos, "unknown filter '" + f + "' (supported: default, lower, upper, capitalize, trim, replace, join, length, count, tojson, string, int, first, last)");
+        error(e.pos, "unknown filter '" + f +
+                         "' (supported: default, lower, upper, capitalize, trim, replace, join, length, count, tojson, string, "
+                         "int, first, last)");
     }
 };
 

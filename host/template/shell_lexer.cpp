@@ -18,15 +18,15 @@ constexpr const char *kUseEnvironment =
     "\"$VIK_ISSUE_ID\" (docs/security.md)";
 
 enum class Kind {
-    command,  // the script itself, or a subshell's commands
-    subst,    // $( … ): commands, ends at the matching )
-    procsubst, // <( … ) / >( … ) (bash): commands, ends at the matching )
-    backtick, // ` … `: commands, ends at the next unescaped backtick
-    squote,   // ' … '
-    dquote,   // " … "
-    ansi,     // $' … ' (bash): escapes are interpreted; values refused
-    param,    // ${ … }: values refused
-    arith,    // $(( … )) / (( … )): integers only
+    command,       // the script itself, or a subshell's commands
+    subst,         // $( … ): commands, ends at the matching )
+    procsubst,     // <( … ) / >( … ) (bash): commands, ends at the matching )
+    backtick,      // ` … `: commands, ends at the next unescaped backtick
+    squote,        // ' … '
+    dquote,        // " … "
+    ansi,          // $' … ' (bash): escapes are interpreted; values refused
+    param,         // ${ … }: values refused
+    arith,         // $(( … )) / (( … )): integers only
     arith_bracket, // $[ … ] (old bash arithmetic): integers only
 };
 
@@ -39,15 +39,15 @@ struct Frame {
     std::vector<std::string> words; // completed words (quote-removed literal text)
     std::string cur;                // the word being read
     bool in_word = false, cur_quoted = false, cur_dynamic = false;
-    bool expect_cmd = true;   // the next word names a command (or is an assignment / keyword)
+    bool expect_cmd = true;    // the next word names a command (or is an assignment / keyword)
     bool redir_target = false; // the next word is a redirection's target
     bool comment = false;
-    bool after_pipe = false;  // this simple command reads the output of an earlier one
+    bool after_pipe = false;                           // this simple command reads the output of an earlier one
     std::optional<std::pair<int, int>> pipeline_value; // first value in the current pipeline
-    char prev = '\n';         // the previous literal character in this frame
-    int parens = 0;           // subst/procsubst/arith: unmatched ( inside
-    bool arith_closing = false; // arith: one ) of the closing )) seen
-    bool ansi_backslash = false; // ansi: the previous character was a backslash
+    char prev = '\n';                                  // the previous literal character in this frame
+    int parens = 0;                                    // subst/procsubst/arith: unmatched ( inside
+    bool arith_closing = false;                        // arith: one ) of the closing )) seen
+    bool ansi_backslash = false;                       // ansi: the previous character was a backslash
 };
 
 struct Heredoc {
@@ -73,8 +73,9 @@ bool starts_with_any(std::string_view w, std::initializer_list<std::string_view>
 // Programs that read shell (or another language's) code from their arguments, or evaluate
 // arguments arithmetically (bash executes $(…) inside array subscripts there).
 bool shell_or_interpreter(std::string_view name) {
-    return member(name, {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "csh", "tcsh", "pwsh", "busybox", "eval",
-                         "source", ".", "osascript", "tclsh", "Rscript", "parallel", "at", "batch", "sudoedit"}) ||
+    return member(name, {"sh",        "bash",  "dash",    "zsh",      "ksh",     "mksh",  "ash",     "yash",
+                         "fish",      "csh",   "tcsh",    "pwsh",     "busybox", "eval",  "source",  ".",
+                         "osascript", "tclsh", "Rscript", "parallel", "at",      "batch", "sudoedit"}) ||
            starts_with_any(name, {"python", "perl", "ruby", "node", "php", "lua", "bash", "zsh"});
 }
 
@@ -87,8 +88,8 @@ std::optional<std::string> code_reader_in(const std::vector<std::string> &words)
         std::string_view w = basename_of(words[i]);
         if (shell_or_interpreter(w) && (i == 0 || !member(w, {".", "source", "at", "batch"})))
             return "an argument of `" + std::string(w) + "`, which runs its arguments as code";
-        if (member(w, {"trap", "alias", "ssh", "scp", "rsync", "su", "runuser", "watch", "script", "flock", "awk", "gawk", "mawk", "nawk",
-                       "sed"}))
+        if (member(w, {"trap", "alias", "ssh", "scp", "rsync", "su", "runuser", "watch", "script", "flock", "awk", "gawk", "mawk",
+                       "nawk", "sed"}))
             return "an argument of `" + std::string(w) + "`, which can run its arguments as code";
         if (w == "git")
             for (size_t j = i + 1; j < words.size(); ++j)
@@ -100,7 +101,8 @@ std::optional<std::string> code_reader_in(const std::vector<std::string> &words)
         if (member(w, {"printf", "test", "["}))
             for (size_t j = 1; j < words.size(); ++j)
                 if (words[j].rfind("-v", 0) == 0)
-                    return "an argument of `" + std::string(w) + " -v`, whose variable name bash evaluates (array subscripts run $(…))";
+                    return "an argument of `" + std::string(w) +
+                           " -v`, whose variable name bash evaluates (array subscripts run $(…))";
     }
     return std::nullopt;
 }
@@ -126,8 +128,8 @@ struct LexerState {
     std::string name;
     std::vector<Frame> stack;
     // Pending decisions that need the next character.
-    bool backslash = false; // an unquoted/double-quoted backslash
-    bool dollar = false;    // an unquoted/double-quoted $
+    bool backslash = false;    // an unquoted/double-quoted backslash
+    bool dollar = false;       // an unquoted/double-quoted $
     bool dollar_paren = false; // $( seen: $(( would be arithmetic
     bool paren_paren = false;  // ( at command position: (( would be arithmetic (bash)
     int lt_run = 0;            // consecutive < in a command frame
@@ -143,8 +145,8 @@ struct LexerState {
     int out_line = 1, out_col = 1;       // position in the rendered script, for poison messages
 
     [[noreturn]] void refuse(int line, int col, const std::string &why) const {
-        throw ShellContextError(name + ":" + std::to_string(line) + ":" + std::to_string(col) + ": a value cannot be substituted here: " +
-                                why + kUseEnvironment);
+        throw ShellContextError(name + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                                ": a value cannot be substituted here: " + why + kUseEnvironment);
     }
 
     void poison(const std::string &why) {
@@ -166,8 +168,10 @@ struct LexerState {
     void push(Kind k) {
         if (Frame *c = command_frame(); c && !is_command(k)) {
             c->in_word = true;
-            if (k == Kind::squote || k == Kind::dquote || k == Kind::ansi) c->cur_quoted = true;
-            else c->cur_dynamic = true;
+            if (k == Kind::squote || k == Kind::dquote || k == Kind::ansi)
+                c->cur_quoted = true;
+            else
+                c->cur_dynamic = true;
         } else if (c && is_command(k)) {
             c->in_word = true;
             c->cur_dynamic = true;
@@ -282,16 +286,23 @@ struct LexerState {
         case Kind::command:
         case Kind::subst:
         case Kind::procsubst:
-        case Kind::backtick: return command_char(c);
+        case Kind::backtick:
+            return command_char(c);
         case Kind::squote:
-            if (c == '\'') pop();
-            else if (Frame *f = command_frame()) f->cur += c;
+            if (c == '\'')
+                pop();
+            else if (Frame *f = command_frame())
+                f->cur += c;
             return;
-        case Kind::ansi: return ansi_char(c);
-        case Kind::dquote: return dquote_char(c);
-        case Kind::param: return param_char(c);
+        case Kind::ansi:
+            return ansi_char(c);
+        case Kind::dquote:
+            return dquote_char(c);
+        case Kind::param:
+            return param_char(c);
         case Kind::arith:
-        case Kind::arith_bracket: return arith_char(c);
+        case Kind::arith_bracket:
+            return arith_char(c);
         }
     }
 
@@ -303,8 +314,12 @@ struct LexerState {
         case '(':
             dollar_paren = true;
             return true;
-        case '{': push(Kind::param); return true;
-        case '[': push(Kind::arith_bracket); return true;
+        case '{':
+            push(Kind::param);
+            return true;
+        case '[':
+            push(Kind::arith_bracket);
+            return true;
         case '\'':
             if (is_command(f.kind)) {
                 push(Kind::ansi);
@@ -372,20 +387,34 @@ struct LexerState {
             f.redir_target = false;
         }
         switch (c) {
-        case '\\': backslash = true; return;
-        case '\'': push(Kind::squote); return;
-        case '"': push(Kind::dquote); return;
-        case '`': push(Kind::backtick); return;
+        case '\\':
+            backslash = true;
+            return;
+        case '\'':
+            push(Kind::squote);
+            return;
+        case '"':
+            push(Kind::dquote);
+            return;
+        case '`':
+            push(Kind::backtick);
+            return;
         case '$':
             f.in_word = true;
             dollar = true;
             return;
         case ' ':
-        case '\t': end_word(f); return;
-        case '\n': newline_token(f); return;
-        case ';': new_command(f, false); return;
+        case '\t':
+            end_word(f);
+            return;
+        case '\n':
+            newline_token(f);
+            return;
+        case ';':
+            new_command(f, false);
+            return;
         case '&':
-            if (prev == '>' || prev == '<') return; // 2>&1, <&3
+            if (prev == '>' || prev == '<') return;  // 2>&1, <&3
             if (prev == '|' && f.after_pipe) return; // |& (bash): still a pipe
             new_command(f, false);
             return;
@@ -444,7 +473,8 @@ struct LexerState {
                 return;
             }
             break;
-        default: break;
+        default:
+            break;
         }
         f.cur += c;
         f.in_word = true;
@@ -461,10 +491,18 @@ struct LexerState {
             return;
         }
         switch (c) {
-        case '\\': backslash = true; return;
-        case '"': pop(); return;
-        case '$': dollar = true; return;
-        case '`': push(Kind::backtick); return;
+        case '\\':
+            backslash = true;
+            return;
+        case '"':
+            pop();
+            return;
+        case '$':
+            dollar = true;
+            return;
+        case '`':
+            push(Kind::backtick);
+            return;
         default:
             if (cf) cf->cur += c;
         }
@@ -477,8 +515,10 @@ struct LexerState {
             if (c == '\'') poison("$'…' with an escaped quote (dash and bash end it in different places)");
             return;
         }
-        if (c == '\\') f.ansi_backslash = true;
-        else if (c == '\'') pop();
+        if (c == '\\')
+            f.ansi_backslash = true;
+        else if (c == '\'')
+            pop();
     }
 
     void param_char(char c) {
@@ -489,14 +529,29 @@ struct LexerState {
             return;
         }
         switch (c) {
-        case '\\': backslash = true; return;
-        case '}': pop(); return;
-        case '"': push(Kind::dquote); return;
-        case '`': push(Kind::backtick); return;
-        case '$': dollar = true; return;
-        case '\'': poison("a single quote inside ${…} (shells disagree on its meaning)"); return;
-        case '{': poison("a brace inside ${…}"); return;
-        default: return;
+        case '\\':
+            backslash = true;
+            return;
+        case '}':
+            pop();
+            return;
+        case '"':
+            push(Kind::dquote);
+            return;
+        case '`':
+            push(Kind::backtick);
+            return;
+        case '$':
+            dollar = true;
+            return;
+        case '\'':
+            poison("a single quote inside ${…} (shells disagree on its meaning)");
+            return;
+        case '{':
+            poison("a brace inside ${…}");
+            return;
+        default:
+            return;
         }
     }
 
@@ -505,9 +560,12 @@ struct LexerState {
         if (dollar && dollar_next(c)) return;
         Frame &f = top();
         if (f.kind == Kind::arith_bracket) {
-            if (c == ']') pop();
-            else if (c == '$') dollar = true;
-            else if (c == '`') push(Kind::backtick);
+            if (c == ']')
+                pop();
+            else if (c == '$')
+                dollar = true;
+            else if (c == '`')
+                push(Kind::backtick);
             return;
         }
         if (f.arith_closing) {
@@ -521,16 +579,29 @@ struct LexerState {
             return;
         }
         switch (c) {
-        case '(': ++f.parens; return;
-        case ')':
-            if (f.parens == 0) f.arith_closing = true;
-            else --f.parens;
+        case '(':
+            ++f.parens;
             return;
-        case '$': dollar = true; return;
-        case '`': push(Kind::backtick); return;
-        case '"': push(Kind::dquote); return;
-        case '\'': poison("a quote inside arithmetic"); return;
-        default: return;
+        case ')':
+            if (f.parens == 0)
+                f.arith_closing = true;
+            else
+                --f.parens;
+            return;
+        case '$':
+            dollar = true;
+            return;
+        case '`':
+            push(Kind::backtick);
+            return;
+        case '"':
+            push(Kind::dquote);
+            return;
+        case '\'':
+            poison("a quote inside arithmetic");
+            return;
+        default:
+            return;
         }
     }
 
@@ -560,7 +631,8 @@ Lexer::Lexer(std::string name) : s_(std::make_unique<LexerState>()) {
 Lexer::~Lexer() = default;
 
 void Lexer::literal(std::string_view text) {
-    for (char c : text) s_->feed(c);
+    for (char c : text)
+        s_->feed(c);
 }
 
 void Lexer::finish() {
@@ -570,7 +642,8 @@ void Lexer::finish() {
 
 Placement Lexer::value(int line, int col) {
     LexerState &s = *s_;
-    if (s.body) s.refuse(line, col, "inside a heredoc body (the shell expands or copies it in ways a value cannot be escaped for)");
+    if (s.body)
+        s.refuse(line, col, "inside a heredoc body (the shell expands or copies it in ways a value cannot be escaped for)");
     if (s.reading_delimiter || s.heredoc_op) s.refuse(line, col, "in a heredoc delimiter");
     if (s.poisoned) s.refuse(line, col, "after " + *s.poisoned);
     if (s.bt_backslash) s.refuse(line, col, "right after a backslash (it would escape the value's first character)");
@@ -592,7 +665,8 @@ Placement Lexer::value(int line, int col) {
         if (f.kind == Kind::param) s.refuse(line, col, "inside ${…} (the shell expands patterns and nested words there)");
         if (f.kind == Kind::ansi) s.refuse(line, col, "inside $'…' (backslash escapes in the value would be interpreted)");
     }
-    if (dquote_below_backtick) s.refuse(line, col, "inside backticks within double quotes (shells disagree on quoting there); use $(…)");
+    if (dquote_below_backtick)
+        s.refuse(line, col, "inside backticks within double quotes (shells disagree on quoting there); use $(…)");
     p.in_backticks = backtick;
 
     // Every enclosing command: a value in the arguments of a code-running command is code.
@@ -609,17 +683,24 @@ Placement Lexer::value(int line, int col) {
         auto eq = cf->cur.find('=');
         std::string var = eq == std::string::npos ? std::string() : cf->cur.substr(0, eq);
         if (!var.empty() && var.back() == '+') var.pop_back();
-        if (member(var, {"PS1", "PS2", "PS3", "PS4", "PROMPT_COMMAND", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "LD_PRELOAD", "LD_AUDIT",
-                         "LD_LIBRARY_PATH", "PATH", "IFS", "PYTHONSTARTUP", "PERL5OPT", "NODE_OPTIONS", "GIT_SSH_COMMAND"}))
+        if (member(var, {"PS1", "PS2", "PS3", "PS4", "PROMPT_COMMAND", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "LD_PRELOAD",
+                         "LD_AUDIT", "LD_LIBRARY_PATH", "PATH", "IFS", "PYTHONSTARTUP", "PERL5OPT", "NODE_OPTIONS",
+                         "GIT_SSH_COMMAND"}))
             s.refuse(line, col, "in the value of " + var + ", which the shell or the loader uses to run or find code");
     }
 
     Frame &t = s.top();
     switch (t.kind) {
-    case Kind::squote: p.quoting = Quoting::single; break;
-    case Kind::dquote: p.quoting = Quoting::dquote; break;
+    case Kind::squote:
+        p.quoting = Quoting::single;
+        break;
+    case Kind::dquote:
+        p.quoting = Quoting::dquote;
+        break;
     case Kind::arith:
-    case Kind::arith_bracket: p.quoting = Quoting::integer; break;
+    case Kind::arith_bracket:
+        p.quoting = Quoting::integer;
+        break;
     default:
         if (t.comment) {
             p.quoting = Quoting::comment;
@@ -633,7 +714,8 @@ Placement Lexer::value(int line, int col) {
         }
         p.quoting = Quoting::word;
         // ~{{ v }} (also after = or : in assignments): a safe value would still be a user name.
-        p.after_tilde = t.in_word && t.cur.find('~') != std::string::npos && t.cur.find('/', t.cur.rfind('~')) == std::string::npos;
+        p.after_tilde =
+            t.in_word && t.cur.find('~') != std::string::npos && t.cur.find('/', t.cur.rfind('~')) == std::string::npos;
         t.in_word = true;
         t.cur_dynamic = true;
         break;
@@ -652,14 +734,15 @@ namespace {
 bool safe_unquoted(const std::string &v) {
     if (v.empty()) return false;
     return std::all_of(v.begin(), v.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == '-' || c == ':' || c == '@' ||
-               c == '+';
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == '-' || c == ':' ||
+               c == '@' || c == '+';
     });
 }
 
 std::string single_quoted_body(const std::string &v) {
     std::string out;
-    for (char c : v) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : v)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out;
 }
 
@@ -667,8 +750,8 @@ std::string single_quoted_body(const std::string &v) {
 
 std::string escape(const std::string &value, const Placement &where, const std::string &name, int line, int col) {
     auto refuse = [&](const std::string &why) {
-        throw ShellContextError(name + ":" + std::to_string(line) + ":" + std::to_string(col) + ": a value cannot be substituted here: " +
-                                why + kUseEnvironment);
+        throw ShellContextError(name + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                                ": a value cannot be substituted here: " + why + kUseEnvironment);
     };
     if (value.find('\0') != std::string::npos) refuse("the value contains a NUL byte, which no shell word can hold");
     std::string out;
@@ -677,7 +760,9 @@ std::string escape(const std::string &value, const Placement &where, const std::
         // A leading '-' stays a separate concern (options): quoting cannot change it.
         out = safe_unquoted(value) && !where.after_tilde ? value : "'" + single_quoted_body(value) + "'";
         break;
-    case Quoting::single: out = single_quoted_body(value); break;
+    case Quoting::single:
+        out = single_quoted_body(value);
+        break;
     case Quoting::dquote:
         for (char c : value) {
             if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
@@ -686,13 +771,16 @@ std::string escape(const std::string &value, const Placement &where, const std::
         break;
     case Quoting::comment:
         // Dead text: only a line break could end the comment (and a backtick end a substitution).
-        for (char c : value) out += (c == '\n' || c == '\r' || c == '`' || c == '\\' || c == ')' || c == '$') ? '_' : c;
+        for (char c : value)
+            out += (c == '\n' || c == '\r' || c == '`' || c == '\\' || c == ')' || c == '$') ? '_' : c;
         break;
     case Quoting::integer: {
         size_t start = !value.empty() && value[0] == '-' ? 1 : 0;
-        bool digits = value.size() > start && value.size() - start <= 18 &&
-                      std::all_of(value.begin() + static_cast<long>(start), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (!digits) refuse("inside arithmetic, and the value is not a decimal integer (bash evaluates names and subscripts there)");
+        bool digits =
+            value.size() > start && value.size() - start <= 18 &&
+            std::all_of(value.begin() + static_cast<long>(start), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits)
+            refuse("inside arithmetic, and the value is not a decimal integer (bash evaluates names and subscripts there)");
         out = value;
         break;
     }

@@ -39,7 +39,7 @@ struct Placement {
 struct LexerState;
 
 class Lexer {
-public:
+  public:
     // `name` names the template in errors (a workflow key such as issue.hooks.after_create).
     explicit Lexer(std::string name);
     ~Lexer();
@@ -57,7 +57,7 @@ public:
     // The end of the script: ends the last word (a trailing `| sh` is checked too).
     void finish();
 
-private:
+  private:
     std::unique_ptr<LexerState> s_;
 };
 

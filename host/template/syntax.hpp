@@ -44,21 +44,21 @@ using ExprPtr = std::unique_ptr<Expr>;
 struct Expr {
     enum Kind { literal, var, attr, index, filter, test, unary, binary, list, dict, cond } kind;
     Pos pos;
-    json::value value;            // literal
-    std::string name;             // var / attr / filter / test / op
-    ExprPtr a, b, c;              // operands
-    std::vector<ExprPtr> args;    // filter args, list items, dict keys/values (pairs)
-    bool negate = false;          // `is not`
+    json::value value;         // literal
+    std::string name;          // var / attr / filter / test / op
+    ExprPtr a, b, c;           // operands
+    std::vector<ExprPtr> args; // filter args, list items, dict keys/values (pairs)
+    bool negate = false;       // `is not`
 };
 
 struct Node {
     enum Kind { text_node, output, if_, for_, set, block } kind = block;
     Pos pos;
-    std::string text;                                  // text
-    ExprPtr expr;                                      // output / set value / for iterable
+    std::string text;                                                             // text
+    ExprPtr expr;                                                                 // output / set value / for iterable
     std::vector<std::pair<ExprPtr, std::vector<std::unique_ptr<Node>>>> branches; // if: (cond|null, body)
-    std::string var;                                   // for / set target
-    std::vector<std::unique_ptr<Node>> body, else_body; // for / block
+    std::string var;                                                              // for / set target
+    std::vector<std::unique_ptr<Node>> body, else_body;                           // for / block
 };
 
 // Source text → pieces (text, `{{ }}` and `{% %}` with their tokens). Throws TemplateError.

@@ -36,16 +36,23 @@ void sketch_nodes(const std::vector<std::unique_ptr<Node>> &nodes, Segments &out
     for (const auto &n : nodes) {
         switch (n->kind) {
         case Node::text_node:
-            if (!out.empty() && out.back().literal) out.back().text += n->text;
-            else out.push_back(Segment{n->text, true, 0, 0});
+            if (!out.empty() && out.back().literal)
+                out.back().text += n->text;
+            else
+                out.push_back(Segment{n->text, true, 0, 0});
             break;
-        case Node::output: out.push_back(Segment{"x", false, n->pos.line, n->pos.col}); break;
+        case Node::output:
+            out.push_back(Segment{"x", false, n->pos.line, n->pos.col});
+            break;
         case Node::block:
-        case Node::for_: sketch_nodes(n->body, out); break;
+        case Node::for_:
+            sketch_nodes(n->body, out);
+            break;
         case Node::if_:
             if (!n->branches.empty()) sketch_nodes(n->branches.front().second, out);
             break;
-        case Node::set: break;
+        case Node::set:
+            break;
         }
     }
 }
@@ -60,7 +67,8 @@ Segments Template::sketch() const {
 
 std::string to_text(const Segments &segments) {
     std::string out;
-    for (auto &s : segments) out += s.text;
+    for (auto &s : segments)
+        out += s.text;
     return out;
 }
 
@@ -73,4 +81,3 @@ std::string render_shell(const std::string &source, const std::string &name, con
 }
 
 } // namespace vik::tmpl
-

@@ -32,7 +32,7 @@ struct ShellContextError : TemplateError {
 
 struct Segment {
     std::string text;
-    bool literal = true; // true: from the template source; false: a substituted value
+    bool literal = true;   // true: from the template source; false: a substituted value
     int line = 0, col = 0; // for substituted values: where the `{{` stands in the template source
 };
 using Segments = std::vector<Segment>;
@@ -42,7 +42,7 @@ struct Node; // the parsed template (syntax.hpp)
 }
 
 class Template {
-public:
+  public:
     // Parses `source`; `name` appears in error messages (a file path or a workflow key).
     // Throws TemplateError naming line and column for malformed input.
     Template(std::string source, std::string name);
@@ -59,7 +59,7 @@ public:
     // once. What `doctor` lexes to find shell contexts that would be refused at render time.
     Segments sketch() const;
 
-private:
+  private:
     std::string name_;
     std::shared_ptr<detail::Node> root_;
 };

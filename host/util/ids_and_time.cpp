@@ -21,15 +21,17 @@ std::string uuid_v7() {
         r2 = rng();
     }
     unsigned char b[16];
-    for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
-    for (int i = 0; i < 8; ++i) b[6 + i] = static_cast<unsigned char>(r1 >> (8 * i));
+    for (int i = 0; i < 6; ++i)
+        b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+    for (int i = 0; i < 8; ++i)
+        b[6 + i] = static_cast<unsigned char>(r1 >> (8 * i));
     b[14] = static_cast<unsigned char>(r2);
     b[15] = static_cast<unsigned char>(r2 >> 8);
     b[6] = static_cast<unsigned char>(0x70 | (b[6] & 0x0f)); // version 7
     b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3f)); // variant 10
     char out[37];
-    std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                  b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+                  b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
     return out;
 }
 
@@ -39,8 +41,8 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                  tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
     return buf;
 }
 

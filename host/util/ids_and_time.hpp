@@ -6,10 +6,10 @@
 
 namespace vik::util {
 
-std::string uuid_v7();                                             // time-ordered, RFC 9562
-std::string rfc3339_utc(std::chrono::system_clock::time_point t);  // 2026-11-23T13:45:01.123Z
+std::string uuid_v7();                                            // time-ordered, RFC 9562
+std::string rfc3339_utc(std::chrono::system_clock::time_point t); // 2026-11-23T13:45:01.123Z
 inline std::string now_rfc3339() { return rfc3339_utc(std::chrono::system_clock::now()); }
-std::string utc_date(std::chrono::system_clock::time_point t);     // 2026-11-23
+std::string utc_date(std::chrono::system_clock::time_point t); // 2026-11-23
 std::string sha256_hex(const std::string &text, size_t hex_chars = 64);
 
 } // namespace vik::util

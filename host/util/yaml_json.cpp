@@ -31,7 +31,8 @@ json::value plain_scalar_to_json(const std::string &s) {
     if (std::regex_match(s, hex)) return integer(s.c_str() + 2, 16);
     if (std::regex_match(s, octal)) return integer(s.c_str() + 2, 8);
     if (std::regex_match(s, floating)) return std::strtod(s.c_str(), nullptr);
-    if (std::regex_match(s, inf)) return s[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    if (std::regex_match(s, inf))
+        return s[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
     if (std::regex_match(s, nan)) return std::numeric_limits<double>::quiet_NaN();
     return json::string(s);
 }
@@ -42,7 +43,8 @@ json::value convert(const YAML::Node &n, const KeepString &keep_string, bool kee
     switch (n.Type()) {
     case YAML::NodeType::Sequence: {
         json::array a;
-        for (const auto &item : n) a.push_back(convert(item, keep_string, false));
+        for (const auto &item : n)
+            a.push_back(convert(item, keep_string, false));
         return a;
     }
     case YAML::NodeType::Map: {
@@ -60,7 +62,8 @@ json::value convert(const YAML::Node &n, const KeepString &keep_string, bool kee
     case YAML::NodeType::Null:
         // `id: ~` stays null even for keep-string keys: there is no text to keep.
         return nullptr;
-    default: return nullptr;
+    default:
+        return nullptr;
     }
 }
 

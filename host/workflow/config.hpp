@@ -20,16 +20,16 @@ inline constexpr const char *kDefaultTrackerKind = "command";
 
 struct AgentProfile {
     std::string name;
-    std::string runtime;          // served by an agent-runtime plugin (codex, claude_code, scripted, ...)
+    std::string runtime; // served by an agent-runtime plugin (codex, claude_code, scripted, ...)
     std::string model;
-    boost::json::object args;     // forwarded as CLI flags, order kept
+    boost::json::object args; // forwarded as CLI flags, order kept
     // vik-host keys
-    std::string command;          // executable (or, for the scripted runtime, see its settings)
+    std::string command;                                  // executable (or, for the scripted runtime, see its settings)
     std::vector<std::pair<std::string, std::string>> env; // extra environment for the agent
-    std::vector<std::string> pass_env; // host variables passed although they look secret
-    double timeout_sec = 3600;    // overall limit for one session
-    double stall_timeout_sec = 300; // no event for this long -> stalled (0 disables)
-    boost::json::object settings; // runtime-plugin settings
+    std::vector<std::string> pass_env;                    // host variables passed although they look secret
+    double timeout_sec = 3600;                            // overall limit for one session
+    double stall_timeout_sec = 300;                       // no event for this long -> stalled (0 disables)
+    boost::json::object settings;                         // runtime-plugin settings
 };
 
 // Where a value starts in workflow.yml (1-based; 0 when unknown).
@@ -41,20 +41,20 @@ struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
     std::string agent;
-    std::optional<std::string> prompt;                 // inline template
-    std::optional<std::filesystem::path> prompt_file;  // resolved path of a template file
-    std::optional<std::string> before_run, after_run;  // hook snippets (templates)
+    std::optional<std::string> prompt;                // inline template
+    std::optional<std::filesystem::path> prompt_file; // resolved path of a template file
+    std::optional<std::string> before_run, after_run; // hook snippets (templates)
 };
 
 // vik-host's scheduling rules (docs/scheduling.md); the top-level `scheduling:` section.
 struct SchedulingPolicy {
-    double continuation_delay_sec = 1;   // clean finish, issue still in the stage's state
-    int64_t max_continuations = 3;       // then the (issue, stage) is blocked
-    double retry_base_sec = 10;          // failure backoff: base * 2^(attempt-1) ...
-    double retry_max_backoff_sec = 300;  // ... capped here
-    int64_t max_attempts = 3;            // failed attempts before the (issue, stage) is blocked
+    double continuation_delay_sec = 1;                      // clean finish, issue still in the stage's state
+    int64_t max_continuations = 3;                          // then the (issue, stage) is blocked
+    double retry_base_sec = 10;                             // failure backoff: base * 2^(attempt-1) ...
+    double retry_max_backoff_sec = 300;                     // ... capped here
+    int64_t max_attempts = 3;                               // failed attempts before the (issue, stage) is blocked
     std::map<std::string, int64_t> max_concurrent_by_state; // running issues per tracker state
-    std::vector<std::string> terminal_states; // runs stopped, workspaces removed
+    std::vector<std::string> terminal_states;               // runs stopped, workspaces removed
 };
 
 struct Config {
@@ -74,20 +74,20 @@ struct Config {
     // issues
     std::optional<std::string> pull_command; // template, rendered once
     int64_t idle_sec = 5;
-    double pull_timeout_sec = 60;           // vik-host
+    double pull_timeout_sec = 60;                   // vik-host
     std::string tracker_kind = kDefaultTrackerKind; // vik-host: issues.tracker.kind
-    boost::json::object tracker_settings;   // vik-host: other issues.tracker.* keys
+    boost::json::object tracker_settings;           // vik-host: other issues.tracker.* keys
     // vik-host: the `secret_env` the manifests of this workflow's tracker and hooks plugins
     // declare; recorded by check_plugins (plugin_checks.hpp), empty before plugins are checked.
     std::vector<std::string> plugin_secret_env;
 
     // issue
     std::optional<std::string> after_create, before_remove; // hook snippets
-    double hook_timeout_sec = 30;             // vik-host: issue.hooks.timeout_sec
-    double prompt_command_timeout_sec = 30;   // vik-host: issue.prompt_command_timeout_sec
-    std::vector<Stage> stages;                // workflow order
+    double hook_timeout_sec = 30;                           // vik-host: issue.hooks.timeout_sec
+    double prompt_command_timeout_sec = 30;                 // vik-host: issue.prompt_command_timeout_sec
+    std::vector<Stage> stages;                              // workflow order
 
-    SchedulingPolicy scheduling;              // vik-host
+    SchedulingPolicy scheduling; // vik-host
 
     // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
     // command), so template diagnostics can name the line.

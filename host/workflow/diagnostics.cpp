@@ -14,7 +14,8 @@ namespace json = boost::json;
 
 size_t Diagnostics::errors() const {
     size_t n = 0;
-    for (auto &d : items) n += d.severity == Severity::error;
+    for (auto &d : items)
+        n += d.severity == Severity::error;
     return n;
 }
 
@@ -46,10 +47,12 @@ void Diagnostics::unknown_agent(const std::string &p, const std::string &agent) 
 void Diagnostics::unknown_plugin_name(const std::string &p, const std::string &code, const std::string &what,
                                       const std::string &name, const std::vector<std::string> &available) {
     std::string list;
-    for (auto &a : available) list += (list.empty() ? "" : ", ") + a;
+    for (auto &a : available)
+        list += (list.empty() ? "" : ", ") + a;
     if (list.empty()) list = "none; check --plugins";
-    items.push_back({Severity::error, p, code, name, false,
-                     what + " '" + name + "' set for '" + p + "' is not provided by any loaded plugin (available: " + list + ")"});
+    items.push_back(
+        {Severity::error, p, code, name, false,
+         what + " '" + name + "' set for '" + p + "' is not provided by any loaded plugin (available: " + list + ")"});
 }
 
 void Diagnostics::invalid_template(const std::string &p, const std::string &at, const std::string &what) {
@@ -89,8 +92,9 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issue.stages.*", {"when", "hooks", "agent", "prompt", "prompt_file"}},
         {"issue.stages.*.when", {"state"}},
         {"issue.stages.*.hooks", {"before_run", "after_run"}},
-        {"scheduling", {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
-                        "max_concurrent_by_state", "terminal_states"}},
+        {"scheduling",
+         {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
+          "max_concurrent_by_state", "terminal_states"}},
     };
     return order;
 }
@@ -182,8 +186,10 @@ void repoint(Diagnostic &d, const std::string &pointer) {
 
 void order_like_vik(Diagnostics &d, const Config &config) {
     std::vector<std::string> agents, stages;
-    for (const auto &a : config.agents) agents.push_back(a.name);
-    for (const auto &s : config.stages) stages.push_back(s.name);
+    for (const auto &a : config.agents)
+        agents.push_back(a.name);
+    for (const auto &s : config.stages)
+        stages.push_back(s.name);
 
     std::vector<std::pair<std::vector<int>, Diagnostic>> placed;
     for (auto &item : d.items) {
@@ -218,7 +224,8 @@ void order_like_vik(Diagnostics &d, const Config &config) {
     }
     std::stable_sort(placed.begin(), placed.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
     d.items.clear();
-    for (auto &[key, item] : placed) d.items.push_back(std::move(item));
+    for (auto &[key, item] : placed)
+        d.items.push_back(std::move(item));
 }
 
 std::string render_text(const Diagnostics &d) {
@@ -241,8 +248,10 @@ std::string render_json(const Diagnostics &d) {
             o["code"] = i.code;
         } else {
             json::object code;
-            if (i.value_is_number) code[i.code] = std::stoll(i.value);
-            else code[i.code] = i.value;
+            if (i.value_is_number)
+                code[i.code] = std::stoll(i.value);
+            else
+                code[i.code] = i.value;
             o["code"] = code;
         }
         (i.severity == Severity::error ? errors : warnings).push_back(o);

@@ -37,8 +37,9 @@ std::string join(const std::string &prefix, const std::string &key) { return pre
 bool is_blank(const std::string &s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
 
 class Reader {
-public:
-    Reader(fs::path file, const std::string &source, Diagnostics &diags) : file_(std::move(file)), source_(source), diags_(diags) {}
+  public:
+    Reader(fs::path file, const std::string &source, Diagnostics &diags)
+        : file_(std::move(file)), source_(source), diags_(diags) {}
 
     [[noreturn]] void fail(const YAML::Mark &mark, const std::string &pointer, const std::string &what) const {
         std::string where = file_.string();
@@ -64,7 +65,8 @@ public:
         for (const auto &kv : map) {
             std::string key = kv.first.Scalar();
             bool ok = false;
-            for (auto k : known) ok = ok || key == k;
+            for (auto k : known)
+                ok = ok || key == k;
             if (!ok) diags_.unknown_field(join(prefix, key));
         }
     }
@@ -155,7 +157,7 @@ public:
     const fs::path &file() const { return file_; }
     Diagnostics &diags() { return diags_; }
 
-private:
+  private:
     fs::path file_;
     const std::string &source_;
     Diagnostics &diags_;
@@ -211,7 +213,8 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
         std::string p = a.name.empty() ? "agents" : "agents." + a.name;
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected an agent profile map" + r.found(n));
-        r.unknown_fields(n, p, {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"});
+        r.unknown_fields(
+            n, p, {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"});
         a.runtime = r.string(r.required(n, "runtime", p + ".runtime"), p + ".runtime");
         a.model = r.string(r.required(n, "model", p + ".model"), p + ".model");
         if (is_blank(a.model)) r.diags().empty_str(p + ".model");
@@ -219,7 +222,9 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
             for (const auto &arg : args) {
                 std::string ap = p + ".args." + arg.first.Scalar();
                 const YAML::Node &v = arg.second;
-                if (v.IsMap()) r.fail(v.Mark(), ap, "invalid type: expected a string, number, boolean, null or list of strings, found a map");
+                if (v.IsMap())
+                    r.fail(v.Mark(), ap,
+                           "invalid type: expected a string, number, boolean, null or list of strings, found a map");
                 if (v.IsSequence())
                     for (const auto &item : v)
                         if (!item.IsScalar()) r.fail(item.Mark(), ap, "invalid type: expected a list of strings");
@@ -231,10 +236,13 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
             a.command = *cmd;
         }
         if (YAML::Node env = r.section(n, "env", p + ".env"); env.IsDefined())
-            for (const auto &e : env) a.env.emplace_back(e.first.Scalar(), r.string(e.second, p + ".env." + e.first.Scalar()));
+            for (const auto &e : env)
+                a.env.emplace_back(e.first.Scalar(), r.string(e.second, p + ".env." + e.first.Scalar()));
         if (YAML::Node pe = n["pass_env"]; pe.IsDefined()) {
-            if (!pe.IsSequence()) r.fail(pe.Mark(), p + ".pass_env", "invalid type: expected a list of variable names" + r.found(pe));
-            for (const auto &v : pe) a.pass_env.push_back(r.string(v, p + ".pass_env"));
+            if (!pe.IsSequence())
+                r.fail(pe.Mark(), p + ".pass_env", "invalid type: expected a list of variable names" + r.found(pe));
+            for (const auto &v : pe)
+                a.pass_env.push_back(r.string(v, p + ".pass_env"));
         }
         a.timeout_sec = r.seconds(n, "timeout_sec", p + ".timeout_sec", 3600, false);
         a.stall_timeout_sec = r.seconds(n, "stall_timeout_sec", p + ".stall_timeout_sec", 300, true);
@@ -280,7 +288,8 @@ void load_issues(Reader &r, const YAML::Node &root, Config &c) {
     }
 }
 
-std::optional<std::string> hook(Reader &r, Config &c, const YAML::Node &hooks, const std::string &key, const std::string &prefix) {
+std::optional<std::string> hook(Reader &r, Config &c, const YAML::Node &hooks, const std::string &key,
+                                const std::string &prefix) {
     remember_position(c, prefix + "." + key, hooks[key]);
     return r.optional_string(hooks, key, prefix + "." + key);
 }
@@ -321,8 +330,10 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (is_blank(s.state)) r.diags().empty_str(p + ".when.state");
         s.agent = r.string(r.required(n, "agent", p + ".agent"), p + ".agent");
         // Agents are loaded before stages, so the reference can be checked here, in vik's order.
-        if (is_blank(s.agent)) r.diags().empty_str(p + ".agent");
-        else if (!c.agent(s.agent)) r.diags().unknown_agent(p + ".agent", s.agent);
+        if (is_blank(s.agent))
+            r.diags().empty_str(p + ".agent");
+        else if (!c.agent(s.agent))
+            r.diags().unknown_agent(p + ".agent", s.agent);
         bool has_file = n["prompt_file"].IsDefined(), has_inline = n["prompt"].IsDefined();
         if (has_file == has_inline) r.fail(n.Mark(), p, "issue stage must define exactly one of `prompt_file` or `prompt`");
         if (has_inline) {
@@ -331,8 +342,10 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
             if (s.prompt->empty()) r.diags().empty_str(p + ".prompt");
         } else {
             std::string f = r.string(n["prompt_file"], p + ".prompt_file");
-            if (f.empty()) r.diags().empty_str(p + ".prompt_file");
-            else s.prompt_file = resolve_path(f, c.workflow_dir);
+            if (f.empty())
+                r.diags().empty_str(p + ".prompt_file");
+            else
+                s.prompt_file = resolve_path(f, c.workflow_dir);
         }
         if (YAML::Node hooks = r.section(n, "hooks", p + ".hooks"); hooks.IsDefined()) {
             r.unknown_fields(hooks, p + ".hooks", {"before_run", "after_run"});
@@ -347,10 +360,12 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node n = r.section(root, "scheduling", "scheduling");
     if (!n.IsDefined()) return;
     auto &s = c.scheduling;
-    r.unknown_fields(n, "scheduling", {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec",
-                                       "max_attempts", "max_concurrent_by_state", "terminal_states"});
+    r.unknown_fields(n, "scheduling",
+                     {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
+                      "max_concurrent_by_state", "terminal_states"});
     s.continuation_delay_sec = r.seconds(n, "continuation_delay_sec", "scheduling.continuation_delay_sec", 1, true);
-    if (n["max_continuations"].IsDefined()) s.max_continuations = r.integer(n["max_continuations"], "scheduling.max_continuations");
+    if (n["max_continuations"].IsDefined())
+        s.max_continuations = r.integer(n["max_continuations"], "scheduling.max_continuations");
     s.retry_base_sec = r.seconds(n, "retry_base_sec", "scheduling.retry_base_sec", 10, true);
     s.retry_max_backoff_sec = r.seconds(n, "retry_max_backoff_sec", "scheduling.retry_max_backoff_sec", 300, true);
     s.max_attempts = r.positive(n, "max_attempts", "scheduling.max_attempts", 3);
@@ -362,7 +377,8 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
             s.max_concurrent_by_state[kv.first.Scalar()] = v;
         }
     if (YAML::Node t = n["terminal_states"]; t.IsDefined()) {
-        if (!t.IsSequence()) r.fail(t.Mark(), "scheduling.terminal_states", "invalid type: expected a list of states" + r.found(t));
+        if (!t.IsSequence())
+            r.fail(t.Mark(), "scheduling.terminal_states", "invalid type: expected a list of states" + r.found(t));
         for (const auto &v : t) {
             std::string st = r.string(v, "scheduling.terminal_states");
             if (is_blank(st)) r.diags().empty_str("scheduling.terminal_states");
@@ -383,8 +399,9 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         try {
             root = YAML::Load(text);
         } catch (const YAML::DeepRecursion &e) {
-            r.fail(e.mark, "", "invalid YAML: nesting deeper than " + std::to_string(e.depth()) +
-                                   " levels; a workflow needs a few, flatten this value");
+            r.fail(e.mark, "",
+                   "invalid YAML: nesting deeper than " + std::to_string(e.depth()) +
+                       " levels; a workflow needs a few, flatten this value");
         } catch (const YAML::Exception &e) {
             r.fail(e.mark, "", "invalid YAML: " + e.msg);
         }
@@ -403,9 +420,8 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {
-        return std::unexpected(LoadError{path.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                             std::to_string(e.mark.column + 1) + ": " + e.msg,
-                                         ""});
+        return std::unexpected(LoadError{
+            path.string() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg, ""});
     }
     return out;
 }
@@ -422,7 +438,8 @@ std::expected<Loaded, LoadError> load_workflow(const fs::path &path) {
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<size_t>(in.gcount()));
     if (text.size() > max_bytes)
-        return std::unexpected(LoadError{path.string() + ": the workflow file is larger than " + std::to_string(max_bytes / (1024 * 1024)) +
+        return std::unexpected(LoadError{path.string() + ": the workflow file is larger than " +
+                                             std::to_string(max_bytes / (1024 * 1024)) +
                                              " MiB; a workflow is a few kilobytes (check that this is the right file)",
                                          ""});
     return load_workflow_text(text, path);

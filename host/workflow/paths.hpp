@@ -7,8 +7,8 @@
 
 namespace vik::workflow {
 
-std::filesystem::path home_dir();                                  // $HOME, else the passwd entry
-std::filesystem::path expand_tilde(const std::string &path);       // "~" and "~/x" only
+std::filesystem::path home_dir();                            // $HOME, else the passwd entry
+std::filesystem::path expand_tilde(const std::string &path); // "~" and "~/x" only
 std::filesystem::path resolve_path(const std::string &path, const std::filesystem::path &base_dir);
 std::filesystem::path absolute_lexical(const std::filesystem::path &path); // from the cwd, folded
 // The workflow-path key: the absolute workflow path with every '/' replaced by '-'.

@@ -37,10 +37,12 @@ void check_unique(const std::vector<std::shared_ptr<plugins::LoadedPlugin>> &pro
                   const std::string &what, const std::string &name, Diagnostics &d) {
     if (providers.size() < 2) return;
     std::string list;
-    for (const auto &p : providers) list += (list.empty() ? "" : ", ") + p->manifest.id + " (" + p->manifest.path.string() + ")";
+    for (const auto &p : providers)
+        list += (list.empty() ? "" : ", ") + p->manifest.id + " (" + p->manifest.path.string() + ")";
     d.items.push_back({Severity::error, pointer, "ambiguous_plugin", name, false,
-                       "the " + what + " '" + name + "' set for '" + pointer + "' is served by " + std::to_string(providers.size()) +
-                           " plugins: " + list + "; remove all but one from the plugin directories"});
+                       "the " + what + " '" + name + "' set for '" + pointer + "' is served by " +
+                           std::to_string(providers.size()) + " plugins: " + list +
+                           "; remove all but one from the plugin directories"});
 }
 
 bool has_hook_scripts(const Config &c) {
@@ -80,9 +82,9 @@ void check_plugins(Config &c, const plugins::Registry &reg, Diagnostics &d) {
     check_settings(c.tracker_settings, m, "issues.tracker", d, true);
     for (const auto &[key, spec] : m.settings)
         if (spec.required && !host_supplied(key, m.settings_from) && !c.tracker_settings.contains(key))
-            d.items.push_back({Severity::error, "issues.tracker." + key, "missing_setting", key, false,
-                               "'issues.tracker." + key + "' is required by the '" + c.tracker_kind + "' tracker (" +
-                                   spec.description + ")"});
+            d.items.push_back(
+                {Severity::error, "issues.tracker." + key, "missing_setting", key, false,
+                 "'issues.tracker." + key + "' is required by the '" + c.tracker_kind + "' tracker (" + spec.description + ")"});
 }
 
 } // namespace vik::workflow

@@ -47,8 +47,8 @@ enum class Kind { text, shell };
 // not a failed hook for every issue later. `file` and `origin` place the template: for a prompt
 // file its own path (line 1 = the file's first line); for a value inside workflow.yml the
 // workflow path and where the value starts there. The engine bounds its own nesting depth.
-void compile(const std::string &pointer, const std::string &source, const fs::path &file, std::optional<SourcePos> origin, Kind kind,
-             Diagnostics &d) {
+void compile(const std::string &pointer, const std::string &source, const fs::path &file, std::optional<SourcePos> origin,
+             Kind kind, Diagnostics &d) {
     try {
         tmpl::Template t(source, pointer);
         if (kind != Kind::shell) return;

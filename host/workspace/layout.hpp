@@ -17,7 +17,7 @@
 namespace vik::workspace {
 
 class Layout {
-public:
+  public:
     Layout(std::filesystem::path issues_root, std::filesystem::path sessions_root)
         : issues_root_(std::move(issues_root)), sessions_root_(std::move(sessions_root)) {}
 
@@ -45,9 +45,10 @@ public:
     std::expected<void, std::string> remove(const std::string &issue_id) const;
 
     // The record of one agent session.
-    std::filesystem::path session_file(const std::string &issue_id, const std::string &stage, const std::string &session_id) const;
+    std::filesystem::path session_file(const std::string &issue_id, const std::string &stage,
+                                       const std::string &session_id) const;
 
-private:
+  private:
     std::filesystem::path issues_root_, sessions_root_;
 };
 

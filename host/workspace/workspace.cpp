@@ -35,13 +35,15 @@ std::expected<fs::path, std::string> contained_path(const fs::path &root, const 
         fs::path target = fs::weakly_canonical(candidate, ec);
         auto rel = target.lexically_relative(canon_root);
         if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")
-            return std::unexpected("workspace " + candidate.string() + " is a symlink that escapes the root " + canon_root.string());
+            return std::unexpected("workspace " + candidate.string() + " is a symlink that escapes the root " +
+                                   canon_root.string());
     }
     fs::path resolved = fs::weakly_canonical(candidate, ec);
     if (ec) return std::unexpected("cannot resolve workspace " + candidate.string() + ": " + ec.message());
     if (resolved == canon_root) return std::unexpected("workspace " + candidate.string() + " resolves to the root itself");
     auto rel = resolved.lexically_relative(canon_root);
-    if (rel.empty() || *rel.begin() == "..") return std::unexpected("workspace " + candidate.string() + " escapes the root " + canon_root.string());
+    if (rel.empty() || *rel.begin() == "..")
+        return std::unexpected("workspace " + candidate.string() + " escapes the root " + canon_root.string());
     return candidate;
 }
 
@@ -71,7 +73,8 @@ std::expected<Prepared, std::string> ensure_directory(const fs::path &root, cons
     bool half_made = fs::exists(fs::symlink_status(marker, ec));
     auto st = fs::symlink_status(*path, ec);
     if (fs::exists(st)) {
-        if (!fs::is_directory(st)) return std::unexpected("workspace " + path->string() + " exists but is not a directory; move it away");
+        if (!fs::is_directory(st))
+            return std::unexpected("workspace " + path->string() + " exists but is not a directory; move it away");
         if (!half_made) return Prepared::existing;
         fs::remove_all(*path, ec);
         if (ec) return std::unexpected("cannot remove the half-made workspace " + path->string() + ": " + ec.message());

@@ -9,13 +9,16 @@
 namespace {
 
 std::vector<std::string> claude_argv(const vik::agents::Profile &p) {
-    std::vector<std::string> a{p.command.empty() ? "claude" : p.command, "--verbose", "--output-format", "stream-json", "--model", p.model, "-p"};
-    for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
+    std::vector<std::string> a{
+        p.command.empty() ? "claude" : p.command, "--verbose", "--output-format", "stream-json", "--model", p.model, "-p"};
+    for (auto &f : vik::agents::args_to_flags(p.args))
+        a.push_back(f);
     return a;
 }
 
 struct ClaudeSession {
-    static std::unique_ptr<vik::agents::CliSession<vik::agents::ClaudeEventMapper>> make(const vik_host_api *, const vik_session_request *req) {
+    static std::unique_ptr<vik::agents::CliSession<vik::agents::ClaudeEventMapper>> make(const vik_host_api *,
+                                                                                         const vik_session_request *req) {
         return vik::agents::CliSession<vik::agents::ClaudeEventMapper>::make("claude", req, claude_argv);
     }
 };

@@ -45,11 +45,20 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
                     json::value input = b.contains("input") ? b.at("input") : json::value();
                     if (name == "Task" || name == "Agent") {
                         subagent_calls_.insert(id);
-                        out.push_back(event({{"kind", VIK_EVENT_SUBAGENT}, {"call_id", id}, {"action", "spawn"}, {"status", "requested"},
-                                             {"target_ids", json::array()}, {"raw", block}}));
+                        out.push_back(event({{"kind", VIK_EVENT_SUBAGENT},
+                                             {"call_id", id},
+                                             {"action", "spawn"},
+                                             {"status", "requested"},
+                                             {"target_ids", json::array()},
+                                             {"raw", block}}));
                     } else {
-                        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", name}, {"phase", "request"},
-                                             {"input", input}, {"output", nullptr}, {"raw", block}}));
+                        out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                                             {"call_id", id},
+                                             {"name", name},
+                                             {"phase", "request"},
+                                             {"input", input},
+                                             {"output", nullptr},
+                                             {"raw", block}}));
                     }
                 }
             }
@@ -64,12 +73,23 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
                 std::string id = str(b.if_contains("tool_use_id"));
                 json::value result = b.contains("content") ? b.at("content") : json::value();
                 if (subagent_calls_.count(id))
-                    out.push_back(event({{"kind", VIK_EVENT_SUBAGENT}, {"call_id", id}, {"action", "result"},
-                                         {"status", b.contains("is_error") && b.at("is_error").is_bool() && b.at("is_error").get_bool() ? "failed" : "completed"},
-                                         {"target_ids", json::array()}, {"raw", block}}));
+                    out.push_back(
+                        event({{"kind", VIK_EVENT_SUBAGENT},
+                               {"call_id", id},
+                               {"action", "result"},
+                               {"status", b.contains("is_error") && b.at("is_error").is_bool() && b.at("is_error").get_bool()
+                                              ? "failed"
+                                              : "completed"},
+                               {"target_ids", json::array()},
+                               {"raw", block}}));
                 else
-                    out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", ""}, {"phase", "result"}, {"input", nullptr},
-                                         {"output", result}, {"raw", block}}));
+                    out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                                         {"call_id", id},
+                                         {"name", ""},
+                                         {"phase", "result"},
+                                         {"input", nullptr},
+                                         {"output", result},
+                                         {"raw", block}}));
             }
     } else if (type == "result") {
         json::object usage = obj(o, "usage") ? *obj(o, "usage") : json::object();
@@ -81,7 +101,8 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
         out.push_back(event(tokens));
         if (auto *d = o.if_contains("permission_denials"); d && d->is_array())
             for (const auto &denial : d->get_array())
-                out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
+                out.push_back(
+                    event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
         // FIX over vik: `is_error: true` fails the session whatever `subtype` says.
         bool is_error = o.contains("is_error") && o.at("is_error").is_bool() && o.at("is_error").get_bool();
         if (is_error) {
@@ -95,7 +116,8 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
             settle(VIK_SESSION_COMPLETED);
         }
     } else {
-        out.push_back(event({{"kind", VIK_EVENT_UNKNOWN}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));
+        out.push_back(
+            event({{"kind", VIK_EVENT_UNKNOWN}, {"event_type", subtype.empty() ? type : type + "/" + subtype}, {"raw", v}}));
     }
     return out;
 }

@@ -13,10 +13,10 @@
 namespace vik::agents {
 
 class ClaudeEventMapper : public MapperState {
-public:
+  public:
     std::vector<std::string> map(std::string_view line, bool truncated = false);
 
-private:
+  private:
     std::set<std::string> subagent_calls_; // tool_use ids of Task/Agent calls
 };
 

@@ -10,7 +10,6 @@ namespace vik::agents {
 
 namespace json = boost::json;
 
-
 std::vector<std::string> CodexEventMapper::map(std::string_view line, bool truncated) {
     std::vector<std::string> out;
     json::value v;
@@ -51,29 +50,45 @@ std::vector<std::string> CodexEventMapper::map(std::string_view line, bool trunc
             out.push_back(event({{"kind", VIK_EVENT_MESSAGE}, {"text", str(item.if_contains("text"))}}));
         } else if (itype == "command_execution" && type != "item.updated") {
             if (!done)
-                out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", "command_execution"}, {"phase", "request"},
-                                     {"input", json::object{{"command", str(item.if_contains("command"))}}}, {"output", nullptr}, {"raw", v}}));
-            else
-                out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", "command_execution"}, {"phase", "result"},
+                out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                                     {"call_id", id},
+                                     {"name", "command_execution"},
+                                     {"phase", "request"},
                                      {"input", json::object{{"command", str(item.if_contains("command"))}}},
-                                     {"output", json::object{{"aggregated_output", str(item.if_contains("aggregated_output"))},
-                                                             {"exit_code", item.contains("exit_code") ? item.at("exit_code") : json::value()},
-                                                             {"status", str(item.if_contains("status"))}}},
+                                     {"output", nullptr},
                                      {"raw", v}}));
+            else
+                out.push_back(event(
+                    {{"kind", VIK_EVENT_TOOL_CALL},
+                     {"call_id", id},
+                     {"name", "command_execution"},
+                     {"phase", "result"},
+                     {"input", json::object{{"command", str(item.if_contains("command"))}}},
+                     {"output", json::object{{"aggregated_output", str(item.if_contains("aggregated_output"))},
+                                             {"exit_code", item.contains("exit_code") ? item.at("exit_code") : json::value()},
+                                             {"status", str(item.if_contains("status"))}}},
+                     {"raw", v}}));
         } else if (itype == "mcp_tool_call" && type != "item.updated") {
             std::string tool = str(item.if_contains("tool"));
-            out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL}, {"call_id", id}, {"name", tool.empty() ? "mcp_tool_call" : tool},
+            out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},
+                                 {"call_id", id},
+                                 {"name", tool.empty() ? "mcp_tool_call" : tool},
                                  {"phase", done ? "result" : "request"},
                                  {"input", item.contains("arguments") ? item.at("arguments") : json::value()},
-                                 {"output", item.contains("result") ? item.at("result") : json::value()}, {"raw", v}}));
-        } else if (itype == "collab_tool_call") {
-            out.push_back(event({{"kind", VIK_EVENT_SUBAGENT}, {"call_id", id}, {"action", str(item.if_contains("tool"))},
-                                 {"status", str(item.if_contains("status"))},
-                                 {"target_ids", item.contains("receiver_thread_ids") ? item.at("receiver_thread_ids") : json::array()},
+                                 {"output", item.contains("result") ? item.at("result") : json::value()},
                                  {"raw", v}}));
+        } else if (itype == "collab_tool_call") {
+            out.push_back(
+                event({{"kind", VIK_EVENT_SUBAGENT},
+                       {"call_id", id},
+                       {"action", str(item.if_contains("tool"))},
+                       {"status", str(item.if_contains("status"))},
+                       {"target_ids", item.contains("receiver_thread_ids") ? item.at("receiver_thread_ids") : json::array()},
+                       {"raw", v}}));
         } else if (itype == "error" && done) {
             // FIX over vik: an error item is a warning inside a turn that goes on.
-            out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", str(item.if_contains("message"))}, {"raw", v}}));
+            out.push_back(event(
+                {{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", str(item.if_contains("message"))}, {"raw", v}}));
         } else {
             unknown();
         }

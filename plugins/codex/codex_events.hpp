@@ -11,7 +11,7 @@
 namespace vik::agents {
 
 class CodexEventMapper : public MapperState {
-public:
+  public:
     // Events (JSON objects with "kind") for one stdout line, in order.
     std::vector<std::string> map(std::string_view line, bool truncated = false);
 };

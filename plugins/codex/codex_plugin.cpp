@@ -11,13 +11,15 @@ namespace {
 
 std::vector<std::string> codex_argv(const vik::agents::Profile &p) {
     std::vector<std::string> a{p.command.empty() ? "codex" : p.command, "exec"};
-    for (auto &f : vik::agents::args_to_flags(p.args)) a.push_back(f);
+    for (auto &f : vik::agents::args_to_flags(p.args))
+        a.push_back(f);
     a.insert(a.end(), {"--json", "-m", p.model});
     return a;
 }
 
 struct CodexSession {
-    static std::unique_ptr<vik::agents::CliSession<vik::agents::CodexEventMapper>> make(const vik_host_api *, const vik_session_request *req) {
+    static std::unique_ptr<vik::agents::CliSession<vik::agents::CodexEventMapper>> make(const vik_host_api *,
+                                                                                        const vik_session_request *req) {
         return vik::agents::CliSession<vik::agents::CodexEventMapper>::make("codex", req, codex_argv);
     }
 };

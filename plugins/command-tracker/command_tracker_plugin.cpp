@@ -48,8 +48,7 @@ std::string run_pull(Tracker &t, uint32_t timeout_ms) {
     auto r = vik::sdk::run_process(t.host, run);
     if (r.timed_out)
         throw vik::sdk::Error("issue pull command timed out after " + std::to_string(timeout_ms) + " ms", VIK_TIMEOUT);
-    if (r.term_signal != 0)
-        throw vik::sdk::Error("issue pull command was killed by signal " + std::to_string(r.term_signal));
+    if (r.term_signal != 0) throw vik::sdk::Error("issue pull command was killed by signal " + std::to_string(r.term_signal));
     if (r.exit_code != 0)
         throw vik::sdk::Error("issue pull command exited with code " + std::to_string(r.exit_code) + ": " +
                               vik::sdk::tail(r.err, 4096));
@@ -91,11 +90,13 @@ vik_status fetch(void *instance, const char *ids_json, uint32_t timeout_ms, cons
 }
 
 vik_status set_state(void *, const char *, const char *, uint32_t, vik_errbuf *err) {
-    return vik::sdk::unsupported(err, "command-tracker", "set_state (a pull command cannot change issues; use a tracker plugin that can)");
+    return vik::sdk::unsupported(err, "command-tracker",
+                                 "set_state (a pull command cannot change issues; use a tracker plugin that can)");
 }
 
 vik_status comment(void *, const char *, const char *, uint32_t, vik_errbuf *err) {
-    return vik::sdk::unsupported(err, "command-tracker", "comment (a pull command cannot change issues; use a tracker plugin that can)");
+    return vik::sdk::unsupported(err, "command-tracker",
+                                 "comment (a pull command cannot change issues; use a tracker plugin that can)");
 }
 
 const vik_tracker_v1 tracker = {sizeof(vik_tracker_v1), create, destroy, pull, fetch, set_state, comment};

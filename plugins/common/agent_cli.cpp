@@ -23,14 +23,16 @@ int64_t int_field(const json::object &o, const char *k) {
     return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
 }
 
-bool MapperState::parse_line(std::string_view line, bool truncated, const char *cli, json::value &v, std::vector<std::string> &out) {
+bool MapperState::parse_line(std::string_view line, bool truncated, const char *cli, json::value &v,
+                             std::vector<std::string> &out) {
     if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return false; // blank lines carry nothing
     boost::system::error_code ec;
     if (!truncated) v = json::parse(line, ec);
     if (!truncated && !ec && v.is_object()) return true;
     // At most 200 bytes of the line, never cut inside a UTF-8 character.
     size_t keep = std::min<size_t>(line.size(), 200);
-    while (keep > 0 && keep < line.size() && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80) --keep;
+    while (keep > 0 && keep < line.size() && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80)
+        --keep;
     std::string detail = std::string(cli) + (truncated ? " printed an over-long line: " : " printed a line that is not JSON: ") +
                          std::string(line.substr(0, keep));
     out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
@@ -62,7 +64,8 @@ std::vector<std::string> args_to_flags(const json::object &args) {
             out.push_back(flag);
         } else if (v.is_array()) {
             std::string joined;
-            for (const auto &item : v.get_array()) joined += (joined.empty() ? "" : ",") + str(&item);
+            for (const auto &item : v.get_array())
+                joined += (joined.empty() ? "" : ",") + str(&item);
             out.push_back(flag);
             out.push_back(joined);
         } else {
@@ -85,12 +88,18 @@ int32_t cli_outcome(const std::string &cli, int32_t settled, const std::string &
         return VIK_SESSION_FAILED;
     }
     std::string why = !last_notice.empty() ? last_notice : stderr_tail;
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    if (code == 143 || sig == 15) detail = cli + " was killed (SIGTERM) before it finished";
-    else if (sig != 0) detail = cli + " was killed by signal " + std::to_string(sig) + " before it finished";
-    else if (settled == VIK_SESSION_COMPLETED) detail = cli + " reported completion but exited with code " + std::to_string(code);
-    else if (code != 0) detail = cli + " exited with code " + std::to_string(code) + " before a terminal event";
-    else detail = cli + " exited without a terminal event";
+    while (!why.empty() && why.back() == '\n')
+        why.pop_back();
+    if (code == 143 || sig == 15)
+        detail = cli + " was killed (SIGTERM) before it finished";
+    else if (sig != 0)
+        detail = cli + " was killed by signal " + std::to_string(sig) + " before it finished";
+    else if (settled == VIK_SESSION_COMPLETED)
+        detail = cli + " reported completion but exited with code " + std::to_string(code);
+    else if (code != 0)
+        detail = cli + " exited with code " + std::to_string(code) + " before a terminal event";
+    else
+        detail = cli + " exited without a terminal event";
     if (!why.empty()) detail += ": " + why;
     return VIK_SESSION_FAILED;
 }

@@ -5,8 +5,8 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vik::agents {
@@ -35,9 +35,9 @@ int64_t int_field(const boost::json::object &o, const char *key); // 0 when abse
 
 // What every CLI event mapper tracks: the first terminal outcome its output announced.
 struct MapperState {
-    int32_t terminal = -1;     // VIK_SESSION_COMPLETED / _FAILED once a terminal line was seen
+    int32_t terminal = -1; // VIK_SESSION_COMPLETED / _FAILED once a terminal line was seen
     std::string terminal_detail;
-    std::string last_notice;   // the latest warning, for failure messages
+    std::string last_notice; // the latest warning, for failure messages
     void settle(int32_t outcome, const std::string &detail = "") {
         if (terminal >= 0) return;
         terminal = outcome;

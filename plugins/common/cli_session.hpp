@@ -12,9 +12,8 @@
 
 namespace vik::agents {
 
-template <class Mapper>
-class CliSession final : public vik::sdk::ProcessSession {
-public:
+template <class Mapper> class CliSession final : public vik::sdk::ProcessSession {
+  public:
     using ArgvBuilder = std::vector<std::string> (*)(const Profile &);
 
     // Reads the profile and builds the argv; a profile without a model is refused.
@@ -30,7 +29,8 @@ public:
     std::vector<std::string> argv() const override { return argv_; }
 
     void on_stdout_line(std::string_view line, bool truncated) override {
-        for (const auto &e : mapper_.map(line, truncated)) emit(e);
+        for (const auto &e : mapper_.map(line, truncated))
+            emit(e);
         if (mapper_.terminal >= 0) settle(mapper_.terminal, mapper_.terminal_detail);
     }
 
@@ -38,7 +38,7 @@ public:
         return cli_outcome(cli_, settled(), settled_detail(), code, sig, cancelled, mapper_.last_notice, stderr_tail(), detail);
     }
 
-private:
+  private:
     std::string cli_;
     std::vector<std::string> argv_;
     Mapper mapper_;

@@ -13,9 +13,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -85,8 +85,10 @@ json::array all_issues(const Tracker &t) {
     for (const auto &f : issue_files(t)) {
         json::value v = load_file(f);
         if (v.is_array())
-            for (auto &i : v.as_array()) out.push_back(i);
-        else if (v.is_object()) out.push_back(v);
+            for (auto &i : v.as_array())
+                out.push_back(i);
+        else if (v.is_object())
+            out.push_back(v);
         else if (!v.is_null())
             throw vik::sdk::Error("file-tracker: " + f.string() + " must hold an issue object or an array of issues");
     }
@@ -147,8 +149,7 @@ vik_status fetch(void *instance, const char *ids_json, uint32_t, const vik_sink 
 }
 
 // Finds the issue in the files and applies `change` to it, rewriting its JSON file atomically.
-template <class F>
-void modify_issue(Tracker &t, const std::string &id, F &&change) {
+template <class F> void modify_issue(Tracker &t, const std::string &id, F &&change) {
     std::lock_guard lock(t.write_mutex);
     for (const auto &f : issue_files(t)) {
         json::value doc = load_file(f);
@@ -181,8 +182,10 @@ void modify_issue(Tracker &t, const std::string &id, F &&change) {
 vik_status set_state(void *instance, const char *id, const char *state, uint32_t, vik_errbuf *err) {
     return vik::sdk::guarded(err, [&] {
         modify_issue(*static_cast<Tracker *>(instance), id, [&](json::object &issue) {
-            if (issue.contains("status") && !issue.contains("state")) issue["status"] = state;
-            else issue["state"] = state;
+            if (issue.contains("status") && !issue.contains("state"))
+                issue["status"] = state;
+            else
+                issue["state"] = state;
         });
         return VIK_OK;
     });

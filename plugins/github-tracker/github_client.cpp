@@ -13,7 +13,8 @@ namespace json = boost::json;
 
 GithubClient::GithubClient(std::string api_url, std::string token, Log log)
     : api_url_(std::move(api_url)), token_(std::move(token)), log_(std::move(log)) {
-    while (!api_url_.empty() && api_url_.back() == '/') api_url_.pop_back();
+    while (!api_url_.empty() && api_url_.back() == '/')
+        api_url_.pop_back();
 }
 
 std::string GithubClient::url_for(const std::string &path) const {
@@ -58,8 +59,8 @@ std::string github_message(const HttpResponse &r) {
 
 } // namespace
 
-HttpResponse GithubClient::perform(const std::string &method, const std::string &url, const std::string &body, Clock::time_point deadline,
-                                   bool idempotent, const std::string &etag) {
+HttpResponse GithubClient::perform(const std::string &method, const std::string &url, const std::string &body,
+                                   Clock::time_point deadline, bool idempotent, const std::string &etag) {
     std::vector<std::string> headers = {"Accept: application/vnd.github+json", "X-GitHub-Api-Version: 2022-11-28",
                                         "User-Agent: vik-host", "Content-Type: application/json"};
     if (!token_.empty()) headers.push_back("Authorization: Bearer " + token_);
@@ -70,7 +71,8 @@ HttpResponse GithubClient::perform(const std::string &method, const std::string 
         last_error = why;
         if (ms_left(deadline) <= wait_ms)
             throw GithubError("GitHub " + method + " " + short_path(url) + " gave up before the call's deadline: " + why);
-        log_(VIK_LOG_WARN, "GitHub " + method + " " + short_path(url) + ": " + why + "; retrying in " + std::to_string(wait_ms) + " ms");
+        log_(VIK_LOG_WARN,
+             "GitHub " + method + " " + short_path(url) + ": " + why + "; retrying in " + std::to_string(wait_ms) + " ms");
         std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     };
     for (;;) {
@@ -78,7 +80,8 @@ HttpResponse GithubClient::perform(const std::string &method, const std::string 
         long reset_wait = 0;
         {
             std::lock_guard lock(mutex_);
-            if (rate_remaining_ == 0 && rate_reset_ > std::time(nullptr)) reset_wait = (rate_reset_ - std::time(nullptr) + 1) * 1000;
+            if (rate_remaining_ == 0 && rate_reset_ > std::time(nullptr))
+                reset_wait = (rate_reset_ - std::time(nullptr) + 1) * 1000;
         }
         if (reset_wait > 0) {
             if (ms_left(deadline) <= reset_wait)
@@ -88,7 +91,9 @@ HttpResponse GithubClient::perform(const std::string &method, const std::string 
             rate_remaining_ = -1;
         }
         long left = ms_left(deadline);
-        if (left <= 0) throw GithubError("GitHub " + method + " " + short_path(url) + " timed out" + (last_error.empty() ? "" : ": " + last_error));
+        if (left <= 0)
+            throw GithubError("GitHub " + method + " " + short_path(url) + " timed out" +
+                              (last_error.empty() ? "" : ": " + last_error));
         HttpResponse r;
         try {
             r = http_request(method, url, headers, body, std::min(left, 30000L));
@@ -145,7 +150,9 @@ json::value GithubClient::get(const std::string &path, Clock::time_point deadlin
     std::string url = url_for(path);
     HttpResponse r = cached_get(url, deadline);
     if (r.status == 404) return nullptr;
-    if (r.status != 200) throw GithubError("GitHub GET " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " + github_message(r), r.status);
+    if (r.status != 200)
+        throw GithubError("GitHub GET " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " + github_message(r),
+                          r.status);
     return json::parse(r.body);
 }
 
@@ -155,21 +162,26 @@ std::vector<json::value> GithubClient::get_all(const std::string &path, Clock::t
     for (int page = 0; !url.empty() && page < 1000; ++page) {
         HttpResponse r = cached_get(url, deadline);
         if (r.status != 200)
-            throw GithubError("GitHub GET " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " + github_message(r), r.status);
+            throw GithubError("GitHub GET " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " + github_message(r),
+                              r.status);
         boost::system::error_code ec;
         json::value v = json::parse(r.body, ec);
         if (ec || !v.is_array()) throw GithubError("GitHub GET " + short_path(url) + " did not return a JSON array");
-        for (auto &item : v.as_array()) out.push_back(item);
+        for (auto &item : v.as_array())
+            out.push_back(item);
         url = next_link(r.header("link"));
     }
     return out;
 }
 
-json::value GithubClient::send(const std::string &method, const std::string &path, const std::string &body, Clock::time_point deadline) {
+json::value GithubClient::send(const std::string &method, const std::string &path, const std::string &body,
+                               Clock::time_point deadline) {
     std::string url = url_for(path);
     HttpResponse r = perform(method, url, body, deadline, method != "POST", "");
     if (r.status < 200 || r.status >= 300)
-        throw GithubError("GitHub " + method + " " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " + github_message(r), r.status);
+        throw GithubError("GitHub " + method + " " + short_path(url) + ": HTTP " + std::to_string(r.status) + ": " +
+                              github_message(r),
+                          r.status);
     if (r.body.empty()) return nullptr;
     boost::system::error_code ec;
     json::value v = json::parse(r.body, ec);
@@ -181,11 +193,14 @@ json::value GithubClient::graphql(const std::string &query, const json::value &v
     // GraphQL queries are reads: retried like GETs; mutations are sent once.
     bool mutation = query.find("mutation") != std::string::npos;
     HttpResponse r = perform("POST", url_for("/graphql"), body, deadline, !mutation, "");
-    if (r.status != 200) throw GithubError("GitHub GraphQL: HTTP " + std::to_string(r.status) + ": " + github_message(r), r.status);
+    if (r.status != 200)
+        throw GithubError("GitHub GraphQL: HTTP " + std::to_string(r.status) + ": " + github_message(r), r.status);
     json::value v = json::parse(r.body);
     if (auto *errors = v.as_object().if_contains("errors"); errors && errors->is_array() && !errors->as_array().empty()) {
         const auto &first = errors->as_array()[0];
-        std::string msg = first.is_object() && first.as_object().contains("message") ? json::serialize(first.as_object().at("message")) : json::serialize(first);
+        std::string msg = first.is_object() && first.as_object().contains("message")
+                              ? json::serialize(first.as_object().at("message"))
+                              : json::serialize(first);
         throw GraphqlError("GitHub GraphQL error: " + msg);
     }
     return v.as_object().contains("data") ? v.as_object().at("data") : json::value();

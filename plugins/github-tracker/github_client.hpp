@@ -31,7 +31,7 @@ struct GraphqlError : GithubError {
 };
 
 class GithubClient {
-public:
+  public:
     using Log = std::function<void(int level, const std::string &message)>;
     GithubClient(std::string api_url, std::string token, Log log);
 
@@ -40,14 +40,15 @@ public:
     // GET every page of a list (follows Link rel="next").
     std::vector<boost::json::value> get_all(const std::string &path, Clock::time_point deadline);
     // A write. POST is not retried (it is not idempotent); PATCH/PUT/DELETE are.
-    boost::json::value send(const std::string &method, const std::string &path, const std::string &body, Clock::time_point deadline);
+    boost::json::value send(const std::string &method, const std::string &path, const std::string &body,
+                            Clock::time_point deadline);
     // A GraphQL request; GraphQL errors become GithubError.
     boost::json::value graphql(const std::string &query, const boost::json::value &variables, Clock::time_point deadline);
 
     // For tests and logs: requests answered from the ETag cache.
     size_t cache_hits() const { return cache_hits_; }
 
-private:
+  private:
     struct Cached {
         std::string etag, body, link;
     };

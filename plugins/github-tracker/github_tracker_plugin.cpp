@@ -40,7 +40,7 @@ struct Settings {
     std::vector<Repo> repos;
     std::string api_url = "https://api.github.com";
     std::string token_env = "GITHUB_TOKEN";
-    std::string state_from; // labels | project | issue_state
+    std::string state_from;                                        // labels | project | issue_state
     std::vector<std::pair<std::string, std::string>> state_labels; // label -> state, in order
     std::vector<std::string> required_labels, excluded_labels;
     std::string assignee;
@@ -52,12 +52,16 @@ struct Settings {
 std::vector<std::string> strings(const json::object &o, const char *key) {
     std::vector<std::string> out;
     if (auto *v = o.if_contains(key)) {
-        if (v->is_string()) out.emplace_back(v->get_string());
+        if (v->is_string())
+            out.emplace_back(v->get_string());
         else if (v->is_array())
             for (auto &x : v->get_array())
-                if (x.is_string()) out.emplace_back(x.get_string());
-                else throw Error(std::string("github-tracker: '") + key + "' must be a list of strings", VIK_INVALID_ARGUMENT);
-        else throw Error(std::string("github-tracker: '") + key + "' must be a string or a list of strings", VIK_INVALID_ARGUMENT);
+                if (x.is_string())
+                    out.emplace_back(x.get_string());
+                else
+                    throw Error(std::string("github-tracker: '") + key + "' must be a list of strings", VIK_INVALID_ARGUMENT);
+        else
+            throw Error(std::string("github-tracker: '") + key + "' must be a string or a list of strings", VIK_INVALID_ARGUMENT);
     }
     return out;
 }
@@ -73,19 +77,24 @@ Settings parse_settings(const char *settings_json) {
     json::value v = json::parse(settings_json);
     const json::object &o = v.as_object();
     Settings s;
-    for (auto &r : strings(o, "repos")) s.repos.push_back({r});
-    for (auto &r : strings(o, "repo")) s.repos.push_back({r});
+    for (auto &r : strings(o, "repos"))
+        s.repos.push_back({r});
+    for (auto &r : strings(o, "repo"))
+        s.repos.push_back({r});
     for (auto &r : s.repos)
         if (!vik::github::valid_repo(r.full))
             throw Error("github-tracker: repository " + vik::github::shown_id(r.full) +
-                            " in issues.tracker.repos must be written owner/name (GitHub's letters, digits, '-', and for the name '.', '_')",
+                            " in issues.tracker.repos must be written owner/name (GitHub's letters, digits, '-', and for the "
+                            "name '.', '_')",
                         VIK_INVALID_ARGUMENT);
     s.api_url = string_setting(o, "api_url", s.api_url);
     s.token_env = string_setting(o, "token_env", s.token_env);
     if (auto *sl = o.if_contains("state_labels")) {
         if (!sl->is_object()) throw Error("github-tracker: 'state_labels' must map label names to states", VIK_INVALID_ARGUMENT);
         for (auto &kv : sl->get_object()) {
-            if (!kv.value().is_string()) throw Error("github-tracker: state_labels." + std::string(kv.key()) + " must be a state name", VIK_INVALID_ARGUMENT);
+            if (!kv.value().is_string())
+                throw Error("github-tracker: state_labels." + std::string(kv.key()) + " must be a state name",
+                            VIK_INVALID_ARGUMENT);
             s.state_labels.emplace_back(std::string(kv.key()), std::string(kv.value().get_string()));
         }
     }
@@ -104,7 +113,10 @@ Settings parse_settings(const char *settings_json) {
     s.required_labels = strings(o, "required_labels");
     s.excluded_labels = strings(o, "excluded_labels");
     s.assignee = string_setting(o, "assignee", "");
-    s.state_from = string_setting(o, "state_from", !s.project_owner.empty() ? "project" : !s.state_labels.empty() ? "labels" : "issue_state");
+    s.state_from = string_setting(o, "state_from",
+                                  !s.project_owner.empty()  ? "project"
+                                  : !s.state_labels.empty() ? "labels"
+                                                            : "issue_state");
     if (s.state_from != "labels" && s.state_from != "project" && s.state_from != "issue_state")
         throw Error("github-tracker: state_from must be labels, project or issue_state", VIK_INVALID_ARGUMENT);
     if (s.state_from == "labels" && s.state_labels.empty())
@@ -117,10 +129,11 @@ Settings parse_settings(const char *settings_json) {
 }
 
 class Tracker {
-public:
+  public:
     Tracker(const vik_host_api *host, Settings s)
         : host_(host), s_(std::move(s)), ids_(repo_names(s_)),
-          client_(s_.api_url, token(), [host](int level, const std::string &m) { vik::sdk::log(host, level, "github-tracker: " + m); }) {}
+          client_(s_.api_url, token(),
+                  [host](int level, const std::string &m) { vik::sdk::log(host, level, "github-tracker: " + m); }) {}
 
     json::array pull(Clock::time_point deadline) {
         if (s_.state_from == "project") return project_issues(deadline, nullptr);
@@ -129,7 +142,8 @@ public:
             std::string path = "/repos/" + repo.full + "/issues?state=open&per_page=100";
             if (!s_.required_labels.empty()) {
                 std::string labels;
-                for (auto &l : s_.required_labels) labels += (labels.empty() ? "" : ",") + vik::github::url_encode(l);
+                for (auto &l : s_.required_labels)
+                    labels += (labels.empty() ? "" : ",") + vik::github::url_encode(l);
                 path += "&labels=" + labels;
             }
             if (!s_.assignee.empty()) path += "&assignee=" + vik::github::url_encode(s_.assignee);
@@ -182,17 +196,21 @@ public:
             if (st == state && target.empty()) target = label;
         }
         if (target.empty())
-            throw Error("github-tracker: no label in issues.tracker.state_labels stands for state '" + state + "' (known: " + known + ")",
+            throw Error("github-tracker: no label in issues.tracker.state_labels stands for state '" + state +
+                            "' (known: " + known + ")",
                         VIK_INVALID_ARGUMENT);
         json::value issue = client_.get(base, deadline);
         if (issue.is_null()) throw Error("github-tracker: issue " + id + " does not exist in " + ref.repo, VIK_NOT_FOUND);
         bool has_target = false;
         for (auto &name : label_names(issue.as_object())) {
-            if (name == target) has_target = true;
+            if (name == target)
+                has_target = true;
             else if (is_state_label(name))
                 client_.send("DELETE", base + "/labels/" + vik::github::url_encode(name), "", deadline);
         }
-        if (!has_target) client_.send("POST", base + "/labels", json::serialize(json::object{{"labels", json::array{json::string(target)}}}), deadline);
+        if (!has_target)
+            client_.send("POST", base + "/labels", json::serialize(json::object{{"labels", json::array{json::string(target)}}}),
+                         deadline);
     }
 
     void comment(const std::string &id, const std::string &body, Clock::time_point deadline) {
@@ -200,16 +218,17 @@ public:
         // In project mode the board is the tracker's scope: an issue of a configured repository
         // that is not on it is not ours to comment on.
         if (s_.state_from == "project") item_for(ref, deadline);
-        client_.send("POST", "/repos/" + ref.repo + "/issues/" + ref.number + "/comments", json::serialize(json::object{{"body", body}}),
-                     deadline);
+        client_.send("POST", "/repos/" + ref.repo + "/issues/" + ref.number + "/comments",
+                     json::serialize(json::object{{"body", body}}), deadline);
     }
 
-private:
+  private:
     std::string token() const {
         const char *t = std::getenv(s_.token_env.c_str());
         if (!t || !*t) {
             vik::sdk::log(host_, VIK_LOG_WARN,
-                          "github-tracker: $" + s_.token_env + " is not set; calling GitHub without a token (low rate limits, public repositories only)");
+                          "github-tracker: $" + s_.token_env +
+                              " is not set; calling GitHub without a token (low rate limits, public repositories only)");
             return "";
         }
         return t;
@@ -217,7 +236,8 @@ private:
 
     static std::vector<std::string> repo_names(const Settings &s) {
         std::vector<std::string> out;
-        for (const auto &r : s.repos) out.push_back(r.full);
+        for (const auto &r : s.repos)
+            out.push_back(r.full);
         return out;
     }
 
@@ -236,7 +256,8 @@ private:
         std::vector<std::string> out;
         if (auto *ls = issue.if_contains("labels"); ls && ls->is_array())
             for (auto &l : ls->get_array()) {
-                if (l.is_string()) out.emplace_back(l.get_string());
+                if (l.is_string())
+                    out.emplace_back(l.get_string());
                 else if (l.is_object() && l.as_object().contains("name") && l.as_object().at("name").is_string())
                     out.emplace_back(l.as_object().at("name").get_string());
             }
@@ -285,17 +306,21 @@ private:
             for (auto &l : labels)
                 for (auto &[label, st] : s_.state_labels)
                     if (l == label) found.push_back(st);
-            if (found.size() == 1) state = found[0];
+            if (found.size() == 1)
+                state = found[0];
             else if (!for_fetch) {
                 if (found.size() > 1)
-                    vik::sdk::log(host_, VIK_LOG_WARN, "github-tracker: issue " + id_for(repo, number) + " has " + std::to_string(found.size()) +
-                                                           " state labels; skipped until it has exactly one");
+                    vik::sdk::log(host_, VIK_LOG_WARN,
+                                  "github-tracker: issue " + id_for(repo, number) + " has " + std::to_string(found.size()) +
+                                      " state labels; skipped until it has exactly one");
                 return std::nullopt;
             }
         }
         json::array label_arr, assignee_arr;
-        for (auto &l : labels) label_arr.push_back(json::string(l));
-        for (auto &a : assignees) assignee_arr.push_back(json::string(a));
+        for (auto &l : labels)
+            label_arr.push_back(json::string(l));
+        for (auto &a : assignees)
+            assignee_arr.push_back(json::string(a));
         json::object user = item.contains("user") && item.at("user").is_object() ? item.at("user").as_object() : json::object();
         return json::object{{"id", id_for(repo, number)},
                             {"title", str(item, "title")},
@@ -358,20 +383,23 @@ private:
     // With `wanted`, those ids whatever their status (archived items stay absent: they left the
     // board's working set). With `stop_at`, paging ends once that issue's item is seen. Every
     // scan records issue id -> item id for set-state.
-    json::array project_issues(Clock::time_point deadline, const std::set<std::string> *wanted, const std::string *stop_at = nullptr) {
+    json::array project_issues(Clock::time_point deadline, const std::set<std::string> *wanted,
+                               const std::string *stop_at = nullptr) {
         json::array out;
         std::map<std::string, std::string> seen; // issue id -> item id
         bool complete = false;
         json::value after = nullptr;
         for (int page = 0; page < 100 && !complete; ++page) {
-            json::object vars{{"owner", s_.project_owner}, {"number", s_.project_number}, {"field", s_.status_field}, {"after", after}};
+            json::object vars{
+                {"owner", s_.project_owner}, {"number", s_.project_number}, {"field", s_.status_field}, {"after", after}};
             json::value proj = project(client_.graphql(items_query(), vars, deadline));
             const auto &items = proj.as_object().at("items").as_object();
             bool stopped = false;
             for (auto &node : items.at("nodes").as_array()) {
                 if (!node.is_object()) continue;
                 const auto &n = node.as_object();
-                if (!n.contains("content") || !n.at("content").is_object() || !n.at("content").as_object().contains("number")) continue;
+                if (!n.contains("content") || !n.at("content").is_object() || !n.at("content").as_object().contains("number"))
+                    continue;
                 const auto &c = n.at("content").as_object();
                 std::string repo = c.contains("repository") ? str(c.at("repository").as_object(), "nameWithOwner") : "";
                 if (!s_.repos.empty()) {
@@ -390,32 +418,50 @@ private:
                 if (auto *f = n.if_contains("fieldValueByName"); f && f->is_object()) status = str(f->as_object(), "name");
                 std::vector<std::string> labels, assignees;
                 if (auto *l = c.if_contains("labels"); l && l->is_object())
-                    for (auto &x : l->as_object().at("nodes").as_array()) labels.push_back(str(x.as_object(), "name"));
+                    for (auto &x : l->as_object().at("nodes").as_array())
+                        labels.push_back(str(x.as_object(), "name"));
                 if (auto *a = c.if_contains("assignees"); a && a->is_object())
-                    for (auto &x : a->as_object().at("nodes").as_array()) assignees.push_back(str(x.as_object(), "login"));
+                    for (auto &x : a->as_object().at("nodes").as_array())
+                        assignees.push_back(str(x.as_object(), "login"));
                 if (wanted) {
                     if (!wanted->count(id) || archived) continue;
                 } else if (archived || status.empty() || str(c, "state") == "CLOSED" || !passes_filters(labels, assignees)) {
                     continue;
                 }
                 json::array la, aa;
-                for (auto &x : labels) la.push_back(json::string(x));
-                for (auto &x : assignees) aa.push_back(json::string(x));
-                std::string author = c.contains("author") && c.at("author").is_object() ? str(c.at("author").as_object(), "login") : "";
-                out.push_back(json::object{{"id", id}, {"title", str(c, "title")}, {"description", str(c, "body")}, {"state", status},
-                                           {"number", number}, {"url", str(c, "url")}, {"labels", la}, {"assignees", aa}, {"author", author},
-                                           {"created_at", str(c, "createdAt")}, {"updated_at", str(c, "updatedAt")}, {"repo", repo},
+                for (auto &x : labels)
+                    la.push_back(json::string(x));
+                for (auto &x : assignees)
+                    aa.push_back(json::string(x));
+                std::string author =
+                    c.contains("author") && c.at("author").is_object() ? str(c.at("author").as_object(), "login") : "";
+                out.push_back(json::object{{"id", id},
+                                           {"title", str(c, "title")},
+                                           {"description", str(c, "body")},
+                                           {"state", status},
+                                           {"number", number},
+                                           {"url", str(c, "url")},
+                                           {"labels", la},
+                                           {"assignees", aa},
+                                           {"author", author},
+                                           {"created_at", str(c, "createdAt")},
+                                           {"updated_at", str(c, "updatedAt")},
+                                           {"repo", repo},
                                            {"project_item_id", str(n, "id")}});
             }
             if (stopped) break;
             const auto &info = items.at("pageInfo").as_object();
-            if (!info.at("hasNextPage").is_bool() || !info.at("hasNextPage").get_bool()) complete = true;
-            else after = info.at("endCursor");
+            if (!info.at("hasNextPage").is_bool() || !info.at("hasNextPage").get_bool())
+                complete = true;
+            else
+                after = info.at("endCursor");
         }
         std::lock_guard lock(mutex_);
         // A scan of the whole board replaces the map, so items removed from the board are forgotten.
-        if (complete) item_ids_ = std::move(seen);
-        else item_ids_.merge(seen);
+        if (complete)
+            item_ids_ = std::move(seen);
+        else
+            item_ids_.merge(seen);
         return out;
     }
 
@@ -450,10 +496,12 @@ private:
         json::value proj = project(client_.graphql(field_query(), vars, deadline));
         const auto &p = proj.as_object();
         if (!p.contains("field") || !p.at("field").is_object() || !p.at("field").as_object().contains("options"))
-            throw Error("github-tracker: " + board_name() + " has no single-select field named '" + s_.status_field + "'", VIK_INVALID_ARGUMENT);
+            throw Error("github-tracker: " + board_name() + " has no single-select field named '" + s_.status_field + "'",
+                        VIK_INVALID_ARGUMENT);
         const auto &field = p.at("field").as_object();
         StatusField f{str(p, "id"), str(field, "id"), {}};
-        for (auto &o : field.at("options").as_array()) f.options.emplace_back(str(o.as_object(), "name"), str(o.as_object(), "id"));
+        for (auto &o : field.at("options").as_array())
+            f.options.emplace_back(str(o.as_object(), "name"), str(o.as_object(), "id"));
         std::lock_guard lock(mutex_);
         field_ = f;
         return f;
@@ -467,19 +515,24 @@ private:
         std::string option_id = field.option_id(state);
         if (option_id.empty()) {
             std::string known;
-            for (const auto &[name, id] : field.options) known += (known.empty() ? "" : ", ") + name;
-            throw Error("github-tracker: the project's " + s_.status_field + " field has no option '" + state + "' (options: " + known + ")",
+            for (const auto &[name, id] : field.options)
+                known += (known.empty() ? "" : ", ") + name;
+            throw Error("github-tracker: the project's " + s_.status_field + " field has no option '" + state +
+                            "' (options: " + known + ")",
                         VIK_INVALID_ARGUMENT);
         }
         std::string id = id_for(Repo{ref.repo}, std::stoll(ref.number));
         bool was_known = !known_item(id).empty();
         std::string item_id = item_for(ref, deadline);
         std::string mutation =
-            "mutation($project: ID!, $item: ID!, $field: ID!, $option: String!) { updateProjectV2ItemFieldValue(input: {projectId: $project, "
+            "mutation($project: ID!, $item: ID!, $field: ID!, $option: String!) { updateProjectV2ItemFieldValue(input: "
+            "{projectId: $project, "
             "itemId: $item, fieldId: $field, value: {singleSelectOptionId: $option}}) { projectV2Item { id } } }";
         try {
-            client_.graphql(mutation, json::object{{"project", field.project_id}, {"item", item_id}, {"field", field.field_id}, {"option", option_id}},
-                            deadline);
+            client_.graphql(
+                mutation,
+                json::object{{"project", field.project_id}, {"item", item_id}, {"field", field.field_id}, {"option", option_id}},
+                deadline);
         } catch (const GraphqlError &e) {
             // GitHub refused the ids: the board changed since they were cached (item removed or
             // re-added, field edited). Setting a field value is idempotent: look both up afresh once.
@@ -508,8 +561,7 @@ private:
 Clock::time_point deadline_in(uint32_t timeout_ms) { return Clock::now() + std::chrono::milliseconds(timeout_ms); }
 
 // GitHub failures keep their text; a 401/403 says what to check.
-template <class F>
-vik_status call(vik_errbuf *err, F &&f) {
+template <class F> vik_status call(vik_errbuf *err, F &&f) {
     return vik::sdk::guarded(err, [&]() -> vik_status {
         try {
             return f();

@@ -26,10 +26,12 @@ size_t on_header(char *data, size_t size, size_t n, void *userp) {
     auto colon = line.find(':');
     if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         std::string value = line.substr(colon + 1);
         value.erase(0, value.find_first_not_of(" \t"));
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.pop_back();
+        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+            value.pop_back();
         (*headers)[name] = value;
     }
     return size * n;
@@ -40,7 +42,8 @@ size_t on_header(char *data, size_t size, size_t n, void *userp) {
 std::string url_encode(const std::string &text) {
     std::string out;
     for (unsigned char c : text) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out += static_cast<char>(c);
         else {
             char buf[4];
             std::snprintf(buf, sizeof buf, "%%%02X", c);
@@ -56,7 +59,8 @@ HttpResponse http_request(const std::string &method, const std::string &url, con
     std::unique_ptr<CURL, void (*)(CURL *)> curl(curl_easy_init(), curl_easy_cleanup);
     if (!curl) throw HttpError("cannot create an HTTP handle");
     curl_slist *list = nullptr;
-    for (const auto &h : headers) list = curl_slist_append(list, h.c_str());
+    for (const auto &h : headers)
+        list = curl_slist_append(list, h.c_str());
     std::unique_ptr<curl_slist, void (*)(curl_slist *)> guard(list, curl_slist_free_all);
     HttpResponse r;
     CURL *c = curl.get();

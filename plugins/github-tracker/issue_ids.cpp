@@ -73,15 +73,19 @@ std::string IssueIds::id_for(const std::string &repo, long long number) const {
 std::string IssueIds::repos_text() const {
     if (repos_.empty()) return "none configured; the project's issues only";
     std::string out;
-    for (const auto &r : repos_) out += (out.empty() ? "" : ", ") + r;
+    for (const auto &r : repos_)
+        out += (out.empty() ? "" : ", ") + r;
     return out;
 }
 
 std::expected<IssueRef, std::string> IssueIds::parse(std::string_view id) const {
-    std::string expected = single_repo() ? "expected the issue number N (a positive decimal without sign or leading zeros) of the configured "
-                                           "repository " + repos_.front()
-                                         : "expected owner/name#N (N a positive decimal without sign or leading zeros) of the configured "
-                                           "repositories (" + repos_text() + ")";
+    std::string expected =
+        single_repo() ? "expected the issue number N (a positive decimal without sign or leading zeros) of the configured "
+                        "repository " +
+                            repos_.front()
+                      : "expected owner/name#N (N a positive decimal without sign or leading zeros) of the configured "
+                        "repositories (" +
+                            repos_text() + ")";
     auto refuse = [&](const std::string &why) { return std::unexpected("refusing issue id " + shown_id(id) + ": " + why); };
     if (id.size() > kMaxIdBytes) return refuse("too long for an issue id; " + expected);
     auto hash = id.find('#');
@@ -89,8 +93,10 @@ std::expected<IssueRef, std::string> IssueIds::parse(std::string_view id) const 
         if (hash == std::string_view::npos && valid_issue_number(id)) return IssueRef{repos_.front(), std::string(id)};
         if (hash != std::string_view::npos && valid_repo(id.substr(0, hash)) && valid_issue_number(id.substr(hash + 1))) {
             if (configured(id.substr(0, hash)).empty())
-                return refuse("repository " + std::string(id.substr(0, hash)) + " is not the configured repository " + repos_.front());
-            return refuse("with one configured repository ids are the issue number alone: use '" + std::string(id.substr(hash + 1)) + "'");
+                return refuse("repository " + std::string(id.substr(0, hash)) + " is not the configured repository " +
+                              repos_.front());
+            return refuse("with one configured repository ids are the issue number alone: use '" +
+                          std::string(id.substr(hash + 1)) + "'");
         }
         return refuse("not an issue id of this tracker; " + expected);
     }

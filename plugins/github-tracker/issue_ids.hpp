@@ -30,7 +30,7 @@ struct IssueRef {
 };
 
 class IssueIds {
-public:
+  public:
     // `repos`: the configured repositories (already valid). With none (project mode without
     // repos) every well-formed owner/name#N passes here and the board decides.
     explicit IssueIds(std::vector<std::string> repos);
@@ -45,7 +45,7 @@ public:
     // "acme/app, acme/lib" (or a note that none are configured).
     std::string repos_text() const;
 
-private:
+  private:
     std::vector<std::string> repos_;
 };
 

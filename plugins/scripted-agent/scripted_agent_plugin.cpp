@@ -19,12 +19,13 @@ namespace {
 namespace json = boost::json;
 
 class ScriptedSession final : public vik::sdk::ProcessSession {
-public:
+  public:
     static std::unique_ptr<ScriptedSession> make(const vik_host_api *, const vik_session_request *req) {
         json::value profile = json::parse(req->profile_json);
         const auto &p = profile.as_object();
         const json::object empty;
-        const json::object &settings = p.contains("settings") && p.at("settings").is_object() ? p.at("settings").as_object() : empty;
+        const json::object &settings =
+            p.contains("settings") && p.at("settings").is_object() ? p.at("settings").as_object() : empty;
         auto s = std::make_unique<ScriptedSession>();
         if (auto *cmd = settings.if_contains("command"); cmd && cmd->is_string()) {
             s->argv_ = {"sh", "-c", std::string(cmd->as_string())};
@@ -64,7 +65,8 @@ public:
             return;
         }
         emit(std::string(line));
-        if (kind->as_string() == "completed") settle(VIK_SESSION_COMPLETED, "");
+        if (kind->as_string() == "completed")
+            settle(VIK_SESSION_COMPLETED, "");
         else if (kind->as_string() == "error") {
             auto *d = v.as_object().if_contains("detail");
             settle(VIK_SESSION_FAILED, d && d->is_string() ? std::string(d->as_string()) : "agent reported an error");
@@ -87,7 +89,7 @@ public:
         return VIK_SESSION_FAILED;
     }
 
-private:
+  private:
     std::vector<std::string> argv_;
 };
 

@@ -46,9 +46,10 @@ vik_status on_event(void *instance, const char *event, const char *context_json,
         run.timeout_ms = timeout_ms;
         auto r = vik::sdk::run_process(self->host, run);
         if (r.timed_out)
-            throw vik::sdk::Error("hook `" + name + "` timed out after " + std::to_string(timeout_ms) +
-                                      " ms (its process group was killed): " + vik::sdk::tail(r.err.empty() ? r.out : r.err, 2048),
-                                  VIK_TIMEOUT);
+            throw vik::sdk::Error(
+                "hook `" + name + "` timed out after " + std::to_string(timeout_ms) +
+                    " ms (its process group was killed): " + vik::sdk::tail(r.err.empty() ? r.out : r.err, 2048),
+                VIK_TIMEOUT);
         if (r.term_signal != 0)
             throw vik::sdk::Error("hook `" + name + "` was killed by signal " + std::to_string(r.term_signal) + ": " +
                                   vik::sdk::tail(r.err, 2048));
@@ -66,5 +67,4 @@ const void *get_interface(const char *id) { return std::strcmp(id, VIK_HOOKS_V1)
 } // namespace
 
 VIK_PLUGIN("shell-hooks", "0.1.0",
-           "Runs the workflow's hook snippets (after_create, before_run, after_run, before_remove) with sh -c",
-           get_interface);
+           "Runs the workflow's hook snippets (after_create, before_run, after_run, before_remove) with sh -c", get_interface);

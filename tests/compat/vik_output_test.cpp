@@ -60,14 +60,18 @@ TEST_CASE("compat: JSON text is serde_json's, compact and pretty", "[compat]") {
 
 TEST_CASE("compat: log lines carry their fields as keys of their own, as tracing's flattened JSON layer", "[compat]") {
     auto t = at_2026_01_02_030405_123456();
-    CHECK(vik::logging::json_log_line(t, "INFO", "issues pulled count=3 iteration=12", "vik") ==
-          R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"INFO","message":"issues pulled","count":3,"iteration":12,"target":"vik"})"
-          "\n");
-    CHECK(vik::logging::json_log_line(t, "WARN", "found stale daemon state file on startup; overwriting stale_pid=42 state_file=/a b/state.json",
-                                      "vik") ==
-          R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"WARN","message":"found stale daemon state file on startup; overwriting","stale_pid":42,"state_file":"/a b/state.json","target":"vik"})"
-          "\n");
-    auto j = [&](const std::string &level, const std::string &m) { return boost::json::parse(vik::logging::json_log_line(t, level, m, "vik")); };
+    CHECK(
+        vik::logging::json_log_line(t, "INFO", "issues pulled count=3 iteration=12", "vik") ==
+        R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"INFO","message":"issues pulled","count":3,"iteration":12,"target":"vik"})"
+        "\n");
+    CHECK(
+        vik::logging::json_log_line(
+            t, "WARN", "found stale daemon state file on startup; overwriting stale_pid=42 state_file=/a b/state.json", "vik") ==
+        R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"WARN","message":"found stale daemon state file on startup; overwriting","stale_pid":42,"state_file":"/a b/state.json","target":"vik"})"
+        "\n");
+    auto j = [&](const std::string &level, const std::string &m) {
+        return boost::json::parse(vik::logging::json_log_line(t, level, m, "vik"));
+    };
     // Ids stay strings; the text after the fields is the error (or detail, below warnings).
     auto aborted = j("ERROR", "stage aborted issue_id=7 stage=In Progress: hook `before_run` exited with non-zero status 1: x=1");
     CHECK(aborted == boost::json::parse(R"({"timestamp":"2026-01-02T03:04:05.123456Z","level":"ERROR","message":"stage aborted",
@@ -144,15 +148,17 @@ issue:
     using vik::workflow::Severity;
     CHECK(pointers(d, Severity::warning) ==
           std::vector<std::string>{"loop.extra_loop_field", "workspace.extra_workspace_field", "agents.codex.extra_agent_field",
-                                   "issues.pull.extra_pull_field", "issues.extra_issues_field", "issue.stages.plan.when.extra_when_field",
-                                   "issue.stages.plan.hooks.extra_stage_hook_field", "issue.stages.plan.extra_stage_field",
-                                   "issue.hooks.extra_issue_hook_field", "issue.extra_issue_field", "extra_top_field"});
-    CHECK(pointers(d, Severity::error) ==
-          std::vector<std::string>{"loop.max_issue_concurrency", "agents.codex.model", "issue.stages.plan.when.state",
-                                   "issue.stages.plan.agent", "issue.stages.review.when.state", "issue.stages.review.agent",
-                                   "issue.stages.review.prompt"});
+                                   "issues.pull.extra_pull_field", "issues.extra_issues_field",
+                                   "issue.stages.plan.when.extra_when_field", "issue.stages.plan.hooks.extra_stage_hook_field",
+                                   "issue.stages.plan.extra_stage_field", "issue.hooks.extra_issue_hook_field",
+                                   "issue.extra_issue_field", "extra_top_field"});
+    CHECK(pointers(d, Severity::error) == std::vector<std::string>{"loop.max_issue_concurrency", "agents.codex.model",
+                                                                   "issue.stages.plan.when.state", "issue.stages.plan.agent",
+                                                                   "issue.stages.review.when.state", "issue.stages.review.agent",
+                                                                   "issue.stages.review.prompt"});
     // A blank agent is an empty string (vik checks it before looking the profile up).
-    auto agent = std::find_if(d.items.begin(), d.items.end(), [](const auto &i) { return i.pointer == "issue.stages.review.agent"; });
+    auto agent =
+        std::find_if(d.items.begin(), d.items.end(), [](const auto &i) { return i.pointer == "issue.stages.review.agent"; });
     REQUIRE(agent != d.items.end());
     CHECK(agent->code == "empty_str");
     CHECK(agent->message == "'issue.stages.review.agent' cannot be empty string");

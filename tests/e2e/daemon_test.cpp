@@ -22,13 +22,15 @@ struct DaemonProject {
     std::string marker = "vik-daemon-agent-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand());
     DaemonProject() {
         // An agent that stays busy (with a child of its own) until it is stopped.
-        write_file(dir / "agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"busy\"}'\nsh -c 'sleep 300; : " +
-                                         marker + "'\n");
+        write_file(dir / "agent.sh",
+                   "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"busy\"}'\nsh -c 'sleep 300; : " + marker +
+                       "'\n");
         fs::permissions(dir / "agent.sh", fs::perms::owner_all);
         write_file(dir / "issues.json", R"([{"id":"D-1","title":"t","state":"todo"}])");
-        write_file(dir / "workflow.yml", "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (dir / "agent.sh").string() +
-                                             "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
-                                             "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+        write_file(dir / "workflow.yml",
+                   "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (dir / "agent.sh").string() +
+                       "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                       "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
     }
     ~DaemonProject() { run_host({"stop", "--timeout", "10", wf()}); }
     std::string wf() const { return (dir / "workflow.yml").string(); }
@@ -62,8 +64,10 @@ TEST_CASE("daemon: run -d starts, status reports it, a second run -d is refused,
 
     auto status = run_host({"status", p.wf()});
     CHECK(status.exit_code == 0);
-    CHECK_THAT(status.out, Catch::StartsWith("status: running\nstate_file: " + p.state_file().string() + "\npid: " + std::to_string(pid) + "\n"));
-    for (const char *field : {"bind_address: 127.0.0.1:0", "started_at: ", "log_dir: ", "sessions_dir: ", "workflow_path: " , "command: "})
+    CHECK_THAT(status.out, Catch::StartsWith("status: running\nstate_file: " + p.state_file().string() +
+                                             "\npid: " + std::to_string(pid) + "\n"));
+    for (const char *field :
+         {"bind_address: 127.0.0.1:0", "started_at: ", "log_dir: ", "sessions_dir: ", "workflow_path: ", "command: "})
         CHECK_THAT(status.out, Catch::Contains(field));
 
     auto second = run_host({"run", "-d", p.wf()});
@@ -92,8 +96,9 @@ TEST_CASE("daemon: stale state files are handled by every command", "[daemon][e2
     pid_t dead = fork();
     if (dead == 0) _exit(0);
     waitpid(dead, nullptr, 0);
-    std::string stale = R"({"workflow_path":")" + p.wf() + R"(","cwd":"/","pid":)" + std::to_string(dead) +
-                        R"(,"port":0,"bind_address":"127.0.0.1","started_at":"2026-01-01T00:00:00.000Z","log_dir":"l","sessions_dir":"s","command":"vik-host run -d"})";
+    std::string stale =
+        R"({"workflow_path":")" + p.wf() + R"(","cwd":"/","pid":)" + std::to_string(dead) +
+        R"(,"port":0,"bind_address":"127.0.0.1","started_at":"2026-01-01T00:00:00.000Z","log_dir":"l","sessions_dir":"s","command":"vik-host run -d"})";
     write_file(p.state_file(), stale);
 
     auto status = run_host({"status", p.wf()});
@@ -126,7 +131,8 @@ TEST_CASE("daemon: stale state files are handled by every command", "[daemon][e2
                         std::string text = read_file(e.path());
                         if (auto at = text.find("found stale daemon state file"); at != std::string::npos) {
                             auto start = text.rfind('\n', at);
-                            found = text.substr(start == std::string::npos ? 0 : start + 1, text.find('\n', at) - (start == std::string::npos ? 0 : start + 1));
+                            found = text.substr(start == std::string::npos ? 0 : start + 1,
+                                                text.find('\n', at) - (start == std::string::npos ? 0 : start + 1));
                             return true;
                         }
                     }
@@ -188,7 +194,8 @@ TEST_CASE("daemon: a daemon whose plugin refuses to start reports the reason to 
                                        "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
     auto r = run_host({"run", "-d", p.wf()});
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.err, Catch::Contains("run failed: tracker plugin 'file-tracker' refused to start: file-tracker: setting 'path'"));
+    CHECK_THAT(r.err,
+               Catch::Contains("run failed: tracker plugin 'file-tracker' refused to start: file-tracker: setting 'path'"));
     CHECK_FALSE(fs::exists(p.state_file()));
 }
 

@@ -39,7 +39,8 @@ struct Project {
         std::vector<fs::path> out;
         std::error_code ec;
         if (!fs::exists(sessions(id), ec)) return out;
-        for (auto &e : fs::directory_iterator(sessions(id))) out.push_back(e.path());
+        for (auto &e : fs::directory_iterator(sessions(id)))
+            out.push_back(e.path());
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -56,9 +57,10 @@ struct Project {
 };
 
 inline std::string workflow_text(const std::string &loop, const std::string &agent_settings, const std::string &stages,
-                          const std::string &hooks = "", const std::string &pull_extra = "") {
+                                 const std::string &hooks = "", const std::string &pull_extra = "") {
     return "loop:\n" + loop + "agents:\n  bot:\n    runtime: scripted\n    model: none\n" + agent_settings +
-           "issues:\n  pull:\n    command: cat issues.json\n    idle_sec: 1\n" + pull_extra + "issue:\n" + hooks + "  stages:\n" + stages;
+           "issues:\n  pull:\n    command: cat issues.json\n    idle_sec: 1\n" + pull_extra + "issue:\n" + hooks + "  stages:\n" +
+           stages;
 }
 
 inline const char *kOkAgent = R"(#!/bin/sh
@@ -70,9 +72,9 @@ echo '{"kind":"completed"}'
 
 inline size_t count(const std::string &text, const std::string &needle) {
     size_t n = 0;
-    for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+    for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+        ++n;
     return n;
 }
-
 
 } // namespace vik::test

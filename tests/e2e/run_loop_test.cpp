@@ -16,15 +16,15 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-
 TEST_CASE("run: every matching stage launches, in workflow order, and sessions are recorded", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"A-1","title":"t","state":"todo"},{"id":"A-2","title":"u","state":"other"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    second: {when: {state: todo}, agent: bot, prompt: p2}\n"
-                                           "    first: {when: {state: todo}, agent: bot, prompt: p1}\n"
-                                           "    never: {when: {state: Todo}, agent: bot, prompt: p3}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    second: {when: {state: todo}, agent: bot, prompt: p2}\n"
+                             "    first: {when: {state: todo}, agent: bot, prompt: p1}\n"
+                             "    never: {when: {state: Todo}, agent: bot, prompt: p3}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -34,7 +34,8 @@ TEST_CASE("run: every matching stage launches, in workflow order, and sessions a
     REQUIRE(files.size() == 2);
     CHECK(files[0].filename().string().rfind("first-", 0) == 0);
     CHECK(files[1].filename().string().rfind("second-", 0) == 0);
-    CHECK(std::regex_match(files[0].filename().string(), std::regex("first-[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.jsonl")));
+    CHECK(std::regex_match(files[0].filename().string(),
+                           std::regex("first-[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.jsonl")));
     CHECK_FALSE(fs::exists(p.scoped() / "service" / "state.json")); // removed at exit
     CHECK(fs::exists(p.scoped() / "logs"));
 }
@@ -59,7 +60,8 @@ TEST_CASE("run: the session file holds exactly the agent's events in order", "[r
     auto ev = p.events(files[0]);
     REQUIRE(ev.size() == 6);
     std::vector<std::string> kinds;
-    for (auto &e : ev) kinds.emplace_back(e.at("kind").as_string());
+    for (auto &e : ev)
+        kinds.emplace_back(e.at("kind").as_string());
     CHECK(kinds == std::vector<std::string>{"session_started", "tool_call", "tool_call", "message", "token_usage", "completed"});
     CHECK(ev[0].at("session_id") == "thread-9");
     CHECK(ev[1].at("phase") == "request");
@@ -77,8 +79,9 @@ TEST_CASE("run: a repeated intake never launches a reserved stage twice", "[run]
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho start >> " + (p.dir / "trace.log").string() +
                             "\nsleep 1.5\necho end >> " + (p.dir / "trace.log").string() + "\necho '{\"kind\":\"completed\"}'\n");
     p.issues(R"([{"id":"R-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 4\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 4\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -92,9 +95,10 @@ TEST_CASE("run: a repeated intake never launches a reserved stage twice", "[run]
 TEST_CASE("run: the issue concurrency cap holds", "[run][e2e]") {
     Project p;
     std::string trace = (p.dir / "trace.log").string();
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"+$VIK_ISSUE_ID\" >> " + trace + "\nsleep 0.7\necho \"-$VIK_ISSUE_ID\" >> " + trace +
-                            "\necho '{\"kind\":\"completed\"}'\n");
-    p.issues(R"([{"id":"C-1","title":"t","state":"todo"},{"id":"C-2","title":"t","state":"todo"},{"id":"C-3","title":"t","state":"todo"},
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"+$VIK_ISSUE_ID\" >> " + trace +
+                            "\nsleep 0.7\necho \"-$VIK_ISSUE_ID\" >> " + trace + "\necho '{\"kind\":\"completed\"}'\n");
+    p.issues(
+        R"([{"id":"C-1","title":"t","state":"todo"},{"id":"C-2","title":"t","state":"todo"},{"id":"C-3","title":"t","state":"todo"},
                  {"id":"C-4","title":"t","state":"todo"},{"id":"C-5","title":"t","state":"todo"}])");
     write_file(p.workflow(), workflow_text("  max_iterations: 4\n  max_issue_concurrency: 2\n",
                                            "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
@@ -117,12 +121,13 @@ TEST_CASE("run: after_create runs once per workspace, hooks see escaped values a
     p.agent("agent.sh", kOkAgent);
     std::string created = (p.dir / "created.log").string();
     p.issues(R"([{"id":"H-1","title":"quote \" and $(touch pwned) `touch pwned2`","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 2\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                           "      hooks:\n        before_run: echo \"$VIK_ISSUE_STAGE $VIK_ISSUE_ID\" > before.txt\n",
-                                           "  hooks:\n    after_create: |\n      echo \"{{ issue.title }}\" >> " + created +
-                                               "\n      printf '%s\\n' \"$VIK_ISSUE_TITLE\" > env-title.txt\n") +
-                                 "scheduling: {continuation_delay_sec: 0.2, max_continuations: 1}\n");
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 2\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                             "      hooks:\n        before_run: echo \"$VIK_ISSUE_STAGE $VIK_ISSUE_ID\" > before.txt\n",
+                             "  hooks:\n    after_create: |\n      echo \"{{ issue.title }}\" >> " + created +
+                                 "\n      printf '%s\\n' \"$VIK_ISSUE_TITLE\" > env-title.txt\n") +
+                   "scheduling: {continuation_delay_sec: 0.2, max_continuations: 1}\n");
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -131,20 +136,23 @@ TEST_CASE("run: after_create runs once per workspace, hooks see escaped values a
     CHECK(read_file(p.workspace("H-1") / "before.txt") == "work H-1\n");
     CHECK(p.session_files("H-1").size() == 2); // one continuation while the state stays, then blocked
     CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=H-1 stage=work: stage finished 2 time(s) in a row"));
-    for (auto &e : fs::recursive_directory_iterator(p.dir.path)) CHECK(e.path().filename().string().rfind("pwned", 0) != 0);
+    for (auto &e : fs::recursive_directory_iterator(p.dir.path))
+        CHECK(e.path().filename().string().rfind("pwned", 0) != 0);
 }
 
 TEST_CASE("run: a failing after_create removes the new workspace and releases the issue", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"F-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n",
-                                           "  hooks:\n    after_create: echo nope >&2; exit 4\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                             "  hooks:\n    after_create: echo nope >&2; exit 4\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("issue setup failed issue_id=F-1: hook `after_create` exited with non-zero status 4: nope"));
+    CHECK_THAT(r.out,
+               Catch::Contains("issue setup failed issue_id=F-1: hook `after_create` exited with non-zero status 4: nope"));
     CHECK_FALSE(fs::exists(p.workspace("F-1")));
     CHECK(p.session_files("F-1").empty());
 }
@@ -153,15 +161,17 @@ TEST_CASE("run: a failing before_run vetoes the stage", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"V-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                           "      hooks:\n        before_run: echo not ready >&2; exit 3\n"
-                                           "        after_run: touch after-ran\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                             "      hooks:\n        before_run: echo not ready >&2; exit 3\n"
+                             "        after_run: touch after-ran\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("stage aborted issue_id=V-1 stage=work: before_run vetoed the stage: hook `before_run` exited "
-                                      "with non-zero status 3: not ready"));
+    CHECK_THAT(r.out,
+               Catch::Contains("stage aborted issue_id=V-1 stage=work: before_run vetoed the stage: hook `before_run` exited "
+                               "with non-zero status 3: not ready"));
     CHECK(p.session_files("V-1").empty());
     CHECK_FALSE(fs::exists(p.workspace("V-1") / "after-ran"));
 }
@@ -179,14 +189,16 @@ esac
 )");
     p.issues(R"([{"id":"exit","title":"t","state":"todo"},{"id":"garbage","title":"t","state":"todo"},
                  {"id":"silent","title":"t","state":"todo"},{"id":"error","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                           "      hooks:\n        after_run: touch after-ran\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                             "      hooks:\n        after_run: touch after-ran\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("issue_id=exit stage=work"));
-    CHECK_THAT(r.out, Catch::Contains("state=failed input_tokens=0 output_tokens=0 error=agent exited with code 2 before a terminal event"));
+    CHECK_THAT(r.out, Catch::Contains(
+                          "state=failed input_tokens=0 output_tokens=0 error=agent exited with code 2 before a terminal event"));
     CHECK_THAT(r.out, Catch::Contains("error=agent printed a line that is not JSON: this is not json"));
     CHECK_THAT(r.out, Catch::Contains("error=agent exited without a terminal event"));
     CHECK_THAT(r.out, Catch::Contains("error=model refused"));
@@ -205,30 +217,35 @@ TEST_CASE("run: stderr of the agent is kept in the session file", "[run][e2e]") 
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho 'warming up' >&2\necho '{\"kind\":\"completed\"}'\n");
     p.issues(R"([{"id":"E-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
     auto r = p.run();
     REQUIRE(r.exit_code == 0);
     auto ev = p.events(p.session_files("E-1").at(0));
     bool found = false;
-    for (auto &e : ev) found = found || (e.at("kind") == "stderr" && e.at("line") == "warming up");
+    for (auto &e : ev)
+        found = found || (e.at("kind") == "stderr" && e.at("line") == "warming up");
     CHECK(found);
 }
 
 TEST_CASE("run: the prompt reaches the agent on stdin, rendered, with exec() expanded", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat > prompt.txt\necho '{\"kind\":\"completed\"}'\n");
-    write_file(p.dir / "prompts" / "work.md", "Issue {{ issue.id }} ({{ issue.stage }}) in {{ issue.workdir }}: {{ issue.title }}\n"
-                                              "Files: `exec(ls)`\n");
+    write_file(p.dir / "prompts" / "work.md",
+               "Issue {{ issue.id }} ({{ issue.stage }}) in {{ issue.workdir }}: {{ issue.title }}\n"
+               "Files: `exec(ls)`\n");
     p.issues(R"([{"id":"P-1","title":"`exec(touch pwned)`","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt_file: prompts/work.md}\n",
-                                           "  hooks:\n    after_create: touch seed.txt\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt_file: prompts/work.md}\n",
+                             "  hooks:\n    after_create: touch seed.txt\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     std::string prompt = read_file(p.workspace("P-1") / "prompt.txt");
-    CHECK(prompt == "Issue P-1 (work) in " + fs::canonical(p.workspace("P-1")).string() + ": `exec(touch pwned)`\nFiles: seed.txt");
+    CHECK(prompt ==
+          "Issue P-1 (work) in " + fs::canonical(p.workspace("P-1")).string() + ": `exec(touch pwned)`\nFiles: seed.txt");
     CHECK_FALSE(fs::exists(p.workspace("P-1") / "pwned"));
 }
 
@@ -265,9 +282,10 @@ TEST_CASE("run: max_iterations stops intake, drains running stages and exits 0",
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsleep 1.5\necho '{\"kind\":\"completed\"}'\n");
     p.issues(R"([{"id":"D-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                           "      hooks:\n        after_run: touch drained\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                             "      hooks:\n        after_run: touch drained\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -279,17 +297,19 @@ TEST_CASE("run: max_iterations stops intake, drains running stages and exits 0",
 TEST_CASE("run: the stall watchdog and the overall timeout fail a silent agent and kill it", "[run][e2e]") {
     Project p;
     std::string marker = "vik-stall-" + std::to_string(::getpid());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"thinking\"}'\nsh -c 'sleep 60; : " + marker +
-                            "'\necho '{\"kind\":\"completed\"}'\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"thinking\"}'\nsh -c 'sleep 60; : " +
+                            marker + "'\necho '{\"kind\":\"completed\"}'\n");
     p.issues(R"([{"id":"W-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n",
-                                           "    stall_timeout_sec: 1\n    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                           "      hooks:\n        after_run: touch after-ran\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n",
+                             "    stall_timeout_sec: 1\n    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                             "      hooks:\n        after_run: touch after-ran\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("state=failed input_tokens=0 output_tokens=0 error=stalled for 1000ms without agent activity"));
+    CHECK_THAT(r.out,
+               Catch::Contains("state=failed input_tokens=0 output_tokens=0 error=stalled for 1000ms without agent activity"));
     CHECK(fs::exists(p.workspace("W-1") / "after-ran")); // a stall is a failure, not a cancel
     CHECK_FALSE(process_with_marker_alive(marker));
 
@@ -306,8 +326,8 @@ TEST_CASE("run: the stall watchdog and the overall timeout fail a silent agent a
 TEST_CASE("run: SIGTERM cancels sessions, skips after_run, leaves no process behind, exits 0", "[run][e2e][signals]") {
     Project p;
     std::string marker = "vik-sigterm-" + std::to_string(::getpid());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"busy\"}'\nsh -c 'sleep 300; : " + marker +
-                            "' &\nsh -c 'sleep 301; : " + marker + "'\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"busy\"}'\nsh -c 'sleep 300; : " +
+                            marker + "' &\nsh -c 'sleep 301; : " + marker + "'\n");
     p.issues(R"([{"id":"T-1","title":"t","state":"todo"}])");
     write_file(p.workflow(), workflow_text("", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
                                            "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
@@ -335,9 +355,9 @@ TEST_CASE("run: a second signal exits 130 at once, even with a plugin call stuck
     write_file(p.workflow(), "agents:\n  bot: {runtime: scripted, model: none, settings: {command: 'true'}}\n"
                              "issues:\n  tracker: {kind: slow}\n"
                              "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
-    auto host = start_host({"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "slow").string(), "run",
-                            p.workflow().string()},
-                           p.dir.path);
+    auto host = start_host(
+        {"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "slow").string(), "run", p.workflow().string()},
+        p.dir.path);
     REQUIRE(wait_until([&] { return host->stdout_text().find("starting vik") != std::string::npos; }, 20s));
     std::this_thread::sleep_for(200ms);
     host->signal(SIGINT);
@@ -352,7 +372,8 @@ TEST_CASE("run: a second signal exits 130 at once, even with a plugin call stuck
 TEST_CASE("run: when the host is SIGKILLed, its agents and their children die too", "[run][e2e][signals]") {
     Project p;
     std::string marker = "vik-sigkill-" + std::to_string(::getpid());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsh -c 'sleep 300; : " + marker + "' &\nsh -c 'sleep 301; : " + marker + "'\n");
+    p.agent("agent.sh",
+            "#!/bin/sh\ncat >/dev/null\nsh -c 'sleep 300; : " + marker + "' &\nsh -c 'sleep 301; : " + marker + "'\n");
     p.issues(R"([{"id":"K-1","title":"t","state":"todo"}])");
     write_file(p.workflow(), workflow_text("", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
                                            "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
@@ -376,14 +397,16 @@ TEST_CASE("run: logs are vik's daily JSON files", "[run][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"L-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
     write_file(p.scoped() / "logs" / "vik.log.2000-01-01", "old\n"); // older than 7 days: removed at start
     auto r = p.run();
     REQUIRE(r.exit_code == 0);
     CHECK_FALSE(fs::exists(p.scoped() / "logs" / "vik.log.2000-01-01"));
     std::vector<fs::path> logs;
-    for (auto &e : fs::directory_iterator(p.scoped() / "logs")) logs.push_back(e.path());
+    for (auto &e : fs::directory_iterator(p.scoped() / "logs"))
+        logs.push_back(e.path());
     REQUIRE(logs.size() == 1);
     CHECK(std::regex_match(logs[0].filename().string(), std::regex("vik\\.log\\.\\d{4}-\\d{2}-\\d{2}")));
     std::string text = read_file(logs[0]);
@@ -399,9 +422,11 @@ TEST_CASE("run: a hook past its timeout is killed with its whole process tree", 
     std::string marker = "vik-hook-timeout-" + std::to_string(::getpid());
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"HT-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n",
-                                           "  hooks:\n    timeout_sec: 1\n    after_create: |\n      sh -c 'sleep 60; : " + marker + "' &\n      sleep 61\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                             "  hooks:\n    timeout_sec: 1\n    after_create: |\n      sh -c 'sleep 60; : " + marker +
+                                 "' &\n      sleep 61\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -413,19 +438,23 @@ TEST_CASE("run: a failing prompt command aborts the stage with the command and i
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"PC-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: |\n        Log: `exec(echo broken >&2; exit 5)`\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work:\n      when: {state: todo}\n      agent: bot\n      prompt: |\n        Log: `exec(echo "
+                             "broken >&2; exit 5)`\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("stage aborted issue_id=PC-1 stage=work: prompt rendering failed: prompt command `echo broken >&2; "
-                                      "exit 5` exited with status 5: broken"));
+    CHECK_THAT(r.out, Catch::Contains(
+                          "stage aborted issue_id=PC-1 stage=work: prompt rendering failed: prompt command `echo broken >&2; "
+                          "exit 5` exited with status 5: broken"));
     CHECK(p.session_files("PC-1").empty());
 }
 
 TEST_CASE("run: the file tracker reads JSON and YAML, and issue set-state moves issues through it", "[run][e2e][file-tracker]") {
     TempDir dir;
-    write_file(dir / "issues" / "a.json", R"([{"id":"F-1","title":"one","state":"todo"},{"id":"F-2","title":"two","status":"todo"}])");
+    write_file(dir / "issues" / "a.json",
+               R"([{"id":"F-1","title":"one","state":"todo"},{"id":"F-2","title":"two","status":"todo"}])");
     write_file(dir / "issues" / "b.yml", "id: 42\ntitle: yaml issue\nstate: todo\npriority: 2\n");
     write_file(dir / "workflow.yml", "agents:\n  bot: {runtime: scripted, model: none, settings: {command: 'true'}}\n"
                                      "issues:\n  tracker: {kind: file, path: issues}\n"
@@ -450,11 +479,14 @@ TEST_CASE("run: the file tracker reads JSON and YAML, and issue set-state moves 
 
 TEST_CASE("run: the command tracker says plainly that it cannot change issues", "[run][e2e]") {
     TempDir dir;
-    write_file(dir / "workflow.yml", "agents:\n  bot: {runtime: scripted, model: none}\nissues:\n  pull:\n    command: echo '[]'\n"
-                                     "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+    write_file(dir / "workflow.yml",
+               "agents:\n  bot: {runtime: scripted, model: none}\nissues:\n  pull:\n    command: echo '[]'\n"
+               "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
     auto r = run_host({"issue", "set-state", "X-1", "done", (dir / "workflow.yml").string()}, dir.path);
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.err, Catch::Contains("issue set-state failed: issue 'X-1': command-tracker: 'set_state (a pull command cannot change issues"));
+    CHECK_THAT(
+        r.err,
+        Catch::Contains("issue set-state failed: issue 'X-1': command-tracker: 'set_state (a pull command cannot change issues"));
 }
 
 TEST_CASE("run: the demo workflow moves every open issue to done", "[run][e2e][demo]") {
@@ -477,9 +509,12 @@ TEST_CASE("run: the tracker's token variable is kept out of the agent's environm
     write_file(p.dir / "issues.json", R"([{"id":"SEC-1","title":"t","state":"todo"}])");
     std::string wf = "loop: {max_iterations: 1}\n"
                      "agents:\n"
-                     "  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
+                     "  bot: {runtime: scripted, model: none, settings: {command: " +
+                     (p.dir / "agent.sh").string() +
+                     "}}\n"
                      "  open: {runtime: scripted, model: none, pass_env: [MY_TRACKER_TOKEN], settings: {command: " +
-                     (p.dir / "agent.sh").string() + "}}\n"
+                     (p.dir / "agent.sh").string() +
+                     "}}\n"
                      "issues:\n  tracker: {kind: file, path: issues.json, token_env: MY_TRACKER_TOKEN}\n"
                      "issue:\n  hooks:\n    after_create: echo \"$MY_TRACKER_TOKEN\" > hook-saw.txt\n"
                      "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n";
@@ -514,28 +549,33 @@ TEST_CASE("run: the hook templates that ran issue text before the shell lexer ke
                        "      it's a note\n"
                        "      EOF\n"
                        "      printf '%s\\n' {{ issue.title }} >> notes.txt\n";
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(read_file(p.workspace("I-1") / "plain.txt") == title + "\n");
     CHECK(read_file(p.workspace("I-1") / "upper.txt") == "X; TOUCH CANARY $(TOUCH CANARY2) `TOUCH CANARY3` IT'S \\ \"Q\"\n");
     CHECK(read_file(p.workspace("I-1") / "notes.txt") == "it's a note\n" + title + "\n");
-    for (auto &e : fs::recursive_directory_iterator(p.dir.path)) CHECK(e.path().filename().string().rfind("CANARY", 0) != 0);
+    for (auto &e : fs::recursive_directory_iterator(p.dir.path))
+        CHECK(e.path().filename().string().rfind("CANARY", 0) != 0);
 }
 
-TEST_CASE("run: a hook that would put issue text in a heredoc body is refused before any issue is claimed", "[run][e2e][security]") {
+TEST_CASE("run: a hook that would put issue text in a heredoc body is refused before any issue is claimed",
+          "[run][e2e][security]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     p.issues(R"([{"id":"I-2","title":"EOF\ntouch CANARY","state":"todo"}])");
     std::string hook = "  hooks:\n    after_create: |\n      cat > notes.txt <<'EOF'\n      {{ issue.title }}\n      EOF\n";
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n", hook));
     auto r = p.run();
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.err, Catch::StartsWith("invalid workflow config:\n'issue.hooks.after_create' substitutes a value where the shell cannot be "
-                                        "kept from running it: "));
+    CHECK_THAT(r.err, Catch::StartsWith(
+                          "invalid workflow config:\n'issue.hooks.after_create' substitutes a value where the shell cannot be "
+                          "kept from running it: "));
     CHECK_THAT(r.err, Catch::Contains("inside a heredoc body"));
     CHECK_FALSE(fs::exists(p.workspace("I-2")));
     CHECK_FALSE(fs::exists(p.dir / "CANARY"));

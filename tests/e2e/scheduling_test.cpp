@@ -18,28 +18,35 @@ namespace {
 
 // A pull script that prints pulls/<n>.json for its n-th call (the last one repeats).
 void scripted_pulls(Project &p, const std::vector<std::string> &answers) {
-    for (size_t i = 0; i < answers.size(); ++i) write_file(p.dir / "pulls" / (std::to_string(i + 1) + ".json"), answers[i]);
+    for (size_t i = 0; i < answers.size(); ++i)
+        write_file(p.dir / "pulls" / (std::to_string(i + 1) + ".json"), answers[i]);
     p.agent("pull.sh", "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
-                       "if [ -f pulls/$n.json ]; then f=pulls/$n.json; else f=pulls/" + std::to_string(answers.size()) + ".json; fi\n"
-                       "if grep -q FAIL $f; then echo 'tracker unavailable' >&2; exit 1; fi\ncat $f\n");
+                       "if [ -f pulls/$n.json ]; then f=pulls/$n.json; else f=pulls/" +
+                           std::to_string(answers.size()) +
+                           ".json; fi\n"
+                           "if grep -q FAIL $f; then echo 'tracker unavailable' >&2; exit 1; fi\ncat $f\n");
 }
 
-std::string pulling_workflow(const Project &p, const std::string &agent_extra, const std::string &stages, const std::string &rest) {
-    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n" + agent_extra + "    settings: {command: " + (p.dir / "agent.sh").string() +
+std::string pulling_workflow(const Project &p, const std::string &agent_extra, const std::string &stages,
+                             const std::string &rest) {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n" + agent_extra +
+           "    settings: {command: " + (p.dir / "agent.sh").string() +
            "}\nissues:\n  pull:\n    command: ./pull.sh\n    idle_sec: 1\nissue:\n" + stages + rest;
 }
 
 // The probe tracker (tests/plugins/probe-tracker): issues.json read at the start of each pull,
 // every pull logged to pulls.log, optional delays.
 CommandResult run_probe(const Project &p, int timeout_sec = 90) {
-    return run_host({"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
-                    p.dir.path, {}, timeout_sec);
+    return run_host(
+        {"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
+        p.dir.path, {}, timeout_sec);
 }
 
-std::string probe_workflow(const Project &p, const std::string &tracker_extra, const std::string &issue, const std::string &rest) {
+std::string probe_workflow(const Project &p, const std::string &tracker_extra, const std::string &issue,
+                           const std::string &rest) {
     return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
-           "}\nissues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log" + tracker_extra + "}\n  pull: {idle_sec: 1}\nissue:\n" +
-           issue + rest;
+           "}\nissues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log" + tracker_extra +
+           "}\n  pull: {idle_sec: 1}\nissue:\n" + issue + rest;
 }
 
 // Shell helpers for agents and hooks: `pulls` counts the pulls started so far; `wait_pulls N`
@@ -48,7 +55,8 @@ std::string probe_workflow(const Project &p, const std::string &tracker_extra, c
 // handled the earlier answer (the next pull is scheduled at the end of that handling).
 std::string probe_shell(const Project &p) {
     std::string log = shell_quote((p.dir / "pulls.log").string());
-    return "pulls() { cat " + log + " 2>/dev/null | grep -c pull-start; }\n"
+    return "pulls() { cat " + log +
+           " 2>/dev/null | grep -c pull-start; }\n"
            "wait_pulls() { i=0; while [ \"$(pulls)\" -lt \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
            "wait_file() { i=0; while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n"
            "wait_gone() { i=0; while [ -e \"$1\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; }\n";
@@ -57,7 +65,8 @@ std::string probe_shell(const Project &p) {
 // The agent of the bystander issue O-1 waits until T-1 went terminal and its workspace is gone,
 // then moves O-1 on and completes: it finishes only if the host survived the race.
 std::string bystander_branch(const Project &p) {
-    return "  O-1) wait_file " + shell_quote((p.dir / "closed").string()) + "; wait_gone ../T-1\n"
+    return "  O-1) wait_file " + shell_quote((p.dir / "closed").string()) +
+           "; wait_gone ../T-1\n"
            "       \"$VIK_HOST_BIN\" issue set-state O-1 review >/dev/null\n"
            "       echo '{\"kind\":\"completed\"}' ;;\n";
 }
@@ -81,10 +90,13 @@ TEST_CASE("scheduling: an agent that sets a terminal state and lingers does not 
     std::string closed = shell_quote((p.dir / "closed").string());
     // T-1 moves itself to done, reports completion, and lingers until the host has seen `done`
     // (it is stopped by reconciliation meanwhile): its stage ends after terminal cleanup began.
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
-                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
-                        "       echo '{\"kind\":\"completed\"}'\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" +
-                        bystander_branch(p) + "esac\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
+                            "case \"$VIK_ISSUE_ID\" in\n"
+                            "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
+                            closed +
+                            "\n"
+                            "       echo '{\"kind\":\"completed\"}'\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" +
+                            bystander_branch(p) + "esac\n");
     write_file(p.dir / "issues.json", kTwoIssues);
     write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                             "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
@@ -97,16 +109,22 @@ TEST_CASE("scheduling: an agent that sets a terminal state and lingers does not 
 TEST_CASE("scheduling: a slow after_run while the issue goes terminal does not bring the host down", "[scheduling][e2e][race]") {
     Project p;
     std::string closed = shell_quote((p.dir / "closed").string());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
-                        "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " + closed + "\n"
-                        "       echo '{\"kind\":\"completed\"}' ;;\n" +
-                        bystander_branch(p) + "esac\n");
-    write_file(p.dir / "after_run.sh", probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\nn=$(pulls); wait_pulls $((n+2))\n"
-                                       "touch " + shell_quote((p.dir / "after-run-done").string()) + "\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
+                            "case \"$VIK_ISSUE_ID\" in\n"
+                            "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
+                            closed +
+                            "\n"
+                            "       echo '{\"kind\":\"completed\"}' ;;\n" +
+                            bystander_branch(p) + "esac\n");
+    write_file(p.dir / "after_run.sh", probe_shell(p) +
+                                           "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\nn=$(pulls); wait_pulls $((n+2))\n"
+                                           "touch " +
+                                           shell_quote((p.dir / "after-run-done").string()) + "\n");
     write_file(p.dir / "issues.json", kTwoIssues);
     write_file(p.workflow(), probe_workflow(p, "",
                                             "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                            "      hooks: {after_run: sh " + shell_quote((p.dir / "after_run.sh").string()) + "}\n",
+                                            "      hooks: {after_run: sh " +
+                                                shell_quote((p.dir / "after_run.sh").string()) + "}\n",
                                             "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
     auto r = run_probe(p);
     INFO(r.out << r.err);
@@ -118,23 +136,29 @@ TEST_CASE("scheduling: a slow after_run while the issue goes terminal does not b
 TEST_CASE("scheduling: an issue closed during a slow after_create does not bring the host down", "[scheduling][e2e][race]") {
     Project p;
     std::string closed = shell_quote((p.dir / "closed").string());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "case \"$VIK_ISSUE_ID\" in\n"
-                        "  T-1) echo '{\"kind\":\"completed\"}' ;;\n" + bystander_branch(p) + "esac\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
+                            "case \"$VIK_ISSUE_ID\" in\n"
+                            "  T-1) echo '{\"kind\":\"completed\"}' ;;\n" +
+                            bystander_branch(p) + "esac\n");
     // A person closes T-1 (edits the tracker's file) while its after_create still runs; the hook
     // ends once the host has seen it closed.
-    write_file(p.dir / "after_create.sh",
-               probe_shell(p) + "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\n"
-               "sed -i 's/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"todo\"/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"done\"/' " +
-               shell_quote((p.dir / "issues.json").string()) + "\ntouch " + closed + "\nn=$(pulls); wait_pulls $((n+2))\n");
+    write_file(
+        p.dir / "after_create.sh",
+        probe_shell(p) +
+            "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\n"
+            "sed -i 's/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"todo\"/\"id\":\"T-1\",\"title\":\"t\",\"state\":\"done\"/' " +
+            shell_quote((p.dir / "issues.json").string()) + "\ntouch " + closed + "\nn=$(pulls); wait_pulls $((n+2))\n");
     write_file(p.dir / "issues.json", kTwoIssues);
     write_file(p.workflow(), probe_workflow(p, "",
-                                            "  hooks: {after_create: sh " + shell_quote((p.dir / "after_create.sh").string()) + "}\n"
-                                            "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                            "  hooks: {after_create: sh " + shell_quote((p.dir / "after_create.sh").string()) +
+                                                "}\n"
+                                                "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                             "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
     auto r = run_probe(p);
     INFO(r.out << r.err);
     check_survived(p, r);
-    CHECK_THAT(r.out, Catch::Contains("stage not launched issue_id=T-1 stage=work: the issue reached a terminal state during setup"));
+    CHECK_THAT(r.out,
+               Catch::Contains("stage not launched issue_id=T-1 stage=work: the issue reached a terminal state during setup"));
     CHECK(p.session_files("T-1").empty());
 }
 
@@ -146,7 +170,8 @@ TEST_CASE("scheduling: a pull that started before the host moved an issue cannot
                             "n=$(pulls); wait_pulls $((n+1))\n\"$VIK_HOST_BIN\" issue set-state D-1 review >/dev/null\n"
                             "echo '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"D-1","title":"t","state":"design"}])");
-    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 1500", "  stages:\n    design: {when: {state: design}, agent: bot, prompt: p}\n",
+    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 1500",
+                                            "  stages:\n    design: {when: {state: design}, agent: bot, prompt: p}\n",
                                             "loop: {max_iterations: 3}\n"));
     auto r = run_probe(p);
     INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
@@ -162,15 +187,17 @@ TEST_CASE("scheduling: a pull that started before the host moved an issue cannot
     // A person puts K-1 on hold; a pull reads `hold`; while it is in flight the host (asked by the
     // agent) moves K-1 back to todo. That pull's answer is older than the host's write: it must not
     // stop the run. The agent completes once the host has handled it.
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "sed -i 's/\"state\":\"todo\"/\"state\":\"hold\"/' " + issues +
-                            "\ni=0; while ! grep -q 'pull-start.*K-1=hold' " + shell_quote((p.dir / "pulls.log").string()) +
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) + "sed -i 's/\"state\":\"todo\"/\"state\":\"hold\"/' " +
+                            issues + "\ni=0; while ! grep -q 'pull-start.*K-1=hold' " +
+                            shell_quote((p.dir / "pulls.log").string()) +
                             " && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
                             "\"$VIK_HOST_BIN\" issue set-state K-1 todo >/dev/null\n"
                             "n=$(pulls); wait_pulls $((n+1))\n"
                             "\"$VIK_HOST_BIN\" issue set-state K-1 review >/dev/null\necho '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"K-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), probe_workflow(p, ", pull_delay_ms: 2000", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
-                                            "loop: {max_iterations: 4}\n"));
+    write_file(p.workflow(),
+               probe_workflow(p, ", pull_delay_ms: 2000", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                              "loop: {max_iterations: 4}\n"));
     auto r = run_probe(p);
     INFO(r.out << r.err << read_file(p.dir / "pulls.log"));
     REQUIRE(r.exit_code == 0);
@@ -184,9 +211,11 @@ TEST_CASE("scheduling: one refresh that misses a running issue stops nothing, tw
     SECTION("a single absence") {
         Project p;
         // Call 2 (a pull) and call 3 (the refresh by id) miss A-1; call 4 shows it again.
-        p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\ni=0; while [ \"$(cat " + shell_quote((p.dir / "count").string()) +
-                                ")\" -lt 5 ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho '{\"kind\":\"completed\"}'\n");
-        scripted_pulls(p, {R"([{"id":"A-1","title":"t","state":"todo"}])", "[]", "[]", R"([{"id":"A-1","title":"t","state":"todo"}])"});
+        p.agent("agent.sh",
+                "#!/bin/sh\ncat >/dev/null\ni=0; while [ \"$(cat " + shell_quote((p.dir / "count").string()) +
+                    ")\" -lt 5 ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho '{\"kind\":\"completed\"}'\n");
+        scripted_pulls(
+            p, {R"([{"id":"A-1","title":"t","state":"todo"}])", "[]", "[]", R"([{"id":"A-1","title":"t","state":"todo"}])"});
         write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                                   "loop: {max_iterations: 4}\nscheduling: {max_continuations: 0}\n"));
         auto r = p.run();
@@ -216,7 +245,8 @@ TEST_CASE("scheduling: one refresh that misses a running issue stops nothing, tw
     }
 }
 
-TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt on the next claim", "[scheduling][e2e][workspace]") {
+TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt on the next claim",
+          "[scheduling][e2e][workspace]") {
     Project p;
     p.agent("agent.sh", kOkAgent);
     std::string script = (p.dir / "after_create.sh").string();
@@ -224,10 +254,12 @@ TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt 
     // and finishes only once `go` exists (30 s at most).
     write_file(script, "echo \"entries=$(ls -A | wc -l)\" >> " + shell_quote((p.dir / "created.log").string()) +
                            "\ntouch half-made\ni=0; while [ ! -e " + shell_quote((p.dir / "go").string()) +
-                           " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n[ -e " + shell_quote((p.dir / "go").string()) + " ]\n");
+                           " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n[ -e " + shell_quote((p.dir / "go").string()) +
+                           " ]\n");
     scripted_pulls(p, {R"([{"id":"W-1","title":"t","state":"todo"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "", "  hooks: {after_create: sh " + shell_quote(script) +
-                                                         "}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+    write_file(p.workflow(), pulling_workflow(p, "",
+                                              "  hooks: {after_create: sh " + shell_quote(script) +
+                                                  "}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                               "loop: {max_iterations: 1}\n"));
     fs::path marker = p.scoped() / "issues" / ".creating" / "W-1";
     {
@@ -237,7 +269,7 @@ TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt 
         CHECK(host->wait(10s) == 128 + SIGKILL);
     }
     REQUIRE(wait_until([&] { return !process_with_marker_alive(script); }, 10s)); // the orphan guard killed the hook
-    CHECK(fs::exists(marker));                                                     // the workspace is known half-made
+    CHECK(fs::exists(marker));                                                    // the workspace is known half-made
     write_file(p.dir / "go", "");
     auto r = p.run();
     INFO(r.out << r.err);
@@ -257,19 +289,20 @@ TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt 
 
 TEST_CASE("scheduling: failures retry with backoff and the attempt in the prompt, then block", "[scheduling][e2e]") {
     Project p;
-    p.agent("agent.sh", "#!/bin/sh\ncat >> " + (p.dir / "prompts.log").string() + "\necho >> " + (p.dir / "prompts.log").string() + "\nexit 1\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >> " + (p.dir / "prompts.log").string() + "\necho >> " +
+                            (p.dir / "prompts.log").string() + "\nexit 1\n");
     scripted_pulls(p, {R"([{"id":"R-1","title":"t","state":"todo"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "",
-                                              "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
-                                              "      prompt: 'attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n",
-                                              "loop: {max_iterations: 2}\nscheduling: {retry_base_sec: 0.2, max_attempts: 3}\n"));
+    write_file(p.workflow(),
+               pulling_workflow(p, "",
+                                "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
+                                "      prompt: 'attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n",
+                                "loop: {max_iterations: 2}\nscheduling: {retry_base_sec: 0.2, max_attempts: 3}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK(read_file(p.dir / "prompts.log") ==
-          "attempt=1 kind=first last=\n"
-          "attempt=2 kind=failure last=agent exited with code 1 before a terminal event\n"
-          "attempt=3 kind=failure last=agent exited with code 1 before a terminal event\n");
+    CHECK(read_file(p.dir / "prompts.log") == "attempt=1 kind=first last=\n"
+                                              "attempt=2 kind=failure last=agent exited with code 1 before a terminal event\n"
+                                              "attempt=3 kind=failure last=agent exited with code 1 before a terminal event\n");
     CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=R-1 stage=work kind=failure in_ms=200"));
     CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=R-1 stage=work kind=failure in_ms=400"));
     CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=R-1 stage=work: failed 3 time(s) (scheduling.max_attempts = 3)"));
@@ -295,14 +328,16 @@ TEST_CASE("scheduling: an issue reaching a terminal state stops its run and remo
           "[scheduling][e2e]") {
     Project p;
     std::string marker = "vik-terminal-" + std::to_string(::getpid());
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsh -c 'sleep 60; : " + marker + "'\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsh -c 'sleep 60; : " +
+                            marker + "'\n");
     scripted_pulls(p, {R"([{"id":"T-1","title":"t","state":"todo"}])", R"([{"id":"T-1","title":"t","state":"done"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "",
-                                              "  hooks:\n    before_remove: echo \"removing $VIK_ISSUE_ID from $(pwd)\" >> " +
-                                                  (p.dir / "removed.log").string() +
-                                                  "\n  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
-                                                  "      hooks: {after_run: touch ../after-run-ran}\n",
-                                              "loop: {max_iterations: 3}\nscheduling: {terminal_states: [done, closed]}\n"));
+    write_file(p.workflow(),
+               pulling_workflow(p, "",
+                                "  hooks:\n    before_remove: echo \"removing $VIK_ISSUE_ID from $(pwd)\" >> " +
+                                    (p.dir / "removed.log").string() +
+                                    "\n  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n      prompt: p\n"
+                                    "      hooks: {after_run: touch ../after-run-ran}\n",
+                                "loop: {max_iterations: 3}\nscheduling: {terminal_states: [done, closed]}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -347,7 +382,8 @@ TEST_CASE("scheduling: a failed refresh stops nothing", "[scheduling][e2e]") {
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nsleep 2\necho '{\"kind\":\"completed\"}'\n");
     // Call 2 hides the issue, so vik-host refreshes it by id (call 3), which fails.
-    scripted_pulls(p, {R"([{"id":"F-1","title":"t","state":"todo"}])", R"([])", "FAIL", R"([{"id":"F-1","title":"t","state":"todo"}])"});
+    scripted_pulls(
+        p, {R"([{"id":"F-1","title":"t","state":"todo"}])", R"([])", "FAIL", R"([{"id":"F-1","title":"t","state":"todo"}])"});
     write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                               "loop: {max_iterations: 2}\n"));
     auto r = p.run();
@@ -362,12 +398,16 @@ TEST_CASE("scheduling: a stalled agent is killed and retried with the stall reas
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"message\",\"text\":\"thinking\"}'\nsleep 60\n");
     scripted_pulls(p, {R"([{"id":"S-1","title":"t","state":"todo"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "    stall_timeout_sec: 0.5\n", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+    write_file(p.workflow(), pulling_workflow(p, "    stall_timeout_sec: 0.5\n",
+                                              "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                               "loop: {max_iterations: 3}\nscheduling: {retry_base_sec: 0.2, max_attempts: 2}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("retry queued issue_id=S-1 stage=work kind=failure in_ms=200 reason=stalled for 500ms without agent activity"));
+    CHECK_THAT(
+        r.out,
+        Catch::Contains(
+            "retry queued issue_id=S-1 stage=work kind=failure in_ms=200 reason=stalled for 500ms without agent activity"));
     CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=S-1 stage=work: failed 2 time(s)"));
     CHECK(p.session_files("S-1").size() == 2);
 }
@@ -375,14 +415,16 @@ TEST_CASE("scheduling: a stalled agent is killed and retried with the stall reas
 TEST_CASE("scheduling: per-state limits hold", "[scheduling][e2e]") {
     Project p;
     std::string trace = (p.dir / "trace.log").string();
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"+$VIK_ISSUE_ID\" >> " + trace + "\nsleep 0.4\necho \"-$VIK_ISSUE_ID\" >> " + trace +
-                            "\necho '{\"kind\":\"completed\"}'\n");
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"+$VIK_ISSUE_ID\" >> " + trace +
+                            "\nsleep 0.4\necho \"-$VIK_ISSUE_ID\" >> " + trace + "\necho '{\"kind\":\"completed\"}'\n");
     scripted_pulls(p, {R"([{"id":"L-1","title":"t","state":"todo"},{"id":"L-2","title":"t","state":"todo"},
                           {"id":"L-3","title":"t","state":"todo"},{"id":"L-4","title":"t","state":"other"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "",
-                                              "  stages:\n    a: {when: {state: todo}, agent: bot, prompt: p}\n"
-                                              "    b: {when: {state: other}, agent: bot, prompt: p}\n",
-                                              "loop: {max_iterations: 3}\nscheduling: {max_concurrent_by_state: {todo: 1}, continuation_delay_sec: 5}\n"));
+    write_file(p.workflow(),
+               pulling_workflow(
+                   p, "",
+                   "  stages:\n    a: {when: {state: todo}, agent: bot, prompt: p}\n"
+                   "    b: {when: {state: other}, agent: bot, prompt: p}\n",
+                   "loop: {max_iterations: 3}\nscheduling: {max_concurrent_by_state: {todo: 1}, continuation_delay_sec: 5}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -401,15 +443,19 @@ TEST_CASE("scheduling: per-state limits hold", "[scheduling][e2e]") {
 TEST_CASE("scheduling: candidates run in priority order", "[scheduling][e2e]") {
     Project p;
     std::string trace = (p.dir / "trace.log").string();
-    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\necho \"$VIK_ISSUE_ID\" >> " + trace +
-                            "\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done >/dev/null\necho '{\"kind\":\"completed\"}'\n");
-    write_file(p.dir / "issues.json", R"([{"id":"none","title":"t","state":"todo"},{"id":"p3","title":"t","state":"todo","priority":3},
+    p.agent("agent.sh",
+            "#!/bin/sh\ncat >/dev/null\necho \"$VIK_ISSUE_ID\" >> " + trace +
+                "\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done >/dev/null\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json",
+               R"([{"id":"none","title":"t","state":"todo"},{"id":"p3","title":"t","state":"todo","priority":3},
         {"id":"p1-new","title":"t","state":"todo","priority":1,"created_at":"2026-05-01T00:00:00Z"},
         {"id":"p1-old","title":"t","state":"todo","priority":1,"created_at":"2026-01-01T00:00:00Z"}])");
     write_file(p.workflow(), "loop: {max_issue_concurrency: 1, max_iterations: 7}\n"
-                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
-                             "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
-                             "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                                 (p.dir / "agent.sh").string() +
+                                 "}}\n"
+                                 "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                                 "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -423,8 +469,11 @@ TEST_CASE("scheduling: a workspace symlinked outside the root is refused", "[sch
     fs::create_directories(p.scoped() / "issues");
     fs::create_directory_symlink(p.dir / "outside", p.workspace("EVIL-1"));
     scripted_pulls(p, {R"([{"id":"EVIL-1","title":"t","state":"todo"}])"});
-    write_file(p.workflow(), pulling_workflow(p, "", "  hooks: {after_create: touch owned}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
-                                              "loop: {max_iterations: 1}\n"));
+    write_file(p.workflow(),
+               pulling_workflow(
+                   p, "",
+                   "  hooks: {after_create: touch owned}\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                   "loop: {max_iterations: 1}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -443,21 +492,26 @@ echo '{"kind":"completed"}'
 )");
     write_file(p.dir / "issues.json", R"([{"id":"FLOW-1","title":"three states","state":"design"}])");
     write_file(p.workflow(), "loop: {max_iterations: 5}\n"
-                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
-                             "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
-                             "issue:\n  hooks:\n    before_remove: cp prompt-*.txt " + p.dir.path.string() + "/\n"
-                             "  stages:\n"
-                             "    design: {when: {state: design}, agent: bot, prompt: 'design {{ issue.id }}'}\n"
-                             "    build: {when: {state: build}, agent: bot, prompt: 'build {{ issue.id }}'}\n"
-                             "    review: {when: {state: review}, agent: bot, prompt: 'review {{ issue.id }}'}\n"
-                             "scheduling: {terminal_states: [done]}\n");
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                                 (p.dir / "agent.sh").string() +
+                                 "}}\n"
+                                 "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                                 "issue:\n  hooks:\n    before_remove: cp prompt-*.txt " +
+                                 p.dir.path.string() +
+                                 "/\n"
+                                 "  stages:\n"
+                                 "    design: {when: {state: design}, agent: bot, prompt: 'design {{ issue.id }}'}\n"
+                                 "    build: {when: {state: build}, agent: bot, prompt: 'build {{ issue.id }}'}\n"
+                                 "    review: {when: {state: review}, agent: bot, prompt: 'review {{ issue.id }}'}\n"
+                                 "scheduling: {terminal_states: [done]}\n");
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "done");
     auto files = p.session_files("FLOW-1");
     REQUIRE(files.size() == 3);
-    for (const char *stage : {"design", "build", "review"}) CHECK(read_file(p.dir / ("prompt-" + std::string(stage) + ".txt")) == stage + std::string(" FLOW-1"));
+    for (const char *stage : {"design", "build", "review"})
+        CHECK(read_file(p.dir / ("prompt-" + std::string(stage) + ".txt")) == stage + std::string(" FLOW-1"));
     CHECK_FALSE(fs::exists(p.workspace("FLOW-1"))); // done is terminal: cleaned after before_remove
 }
 
@@ -481,31 +535,44 @@ TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one"
     CHECK(retry.exit_code == 0);
     CHECK(retry.out == "cleared 1 stage(s) of issue OP-1; they run again on the next intake\n");
     REQUIRE(wait_until([&] { return count(host->stdout_text(), "session started issue_id=OP-1") == 2; }, 20s));
-    REQUIRE(wait_until([&] { return host->stdout_text().find("\"working\"") != std::string::npos || p.session_files("OP-1").size() == 2; }, 5s));
+    REQUIRE(wait_until(
+        [&] { return host->stdout_text().find("\"working\"") != std::string::npos || p.session_files("OP-1").size() == 2; }, 5s));
 
     auto cancel = run_host({"issue", "cancel", "OP-1", p.workflow().string()});
     CHECK(cancel.exit_code == 0);
     CHECK_THAT(cancel.out, Catch::StartsWith("cancelled 1 run(s) of issue OP-1"));
-    REQUIRE(wait_until([&] { return host->stdout_text().find("stage blocked issue_id=OP-1 stage=work: cancelled by an operator") !=
-                                    std::string::npos; },
-                       20s));
+    REQUIRE(wait_until(
+        [&] {
+            return host->stdout_text().find("stage blocked issue_id=OP-1 stage=work: cancelled by an operator") !=
+                   std::string::npos;
+        },
+        20s));
     std::this_thread::sleep_for(1500ms); // an intake cycle passes: the blocked stage does not start again
     CHECK(count(host->stdout_text(), "session started issue_id=OP-1") == 2);
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);
 }
 
-TEST_CASE("control: an agent may change only its own issue and may not retry or cancel runs", "[scheduling][e2e][security][control]") {
+TEST_CASE("control: an agent may change only its own issue and may not retry or cancel runs",
+          "[scheduling][e2e][security][control]") {
     Project p;
     std::string out = shell_quote((p.dir / "agent-requests.txt").string());
     // The agent of A-1 tries to close B-1, to cancel and to retry its own runs, then moves its own issue.
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n"
                         "case \"$VIK_ISSUE_ID\" in\n"
-                        "  A-1) \"$VIK_HOST_BIN\" issue set-state B-1 done >>" + out + " 2>&1; echo \"rc=$?\" >>" + out + "\n"
-                        "       \"$VIK_HOST_BIN\" issue cancel A-1 >>" + out + " 2>&1\n"
-                        "       \"$VIK_HOST_BIN\" issue retry A-1 >>" + out + " 2>&1\n"
-                        "       \"$VIK_HOST_BIN\" issue set-state A-1 review >>" + out + " 2>&1 ;;\n"
-                        "esac\necho '{\"kind\":\"completed\"}'\n");
+                        "  A-1) \"$VIK_HOST_BIN\" issue set-state B-1 done >>" +
+                            out + " 2>&1; echo \"rc=$?\" >>" + out +
+                            "\n"
+                            "       \"$VIK_HOST_BIN\" issue cancel A-1 >>" +
+                            out +
+                            " 2>&1\n"
+                            "       \"$VIK_HOST_BIN\" issue retry A-1 >>" +
+                            out +
+                            " 2>&1\n"
+                            "       \"$VIK_HOST_BIN\" issue set-state A-1 review >>" +
+                            out +
+                            " 2>&1 ;;\n"
+                            "esac\necho '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"A-1","title":"t","state":"todo"},{"id":"B-1","title":"t","state":"waiting"}])");
     write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                             "loop: {max_iterations: 3}\n"));

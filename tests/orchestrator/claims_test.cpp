@@ -14,7 +14,8 @@ const PairKey k{"ENG-1", "plan"};
 TEST_CASE("claims: failure backoff doubles from 10 s and is capped at 300 s", "[scheduling]") {
     auto p = policy();
     std::vector<double> got;
-    for (int attempt = 1; attempt <= 8; ++attempt) got.push_back(ClaimTable::backoff_sec(p, attempt));
+    for (int attempt = 1; attempt <= 8; ++attempt)
+        got.push_back(ClaimTable::backoff_sec(p, attempt));
     CHECK(got == std::vector<double>{10, 20, 40, 80, 160, 300, 300, 300});
     p.retry_base_sec = 0.5;
     p.retry_max_backoff_sec = 3;
@@ -101,7 +102,7 @@ TEST_CASE("claims: only the newest timer token of a queued claim may fire", "[sc
     CHECK(t.token_current(k, first));
     auto second = t.requeue_no_slot(k).value();
     CHECK(second.reason == "no available orchestrator slots");
-    CHECK(second.delay_sec == 20); // one attempt later
+    CHECK(second.delay_sec == 20);          // one attempt later
     CHECK_FALSE(t.token_current(k, first)); // the stale timer is ignored
     CHECK(t.token_current(k, second.token));
     t.start(k, "todo");
@@ -176,7 +177,8 @@ TEST_CASE("candidates: priority first, then age, then id", "[scheduling]") {
     issues[3].created_at = "2026-01-01T00:00:00Z";
     issues[4].id = "A";
     std::vector<std::string> order;
-    for (auto *i : order_candidates(issues)) order.push_back(i->id);
+    for (auto *i : order_candidates(issues))
+        order.push_back(i->id);
     CHECK(order == std::vector<std::string>{"B", "C", "D", "A", "E"});
 }
 

@@ -40,12 +40,14 @@ TEST_CASE("intake: a bad element is skipped with a warning naming its index and 
     for (Row row : std::initializer_list<Row>{
              {R"({"id":1,"title":"t","state":"s"})", "issue at index 0: field `id` must be a string, found a number"},
              {R"({"title":"t","state":"s"})", "issue at index 0: missing field `id`"},
-             {R"({"id":"a","identifier":"b","title":"t","state":"s"})", "issue at index 0: both `id` and its alias `identifier` are set"},
+             {R"({"id":"a","identifier":"b","title":"t","state":"s"})",
+              "issue at index 0: both `id` and its alias `identifier` are set"},
              {R"({"id":"a","title":"t","state":"s","status":"x"})", "issue 'a' at index 0: both `state` and its alias `status`"},
              {R"({"id":"a","state":"s"})", "issue 'a' at index 0: missing field `title`"},
              {R"({"id":"a","title":"t"})", "issue 'a' at index 0: missing field `state`"},
              {R"({"id":"a","title":["t"],"state":"s"})", "issue 'a' at index 0: field `title` must be a string, found an array"},
-             {R"({"id":"a","title":"t","state":"s","desc":5})", "issue 'a' at index 0: field `desc` must be a string, found a number"},
+             {R"({"id":"a","title":"t","state":"s","desc":5})",
+              "issue 'a' at index 0: field `desc` must be a string, found a number"},
              {R"({"id":"","title":"t","state":"s"})", "issue at index 0: field `id` is empty"},
              {"{\"id\":\"a\xff\",\"title\":\"t\",\"state\":\"s\"}", "issue at index 0: field `id` is not valid UTF-8"},
              {R"("x")", "issue at index 0: expected an object, found a string"},
@@ -88,9 +90,11 @@ TEST_CASE("intake: text that is not a JSON array still fails the cycle", "[intak
 TEST_CASE("intake: rich-text bodies nested 100 levels deep are accepted, 200 levels are refused", "[intake][security]") {
     auto nested = [](int levels) {
         std::string body;
-        for (int i = 0; i < levels; ++i) body += R"({"type":"doc","content":[)";
+        for (int i = 0; i < levels; ++i)
+            body += R"({"type":"doc","content":[)";
         body += R"({"type":"text","text":"deep"})";
-        for (int i = 0; i < levels; ++i) body += "]}";
+        for (int i = 0; i < levels; ++i)
+            body += "]}";
         return R"([{"id":"R-1","title":"rich","state":"todo","body":)" + body + "}]";
     };
     // Each level is an object and an array: 2 * 50 + the issue array and object = 102 levels.
@@ -104,7 +108,8 @@ TEST_CASE("intake: rich-text bodies nested 100 levels deep are accepted, 200 lev
 }
 
 TEST_CASE("intake: invalid UTF-8 in issue text becomes U+FFFD with a warning", "[intake][security]") {
-    auto r = parse_issues("[{\"id\":\"U-1\",\"title\":\"bad \xc3\x28 byte\",\"state\":\"todo\",\"notes\":{\"k\xff\":[\"\xed\xa0\x80\"]}}]");
+    auto r = parse_issues(
+        "[{\"id\":\"U-1\",\"title\":\"bad \xc3\x28 byte\",\"state\":\"todo\",\"notes\":{\"k\xff\":[\"\xed\xa0\x80\"]}}]");
     REQUIRE(r);
     REQUIRE(r->issues.size() == 1);
     const auto &i = r->issues[0];

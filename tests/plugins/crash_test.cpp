@@ -12,16 +12,18 @@ TEST_CASE("plugins: a tracker that crashes the host is named with its call befor
     TempDir dir;
     write_file(dir / "agent.sh", "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"completed\"}'\n");
     fs::permissions(dir / "agent.sh", fs::perms::owner_all);
-    write_file(dir / "workflow.yml", "loop: {max_iterations: 1}\nagents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
-                                         (dir / "agent.sh").string() +
-                                         "}}\nissues:\n  tracker: {kind: crashy}\nissue:\n  stages:\n"
-                                         "    work: {when: {state: todo}, agent: bot, prompt: hi}\n");
+    write_file(dir / "workflow.yml",
+               "loop: {max_iterations: 1}\nagents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                   (dir / "agent.sh").string() +
+                   "}}\nissues:\n  tracker: {kind: crashy}\nissue:\n  stages:\n"
+                   "    work: {when: {state: todo}, agent: bot, prompt: hi}\n");
     auto r = run_host({"--plugins", plugin_dir().string(), "--plugins", (test_plugin_root() / "crashy").string(), "run",
                        (dir / "workflow.yml").string()},
                       dir.path, {}, 60);
     INFO(r.out << r.err);
     CHECK(r.exit_code != 0);
-    CHECK_THAT(r.err, Catch::Contains("vik-host: fatal signal SIGSEGV in plugin 'crashy-tracker' during tracker.pull; the host stops"));
+    CHECK_THAT(r.err,
+               Catch::Contains("vik-host: fatal signal SIGSEGV in plugin 'crashy-tracker' during tracker.pull; the host stops"));
     // No stale state.json naming the dead pid is left behind.
     std::string key = (dir / "workflow.yml").string();
     for (char &c : key)

@@ -192,14 +192,20 @@ TEST_CASE("manifest: a tracker's secret_env reaches hooks but not agents, unless
     for (const char *who : {"plain", "passed"})
         p.agent(std::string(who) + ".sh", "#!/bin/sh\ncat >/dev/null\nprintf '%s' \"${VIK_PROBE_SECRET-unset}\" > " +
                                               (p.dir / (std::string("agent-") + who + ".txt")).string() + "\n");
-    vik::test::write_file(p.workflow(), "loop: {max_iterations: 1}\nagents:\n"
-                                        "  plain: {runtime: scripted, model: none, settings: {command: " + (p.dir / "plain.sh").string() + "}}\n"
-                                        "  passed: {runtime: scripted, model: none, pass_env: [VIK_PROBE_SECRET], settings: {command: " +
-                                        (p.dir / "passed.sh").string() + "}}\n"
-                                        "issues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log}\n"
-                                        "issue:\n  hooks:\n    after_create: printf '%s' \"$VIK_PROBE_SECRET\" > " + (p.dir / "hook.txt").string() + "\n"
-                                        "  stages:\n    one: {when: {state: todo}, agent: plain, prompt: p}\n"
-                                        "    two: {when: {state: todo}, agent: passed, prompt: p}\n");
+    vik::test::write_file(p.workflow(),
+                          "loop: {max_iterations: 1}\nagents:\n"
+                          "  plain: {runtime: scripted, model: none, settings: {command: " +
+                              (p.dir / "plain.sh").string() +
+                              "}}\n"
+                              "  passed: {runtime: scripted, model: none, pass_env: [VIK_PROBE_SECRET], settings: {command: " +
+                              (p.dir / "passed.sh").string() +
+                              "}}\n"
+                              "issues:\n  tracker: {kind: probe, path: issues.json, log: pulls.log}\n"
+                              "issue:\n  hooks:\n    after_create: printf '%s' \"$VIK_PROBE_SECRET\" > " +
+                              (p.dir / "hook.txt").string() +
+                              "\n"
+                              "  stages:\n    one: {when: {state: todo}, agent: plain, prompt: p}\n"
+                              "    two: {when: {state: todo}, agent: passed, prompt: p}\n");
     auto r = vik::test::run_host({"--plugins", vik::test::plugin_dir().string(), "--plugins",
                                   (test_plugin_root() / "probe").string(), "run", p.workflow().string()},
                                  p.dir.path, {"VIK_PROBE_SECRET=s3cret-from-env"});

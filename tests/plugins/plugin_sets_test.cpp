@@ -27,7 +27,8 @@ TEST_CASE("plugin sets: a team's tracker beside the built-ins keeps the hooks pl
 TEST_CASE("plugin sets: hook scripts with no hooks plugin loaded are an error, not silently skipped", "[plugins][doctor]") {
     TempDir dir;
     write_file(dir / "workflow.yml", workflow("c-fixed", "  hooks:\n    after_create: echo hi > created.txt\n"));
-    auto r = run_host({"--no-builtin-plugins", "--plugins", (test_plugin_root() / "good").string(), "doctor", (dir / "workflow.yml").string()});
+    auto r = run_host(
+        {"--no-builtin-plugins", "--plugins", (test_plugin_root() / "good").string(), "doctor", (dir / "workflow.yml").string()});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.out, Catch::Contains("the workflow has hook scripts but no hooks plugin is loaded"));
@@ -36,8 +37,8 @@ TEST_CASE("plugin sets: hook scripts with no hooks plugin loaded are an error, n
 TEST_CASE("plugin sets: a tracker name two plugins serve is an error naming both", "[plugins][doctor]") {
     TempDir dir;
     write_file(dir / "workflow.yml", workflow("c-fixed"));
-    auto r = run_host({"--plugins", (test_plugin_root() / "good").string(), "--plugins", (test_plugin_root() / "twin").string(), "doctor",
-                       (dir / "workflow.yml").string()});
+    auto r = run_host({"--plugins", (test_plugin_root() / "good").string(), "--plugins", (test_plugin_root() / "twin").string(),
+                       "doctor", (dir / "workflow.yml").string()});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.out, Catch::Contains("the tracker 'c-fixed' set for 'issues.tracker.kind' is served by 2 plugins: good-c ("));

@@ -38,7 +38,8 @@ pid_t read_pid(const fs::path &file) {
 // setpgid; both write their pid to a file and sleep. The script itself then sleeps too.
 std::string escaping_script(const vik::test::TempDir &dir, const std::string &then) {
     std::string setsid_pid = (dir / "setsid.pid").string(), setpgid_pid = (dir / "setpgid.pid").string();
-    return "( setsid sh -c 'echo $$ > " + setsid_pid + "; exec sleep 300' </dev/null >/dev/null 2>&1 & )\n"
+    return "( setsid sh -c 'echo $$ > " + setsid_pid +
+           "; exec sleep 300' </dev/null >/dev/null 2>&1 & )\n"
            "( perl -e 'setpgrp(0,0); open(F, \">\", $ARGV[0]) or die; print F $$; close F; exec(\"sleep\", \"301\")' " +
            setpgid_pid + " </dev/null >/dev/null 2>&1 & )\n" + then;
 }
@@ -102,7 +103,8 @@ TEST_CASE("containment: destroying the process service (host exit) kills escaped
             SpawnSpec spec;
             spec.argv = {"sh", "-c", escaping_script(dir, "sleep 300\n")};
             auto p = service.spawn(spec, {});
-            REQUIRE(vik::test::wait_until([&] { return read_pid(dir / "setsid.pid") > 0 && read_pid(dir / "setpgid.pid") > 0; }, 10s));
+            REQUIRE(vik::test::wait_until([&] { return read_pid(dir / "setsid.pid") > 0 && read_pid(dir / "setpgid.pid") > 0; },
+                                          10s));
             a = read_pid(dir / "setsid.pid");
             b = read_pid(dir / "setpgid.pid");
             p.reset(); // the handle goes first, as in the host
@@ -112,7 +114,8 @@ TEST_CASE("containment: destroying the process service (host exit) kills escaped
     }
 }
 
-TEST_CASE("containment: an escaped daemon holding the child's stdout does not keep the child from finishing", "[process][containment]") {
+TEST_CASE("containment: an escaped daemon holding the child's stdout does not keep the child from finishing",
+          "[process][containment]") {
     ProcessService service;
     SpawnSpec spec;
     // The daemon keeps stdout open: only killing it lets the pipe reach EOF.
@@ -132,7 +135,8 @@ TEST_CASE("containment: orphans adopted by the host are reaped, not left as zomb
     vik::test::TempDir dir;
     SpawnSpec spec;
     // The grandchild exits on its own after its parent is gone: it becomes the host's zombie.
-    spec.argv = {"sh", "-c", "( setsid sh -c 'echo $$ > " + (dir / "pid").string() + "; sleep 0.5' </dev/null >/dev/null 2>&1 & ); sleep 2"};
+    spec.argv = {"sh", "-c",
+                 "( setsid sh -c 'echo $$ > " + (dir / "pid").string() + "; sleep 0.5' </dev/null >/dev/null 2>&1 & ); sleep 2"};
     auto p = service.spawn(spec, {});
     REQUIRE(vik::test::wait_until([&] { return read_pid(dir / "pid") > 0; }, 10s));
     pid_t orphan = read_pid(dir / "pid");
@@ -142,7 +146,8 @@ TEST_CASE("containment: orphans adopted by the host are reaped, not left as zomb
 }
 
 // [tsan-skip]: two million lines through the gate take minutes under ThreadSanitizer.
-TEST_CASE("read gate: a shut gate stops reading a child's output, nothing is lost, opening resumes", "[process][flow][tsan-skip]") {
+TEST_CASE("read gate: a shut gate stops reading a child's output, nothing is lost, opening resumes",
+          "[process][flow][tsan-skip]") {
     ProcessService service;
     auto gate = std::make_shared<ReadGate>();
     std::atomic<long> lines{0};

@@ -41,7 +41,8 @@ plugins::SessionStart flood_request(const std::string &command, const test::Temp
 
 } // namespace
 
-TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing, finish comes last, timers fire", "[plugins][flow]") {
+TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing, finish comes last, timers fire",
+          "[plugins][flow]") {
     plugins::Registry reg;
     auto rt = scripted_runtime(reg);
     test::TempDir dir;

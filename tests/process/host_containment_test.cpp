@@ -44,11 +44,17 @@ struct ModeScope {
 std::string escaping_agent(const Project &p, const std::string &marker) {
     std::string a = (p.dir / "setsid.pid").string(), b = (p.dir / "setpgid.pid").string();
     return "#!/bin/sh\ncat >/dev/null\n"
-           "[ -e " + a + " ] || ( setsid sh -c 'echo $$ > " + a + ".tmp; mv " + a + ".tmp " + a +
+           "[ -e " +
+           a + " ] || ( setsid sh -c 'echo $$ > " + a + ".tmp; mv " + a + ".tmp " + a +
            "; exec sleep 300' </dev/null >/dev/null 2>&1 & )\n"
-           "[ -e " + b + " ] || ( perl -e 'setpgrp(0,0); open(F, \">\", \"" + b + ".tmp\") or die; print F $$; close F; "
-           "rename(\"" + b + ".tmp\", \"" + b + "\"); exec(\"sleep\", \"301\")' </dev/null >/dev/null 2>&1 & )\n"
-           "sh -c 'sleep 302; : " + marker + "'\n";
+           "[ -e " +
+           b + " ] || ( perl -e 'setpgrp(0,0); open(F, \">\", \"" + b +
+           ".tmp\") or die; print F $$; close F; "
+           "rename(\"" +
+           b + ".tmp\", \"" + b +
+           "\"); exec(\"sleep\", \"301\")' </dev/null >/dev/null 2>&1 & )\n"
+           "sh -c 'sleep 302; : " +
+           marker + "'\n";
 }
 
 std::vector<std::string> modes() {
@@ -69,9 +75,12 @@ TEST_CASE("containment: SIGKILL of the host's whole process group leaves no agen
         write_file(p.workflow(), workflow_text("", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
                                                "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
         auto host = start_host({"run", p.workflow().string()}, p.dir.path);
-        REQUIRE(wait_until([&] { return process_with_marker_alive(marker) && read_pid(p.dir / "setsid.pid") > 0 &&
-                                        read_pid(p.dir / "setpgid.pid") > 0; },
-                           20s));
+        REQUIRE(wait_until(
+            [&] {
+                return process_with_marker_alive(marker) && read_pid(p.dir / "setsid.pid") > 0 &&
+                       read_pid(p.dir / "setpgid.pid") > 0;
+            },
+            20s));
         INFO(mode << "\n" << host->stdout_text());
         CHECK_THAT(host->stdout_text(), Catch::Contains("process containment: "));
         if (mode == "proc") CHECK_THAT(host->stdout_text(), Catch::Contains("proc walk fallback (VIK_HOST_CONTAINMENT=proc)"));
@@ -93,8 +102,9 @@ TEST_CASE("containment: a timed-out session's escaped descendants die while the 
         std::string marker = "vik-timeout-escape-" + mode + "-" + std::to_string(::getpid());
         p.agent("agent.sh", escaping_agent(p, marker));
         p.issues(R"([{"id":"E-1","title":"t","state":"todo"}])");
-        write_file(p.workflow(), workflow_text("", "    timeout_sec: 2\n    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                               "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+        write_file(p.workflow(),
+                   workflow_text("", "    timeout_sec: 2\n    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                                 "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
         auto host = start_host({"run", p.workflow().string()}, p.dir.path);
         REQUIRE(wait_until([&] { return read_pid(p.dir / "setsid.pid") > 0 && read_pid(p.dir / "setpgid.pid") > 0; }, 20s));
         pid_t a = read_pid(p.dir / "setsid.pid"), b = read_pid(p.dir / "setpgid.pid");
@@ -108,7 +118,8 @@ TEST_CASE("containment: a timed-out session's escaped descendants die while the 
 }
 
 // [tsan-skip]: the host runs under a 2 GiB data limit, and ThreadSanitizer's shadow memory needs more.
-TEST_CASE("backpressure: a flooding agent ends by its timeout and the host's memory stays bounded", "[process][flow][e2e][tsan-skip]") {
+TEST_CASE("backpressure: a flooding agent ends by its timeout and the host's memory stays bounded",
+          "[process][flow][e2e][tsan-skip]") {
     Project p;
     p.agent("flood.sh", "#!/bin/sh\nexec yes '{\"kind\":\"message\",\"text\":\"flooding the host with valid events\"}'\n");
     p.issues(R"([{"id":"F-1","title":"t","state":"todo"}])");

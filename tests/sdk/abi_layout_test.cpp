@@ -15,8 +15,12 @@
 
 TEST_CASE("sdk: every ABI struct keeps its frozen size and field offsets", "[sdk]") {
     size_t checked = 0;
-#define VIK_SIZE(T, N) CHECK(sizeof(T) == (N)); ++checked;
-#define VIK_FIELD(T, F, N) CHECK(offsetof(T, F) == (N)); ++checked;
+#define VIK_SIZE(T, N)                                                                                                           \
+    CHECK(sizeof(T) == (N));                                                                                                     \
+    ++checked;
+#define VIK_FIELD(T, F, N)                                                                                                       \
+    CHECK(offsetof(T, F) == (N));                                                                                                \
+    ++checked;
 #include "sdk/abi_layout.inc"
     CHECK(checked == 73);
     CHECK(VIK_ABI_MAJOR == 1);

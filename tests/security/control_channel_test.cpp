@@ -44,7 +44,8 @@ int connect_raw(const fs::path &path) {
     std::string s = "/proc/self/fd/" + std::to_string(dir) + "/" + path.filename().string();
     std::memcpy(addr.sun_path, s.data(), s.size());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + s.size() + 1)) != 0) {
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr),
+                  static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + s.size() + 1)) != 0) {
         ::close(fd);
         fd = -1;
     }
@@ -87,8 +88,8 @@ struct Impostor {
             std::string s = "/proc/self/fd/" + std::to_string(dir) + "/" + path.filename().string();
             std::memcpy(addr.sun_path, s.data(), s.size());
             ::unlink(path.c_str());
-            if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || ::chmod(path.c_str(), 0777) != 0 || !become(uid, gid) ||
-                ::listen(fd, 8) != 0)
+            if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || ::chmod(path.c_str(), 0777) != 0 ||
+                !become(uid, gid) || ::listen(fd, 8) != 0)
                 ::_exit(3);
             for (;;) {
                 int c = ::accept(fd, nullptr, nullptr);
@@ -173,9 +174,10 @@ TEST_CASE("control: a group- or world-writable control directory is refused", "[
     CHECK_THROWS_WITH(ctl::control_request((dir / "socket").string(), "retry", "X", "", 2000),
                       Catch::Contains("is writable by group or others (mode 0777"));
     boost::asio::io_context io;
-    CHECK_THROWS_WITH(ctl::ControlServer(io, (dir / "socket").string(), [](const ctl::ControlRequest &, const ctl::Peer &,
-                                                                          ctl::ControlServer::Reply r) { r("ok"); }),
-                      Catch::Contains("is writable by group or others"));
+    CHECK_THROWS_WITH(
+        ctl::ControlServer(io, (dir / "socket").string(),
+                           [](const ctl::ControlRequest &, const ctl::Peer &, ctl::ControlServer::Reply r) { r("ok"); }),
+        Catch::Contains("is writable by group or others"));
 }
 
 TEST_CASE("control: the host's socket lives in a private directory and goes away with the host", "[security][control][e2e]") {
@@ -183,7 +185,7 @@ TEST_CASE("control: the host's socket lives in a private directory and goes away
     write_idle_workflow(p);
     auto host = start_host({"run", p.workflow().string()}, p.dir.path);
     REQUIRE(wait_until([&] { return host->stdout_text().find("issues pulled") != std::string::npos; }, 20s));
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat(socket_path(p).parent_path().c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0700);
     CHECK(st.st_uid == ::geteuid());
@@ -198,7 +200,8 @@ TEST_CASE("control: the host's socket lives in a private directory and goes away
     CHECK_THAT(gone.err, Catch::Contains("no vik-host is running this workflow"));
 }
 
-TEST_CASE("control: a slow client is dropped after its read deadline and does not delay a real request", "[security][control][e2e]") {
+TEST_CASE("control: a slow client is dropped after its read deadline and does not delay a real request",
+          "[security][control][e2e]") {
     Project p;
     write_idle_workflow(p);
     auto host = start_host({"run", p.workflow().string()}, p.dir.path);
@@ -273,8 +276,10 @@ TEST_CASE("control: many idle connections get 'busy' past the cap, the host keep
     size_t busy = 0, dropped = 0;
     for (int fd : idle) {
         auto got = read_until_closed(fd, 10s);
-        if (got && got->rfind("error busy:", 0) == 0) ++busy;
-        else if (got && got->empty()) ++dropped;
+        if (got && got->rfind("error busy:", 0) == 0)
+            ++busy;
+        else if (got && got->empty())
+            ++dropped;
         ::close(fd);
     }
     CHECK(busy == 24);
@@ -292,10 +297,11 @@ TEST_CASE("control: the handler learns the peer's pid, uid and session, and an a
     fs::path path = d / "service" / "control" / "socket";
     boost::asio::io_context io;
     std::vector<std::pair<ctl::ControlRequest, ctl::Peer>> seen;
-    ctl::ControlServer server(io, path.string(), [&](const ctl::ControlRequest &req, const ctl::Peer &peer, ctl::ControlServer::Reply reply) {
-        seen.emplace_back(req, peer);
-        reply("ok seen " + req.id);
-    });
+    ctl::ControlServer server(io, path.string(),
+                              [&](const ctl::ControlRequest &req, const ctl::Peer &peer, ctl::ControlServer::Reply reply) {
+                                  seen.emplace_back(req, peer);
+                                  reply("ok seen " + req.id);
+                              });
     // A child in its own session, like an agent started by the host (setsid), asks for an issue.
     std::fflush(stdout);
     pid_t child = ::fork();
@@ -308,7 +314,8 @@ TEST_CASE("control: the handler learns the peer's pid, uid and session, and an a
         }
     }
     int status = -1;
-    for (int i = 0; i < 100 && ::waitpid(child, &status, WNOHANG) != child; ++i) io.run_for(50ms);
+    for (int i = 0; i < 100 && ::waitpid(child, &status, WNOHANG) != child; ++i)
+        io.run_for(50ms);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     REQUIRE(seen.size() == 1);
@@ -327,9 +334,10 @@ TEST_CASE("control: the read deadline and the connection cap are configurable an
     ctl::ControlLimits limits;
     limits.read_timeout = 300ms;
     limits.max_connections = 2;
-    ctl::ControlServer server(io, path.string(), [](const ctl::ControlRequest &r, const ctl::Peer &, ctl::ControlServer::Reply reply) {
-        reply("ok " + r.command);
-    }, limits);
+    ctl::ControlServer server(
+        io, path.string(),
+        [](const ctl::ControlRequest &r, const ctl::Peer &, ctl::ControlServer::Reply reply) { reply("ok " + r.command); },
+        limits);
     std::thread loop([&] { io.run_for(4s); });
     int a = connect_raw(path), b = connect_raw(path);
     std::this_thread::sleep_for(100ms);
@@ -338,15 +346,19 @@ TEST_CASE("control: the read deadline and the connection cap are configurable an
     CHECK(third.value_or("<no answer>") == "error busy: 2 control connections are being served; try again\n");
     auto first = read_until_closed(a, 2s);
     CHECK(first.value_or("<still open>") == ""); // dropped at its deadline
-    for (int fd : {a, b, c}) ::close(fd);
+    for (int fd : {a, b, c})
+        ::close(fd);
     // The stale socket of a previous server is replaced; a live one is not.
-    CHECK_THROWS_WITH(ctl::ControlServer(io, path.string(), [](const ctl::ControlRequest &, const ctl::Peer &, ctl::ControlServer::Reply r) { r("ok"); }),
-                      Catch::Contains("another process listens on the control socket"));
+    CHECK_THROWS_WITH(
+        ctl::ControlServer(io, path.string(),
+                           [](const ctl::ControlRequest &, const ctl::Peer &, ctl::ControlServer::Reply r) { r("ok"); }),
+        Catch::Contains("another process listens on the control socket"));
     CHECK(ctl::control_request(path.string(), "ping", "X", "", 2000) == "ok ping");
     loop.join();
 }
 
-TEST_CASE("control: a peer's session finds the agent process a plugin started for an issue, while it runs", "[security][control]") {
+TEST_CASE("control: a peer's session finds the agent process a plugin started for an issue, while it runs",
+          "[security][control]") {
     auto ctx = vik::plugins::make_host_context("some-runtime");
     const char *argv[] = {"sleep", "30", nullptr};
     const char *env[] = {"PATH=/usr/bin:/bin", "VIK_ISSUE_ID=A-7", "VIK_ISSUE_STAGE=build", nullptr};

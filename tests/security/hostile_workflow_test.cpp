@@ -27,7 +27,8 @@ std::string alias_bomb() {
     std::string text = "x-anchors:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
     for (int i = 1; i <= 8; ++i) {
         text += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
-        for (int k = 0; k < 10; ++k) text += (k ? ", *a" : "*a") + std::to_string(i - 1);
+        for (int k = 0; k < 10; ++k)
+            text += (k ? ", *a" : "*a") + std::to_string(i - 1);
         text += "]\n";
     }
     return text + kTail;
@@ -78,8 +79,8 @@ TEST_CASE("hostile yaml: an alias cycle, deep nesting and endless input are load
     using vik::workflow::load_workflow_text;
     auto cycle = load_workflow_text("agents: &a {x: *a}\n", "/w/workflow.yml");
     REQUIRE_FALSE(cycle);
-    CHECK(cycle.error().message ==
-          "/w/workflow.yml:1:16: invalid YAML: alias '*a' refers to a node that contains it (a cycle); aliases may only repeat a node defined before them");
+    CHECK(cycle.error().message == "/w/workflow.yml:1:16: invalid YAML: alias '*a' refers to a node that contains it (a cycle); "
+                                   "aliases may only repeat a node defined before them");
 
     auto deep = load_workflow_text("agents: " + std::string(100000, '[') + std::string(100000, ']') + "\n", "/w/workflow.yml");
     REQUIRE_FALSE(deep);
@@ -99,30 +100,37 @@ TEST_CASE("hostile templates: a prompt nested thousands of levels deep is a diag
     TempDir dir;
     write_file(dir / "deep.md", "{{ " + std::string(50000, '(') + "1" + std::string(50000, ')') + " }}");
     std::string blocks;
-    for (int i = 0; i < 50000; ++i) blocks += "{% if x %}";
+    for (int i = 0; i < 50000; ++i)
+        blocks += "{% if x %}";
     write_file(dir / "blocks.md", blocks);
-    write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n  stages:\n"
-                                     "    a: {when: {state: todo}, agent: coder, prompt_file: deep.md}\n"
-                                     "    b: {when: {state: todo}, agent: coder, prompt_file: blocks.md}\n");
+    write_file(dir / "workflow.yml",
+               "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n  stages:\n"
+               "    a: {when: {state: todo}, agent: coder, prompt_file: deep.md}\n"
+               "    b: {when: {state: todo}, agent: coder, prompt_file: blocks.md}\n");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()}, {}, {}, 30);
     INFO(r.err);
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.a.prompt_file' is not a valid template: " + (dir / "deep.md").string() +
-                                      ":1:1: tag too long (more than 2000 tokens)"));
-    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.b.prompt_file' is not a valid template: " + (dir / "blocks.md").string() +
-                                      ":1:637: nested too deeply (more than 64 levels)"));
+    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.a.prompt_file' is not a valid template: " +
+                                      (dir / "deep.md").string() + ":1:1: tag too long (more than 2000 tokens)"));
+    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.stages.b.prompt_file' is not a valid template: " +
+                                      (dir / "blocks.md").string() + ":1:637: nested too deeply (more than 64 levels)"));
 }
 
 TEST_CASE("hostile templates: doctor reports a hook that would substitute issue text into a heredoc body", "[security][doctor]") {
     TempDir dir;
-    write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n"
-                                     "  hooks:\n    after_create: |\n      # Don't remove\n      cat > NOTES.md <<EOF\n      {{ issue.title }}\n      EOF\n"
-                                     "  stages:\n    a: {when: {state: todo}, agent: coder, prompt: hi}\n");
+    write_file(
+        dir / "workflow.yml",
+        "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n"
+        "  hooks:\n    after_create: |\n      # Don't remove\n      cat > NOTES.md <<EOF\n      {{ issue.title }}\n      EOF\n"
+        "  stages:\n    a: {when: {state: todo}, agent: coder, prompt: hi}\n");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()}, {}, {}, 30);
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.out, Catch::Contains("[error] 'issue.hooks.after_create' substitutes a value where the shell cannot be kept from running it: " +
-                                      (dir / "workflow.yml").string() + ":6:"));
-    CHECK_THAT(r.out, Catch::Contains("(line 3, column 1 of the template): a value cannot be substituted here: inside a heredoc body"));
+    CHECK_THAT(r.out,
+               Catch::Contains(
+                   "[error] 'issue.hooks.after_create' substitutes a value where the shell cannot be kept from running it: " +
+                   (dir / "workflow.yml").string() + ":6:"));
+    CHECK_THAT(r.out,
+               Catch::Contains("(line 3, column 1 of the template): a value cannot be substituted here: inside a heredoc body"));
     CHECK_THAT(r.out, Catch::Contains("\"$VIK_ISSUE_TITLE\""));
     auto j = run_host({"doctor", "--json", (dir / "workflow.yml").string()}, {}, {}, 30);
     CHECK_THAT(j.out, Catch::Contains("unsafe_shell_template"));

@@ -20,7 +20,8 @@ unsigned mode_of(const fs::path &p) {
     return st.st_mode & 07777;
 }
 
-const char *kQuickAgent = "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"token_usage\",\"input\":1,\"output\":1}'\necho '{\"kind\":\"completed\"}'\n";
+const char *kQuickAgent =
+    "#!/bin/sh\ncat >/dev/null\necho '{\"kind\":\"token_usage\",\"input\":1,\"output\":1}'\necho '{\"kind\":\"completed\"}'\n";
 
 std::string quick_workflow(const fs::path &agent, const std::string &workspace = "") {
     return workflow_text("  max_iterations: 1\n", "    settings: {command: " + agent.string() + "}\n",
@@ -32,16 +33,20 @@ std::string quick_workflow(const fs::path &agent, const std::string &workspace =
 struct AsNobody {
     std::string skipped;
     AsNobody() {
-        if (::geteuid() != 0) skipped = "not running as root";
-        else if (std::system("command -v setpriv >/dev/null 2>&1") != 0) skipped = "setpriv is not installed";
+        if (::geteuid() != 0)
+            skipped = "not running as root";
+        else if (std::system("command -v setpriv >/dev/null 2>&1") != 0)
+            skipped = "setpriv is not installed";
         else if (std::system("setpriv --reuid=nobody --regid=nogroup --clear-groups true >/dev/null 2>&1") != 0)
             skipped = "setpriv cannot switch to nobody here";
     }
     CommandResult run(const std::vector<std::string> &args, const fs::path &cwd) const {
         TempDir io;
-        std::string cmd = "cd " + shell_quote(cwd.string()) + " && timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups " +
+        std::string cmd = "cd " + shell_quote(cwd.string()) +
+                          " && timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups " +
                           shell_quote(VIK_TEST_HOST_BINARY);
-        for (const auto &a : args) cmd += " " + shell_quote(a);
+        for (const auto &a : args)
+            cmd += " " + shell_quote(a);
         cmd += " >" + shell_quote((io / "out").string()) + " 2>" + shell_quote((io / "err").string());
         int status = std::system(cmd.c_str());
         return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(io / "out"), read_file(io / "err")};
@@ -68,8 +73,8 @@ TEST_CASE("files: everything the host creates under the root is private (dirs 07
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     fs::path root = p.scoped();
-    for (const fs::path &d : {p.dir / ".vik", p.dir / ".vik" / "workflows", root, root / "logs", root / "sessions", root / "sessions" / "M-1",
-                              root / "service", root / "issues"}) {
+    for (const fs::path &d : {p.dir / ".vik", p.dir / ".vik" / "workflows", root, root / "logs", root / "sessions",
+                              root / "sessions" / "M-1", root / "service", root / "issues"}) {
         INFO(d.string());
         CHECK(mode_of(d) == 0700);
     }
@@ -119,8 +124,9 @@ TEST_CASE("files: two workflows whose paths share a key are refused, naming both
     REQUIRE(one.exit_code == 0);
     auto two = run_host({"run", second.string()});
     CHECK(two.exit_code == 1);
-    std::string expected = "the directory " + root.string() + " belongs to the workflow " + first.string() + ", and " + second.string() +
-                           " maps to the same directory (vik's key replaces every '/' with '-'); give one of them its own workspace.root\n";
+    std::string expected =
+        "the directory " + root.string() + " belongs to the workflow " + first.string() + ", and " + second.string() +
+        " maps to the same directory (vik's key replaces every '/' with '-'); give one of them its own workspace.root\n";
     CHECK(two.err == "run failed: " + expected);
     // The second workflow ran nothing in the first one's root.
     CHECK(std::distance(fs::directory_iterator(root / "sessions" / "K-1"), fs::directory_iterator()) == 1);
@@ -150,10 +156,12 @@ TEST_CASE("files: status and stop by a user without rights say permission denied
     auto status = nobody.run({"status", p.workflow().string()}, p.dir.path);
     CHECK(status.exit_code == 1);
     CHECK(status.out.empty());
-    CHECK(status.err == "status failed: permission denied: " + p.scoped().string() + " (owned by root; run this command as that user)\n");
+    CHECK(status.err ==
+          "status failed: permission denied: " + p.scoped().string() + " (owned by root; run this command as that user)\n");
     auto stop = nobody.run({"stop", p.workflow().string()}, p.dir.path);
     CHECK(stop.exit_code == 1);
-    CHECK(stop.err == "stop failed: permission denied: " + p.scoped().string() + " (owned by root; run this command as that user)\n");
+    CHECK(stop.err ==
+          "stop failed: permission denied: " + p.scoped().string() + " (owned by root; run this command as that user)\n");
     // The owner still sees its own root as it is.
     auto mine = run_host({"status", p.workflow().string()});
     CHECK(mine.exit_code == 0);
@@ -177,9 +185,10 @@ TEST_CASE("files: run says clearly when the root is not writable", "[security][e
         ::umount2(home.c_str(), MNT_DETACH);
         INFO(r.out << r.err);
         CHECK(r.exit_code == 1);
-        CHECK(r.err == "run failed: " + (home / "workflows" / p.scoped().filename()).string() +
-                           " is not writable by root (Read-only file system); vik-host keeps its logs, sessions and workspaces under " +
-                           home.string() + ": make it writable, or point workspace.root (or $VIK_HOME) at a directory root owns\n");
+        CHECK(r.err ==
+              "run failed: " + (home / "workflows" / p.scoped().filename()).string() +
+                  " is not writable by root (Read-only file system); vik-host keeps its logs, sessions and workspaces under " +
+                  home.string() + ": make it writable, or point workspace.root (or $VIK_HOME) at a directory root owns\n");
     }
     SECTION("a directory owned by another user") {
         AsNobody nobody;
@@ -192,7 +201,8 @@ TEST_CASE("files: run says clearly when the root is not writable", "[security][e
         auto r = nobody.run({"run", p.workflow().string()}, p.dir.path);
         INFO(r.out << r.err);
         CHECK(r.exit_code == 1);
-        CHECK_THAT(r.err, Catch::StartsWith("run failed: " + p.scoped().string() + " is not writable by nobody (Permission denied)"));
+        CHECK_THAT(r.err,
+                   Catch::StartsWith("run failed: " + p.scoped().string() + " is not writable by nobody (Permission denied)"));
         CHECK_THAT(r.err, Catch::Contains("point workspace.root (or $VIK_HOME) at a directory nobody owns"));
         CHECK_FALSE(fs::exists(p.dir / ".vik"));
     }

@@ -15,17 +15,20 @@ const std::string kToken = "s3cret-Tok3n-9f2e71";
 // probe.sh LABEL: finds the `vik-host run` above it, then tries what a curious agent would.
 void write_probe(Project &p) {
     fs::path out = p.dir.path;
-    p.agent("probe.sh", "#!/bin/sh\nout=" + out.string() + "\nlabel=$1\npid=$$\nhost=\n"
-                        "while [ \"$pid\" -gt 1 ]; do\n"
-                        "  pid=$(sed 's/.*) [A-Za-z] \\([0-9]*\\) .*/\\1/' /proc/$pid/stat)\n"
-                        "  case \"$(tr '\\000' ' ' < /proc/$pid/cmdline)\" in *vik-host\\ run*) host=$pid; break;; esac\n"
-                        "done\n"
-                        "echo \"$host\" > $out/$label-host.txt\n"
-                        "if cat /proc/$host/environ > $out/$label-environ.txt 2>/dev/null; then echo readable; else echo refused; fi"
-                        " > $out/$label-environ-result.txt\n"
-                        "if (exec 3< /proc/$host/mem) 2>/dev/null; then echo readable; else echo refused; fi > $out/$label-mem-result.txt\n"
-                        "python3 -c 'import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))' > $out/$label-dumpable.txt 2>&1\n"
-                        "env > $out/$label-env.txt\n");
+    p.agent(
+        "probe.sh",
+        "#!/bin/sh\nout=" + out.string() +
+            "\nlabel=$1\npid=$$\nhost=\n"
+            "while [ \"$pid\" -gt 1 ]; do\n"
+            "  pid=$(sed 's/.*) [A-Za-z] \\([0-9]*\\) .*/\\1/' /proc/$pid/stat)\n"
+            "  case \"$(tr '\\000' ' ' < /proc/$pid/cmdline)\" in *vik-host\\ run*) host=$pid; break;; esac\n"
+            "done\n"
+            "echo \"$host\" > $out/$label-host.txt\n"
+            "if cat /proc/$host/environ > $out/$label-environ.txt 2>/dev/null; then echo readable; else echo refused; fi"
+            " > $out/$label-environ-result.txt\n"
+            "if (exec 3< /proc/$host/mem) 2>/dev/null; then echo readable; else echo refused; fi > $out/$label-mem-result.txt\n"
+            "python3 -c 'import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))' > $out/$label-dumpable.txt 2>&1\n"
+            "env > $out/$label-env.txt\n");
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + (out / "probe.sh").string() +
                             " agent-$VIK_ISSUE_ID\necho '{\"kind\":\"completed\"}'\n");
 }
@@ -33,27 +36,41 @@ void write_probe(Project &p) {
 // Two issues: one with shell metacharacters and a URL, one whose body passes the env cap.
 std::string big_body() {
     std::string s;
-    while (s.size() < 200 * 1024) s += "\xE2\x82\xAC"; // U+20AC, 3 bytes
+    while (s.size() < 200 * 1024)
+        s += "\xE2\x82\xAC"; // U+20AC, 3 bytes
     return s;
 }
 
 void write_project(Project &p) {
     write_probe(p);
     boost::json::array issues{
-        boost::json::object{{"id", "SEC-1"}, {"title", "t"}, {"state", "todo"}, {"description", "it's `rm -rf $HOME` \"quoted\"\nline 2"},
+        boost::json::object{{"id", "SEC-1"},
+                            {"title", "t"},
+                            {"state", "todo"},
+                            {"description", "it's `rm -rf $HOME` \"quoted\"\nline 2"},
                             {"url", "https://tracker.example/SEC-1"}},
         boost::json::object{{"id", "SEC-2"}, {"title", "t2"}, {"state", "todo"}, {"description", big_body()}}};
     write_file(p.dir / "issues.json", boost::json::serialize(issues));
     fs::path out = p.dir.path;
     write_file(p.workflow(), "loop: {max_iterations: 1}\n"
-                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (out / "agent.sh").string() + "}}\n"
-                             "issues:\n  tracker: {kind: file, path: issues.json, token_env: MY_TRACKER_TOKEN}\n"
-                             "issue:\n  hooks:\n    after_create: |\n"
-                             "      printf '%s' \"$MY_TRACKER_TOKEN\" > " + out.string() + "/hook-token-$VIK_ISSUE_ID.txt\n"
-                             "      printf '%s' \"$VIK_ISSUE_BODY\" > " + out.string() + "/body-$VIK_ISSUE_ID.txt\n"
-                             "      printf '%s' \"${VIK_ISSUE_URL-unset}\" > " + out.string() + "/url-$VIK_ISSUE_ID.txt\n"
-                             "      " + (out / "probe.sh").string() + " hook-$VIK_ISSUE_ID\n"
-                             "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                                 (out / "agent.sh").string() +
+                                 "}}\n"
+                                 "issues:\n  tracker: {kind: file, path: issues.json, token_env: MY_TRACKER_TOKEN}\n"
+                                 "issue:\n  hooks:\n    after_create: |\n"
+                                 "      printf '%s' \"$MY_TRACKER_TOKEN\" > " +
+                                 out.string() +
+                                 "/hook-token-$VIK_ISSUE_ID.txt\n"
+                                 "      printf '%s' \"$VIK_ISSUE_BODY\" > " +
+                                 out.string() +
+                                 "/body-$VIK_ISSUE_ID.txt\n"
+                                 "      printf '%s' \"${VIK_ISSUE_URL-unset}\" > " +
+                                 out.string() +
+                                 "/url-$VIK_ISSUE_ID.txt\n"
+                                 "      " +
+                                 (out / "probe.sh").string() +
+                                 " hook-$VIK_ISSUE_ID\n"
+                                 "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
 }
 
 } // namespace

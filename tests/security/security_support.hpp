@@ -18,10 +18,10 @@
 #include <vector>
 
 // Catch2 v2 has no SKIP: say why in the output and leave the test case.
-#define VIK_SKIP(why)                                                                                                                      \
-    do {                                                                                                                                   \
-        WARN("skipped: " << (why));                                                                                                        \
-        return;                                                                                                                            \
+#define VIK_SKIP(why)                                                                                                            \
+    do {                                                                                                                         \
+        WARN("skipped: " << (why));                                                                                              \
+        return;                                                                                                                  \
     } while (0)
 
 namespace vik::test {
@@ -61,14 +61,17 @@ inline CommandResult run_host_as(uid_t uid, gid_t gid, const std::vector<std::st
         ::setpgid(0, 0);
         if (!become(uid, gid)) ::_exit(125);
         if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-        for (const auto &kv : env) ::putenv(const_cast<char *>(kv.c_str()));
+        for (const auto &kv : env)
+            ::putenv(const_cast<char *>(kv.c_str()));
         ::setenv("HOME", cwd.c_str(), 1);
-        if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(err.c_str(), "w", stderr) || !std::freopen("/dev/null", "r", stdin))
+        if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(err.c_str(), "w", stderr) ||
+            !std::freopen("/dev/null", "r", stdin))
             ::_exit(124);
         std::vector<std::string> copy = args;
         std::string bin = VIK_TEST_HOST_BINARY;
         std::vector<char *> argv{bin.data()};
-        for (auto &a : copy) argv.push_back(a.data());
+        for (auto &a : copy)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         ::execv(bin.c_str(), argv.data());
         ::_exit(127);

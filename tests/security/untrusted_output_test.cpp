@@ -60,7 +60,9 @@ struct SmallDisk {
 TEST_CASE("untrusted text: escaping helpers keep UTF-8, escape controls and show bad bytes", "[security]") {
     using namespace vik::util;
     CHECK(to_valid_utf8("ok \xc3\xa9") == "ok \xc3\xa9");
-    CHECK(to_valid_utf8("a\xff" "b\xc3") == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+    CHECK(to_valid_utf8("a\xff"
+                        "b\xc3") == "a\xEF\xBF\xBD"
+                                    "b\xEF\xBF\xBD");
     CHECK(to_valid_utf8("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); // a UTF-16 surrogate
     CHECK(to_valid_utf8("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");                 // overlong '/'
     CHECK(escape_for_terminal("red \x1b[31mX\r\nnext\ttab \xe2\x80\xae rtl \xc2\x9b csi \xff") ==
@@ -80,7 +82,8 @@ TEST_CASE("session file: hostile agent events stay valid JSON lines and the file
     }
     REQUIRE(valid_json_lines(file) == 3);
     auto text = read_file(file);
-    CHECK_THAT(text, Catch::Contains(R"("raw":"not json \u001b]0;title\u0007 )" "\xEF\xBF\xBD\""));
+    CHECK_THAT(text, Catch::Contains(R"("raw":"not json \u001b]0;title\u0007 )"
+                                     "\xEF\xBF\xBD\""));
     CHECK(mode_of(file) == 0600);
     CHECK(mode_of(file.parent_path()) == 0700);
     CHECK(mode_of(file.parent_path().parent_path()) == 0700);
@@ -91,8 +94,10 @@ TEST_CASE("session file: past its size cap one truncated event is written and to
     fs::path file = dir / "s.jsonl";
     vik::session::SessionRecorder rec(file, "s-1", "X-1", "work", {4096});
     std::string big(500, 'x');
-    for (int i = 0; i < 20; ++i) rec.record(R"({"kind":"message","text":")" + big + "\"}");
-    for (int i = 0; i < 3; ++i) rec.record(R"({"kind":"token_usage","input":10,"output":1})");
+    for (int i = 0; i < 20; ++i)
+        rec.record(R"({"kind":"message","text":")" + big + "\"}");
+    for (int i = 0; i < 3; ++i)
+        rec.record(R"({"kind":"token_usage","input":10,"output":1})");
     auto lines = valid_json_lines(file);
     CHECK(fs::file_size(file) < 4096 + 300);
     auto text = read_file(file);
@@ -127,10 +132,11 @@ TEST_CASE("run: agent and hook output cannot put terminal controls or forged lin
                         "printf 'not json \\033]0;pwned\\007 \\377\\n'\n");
     p.agent("hook.sh", "#!/bin/sh\nprintf 'oops\\n2030-01-01T00:00:00.000Z info  forged line\\n' >&2\nexit 1\n");
     p.issues(R"([{"id":"H-1","title":"t","state":"todo"},{"id":"H-2","title":"t","state":"later"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"
-                                           "    veto: {when: {state: later}, agent: bot, prompt: p, hooks: {before_run: " +
-                                               (p.dir / "hook.sh").string() + "}}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"
+                             "    veto: {when: {state: later}, agent: bot, prompt: p, hooks: {before_run: " +
+                                 (p.dir / "hook.sh").string() + "}}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -139,7 +145,8 @@ TEST_CASE("run: agent and hook output cannot put terminal controls or forged lin
     CHECK_THAT(r.out, Catch::Contains("not json \\u001b]0;pwned\\u0007 \\xff"));
     CHECK_THAT(r.out, Catch::Contains("oops\\n2030-01-01T00:00:00.000Z info  forged line"));
     CHECK(r.out.find("\n2030-01-01T00:00:00.000Z") == std::string::npos);
-    for (auto &e : fs::directory_iterator(p.scoped() / "logs")) CHECK(valid_json_lines(e.path()) > 0);
+    for (auto &e : fs::directory_iterator(p.scoped() / "logs"))
+        CHECK(valid_json_lines(e.path()) > 0);
     auto files = p.session_files("H-1");
     REQUIRE(files.size() == 1);
     CHECK(valid_json_lines(files[0]) >= 3);
@@ -157,8 +164,9 @@ TEST_CASE("run: a full disk under the root is reported once and the host finishe
                         "for i in $(seq 50); do echo \"{\\\"kind\\\":\\\"message\\\",\\\"text\\\":\\\"$big\\\"}\"; done\n"
                         "echo '{\"kind\":\"token_usage\",\"input\":3,\"output\":4}'\necho '{\"kind\":\"completed\"}'\n");
     p.issues(R"([{"id":"F-1","title":"t","state":"todo"}])");
-    write_file(p.workflow(), workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
-                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
     auto r = p.run();
     INFO(r.out << r.err);
     CHECK(r.exit_code == 0);
@@ -171,5 +179,6 @@ TEST_CASE("run: a full disk under the root is reported once and the host finishe
     auto files = p.session_files("F-1");
     REQUIRE(files.size() == 1);
     valid_json_lines(files[0]); // whole lines only, even on a full disk
-    for (auto &e : fs::directory_iterator(p.scoped() / "logs")) valid_json_lines(e.path());
+    for (auto &e : fs::directory_iterator(p.scoped() / "logs"))
+        valid_json_lines(e.path());
 }

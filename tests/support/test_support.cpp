@@ -28,7 +28,8 @@ TempDir::~TempDir() {
 
 std::string shell_quote(const std::string &s) {
     std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : s)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
 }
 
@@ -46,15 +47,16 @@ std::string read_file(const fs::path &path) {
 }
 
 namespace {
-pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, const std::vector<std::string> &env, const fs::path &out,
-                 const fs::path &err) {
+pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, const std::vector<std::string> &env,
+                 const fs::path &out, const fs::path &err) {
     std::fflush(stdout); // or the child would write the parent's buffered output again
     std::fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
         if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-        for (const auto &kv : env) putenv(const_cast<char *>(kv.c_str()));
+        for (const auto &kv : env)
+            putenv(const_cast<char *>(kv.c_str()));
         FILE *o = freopen(out.c_str(), "w", stdout);
         FILE *e = freopen(err.c_str(), "w", stderr);
         FILE *i = freopen("/dev/null", "r", stdin);
@@ -63,7 +65,8 @@ pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, cons
         std::string bin = VIK_TEST_HOST_BINARY;
         argv.push_back(bin.data());
         std::vector<std::string> copy = args;
-        for (auto &a : copy) argv.push_back(a.data());
+        for (auto &a : copy)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         execv(bin.c_str(), argv.data());
         _exit(127);

@@ -16,8 +16,18 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string> kHostile = {
-    "`exec(touch pwned)`", "!`exec(touch pwned)`", "{{ 7*7 }}", "\"; touch pwned; \"", "$(touch pwned)", "'; touch pwned; '",
-    "`touch pwned`", "a\\\"; touch pwned; \\\"", "\\'; touch pwned; '", "x\ntouch pwned", "--help; touch pwned", "$HOME ~ * ?",
+    "`exec(touch pwned)`",
+    "!`exec(touch pwned)`",
+    "{{ 7*7 }}",
+    "\"; touch pwned; \"",
+    "$(touch pwned)",
+    "'; touch pwned; '",
+    "`touch pwned`",
+    "a\\\"; touch pwned; \\\"",
+    "\\'; touch pwned; '",
+    "x\ntouch pwned",
+    "--help; touch pwned",
+    "$HOME ~ * ?",
     "it's \"quoted\" $x `y` \\z",
 };
 
@@ -29,7 +39,8 @@ std::string run_sh(const fs::path &dir, const std::string &script) {
     std::string out;
     char buf[4096];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        out.append(buf, n);
     pclose(p);
     return out;
 }
@@ -40,16 +51,18 @@ TEST_CASE("injection: a hostile title prints literally from shell snippets in ev
     vik::test::TempDir dir;
     for (const auto &title : kHostile) {
         json::object ctx{{"issue", json::object{{"title", title}, {"id", "1"}}}};
-        for (const char *tmpl : {"printf '%s\\n' {{ issue.title }}", "printf '%s\\n' \"{{ issue.title }}\"",
-                                 "printf '%s\\n' '{{ issue.title }}'", "printf '%s\\n' \"Title: {{ issue.title }} (#{{ issue.id }})\"",
-                                 "printf '%s\\n' 'Title: {{ issue.title }}'", "X={{ issue.title }}; printf '%s\\n' \"$X\""}) {
+        for (const char *tmpl :
+             {"printf '%s\\n' {{ issue.title }}", "printf '%s\\n' \"{{ issue.title }}\"", "printf '%s\\n' '{{ issue.title }}'",
+              "printf '%s\\n' \"Title: {{ issue.title }} (#{{ issue.id }})\"", "printf '%s\\n' 'Title: {{ issue.title }}'",
+              "X={{ issue.title }}; printf '%s\\n' \"$X\""}) {
             INFO("title: " << title << "\ntemplate: " << tmpl);
             std::string script = render_shell(tmpl, "hook", ctx);
             std::string out = run_sh(dir.path, script);
             CHECK_FALSE(fs::exists(dir / "pwned"));
-            std::string expected = std::string(tmpl).find("Title: ") != std::string::npos
-                                       ? (std::string(tmpl).find("(#") != std::string::npos ? "Title: " + title + " (#1)" : "Title: " + title)
-                                       : title;
+            std::string expected =
+                std::string(tmpl).find("Title: ") != std::string::npos
+                    ? (std::string(tmpl).find("(#") != std::string::npos ? "Title: " + title + " (#1)" : "Title: " + title)
+                    : title;
             CHECK(out == expected + "\n");
         }
     }
@@ -58,7 +71,8 @@ TEST_CASE("injection: a hostile title prints literally from shell snippets in ev
 TEST_CASE("injection: sane vik snippets render exactly as before", "[template][security]") {
     json::object ctx{{"issue", json::object{{"id", "ENG-42"}, {"title", "Fix login"}, {"stage", "plan"}}},
                      {"workflow_dir", "/srv/my-proj"}};
-    CHECK(render_shell("gh issue edit {{ issue.id }} --add-label vik:build", "h", ctx) == "gh issue edit ENG-42 --add-label vik:build");
+    CHECK(render_shell("gh issue edit {{ issue.id }} --add-label vik:build", "h", ctx) ==
+          "gh issue edit ENG-42 --add-label vik:build");
     CHECK(render_shell("cd {{ workflow_dir }} && ./pull.sh", "h", ctx) == "cd /srv/my-proj && ./pull.sh");
     CHECK(render_shell("echo \"{{ issue.title }}\"", "h", ctx) == "echo \"Fix login\"");
     CHECK(render_shell("echo '{{ issue.title }}'", "h", ctx) == "echo 'Fix login'");
@@ -90,7 +104,8 @@ TEST_CASE("injection: exec written in the template runs, with substituted values
         return run_sh(dir.path, cmd);
     };
     json::object ctx{{"issue", json::object{{"title", "$(touch pwned); echo hi"}, {"id", "7"}}}};
-    auto segs = Template("A: `exec(echo one)`\nB: !`exec(printf '%s' {{ issue.title }})`\nC: `exec(echo {{ issue.id }})`", "p").render(ctx);
+    auto segs = Template("A: `exec(echo one)`\nB: !`exec(printf '%s' {{ issue.title }})`\nC: `exec(echo {{ issue.id }})`", "p")
+                    .render(ctx);
     std::string prompt = expand_prompt_commands(segs, runner);
     CHECK(prompt == "A: one\nB: $(touch pwned); echo hi\nC: 7");
     REQUIRE(commands.size() == 3);

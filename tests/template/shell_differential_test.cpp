@@ -76,13 +76,15 @@ ShellRun run(const std::string &shell, const fs::path &dir, const std::string &s
     if (!p) return r;
     char buf[4096];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        r.out.append(buf, n);
     r.status = pclose(p);
     return r;
 }
 
 std::string strip_trailing_newlines(std::string s) {
-    while (!s.empty() && s.back() == '\n') s.pop_back();
+    while (!s.empty() && s.back() == '\n')
+        s.pop_back();
     return s;
 }
 
@@ -118,8 +120,10 @@ const std::vector<Printing> kPrinting = {
     {"# Don't remove this workspace by hand\nprintf '%s\\n' {{ issue.title }}", same},
     {"printf '%s\\n' {{ issue.title }} # it's the title", same},
     // Finding 6: an apostrophe inside a heredoc body, then a plain value.
-    {"cat <<EOF\nit's here\nEOF\nprintf '%s\\n' {{ issue.title }}", [](const std::string &v) { return "it's here\n" + v + "\n"; }},
-    {"cat <<'EOF'\n$(x) \" it's\nEOF\nprintf '%s\\n' \"{{ issue.title }}\"", [](const std::string &v) { return "$(x) \" it's\n" + v + "\n"; }},
+    {"cat <<EOF\nit's here\nEOF\nprintf '%s\\n' {{ issue.title }}",
+     [](const std::string &v) { return "it's here\n" + v + "\n"; }},
+    {"cat <<'EOF'\n$(x) \" it's\nEOF\nprintf '%s\\n' \"{{ issue.title }}\"",
+     [](const std::string &v) { return "$(x) \" it's\n" + v + "\n"; }},
     {"cat <<-EOF\n\tit's\n\tEOF\nprintf '%s\\n' {{ issue.title }}", [](const std::string &v) { return "it's\n" + v + "\n"; }},
     {"if true; then printf '%s\\n' \"{{ issue.title }}\"; fi", same},
     {"f() { printf '%s\\n' \"$1\"; }; f {{ issue.title }}", same},
@@ -134,7 +138,8 @@ const std::vector<Printing> kPrinting = {
     {"printf '%s\\n' \"a\\\"b{{ issue.title }}\"", [](const std::string &v) { return "a\"b" + v + "\n"; }},
     {"printf '%s\\n' \"a\\\\{{ issue.title }}\"", [](const std::string &v) { return "a\\" + v + "\n"; }},
     {"printf '%s\\n' 'a\\{{ issue.title }}'", [](const std::string &v) { return "a\\" + v + "\n"; }},
-    {"X=$(cat <<EOF\nit's\nEOF\n); printf '%s\\n' \"$X\" {{ issue.title }}", [](const std::string &v) { return "it's\n" + v + "\n"; }},
+    {"X=$(cat <<EOF\nit's\nEOF\n); printf '%s\\n' \"$X\" {{ issue.title }}",
+     [](const std::string &v) { return "it's\n" + v + "\n"; }},
     {"printf '%s\\n' \"$(printf '%s' \"$(printf '%s' {{ issue.title }})\")\"", substituted},
     {"echo skip >/dev/null && printf '%s\\n' {{ issue.title }} || exit 1", same},
     {"env X={{ issue.title }} sh -c 'printf \"%s\\n\" \"$X\"'", same}, // data in the environment, code a literal
@@ -231,7 +236,8 @@ TEST_CASE("shell differential: printed values arrive byte-for-byte under dash an
     CHECK(runs == static_cast<int>(kPrinting.size() * kHostileValues.size() * 2));
 }
 
-TEST_CASE("shell differential: values that render but print otherwise never run under dash and bash", "[template][security][shell]") {
+TEST_CASE("shell differential: values that render but print otherwise never run under dash and bash",
+          "[template][security][shell]") {
     vik::test::TempDir dir;
     for (const auto &t : kQuiet)
         for (const auto &v : kHostileValues) {
@@ -267,11 +273,13 @@ TEST_CASE("shell escaper: the refusal names the value's own line and column", "[
         render("echo ok\ncat <<EOF\nhello {{ issue.title }}\nEOF", "x");
         FAIL("rendered a value inside a heredoc body");
     } catch (const ShellContextError &e) {
-        CHECK(std::string(e.what()).rfind("issue.hooks.after_create:3:7: a value cannot be substituted here: inside a heredoc body", 0) == 0);
+        CHECK(std::string(e.what()).rfind(
+                  "issue.hooks.after_create:3:7: a value cannot be substituted here: inside a heredoc body", 0) == 0);
     }
 }
 
-TEST_CASE("shell escaper: values no shell word can hold are refused, integers pass in arithmetic", "[template][security][shell]") {
+TEST_CASE("shell escaper: values no shell word can hold are refused, integers pass in arithmetic",
+          "[template][security][shell]") {
     CHECK_THROWS_AS(render("echo {{ issue.title }}", std::string("a\0b", 3)), ShellContextError);
     CHECK(render("echo $(( 1 + {{ issue.title }} ))", "42") == "echo $(( 1 + 42 ))");
     CHECK_THROWS_AS(render("echo $(( 1 + {{ issue.title }} ))", "a[$(touch CANARY)]"), ShellContextError);
@@ -281,7 +289,8 @@ TEST_CASE("shell escaper: values no shell word can hold are refused, integers pa
 }
 
 TEST_CASE("shell escaper: the static check finds a refused context without rendering", "[template][security][shell]") {
-    auto refusal = shell_refusal(Template("echo ok\ncat <<EOF\n{{ issue.undefined_is_fine_here }}\nEOF", "issue.hooks.before_run"));
+    auto refusal =
+        shell_refusal(Template("echo ok\ncat <<EOF\n{{ issue.undefined_is_fine_here }}\nEOF", "issue.hooks.before_run"));
     REQUIRE(refusal);
     CHECK(refusal->rfind("issue.hooks.before_run:3:1: a value cannot be substituted here: inside a heredoc body", 0) == 0);
     CHECK_FALSE(shell_refusal(Template("printf '%s\\n' \"{{ issue.title }}\" # it's fine", "h")));

@@ -28,18 +28,22 @@ TEST_CASE("template limits: deep but sane nesting parses, too deep names the lim
 
 TEST_CASE("template limits: 100 nested if blocks are refused, naming a line near the limit", "[template][security]") {
     std::string src;
-    for (int i = 0; i < 100; ++i) src += "{% if true %}\n";
-    for (int i = 0; i < 100; ++i) src += "{% endif %}";
+    for (int i = 0; i < 100; ++i)
+        src += "{% if true %}\n";
+    for (int i = 0; i < 100; ++i)
+        src += "{% endif %}";
     CHECK_THROWS_WITH(Template(src, "hook"), Catch::Contains("nested too deeply") && Catch::StartsWith("hook:6"));
 }
 
 TEST_CASE("template limits: a tag of too many tokens is refused", "[template][security]") {
     std::string src = "{{ 1";
-    for (int i = 0; i < 1500; ++i) src += " + 1";
+    for (int i = 0; i < 1500; ++i)
+        src += " + 1";
     src += " }}";
     CHECK_THROWS_WITH(Template(src, "p"), Catch::Contains("tag too long"));
     std::string fine = "{{ 1";
-    for (int i = 0; i < 500; ++i) fine += " + 1";
+    for (int i = 0; i < 500; ++i)
+        fine += " + 1";
     fine += " }}";
     CHECK(to_text(Template(fine, "p").render({})) == "501");
 }
@@ -74,5 +78,6 @@ TEST_CASE("template arithmetic: 64-bit overflow and out-of-range literals are te
     CHECK_THAT(fails("{{ (-9223372036854775807 - 1) % -1 }}"), Catch::Contains("integer overflow in '%'"));
     CHECK_THAT(fails("{{ -(-9223372036854775807 - 1) }}"), Catch::Contains("integer overflow in '-'"));
     CHECK_THAT(fails("{{ 10000000000000000000000.0 | int }}"), Catch::Contains("out of the 64-bit integer range"));
-    CHECK(to_text(Template("{{ 9223372036854775806 + 1 }} {{ 2.5 | int }} {{ 7 // 2 }}", "p").render({})) == "9223372036854775807 2 3");
+    CHECK(to_text(Template("{{ 9223372036854775806 + 1 }} {{ 2.5 | int }} {{ 7 // 2 }}", "p").render({})) ==
+          "9223372036854775807 2 3");
 }

@@ -15,7 +15,8 @@ json::object ctx() {
       "env": {"HOME": "/home/me"},
       "workflow_dir": "/srv/proj",
       "n": 3, "f": 1.5, "yes": true, "nothing": null
-    })").as_object();
+    })")
+        .as_object();
 }
 std::string r(const std::string &src) { return render_text(src, "t", ctx()); }
 } // namespace

@@ -20,10 +20,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-json::object gh_issue(int64_t number, const std::string &title, std::vector<std::string> labels, const std::string &state = "open",
-                      bool pull_request = false) {
+json::object gh_issue(int64_t number, const std::string &title, std::vector<std::string> labels,
+                      const std::string &state = "open", bool pull_request = false) {
     json::array ls;
-    for (auto &l : labels) ls.push_back(json::object{{"name", l}});
+    for (auto &l : labels)
+        ls.push_back(json::object{{"name", l}});
     json::object o{{"number", number},
                    {"title", title},
                    {"body", "body of " + title},
@@ -46,13 +47,16 @@ struct FakeGithub {
     FakeGithub(const json::object &data, const json::array &faults = {}, const std::vector<std::string> &extra = {}) {
         write_file(dir / "data.json", json::serialize(data));
         write_file(dir / "faults.json", json::serialize(faults));
-        std::vector<std::string> args = {"python3", (source_dir() / "tests/trackers/fake_github.py").string(),
-                                         "--port-file", (dir / "port").string(), "--data", (dir / "data.json").string(),
-                                         "--state", (dir / "state.json").string(), "--log", (dir / "requests.log").string(),
-                                         "--faults", (dir / "faults.json").string()};
+        std::vector<std::string> args = {"python3",     (source_dir() / "tests/trackers/fake_github.py").string(),
+                                         "--port-file", (dir / "port").string(),
+                                         "--data",      (dir / "data.json").string(),
+                                         "--state",     (dir / "state.json").string(),
+                                         "--log",       (dir / "requests.log").string(),
+                                         "--faults",    (dir / "faults.json").string()};
         args.insert(args.end(), extra.begin(), extra.end());
         std::vector<char *> argv;
-        for (auto &a : args) argv.push_back(a.data());
+        for (auto &a : args)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         pid = fork();
         if (pid == 0) {
@@ -122,7 +126,8 @@ json::array pull(vik::plugins::TrackerInstance &t, uint32_t timeout_ms = 20000) 
 
 TEST_CASE("github: labels give states, pull requests, unlabeled and doubly labeled issues are not candidates", "[github]") {
     json::array issues;
-    for (int n = 1; n <= 230; ++n) issues.push_back(gh_issue(n, "issue " + std::to_string(n), {"vik:plan"}));
+    for (int n = 1; n <= 230; ++n)
+        issues.push_back(gh_issue(n, "issue " + std::to_string(n), {"vik:plan"}));
     issues.push_back(gh_issue(301, "a pull request", {"vik:plan"}, "open", true));
     issues.push_back(gh_issue(302, "no state label", {"bug"}));
     issues.push_back(gh_issue(303, "two state labels", {"vik:plan", "vik:build"}));
@@ -147,7 +152,8 @@ TEST_CASE("github: labels give states, pull requests, unlabeled and doubly label
     CHECK(building.at("author") == "reporter");
     CHECK(building.at("repo") == "acme/app");
     CHECK(building.at("created_at").as_string().size() == 20);
-    for (auto &i : got) CHECK(i.at("number") != 301);
+    for (auto &i : got)
+        CHECK(i.at("number") != 301);
     auto reqs = gh.requests();
     REQUIRE(reqs.size() == 3);
     CHECK_THAT(std::string(reqs[0].at("query").as_string()), Catch::Contains("per_page=100"));
@@ -157,7 +163,8 @@ TEST_CASE("github: labels give states, pull requests, unlabeled and doubly label
 
 TEST_CASE("github: unchanged pages are answered 304 from the ETag cache", "[github]") {
     json::array issues;
-    for (int n = 1; n <= 150; ++n) issues.push_back(gh_issue(n, "i", {"vik:plan"}));
+    for (int n = 1; n <= 150; ++n)
+        issues.push_back(gh_issue(n, "i", {"vik:plan"}));
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", issues}}}});
     auto t = tracker(label_settings(gh));
     auto first = pull(*t);
@@ -172,9 +179,10 @@ TEST_CASE("github: unchanged pages are answered 304 from the ETag cache", "[gith
 }
 
 TEST_CASE("github: a 502 is retried, a rate-limit 403 waits for the reset", "[github]") {
-    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
-                  json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 502}, {"times", 1}},
-                              json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 403}, {"times", 1}, {"reset_in", 2}}});
+    FakeGithub gh(
+        json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
+        json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 502}, {"times", 1}},
+                    json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 403}, {"times", 1}, {"reset_in", 2}}});
     auto t = tracker(label_settings(gh));
     auto started = std::chrono::steady_clock::now();
     auto got = pull(*t);
@@ -188,8 +196,9 @@ TEST_CASE("github: a 502 is retried, a rate-limit 403 waits for the reset", "[gi
 }
 
 TEST_CASE("github: a rate limit that outlasts the call's timeout fails the pull clearly", "[github]") {
-    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
-                  json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 403}, {"times", 1}, {"reset_in", 600}}});
+    FakeGithub gh(
+        json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
+        json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 403}, {"times", 1}, {"reset_in", 600}}});
     auto t = tracker(label_settings(gh));
     auto r = t->pull(3000);
     REQUIRE_FALSE(r);
@@ -198,7 +207,9 @@ TEST_CASE("github: a rate limit that outlasts the call's timeout fails the pull 
 
 TEST_CASE("github: secondary limits with retry-after are honoured", "[github]") {
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"})}}}}},
-                  json::array{json::object{{"match", "GET /repos/acme/app/issues"}, {"status", 429}, {"times", 1},
+                  json::array{json::object{{"match", "GET /repos/acme/app/issues"},
+                                           {"status", 429},
+                                           {"times", 1},
                                            {"headers", json::object{{"retry-after", "1"}}}}});
     auto t = tracker(label_settings(gh));
     CHECK(pull(*t).size() == 1);
@@ -215,7 +226,9 @@ TEST_CASE("github: set-state swaps state labels and comments reach the issue", "
     CHECK(gh.issue("acme/app", 7).at("comments_list") == json::array{"plan written"});
     auto bad = t->set_state("7", "nowhere", 10000);
     REQUIRE_FALSE(bad);
-    CHECK_THAT(bad.error().message, Catch::Contains("no label in issues.tracker.state_labels stands for state 'nowhere' (known: plan, build, review)"));
+    CHECK_THAT(
+        bad.error().message,
+        Catch::Contains("no label in issues.tracker.state_labels stands for state 'nowhere' (known: plan, build, review)"));
     auto missing = t->set_state("99", "build", 10000);
     REQUIRE_FALSE(missing);
     CHECK(missing.error().status == VIK_NOT_FOUND);
@@ -223,7 +236,7 @@ TEST_CASE("github: set-state swaps state labels and comments reach the issue", "
 
 TEST_CASE("github: fetch by id sees closed issues as closed and skips missing ones", "[github]") {
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"vik:plan"}, "closed"),
-                                                                                  gh_issue(2, "two", {"vik:review"})}}}}});
+                                                                               gh_issue(2, "two", {"vik:review"})}}}}});
     auto t = tracker(label_settings(gh));
     auto r = t->fetch(R"(["1","2","404"])", 10000);
     REQUIRE(r);
@@ -235,10 +248,15 @@ TEST_CASE("github: fetch by id sees closed issues as closed and skips missing on
 
 TEST_CASE("github: open/closed as state, with label and assignee filters and several repos", "[github]") {
     auto blocked = gh_issue(2, "blocked one", {"agent", "blocked"});
-    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"agent"}), blocked, gh_issue(3, "no agent label", {})}},
+    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {"agent"}), blocked,
+                                                                               gh_issue(3, "no agent label", {})}},
                                                       {"acme/lib", json::array{gh_issue(9, "lib issue", {"agent"})}}}}});
-    auto t = tracker(json::object{{"repos", json::array{"acme/app", "acme/lib"}}, {"api_url", gh.url()}, {"token_env", "VIK_TEST_GH_TOKEN"},
-                                  {"required_labels", json::array{"agent"}}, {"excluded_labels", json::array{"blocked"}}, {"assignee", "dev1"}});
+    auto t = tracker(json::object{{"repos", json::array{"acme/app", "acme/lib"}},
+                                  {"api_url", gh.url()},
+                                  {"token_env", "VIK_TEST_GH_TOKEN"},
+                                  {"required_labels", json::array{"agent"}},
+                                  {"excluded_labels", json::array{"blocked"}},
+                                  {"assignee", "dev1"}});
     auto got = pull(*t);
     REQUIRE(got.size() == 2);
     CHECK(got[0].at("id") == "acme/app#1");
@@ -264,7 +282,8 @@ json::object board(json::array items, int64_t page_size = 2) {
 }
 
 json::object project_settings(const FakeGithub &gh, json::array repos = {"acme/app"}) {
-    json::object o{{"api_url", gh.url()}, {"token_env", "VIK_TEST_GH_TOKEN"}, {"project", json::object{{"owner", "acme"}, {"number", 7}}}};
+    json::object o{
+        {"api_url", gh.url()}, {"token_env", "VIK_TEST_GH_TOKEN"}, {"project", json::object{{"owner", "acme"}, {"number", 7}}}};
     if (!repos.empty()) o["repos"] = std::move(repos);
     return o;
 }
@@ -282,11 +301,13 @@ using Ops = std::vector<std::string>;
 
 } // namespace
 
-TEST_CASE("github: ids outside the configured repositories or not in the tracker's form are refused before any request", "[github][security]") {
+TEST_CASE("github: ids outside the configured repositories or not in the tracker's form are refused before any request",
+          "[github][security]") {
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {})}},
                                                       {"acme/lib", json::array{gh_issue(9, "nine", {})}},
                                                       {"evil/app", json::array{gh_issue(1, "theirs", {})}}}}});
-    auto t = tracker(json::object{{"repos", json::array{"acme/app", "acme/lib"}}, {"api_url", gh.url()}, {"token_env", "VIK_TEST_GH_TOKEN"}});
+    auto t = tracker(
+        json::object{{"repos", json::array{"acme/app", "acme/lib"}}, {"api_url", gh.url()}, {"token_env", "VIK_TEST_GH_TOKEN"}});
     const std::string configured = "configured repositories (acme/app, acme/lib)";
     struct Case {
         std::string id, shown, why;
@@ -322,7 +343,8 @@ TEST_CASE("github: ids outside the configured repositories or not in the tracker
         auto moved = t->set_state(c.id, "closed", 10000);
         REQUIRE_FALSE(moved);
         CHECK(moved.error().status == VIK_INVALID_ARGUMENT);
-        CHECK_THAT(moved.error().message, Catch::Contains("refusing issue id '") && Catch::Contains(c.shown) && Catch::Contains(c.why));
+        CHECK_THAT(moved.error().message,
+                   Catch::Contains("refusing issue id '") && Catch::Contains(c.shown) && Catch::Contains(c.why));
         CHECK_THAT(moved.error().message, Catch::Contains("acme/app, acme/lib"));
         CHECK(moved.error().message.size() < 600); // a 5000-byte id is not echoed back
         auto commented = t->comment(c.id, "hello", 10000);
@@ -357,7 +379,8 @@ TEST_CASE("github: with one repository an id is the bare issue number", "[github
     }
     auto other = t->set_state("evil/app#1", "build", 10000);
     REQUIRE_FALSE(other);
-    CHECK_THAT(other.error().message, Catch::Contains("refusing issue id 'evil/app#1': repository evil/app is not the configured repository acme/app"));
+    CHECK_THAT(other.error().message,
+               Catch::Contains("refusing issue id 'evil/app#1': repository evil/app is not the configured repository acme/app"));
     auto longform = t->comment("acme/app#1", "x", 10000);
     REQUIRE_FALSE(longform);
     CHECK_THAT(longform.error().message, Catch::Contains("ids are the issue number alone: use '1'"));
@@ -378,7 +401,8 @@ TEST_CASE("github: repositories in the settings must be owner/name in GitHub's a
 }
 
 TEST_CASE("github: a Projects v2 Status is the state, and set-state moves the item", "[github]") {
-    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {}), gh_issue(2, "two", {}), gh_issue(3, "three", {})}}}},
+    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {}), gh_issue(2, "two", {}),
+                                                                               gh_issue(3, "three", {})}}}},
                                {"project", board({project_item("ITEM_1", 1, "Todo"), project_item("ITEM_2", 2, "In Progress"),
                                                   project_item("ITEM_3", 3, nullptr)})}});
     auto t = tracker(project_settings(gh));
@@ -395,10 +419,11 @@ TEST_CASE("github: a Projects v2 Status is the state, and set-state moves the it
 }
 
 TEST_CASE("github: archived project items are never candidates", "[github]") {
-    FakeGithub gh(json::object{{"repos", json::object{{"acme/app", json::array{gh_issue(1, "one", {}), gh_issue(2, "archived", {}),
-                                                                                  gh_issue(3, "three", {})}}}},
-                               {"project", board({project_item("ITEM_1", 1, "Todo"), project_item("ITEM_2", 2, "Todo", true),
-                                                  project_item("ITEM_3", 3, "Todo")})}});
+    FakeGithub gh(json::object{
+        {"repos",
+         json::object{{"acme/app", json::array{gh_issue(1, "one", {}), gh_issue(2, "archived", {}), gh_issue(3, "three", {})}}}},
+        {"project", board({project_item("ITEM_1", 1, "Todo"), project_item("ITEM_2", 2, "Todo", true),
+                           project_item("ITEM_3", 3, "Todo")})}});
     auto t = tracker(project_settings(gh));
     auto got = pull(*t);
     REQUIRE(got.size() == 2);
@@ -439,7 +464,8 @@ TEST_CASE("github: a project set-state after a pull is one field query and one m
 
 TEST_CASE("github: a project item re-added since the pull is looked up again, and one removed is refused", "[github]") {
     json::array issues;
-    for (int n = 1; n <= 3; ++n) issues.push_back(gh_issue(n, "issue " + std::to_string(n), {}));
+    for (int n = 1; n <= 3; ++n)
+        issues.push_back(gh_issue(n, "issue " + std::to_string(n), {}));
     FakeGithub gh(json::object{{"repos", json::object{{"acme/app", issues}}},
                                {"project", board({project_item("ITEM_1", 1, "Todo"), project_item("ITEM_2", 2, "Todo"),
                                                   project_item("ITEM_3", 3, "Todo")})}});
@@ -482,7 +508,8 @@ TEST_CASE("github: a project set-state before any pull pages the board only up t
     auto comment = t->comment("9", "hello", 10000);
     REQUIRE_FALSE(comment);
     CHECK_THAT(comment.error().message, Catch::Contains("issue acme/app#9 is not on project 7 of 'acme'"));
-    for (auto &r : gh.requests()) CHECK(r.at("path") != "/repos/acme/app/issues/9/comments");
+    for (auto &r : gh.requests())
+        CHECK(r.at("path") != "/repos/acme/app/issues/9/comments");
 }
 
 TEST_CASE("github: the token never appears in errors", "[github][security]") {
@@ -505,13 +532,18 @@ TEST_CASE("github: end to end, an agent's set-state reaches GitHub and the next 
                         "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" \"$next\" >/dev/null || exit 3\n"
                         "\"$VIK_HOST_BIN\" issue comment \"$VIK_ISSUE_ID\" \"$VIK_ISSUE_STAGE done\" >/dev/null || exit 4\n"
                         "echo '{\"kind\":\"completed\"}'\n");
-    write_file(p.workflow(), "loop: {max_iterations: 3}\n"
-                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
-                             "issues:\n  tracker:\n    kind: github\n    repos: [acme/app]\n    api_url: " + gh.url() +
-                             "\n    token_env: VIK_TEST_GH_TOKEN\n    state_labels: {'vik:plan': plan, 'vik:build': build, 'vik:review': review}\n"
-                             "  pull: {idle_sec: 1}\n"
-                             "issue:\n  stages:\n    plan: {when: {state: plan}, agent: bot, prompt: 'plan #{{ issue.number }}'}\n"
-                             "    build: {when: {state: build}, agent: bot, prompt: 'build {{ issue.url }}'}\n");
+    write_file(
+        p.workflow(),
+        "loop: {max_iterations: 3}\n"
+        "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+            (p.dir / "agent.sh").string() +
+            "}}\n"
+            "issues:\n  tracker:\n    kind: github\n    repos: [acme/app]\n    api_url: " +
+            gh.url() +
+            "\n    token_env: VIK_TEST_GH_TOKEN\n    state_labels: {'vik:plan': plan, 'vik:build': build, 'vik:review': review}\n"
+            "  pull: {idle_sec: 1}\n"
+            "issue:\n  stages:\n    plan: {when: {state: plan}, agent: bot, prompt: 'plan #{{ issue.number }}'}\n"
+            "    build: {when: {state: build}, agent: bot, prompt: 'build {{ issue.url }}'}\n");
     auto r = run_host({"run", p.workflow().string()}, p.dir.path, {"VIK_TEST_GH_TOKEN=ghp_e2e_secret"});
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
@@ -547,12 +579,16 @@ TEST_CASE("github: agents moving their items to In Progress while slow pulls are
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n"
                         "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" \"In Progress\" >/dev/null || exit 3\n"
                         "echo '{\"kind\":\"completed\"}'\n");
-    write_file(p.workflow(), "loop: {max_iterations: 4, max_issue_concurrency: 200}\n"
-                             "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n"
-                             "issues:\n  tracker:\n    kind: github\n    repos: [acme/app]\n    api_url: " + gh.url() +
-                             "\n    token_env: VIK_TEST_GH_TOKEN\n    project: {owner: acme, number: 7}\n"
-                             "  pull: {idle_sec: 1, timeout_sec: 60}\n"
-                             "issue:\n  stages:\n    work: {when: {state: Todo}, agent: bot, prompt: 'work on {{ issue.id }}'}\n");
+    write_file(p.workflow(),
+               "loop: {max_iterations: 4, max_issue_concurrency: 200}\n"
+               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                   (p.dir / "agent.sh").string() +
+                   "}}\n"
+                   "issues:\n  tracker:\n    kind: github\n    repos: [acme/app]\n    api_url: " +
+                   gh.url() +
+                   "\n    token_env: VIK_TEST_GH_TOKEN\n    project: {owner: acme, number: 7}\n"
+                   "  pull: {idle_sec: 1, timeout_sec: 60}\n"
+                   "issue:\n  stages:\n    work: {when: {state: Todo}, agent: bot, prompt: 'work on {{ issue.id }}'}\n");
     auto r = run_host({"run", p.workflow().string()}, p.dir.path, {"VIK_TEST_GH_TOKEN=ghp_race"}, 240);
     INFO(r.err.substr(0, 4000));
     REQUIRE(r.exit_code == 0);
@@ -562,8 +598,8 @@ TEST_CASE("github: agents moving their items to In Progress while slow pulls are
         if (req.at("path") == "/graphql" && req.at("op") == "items") ++pages;
         if (req.at("path") == "/graphql" && req.at("op") == "mutation") ++mutations;
     }
-    CHECK(pages == 8);                         // four cycles of two pages; no set-state paged the board
-    CHECK(mutations == candidates.size());     // one write per agent
+    CHECK(pages == 8);                     // four cycles of two pages; no set-state paged the board
+    CHECK(mutations == candidates.size()); // one write per agent
     json::value state = gh.state();
     const auto &board_items = state.at("project").at("items").as_array();
     for (int n : candidates) {

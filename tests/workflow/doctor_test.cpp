@@ -40,10 +40,11 @@ issue:
 )");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()});
     CHECK(r.exit_code == 1);
-    CHECK(r.out == "[error] 'loop.wait_ms' expected to be great than 0, got 0\n"
-                   "[error] agent profile 'nobody' set for 'issue.stages.plan.agent' is not defined in agents configuration section\n"
-                   "[warning] unknown field 'extra'\n"
-                   "Vik doctor shows 2 error(s), 1 warning(s)\n");
+    CHECK(r.out ==
+          "[error] 'loop.wait_ms' expected to be great than 0, got 0\n"
+          "[error] agent profile 'nobody' set for 'issue.stages.plan.agent' is not defined in agents configuration section\n"
+          "[warning] unknown field 'extra'\n"
+          "Vik doctor shows 2 error(s), 1 warning(s)\n");
 }
 
 TEST_CASE("doctor: warnings pass unless --strict", "[doctor]") {
@@ -78,7 +79,8 @@ issue:
 
 TEST_CASE("doctor: load errors name file, line and column on stderr and exit 1", "[doctor]") {
     TempDir dir;
-    write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n  stages:\n    - plan\n");
+    write_file(dir / "workflow.yml",
+               "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: x}}\nissue:\n  stages:\n    - plan\n");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()});
     CHECK(r.exit_code == 1);
     CHECK(r.out.empty());
@@ -104,10 +106,14 @@ issue:
 )");
     auto r = run_host({"doctor", (dir / "workflow.yml").string()});
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.out, Catch::Contains("[error] runtime 'aider' set for 'agents.coder.runtime' is not provided by any loaded plugin (available: "));
+    CHECK_THAT(r.out,
+               Catch::Contains(
+                   "[error] runtime 'aider' set for 'agents.coder.runtime' is not provided by any loaded plugin (available: "));
     CHECK_THAT(r.out, Catch::Contains("codex"));
     CHECK_THAT(r.out, Catch::Contains("scripted"));
-    CHECK_THAT(r.out, Catch::Contains("[error] tracker 'jira' set for 'issues.tracker.kind' is not provided by any loaded plugin (available: "));
+    CHECK_THAT(r.out,
+               Catch::Contains(
+                   "[error] tracker 'jira' set for 'issues.tracker.kind' is not provided by any loaded plugin (available: "));
 }
 
 TEST_CASE("doctor: tracker settings are checked against the plugin's manifest", "[doctor]") {
@@ -128,8 +134,8 @@ issue:
 }
 
 TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[doctor]") {
-    for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo", "github-tracker-labels", "github-tracker-project",
-                             "github-tracker-open-closed", "gemini", "opencode"}) {
+    for (const char *name : {"github-labels", "github-project", "two-runtimes", "demo", "github-tracker-labels",
+                             "github-tracker-project", "github-tracker-open-closed", "gemini", "opencode"}) {
         auto path = source_dir() / "examples" / name / "workflow.yml";
         auto r = run_host({"doctor", "--strict", path.string()});
         INFO(name << ": " << r.out << r.err);
@@ -159,22 +165,30 @@ issue:
     CHECK(r.exit_code == 1);
     CHECK(r.out == "[error] 'issues.pull.command' is not a valid template: " + wf +
                        ":3:26 (line 1, column 11 of the template): unclosed tag (missing '}}') (fix the template syntax)\n"
-                       "[error] 'issue.stages.plan.prompt' is not a valid template: " + wf +
-                       ":10:55 (line 1, column 25 of the template): expected a filter name after '|', found end of tag (fix the template syntax)\n"
-                       "[error] 'issue.stages.build.hooks.before_run' is not a valid template: " + wf +
-                       ":11:87 (line 1, column 10 of the template): expected a loop variable name, found end of tag (fix the template syntax)\n"
-                       "[error] 'issue.stages.build.prompt_file' is not a valid template: " + (dir / "p.md").string() +
+                       "[error] 'issue.stages.plan.prompt' is not a valid template: " +
+                       wf +
+                       ":10:55 (line 1, column 25 of the template): expected a filter name after '|', found end of tag (fix the "
+                       "template syntax)\n"
+                       "[error] 'issue.stages.build.hooks.before_run' is not a valid template: " +
+                       wf +
+                       ":11:87 (line 1, column 10 of the template): expected a loop variable name, found end of tag (fix the "
+                       "template syntax)\n"
+                       "[error] 'issue.stages.build.prompt_file' is not a valid template: " +
+                       (dir / "p.md").string() +
                        ":2:1: '{% if %}' is not closed (missing '{% endif %}') (fix the template syntax)\n"
-                       "[error] prompt file '" + (dir / "missing.md").string() +
+                       "[error] prompt file '" +
+                       (dir / "missing.md").string() +
                        "' set for 'issue.stages.gone.prompt_file' cannot be read: No such file or directory\n"
                        // vik's walk: issue.stages before issue.hooks (config/issue.rs).
-                       "[error] 'issue.hooks.after_create' is not a valid template: " + wf +
+                       "[error] 'issue.hooks.after_create' is not a valid template: " +
+                       wf +
                        ":6:19 (line 2, column 6 of the template): unclosed tag (missing '}}') (fix the template syntax)\n"
                        "Vik doctor shows 6 error(s), 0 warning(s)\n");
     auto j = run_host({"doctor", "--json", wf});
     auto v = boost::json::parse(j.out);
-    CHECK(v.at("errors").at(3) == boost::json::parse(R"({"severity":"error","pointer":"issue.stages.build.prompt_file","code":{"invalid_template":")" +
-                                                     (dir / "p.md").string() + R"(:2:1"}})"));
+    CHECK(v.at("errors").at(3) ==
+          boost::json::parse(R"({"severity":"error","pointer":"issue.stages.build.prompt_file","code":{"invalid_template":")" +
+                             (dir / "p.md").string() + R"(:2:1"}})"));
     CHECK(v.at("errors").at(4).at("code").at("unreadable_prompt_file") == boost::json::value((dir / "missing.md").string()));
     // `run` refuses the same workflow before it claims any issue.
     auto run = run_host({"run", wf});

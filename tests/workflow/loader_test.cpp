@@ -36,7 +36,8 @@ std::string replace(std::string text, const std::string &from, const std::string
 
 std::vector<std::string> messages(const Diagnostics &d) {
     std::vector<std::string> out;
-    for (auto &i : d.items) out.push_back((i.severity == Severity::error ? "E " : "W ") + i.message);
+    for (auto &i : d.items)
+        out.push_back((i.severity == Severity::error ? "E " : "W ") + i.message);
     return out;
 }
 
@@ -104,7 +105,8 @@ TEST_CASE("workflow: an empty `loop:` is an empty section, `loop: null` is a typ
     CHECK(empty->config.max_issue_concurrency == 10);
     auto null = load(std::string("loop: null\n") + kBase);
     REQUIRE_FALSE(null);
-    CHECK_THAT(null.error().message, Catch::StartsWith("/srv/proj/workflow.yml:1:7: 'loop': invalid type: expected a map, found null"));
+    CHECK_THAT(null.error().message,
+               Catch::StartsWith("/srv/proj/workflow.yml:1:7: 'loop': invalid type: expected a map, found null"));
 }
 
 TEST_CASE("workflow: wrong types are load errors naming file, line and column", "[workflow]") {
@@ -164,9 +166,11 @@ TEST_CASE("workflow: empty strings and maps are vik's diagnostics", "[workflow]"
     auto agents = load(replace(kBase, "agents:\n  coder:\n    runtime: codex\n    model: gpt-5\n", "agents: {}\n"));
     REQUIRE(agents);
     CHECK(messages(agents->diagnostics) ==
-          std::vector<std::string>{"E 'agents' cannot be empty map",
-                                   "E agent profile 'coder' set for 'issue.stages.plan.agent' is not defined in agents configuration section"});
-    auto stages = load("agents:\n  a:\n    runtime: codex\n    model: m\nissues:\n  pull:\n    command: x\nissue:\n  stages: {}\n");
+          std::vector<std::string>{
+              "E 'agents' cannot be empty map",
+              "E agent profile 'coder' set for 'issue.stages.plan.agent' is not defined in agents configuration section"});
+    auto stages =
+        load("agents:\n  a:\n    runtime: codex\n    model: m\nissues:\n  pull:\n    command: x\nissue:\n  stages: {}\n");
     REQUIRE(stages);
     CHECK(messages(stages->diagnostics) == std::vector<std::string>{"E 'issue.stages' cannot be empty map"});
     auto empty_key = load(replace(kBase, "    plan:\n", "    '':\n"));
@@ -181,7 +185,8 @@ TEST_CASE("workflow: an unknown agent is vik's unknown_agent error", "[workflow]
     auto &d = l->diagnostics.items[0];
     CHECK(d.code == "unknown_agent");
     CHECK(d.value == "reviewer");
-    CHECK(d.message == "agent profile 'reviewer' set for 'issue.stages.plan.agent' is not defined in agents configuration section");
+    CHECK(d.message ==
+          "agent profile 'reviewer' set for 'issue.stages.plan.agent' is not defined in agents configuration section");
 }
 
 TEST_CASE("workflow: unknown fields are warnings at every level", "[workflow]") {
@@ -193,15 +198,16 @@ TEST_CASE("workflow: unknown fields are warnings at every level", "[workflow]") 
     auto l = load(text);
     REQUIRE(l);
     CHECK(l->diagnostics.errors() == 0);
-    CHECK(messages(l->diagnostics) == std::vector<std::string>{
-                                          "W unknown field 'loop.speed'", "W unknown field 'workspace.size'",
-                                          "W unknown field 'agents.coder.temperature'", "W unknown field 'issues.pull.every'",
-                                          "W unknown field 'issue.stages.plan.owner'", "W unknown field 'issue.stages.plan.when.label'",
-                                          "W unknown field 'issue.stages.plan.hooks.before_all'", "W unknown field 'colour'"});
+    CHECK(messages(l->diagnostics) ==
+          std::vector<std::string>{"W unknown field 'loop.speed'", "W unknown field 'workspace.size'",
+                                   "W unknown field 'agents.coder.temperature'", "W unknown field 'issues.pull.every'",
+                                   "W unknown field 'issue.stages.plan.owner'", "W unknown field 'issue.stages.plan.when.label'",
+                                   "W unknown field 'issue.stages.plan.hooks.before_all'", "W unknown field 'colour'"});
 }
 
 TEST_CASE("workflow: list-form stages and the prompt-source rule are load errors", "[workflow]") {
-    auto list = load("agents:\n  a:\n    runtime: codex\n    model: m\nissues:\n  pull:\n    command: x\nissue:\n  stages:\n    - name: plan\n");
+    auto list = load("agents:\n  a:\n    runtime: codex\n    model: m\nissues:\n  pull:\n    command: x\nissue:\n  stages:\n    "
+                     "- name: plan\n");
     REQUIRE_FALSE(list);
     CHECK_THAT(list.error().message, Catch::Contains("the list form is not supported"));
     auto both = load(replace(kBase, "      prompt: \"Plan {{ issue.title }}\"\n", "      prompt: a\n      prompt_file: b.md\n"));
@@ -231,9 +237,10 @@ issue:
 }
 
 TEST_CASE("workflow: args keep order and types for CLI forwarding", "[workflow]") {
-    auto l = load(replace(kBase, "    model: gpt-5\n",
-                          "    model: gpt-5\n    args:\n      sandbox: workspace-write\n      max-turns: 5\n      yolo: true\n      quiet: false\n"
-                          "      none: null\n      tools: [Bash, Edit]\n"));
+    auto l = load(replace(
+        kBase, "    model: gpt-5\n",
+        "    model: gpt-5\n    args:\n      sandbox: workspace-write\n      max-turns: 5\n      yolo: true\n      quiet: false\n"
+        "      none: null\n      tools: [Bash, Edit]\n"));
     REQUIRE(l);
     const auto &args = l->config.agents[0].args;
     REQUIRE(args.size() == 6);

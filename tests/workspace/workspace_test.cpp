@@ -13,7 +13,8 @@ TEST_CASE("workspace: ordinary ids keep vik's layout, others get a sanitized key
     CHECK(safe_key("ENG-42") == "ENG-42");
     CHECK(safe_key("123") == "123");
     CHECK(safe_key("v1.2_x") == "v1.2_x");
-    for (std::string id : std::vector<std::string>{"..", ".", "a/b", "/etc/passwd", "../../x", ".hidden", "a b", std::string("nul\0x", 5), "é"}) {
+    for (std::string id :
+         std::vector<std::string>{"..", ".", "a/b", "/etc/passwd", "../../x", ".hidden", "a b", std::string("nul\0x", 5), "é"}) {
         INFO(id);
         std::string key = safe_key(id);
         CHECK(key.find('/') == std::string::npos);
@@ -107,7 +108,7 @@ TEST_CASE("workspace: over-long ids get a readable prefix and a hash instead of 
     CHECK(ka.size() <= kMaxKeyLength);
     CHECK(ka.substr(0, kKeyPrefixLength) == base.substr(0, kKeyPrefixLength));
     CHECK(ka.substr(kKeyPrefixLength, 2) == "--");
-    CHECK(ka != kb); // the same prefix, distinct ids: distinct keys
+    CHECK(ka != kb);          // the same prefix, distinct ids: distinct keys
     CHECK(safe_key(a) == ka); // stable
     std::string odd = std::string(200, '/') + "id";
     CHECK(safe_key(odd).size() <= kMaxKeyLength);

@@ -123,9 +123,8 @@ typedef struct vik_host_api {
      * stderr piped and read line by line. The child is killed (whole group) when the host exits,
      * even by SIGKILL. On success `*out` is a handle the plugin must give back with
      * `process_release`. `callbacks` is copied; its ctx must stay valid until on_exit ran. */
-    vik_status (*process_spawn)(void *host_ctx, const vik_process_spec *spec,
-                                const vik_process_callbacks *callbacks, vik_process **out,
-                                vik_errbuf *err);
+    vik_status (*process_spawn)(void *host_ctx, const vik_process_spec *spec, const vik_process_callbacks *callbacks,
+                                vik_process **out, vik_errbuf *err);
 
     /* [any] Queues bytes for the child's stdin (spawned with pipe_stdin). Never blocks. */
     vik_status (*process_write_stdin)(vik_process *proc, const char *data, size_t len);
@@ -138,8 +137,7 @@ typedef struct vik_host_api {
 
     /* [worker] Waits until on_exit has run, at most timeout_ms. VIK_TIMEOUT if it has not.
      * Outputs may be NULL. Must not be called from the [process] thread. */
-    vik_status (*process_wait)(vik_process *proc, uint32_t timeout_ms, int32_t *exit_code,
-                               int32_t *term_signal);
+    vik_status (*process_wait)(vik_process *proc, uint32_t timeout_ms, int32_t *exit_code, int32_t *term_signal);
 
     /* [any] The child's pid (also its process group id). */
     int64_t (*process_pid)(vik_process *proc);
@@ -163,22 +161,18 @@ typedef struct vik_tracker_v1 {
     uint32_t struct_size;
     /* [loop] Creates a tracker instance. settings_json is the workflow's tracker section
      * (an object). On failure nothing is created. */
-    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance,
-                         vik_errbuf *err);
+    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance, vik_errbuf *err);
     /* [loop] Destroys an instance; no call on it is in flight. */
     void (*destroy)(void *instance);
     /* [worker] Writes the current candidate issues (a JSON array) to `out`. */
     vik_status (*pull)(void *instance, uint32_t timeout_ms, const vik_sink *out, vik_errbuf *err);
     /* [worker] Writes the issues with the given ids (ids_json: JSON array of strings) to `out`
      * as a JSON array; ids that no longer exist are simply absent. */
-    vik_status (*fetch)(void *instance, const char *ids_json, uint32_t timeout_ms,
-                        const vik_sink *out, vik_errbuf *err);
+    vik_status (*fetch)(void *instance, const char *ids_json, uint32_t timeout_ms, const vik_sink *out, vik_errbuf *err);
     /* [worker] Moves an issue to `state`. */
-    vik_status (*set_state)(void *instance, const char *issue_id, const char *state,
-                            uint32_t timeout_ms, vik_errbuf *err);
+    vik_status (*set_state)(void *instance, const char *issue_id, const char *state, uint32_t timeout_ms, vik_errbuf *err);
     /* [worker] Adds a comment (UTF-8 text) to an issue. */
-    vik_status (*comment)(void *instance, const char *issue_id, const char *body,
-                          uint32_t timeout_ms, vik_errbuf *err);
+    vik_status (*comment)(void *instance, const char *issue_id, const char *body, uint32_t timeout_ms, vik_errbuf *err);
 } vik_tracker_v1;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -231,14 +225,13 @@ typedef struct vik_session_request {
 typedef struct vik_agent_runtime_v1 {
     uint32_t struct_size;
     /* [loop] settings_json: the plugin-wide settings object. */
-    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance,
-                         vik_errbuf *err);
+    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance, vik_errbuf *err);
     void (*destroy)(void *instance); /* [loop] every session was released */
     /* [loop] Starts a session without blocking. On VIK_OK, `sink` will receive `finish`
      * exactly once, and *out_session must later be given to `release`. On failure, `finish` is
      * never called. `sink` is copied. */
-    vik_status (*start)(void *instance, const vik_session_request *request,
-                        const vik_event_sink *sink, void **out_session, vik_errbuf *err);
+    vik_status (*start)(void *instance, const vik_session_request *request, const vik_event_sink *sink, void **out_session,
+                        vik_errbuf *err);
     /* [any] Asks the session to stop (kills its process group). Idempotent; `finish` follows
      * with VIK_SESSION_CANCELLED unless the session had already ended. */
     vik_status (*cancel)(void *instance, void *session);
@@ -260,15 +253,13 @@ typedef struct vik_agent_runtime_v1 {
 
 typedef struct vik_hooks_v1 {
     uint32_t struct_size;
-    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance,
-                         vik_errbuf *err); /* [loop] */
-    void (*destroy)(void *instance);       /* [loop] */
+    vik_status (*create)(const vik_host_api *host, const char *settings_json, void **out_instance, vik_errbuf *err); /* [loop] */
+    void (*destroy)(void *instance);                                                                                 /* [loop] */
     /* [worker] Reacts to `event`. context_json holds "hook" (the workflow's short name such as
      * "after_create"), "script" (the workflow's rendered snippet for this point, or null),
      * "workdir", "env" (object), "issue" (object) and "stage" (string or null). A failure of a
      * `before`/`after_create` event vetoes the step; the error buffer says why. */
-    vik_status (*on_event)(void *instance, const char *event, const char *context_json,
-                           uint32_t timeout_ms, vik_errbuf *err);
+    vik_status (*on_event)(void *instance, const char *event, const char *context_json, uint32_t timeout_ms, vik_errbuf *err);
 } vik_hooks_v1;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -278,7 +269,7 @@ typedef struct vik_hooks_v1 {
 typedef struct vik_entry {
     uint32_t abi_major; /* VIK_ABI_MAJOR the plugin was built against */
     uint32_t abi_minor;
-    uint32_t struct_size; /* sizeof(vik_entry) as the plugin saw it */
+    uint32_t struct_size;    /* sizeof(vik_entry) as the plugin saw it */
     const char *id;          /* must equal the manifest's id */
     const char *version;     /* the plugin's own version, e.g. "0.1.0" */
     const char *description; /* one line */

@@ -23,11 +23,11 @@ namespace vik::sdk {
 
 // An error that carries the status to return across the ABI.
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string &message, vik_status status = VIK_ERROR) : std::runtime_error(message), status_(status) {}
     vik_status status() const noexcept { return status_; }
 
-private:
+  private:
     vik_status status_;
 };
 
@@ -44,8 +44,7 @@ inline void write(const vik_sink *sink, std::string_view data) noexcept {
 
 // Runs `body` and maps every way out of it to a status: normal return -> its status,
 // vik::sdk::Error -> its status and message, any other exception -> VIK_ERROR.
-template <class F>
-vik_status guarded(vik_errbuf *err, F &&body) noexcept {
+template <class F> vik_status guarded(vik_errbuf *err, F &&body) noexcept {
     try {
         return body();
     } catch (const Error &e) {
@@ -69,9 +68,8 @@ inline vik_status unsupported(vik_errbuf *err, std::string_view plugin, std::str
 struct StringSink {
     std::string text;
     vik_sink sink() {
-        return vik_sink{this, [](void *ctx, const char *data, size_t len) {
-                            static_cast<StringSink *>(ctx)->text.append(data, len);
-                        }};
+        return vik_sink{this,
+                        [](void *ctx, const char *data, size_t len) { static_cast<StringSink *>(ctx)->text.append(data, len); }};
     }
 };
 
@@ -107,8 +105,8 @@ struct RunOptions {
     std::string cwd;
     std::optional<std::string> input; // written to stdin, then stdin is closed
     uint32_t timeout_ms = 30000;
-    size_t keep_bytes = 64 * 1024;    // how much of each stream's tail to keep
-    uint32_t max_line_bytes = 0;      // 0: host default
+    size_t keep_bytes = 64 * 1024; // how much of each stream's tail to keep
+    uint32_t max_line_bytes = 0;   // 0: host default
 };
 
 // Runs a child through the host's process service, waits at most timeout_ms (then kills the
@@ -116,11 +114,13 @@ struct RunOptions {
 // Call only from a thread that may block.
 inline ProcessResult run_process(const vik_host_api *host, const RunOptions &o) {
     std::vector<const char *> cargv;
-    for (const auto &a : o.argv) cargv.push_back(a.c_str());
+    for (const auto &a : o.argv)
+        cargv.push_back(a.c_str());
     cargv.push_back(nullptr);
     std::vector<const char *> cenv;
     if (o.env != nullptr) {
-        for (const auto &e : *o.env) cenv.push_back(e.c_str());
+        for (const auto &e : *o.env)
+            cenv.push_back(e.c_str());
         cenv.push_back(nullptr);
     }
     vik_process_spec spec{};
@@ -169,7 +169,8 @@ inline ProcessResult run_process(const vik_host_api *host, const RunOptions &o) 
 
 // The last `max` bytes of text, without a trailing newline.
 inline std::string tail(std::string text, size_t max) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
     if (text.size() > max) text.erase(0, text.size() - max);
     return text;
 }
@@ -177,9 +178,9 @@ inline std::string tail(std::string text, size_t max) {
 } // namespace vik::sdk
 
 // Defines the one exported symbol. GET_INTERFACE: `const void *(*)(const char *)`.
-#define VIK_PLUGIN(ID, VERSION, DESCRIPTION, GET_INTERFACE)                                      \
-    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry;                               \
-    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {                            \
-        VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), ID, VERSION, DESCRIPTION, GET_INTERFACE}
+#define VIK_PLUGIN(ID, VERSION, DESCRIPTION, GET_INTERFACE)                                                                      \
+    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry;                                                               \
+    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), ID,        \
+                                                                     VERSION,       DESCRIPTION,   GET_INTERFACE}
 
 #endif // VIK_PLUGIN_HPP

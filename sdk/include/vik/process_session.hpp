@@ -20,7 +20,7 @@
 namespace vik::sdk {
 
 class ProcessSession {
-public:
+  public:
     virtual ~ProcessSession() = default;
 
     // The command to run. Called once, before start.
@@ -61,7 +61,8 @@ public:
         sink_ = *sink;
         std::vector<std::string> args = argv();
         std::vector<const char *> cargv;
-        for (const auto &a : args) cargv.push_back(a.c_str());
+        for (const auto &a : args)
+            cargv.push_back(a.c_str());
         cargv.push_back(nullptr);
         vik_process_spec spec{};
         spec.struct_size = sizeof spec;
@@ -98,7 +99,7 @@ public:
         proc_ = nullptr;
     }
 
-private:
+  private:
     void on_stderr(std::string_view line) {
         {
             std::lock_guard lock(mutex_);
@@ -108,12 +109,14 @@ private:
         }
         std::string escaped;
         for (char c : line) {
-            if (c == '"' || c == '\\') escaped += '\\', escaped += c;
+            if (c == '"' || c == '\\')
+                escaped += '\\', escaped += c;
             else if (static_cast<unsigned char>(c) < 0x20) {
                 char buf[8];
                 std::snprintf(buf, sizeof buf, "\\u%04x", c);
                 escaped += buf;
-            } else escaped += c;
+            } else
+                escaped += c;
         }
         emit("{\"kind\":\"stderr\",\"line\":\"" + escaped + "\"}");
     }
@@ -141,8 +144,7 @@ private:
 // The agent-runtime table for a session factory. Factory must provide
 // `static std::unique_ptr<S> make(const vik_host_api *host, const vik_session_request *req)` for
 // some S derived from ProcessSession; it may throw vik::sdk::Error for a bad profile.
-template <class Session>
-const vik_agent_runtime_v1 *process_runtime() {
+template <class Session> const vik_agent_runtime_v1 *process_runtime() {
     static const vik_agent_runtime_v1 table = {
         sizeof(vik_agent_runtime_v1),
         [](const vik_host_api *host, const char *, void **out, vik_errbuf *) -> vik_status {

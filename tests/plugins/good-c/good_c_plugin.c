@@ -59,8 +59,8 @@ static vik_status c_comment(void *instance, const char *id, const char *body, ui
     return VIK_UNSUPPORTED;
 }
 
-static const vik_tracker_v1 c_tracker_table = {sizeof(vik_tracker_v1), c_create, c_destroy, c_pull,
-                                               c_fetch, c_set_state, c_comment};
+static const vik_tracker_v1 c_tracker_table = {
+    sizeof(vik_tracker_v1), c_create, c_destroy, c_pull, c_fetch, c_set_state, c_comment};
 
 static const void *c_get_interface(const char *id) {
     return strcmp(id, VIK_TRACKER_V1) == 0 ? (const void *)&c_tracker_table : NULL;
@@ -71,5 +71,5 @@ static const void *c_get_interface(const char *id) {
 #define GOOD_C_ID "good-c"
 #endif
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), GOOD_C_ID,
-                                                      "1.2.3", "a tracker written in C", c_get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
+    VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), GOOD_C_ID, "1.2.3", "a tracker written in C", c_get_interface};

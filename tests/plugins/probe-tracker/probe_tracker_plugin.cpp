@@ -77,7 +77,8 @@ std::pair<std::string, int64_t> begin(Tracker &t, const char *what, int64_t &cou
     std::string line = std::string(what) + "-start " + std::to_string(n);
     json::value all = json::parse(text);
     for (auto &i : all.as_array())
-        if (auto *st = i.as_object().if_contains("state"); st && st->is_string()) line += " " + issue_id(i) + "=" + std::string(st->as_string());
+        if (auto *st = i.as_object().if_contains("state"); st && st->is_string())
+            line += " " + issue_id(i) + "=" + std::string(st->as_string());
     log_line(t, line);
     return {text, n};
 }

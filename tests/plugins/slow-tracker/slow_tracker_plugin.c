@@ -38,5 +38,6 @@ static vik_status s_comment(void *i, const char *id, const char *b, uint32_t t, 
 static const vik_tracker_v1 table = {sizeof(vik_tracker_v1), s_create, s_destroy, s_pull, s_fetch, s_set_state, s_comment};
 static const void *get_interface(const char *id) { return strcmp(id, VIK_TRACKER_V1) == 0 ? (const void *)&table : NULL; }
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), "slow-tracker",
-                                                      "0.1.0", "a tracker whose pull never returns in time", get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR,  VIK_ABI_MINOR, sizeof(vik_entry),
+                                                      "slow-tracker", "0.1.0",       "a tracker whose pull never returns in time",
+                                                      get_interface};
