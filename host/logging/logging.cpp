@@ -1,5 +1,7 @@
 #include "logging/logging.hpp"
 
+#include "util/json_text.hpp"
+
 #include "util/ids_and_time.hpp"
 #include "util/private_files.hpp"
 #include "util/untrusted_text.hpp"
@@ -21,99 +23,6 @@ namespace vik::logging {
 namespace fs = std::filesystem;
 
 namespace {
-
-void escape_into(std::string &out, std::string_view text) {
-    static const char hex[] = "0123456789abcdef";
-    out += '"';
-    for (unsigned char c : text) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\b':
-            out += "\\b";
-            break;
-        case '\f':
-            out += "\\f";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xf];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    out += '"';
-}
-
-// serde_json's two writers: indent < 0 is compact, otherwise pretty at that depth.
-void write_json(std::string &out, const boost::json::value &v, int indent) {
-    auto newline = [&](int depth) {
-        out += '\n';
-        out.append(static_cast<size_t>(depth) * 2, ' ');
-    };
-    switch (v.kind()) {
-    case boost::json::kind::object: {
-        const auto &o = v.get_object();
-        if (o.empty()) {
-            out += "{}";
-            return;
-        }
-        out += '{';
-        bool first = true;
-        for (const auto &kv : o) {
-            if (!first) out += ',';
-            first = false;
-            if (indent >= 0) newline(indent + 1);
-            escape_into(out, std::string_view(kv.key().data(), kv.key().size()));
-            out += indent >= 0 ? ": " : ":";
-            write_json(out, kv.value(), indent >= 0 ? indent + 1 : -1);
-        }
-        if (indent >= 0) newline(indent);
-        out += '}';
-        return;
-    }
-    case boost::json::kind::array: {
-        const auto &a = v.get_array();
-        if (a.empty()) {
-            out += "[]";
-            return;
-        }
-        out += '[';
-        bool first = true;
-        for (const auto &item : a) {
-            if (!first) out += ',';
-            first = false;
-            if (indent >= 0) newline(indent + 1);
-            write_json(out, item, indent >= 0 ? indent + 1 : -1);
-        }
-        if (indent >= 0) newline(indent);
-        out += ']';
-        return;
-    }
-    case boost::json::kind::string:
-        escape_into(out, std::string_view(v.get_string().data(), v.get_string().size()));
-        return;
-    default:
-        out += boost::json::serialize(v);
-        return;
-    }
-}
 
 // tracing-subscriber's default timer: RFC 3339 UTC with microseconds.
 std::string timestamp_micros(std::chrono::system_clock::time_point t) {
@@ -269,18 +178,6 @@ std::shared_ptr<spdlog::sinks::sink> console_sink() {
 }
 
 } // namespace
-
-std::string json_compact(const boost::json::value &v) {
-    std::string out;
-    write_json(out, v, -1);
-    return out;
-}
-
-std::string json_pretty(const boost::json::value &v) {
-    std::string out;
-    write_json(out, v, 0);
-    return out;
-}
 
 std::string json_log_line(std::chrono::system_clock::time_point t, const std::string &level, const std::string &message,
                           const std::string &target) {

@@ -3,6 +3,8 @@
 // `logs/vik-error.log.YYYY-MM-DD` (errors only), daily files in UTC, files older than 7 days
 // removed at start; in the foreground also a compact human format on stdout.
 
+#include "util/json_text.hpp"
+
 #include <boost/json/fwd.hpp>
 
 #include <chrono>
@@ -26,12 +28,9 @@ void setup_console_only();
 // Deletes vik.log.* / vik-error.log.* files older than `days` (by the date in their name).
 void remove_old_logs(const std::filesystem::path &dir, int days);
 
-// JSON text as vik's serde_json writes it: `compact` like serde_json::to_string (no spaces),
-// `pretty` like serde_json::to_string_pretty (two-space indent, `"key": value`, `[]`/`{}` when
-// empty, no trailing newline). Strings escape `"`, `\\`, \b \f \n \r \t and other controls as
-// \u00xx; everything else is written as is. Used for logs, `doctor --json` and state.json.
-std::string json_compact(const boost::json::value &v);
-std::string json_pretty(const boost::json::value &v);
+// vik's JSON text (util/json_text.hpp), as the log writer and its callers use it.
+using util::json_compact;
+using util::json_pretty;
 
 // One line of vik's JSON log file (tracing-subscriber's JSON layer with flatten_event):
 // {"timestamp":"<RFC 3339, microseconds, Z>","level":"INFO","message":"...",<fields>,"target":"..."}.
