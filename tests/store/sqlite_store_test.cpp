@@ -399,9 +399,9 @@ TEST_CASE("store: disk full mid-write keeps the records and retries until space 
         for (int i = 0; i < 100 && f; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size())).flush();
     }
     std::vector<RunRecord> runs;
-    for (int i = 0; i < 40; ++i) {
+    for (int i = 0; i < 20; ++i) {
         auto r = finished(run("full" + std::to_string(i), "F-1", "code", i), RunOutcome::failed, i + 1000, i, i, i, 0.01);
-        r.error = std::string(4000, 'e'); // needs pages the disk no longer has
+        r.error = std::string(2000, 'e'); // needs pages the disk no longer has
         runs.push_back(r);
         s->record_run(r);
     }
