@@ -152,7 +152,8 @@ struct SqliteStore::Impl {
     mutable std::mutex mu;
     std::condition_variable cv_work;  // writer: records, flush requests, stop
     std::condition_variable cv_done;  // flushers, waiting producers: progress
-    std::deque<Op> queue;
+    std::deque<Op> queue;       // not yet taken by the writer
+    size_t inflight = 0;        // taken by the writer, not yet durable
     uint64_t queued_seq = 0;    // records ever queued
     uint64_t durable_seq = 0;   // records ever committed
     uint64_t transactions = 0;
@@ -290,7 +291,7 @@ struct SqliteStore::Impl {
 
     // --- writer thread ----------------------------------------------------------------------
 
-    std::expected<void, std::string> apply(const std::vector<Op> &batch, Statement &claim_up, Statement &claim_del,
+    std::expected<void, std::string> apply(const std::deque<Op> &batch, Statement &claim_up, Statement &claim_del,
                                           Statement &issue_del, Statement &run_up) {
         sqlite3 *db = writer.db;
         int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
@@ -377,22 +378,35 @@ struct SqliteStore::Impl {
 
         auto backoff = options.retry_min;
         int failed_attempts = 0;
+        std::deque<Op> batch; // taken, kept until committed (retried as is after a failure)
         std::unique_lock lk(mu);
         for (;;) {
-            cv_work.wait(lk, [&] { return abandon || stopping || !queue.empty(); });
-            if (abandon || (stopping && queue.empty())) break;
-            // The batching window: gather what arrives meanwhile, unless someone is waiting.
-            if (!stopping && flush_waiters == 0 && queue.size() < options.max_batch)
-                cv_work.wait_for(lk, options.flush_interval,
-                                 [&] { return abandon || stopping || flush_waiters > 0 || queue.size() >= options.max_batch; });
-            if (abandon) break;
-            size_t n = std::min(queue.size(), options.max_batch);
-            std::vector<Op> batch(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+            cv_work.wait(lk, [&] { return abandon || stopping || !queue.empty() || !batch.empty(); });
+            if (abandon || (stopping && queue.empty() && batch.empty())) break;
+            if (batch.empty()) {
+                // The batching window: gather what arrives meanwhile, unless someone is waiting.
+                if (!stopping && flush_waiters == 0 && queue.size() < options.max_batch)
+                    cv_work.wait_for(lk, options.flush_interval,
+                                     [&] { return abandon || stopping || flush_waiters > 0 || queue.size() >= options.max_batch; });
+                if (abandon) break;
+                // Taken in O(1) when it all fits: the loop thread never waits on a long copy.
+                if (queue.size() <= options.max_batch) {
+                    batch.swap(queue);
+                } else {
+                    auto end = queue.begin() + static_cast<std::ptrdiff_t>(options.max_batch);
+                    batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
+                    queue.erase(queue.begin(), end);
+                }
+                inflight = batch.size();
+                cv_done.notify_all(); // room for producers
+            }
+            size_t n = batch.size();
             lk.unlock();
             std::expected<void, std::string> result = prepare_error ? std::unexpected(*prepare_error) : apply(batch, claim_up, claim_del, issue_del, run_up);
             lk.lock();
             if (result) {
-                queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+                batch.clear();
+                inflight = 0;
                 durable_seq += n;
                 ++transactions;
                 if (write_error) {
@@ -408,7 +422,7 @@ struct SqliteStore::Impl {
             if (!write_error)
                 spdlog::error("store write failed db={} pending={}: {}; the records are kept and retried until the write "
                               "succeeds (free disk space, or stop the process locking the database)",
-                              path.string(), queue.size(), result.error());
+                              path.string(), queue.size() + inflight, result.error());
             write_error = fmt::format("{}: {}", path.string(), result.error());
             cv_done.notify_all();
             cv_work.wait_for(lk, backoff, [&] { return abandon; });
@@ -424,7 +438,7 @@ struct SqliteStore::Impl {
             return;
         }
         // Only a long write failure fills the queue: then wait rather than lose the record.
-        cv_done.wait(lk, [&] { return abandon || queue.size() < options.queue_capacity; });
+        cv_done.wait(lk, [&] { return abandon || queue.size() + inflight < options.queue_capacity; });
         queue.push_back(std::move(op));
         ++queued_seq;
         cv_work.notify_one();
@@ -460,7 +474,7 @@ std::expected<void, StoreError> SqliteStore::close() {
         im.closed = true;
         im.stopping = true;
         im.cv_work.notify_all();
-        if (!im.cv_done.wait_for(lk, im.options.close_timeout, [&] { return im.queue.empty(); })) {
+        if (!im.cv_done.wait_for(lk, im.options.close_timeout, [&] { return im.durable_seq >= im.queued_seq; })) {
             im.abandon = true;
             im.cv_work.notify_all();
             im.cv_done.notify_all();
@@ -470,7 +484,7 @@ std::expected<void, StoreError> SqliteStore::close() {
     std::optional<std::string> err;
     {
         std::lock_guard lk(im.mu);
-        lost = im.queue.size();
+        lost = static_cast<size_t>(im.queued_seq - im.durable_seq);
         err = im.write_error;
     }
     if (lost > 0)
@@ -509,7 +523,7 @@ std::optional<std::string> SqliteStore::write_error() const {
 
 size_t SqliteStore::pending() const {
     std::lock_guard lk(impl_->mu);
-    return impl_->queue.size();
+    return impl_->queue.size() + impl_->inflight;
 }
 
 uint64_t SqliteStore::transactions() const {
