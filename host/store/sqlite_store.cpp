@@ -34,10 +34,13 @@ WallTime from_ms(int64_t ms) { return WallTime{std::chrono::duration_cast<WallTi
 StoreError::Kind classify(int rc) {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return StoreError::Kind::locked;
+    case SQLITE_LOCKED:
+        return StoreError::Kind::locked;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return StoreError::Kind::corrupt;
-    default: return StoreError::Kind::io;
+    case SQLITE_NOTADB:
+        return StoreError::Kind::corrupt;
+    default:
+        return StoreError::Kind::io;
     }
 }
 
@@ -70,12 +73,16 @@ void bind_text(sqlite3_stmt *s, int i, const std::string &v) {
     sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 void bind_time(sqlite3_stmt *s, int i, const std::optional<WallTime> &t) {
-    if (t) sqlite3_bind_int64(s, i, to_ms(*t));
-    else sqlite3_bind_null(s, i);
+    if (t)
+        sqlite3_bind_int64(s, i, to_ms(*t));
+    else
+        sqlite3_bind_null(s, i);
 }
 void bind_int(sqlite3_stmt *s, int i, const std::optional<int> &v) {
-    if (v) sqlite3_bind_int(s, i, *v);
-    else sqlite3_bind_null(s, i);
+    if (v)
+        sqlite3_bind_int(s, i, *v);
+    else
+        sqlite3_bind_null(s, i);
 }
 std::string column_text(sqlite3_stmt *s, int i) {
     auto *p = reinterpret_cast<const char *>(sqlite3_column_text(s, i));
@@ -101,9 +108,7 @@ ClaimRecord read_claim(sqlite3_stmt *s) {
     c.issue_id = column_text(s, 0);
     c.stage = column_text(s, 1);
     auto state = column_text(s, 2);
-    c.state = state == "retry_queued" ? ClaimState::retry_queued
-              : state == "blocked"    ? ClaimState::blocked
-                                      : ClaimState::running;
+    c.state = state == "retry_queued" ? ClaimState::retry_queued : state == "blocked" ? ClaimState::blocked : ClaimState::running;
     c.failures = sqlite3_column_int64(s, 3);
     c.continuations = sqlite3_column_int64(s, 4);
     c.runs = sqlite3_column_int64(s, 5);
@@ -145,21 +150,21 @@ RunRecord read_run(sqlite3_stmt *s) {
 struct SqliteStore::Impl {
     std::filesystem::path path;
     SqliteOptions options;
-    Connection writer;  // owned by the writer thread after open
-    Connection reader;  // synchronous reads, under read_mu
+    Connection writer; // owned by the writer thread after open
+    Connection reader; // synchronous reads, under read_mu
     std::mutex read_mu;
 
     mutable std::mutex mu;
-    std::condition_variable cv_work;  // writer: records, flush requests, stop
-    std::condition_variable cv_done;  // flushers, waiting producers: progress
-    std::deque<Op> queue;       // not yet taken by the writer
-    size_t inflight = 0;        // taken by the writer, not yet durable
-    uint64_t queued_seq = 0;    // records ever queued
-    uint64_t durable_seq = 0;   // records ever committed
+    std::condition_variable cv_work; // writer: records, flush requests, stop
+    std::condition_variable cv_done; // flushers, waiting producers: progress
+    std::deque<Op> queue;            // not yet taken by the writer
+    size_t inflight = 0;             // taken by the writer, not yet durable
+    uint64_t queued_seq = 0;         // records ever queued
+    uint64_t durable_seq = 0;        // records ever committed
     uint64_t transactions = 0;
     int flush_waiters = 0;
-    bool stopping = false;      // drain and exit
-    bool abandon = false;       // exit now (close timed out)
+    bool stopping = false; // drain and exit
+    bool abandon = false;  // exit now (close timed out)
     bool closed = false;
     std::optional<std::string> write_error;
     std::thread thread;
@@ -178,7 +183,9 @@ struct SqliteStore::Impl {
                               "create a new one",
                               path.string(), what, path.string());
             break;
-        default: msg = fmt::format("{}: {}", path.string(), what); break;
+        default:
+            msg = fmt::format("{}: {}", path.string(), what);
+            break;
         }
         return StoreError{kind, std::move(msg)};
     }
@@ -225,7 +232,8 @@ struct SqliteStore::Impl {
         }
         if (rc != SQLITE_DONE) return std::unexpected(sqlite_error(writer.db, rc, "checking integrity"));
         if (rows > 0)
-            return std::unexpected(error(StoreError::Kind::corrupt, fmt::format("PRAGMA quick_check found {} problem(s): {}", rows, problems)));
+            return std::unexpected(
+                error(StoreError::Kind::corrupt, fmt::format("PRAGMA quick_check found {} problem(s): {}", rows, problems)));
         return {};
     }
 
@@ -250,8 +258,9 @@ struct SqliteStore::Impl {
                                           "file aside to start a new database",
                                           version, latest)));
         for (int v = version; v < latest; ++v) {
-            if (auto r = exec(writer.db, steps[static_cast<size_t>(v)].sql,
-                              fmt::format("migrating to schema version {} ({})", v + 1, steps[static_cast<size_t>(v)].description));
+            if (auto r =
+                    exec(writer.db, steps[static_cast<size_t>(v)].sql,
+                         fmt::format("migrating to schema version {} ({})", v + 1, steps[static_cast<size_t>(v)].description));
                 !r)
                 return fail(r.error());
         }
@@ -259,7 +268,8 @@ struct SqliteStore::Impl {
             if (auto r = exec(writer.db, fmt::format("PRAGMA user_version = {}", latest), "setting the schema version"); !r)
                 return fail(r.error());
         if (auto r = exec(writer.db, "COMMIT", "committing the schema"); !r) return fail(r.error());
-        if (version != latest) spdlog::info("store schema migrated db={} from_version={} to_version={}", path.string(), version, latest);
+        if (version != latest)
+            spdlog::info("store schema migrated db={} from_version={} to_version={}", path.string(), version, latest);
         return {};
     }
 
@@ -280,7 +290,8 @@ struct SqliteStore::Impl {
             int rc = sqlite3_step(st.s);
             if (rc != SQLITE_ROW) return std::unexpected(sqlite_error(writer.db, rc, "switching to WAL mode"));
             if (column_text(st.s, 0) != "wal")
-                return std::unexpected(error(StoreError::Kind::io, fmt::format("cannot use WAL mode (journal mode is {})", column_text(st.s, 0))));
+                return std::unexpected(
+                    error(StoreError::Kind::io, fmt::format("cannot use WAL mode (journal mode is {})", column_text(st.s, 0))));
         }
         // FULL: a committed batch survives power loss too; the fsync is paid once per batch.
         if (auto r = exec(writer.db, "PRAGMA synchronous = FULL", "setting synchronous"); !r) return r;
@@ -292,7 +303,7 @@ struct SqliteStore::Impl {
     // --- writer thread ----------------------------------------------------------------------
 
     std::expected<void, std::string> apply(const std::deque<Op> &batch, Statement &claim_up, Statement &claim_del,
-                                          Statement &issue_del, Statement &run_up) {
+                                           Statement &issue_del, Statement &run_up) {
         sqlite3 *db = writer.db;
         int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK) return std::unexpected(errmsg(db, rc));
@@ -345,8 +356,10 @@ struct SqliteStore::Impl {
                 sqlite3_bind_int64(s, 14, run->tokens_in);
                 sqlite3_bind_int64(s, 15, run->tokens_out);
                 sqlite3_bind_int64(s, 16, run->tokens_cache_read);
-                if (run->cost_usd) sqlite3_bind_double(s, 17, *run->cost_usd);
-                else sqlite3_bind_null(s, 17);
+                if (run->cost_usd)
+                    sqlite3_bind_double(s, 17, *run->cost_usd);
+                else
+                    sqlite3_bind_null(s, 17);
                 sqlite3_bind_double(s, 18, run->duration_sec);
                 r = step(s);
             }
@@ -386,8 +399,9 @@ struct SqliteStore::Impl {
             if (batch.empty()) {
                 // The batching window: gather what arrives meanwhile, unless someone is waiting.
                 if (!stopping && flush_waiters == 0 && queue.size() < options.max_batch)
-                    cv_work.wait_for(lk, options.flush_interval,
-                                     [&] { return abandon || stopping || flush_waiters > 0 || queue.size() >= options.max_batch; });
+                    cv_work.wait_for(lk, options.flush_interval, [&] {
+                        return abandon || stopping || flush_waiters > 0 || queue.size() >= options.max_batch;
+                    });
                 if (abandon) break;
                 // Taken in O(1) when it all fits: the loop thread never waits on a long copy.
                 if (queue.size() <= options.max_batch) {
@@ -402,7 +416,8 @@ struct SqliteStore::Impl {
             }
             size_t n = batch.size();
             lk.unlock();
-            std::expected<void, std::string> result = prepare_error ? std::unexpected(*prepare_error) : apply(batch, claim_up, claim_del, issue_del, run_up);
+            std::expected<void, std::string> result =
+                prepare_error ? std::unexpected(*prepare_error) : apply(batch, claim_up, claim_del, issue_del, run_up);
             lk.lock();
             if (result) {
                 batch.clear();
@@ -410,7 +425,8 @@ struct SqliteStore::Impl {
                 durable_seq += n;
                 ++transactions;
                 if (write_error) {
-                    spdlog::info("store writes resumed db={} after {} failed attempt(s); nothing was lost", path.string(), failed_attempts);
+                    spdlog::info("store writes resumed db={} after {} failed attempt(s); nothing was lost", path.string(),
+                                 failed_attempts);
                     write_error.reset();
                 }
                 failed_attempts = 0;
@@ -447,7 +463,8 @@ struct SqliteStore::Impl {
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::filesystem::path &file, SqliteOptions options) {
+std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::filesystem::path &file,
+                                                                          SqliteOptions options) {
     auto impl = std::make_unique<Impl>();
     impl->path = file;
     impl->options = options;
@@ -488,14 +505,16 @@ std::expected<void, StoreError> SqliteStore::close() {
         err = im.write_error;
     }
     if (lost > 0)
-        return std::unexpected(im.error(StoreError::Kind::io,
-                                        fmt::format("closed with {} record(s) not written after {} ms: {}", lost,
-                                                    im.options.close_timeout.count(), err.value_or("unknown error"))));
+        return std::unexpected(
+            im.error(StoreError::Kind::io, fmt::format("closed with {} record(s) not written after {} ms: {}", lost,
+                                                       im.options.close_timeout.count(), err.value_or("unknown error"))));
     return {};
 }
 
 void SqliteStore::record_claim(const ClaimRecord &claim) { impl_->push(claim); }
-void SqliteStore::release_claim(const std::string &issue_id, const std::string &stage) { impl_->push(ReleaseClaim{issue_id, stage}); }
+void SqliteStore::release_claim(const std::string &issue_id, const std::string &stage) {
+    impl_->push(ReleaseClaim{issue_id, stage});
+}
 void SqliteStore::release_issue(const std::string &issue_id) { impl_->push(ReleaseIssue{issue_id}); }
 void SqliteStore::record_run(const RunRecord &run) { impl_->push(run); }
 
@@ -510,10 +529,10 @@ std::expected<void, StoreError> SqliteStore::flush(std::chrono::milliseconds tim
     --im.flush_waiters;
     done = im.durable_seq >= target;
     if (done) return {};
-    return std::unexpected(StoreError{StoreError::Kind::timeout,
-                                      fmt::format("{}: {} record(s) not yet written after {} ms{}", im.path.string(),
-                                                  target - im.durable_seq, timeout.count(),
-                                                  im.write_error ? "; " + *im.write_error : std::string())});
+    return std::unexpected(
+        StoreError{StoreError::Kind::timeout,
+                   fmt::format("{}: {} record(s) not yet written after {} ms{}", im.path.string(), target - im.durable_seq,
+                               timeout.count(), im.write_error ? "; " + *im.write_error : std::string())});
 }
 
 std::optional<std::string> SqliteStore::write_error() const {
@@ -545,7 +564,9 @@ std::expected<Recovery, StoreError> SqliteStore::recover(WallTime now) {
     Recovery out;
     {
         Statement st;
-        if (auto r = im.prepare(db, st, fmt::format("SELECT {} FROM runs WHERE outcome = 'running' ORDER BY started_at_ms, rowid", run_columns)); !r)
+        if (auto r = im.prepare(
+                db, st, fmt::format("SELECT {} FROM runs WHERE outcome = 'running' ORDER BY started_at_ms, rowid", run_columns));
+            !r)
             return fail(r.error());
         int rc;
         while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
@@ -576,8 +597,12 @@ std::expected<Recovery, StoreError> SqliteStore::recover(WallTime now) {
         while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
             auto c = read_claim(st.s);
             switch (c.state) {
-            case ClaimState::running: out.interrupted_claims.push_back(std::move(c)); break;
-            case ClaimState::blocked: out.blocked.push_back(std::move(c)); break;
+            case ClaimState::running:
+                out.interrupted_claims.push_back(std::move(c));
+                break;
+            case ClaimState::blocked:
+                out.blocked.push_back(std::move(c));
+                break;
             case ClaimState::retry_queued: {
                 auto due = c.due_at.value_or(now);
                 auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
@@ -605,7 +630,8 @@ std::expected<std::vector<RunRecord>, StoreError> SqliteStore::history(const His
     sqlite3_bind_int64(st.s, i, static_cast<int64_t>(std::min<size_t>(query.limit, INT64_MAX)));
     std::vector<RunRecord> out;
     int rc;
-    while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) out.push_back(read_run(st.s));
+    while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+        out.push_back(read_run(st.s));
     if (rc != SQLITE_DONE) return std::unexpected(im.sqlite_error(db, rc, "reading history"));
     return out;
 }
@@ -615,10 +641,12 @@ std::expected<Stats, StoreError> SqliteStore::stats() {
     std::lock_guard lk(im.read_mu);
     sqlite3 *db = im.reader.db;
     auto totals = [&](const char *key, std::vector<GroupTotals> &into) -> std::expected<void, StoreError> {
-        auto sql = fmt::format("SELECT {}, COUNT(*), COALESCE(SUM(outcome = 'succeeded'), 0), COALESCE(SUM(outcome IN ('failed', 'interrupted')), 0), "
-                               "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(tokens_cache_read), 0), TOTAL(cost_usd), "
-                               "TOTAL(duration_sec) FROM runs{}",
-                               key ? key : "''", key ? fmt::format(" GROUP BY {} ORDER BY {}", key, key) : std::string());
+        auto sql = fmt::format(
+            "SELECT {}, COUNT(*), COALESCE(SUM(outcome = 'succeeded'), 0), COALESCE(SUM(outcome IN ('failed', 'interrupted')), "
+            "0), "
+            "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(tokens_cache_read), 0), TOTAL(cost_usd), "
+            "TOTAL(duration_sec) FROM runs{}",
+            key ? key : "''", key ? fmt::format(" GROUP BY {} ORDER BY {}", key, key) : std::string());
         Statement st;
         if (auto r = im.prepare(db, st, sql); !r) return r;
         int rc;

@@ -32,7 +32,7 @@ struct SqliteOptions {
 };
 
 class SqliteStore final : public Store {
-public:
+  public:
     // Opens (creating with 0600, and parent directories with 0700) and migrates the database.
     static std::expected<std::unique_ptr<SqliteStore>, StoreError> open(const std::filesystem::path &file,
                                                                         SqliteOptions options = {});
@@ -66,7 +66,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit SqliteStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -6,27 +6,35 @@ namespace vik::store {
 
 const char *claim_state_name(ClaimState s) {
     switch (s) {
-    case ClaimState::running: return "running";
-    case ClaimState::retry_queued: return "retry_queued";
-    case ClaimState::blocked: return "blocked";
+    case ClaimState::running:
+        return "running";
+    case ClaimState::retry_queued:
+        return "retry_queued";
+    case ClaimState::blocked:
+        return "blocked";
     }
     return "running";
 }
 
 const char *run_outcome_name(RunOutcome o) {
     switch (o) {
-    case RunOutcome::running: return "running";
-    case RunOutcome::succeeded: return "succeeded";
-    case RunOutcome::failed: return "failed";
-    case RunOutcome::cancelled: return "cancelled";
-    case RunOutcome::interrupted: return "interrupted";
+    case RunOutcome::running:
+        return "running";
+    case RunOutcome::succeeded:
+        return "succeeded";
+    case RunOutcome::failed:
+        return "failed";
+    case RunOutcome::cancelled:
+        return "cancelled";
+    case RunOutcome::interrupted:
+        return "interrupted";
     }
     return "running";
 }
 
 std::optional<RunOutcome> parse_run_outcome(const std::string &name) {
-    for (auto o : {RunOutcome::running, RunOutcome::succeeded, RunOutcome::failed, RunOutcome::cancelled,
-                   RunOutcome::interrupted})
+    for (auto o :
+         {RunOutcome::running, RunOutcome::succeeded, RunOutcome::failed, RunOutcome::cancelled, RunOutcome::interrupted})
         if (name == run_outcome_name(o)) return o;
     return std::nullopt;
 }
@@ -34,8 +42,8 @@ std::optional<RunOutcome> parse_run_outcome(const std::string &name) {
 std::string Recovery::summary() const {
     return fmt::format("store resumed: {} interrupted run(s), {} interrupted claim(s) to retry, {} pending retr{}, {} "
                        "blocked pair(s)",
-                       interrupted_runs.size(), interrupted_claims.size(), retries.size(),
-                       retries.size() == 1 ? "y" : "ies", blocked.size());
+                       interrupted_runs.size(), interrupted_claims.size(), retries.size(), retries.size() == 1 ? "y" : "ies",
+                       blocked.size());
 }
 
 void Store::claim_running(ClaimRecord claim, WallTime at) {

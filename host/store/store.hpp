@@ -54,11 +54,11 @@ struct ClaimRecord {
     int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
     std::string retry_kind = "first"; // first | continuation | failure
     std::string last_error;
-    std::string issue_state;                // the issue's state when claimed
-    std::optional<WallTime> due_at;         // retry_queued: when the retry timer fires
-    std::string blocked_reason;             // blocked: why
-    std::optional<WallTime> blocked_at;     // blocked: since when
-    WallTime updated_at{};                  // when this transition happened
+    std::string issue_state;            // the issue's state when claimed
+    std::optional<WallTime> due_at;     // retry_queued: when the retry timer fires
+    std::string blocked_reason;         // blocked: why
+    std::optional<WallTime> blocked_at; // blocked: since when
+    WallTime updated_at{};              // when this transition happened
 };
 
 // How a run ended. `running` is written at start; recovery turns a `running` left behind by a
@@ -138,7 +138,7 @@ struct Stats {
 };
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     // --- writes: queued, in order, never blocking on I/O -------------------------------------

@@ -16,10 +16,10 @@
 using namespace vik::store;
 using namespace std::chrono_literals;
 
-#define VIK_SKIP(why)                                                                                                  \
-    do {                                                                                                               \
-        WARN("skipped: " << (why));                                                                                    \
-        return;                                                                                                        \
+#define VIK_SKIP(why)                                                                                                            \
+    do {                                                                                                                         \
+        WARN("skipped: " << (why));                                                                                              \
+        return;                                                                                                                  \
     } while (0)
 
 namespace {
@@ -72,7 +72,10 @@ RunRecord finished(RunRecord r, RunOutcome o, int64_t end_ms, int64_t tin, int64
                    std::optional<double> cost) {
     r.outcome = o;
     r.ended_at = at_ms(end_ms);
-    r.duration_sec = static_cast<double>(end_ms - std::chrono::duration_cast<std::chrono::milliseconds>(r.started_at.time_since_epoch()).count()) / 1000.0;
+    r.duration_sec =
+        static_cast<double>(end_ms -
+                            std::chrono::duration_cast<std::chrono::milliseconds>(r.started_at.time_since_epoch()).count()) /
+        1000.0;
     r.tokens_in = tin;
     r.tokens_out = tout;
     r.tokens_cache_read = tcache;
@@ -142,7 +145,7 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
         check_run((*h)[0], r2); // newest first
         check_run((*h)[1], r1);
     }
-    struct stat sb{};
+    struct stat sb {};
     REQUIRE(::stat(path.c_str(), &sb) == 0);
     CHECK((sb.st_mode & 0777) == 0600);
     REQUIRE(::stat(path.parent_path().c_str(), &sb) == 0);
@@ -174,7 +177,8 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
     REQUIRE(rec->interrupted_runs.size() == 1);
     CHECK(rec->interrupted_runs[0].run_id == "r1");
     CHECK(rec->interrupted_runs[0].outcome == RunOutcome::interrupted);
-    CHECK(rec->summary() == "store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 1 pending retry, 1 blocked pair(s)");
+    CHECK(rec->summary() ==
+          "store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 1 pending retry, 1 blocked pair(s)");
 
     // Recovery is recorded: r1 is interrupted for good, a second recovery finds no running run.
     auto h = s->history({.issue_id = "A-1", .limit = 10});
@@ -197,7 +201,8 @@ TEST_CASE("store: history is newest first and per issue, stats total per issue, 
     auto c = finished(run("c", "I-2", "plan", 3'000), RunOutcome::cancelled, 3'500, 1, 2, 3, 0.25);
     c.agent = "claude";
     auto d = finished(run("d", "I-2", "plan", 4'000), RunOutcome::interrupted, 4'000, 0, 0, 0, std::nullopt);
-    for (auto &r : {a, b, c, d}) s->record_run(r);
+    for (auto &r : {a, b, c, d})
+        s->record_run(r);
     REQUIRE(s->flush(2s));
 
     auto all = s->history({});
@@ -265,7 +270,8 @@ TEST_CASE("store: records flushed before a SIGKILL survive it (WAL recovery on r
         (*s)->record_run(run("k1", "K-1", "code", 5'000));
         if (!(*s)->flush(5s)) ::_exit(3);
         (void)!::write(ready[1], "x", 1);
-        for (;;) ::pause(); // killed here, the store still open
+        for (;;)
+            ::pause(); // killed here, the store still open
     }
     ::close(ready[1]);
     char c = 0;
@@ -304,7 +310,8 @@ TEST_CASE("store: a corrupt file is refused with its path and what to do, and le
         auto path = dir / "vik.db";
         {
             auto s = open_ok(path);
-            for (int i = 0; i < 50; ++i) s->record_run(run("r" + std::to_string(i), "I", "plan", i));
+            for (int i = 0; i < 50; ++i)
+                s->record_run(run("r" + std::to_string(i), "I", "plan", i));
             REQUIRE(s->close());
         }
         auto size = std::filesystem::file_size(path);
@@ -396,7 +403,8 @@ TEST_CASE("store: disk full mid-write keeps the records and retries until space 
     {
         std::ofstream f(filler, std::ios::binary);
         std::string block(4096, 'f');
-        for (int i = 0; i < 100 && f; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size())).flush();
+        for (int i = 0; i < 100 && f; ++i)
+            f.write(block.data(), static_cast<std::streamsize>(block.size())).flush();
     }
     std::vector<RunRecord> runs;
     for (int i = 0; i < 20; ++i) {
