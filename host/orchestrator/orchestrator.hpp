@@ -8,10 +8,13 @@
 // state. Blocking plugin calls (tracker pull, hooks, prompt commands) run on a worker pool and
 // post their results back; plugin callbacks from other threads only copy and post.
 
+#include "orchestrator/operator_surface.hpp"
 #include "plugins/registry.hpp"
 #include "process/process_service.hpp"
 #include "process/run_command.hpp"
 #include "workflow/config.hpp"
+
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <functional>
@@ -49,6 +52,12 @@ class Orchestrator {
     // True when a blocking plugin call is still in flight after run() returned (a stuck plugin).
     // Destroying the orchestrator would then wait for it; the caller should exit the process.
     bool has_stuck_work() const;
+
+    // The loop everything scheduling runs on (valid from construction); operator surfaces such
+    // as the HTTP server serve their clients on it.
+    boost::asio::io_context &io();
+    // What operator surfaces may see and ask (operator_surface.hpp). Valid after prepare().
+    OperatorSurface &surface();
 
     struct Impl;
 
