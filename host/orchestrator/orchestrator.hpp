@@ -14,12 +14,14 @@
 #include "process/run_command.hpp"
 #include "workflow/config.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace vik::orchestrator {
 
