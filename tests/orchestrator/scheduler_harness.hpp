@@ -19,6 +19,7 @@
 #include "plugins/host_api.hpp"
 #include "plugins/registry.hpp"
 #include "process/process_service.hpp"
+#include "store/store.hpp"
 #include "workflow/loader.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -36,12 +37,20 @@ namespace vik::test {
 
 class SchedulerHarness {
   public:
-    Project project;
+    // The project (temp dir, workflow, scripts) may be shared by a second harness: a host that
+    // starts again where the first one died.
+    std::shared_ptr<Project> shared_project = std::make_shared<Project>();
+    Project &project = *shared_project;
     std::shared_ptr<orchestrator::ManualClock> clock = std::make_shared<orchestrator::ManualClock>();
     std::vector<orchestrator::Change> changes; // every change the surface published, in order
     size_t session_events = 0;                 // agent events seen (not kept in `changes`)
 
-    SchedulerHarness() {
+    SchedulerHarness() { capture_logs(); }
+    explicit SchedulerHarness(std::shared_ptr<Project> p) : shared_project(std::move(p)), project(*shared_project) {
+        capture_logs();
+    }
+
+    void capture_logs() {
         auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_stream_);
         sink->set_pattern("[%l] %v");
         previous_logger_ = spdlog::default_logger();
@@ -62,7 +71,7 @@ class SchedulerHarness {
 
     // Loads `workflow_yaml` as the project's workflow.yml through the real loader and plugin
     // registry, builds the scheduler and queues its first intake.
-    void start(const std::string &workflow_yaml) {
+    void start(const std::string &workflow_yaml, store::Store *store = nullptr) {
         write_file(project.workflow(), workflow_yaml);
         registry_ = plugins::load_plugins({plugin_dir()});
         auto loaded = workflow::load_workflow(project.workflow());
@@ -72,7 +81,7 @@ class SchedulerHarness {
         REQUIRE(root.has_value());
         binding_.emplace(processes_);
         orch_ = std::make_unique<orchestrator::Orchestrator>(
-            loaded_->config, registry_, processes_, orchestrator::OrchestratorOptions{plugin_dir().string(), 2, 15, {}, clock});
+            loaded_->config, registry_, processes_, orchestrator::OrchestratorOptions{plugin_dir().string(), 2, 15, {}, clock, store});
         orch_->start();
         orch_->surface().subscribe(
             [this](const orchestrator::Change &c) {
@@ -126,6 +135,10 @@ class SchedulerHarness {
         REQUIRE(wait_intakes(before + 1));
         settle();
     }
+
+    // The host dies: nothing is stopped in order (no session ends, no claim is released); its
+    // processes go with it, as with SIGKILL (the orphan guard's job in the real host).
+    void crash() { orch_.reset(); }
 
     // An orderly stop (as SIGTERM): sessions cancelled, loop left.
     void stop() {
