@@ -77,14 +77,9 @@ json::object run_json(const store::RunRecord &r) {
 }
 
 json::object totals_json(const store::Totals &t) {
-    return json::object{{"runs", t.runs},
-                        {"successes", t.successes},
-                        {"failures", t.failures},
-                        {"tokens_in", t.tokens_in},
-                        {"tokens_out", t.tokens_out},
-                        {"tokens_cache_read", t.tokens_cache_read},
-                        {"cost_usd", t.cost_usd},
-                        {"seconds", t.seconds}};
+    return json::object{{"runs", t.runs},           {"successes", t.successes},   {"failures", t.failures},
+                        {"tokens_in", t.tokens_in}, {"tokens_out", t.tokens_out}, {"tokens_cache_read", t.tokens_cache_read},
+                        {"cost_usd", t.cost_usd},   {"seconds", t.seconds}};
 }
 
 std::string cut(std::string s, size_t n) {
@@ -122,8 +117,8 @@ int cmd_history(const Options &opts) {
         std::cout << "no runs on record" << (opts.issue ? " for issue " + util::escape_for_terminal(*opts.issue) : "") << "\n";
         return 0;
     }
-    std::cout << fmt::format("{:<24}  {:<16} {:<12} {:>3}  {:<11} {:>8} {:>9} {:>9} {:>10}  {}\n", "STARTED", "ISSUE", "STAGE", "#",
-                             "OUTCOME", "SECONDS", "TOK IN", "TOK OUT", "COST", "ERROR");
+    std::cout << fmt::format("{:<24}  {:<16} {:<12} {:>3}  {:<11} {:>8} {:>9} {:>9} {:>10}  {}\n", "STARTED", "ISSUE", "STAGE",
+                             "#", "OUTCOME", "SECONDS", "TOK IN", "TOK OUT", "COST", "ERROR");
     for (const auto &r : runs)
         std::cout << fmt::format("{:<24}  {:<16} {:<12} {:>3}  {:<11} {:>8.1f} {:>9} {:>9} {:>10}  {}\n",
                                  util::rfc3339_utc(r.started_at), cut(r.issue_id, 16), cut(r.stage, 12), r.attempt,
@@ -164,8 +159,8 @@ int cmd_stats(const Options &opts) {
         return 0;
     }
     auto table = [](const char *title, const std::vector<store::GroupTotals> &g) {
-        std::cout << fmt::format("\n{:<20} {:>6} {:>6} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}\n", title, "RUNS", "OK",
-                                 "FAILED", "TOK IN", "TOK OUT", "CACHE", "COST", "SECONDS");
+        std::cout << fmt::format("\n{:<20} {:>6} {:>6} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}\n", title, "RUNS", "OK", "FAILED",
+                                 "TOK IN", "TOK OUT", "CACHE", "COST", "SECONDS");
         for (const auto &x : g)
             std::cout << fmt::format("{:<20} {:>6} {:>6} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10.1f}\n", cut(x.key, 20),
                                      x.totals.runs, x.totals.successes, x.totals.failures, x.totals.tokens_in,

@@ -1,6 +1,5 @@
 #include "cli/commands.hpp"
 #include "cli/workflow_loading.hpp"
-#include "store/sqlite_store.hpp"
 #include "daemon/daemon_status.hpp"
 #include "daemon/daemonize.hpp"
 #include "daemon/instance_lock.hpp"
@@ -14,6 +13,7 @@
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
+#include "store/sqlite_store.hpp"
 #include "util/ids_and_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -127,8 +127,7 @@ int cmd_run(const Options &opts) {
     int code;
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(
-            cfg, registry, processes,
-            orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get()});
+            cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get()});
         loop->prepare();
         // The plugins have read their settings and credentials: the tracker's token leaves the
         // process environment (hooks still get it from the host's private copy).

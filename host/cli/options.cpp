@@ -33,7 +33,8 @@ Global options:
 }
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
-    static const std::set<std::string> commands = {"run", "doctor", "status", "stop", "restart", "uninstall", "plugins", "issue", "history", "stats"};
+    static const std::set<std::string> commands = {"run",       "doctor",  "status", "stop",    "restart",
+                                                   "uninstall", "plugins", "issue",  "history", "stats"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);
