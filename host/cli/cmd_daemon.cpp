@@ -85,6 +85,7 @@ int cmd_status(const Options &opts) {
                   << "sessions_dir: " << st.sessions_dir << "\n"
                   << "workflow_path: " << st.workflow_path << "\n"
                   << "command: " << st.command << "\n";
+        if (!st.database.empty()) std::cout << "database: " << st.database << "\n";
     }
     return 0;
 }
