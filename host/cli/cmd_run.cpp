@@ -6,8 +6,11 @@
 #include "daemon/scoped_root.hpp"
 #include "daemon/state_file.hpp"
 #include "logging/logging.hpp"
+#include "orchestrator/dry_run.hpp"
+#include "orchestrator/issue.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/template_context.hpp"
+#include "orchestrator/tracker_factory.hpp"
 #include "plugins/host_api.hpp"
 #include "plugins/plugin_call.hpp"
 #include "process/orphan_guard.hpp"
@@ -15,6 +18,7 @@
 #include "security/secret_environment.hpp"
 #include "store/sqlite_store.hpp"
 #include "util/ids_and_time.hpp"
+#include "workspace/layout.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -42,6 +46,43 @@ std::string already_running(const fs::path &service_dir) {
     return "daemon already running (state file " + (service_dir / "state.json").string() + " is locked by another vik-host)";
 }
 
+// `run --dry-run`: one pull and the report of what would happen (orchestrator/dry_run.hpp).
+// Reads the store's claims when there is a store; creates nothing.
+int dry_run(const workflow::Config &cfg, const plugins::Registry &registry) {
+    process::ProcessService processes; // the tracker's pull command runs here
+    plugins::ProcessServiceBinding bind_processes(processes);
+    auto tracker = orchestrator::create_tracker(cfg, registry);
+    auto pulled = tracker->pull(orchestrator::seconds_to_ms(cfg.pull_timeout_sec));
+    if (!pulled) {
+        std::cerr << "dry run failed: the pull failed: " << pulled.error().message << "\n";
+        return 1;
+    }
+    auto parsed = orchestrator::parse_issues(*pulled);
+    if (!parsed) {
+        std::cerr << "dry run failed: " << parsed.error() << "\n";
+        return 1;
+    }
+    std::vector<store::ClaimRecord> claims;
+    fs::path db = cfg.scoped_root() / "state" / "vik.db";
+    std::error_code ec;
+    if (fs::exists(db, ec)) {
+        auto s = store::SqliteStore::open(db);
+        if (!s) {
+            std::cerr << "dry run failed: " << s.error().message << "\n";
+            return 1;
+        }
+        auto c = (*s)->claims();
+        if (!c) {
+            std::cerr << "dry run failed: " << c.error().message << "\n";
+            return 1;
+        }
+        claims = std::move(*c);
+    }
+    workspace::Layout layout(cfg.issues_dir(), cfg.sessions_dir());
+    std::cout << orchestrator::dry_run_report({cfg, layout, std::move(parsed->issues), std::move(claims), parsed->warnings});
+    return 0;
+}
+
 } // namespace
 
 // `vik-host run [-d] [WORKFLOW]`: load and check, take the workflow's instance lock, set up logs
@@ -55,6 +96,7 @@ int cmd_run(const Options &opts) {
         return 1;
     }
     const auto &cfg = loaded->config;
+    if (opts.dry_run) return dry_run(cfg, registry);
     fs::path service_dir = cfg.service_dir();
     fs::path state_file = service_dir / "state.json";
 

@@ -12,6 +12,7 @@ Usage: vik-host [--plugins DIR]... <COMMAND> [OPTIONS] [WORKFLOW]
 
 Commands:
   run [-d] [--port N] [--bind-address IP]   run the workflow (foreground, or -d as a daemon)
+  run --dry-run                             one pull: what would launch, wait or be cleaned, and why; changes nothing
   doctor [--json] [--strict]                check the workflow and print diagnostics
   status | stop | restart | uninstall       manage the daemon of this workflow
                  [--timeout SEC]            (stop, restart, uninstall: wait this long, default 30)
@@ -73,6 +74,8 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             o.strict = true;
         else if (a == "-d" || a == "--detach")
             o.detach = true;
+        else if (a == "--dry-run")
+            o.dry_run = true;
         else if (a == "--port") {
             auto v = value();
             if (!v) return std::unexpected(v.error());

@@ -20,6 +20,7 @@ struct Options {
     bool json = false, strict = false;
     // run
     bool detach = false;
+    bool dry_run = false; // --dry-run: one pull, report what would happen, change nothing
     std::optional<int> port;
     std::string bind_address;
     // stop / restart / uninstall: how long to wait for the daemon to exit

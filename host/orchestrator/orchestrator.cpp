@@ -218,11 +218,43 @@ struct Orchestrator::Impl {
             maybe_exit();
             return;
         }
-        status.next_intake_at = clock.wall_now() + std::chrono::seconds(cfg.idle_sec);
-        intake_timer->start(std::chrono::seconds(cfg.idle_sec), [this] { guard("", "", [this] { start_intake(); }); });
+        auto wait = next_intake_wait(o.result.has_value());
+        status.next_intake_at = clock.wall_now() + wait;
+        intake_timer->start(wait, [this] { guard("", "", [this] { start_intake(); }); });
         publish("intake", "", "",
                 boost::json::object{{"count", o.result ? o.result->issues.size() : 0},
                                     {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())}});
+    }
+
+    // Intake backoff: a tracker that keeps failing is asked less and less often. After n failed
+    // pulls in a row the next waits idle_sec * 2^(n-1), at most kIntakeBackoffCap (or idle_sec
+    // when that is longer); the first success resets it. One log line per change.
+    static constexpr std::chrono::seconds kIntakeBackoffCap{300};
+    int64_t pull_failures_in_row = 0;
+    std::chrono::milliseconds pull_backoff{0}; // the wait last announced (0: none)
+
+    std::chrono::milliseconds next_intake_wait(bool pulled) {
+        std::chrono::milliseconds idle = std::chrono::seconds(cfg.idle_sec);
+        if (pulled) {
+            if (pull_failures_in_row > 1)
+                spdlog::info("intake recovered after {} failed pull(s) in a row; pulling every {} s again", pull_failures_in_row,
+                             cfg.idle_sec);
+            pull_failures_in_row = 0;
+            pull_backoff = std::chrono::milliseconds{0};
+            return idle;
+        }
+        ++pull_failures_in_row;
+        if (pull_failures_in_row == 1) return idle;
+        std::chrono::milliseconds cap = std::max<std::chrono::milliseconds>(idle, kIntakeBackoffCap);
+        std::chrono::milliseconds wait = idle;
+        for (int64_t i = 1; i < pull_failures_in_row && wait < cap; ++i)
+            wait *= 2;
+        wait = std::min(wait, cap);
+        if (wait != pull_backoff)
+            spdlog::warn("intake backing off: {} failed pull(s) in a row; next pull in {} ms{}", pull_failures_in_row,
+                         wait.count(), wait == cap ? " (the cap)" : "");
+        pull_backoff = wait;
+        return wait;
     }
 
     void process_pull(const Observation &o) {

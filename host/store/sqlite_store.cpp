@@ -636,6 +636,21 @@ std::expected<std::vector<RunRecord>, StoreError> SqliteStore::history(const His
     return out;
 }
 
+std::expected<std::vector<ClaimRecord>, StoreError> SqliteStore::claims() {
+    auto &im = *impl_;
+    std::lock_guard lk(im.read_mu);
+    sqlite3 *db = im.reader.db;
+    Statement st;
+    if (auto r = im.prepare(db, st, fmt::format("SELECT {} FROM claims ORDER BY issue_id, stage", claim_columns)); !r)
+        return std::unexpected(r.error());
+    std::vector<ClaimRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+        out.push_back(read_claim(st.s));
+    if (rc != SQLITE_DONE) return std::unexpected(im.sqlite_error(db, rc, "reading claims"));
+    return out;
+}
+
 std::expected<Stats, StoreError> SqliteStore::stats() {
     auto &im = *impl_;
     std::lock_guard lk(im.read_mu);

@@ -57,6 +57,7 @@ class SqliteStore final : public Store {
     std::expected<Recovery, StoreError> recover(WallTime now) override;
     std::expected<std::vector<RunRecord>, StoreError> history(const HistoryQuery &query) override;
     std::expected<Stats, StoreError> stats() override;
+    std::expected<std::vector<ClaimRecord>, StoreError> claims() override;
     std::string location() const override;
 
     // Records queued and not yet durable.

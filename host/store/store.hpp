@@ -164,6 +164,8 @@ class Store {
     virtual std::expected<Recovery, StoreError> recover(WallTime now) = 0;
     virtual std::expected<std::vector<RunRecord>, StoreError> history(const HistoryQuery &query) = 0;
     virtual std::expected<Stats, StoreError> stats() = 0;
+    // The claims as they stand, changing nothing (`run --dry-run`).
+    virtual std::expected<std::vector<ClaimRecord>, StoreError> claims() = 0;
 
     // Where the data lives (a path or a connection description), for messages and state.json.
     virtual std::string location() const = 0;

@@ -343,9 +343,37 @@ TEST_CASE("rules: a failed pull stops nothing, and the view says why", "[schedul
     CHECK(v.totals.intake_failures == 2);
     CHECK_THAT(v.last_intake_error, Catch::Contains("tracker unavailable"));
     CHECK_THAT(h.log(), Catch::Contains("intake cycle failed"));
-    // The tracker is back: the error clears and the run goes on.
+    // The tracker is back: the error clears and the run goes on (after the backoff: two failures
+    // in a row wait twice idle_sec).
     pull_from_file(p, one_issue("F-1", "todo"));
-    h.next_intake(kIdle);
+    h.next_intake(2 * kIdle);
     CHECK(h.view().last_intake_error.empty());
     CHECK(h.view().running.size() == 1);
+}
+
+TEST_CASE("rules: a failing tracker is pulled less and less often, up to 5 minutes, and at idle_sec again once it answers",
+          "[scheduling][rules]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nexec sleep 1000\n");
+    p.agent("pull.sh", "#!/bin/sh\necho 'tracker unavailable' >&2\nexit 1\n");
+    h.start(harness_workflow(p, "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n", ""));
+    REQUIRE(h.wait_intakes(1));
+    // Waits after 1, 2, 3 ... failures in a row: 60 s, 120 s, 240 s, then the 300 s cap.
+    for (auto [wait, n] :
+         std::vector<std::pair<std::chrono::milliseconds, int64_t>>{{60s, 2}, {120s, 3}, {240s, 4}, {300s, 5}, {300s, 6}}) {
+        h.advance(wait - 1s);
+        h.settle();
+        REQUIRE(h.view().totals.intake_cycles == n - 1); // not a moment early
+        h.advance(1s);
+        REQUIRE(h.wait_intakes(n));
+    }
+    CHECK(count(h.log(), "intake backing off") == 3); // one line per change: 120 s, 240 s, 300 s
+    CHECK_THAT(h.log(), Catch::Contains("intake backing off: 4 failed pull(s) in a row; next pull in 300000 ms (the cap)"));
+    pull_from_file(p, one_issue("U-1", "todo"));
+    h.advance(300s);
+    REQUIRE(h.wait_intakes(7));
+    CHECK_THAT(h.log(), Catch::Contains("intake recovered after 6 failed pull(s) in a row; pulling every 60 s again"));
+    REQUIRE(h.run_until([&] { return h.view().running.size() == 1; }));
+    h.next_intake(kIdle); // back to idle_sec
 }
