@@ -1,5 +1,6 @@
 #include "workflow/loader.hpp"
 
+#include "util/loopback.hpp"
 #include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
 #include "workflow/yaml_guard.hpp"
@@ -387,6 +388,30 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
     }
 }
 
+void load_server(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "server", "server");
+    if (!n.IsDefined()) return;
+    auto &s = c.server;
+    r.unknown_fields(n, "server", {"port", "host", "token_env"});
+    if (YAML::Node p = n["port"]; p.IsDefined()) {
+        int64_t v = r.integer(p, "server.port");
+        if (v > 65535) r.fail(p.Mark(), "server.port", "invalid value: expected a port from 0 to 65535, found " + p.Scalar());
+        s.port = v;
+    }
+    if (auto h = r.optional_string(n, "host", "server.host")) {
+        if (is_blank(*h))
+            r.diags().empty_str("server.host");
+        else
+            s.host = *h;
+    }
+    if (auto t = r.optional_string(n, "token_env", "server.token_env")) {
+        if (is_blank(*t)) r.diags().empty_str("server.token_env");
+        s.token_env = *t;
+    }
+    // `run` refuses this (host/http/server_config.cpp); doctor says so before anyone tries.
+    if (s.token_env.empty() && !util::is_loopback_address(s.host)) r.diags().server_needs_token("server.host", s.host);
+}
+
 } // namespace
 
 std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, const fs::path &path) {
@@ -415,8 +440,9 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         load_issues(r, root, c);
         load_issue(r, root, c);
         load_scheduling(r, root, c);
+        load_server(r, root, c);
         // vik warns about unknown top-level fields after every section (config/mod.rs).
-        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling"});
+        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {
