@@ -121,7 +121,7 @@ int cmd_run(const Options &opts) {
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(
             cfg, registry, processes,
-            orchestrator::OrchestratorOptions{dirs, 4, 15, {}, [] { return std::chrono::steady_clock::now(); }});
+            orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr});
         loop->prepare();
         // The plugins have read their settings and credentials: the tracker's token leaves the
         // process environment (hooks still get it from the host's private copy).

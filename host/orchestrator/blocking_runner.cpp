@@ -1,7 +1,6 @@
 #include "orchestrator/blocking_runner.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 
@@ -9,8 +8,8 @@ namespace vik::orchestrator {
 
 namespace asio = boost::asio;
 
-BlockingRunner::BlockingRunner(asio::io_context &io, size_t threads, std::function<void()> settled)
-    : io_(io), pool_(threads), settled_(std::move(settled)) {}
+BlockingRunner::BlockingRunner(asio::io_context &io, SchedulerClock &clock, size_t threads, std::function<void()> settled)
+    : io_(io), clock_(clock), pool_(threads), settled_(std::move(settled)) {}
 
 BlockingRunner::~BlockingRunner() { join(); }
 
@@ -23,22 +22,25 @@ void BlockingRunner::join() {
 
 void BlockingRunner::run(std::chrono::milliseconds limit, std::function<StepResult()> job, std::function<void(StepResult)> done) {
     auto settled = std::make_shared<bool>(false);
-    auto timer = std::make_shared<asio::steady_timer>(io_, limit);
+    std::shared_ptr<SchedulerTimer> timer = clock_.make_timer(io_);
     auto shared_done = std::make_shared<std::function<void(StepResult)>>(std::move(done));
     ++inflight_;
-    timer->async_wait([settled, shared_done, limit](const boost::system::error_code &ec) {
-        if (ec || *settled) return;
+    timer->start(limit, [settled, shared_done, limit] {
+        if (*settled) return;
         *settled = true;
         (*shared_done)(StepResult{false, "no answer within " + std::to_string(limit.count()) + " ms", {}});
     });
-    asio::post(pool_, [this, job = std::move(job), settled, timer, shared_done]() {
+    // The loop's objects (timer, done) travel back to the loop with the answer, so that their
+    // last reference is never dropped on a worker.
+    asio::post(pool_, [this, job = std::move(job), settled, timer, shared_done]() mutable {
         StepResult r;
         try {
             r = job();
         } catch (const std::exception &e) {
             r = StepResult{false, e.what(), {}};
         }
-        asio::post(io_, [this, r = std::move(r), settled, timer, shared_done]() {
+        asio::post(io_, [this, r = std::move(r), settled = std::move(settled), timer = std::move(timer),
+                         shared_done = std::move(shared_done)]() {
             --inflight_;
             if (!*settled) {
                 *settled = true;

@@ -7,6 +7,8 @@
 //
 // Threading: run() and every `done` on the loop's thread; jobs on the pool's threads.
 
+#include "orchestrator/scheduler_clock.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -28,7 +30,8 @@ struct StepResult {
 class BlockingRunner {
   public:
     // `settled` runs on the loop after every job's answer was handled (the owner's "maybe exit").
-    BlockingRunner(boost::asio::io_context &io, size_t threads, std::function<void()> settled);
+    // Deadlines are kept on `clock` (scheduling time: a ManualClock in tests).
+    BlockingRunner(boost::asio::io_context &io, SchedulerClock &clock, size_t threads, std::function<void()> settled);
     ~BlockingRunner(); // stops and joins the pool: a job still running is waited for
     BlockingRunner(const BlockingRunner &) = delete;
     BlockingRunner &operator=(const BlockingRunner &) = delete;
@@ -44,6 +47,7 @@ class BlockingRunner {
 
   private:
     boost::asio::io_context &io_;
+    SchedulerClock &clock_;
     boost::asio::thread_pool pool_;
     std::function<void()> settled_;
     std::atomic<size_t> inflight_{0};

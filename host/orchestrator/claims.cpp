@@ -24,6 +24,7 @@ std::unexpected<std::string> no_claim(const PairKey &key) {
 const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
     Claim &c = claims_[key]; // a fresh claim when unclaimed
     c.state = ClaimState::running;
+    c.since = wall_now_();
     c.issue_state = issue_state;
     c.token = 0;
     ++c.runs;
@@ -37,6 +38,7 @@ double ClaimTable::backoff_sec(const workflow::SchedulingPolicy &p, int64_t atte
 
 Decision ClaimTable::queue(Claim &c, const std::string &kind, double delay, const std::string &reason) {
     c.state = ClaimState::retry_queued;
+    c.since = wall_now_();
     c.retry_kind = kind;
     c.token = next_token_++;
     c.due_in_sec = delay;
@@ -92,6 +94,7 @@ void ClaimTable::block(const PairKey &key, const std::string &reason, const std:
     Claim &c = claims_[key];
     if (issue_state) c.issue_state = *issue_state;
     c.state = ClaimState::blocked;
+    c.since = wall_now_();
     c.token = 0;
     c.last_error = reason;
 }

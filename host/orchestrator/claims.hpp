@@ -13,8 +13,10 @@
 
 #include "workflow/config.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,9 +34,10 @@ struct Claim {
     int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
     std::string retry_kind = "first"; // first | continuation | failure: why the next run happens
     std::string last_error;
-    std::string issue_state; // the issue's state when claimed: a change clears a block
-    uint64_t token = 0;      // the live retry timer's token
-    double due_in_sec = 0;   // the delay of the queued retry
+    std::string issue_state;                       // the issue's state when claimed: a change clears a block
+    uint64_t token = 0;                            // the live retry timer's token
+    double due_in_sec = 0;                         // the delay of the queued retry
+    std::chrono::system_clock::time_point since{}; // when it entered its state (wall clock)
 };
 
 // What happens after a run ended.
@@ -49,7 +52,11 @@ using PairKey = std::pair<std::string, std::string>; // (issue id, stage)
 
 class ClaimTable {
   public:
-    explicit ClaimTable(workflow::SchedulingPolicy policy) : policy_(std::move(policy)) {}
+    // `wall_now` stamps each transition (Claim::since); empty: std::chrono::system_clock::now.
+    using WallNow = std::function<std::chrono::system_clock::time_point()>;
+    explicit ClaimTable(workflow::SchedulingPolicy policy, WallNow wall_now = {})
+        : policy_(std::move(policy)),
+          wall_now_(wall_now ? std::move(wall_now) : [] { return std::chrono::system_clock::now(); }) {}
 
     const Claim *find(const PairKey &key) const;
     bool claimed(const PairKey &key) const { return find(key) != nullptr; }
@@ -92,6 +99,7 @@ class ClaimTable {
     Claim *get(const PairKey &key);
     Decision queue(Claim &c, const std::string &kind, double delay, const std::string &reason);
     workflow::SchedulingPolicy policy_;
+    WallNow wall_now_;
     std::map<PairKey, Claim> claims_;
     uint64_t next_token_ = 1;
 };

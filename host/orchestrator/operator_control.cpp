@@ -51,22 +51,32 @@ void OperatorControl::on_request(const std::string &command, const std::string &
     reply(claim_command(command, id));
 }
 
+size_t OperatorControl::retry(const std::string &id) {
+    size_t cleared = claims_.clear_for_retry(id);
+    on_retry_(id, cleared);
+    spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
+    return cleared;
+}
+
+size_t OperatorControl::cancel(const std::string &id) {
+    size_t n = sessions_.cancel_issue(id, CancelReason::operator_, "cancelled by an operator");
+    for (const auto &[key, claim] : claims_.all())
+        if (key.first == id && claim.state == ClaimState::retry_queued) {
+            claims_.block(key, "cancelled by an operator");
+            ++n;
+        }
+    spdlog::info("operator cancel issue_id={} stopped={}", id, n);
+    return n;
+}
+
 std::string OperatorControl::claim_command(const std::string &command, const std::string &id) {
     if (command == "retry") {
-        size_t cleared = claims_.clear_for_retry(id);
-        on_retry_(id, cleared);
-        spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
+        size_t cleared = retry(id);
         if (cleared == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to clear";
         return "ok cleared " + std::to_string(cleared) + " stage(s) of issue " + id + "; they run again on the next intake";
     }
     if (command == "cancel") {
-        size_t n = sessions_.cancel_issue(id, CancelReason::operator_, "cancelled by an operator");
-        for (const auto &[key, claim] : claims_.all())
-            if (key.first == id && claim.state == ClaimState::retry_queued) {
-                claims_.block(key, "cancelled by an operator");
-                ++n;
-            }
-        spdlog::info("operator cancel issue_id={} stopped={}", id, n);
+        size_t n = cancel(id);
         if (n == 0) return "ok issue " + id + " had nothing running or queued";
         return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id +
                "; they stay blocked until `vik-host issue retry " + id + "` or a state change";

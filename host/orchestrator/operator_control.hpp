@@ -37,6 +37,11 @@ class OperatorControl {
     OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
                     SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
 
+    // The operator's `issue retry` / `issue cancel`, from the channel or another surface: how
+    // many stages were cleared / runs stopped.
+    size_t retry(const std::string &id);
+    size_t cancel(const std::string &id);
+
   private:
     void on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
                     ControlServer::Reply reply);

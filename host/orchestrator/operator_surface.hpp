@@ -42,9 +42,9 @@ struct RunningView {
 struct RetryView {
     std::string issue_id;
     std::string stage;
-    int64_t attempt = 1;   // the attempt the retry will be
-    std::string kind;      // continuation | failure
-    std::string due_at;    // RFC 3339
+    int64_t attempt = 1; // the attempt the retry will be
+    std::string kind;    // continuation | failure
+    std::string due_at;  // RFC 3339
     std::string last_error;
 };
 
@@ -53,7 +53,7 @@ struct BlockedView {
     std::string issue_id;
     std::string stage;
     std::string reason;
-    std::string since; // RFC 3339
+    std::string since;       // RFC 3339
     std::string issue_state; // the state whose change clears the block
 };
 

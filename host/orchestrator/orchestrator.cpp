@@ -5,6 +5,9 @@
 //   session_supervisor.hpp  running sessions, their records, timeouts and outcomes
 //   blocking_runner.hpp     blocking calls on workers with a deadline on the loop
 //   operator_control.hpp    operator and agent requests from the control channel
+//   scheduler_surface.hpp   what operator surfaces (HTTP API, dashboard) see and ask
+// Scheduling time comes from one SchedulerClock (scheduler_clock.hpp): the system clock in the
+// host, a ManualClock in tests.
 // Every loop handler runs under the FaultGuard: an exception blocks its issue (on_fault), never
 // the loop.
 #include "orchestrator/orchestrator.hpp"
@@ -16,15 +19,16 @@
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/intake.hpp"
 #include "orchestrator/operator_control.hpp"
+#include "orchestrator/scheduler_surface.hpp"
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "util/ids_and_time.hpp"
 #include "workspace/layout.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -66,25 +70,35 @@ struct Orchestrator::Impl {
     process::CommandRunner commands;
 
     asio::io_context io;
+    std::shared_ptr<SchedulerClock> clock_owner = options.clock ? options.clock : make_system_clock();
+    SchedulerClock &clock = *clock_owner;
     FaultGuard guard{
         [this](const std::string &id, const std::string &stage, const std::string &what) { on_fault(id, stage, what); }};
-    BlockingRunner runner{io, static_cast<size_t>(std::max(1, options.worker_threads)), [this] { maybe_exit(); }};
+    BlockingRunner runner{io, clock, static_cast<size_t>(std::max(1, options.worker_threads)), [this] { maybe_exit(); }};
     CallBudgets budgets = CallBudgets::from(cfg);
     workspace::Layout layout{cfg.issues_dir(), cfg.sessions_dir()};
     asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
-    asio::steady_timer intake_timer{io};
-    asio::steady_timer shutdown_timer{io};
+    std::unique_ptr<SchedulerTimer> intake_timer = clock.make_timer(io);
+    std::unique_ptr<SchedulerTimer> shutdown_timer = clock.make_timer(io);
 
     std::unique_ptr<Intake> intake;
     std::unique_ptr<StageLauncher> launcher;
     std::unique_ptr<SessionSupervisor> sessions;
     std::unique_ptr<OperatorControl> control;
+    ChangeFeed feed;
+    SchedulerStatus status;
+    std::unique_ptr<SchedulerSurface> surface;
 
     ClaimTable claims;
     std::map<std::string, ActiveIssue> active; // by issue id
-    std::map<PairKey, std::shared_ptr<asio::steady_timer>> retry_timers;
+    struct PendingRetry {
+        std::unique_ptr<SchedulerTimer> timer;
+        SchedulerClock::time_point due;
+    };
+    std::map<PairKey, PendingRetry> retry_timers;
     std::set<std::string> removal_pending, removing; // workspaces to clean
     int64_t iterations = 0;
+    bool pulling = false;     // a pull is in flight
     bool stopping = false;    // a signal asked us to stop
     bool intake_done = false; // max_iterations reached: drain and exit
     int signals_seen = 0;
@@ -93,7 +107,26 @@ struct Orchestrator::Impl {
 
     Impl(const workflow::Config &c, const plugins::Registry &r, process::ProcessService &p, OrchestratorOptions o)
         : cfg(c), registry(r), options(std::move(o)), processes(p),
-          commands(options.commands ? options.commands : process::command_runner(p)), claims(c.scheduling) {}
+          commands(options.commands ? options.commands : process::command_runner(p)),
+          claims(c.scheduling, [this] { return clock.wall_now(); }) {
+        status.started_at = clock.wall_now();
+    }
+
+    void publish(const char *kind, const std::string &id, const std::string &stage, boost::json::object data = {}) {
+        if (!feed.empty()) feed.publish(Change{kind, id, stage, util::rfc3339_utc(clock.wall_now()), std::move(data)});
+    }
+
+    // A claim moved to retry_queued or blocked (or went): listeners hear its new view.
+    void publish_claim(const PairKey &key) {
+        if (feed.empty()) return;
+        const Claim *c = claims.find(key);
+        if (!c)
+            publish("released", key.first, key.second);
+        else if (c->state == ClaimState::retry_queued)
+            publish("retry_queued", key.first, key.second, to_json(surface->retry_view(key, *c)));
+        else if (c->state == ClaimState::blocked)
+            publish("blocked", key.first, key.second, to_json(surface->blocked_view(key, *c)));
+    }
 
     bool terminal(const std::string &state) const { return intake->terminal(state); }
 
@@ -147,13 +180,30 @@ struct Orchestrator::Impl {
     // ---- intake and reconciliation -----------------------------------------------------------
 
     void start_intake() {
-        if (stopping || intake_done) return;
+        if (stopping || intake_done || pulling) return;
+        pulling = true;
+        status.next_intake_at.reset();
         intake->pull([this](Observation o) { on_pulled(std::move(o)); });
+    }
+
+    // An operator asked for intake now: the pull starts at once unless one is in flight.
+    bool request_intake() {
+        if (stopping || intake_done) return false;
+        if (!pulling) {
+            intake_timer->cancel();
+            asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
+        }
+        return true;
     }
 
     void on_pulled(Observation o) {
         ++iterations;
+        pulling = false;
         if (stopping) return;
+        status.last_intake_at = clock.wall_now();
+        ++status.intake_cycles;
+        if (!o.result) ++status.intake_failures;
+        status.last_intake_error = o.result ? "" : o.result.error();
         // Whatever happens below, the next cycle is scheduled.
         guard("", "", [&] { process_pull(o); });
         if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
@@ -162,10 +212,11 @@ struct Orchestrator::Impl {
             maybe_exit();
             return;
         }
-        intake_timer.expires_after(std::chrono::seconds(cfg.idle_sec));
-        intake_timer.async_wait([this](const boost::system::error_code &ec) {
-            if (!ec) guard("", "", [this] { start_intake(); });
-        });
+        status.next_intake_at = clock.wall_now() + std::chrono::seconds(cfg.idle_sec);
+        intake_timer->start(std::chrono::seconds(cfg.idle_sec), [this] { guard("", "", [this] { start_intake(); }); });
+        publish("intake", "", "",
+                boost::json::object{{"count", o.result ? o.result->issues.size() : 0},
+                                    {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())}});
     }
 
     void process_pull(const Observation &o) {
@@ -409,6 +460,7 @@ struct Orchestrator::Impl {
                 spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
             }
         }
+        publish_claim(key);
         finish_terminal_cleanup(id);
         maybe_exit();
     }
@@ -417,17 +469,15 @@ struct Orchestrator::Impl {
 
     void cancel_retry_timers(const std::string &id) {
         for (auto it = retry_timers.begin(); it != retry_timers.end();)
-            it = it->first.first == id ? (it->second->cancel(), retry_timers.erase(it)) : std::next(it);
+            it = it->first.first == id ? retry_timers.erase(it) : std::next(it);
     }
 
     void arm_retry(const PairKey &key, uint64_t token, double delay_sec) {
-        auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(seconds_to_ms(delay_sec)));
-        if (auto old = retry_timers.find(key); old != retry_timers.end()) old->second->cancel();
-        retry_timers[key] = timer;
-        timer->async_wait([this, key, token](const boost::system::error_code &ec) {
-            if (ec) return;
-            guard(key.first, key.second, [&] { fire_retry(key, token); });
-        });
+        auto after = std::chrono::milliseconds(seconds_to_ms(delay_sec));
+        PendingRetry &r = retry_timers[key]; // a timer already there is replaced
+        if (!r.timer) r.timer = clock.make_timer(io);
+        r.due = clock.now() + after;
+        r.timer->start(after, [this, key, token] { guard(key.first, key.second, [&] { fire_retry(key, token); }); });
     }
 
     // A retry timer fired: re-fetch the issue and launch only if it is still eligible.
@@ -441,6 +491,7 @@ struct Orchestrator::Impl {
                 spdlog::warn("retry postponed issue_id={} stage={}: cannot refresh the issue: {}", key.first, key.second,
                              o.result.error());
                 if (d) arm_retry(key, d->token, d->delay_sec);
+                publish_claim(key);
                 return;
             }
             // The newest knowledge: the fetch's answer unless the host learned more since it began.
@@ -449,6 +500,7 @@ struct Orchestrator::Impl {
                 spdlog::info("retry dropped issue_id={} stage={}: the issue is {}", key.first, key.second,
                              issue ? "now in state '" + issue->state + "'" : "gone");
                 claims.release(key);
+                publish_claim(key);
                 return;
             }
             if (!has_room(issue->id, issue->state)) {
@@ -457,6 +509,7 @@ struct Orchestrator::Impl {
                 spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
                              claims.find(key)->retry_kind, seconds_to_ms(d->delay_sec), d->reason);
                 arm_retry(key, d->token, d->delay_sec);
+                publish_claim(key);
                 return;
             }
             const Claim &c = claims.start(key, issue->state);
@@ -516,10 +569,8 @@ struct Orchestrator::Impl {
     // of after idle_sec (the next intake sees the issue unclaimed).
     void retry_cleared(const std::string &id, size_t cleared) {
         cancel_retry_timers(id);
-        if (cleared > 0 && !stopping && !intake_done && runner.inflight() == 0) {
-            intake_timer.cancel();
-            asio::post(io, [this] { start_intake(); });
-        }
+        if (cleared > 0) request_intake();
+        publish("operator", id, "", boost::json::object{{"action", "retry"}, {"count", cleared}});
     }
 
     // ---- stopping --------------------------------------------------------------------------
@@ -545,18 +596,23 @@ struct Orchestrator::Impl {
         });
     }
 
+    void stop() {
+        if (stopping) return;
+        ++signals_seen;
+        begin_stop();
+    }
+
     void begin_stop() {
         stopping = true;
-        intake_timer.cancel();
-        for (auto &[key, timer] : retry_timers)
-            timer->cancel();
-        retry_timers.clear();
+        status.stopping = true;
+        status.next_intake_at.reset();
+        intake_timer->cancel();
+        retry_timers.clear(); // their timers are cancelled as they go
+        publish("stopping", "", "");
         sessions->cancel_all(CancelReason::shutdown);
         // Hooks and prompt commands in flight belong to the stop too.
         processes.kill_all(SIGKILL);
-        shutdown_timer.expires_after(std::chrono::seconds(options.shutdown_grace_sec));
-        shutdown_timer.async_wait([this](const boost::system::error_code &ec) {
-            if (ec) return;
+        shutdown_timer->start(std::chrono::seconds(options.shutdown_grace_sec), [this] {
             spdlog::error("stop did not finish within {} s; exiting with {} run(s) left", options.shutdown_grace_sec,
                           sessions->size());
             processes.kill_all(SIGKILL);
@@ -569,7 +625,7 @@ struct Orchestrator::Impl {
     void maybe_exit() {
         if (!(stopping || intake_done)) return;
         if (!sessions || !sessions->empty() || runner.inflight() > 0 || !active.empty()) return;
-        shutdown_timer.cancel();
+        shutdown_timer->cancel();
         io.stop();
     }
 
@@ -578,7 +634,8 @@ struct Orchestrator::Impl {
     // naming the plugin (or the channel) that could not start.
     void prepare() {
         if (prepared) return;
-        intake = std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard, options.now);
+        intake =
+            std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard, [this] { return clock.now(); });
         std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
         for (auto &hp : registry.with_kind(plugins::Kind::hooks)) {
             auto h = plugins::HooksInstance::create(hp, "{}");
@@ -587,20 +644,38 @@ struct Orchestrator::Impl {
         }
         launcher = std::make_unique<StageLauncher>(cfg, layout, std::move(hooks), runner, budgets, commands, options.plugin_dirs);
         sessions = std::make_unique<SessionSupervisor>(
-            cfg, registry, layout, io, guard, options.plugin_dirs,
+            cfg, registry, layout, io, clock, guard, feed, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
         control =
             std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
                                               [this](const std::string &id, size_t cleared) { retry_cleared(id, cleared); });
+        surface = std::make_unique<SchedulerSurface>(
+            SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
+            SchedulerSurface::Actions{[this] { return request_intake(); },
+                                      [this](const std::string &id) { return control->retry(id); },
+                                      [this](const std::string &id) {
+                                          size_t n = control->cancel(id);
+                                          publish("operator", id, "", boost::json::object{{"action", "cancel"}, {"count", n}});
+                                          return n;
+                                      },
+                                      [this](const PairKey &key) -> std::optional<SchedulerClock::time_point> {
+                                          auto it = retry_timers.find(key);
+                                          if (it == retry_timers.end()) return std::nullopt;
+                                          return it->second.due;
+                                      }});
         wait_signals();
         prepared = true;
     }
 
-    int run() {
+    void start() {
         prepare();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
+    }
+
+    int run() {
+        start();
         // The last line of defence: handlers are guarded one by one (with their issue); anything
         // escaping them anyway is logged and the loop goes on.
         for (;;) {
@@ -638,5 +713,18 @@ void Orchestrator::prepare() { impl_->prepare(); }
 int Orchestrator::run() { return impl_->run(); }
 
 bool Orchestrator::has_stuck_work() const { return impl_->runner.inflight() > 0; }
+
+void Orchestrator::start() { impl_->start(); }
+
+void Orchestrator::stop() { impl_->stop(); }
+
+int Orchestrator::exit_code() const { return impl_->exit_code; }
+
+asio::io_context &Orchestrator::io() { return impl_->io; }
+
+OperatorSurface &Orchestrator::surface() {
+    if (!impl_->surface) throw std::logic_error("Orchestrator::surface() before prepare()");
+    return *impl_->surface;
+}
 
 } // namespace vik::orchestrator

@@ -9,6 +9,7 @@
 // post their results back; plugin callbacks from other threads only copy and post.
 
 #include "orchestrator/operator_surface.hpp"
+#include "orchestrator/scheduler_clock.hpp"
 #include "plugins/registry.hpp"
 #include "process/process_service.hpp"
 #include "process/run_command.hpp"
@@ -31,9 +32,9 @@ struct OrchestratorOptions {
     int shutdown_grace_sec = 15; // how long a stop waits for cancelled sessions to end
     // Runs prompt `exec(...)` commands; empty: run_command on the orchestrator's process service.
     process::CommandRunner commands;
-    // The clock observation times are read from (the stale-observation rule, intake.hpp); empty:
-    // std::chrono::steady_clock::now. Timers keep Asio's steady clock.
-    std::function<std::chrono::steady_clock::time_point()> now;
+    // Scheduling time: observation times (the stale-observation rule, intake.hpp) and every
+    // scheduling timer (scheduler_clock.hpp). Null: the system clock. Tests pass a ManualClock.
+    std::shared_ptr<SchedulerClock> clock;
 };
 
 class Orchestrator {
@@ -51,6 +52,13 @@ class Orchestrator {
     // (0 on an orderly stop). Throws std::runtime_error for start-up failures (a plugin that
     // cannot be created), naming the plugin.
     int run();
+    // What run() does before it runs the loop: prepare() and queue the first intake. A test
+    // then drives io() itself, step by step (tests/orchestrator/scheduler_harness.hpp).
+    void start();
+    // Asks for an orderly stop as a first signal would (cancel sessions, drain, leave the loop).
+    void stop();
+    // The exit code run() would return once the loop ended.
+    int exit_code() const;
     // True when a blocking plugin call is still in flight after run() returned (a stuck plugin).
     // Destroying the orchestrator would then wait for it; the caller should exit the process.
     bool has_stuck_work() const;

@@ -16,12 +16,15 @@ namespace fs = std::filesystem;
 
 // One session of an (issue, stage), from start to finish.
 struct SessionSupervisor::StageRun {
-    explicit StageRun(asio::io_context &io) : overall(io), stall(io) {}
     PairKey key;
+    std::string title, state; // the issue's, when the session started
+    std::string agent;        // the stage's agent profile
     std::string session_id;
+    std::chrono::system_clock::time_point started_at;
     std::unique_ptr<session::SessionRecorder> recorder;
     std::unique_ptr<plugins::AgentSession> session;
-    asio::steady_timer overall, stall;
+    std::unique_ptr<SchedulerTimer> overall, stall;
+    SchedulerClock::time_point last_activity; // the stall watchdog's reference
     CancelReason cancel = CancelReason::none;
     std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
@@ -64,9 +67,9 @@ const char *record_state(Outcome o) {
 } // namespace
 
 SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry,
-                                     const workspace::Layout &layout, asio::io_context &io, const FaultGuard &guard,
-                                     std::string plugin_dirs, OnEnded on_ended)
-    : cfg_(config), layout_(layout), io_(io), guard_(guard), plugin_dirs_(std::move(plugin_dirs)),
+                                     const workspace::Layout &layout, asio::io_context &io, SchedulerClock &clock,
+                                     const FaultGuard &guard, ChangeFeed &feed, std::string plugin_dirs, OnEnded on_ended)
+    : cfg_(config), layout_(layout), io_(io), clock_(clock), guard_(guard), feed_(feed), plugin_dirs_(std::move(plugin_dirs)),
       on_ended_(std::move(on_ended)) {
     for (const auto &a : cfg_.agents) {
         if (!runtimes_.count(a.runtime)) {
@@ -114,8 +117,14 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
         if (st.name == stage_name) s = &st;
     if (!s) throw std::logic_error("unknown stage " + stage_name);
     const workflow::AgentProfile &profile = *cfg_.agent(s->agent);
-    auto run = std::make_shared<StageRun>(io_);
+    auto run = std::make_shared<StageRun>();
     run->key = key;
+    run->title = issue.title;
+    run->state = issue.state;
+    run->agent = profile.name;
+    run->started_at = clock_.wall_now();
+    run->overall = clock_.make_timer(io_);
+    run->stall = clock_.make_timer(io_);
     run->session_id = util::uuid_v7();
     run->timeout_sec = profile.timeout_sec;
     run->stall_sec = profile.stall_timeout_sec;
@@ -163,27 +172,32 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     }
     run->session = std::move(*started);
     run->recorder->set_running();
+    ++totals_.sessions_started;
     spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}", id, stage_name, run->session_id,
                  profile.name, file.string());
-    if (run->timeout_sec > 0) {
-        run->overall.expires_after(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)));
-        run->overall.async_wait([this, weak](const boost::system::error_code &ec) {
+    if (run->timeout_sec > 0)
+        run->overall->start(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)), [this, weak] {
             auto r = weak.lock();
-            if (ec || !r || r->finished) return;
+            if (!r || r->finished) return;
             guard_(r->key.first, r->key.second, [&] { cancel_run(*r, CancelReason::timeout, ""); });
         });
-    }
-    arm_stall(run);
+    run->last_activity = clock_.now();
+    if (run->stall_sec > 0) arm_stall(run, std::chrono::milliseconds(seconds_to_ms(run->stall_sec)));
+    if (!feed_.empty())
+        feed_.publish(Change{"session_started", id, stage_name, util::rfc3339_utc(clock_.wall_now()), to_json(view_of(*run))});
 }
 
-// The stall watchdog: a deadline moved forward by every agent event.
-void SessionSupervisor::arm_stall(const std::shared_ptr<StageRun> &run) {
-    if (run->stall_sec <= 0) return;
-    run->stall.expires_after(std::chrono::milliseconds(seconds_to_ms(run->stall_sec)));
+// The stall watchdog. Events only move `last_activity` (no timer call per event); when the
+// timer fires it compares: a session quiet for stall_sec is stalled, otherwise the timer waits
+// for the rest of the window counted from the last event.
+void SessionSupervisor::arm_stall(const std::shared_ptr<StageRun> &run, std::chrono::milliseconds after) {
     std::weak_ptr<StageRun> weak = run;
-    run->stall.async_wait([this, weak](const boost::system::error_code &ec) {
+    run->stall->start(after, [this, weak] {
         auto r = weak.lock();
-        if (ec || !r || r->finished) return;
+        if (!r || r->finished || r->cancel != CancelReason::none) return;
+        auto window = std::chrono::milliseconds(seconds_to_ms(r->stall_sec));
+        auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - r->last_activity);
+        if (quiet < window) return arm_stall(r, window - quiet);
         guard_(r->key.first, r->key.second, [&] { cancel_run(*r, CancelReason::stall, ""); });
     });
 }
@@ -249,15 +263,63 @@ bool SessionSupervisor::is_runtime_plugin(const std::string &plugin_id) const {
 void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
     if (run.finished) return;
     run.recorder->record(event);
-    auto it = runs_.find(run.key);
-    if (it != runs_.end() && run.cancel == CancelReason::none) arm_stall(it->second);
+    run.last_activity = clock_.now();
+    if (feed_.wants_session_events()) {
+        boost::system::error_code ec;
+        json::value v = json::parse(event, ec);
+        json::object data = !ec && v.is_object() ? std::move(v.as_object()) : json::object{{"kind", "unknown"}, {"raw", event}};
+        feed_.publish(
+            Change{"session_event", run.key.first, run.key.second, util::rfc3339_utc(clock_.wall_now()), std::move(data)});
+    }
+}
+
+void SessionSupervisor::count_finished(Outcome outcome, const json::object &snapshot) {
+    (outcome == Outcome::completed ? totals_.sessions_completed
+     : outcome == Outcome::failed  ? totals_.sessions_failed
+                                   : totals_.sessions_cancelled)++;
+    auto number = [](const json::value *v) -> int64_t {
+        if (v == nullptr) return 0;
+        if (v->is_int64()) return v->get_int64();
+        if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
+        if (v->is_double()) return static_cast<int64_t>(v->get_double());
+        return 0;
+    };
+    if (const auto *t = snapshot.if_contains("tokens"); t && t->is_object()) {
+        totals_.tokens_input += number(t->as_object().if_contains("input"));
+        totals_.tokens_output += number(t->as_object().if_contains("output"));
+        totals_.tokens_cache_read += number(t->as_object().if_contains("cache_read"));
+    }
+    if (const auto *c = snapshot.if_contains("cost_usd"); c && c->is_double()) totals_.cost_usd += c->get_double();
+}
+
+RunningView SessionSupervisor::view_of(const StageRun &run) const {
+    RunningView v;
+    v.issue_id = run.key.first;
+    v.stage = run.key.second;
+    v.issue_title = run.title;
+    v.issue_state = run.state;
+    v.agent = run.agent;
+    v.started_at = util::rfc3339_utc(run.started_at);
+    v.finishing = run.finished;
+    if (run.recorder) {
+        v.session_file = run.recorder->file().string();
+        v.session = run.recorder->snapshot();
+    }
+    return v;
+}
+
+std::vector<RunningView> SessionSupervisor::views() const {
+    std::vector<RunningView> out;
+    for (const auto &[key, run] : runs_)
+        out.push_back(view_of(*run));
+    return out;
 }
 
 void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail) {
     if (run->finished) return;
     run->finished = true;
-    run->overall.cancel();
-    run->stall.cancel();
+    run->overall->cancel();
+    run->stall->cancel();
     Outcome outcome = outcome_of(status, run->cancel);
     std::string reason = detail;
     if (run->cancel == CancelReason::timeout)
@@ -274,6 +336,7 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     // incomplete, why, go to the log line that closes the session.
     const json::object &snap = run->recorder->snapshot();
     const auto &tokens = snap.at("tokens").as_object();
+    count_finished(outcome, snap);
     std::string incomplete;
     if (const auto *e = snap.if_contains("write_error"); e && e->is_string())
         incomplete += " write_error=" + std::string(e->as_string());
@@ -286,6 +349,9 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
                 json::serialize(tokens.at("output")), incomplete, reason.empty() ? "" : " error=" + reason);
     run->session.reset(); // the plugin releases its session now that finish was delivered
     bool after_run = outcome == Outcome::completed || outcome == Outcome::failed;
+    if (!feed_.empty())
+        feed_.publish(Change{"session_ended", run->key.first, run->key.second, util::rfc3339_utc(clock_.wall_now()),
+                             json::object{{"outcome", state}, {"reason", reason}, {"session_id", run->session_id}}});
     on_ended_(run->key, SessionEnd{outcome, reason, after_run});
 }
 

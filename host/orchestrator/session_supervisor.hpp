@@ -4,25 +4,26 @@
 //
 // Owns the runtime plugin instances and the agent profiles they are given; each running stage
 // (StageRun): its session, its recorder (session/session_recorder.hpp, one file per session in
-// the Layout), its overall timeout and its stall watchdog (a deadline moved forward by every
-// agent event); cancelling a session with a reason; and the one mapping from the runtime's
-// final status and the cancel reason to an Outcome (outcome.hpp), reported to the owner once
-// per started stage. A run stays listed after its session ended until the owner forgets it
-// (after its after_run): until then it still holds its stage.
+// the Layout), its overall timeout and its stall watchdog (the time of the last agent event,
+// checked by one timer that is re-armed only when it fires, not per event); cancelling a session with a reason; and the one
+// mapping from the runtime's final status and the cancel reason to an Outcome (outcome.hpp), reported to the owner once per
+// started stage. A run stays listed after its session ended until the owner forgets it (after its after_run): until then it still
+// holds its stage.
 //
 // Threading: the loop's thread. Runtime callbacks from other threads only post to the loop.
 
+#include "orchestrator/change_feed.hpp"
 #include "orchestrator/claims.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/issue.hpp"
 #include "orchestrator/outcome.hpp"
+#include "orchestrator/scheduler_clock.hpp"
 #include "plugins/instances.hpp"
 #include "session/session_recorder.hpp"
 #include "workflow/config.hpp"
 #include "workspace/layout.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -51,7 +52,8 @@ class SessionSupervisor {
     // Creates the runtime instances the profiles name; throws std::runtime_error naming the
     // runtime or plugin that could not start.
     SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
-                      boost::asio::io_context &io, const FaultGuard &guard, std::string plugin_dirs, OnEnded on_ended);
+                      boost::asio::io_context &io, SchedulerClock &clock, const FaultGuard &guard, ChangeFeed &feed,
+                      std::string plugin_dirs, OnEnded on_ended);
     ~SessionSupervisor();
 
     // Starts the stage's agent session in `workdir`.
@@ -76,6 +78,11 @@ class SessionSupervisor {
     std::vector<PairKey> live() const;
     // Issues with a session not finished.
     std::set<std::string> unfinished_issues() const;
+    // The runs listed now, as operator surfaces see them (attempt and retry_kind are the
+    // claim's: the owner fills them in).
+    std::vector<RunningView> views() const;
+    // Session counters and token sums since the host started (intake fields left 0).
+    const TotalsView &totals() const { return totals_; }
     // Whether a plugin is one of the agent runtimes (a control request from its child is an agent's).
     bool is_runtime_plugin(const std::string &plugin_id) const;
 
@@ -83,19 +90,24 @@ class SessionSupervisor {
     struct StageRun;
     void on_event(StageRun &run, const std::string &event);
     void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);
-    void arm_stall(const std::shared_ptr<StageRun> &run);
+    void arm_stall(const std::shared_ptr<StageRun> &run, std::chrono::milliseconds after);
+    RunningView view_of(const StageRun &run) const;
+    void count_finished(Outcome outcome, const boost::json::object &snapshot);
     bool cancel_run(StageRun &run, CancelReason why, const std::string &detail);
     std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const;
 
     const workflow::Config &cfg_;
     const workspace::Layout &layout_;
     boost::asio::io_context &io_;
+    SchedulerClock &clock_;
     const FaultGuard &guard_;
+    ChangeFeed &feed_;
     std::string plugin_dirs_;
     OnEnded on_ended_;
     std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> runtimes_; // by runtime name
     std::map<std::string, std::string> profile_json_;                           // by agent name
     std::map<PairKey, std::shared_ptr<StageRun>> runs_;
+    TotalsView totals_;
 };
 
 } // namespace vik::orchestrator

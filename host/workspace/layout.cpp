@@ -1,5 +1,7 @@
 #include "workspace/layout.hpp"
 
+#include <algorithm>
+
 namespace vik::workspace {
 
 namespace fs = std::filesystem;
@@ -31,6 +33,20 @@ std::expected<void, std::string> Layout::remove(const std::string &issue_id) con
 
 fs::path Layout::session_file(const std::string &issue_id, const std::string &stage, const std::string &session_id) const {
     return sessions_root_ / key(issue_id) / (stage + "-" + session_id + ".jsonl");
+}
+
+std::vector<fs::path> Layout::session_files(const std::string &issue_id) const {
+    std::vector<std::pair<fs::file_time_type, fs::path>> found;
+    std::error_code ec;
+    for (fs::directory_iterator it(sessions_root_ / key(issue_id), ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().extension() != ".jsonl" || !it->is_regular_file(ec)) continue;
+        found.emplace_back(it->last_write_time(ec), it->path());
+    }
+    std::sort(found.begin(), found.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
+    std::vector<fs::path> out;
+    for (auto &f : found)
+        out.push_back(std::move(f.second));
+    return out;
 }
 
 } // namespace vik::workspace

@@ -13,6 +13,7 @@
 #include <expected>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace vik::workspace {
 
@@ -47,6 +48,8 @@ class Layout {
     // The record of one agent session.
     std::filesystem::path session_file(const std::string &issue_id, const std::string &stage,
                                        const std::string &session_id) const;
+    // The issue's session records, newest first (by modification time); empty when none.
+    std::vector<std::filesystem::path> session_files(const std::string &issue_id) const;
 
   private:
     std::filesystem::path issues_root_, sessions_root_;

@@ -134,7 +134,8 @@ using namespace vik::orchestrator;
 struct IntakeFixture {
     vik::workflow::Config cfg;
     boost::asio::io_context io;
-    BlockingRunner runner{io, 1, [] {}};
+    std::shared_ptr<SchedulerClock> clock = make_system_clock();
+    BlockingRunner runner{io, *clock, 1, [] {}};
     std::vector<std::string> faults;
     FaultGuard guard{[this](const std::string &id, const std::string &stage, const std::string &what) {
         faults.push_back(id + "/" + stage + ": " + what);

@@ -1,0 +1,72 @@
+#pragma once
+// The scheduler's OperatorSurface (operator_surface.hpp): builds the views from the parts that
+// own each piece (claims, sessions, intake, the retry timers' due times) and forwards the
+// operator's requests to the scheduler's actions. It owns nothing but the listeners' feed
+// reference; every answer is read fresh from the owners.
+//
+// Threading: the loop's thread.
+
+#include "orchestrator/change_feed.hpp"
+#include "orchestrator/claims.hpp"
+#include "orchestrator/intake.hpp"
+#include "orchestrator/operator_surface.hpp"
+#include "orchestrator/scheduler_clock.hpp"
+#include "orchestrator/session_supervisor.hpp"
+#include "workspace/layout.hpp"
+
+#include <functional>
+#include <optional>
+
+namespace vik::orchestrator {
+
+// What the scheduler itself knows about its loop, for the views.
+struct SchedulerStatus {
+    std::chrono::system_clock::time_point started_at{};
+    std::optional<std::chrono::system_clock::time_point> last_intake_at, next_intake_at;
+    std::string last_intake_error;
+    int64_t intake_cycles = 0, intake_failures = 0;
+    bool stopping = false;
+};
+
+class SchedulerSurface final : public OperatorSurface {
+  public:
+    struct Actions {
+        std::function<bool()> refresh;
+        std::function<size_t(const std::string &id)> retry, cancel;
+        // The due time of a queued retry's timer.
+        std::function<std::optional<SchedulerClock::time_point>(const PairKey &)> retry_due;
+    };
+    struct Parts {
+        const workflow::Config &cfg;
+        const ClaimTable &claims;
+        const SessionSupervisor &sessions;
+        const Intake &intake;
+        const workspace::Layout &layout;
+        const SchedulerClock &clock;
+        const SchedulerStatus &status;
+        ChangeFeed &feed;
+    };
+    SchedulerSurface(Parts parts, Actions actions) : p_(parts), act_(std::move(actions)) {}
+
+    SchedulerView view() const override;
+    std::optional<IssueView> issue(const std::string &id) const override;
+    bool refresh() override { return act_.refresh(); }
+    std::expected<size_t, std::string> retry(const std::string &id) override;
+    std::expected<size_t, std::string> cancel(const std::string &id) override;
+    uint64_t subscribe(Listener listener, bool with_session_events) override {
+        return p_.feed.subscribe(std::move(listener), with_session_events);
+    }
+    void unsubscribe(uint64_t handle) override { p_.feed.unsubscribe(handle); }
+
+    // The views of one claim (a retry or a block) also published as changes.
+    RetryView retry_view(const PairKey &key, const Claim &c) const;
+    BlockedView blocked_view(const PairKey &key, const Claim &c) const;
+
+  private:
+    std::vector<RunningView> running(const std::string *only) const;
+    bool knows(const std::string &id) const;
+    Parts p_;
+    Actions act_;
+};
+
+} // namespace vik::orchestrator
