@@ -121,7 +121,9 @@ std::string render_metrics(const orchestrator::SchedulerView &view, const HttpSt
     std::map<std::string, int64_t> live_tokens;
     double oldest_event = 0;
     for (const auto &r : view.running) {
-        live_tokens[r.agent] += token(r.session, "total");
+        // The recorder's snapshot sums input and output; a "total" is used where one is given.
+        int64_t total = token(r.session, "total");
+        live_tokens[r.agent] += total ? total : token(r.session, "input") + token(r.session, "output");
         if (auto it = r.session.find("last_event_at"); it != r.session.end() && it->value().is_string()) {
             double at = rfc3339_seconds(std::string(it->value().get_string()));
             if (at > 0) oldest_event = std::max(oldest_event, now_s - at);

@@ -248,9 +248,11 @@ function startOverviewStream() {
 
 // ---- one issue --------------------------------------------------------------------------------
 
-const transcript = { n: -1, offset: 0, seen: new Set(), loading: false, pending: [] };
+const transcript = { n: -1, offset: 0, seen: new Map(), loading: false, pending: [] };
 
-function eventKey(e) { return (e.at || "") + "|" + (e.kind || "") + "|" + (e.text || e.name || e.line || e.detail || ""); }
+// Events read from the file and the same events pushed live while it was read differ in their
+// time by a moment: the key leaves the time out.
+function eventKey(e) { return (e.kind || "") + "|" + (e.text || "") + "|" + (e.call_id || "") + "|" + (e.phase || "") + "|" + (e.line || e.detail || "") + "|" + (e.input ?? "") + "|" + (e.output ?? ""); }
 
 function describe(e) {
   switch (e.kind) {
@@ -271,9 +273,6 @@ function describe(e) {
 }
 
 function appendEvent(e, fresh) {
-  const key = eventKey(e);
-  if (transcript.seen.has(key)) return;
-  transcript.seen.add(key);
   const list = $("transcript");
   list.append(el("li", { class: (e.kind || "unknown") + (fresh ? " new" : "") }, el("time", { title: e.at || "", text: clock(e.at) }),
     el("span", { class: "kind " + (e.kind || ""), text: e.kind || "?" }), el("span", { class: "body", text: describe(e) })));
@@ -294,7 +293,14 @@ async function loadTranscript(n) {
       const res = await fetch(issuePath(page.id) + "/sessions/" + n + "?offset=" + transcript.offset, { headers: headers(), cache: "no-store" });
       if (!res.ok) break;
       const text = await res.text();
-      for (const line of text.split("\n")) if (line) { try { appendEvent(JSON.parse(line), false); } catch (e) { /* a partial line */ } }
+      for (const line of text.split("\n")) {
+        if (!line) continue;
+        let e;
+        try { e = JSON.parse(line); } catch (err) { continue; }
+        appendEvent(e, false);
+        const k = eventKey(e);
+        transcript.seen.set(k, (transcript.seen.get(k) || 0) + 1);
+      }
       const next = Number(res.headers.get("X-Vik-Next-Offset") || 0), size = Number(res.headers.get("X-Vik-File-Size") || 0);
       if (next <= transcript.offset || next >= size) { transcript.offset = next; break; }
       transcript.offset = next;
@@ -302,7 +308,12 @@ async function loadTranscript(n) {
   } finally {
     transcript.loading = false;
     // Events that arrived while the file was read: the ones already in it are skipped by key.
-    for (const e of transcript.pending.splice(0)) appendEvent(e, true);
+    for (const e of transcript.pending.splice(0)) {
+      const k = eventKey(e), n = transcript.seen.get(k) || 0;
+      if (n > 0) transcript.seen.set(k, n - 1);
+      else appendEvent(e, true);
+    }
+    transcript.seen.clear();
   }
 }
 
@@ -357,8 +368,10 @@ function openIssue(id) {
     if (event === "session_event") {
       // Live events belong to the newest session; they are shown while it is the one open.
       if (transcript.n !== 0) return;
-      if (transcript.loading) transcript.pending.push(data.data);
-      else appendEvent(data.data, true);
+      // The change carries the time; the event itself gets it only when written to the file.
+      const e = Object.assign({ at: data.at }, data.data);
+      if (transcript.loading) transcript.pending.push(e);
+      else appendEvent(e, true);
       return;
     }
     if (event === "session_started") { transcript.n = -1; loadIssue(true); return; }
