@@ -71,6 +71,7 @@ function notice(text, bad) {
   const n = $("notice");
   n.textContent = text;
   n.classList.toggle("bad", !!bad);
+  n.classList.toggle("ok", !bad);
   n.hidden = !text;
   clearTimeout(notice.timer);
   if (text) notice.timer = setTimeout(() => { n.hidden = true; }, bad ? 12000 : 4000);
