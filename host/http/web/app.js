@@ -220,6 +220,7 @@ function addFeed(change) {
     : change.kind === "session_ended" ? (d.outcome || "") + (d.reason ? ": " + d.reason : "")
     : change.kind === "blocked" ? d.reason || ""
     : change.kind === "retry_queued" ? "attempt " + (d.attempt || "?") + " " + when(d.due_at)
+    : change.kind === "operator" ? (d.action || "") + ": " + (d.count ?? 0) + " stage" + (d.count === 1 ? "" : "s")
     : "";
   const who = change.issue_id ? el("a", { href: issueHref(change.issue_id), class: "id", text: change.issue_id }) : "";
   feed.prepend(el("li", {}, el("time", { title: change.at, text: clock(change.at) }), el("span", { class: "kind " + change.kind, text: change.kind }),
