@@ -1,5 +1,6 @@
 // The routes of /api/v1, /metrics and the dashboard, called as plain functions on a fake
 // OperatorSurface (no socket): what each answers, with which status and error code.
+#include "cli/live_status.hpp"
 #include "http/api.hpp"
 #include "http/http_test_support.hpp"
 #include "http/url.hpp"
@@ -193,4 +194,27 @@ TEST_CASE("http metrics: RFC 3339 times parse to Unix seconds", "[http]") {
     CHECK(http::rfc3339_seconds("1970-01-01T00:00:01.500Z") == 1.5);
     CHECK(http::rfc3339_seconds("2026-11-23T00:00:00.000Z") == 1795392000.0);
     CHECK(http::rfc3339_seconds("yesterday") < 0);
+}
+
+TEST_CASE("status: the live table lists running, retrying and blocked work with terminal-safe text", "[http]") {
+    auto state = json::parse(R"({"max_issue_concurrency":4,
+      "running":[{"issue_id":"A-1\u001b[2J","stage":"plan","agent":"coder","attempt":2,"retry_kind":"continuation",
+                  "started_at":"2026-11-23T10:00:00.000Z",
+                  "session":{"last_event_at":"2026-11-23T10:04:50.000Z","last_message":"editing","tokens":{"input":10,"output":5}}}],
+      "retrying":[{"issue_id":"B-2","stage":"plan","attempt":2,"kind":"failure","due_at":"2026-11-23T10:05:30.000Z","last_error":"exit 1"}],
+      "blocked":[],
+      "totals":{"sessions_completed":3,"sessions_failed":1,"sessions_cancelled":0,"tokens_input":100,"tokens_output":50,
+                "intake_cycles":7,"intake_failures":1}})")
+                     .as_object();
+    auto now = std::chrono::system_clock::from_time_t(static_cast<time_t>(http::rfc3339_seconds("2026-11-23T10:05:00.000Z")));
+    std::string t = cli::render_live_table(state, now);
+    CHECK(t.find("running: 1 of 4\n") != std::string::npos);
+    CHECK(t.find("\x1b") == std::string::npos);
+    CHECK(t.find("2 continuation") != std::string::npos);
+    CHECK(t.find("5m0s ago") != std::string::npos);
+    CHECK(t.find("10s ago") != std::string::npos);
+    CHECK(t.find("15 ") != std::string::npos);
+    CHECK(t.find("in 30s") != std::string::npos);
+    CHECK(t.find("blocked: 0\n") != std::string::npos);
+    CHECK(t.find("totals: 3 completed, 1 failed, 0 cancelled; tokens 100 in, 50 out; 7 pulls (1 failed)\n") != std::string::npos);
 }

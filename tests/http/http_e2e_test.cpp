@@ -84,11 +84,21 @@ TEST_CASE("http e2e: the host serves its state, pulls at once on POST refresh, s
     CHECK(events.read_until("event: intake\n", 10s).find("event: intake\n") != std::string::npos);
     CHECK(wait_until([&] { return state_of(port).at("totals").at("intake_cycles") == 2; }, 5s));
 
+    // The command line through the same API: status shows the live table, refresh pulls.
+    auto status = run_host({"status", p.workflow().string()}, p.dir.path, {}, 30);
+    CHECK(status.exit_code == 0);
+    CHECK_THAT(status.out, Catch::Contains("running: 1 of 10\n") && Catch::Contains("  H-1    work   bot"));
+    auto refreshed = run_host({"refresh", p.workflow().string()}, p.dir.path, {}, 30);
+    CHECK(refreshed.exit_code == 0);
+    CHECK(refreshed.out == "intake requested\n");
+    CHECK(events.read_until("event: intake\n", 10s).find("event: intake\n") != std::string::npos);
+    CHECK(wait_until([&] { return state_of(port).at("totals").at("intake_cycles") == 3; }, 5s));
+
     // /metrics in the exposition format, checked by Prometheus' own tool where it is installed.
     auto metrics = http_request(port, "GET", "/metrics");
     CHECK(metrics.status == 200);
     CHECK(metrics.body.find("vik_sessions_running{agent=\"bot\"} 1\n") != std::string::npos);
-    CHECK(metrics.body.find("vik_intake_cycles_total 2\n") != std::string::npos);
+    CHECK(metrics.body.find("vik_intake_cycles_total 3\n") != std::string::npos);
     if (std::system("command -v promtool >/dev/null 2>&1") == 0) {
         write_file(p.dir / "metrics.txt", metrics.body);
         CHECK(std::system(("promtool check metrics < " + (p.dir / "metrics.txt").string()).c_str()) == 0);
@@ -123,4 +133,23 @@ TEST_CASE("http e2e: listening beyond loopback without a token refuses to start 
     auto missing = run_host({"run", "--port", "0", "--bind-address", "0.0.0.0", p.workflow().string()}, p.dir.path, {}, 30);
     CHECK(missing.exit_code == 1);
     CHECK_THAT(missing.err, Catch::Contains("server.token_env names VIK_TEST_HTTP_TOKEN, which is not set"));
+}
+
+TEST_CASE("http e2e: refresh without a running host, or a host without HTTP, says why", "[http][e2e]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    p.issues("[]");
+    write_file(p.workflow(), busy_workflow(p));
+    auto none = run_host({"refresh", p.workflow().string()}, p.dir.path, {}, 30);
+    CHECK(none.exit_code == 1);
+    CHECK_THAT(none.err, Catch::Contains("refresh failed: no vik-host runs this workflow"));
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until([&] { return host->stdout_text().find("starting vik") != std::string::npos; }, 20s));
+    auto no_http = run_host({"refresh", p.workflow().string()}, p.dir.path, {}, 30);
+    CHECK(no_http.exit_code == 1);
+    CHECK_THAT(no_http.err, Catch::Contains("serves no HTTP API; start it with --port N or server.port"));
+    auto status = run_host({"status", p.workflow().string()}, p.dir.path, {}, 30);
+    CHECK_THAT(status.out, Catch::Contains("live: not served"));
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
 }
