@@ -217,7 +217,7 @@ function addFeed(change) {
   const feed = $("feed");
   const d = change.data || {};
   const detail = change.kind === "intake" ? (d.error ? "pull failed: " + d.error : (d.count ?? "?") + " issues")
-    : change.kind === "session_ended" ? (d.outcome || "") + (d.reason ? ": " + d.reason : "")
+    : change.kind === "session_ended" ? (d.reason && d.reason.startsWith(d.outcome || "\u0000") ? d.reason : (d.outcome || "") + (d.reason ? ": " + d.reason : ""))
     : change.kind === "blocked" ? d.reason || ""
     : change.kind === "retry_queued" ? "attempt " + (d.attempt || "?") + " " + when(d.due_at)
     : change.kind === "operator" ? (d.action || "") + ": " + (d.count ?? 0) + " stage" + (d.count === 1 ? "" : "s")

@@ -111,6 +111,11 @@ check(state.totals.sessions_cancelled >= 1, "the API counts a cancelled session"
 await waitFor(`document.getElementById('feed').textContent.includes('session_ended')`, "the activity feed shows the session's end");
 await screenshot("3-cancelled");
 
+// The same page in the dark scheme (kept for the eye; the CSS follows the system's choice).
+await send("Emulation.setEmulatedMedia", { features: [{ name: "prefers-color-scheme", value: "dark" }] });
+check(await evaluate(`getComputedStyle(document.body).backgroundColor !== "rgb(246, 247, 249)"`), "dark scheme applied");
+await screenshot("4-dark");
+
 check(consoleErrors.length === 0, "no errors in the page's console" + (consoleErrors.length ? ": " + consoleErrors.join(" | ") : ""));
 ws.close();
 console.log(failures ? `${failures} check(s) failed; screenshots in ${outDir}` : `all checks passed; screenshots in ${outDir}`);
