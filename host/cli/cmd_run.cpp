@@ -8,6 +8,7 @@
 #include "http/operator_http.hpp"
 #include "http/server_config.hpp"
 #include "logging/logging.hpp"
+#include "notify/webhook_notifier.hpp"
 #include "orchestrator/orchestrator.hpp"
 #include "orchestrator/template_context.hpp"
 #include "plugins/host_api.hpp"
@@ -63,6 +64,11 @@ int cmd_run(const Options &opts) {
     auto listen_plan = http::plan_listen(cfg.server, opts.port, opts.bind_address, [](const char *n) { return std::getenv(n); });
     if (!listen_plan) {
         std::cerr << "run refused: " << listen_plan.error() << "\n";
+        return 1;
+    }
+    auto webhooks = notify::targets_from(cfg.notify, [](const char *n) { return std::getenv(n); });
+    if (!webhooks) {
+        std::cerr << "run refused: " << webhooks.error() << "\n";
         return 1;
     }
 
@@ -147,11 +153,20 @@ int cmd_run(const Options &opts) {
             state.port = *port;
             if (auto w = daemon::write_state(state_file, state); !w) spdlog::warn("state file not updated: {}", w.error());
         }
+        // Notices of blocked, failed and completed stages, delivered on the loop without blocking it.
+        std::unique_ptr<notify::WebhookNotifier> notifier;
+        if (!webhooks->empty()) {
+            notifier =
+                std::make_unique<notify::WebhookNotifier>(loop->io(), loop->surface(), *webhooks, cfg.workflow_path.string());
+            spdlog::info("webhook notifier started webhooks={}", webhooks->size());
+        }
         // The plugins have read their settings and credentials: the tracker's token and the HTTP
         // bearer token leave the process environment (hooks still get them from the host's
         // private copy; agents never see them).
         auto secret_names = orchestrator::tracker_secret_names(cfg);
         if (!listen_plan->token_env.empty()) secret_names.push_back(listen_plan->token_env);
+        for (const auto &w : cfg.notify.webhooks)
+            if (!w.url_env.empty()) secret_names.push_back(w.url_env);
         std::string withheld;
         for (const auto &n : security::withhold(secret_names))
             withheld += (withheld.empty() ? "" : ",") + n;

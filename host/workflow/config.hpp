@@ -65,6 +65,18 @@ struct ServerConfig {
     std::string token_env;          // the environment variable holding the bearer token
 };
 
+// vik-host's built-in webhook notifier (host/notify/); the top-level `notify:` section.
+struct Webhook {
+    std::string url;                 // http:// or https://
+    std::string url_env;             // or: the variable holding the URL (Slack's URLs are secrets)
+    std::vector<std::string> events; // blocked | failed | completed; empty: all three
+    std::string format = "json";     // json | slack
+};
+
+struct NotifyConfig {
+    std::vector<Webhook> webhooks;
+};
+
 struct Config {
     std::filesystem::path workflow_path; // absolute, lexically normal
     std::filesystem::path workflow_dir;
@@ -97,6 +109,7 @@ struct Config {
 
     SchedulingPolicy scheduling; // vik-host
     ServerConfig server;         // vik-host
+    NotifyConfig notify;         // vik-host
 
     // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
     // command), so template diagnostics can name the line.

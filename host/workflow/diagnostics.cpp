@@ -85,7 +85,7 @@ bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == 
 // "*" marks a level whose keys are names (agents, stages).
 const std::map<std::string, std::vector<std::string>> &schema_order() {
     static const std::map<std::string, std::vector<std::string>> order{
-        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server"}},
+        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},
         {"agents", {"*"}},
@@ -103,6 +103,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
          {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
           "max_concurrent_by_state", "terminal_states"}},
         {"server", {"port", "host", "token_env"}},
+        {"notify", {"webhooks"}},
     };
     return order;
 }
