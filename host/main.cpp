@@ -49,6 +49,8 @@ int main(int argc, char **argv, char **envp) {
         if (o.command == "stop") return vik::cli::cmd_stop(o);
         if (o.command == "restart") return vik::cli::cmd_restart(o);
         if (o.command == "uninstall") return vik::cli::cmd_uninstall(o);
+        if (o.command == "history") return vik::cli::cmd_history(o);
+        if (o.command == "stats") return vik::cli::cmd_stats(o);
         if (o.command == "refresh") return vik::cli::cmd_refresh(o);
     } catch (const std::exception &e) {
         std::cerr << o.command << " failed: " << e.what() << "\n";

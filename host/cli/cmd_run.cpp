@@ -16,6 +16,7 @@
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
+#include "store/sqlite_store.hpp"
 #include "util/ids_and_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -100,6 +101,12 @@ int cmd_run(const Options &opts) {
 
     // Before any thread exists: the guard that kills our children if we die.
     process::start_orphan_guard();
+    // The durable store of claims and runs (docs/store.md), one per workflow; the instance lock
+    // is held, so no other vik-host writes it. A store that cannot be opened (locked by a
+    // sqlite3 shell, corrupt, newer schema) stops the start with its reason: running without
+    // it would forget blocks and retries.
+    auto db = store::SqliteStore::open(cfg.scoped_root() / "state" / "vik.db");
+    if (!db) return fail("run failed: " + db.error().message);
     std::error_code ec;
     logging::setup({cfg.logs_dir(), !opts.detach, 7});
     for (const auto &r : registry.records)
@@ -134,8 +141,8 @@ int cmd_run(const Options &opts) {
 
     int code;
     try {
-        auto loop = std::make_unique<orchestrator::Orchestrator>(cfg, registry, processes,
-                                                                 orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr});
+        auto loop = std::make_unique<orchestrator::Orchestrator>(
+            cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get()});
         loop->prepare();
         // The HTTP surface on the loop, before the first intake: a daemon that cannot listen fails
         // its start. Destroyed before the orchestrator (declared after it): no route outlives
@@ -177,6 +184,7 @@ int cmd_run(const Options &opts) {
             // A plugin call is still blocked on a worker thread: joining it could take forever.
             // Every child process is already killed; leave without waiting for the thread.
             spdlog::warn("a plugin call is still blocked; exiting without waiting for it");
+            if (auto f = (*db)->flush(std::chrono::seconds(5)); !f) spdlog::error("store not flushed: {}", f.error().message);
             fs::remove(state_file, ec);
             spdlog::shutdown();
             std::fflush(stdout);

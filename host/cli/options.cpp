@@ -20,6 +20,8 @@ Commands:
   issue set-state ID STATE | issue comment ID TEXT|-
                                             change an issue through the workflow's tracker
   issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
+  history [--issue ID] [--limit N] [--json] the runs on record, newest first (docs/store.md)
+  stats [--json]                            runs, outcomes, tokens, cost and time per issue, stage and agent
   refresh                                   ask the running host (its HTTP API) for an intake now
 
 WORKFLOW defaults to ./workflow.yml. With no command, `vik-host --plugins DIR [WORKFLOW]` runs.
@@ -33,8 +35,8 @@ Global options:
 }
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
-    static const std::set<std::string> commands = {"run",       "doctor",  "status", "stop",   "restart",
-                                                   "uninstall", "plugins", "issue",  "refresh"};
+    static const std::set<std::string> commands = {"run",     "doctor", "status",  "stop",  "restart", "uninstall",
+                                                   "plugins", "issue",  "history", "stats", "refresh"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);
@@ -94,6 +96,21 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
                 o.timeout_sec = t;
             } catch (const std::exception &) {
                 return std::unexpected("invalid value '" + *v + "' for '--timeout': expected a positive number of seconds");
+            }
+        } else if (a == "--issue") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            o.issue = *v;
+        } else if (a == "--limit") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            try {
+                size_t used = 0;
+                long n = std::stol(*v, &used);
+                if (used != v->size() || n <= 0 || n > 1000000) throw std::out_of_range("limit");
+                o.limit = static_cast<size_t>(n);
+            } catch (const std::exception &) {
+                return std::unexpected("invalid value '" + *v + "' for '--limit': expected a number from 1 to 1000000");
             }
         } else if (a == "--bind-address") {
             auto v = value();

@@ -11,7 +11,7 @@
 namespace vik::cli {
 
 struct Options {
-    std::string command;                            // run, doctor, status, stop, restart, uninstall, plugins, issue
+    std::string command;                            // run, doctor, status, stop, restart, uninstall, plugins, issue, history, stats
     std::vector<std::filesystem::path> plugin_dirs; // --plugins: added to the built-in directory
     bool no_builtin_plugins = false;                // --no-builtin-plugins: only the --plugins directories
     std::filesystem::path workflow = "workflow.yml";
@@ -24,6 +24,9 @@ struct Options {
     std::string bind_address;
     // stop / restart / uninstall: how long to wait for the daemon to exit
     int timeout_sec = 30;
+    // history
+    std::optional<std::string> issue; // --issue ID
+    size_t limit = 50;                // --limit N
     // issue <action> <id> [text]
     std::vector<std::string> args;
     std::vector<std::string> argv; // the whole command line, for state.json

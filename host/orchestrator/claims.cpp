@@ -28,7 +28,15 @@ const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_stat
     c.issue_state = issue_state;
     c.token = 0;
     ++c.runs;
+    notify(key);
     return c;
+}
+
+uint64_t ClaimTable::restore(const PairKey &key, Claim claim) {
+    claim.token = claim.state == ClaimState::retry_queued ? next_token_++ : 0;
+    uint64_t token = claim.token;
+    claims_[key] = std::move(claim);
+    return token;
 }
 
 double ClaimTable::backoff_sec(const workflow::SchedulingPolicy &p, int64_t attempt) {
@@ -63,7 +71,9 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
         return Decision{Decision::block, 0, 0, reason};
     }
     ++c.continuations;
-    return queue(c, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
+    Decision d = queue(c, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
+    notify(key);
+    return d;
 }
 
 std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason) {
@@ -80,14 +90,18 @@ std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, cons
         block(key, why);
         return Decision{Decision::block, 0, 0, why};
     }
-    return queue(c, "failure", backoff_sec(policy_, c.failures), reason);
+    Decision d = queue(c, "failure", backoff_sec(policy_, c.failures), reason);
+    notify(key);
+    return d;
 }
 
 std::expected<Decision, std::string> ClaimTable::requeue_no_slot(const PairKey &key) {
     Claim *c = get(key);
     if (!c) return no_claim(key);
     ++c->failures;
-    return queue(*c, c->retry_kind, backoff_sec(policy_, c->failures), "no available orchestrator slots");
+    Decision d = queue(*c, c->retry_kind, backoff_sec(policy_, c->failures), "no available orchestrator slots");
+    notify(key);
+    return d;
 }
 
 void ClaimTable::block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state) {
@@ -97,20 +111,33 @@ void ClaimTable::block(const PairKey &key, const std::string &reason, const std:
     c.since = wall_now_();
     c.token = 0;
     c.last_error = reason;
+    notify(key);
 }
 
-void ClaimTable::release(const PairKey &key) { claims_.erase(key); }
+void ClaimTable::release(const PairKey &key) {
+    if (claims_.erase(key)) notify(key);
+}
 
 void ClaimTable::release_issue(const std::string &issue_id) {
+    std::vector<PairKey> gone;
     for (auto it = claims_.begin(); it != claims_.end();)
-        it = it->first.first == issue_id ? claims_.erase(it) : std::next(it);
+        if (it->first.first == issue_id) {
+            gone.push_back(it->first);
+            it = claims_.erase(it);
+        } else {
+            ++it;
+        }
+    for (const auto &k : gone)
+        notify(k);
 }
 
 size_t ClaimTable::release_idle(const std::string &issue_id) {
     size_t n = 0;
     for (auto it = claims_.begin(); it != claims_.end();) {
         if (it->first.first == issue_id && it->second.state != ClaimState::running) {
+            PairKey k = it->first;
             it = claims_.erase(it);
+            notify(k);
             ++n;
         } else {
             ++it;
@@ -133,7 +160,9 @@ size_t ClaimTable::clear_blocks_on_state_change(const std::string &issue_id, con
     size_t n = 0;
     for (auto it = claims_.begin(); it != claims_.end();) {
         if (it->first.first == issue_id && it->second.state == ClaimState::blocked && it->second.issue_state != current_state) {
+            PairKey k = it->first;
             it = claims_.erase(it);
+            notify(k);
             ++n;
         } else {
             ++it;
@@ -146,7 +175,9 @@ size_t ClaimTable::clear_for_retry(const std::string &issue_id) {
     size_t n = 0;
     for (auto it = claims_.begin(); it != claims_.end();) {
         if (it->first.first == issue_id && it->second.state != ClaimState::running) {
+            PairKey k = it->first;
             it = claims_.erase(it);
+            notify(k);
             ++n;
         } else {
             ++it;

@@ -58,6 +58,16 @@ class ClaimTable {
         : policy_(std::move(policy)),
           wall_now_(wall_now ? std::move(wall_now) : [] { return std::chrono::system_clock::now(); }) {}
 
+    // Called after every transition with the pair's claim as it now stands (nullptr: released).
+    // The durable store mirrors the table through it (durable_state.hpp).
+    using Observer = std::function<void(const PairKey &key, const Claim *claim)>;
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+    // A claim as a restart recovered it (durable_state.hpp): put back as it was, without telling
+    // the observer (the store has it already). A retry_queued claim gets a fresh live token,
+    // which is returned.
+    uint64_t restore(const PairKey &key, Claim claim);
+
     const Claim *find(const PairKey &key) const;
     bool claimed(const PairKey &key) const { return find(key) != nullptr; }
 
@@ -97,6 +107,10 @@ class ClaimTable {
 
   private:
     Claim *get(const PairKey &key);
+    void notify(const PairKey &key) const {
+        if (observer_) observer_(key, find(key));
+    }
+    Observer observer_;
     Decision queue(Claim &c, const std::string &kind, double delay, const std::string &reason);
     workflow::SchedulingPolicy policy_;
     WallNow wall_now_;

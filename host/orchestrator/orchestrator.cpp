@@ -16,6 +16,7 @@
 #include "orchestrator/budgets.hpp"
 #include "orchestrator/candidates.hpp"
 #include "orchestrator/claims.hpp"
+#include "orchestrator/durable_state.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/intake.hpp"
 #include "orchestrator/operator_control.hpp"
@@ -90,6 +91,7 @@ struct Orchestrator::Impl {
     std::unique_ptr<SchedulerSurface> surface;
 
     ClaimTable claims;
+    DurableState durable{options.store};
     std::map<std::string, ActiveIssue> active; // by issue id
     struct PendingRetry {
         std::unique_ptr<SchedulerTimer> timer;
@@ -110,6 +112,7 @@ struct Orchestrator::Impl {
           commands(options.commands ? options.commands : process::command_runner(p)),
           claims(c.scheduling, [this] { return clock.wall_now(); }) {
         status.started_at = clock.wall_now();
+        durable.observe(claims);
     }
 
     void publish(const char *kind, const std::string &id, const std::string &stage, boost::json::object data = {}) {
@@ -384,7 +387,8 @@ struct Orchestrator::Impl {
                     return;
                 }
                 const ActiveIssue &a = active.at(id);
-                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value));
+                const Claim *c = claims.find({id, stage_name});
+                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value), c ? c->runs : 1);
             }));
     }
 
@@ -644,7 +648,7 @@ struct Orchestrator::Impl {
         }
         launcher = std::make_unique<StageLauncher>(cfg, layout, std::move(hooks), runner, budgets, commands, options.plugin_dirs);
         sessions = std::make_unique<SessionSupervisor>(
-            cfg, registry, layout, io, clock, guard, feed, options.plugin_dirs,
+            cfg, registry, layout, io, clock, guard, feed, durable, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
         control =
             std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
@@ -667,8 +671,19 @@ struct Orchestrator::Impl {
         prepared = true;
     }
 
+    // What the store kept from the last run goes back into the claim table before the first
+    // intake (durable_state.hpp states the rules); its retries wait for the rest of their delay.
+    void resume() {
+        if (!durable.enabled()) return;
+        DurableState::Resumed r = durable.recover(claims, clock.wall_now());
+        for (const auto &retry : r.retries)
+            arm_retry(retry.key, retry.token, retry.delay_sec);
+        spdlog::info("{} db={}", r.summary, durable.location());
+    }
+
     void start() {
         prepare();
+        resume();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });

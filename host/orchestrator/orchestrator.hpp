@@ -24,6 +24,10 @@ namespace boost::asio {
 class io_context;
 }
 
+namespace vik::store {
+class Store;
+}
+
 namespace vik::orchestrator {
 
 struct OrchestratorOptions {
@@ -35,6 +39,10 @@ struct OrchestratorOptions {
     // Scheduling time: observation times (the stale-observation rule, intake.hpp) and every
     // scheduling timer (scheduler_clock.hpp). Null: the system clock. Tests pass a ManualClock.
     std::shared_ptr<SchedulerClock> clock;
+    // The durable store (store/store.hpp): claims and runs are mirrored into it and a start
+    // resumes from it (durable_state.hpp). Null: nothing persists. It must outlive the
+    // orchestrator.
+    store::Store *store = nullptr;
 };
 
 class Orchestrator {

@@ -76,6 +76,8 @@ class ManualTimer final : public SchedulerTimer {
 ManualClock::ManualClock()
     : now_(std::chrono::steady_clock::now()), wall_base_(std::chrono::system_clock::now()), steady_base_(now_) {}
 
+ManualClock::ManualClock(std::chrono::system_clock::time_point wall_start) : ManualClock() { wall_base_ = wall_start; }
+
 std::chrono::system_clock::time_point ManualClock::wall_now() const {
     return wall_base_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(now_ - steady_base_);
 }

@@ -55,6 +55,8 @@ std::shared_ptr<SchedulerClock> make_system_clock();
 class ManualClock final : public SchedulerClock, public std::enable_shared_from_this<ManualClock> {
   public:
     ManualClock();
+    // Wall time starts at `wall_start` (a second host in a test that continues a first one's day).
+    explicit ManualClock(std::chrono::system_clock::time_point wall_start);
     time_point now() const override { return now_; }
     std::chrono::system_clock::time_point wall_now() const override;
     std::unique_ptr<SchedulerTimer> make_timer(boost::asio::io_context &io) override;
@@ -64,7 +66,7 @@ class ManualClock final : public SchedulerClock, public std::enable_shared_from_
     // Moves time to the earliest pending timer (if any) and fires it with the others due then.
     // Returns false when no timer is pending.
     bool advance_to_next();
-    // Timers waiting; the time until the earliest (nullopt-like -1 ms when none).
+    // Timers waiting; the time until the earliest (-1 ms when none).
     size_t pending() const { return waits_.size(); }
     std::chrono::milliseconds next_due_in() const;
 

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 struct SessionSupervisor::StageRun {
     PairKey key;
     std::string title, state; // the issue's, when the session started
+    DurableState::RunStart record;                     // the run as the store keeps it
     std::string agent;        // the stage's agent profile
     std::string session_id;
     std::chrono::system_clock::time_point started_at;
@@ -68,8 +69,10 @@ const char *record_state(Outcome o) {
 
 SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry,
                                      const workspace::Layout &layout, asio::io_context &io, SchedulerClock &clock,
-                                     const FaultGuard &guard, ChangeFeed &feed, std::string plugin_dirs, OnEnded on_ended)
-    : cfg_(config), layout_(layout), io_(io), clock_(clock), guard_(guard), feed_(feed), plugin_dirs_(std::move(plugin_dirs)),
+                                     const FaultGuard &guard, ChangeFeed &feed, DurableState &durable, std::string plugin_dirs,
+                                     OnEnded on_ended)
+    : cfg_(config), layout_(layout), io_(io), clock_(clock), guard_(guard), feed_(feed), durable_(durable),
+      plugin_dirs_(std::move(plugin_dirs)),
       on_ended_(std::move(on_ended)) {
     for (const auto &a : cfg_.agents) {
         if (!runtimes_.count(a.runtime)) {
@@ -109,7 +112,8 @@ std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentPr
     return names;
 }
 
-void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt) {
+void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt,
+                              int64_t attempt) {
     const std::string &id = issue.id;
     PairKey key{id, stage_name};
     const workflow::Stage *s = nullptr;
@@ -137,6 +141,8 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
         return;
     }
     runs_[key] = run;
+    run->record = DurableState::RunStart{run->session_id, id, stage_name, profile.name, file.string(), attempt, run->started_at};
+    durable_.run_started(run->record);
 
     std::weak_ptr<StageRun> weak = run;
     plugins::SessionListener listener;
@@ -337,6 +343,7 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     const json::object &snap = run->recorder->snapshot();
     const auto &tokens = snap.at("tokens").as_object();
     count_finished(outcome, snap);
+    durable_.run_ended(run->record, state, reason, snap, clock_.wall_now());
     std::string incomplete;
     if (const auto *e = snap.if_contains("write_error"); e && e->is_string())
         incomplete += " write_error=" + std::string(e->as_string());
@@ -344,9 +351,16 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     auto level = outcome == Outcome::completed ? spdlog::level::info
                  : outcome == Outcome::failed  ? spdlog::level::err
                                                : spdlog::level::warn;
-    spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}{}",
+    // vik's fields first (input/output tokens); then what vik-host adds: cache reads and the
+    // cost where the agent reports one.
+    std::string cost;
+    if (const auto *c = snap.if_contains("cost_usd"); c && c->is_double() && c->get_double() > 0)
+        cost = fmt::format(" cost_usd={:.6f}", c->get_double());
+    const json::value *cache = tokens.if_contains("cache_read");
+    spdlog::log(level, "session finished issue_id={} stage={} session_id={} state={} input_tokens={} output_tokens={}{}{}{}{}",
                 run->key.first, run->key.second, run->session_id, state, json::serialize(tokens.at("input")),
-                json::serialize(tokens.at("output")), incomplete, reason.empty() ? "" : " error=" + reason);
+                json::serialize(tokens.at("output")), cache ? " cache_read_tokens=" + json::serialize(*cache) : "", cost,
+                incomplete, reason.empty() ? "" : " error=" + reason);
     run->session.reset(); // the plugin releases its session now that finish was delivered
     bool after_run = outcome == Outcome::completed || outcome == Outcome::failed;
     if (!feed_.empty())

@@ -14,6 +14,7 @@
 
 #include "orchestrator/change_feed.hpp"
 #include "orchestrator/claims.hpp"
+#include "orchestrator/durable_state.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/issue.hpp"
 #include "orchestrator/outcome.hpp"
@@ -53,11 +54,13 @@ class SessionSupervisor {
     // runtime or plugin that could not start.
     SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
                       boost::asio::io_context &io, SchedulerClock &clock, const FaultGuard &guard, ChangeFeed &feed,
-                      std::string plugin_dirs, OnEnded on_ended);
+                      DurableState &durable, std::string plugin_dirs, OnEnded on_ended);
     ~SessionSupervisor();
 
-    // Starts the stage's agent session in `workdir`.
-    void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt);
+    // Starts the stage's agent session in `workdir`; `attempt` is the claim's run count (the
+    // run's record keeps it).
+    void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt,
+               int64_t attempt);
 
     // Cancels a live session (not finished, not cancelled before); false when there was none.
     bool cancel(const PairKey &key, CancelReason why, const std::string &detail);
@@ -102,6 +105,7 @@ class SessionSupervisor {
     SchedulerClock &clock_;
     const FaultGuard &guard_;
     ChangeFeed &feed_;
+    DurableState &durable_;
     std::string plugin_dirs_;
     OnEnded on_ended_;
     std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> runtimes_; // by runtime name

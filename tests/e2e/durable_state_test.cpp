@@ -1,0 +1,108 @@
+// The durable store through the real binary: a host SIGKILLed mid-run is started again, says
+// what it resumed, runs the interrupted stage again as attempt 2, and `history` / `stats` show
+// both runs (docs/store.md). The recovery rules one by one are tested in-process:
+// tests/orchestrator/restart_recovery_test.cpp.
+#include "e2e/e2e_support.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <sys/stat.h>
+
+using namespace vik::test;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+TEST_CASE("store: a SIGKILLed host resumes its interrupted run as attempt 2, and history and stats show both runs",
+          "[store][e2e][signals]") {
+    Project p;
+    std::string prompts = shell_quote((p.dir / "prompts.log").string());
+    std::string first = shell_quote((p.dir / "first-run").string());
+    // The first run hangs (the host dies under it); the next one completes and moves the issue on.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + prompts + "\nif [ ! -e " + first + " ]; then : > " + first +
+                            "; exec sleep 1000; fi\n\"$VIK_HOST_BIN\" issue set-state K-1 done >/dev/null\n"
+                            "echo '{\"kind\":\"token_usage\",\"input\":120,\"output\":30,\"cache_read\":7,\"cost_usd\":0.25}'\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    p.issues(R"([{"id":"K-1","title":"t","state":"todo"}])");
+    write_file(p.workflow(), "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " +
+                                 (p.dir / "agent.sh").string() +
+                                 "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\nissue:\n"
+                                 "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: 'attempt={{ attempt }}'}\n"
+                                 "scheduling: {retry_base_sec: 0.2}\n");
+    {
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        REQUIRE(wait_until([&] { return fs::exists(p.dir / "first-run"); }, 20s));
+        // Store writes are batched (at most 50 ms behind): the run is on record before the kill.
+        REQUIRE(wait_until(
+            [&] {
+                auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
+                return h.exit_code == 0 && h.out.find("\"running\"") != std::string::npos;
+            },
+            20s));
+        host->signal(SIGKILL);
+        REQUIRE(host->wait(10s) == 128 + SIGKILL);
+    }
+    fs::path db = p.scoped() / "state" / "vik.db";
+    REQUIRE(fs::exists(db));
+    struct stat st {};
+    REQUIRE(::stat(db.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until([&] { return read_file(p.dir / "issues.json").find("done") != std::string::npos; }, 30s));
+    REQUIRE(wait_until(
+        [&] {
+            auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
+            return h.exit_code == 0 && h.out.find("succeeded") != std::string::npos;
+        },
+        20s));
+    host->signal(SIGTERM);
+    REQUIRE(host->wait(20s) == 0);
+    std::string out = host->stdout_text();
+    INFO(out);
+    CHECK_THAT(out, Catch::Contains("store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 0 pending "
+                                    "retries, 0 blocked pair(s)"));
+    CHECK(read_file(p.dir / "prompts.log") == "attempt=1\nattempt=2\n");
+    CHECK_THAT(out, Catch::Contains("input_tokens=120 output_tokens=30 cache_read_tokens=7 cost_usd=0.250000"));
+
+    auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
+    REQUIRE(h.exit_code == 0);
+    json::array runs = json::parse(h.out).as_array();
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0].at("outcome") == "succeeded"); // newest first
+    CHECK(runs[0].at("attempt") == 2);
+    CHECK(runs[0].at("tokens_in") == 120);
+    CHECK(runs[0].at("tokens_cache_read") == 7);
+    CHECK(runs[0].at("cost_usd") == 0.25);
+    CHECK(runs[1].at("outcome") == "interrupted");
+    CHECK(runs[1].at("attempt") == 1);
+    CHECK(runs[1].at("error") == "interrupted: vik-host stopped while this run was running");
+
+    auto text = run_host({"history", "--issue", "K-1", p.workflow().string()}, p.dir.path);
+    REQUIRE(text.exit_code == 0);
+    CHECK_THAT(text.out, Catch::Contains("OUTCOME"));
+    CHECK(count(text.out, "K-1") == 2);
+
+    auto stats = run_host({"stats", "--json", p.workflow().string()}, p.dir.path);
+    REQUIRE(stats.exit_code == 0);
+    json::object s = json::parse(stats.out).as_object();
+    CHECK(s.at("overall").at("runs") == 2);
+    CHECK(s.at("overall").at("successes") == 1);
+    CHECK(s.at("overall").at("failures") == 1);
+    CHECK(s.at("overall").at("tokens_in") == 120);
+    CHECK(s.at("per_agent").as_array().at(0).at("key") == "bot");
+}
+
+TEST_CASE("store: history of a workflow that never ran is empty, not an error", "[store][e2e]") {
+    Project p;
+    write_file(p.workflow(), workflow_text("", "    settings: {command: /bin/true}\n",
+                                           "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    auto h = run_host({"history", p.workflow().string()}, p.dir.path);
+    CHECK(h.exit_code == 0);
+    CHECK(h.out == "no runs on record\n");
+    auto j = run_host({"stats", "--json", p.workflow().string()}, p.dir.path);
+    CHECK(j.exit_code == 0);
+    CHECK(json::parse(j.out).at("overall").at("runs") == 0);
+}

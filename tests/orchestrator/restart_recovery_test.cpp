@@ -1,0 +1,109 @@
+// Restart recovery through the durable store (docs/store.md, "Recovery rules"): a host dies with
+// one run going and one retry pending; the next host on the same workflow resumes both with their
+// attempt counts, waits only the rest of the pending delay, and keeps blocks blocked. In-process
+// on a manual clock with the real SQLite store; the SIGKILL of the real binary is in
+// tests/e2e/durable_state_test.cpp.
+#include "orchestrator/scheduler_harness.hpp"
+#include "store/sqlite_store.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace vik::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+size_t lines(const fs::path &file) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return 0;
+    return count(read_file(file), "\n");
+}
+
+const std::string kStages = "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
+                            "      prompt: '{{ issue.id }} attempt={{ attempt }} kind={{ retry_kind }}'\n";
+
+// R-1 fails at once (a retry queued); K-1 and B-1 run until stopped (B-1 by an operator, which
+// blocks it; K-1 by the host's death).
+std::string agent_script(const Project &p) {
+    return "#!/bin/sh\n{ cat; echo; } >> " + shell_quote((p.dir / "prompts.log").string()) +
+           "\ncase \"$VIK_ISSUE_ID\" in\n  R-1) exit 1 ;;\n  *) exec sleep 1000 ;;\nesac\n";
+}
+
+std::unique_ptr<vik::store::SqliteStore> open_store(const Project &p) {
+    auto s = vik::store::SqliteStore::open(p.dir / "state.db");
+    REQUIRE(s.has_value());
+    return std::move(*s);
+}
+
+} // namespace
+
+TEST_CASE("recovery: a restarted host resumes interrupted runs, pending retries and blocks with their attempts",
+          "[scheduling][rules][store]") {
+    auto project = std::make_shared<Project>();
+    Project &p = *project;
+    p.agent("agent.sh", agent_script(p));
+    pull_from_file(p, R"([{"id":"R-1","title":"t","state":"todo"},{"id":"K-1","title":"t","state":"todo"},
+                          {"id":"B-1","title":"t","state":"todo"}])");
+    std::string workflow = harness_workflow(p, kStages, "");
+    std::chrono::system_clock::time_point died_at;
+    {
+        auto db = open_store(p);
+        SchedulerHarness first(project);
+        first.start(workflow, db.get());
+        REQUIRE(first.run_until([&] {
+            auto v = first.view();
+            return v.retrying.size() == 1 && v.running.size() == 2 && lines(p.dir / "prompts.log") == 3;
+        }));
+        REQUIRE(first.surface().cancel("B-1").value() == 1);
+        REQUIRE(first.run_until([&] { return first.view().blocked.size() == 1; }));
+        first.advance(4s); // 6 s of R-1's 10 s backoff left
+        REQUIRE(db->flush(5s).has_value());
+        died_at = first.clock->wall_now();
+        first.crash();
+    }
+    CHECK(lines(p.dir / "prompts.log") == 3);
+
+    auto db = open_store(p);
+    SchedulerHarness second(project);
+    second.clock = std::make_shared<vik::orchestrator::ManualClock>(died_at); // it starts the moment the first died
+    second.start(workflow, db.get());
+    CHECK_THAT(second.log(), Catch::Contains("store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 1 "
+                                             "pending retry, 1 blocked pair(s)"));
+    auto v = second.view();
+    REQUIRE(v.retrying.size() == 2);
+    REQUIRE(v.blocked.size() == 1);
+    CHECK(v.blocked[0].issue_id == "B-1");
+    CHECK(v.blocked[0].reason == "cancelled by an operator");
+    for (const auto &r : v.retrying) {
+        CHECK(r.attempt == 2);
+        CHECK(r.kind == "failure");
+        if (r.issue_id == "K-1") CHECK(r.last_error == "interrupted: vik-host stopped while this run was running");
+    }
+    // The first intake sees every issue claimed: nothing runs at once.
+    REQUIRE(second.wait_intakes(1));
+    second.settle();
+    CHECK(lines(p.dir / "prompts.log") == 3);
+    CHECK(second.view().running.empty());
+
+    // R-1 waits only the rest of its delay: 6 s.
+    second.advance(5900ms);
+    second.settle();
+    CHECK(count(read_file(p.dir / "prompts.log"), "R-1 attempt=2") == 0);
+    second.advance(100ms);
+    REQUIRE(second.run_until([&] { return count(read_file(p.dir / "prompts.log"), "R-1 attempt=2 kind=failure") == 1; }));
+    // K-1's interrupted run is its first failure: 10 s of backoff from the restart.
+    CHECK(count(read_file(p.dir / "prompts.log"), "K-1 attempt=2") == 0);
+    second.advance(4s);
+    REQUIRE(second.run_until([&] { return count(read_file(p.dir / "prompts.log"), "K-1 attempt=2 kind=failure") == 1; }));
+    CHECK(count(read_file(p.dir / "prompts.log"), "B-1") == 1); // blocked stays blocked
+
+    // The store has every run: the interrupted one marked so.
+    REQUIRE(db->flush(5s).has_value());
+    auto h = db->history({std::string("K-1"), 10});
+    REQUIRE(h.has_value());
+    REQUIRE(h->size() == 2);
+    CHECK(h->at(1).outcome == vik::store::RunOutcome::interrupted);
+    CHECK(h->at(1).attempt == 1);
+    CHECK(h->at(0).attempt == 2);
+}
