@@ -149,7 +149,7 @@ int cmd_run(const Options &opts) {
         // the surface it reads.
         std::unique_ptr<http::OperatorHttp> operator_http;
         if (listen_plan->enabled) {
-            operator_http = std::make_unique<http::OperatorHttp>(loop->io(), loop->surface(), *listen_plan);
+            operator_http = std::make_unique<http::OperatorHttp>(loop->io(), loop->surface(), *listen_plan, db->get());
             auto port = operator_http->listen();
             if (!port) throw std::runtime_error(port.error());
             spdlog::info("http surface listening url=http://{}:{}/ token={}",

@@ -3,6 +3,8 @@
 #include "http/url.hpp"
 #include "http/web_assets.hpp"
 #include "orchestrator/operator_surface.hpp"
+#include "store/store.hpp"
+#include "store/store_json.hpp"
 
 #include <boost/json.hpp>
 
@@ -110,13 +112,62 @@ std::optional<uint64_t> parse_index(const std::string &s) {
 }
 
 bool is_reserved(const std::string &segment) {
-    return segment == "state" || segment == "refresh" || segment == "events" || segment == "issues";
+    return segment == "state" || segment == "refresh" || segment == "events" || segment == "issues" || segment == "history" ||
+           segment == "stats";
 }
 
 } // namespace
 
-Api::Api(orchestrator::OperatorSurface &surface, const HttpStats &stats, ApiLimits limits)
-    : surface_(surface), stats_(stats), limits_(limits) {}
+Api::Api(orchestrator::OperatorSurface &surface, const HttpStats &stats, ApiLimits limits, StoreAccess store)
+    : surface_(surface), stats_(stats), limits_(limits), store_(std::move(store)) {}
+
+Api::~Api() { *alive_ = false; }
+
+// Runs `query` off the loop and answers with what it returns, on the loop.
+Response Api::from_store(std::string route, std::function<Response(store::Store &)> query) const {
+    if (!store_.store) return with_route(error_response(404, "no_store", "this host keeps no durable store"), std::move(route));
+    Response r;
+    r.route = route;
+    r.deferred = [store = store_, query = std::move(query), route](std::function<void(Response)> reply) {
+        store.off_loop([store, query, route, reply] {
+            Response answer;
+            try {
+                answer = query(*store.store);
+            } catch (const std::exception &e) {
+                answer = error_response(500, "store", std::string("the store failed: ") + e.what());
+            }
+            answer.route = route;
+            store.on_loop([reply, answer = std::move(answer)]() mutable { reply(std::move(answer)); });
+        });
+    };
+    return r;
+}
+
+// The scheduler's view is read on the loop; the store's per-agent totals (durable across
+// restarts) come from off it when there is a store.
+Response Api::metrics() const {
+    auto render = [this](const std::optional<store::Stats> &stats) {
+        Response r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = render_metrics(surface_.view(), stats_, std::chrono::system_clock::now());
+        if (stats) r.body += render_store_metrics(*stats);
+        r.route = "/metrics";
+        return r;
+    };
+    if (!store_.store) return render(std::nullopt);
+    Response r;
+    r.route = "/metrics";
+    r.deferred = [store = store_, alive = alive_, render](std::function<void(Response)> reply) {
+        store.off_loop([store, alive, render, reply] {
+            std::optional<store::Stats> stats;
+            if (auto s = store.store->stats()) stats = std::move(*s);
+            store.on_loop([alive, render, reply, stats = std::move(stats)] {
+                if (*alive) reply(render(stats));
+            });
+        });
+    };
+    return r;
+}
 
 bool Api::is_public_asset(const std::string &target) {
     std::string path = target.substr(0, target.find('?'));
@@ -146,11 +197,7 @@ Response Api::handle(const Request &req) const {
 
     if (seg.size() == 1 && seg[0] == "metrics") {
         if (!get) return method_not_allowed("GET", "/metrics");
-        Response r;
-        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = render_metrics(surface_.view(), stats_, std::chrono::system_clock::now());
-        r.route = "/metrics";
-        return r;
+        return metrics();
     }
 
     if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1")
@@ -161,6 +208,34 @@ Response Api::handle(const Request &req) const {
     if (rest.size() == 1 && rest[0] == "state") {
         if (!get) return method_not_allowed("GET", "/api/v1/state");
         return json_response(200, orchestrator::to_json(surface_.view()), "/api/v1/state");
+    }
+    if (rest.size() == 1 && rest[0] == "history") {
+        const std::string route = "/api/v1/history";
+        if (!get) return method_not_allowed("GET", route);
+        store::HistoryQuery q;
+        if (auto it = target->query.find("issue"); it != target->query.end()) q.issue_id = it->second;
+        if (auto it = target->query.find("limit"); it != target->query.end()) {
+            auto n = parse_index(it->second);
+            if (!n || *n == 0) return with_route(error_response(400, "bad_limit", "limit must be a positive number"), route);
+            q.limit = static_cast<size_t>(std::min<uint64_t>(*n, limits_.max_history));
+        }
+        return from_store(route, [q](store::Store &s) {
+            auto h = s.history(q);
+            if (!h) return error_response(500, "store", h.error().message);
+            json::array runs;
+            for (const auto &run : *h)
+                runs.push_back(store::to_json(run));
+            return json_response(200, runs, "");
+        });
+    }
+    if (rest.size() == 1 && rest[0] == "stats") {
+        const std::string route = "/api/v1/stats";
+        if (!get) return method_not_allowed("GET", route);
+        return from_store(route, [](store::Store &s) {
+            auto st = s.stats();
+            if (!st) return error_response(500, "store", st.error().message);
+            return json_response(200, store::to_json(*st), "");
+        });
     }
     if (rest.size() == 1 && rest[0] == "refresh") {
         const std::string route = "/api/v1/refresh";

@@ -41,6 +41,10 @@ struct Response {
     // path, whose ids would make one series per issue.
     std::string route;
     std::shared_ptr<EventStream> stream; // set: answer with this event stream instead of `body`
+    // Set: the answer comes later (work off the loop, such as a store query). The server calls
+    // it once with a `reply` to call on the loop's thread; until then nothing is written, and
+    // when no reply comes within the write deadline the client gets a 503.
+    std::function<void(std::function<void(Response)> reply)> deferred;
 };
 
 // {"error":{"code":code,"message":message}} with `status`.

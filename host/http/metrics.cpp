@@ -1,6 +1,7 @@
 #include "http/metrics.hpp"
 
 #include "orchestrator/operator_surface.hpp"
+#include "store/store.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -155,6 +156,32 @@ std::string render_metrics(const orchestrator::SchedulerView &view, const HttpSt
     e.sample("vik_http_open_connections", static_cast<double>(http.open_connections));
     e.family("vik_http_open_streams", "gauge", "Event streams open now.");
     e.sample("vik_http_open_streams", static_cast<double>(http.open_streams));
+    return e.take();
+}
+
+std::string render_store_metrics(const store::Stats &stats) {
+    Exposition e;
+    e.family("vik_agent_runs_total", "counter", "Runs on record by agent profile and result (durable store).");
+    for (const auto &g : stats.per_agent) {
+        std::string a = "agent=\"" + label_value(g.key) + "\"";
+        e.sample("vik_agent_runs_total", static_cast<double>(g.totals.successes), a + ",result=\"succeeded\"");
+        e.sample("vik_agent_runs_total", static_cast<double>(g.totals.failures), a + ",result=\"failed\"");
+        e.sample("vik_agent_runs_total", static_cast<double>(g.totals.runs - g.totals.successes - g.totals.failures),
+                 a + ",result=\"other\"");
+    }
+    e.family("vik_agent_tokens_total", "counter", "Tokens on record by agent profile (durable store).");
+    for (const auto &g : stats.per_agent) {
+        std::string a = "agent=\"" + label_value(g.key) + "\"";
+        e.sample("vik_agent_tokens_total", static_cast<double>(g.totals.tokens_in), a + ",kind=\"input\"");
+        e.sample("vik_agent_tokens_total", static_cast<double>(g.totals.tokens_out), a + ",kind=\"output\"");
+        e.sample("vik_agent_tokens_total", static_cast<double>(g.totals.tokens_cache_read), a + ",kind=\"cache_read\"");
+    }
+    e.family("vik_agent_cost_usd_total", "counter", "Cost in US dollars on record by agent profile (durable store).");
+    for (const auto &g : stats.per_agent)
+        e.sample("vik_agent_cost_usd_total", g.totals.cost_usd, "agent=\"" + label_value(g.key) + "\"");
+    e.family("vik_agent_session_seconds_total", "counter", "Session time on record by agent profile (durable store).");
+    for (const auto &g : stats.per_agent)
+        e.sample("vik_agent_session_seconds_total", g.totals.seconds, "agent=\"" + label_value(g.key) + "\"");
     return e.take();
 }
 

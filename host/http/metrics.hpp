@@ -12,6 +12,9 @@
 namespace vik::orchestrator {
 struct SchedulerView;
 }
+namespace vik::store {
+struct Stats;
+}
 
 namespace vik::http {
 
@@ -28,6 +31,10 @@ struct HttpStats {
 // The whole exposition. `now` is the wall clock the event ages are measured against.
 std::string render_metrics(const orchestrator::SchedulerView &view, const HttpStats &http,
                            std::chrono::system_clock::time_point now);
+
+// Per agent profile, from the durable store (so they survive restarts): runs by result, tokens,
+// cost and seconds. Appended to render_metrics' exposition.
+std::string render_store_metrics(const store::Stats &stats);
 
 // Seconds since the epoch of an RFC 3339 UTC time ("2026-11-23T13:45:01.123Z"); nullopt-like
 // negative value when it does not parse.

@@ -16,6 +16,9 @@ class io_context;
 namespace vik::orchestrator {
 class OperatorSurface;
 }
+namespace vik::store {
+class Store;
+}
 
 namespace vik::http {
 
@@ -23,10 +26,12 @@ struct ServerLimits;
 
 class OperatorHttp {
   public:
-    // `io` and `surface` must outlive this object; the routes run on `io`'s thread.
-    OperatorHttp(boost::asio::io_context &io, orchestrator::OperatorSurface &surface, const ListenPlan &plan);
+    // `io`, `surface` and `store` (may be null: no history, stats or per-agent metrics) must
+    // outlive this object; the routes run on `io`'s thread, store reads on a thread of its own.
     OperatorHttp(boost::asio::io_context &io, orchestrator::OperatorSurface &surface, const ListenPlan &plan,
-                 const ServerLimits &limits);
+                 store::Store *store = nullptr);
+    OperatorHttp(boost::asio::io_context &io, orchestrator::OperatorSurface &surface, const ListenPlan &plan,
+                 const ServerLimits &limits, store::Store *store = nullptr);
     ~OperatorHttp();
 
     // The port listened on, or why not.

@@ -119,9 +119,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 res.route = "other";
             }
         }
+        if (res.deferred) return defer(std::move(res), keep_alive, version);
         ++core_->stats.requests[{res.route.empty() ? "other" : res.route, res.status}];
         if (res.stream && res.status == 200) return start_stream(std::move(res.stream));
         write_response(std::move(res), keep_alive, version);
+    }
+
+    // The route answers later; the connection waits (reading nothing) at most the write deadline.
+    void defer(Response pending, bool keep_alive, unsigned version) {
+        auto answered = std::make_shared<bool>(false);
+        std::weak_ptr<Connection> weak = shared_from_this();
+        auto finish = [weak, answered, keep_alive, version, route = pending.route](Response r) {
+            auto self = weak.lock();
+            if (!self || *answered || self->core_->stopped) return;
+            *answered = true;
+            self->heartbeat_.cancel();
+            if (r.route.empty()) r.route = route;
+            ++self->core_->stats.requests[{r.route, r.status}];
+            self->write_response(std::move(r), keep_alive, version);
+        };
+        heartbeat_.expires_after(limits().write_timeout);
+        // The timer's handler holds the connection while the answer is away (nothing else does).
+        heartbeat_.async_wait([self = shared_from_this(), finish, answered](beast::error_code ec) {
+            if (ec || *answered) return;
+            finish(error_response(503, "no_answer", "the answer took too long; try again"));
+        });
+        try {
+            pending.deferred(finish);
+        } catch (const std::exception &e) {
+            spdlog::error("http: deferred route failed: {}", e.what());
+            finish(error_response(500, "internal", "the host failed to answer this request; its log says why"));
+        }
     }
 
     void write_response(Response r, bool keep_alive, unsigned version) {

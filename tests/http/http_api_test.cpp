@@ -4,6 +4,7 @@
 #include "http/api.hpp"
 #include "http/http_test_support.hpp"
 #include "http/url.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/test_support.hpp"
 
 #include <boost/json.hpp>
@@ -217,4 +218,60 @@ TEST_CASE("status: the live table lists running, retrying and blocked work with 
     CHECK(t.find("in 30s") != std::string::npos);
     CHECK(t.find("blocked: 0\n") != std::string::npos);
     CHECK(t.find("totals: 3 completed, 1 failed, 0 cancelled; tokens 100 in, 50 out; 7 pulls (1 failed)\n") != std::string::npos);
+}
+
+TEST_CASE("http api: history and stats come from the durable store, off the loop, and /metrics adds per-agent counters",
+          "[http]") {
+    test::TempDir dir;
+    auto db = store::SqliteStore::open(dir / "vik.db");
+    REQUIRE(db);
+    store::RunRecord run;
+    run.run_id = "r-1";
+    run.issue_id = "A/1 x";
+    run.stage = "plan";
+    run.agent = "coder";
+    run.started_at = std::chrono::system_clock::now();
+    run.ended_at = run.started_at;
+    run.outcome = store::RunOutcome::succeeded;
+    run.tokens_in = 70;
+    run.cost_usd = 0.25;
+    (*db)->record_run(run);
+    REQUIRE((*db)->flush(std::chrono::seconds(10)));
+
+    test::FakeSurface surface;
+    http::HttpStats stats;
+    int off = 0;
+    // Both sides inline: the test sees the deferred answer at once, and counts the trips.
+    http::Api api(surface, stats, {},
+                  http::StoreAccess{db->get(),
+                                    [&](std::function<void()> f) {
+                                        ++off;
+                                        f();
+                                    },
+                                    [](std::function<void()> f) { f(); }});
+    auto answer = [&](const std::string &target) {
+        auto r = api.handle({"GET", target, "", "127.0.0.1", "", ""});
+        if (!r.deferred) return r;
+        http::Response got;
+        r.deferred([&](http::Response x) { got = std::move(x); });
+        return got;
+    };
+    auto h = answer("/api/v1/history?issue=A%2F1%20x&limit=5");
+    CHECK(h.status == 200);
+    CHECK(h.route == "/api/v1/history");
+    auto runs = json::parse(h.body).as_array();
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].at("outcome") == "succeeded");
+    CHECK(json::parse(answer("/api/v1/history?issue=other").body).as_array().empty());
+    CHECK(answer("/api/v1/history?limit=0").status == 400);
+    auto st = json::parse(answer("/api/v1/stats").body).as_object();
+    CHECK(st.at("per_agent").as_array()[0].at("key") == "coder");
+    auto m = answer("/metrics");
+    CHECK(m.body.find("vik_agent_runs_total{agent=\"coder\",result=\"succeeded\"} 1\n") != std::string::npos);
+    CHECK(m.body.find("vik_agent_cost_usd_total{agent=\"coder\"} 0.25\n") != std::string::npos);
+    CHECK(off == 4); // the refused limit never left the loop
+    // Without a store: 404 for the store's routes, /metrics at once.
+    Routes t;
+    CHECK(error_code(t.call("GET", "/api/v1/history")) == "no_store");
+    CHECK_FALSE(t.call("GET", "/metrics").deferred);
 }

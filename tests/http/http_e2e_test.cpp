@@ -112,6 +112,14 @@ TEST_CASE("http e2e: the host serves its state, pulls at once on POST refresh, s
     CHECK(json::parse(cancel.body).at("affected").to_number<int64_t>() >= 1);
     CHECK(events.read_until("event: session_ended\n", 10s).find("event: session_ended\n") != std::string::npos);
     CHECK(wait_until([&] { return !process_with_marker_alive(marker); }, 10s));
+    // The durable store's record of that run, through the API.
+    CHECK(wait_until(
+        [&] {
+            auto h = http_request(port, "GET", "/api/v1/history?issue=H-1");
+            return h.status == 200 && json::parse(h.body).as_array().size() == 1 &&
+                   json::parse(h.body).as_array()[0].at("outcome") == "cancelled";
+        },
+        10s));
 
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);

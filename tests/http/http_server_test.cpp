@@ -217,3 +217,47 @@ TEST_CASE("http server: an event stream whose client does not read is dropped, n
     CHECK(test::wait_until([&] { return s.on_loop([&] { return s.surface.listeners.size(); }) == 0; }, 5s));
     CHECK(s.on_loop([&] { return s.stats.streams_dropped; }) >= 1);
 }
+
+TEST_CASE("http server: a deferred answer is written when it comes, and a 503 when it does not come in time", "[http]") {
+    boost::asio::io_context io;
+    http::HttpStats stats;
+    http::ServerLimits limits;
+    limits.write_timeout = 300ms;
+    std::function<void(http::Response)> held; // the slow route's reply, kept to answer later
+    http::Server server(
+        io,
+        [&](const http::Request &r) {
+            http::Response res;
+            res.route = r.target;
+            res.deferred = [&, target = r.target](std::function<void(http::Response)> reply) {
+                if (target == "/later") {
+                    // Answered from a later handler on the loop, as a store query would be.
+                    boost::asio::post(io, [reply] {
+                        http::Response ok;
+                        ok.body = "{\"late\":true}";
+                        reply(ok);
+                    });
+                } else {
+                    held = reply; // never called in time
+                }
+            };
+            return res;
+        },
+        [](const std::string &) { return false; }, stats, http::ServerOptions{"127.0.0.1", 0, {}, limits});
+    auto port = server.listen();
+    REQUIRE(port);
+    auto work = boost::asio::make_work_guard(io);
+    std::thread loop([&] { io.run(); });
+    auto later = test::http_request(*port, "GET", "/later");
+    CHECK(later.status == 200);
+    CHECK(later.body == "{\"late\":true}");
+    auto never = test::http_request(*port, "GET", "/never");
+    CHECK(never.status == 503);
+    CHECK(never.body.find("no_answer") != std::string::npos);
+    boost::asio::post(io, [&] {
+        if (held) held(http::Response{}); // too late: ignored
+        server.stop();
+    });
+    work.reset();
+    loop.join();
+}
