@@ -342,6 +342,22 @@ function renderIssue(issue) {
   $("issue-cancel").disabled = issue.running.length === 0 && issue.retrying.length === 0;
 }
 
+// The durable store's runs of this issue (earlier host runs included); quiet when there is none.
+async function loadRuns() {
+  let runs = [];
+  try { runs = (await api("/api/v1/history?issue=" + encodeURIComponent(page.id) + "&limit=50")).body; } catch (e) { runs = []; }
+  fillTable("runs", runs.map((r) => el("tr", {},
+    el("td", {}, timeEl(r.started_at)),
+    el("td", { text: r.stage }),
+    el("td", { text: r.agent }),
+    el("td", { text: String(r.attempt) }),
+    el("td", {}, el("span", { class: "chip " + r.outcome, text: r.outcome })),
+    el("td", { class: "num", text: (Number(r.duration_sec) || 0).toFixed(1) }),
+    el("td", { class: "num", text: fmt((r.tokens_in || 0) + (r.tokens_out || 0)) }),
+    el("td", { class: "num", text: r.cost_usd == null ? "" : money(r.cost_usd) }),
+    el("td", {}, el("span", { class: "msg err", title: r.error || "", text: r.error || "" })))));
+}
+
 let currentIssue = null;
 async function loadIssue(resetTranscript) {
   try {
@@ -349,6 +365,7 @@ async function loadIssue(resetTranscript) {
     currentIssue = body;
     if ((resetTranscript || transcript.n < 0) && body.sessions && body.sessions.length) await loadTranscript(0);
     renderIssue(body);
+    loadRuns();
   } catch (e) {
     notice(e.message, true);
   }

@@ -111,6 +111,12 @@ check(state.totals.sessions_cancelled >= 1, "the API counts a cancelled session"
 await waitFor(`document.getElementById('feed').textContent.includes('session_ended')`, "the activity feed shows the session's end");
 await screenshot("3-cancelled");
 
+// The issue page lists the cancelled run from the durable store.
+await send("Page.navigate", { url: base + "/#/issue/B-1" });
+check(await waitFor(`[...document.querySelectorAll('#runs tbody tr')].some((tr) => tr.textContent.includes('cancelled'))`,
+  "the cancelled run is on record"), "the issue page lists its runs on record");
+await screenshot("3b-issue-runs");
+
 // The same page in the dark scheme (kept for the eye; the CSS follows the system's choice).
 await send("Emulation.setEmulatedMedia", { features: [{ name: "prefers-color-scheme", value: "dark" }] });
 check(await evaluate(`getComputedStyle(document.body).backgroundColor !== "rgb(246, 247, 249)"`), "dark scheme applied");
