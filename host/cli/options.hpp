@@ -11,7 +11,7 @@
 namespace vik::cli {
 
 struct Options {
-    std::string command;                            // run, doctor, status, stop, restart, uninstall, plugins, issue, history, stats
+    std::string command; // run, doctor, status, stop, restart, uninstall, plugins, issue, history, stats
     std::vector<std::filesystem::path> plugin_dirs; // --plugins: added to the built-in directory
     bool no_builtin_plugins = false;                // --no-builtin-plugins: only the --plugins directories
     std::filesystem::path workflow = "workflow.yml";

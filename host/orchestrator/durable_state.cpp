@@ -35,8 +35,8 @@ store::ClaimRecord record_of(const PairKey &key, const Claim &c) {
     r.issue_state = c.issue_state;
     r.updated_at = c.since;
     if (c.state == ClaimState::retry_queued)
-        r.due_at = c.since + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                 std::chrono::duration<double>(c.due_in_sec));
+        r.due_at = c.since +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(c.due_in_sec));
     if (c.state == ClaimState::blocked) {
         r.blocked_reason = c.last_error;
         r.blocked_at = c.since;
@@ -140,7 +140,8 @@ void DurableState::run_ended(const RunStart &run, const std::string &outcome, co
         r.tokens_out = number(t->as_object(), "output");
         r.tokens_cache_read = number(t->as_object(), "cache_read");
     }
-    if (const auto *c = snapshot.if_contains("cost_usd"); c && c->is_double() && c->get_double() > 0) r.cost_usd = c->get_double();
+    if (const auto *c = snapshot.if_contains("cost_usd"); c && c->is_double() && c->get_double() > 0)
+        r.cost_usd = c->get_double();
     r.duration_sec = std::chrono::duration<double>(ended_at - run.started_at).count();
     store_->record_run(r);
 }

@@ -61,8 +61,8 @@ class DurableState {
     void run_started(const RunStart &run);
     // `outcome`: completed | failed | cancelled (the session record's final state);
     // `snapshot`: the recorder's snapshot (provider session id, tokens, cost).
-    void run_ended(const RunStart &run, const std::string &outcome, const std::string &error,
-                   const boost::json::object &snapshot, std::chrono::system_clock::time_point ended_at);
+    void run_ended(const RunStart &run, const std::string &outcome, const std::string &error, const boost::json::object &snapshot,
+                   std::chrono::system_clock::time_point ended_at);
 
   private:
     store::Store *store_;

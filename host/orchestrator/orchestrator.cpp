@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <csignal>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace vik::orchestrator {
@@ -100,9 +101,11 @@ struct Orchestrator::Impl {
     std::map<PairKey, PendingRetry> retry_timers;
     std::set<std::string> removal_pending, removing; // workspaces to clean
     int64_t iterations = 0;
-    bool pulling = false;     // a pull is in flight
-    bool stopping = false;    // a signal asked us to stop
-    bool intake_done = false; // max_iterations reached: drain and exit
+    bool pulling = false; // a pull is in flight
+    bool inventory_running = false;
+    std::optional<SchedulerClock::time_point> next_inventory; // unset: at the first pull
+    bool stopping = false;                                    // a signal asked us to stop
+    bool intake_done = false;                                 // max_iterations reached: drain and exit
     int signals_seen = 0;
     int exit_code = 0;
     bool prepared = false;
@@ -241,6 +244,7 @@ struct Orchestrator::Impl {
             });
         dispatch(issues);
         refresh_missing(issues);
+        maybe_inventory(issues);
         intake->prune(
             issues, o.started,
             [this](const std::string &id) {
@@ -277,6 +281,45 @@ struct Orchestrator::Impl {
             for (const auto &bad : o.result->skipped)
                 missing.erase(bad.id);
             reconcile(intake->observe_all(o.result->issues, o.started), missing, o.started);
+        }));
+    }
+
+    // ---- workspace inventory ---------------------------------------------------------------
+
+    // At the first pull and then every kWorkspaceInventoryEvery: the issues that have a
+    // workspace but were not in this pull (closed while the host was down or idle, say) are
+    // fetched by id, and those the tracker now reports in a terminal state are cleaned as a pull
+    // would clean them (before_remove, then removal). An issue the fetch does not return is kept:
+    // trackers whose fetch is a filtered pull (the command tracker) cannot tell "gone" from "not
+    // pulled" (docs/decisions.md).
+    static constexpr std::chrono::minutes kWorkspaceInventoryEvery{10};
+
+    void maybe_inventory(const std::vector<Issue> &pulled) {
+        if (inventory_running || stopping || intake_done) return;
+        if (next_inventory && clock.now() < *next_inventory) return;
+        next_inventory = clock.now() + kWorkspaceInventoryEvery;
+        std::set<std::string> seen;
+        for (const auto &i : pulled)
+            seen.insert(i.id);
+        std::set<std::string> ids;
+        for (auto &id : layout.issue_ids())
+            if (!seen.count(id) && !active.count(id) && !removing.count(id) && !removal_pending.count(id)) ids.insert(id);
+        if (ids.empty()) return;
+        inventory_running = true;
+        spdlog::debug("workspace inventory: fetching {} issue(s) not in the pull", ids.size());
+        intake->fetch(ids, guard.wrap("", "", [this](Observation o) {
+            inventory_running = false;
+            if (stopping) return;
+            if (!o.result) {
+                spdlog::warn("workspace inventory: cannot fetch issues by id; workspaces kept: {}", o.result.error());
+                return;
+            }
+            for (const Issue &i : intake->observe_all(o.result->issues, o.started))
+                if (terminal(i.state) && !active.count(i.id)) {
+                    spdlog::info("workspace inventory: issue is in terminal state issue_id={} state={}; cleaning its workspace",
+                                 i.id, i.state);
+                    guard(i.id, "", [&] { clean_terminal(i); });
+                }
         }));
     }
 

@@ -17,9 +17,9 @@ namespace fs = std::filesystem;
 // One session of an (issue, stage), from start to finish.
 struct SessionSupervisor::StageRun {
     PairKey key;
-    std::string title, state; // the issue's, when the session started
-    DurableState::RunStart record;                     // the run as the store keeps it
-    std::string agent;        // the stage's agent profile
+    std::string title, state;      // the issue's, when the session started
+    DurableState::RunStart record; // the run as the store keeps it
+    std::string agent;             // the stage's agent profile
     std::string session_id;
     std::chrono::system_clock::time_point started_at;
     std::unique_ptr<session::SessionRecorder> recorder;
@@ -72,8 +72,7 @@ SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugi
                                      const FaultGuard &guard, ChangeFeed &feed, DurableState &durable, std::string plugin_dirs,
                                      OnEnded on_ended)
     : cfg_(config), layout_(layout), io_(io), clock_(clock), guard_(guard), feed_(feed), durable_(durable),
-      plugin_dirs_(std::move(plugin_dirs)),
-      on_ended_(std::move(on_ended)) {
+      plugin_dirs_(std::move(plugin_dirs)), on_ended_(std::move(on_ended)) {
     for (const auto &a : cfg_.agents) {
         if (!runtimes_.count(a.runtime)) {
             auto rp = registry.find_runtime(a.runtime);

@@ -23,6 +23,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,34 @@
 extern char **environ;
 
 namespace vik::process {
+
+namespace {
+
+// Every child that any ProcessService of this process has started and not reaped yet. Several
+// services may share a process (tests; one per owner): a service's reaping of adopted orphans
+// and its sweep of stray children must never take another service's child, or that service
+// would wait forever for an exit it can no longer see.
+struct TrackedChildren {
+    std::mutex mutex;
+    std::set<pid_t> pids;
+};
+
+TrackedChildren &tracked_children() {
+    static TrackedChildren t;
+    return t;
+}
+
+void track_child(pid_t pid) {
+    std::lock_guard lock(tracked_children().mutex);
+    tracked_children().pids.insert(pid);
+}
+
+void untrack_child(pid_t pid) {
+    std::lock_guard lock(tracked_children().mutex);
+    tracked_children().pids.erase(pid);
+}
+
+} // namespace
 
 namespace asio = boost::asio;
 
@@ -137,11 +166,10 @@ struct ProcessService::Impl {
         containment.reap_adopted(tracked_pids());
     }
 
+    // The children of every service of this process (not only this one's): see TrackedChildren.
     std::vector<pid_t> tracked_pids() const {
-        std::vector<pid_t> pids;
-        for (auto &[pid, child] : children)
-            if (!child->reaped) pids.push_back(pid);
-        return pids;
+        std::lock_guard lock(tracked_children().mutex);
+        return {tracked_children().pids.begin(), tracked_children().pids.end()};
     }
 
     void retry_cgroup_removal() {
@@ -288,6 +316,7 @@ void Child::emit_line(bool is_out, std::string_view line, bool truncated) {
 
 void Child::on_reaped(int wstatus) {
     reaped = true;
+    untrack_child(pid);
     if (WIFEXITED(wstatus)) {
         status.exit_code = WEXITSTATUS(wstatus);
     } else if (WIFSIGNALED(wstatus)) {
@@ -474,6 +503,7 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             drop_cgroup();
             throw std::runtime_error("cannot start '" + spec.argv[0] + "': fork: " + std::strerror(saved));
         }
+        if (pid > 0) track_child(pid); // before it can exit and be seen as someone's orphan
         if (pid == 0) {
             // Child. Into its own cgroup first, before it can start anything.
             if (cgroup_fd >= 0 && ::write(cgroup_fd, "0", 1) != 1) {
@@ -524,6 +554,7 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             [[maybe_unused]] auto r = ::read(status.fd[0], &child_errno, sizeof child_errno);
             int ws;
             waitpid(pid, &ws, 0);
+            untrack_child(pid);
             drop_cgroup();
             std::string step = what == 'c'   ? "cannot enter directory '" + spec.cwd + "'"
                                : what == 'g' ? "cannot join cgroup '" + cgroup + "'"

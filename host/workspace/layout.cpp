@@ -1,6 +1,10 @@
 #include "workspace/layout.hpp"
 
+#include "util/private_files.hpp"
+
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 namespace vik::workspace {
 
@@ -15,9 +19,21 @@ bool Layout::has_workspace(const std::string &issue_id) const {
     return fs::exists(issues_root_ / key(issue_id), ec);
 }
 
+namespace {
+// The directory of id records: a dot name, so it cannot collide with a workspace (safe_key never
+// starts with '.').
+fs::path ids_dir(const fs::path &root) { return root / ".ids"; }
+} // namespace
+
 std::expected<Layout::Prepared, std::string> Layout::prepare(const std::string &issue_id) const {
     auto what = ensure_directory(issues_root_, key(issue_id));
     if (!what) return std::unexpected(what.error());
+    // Which issue this workspace is (keys are not reversible); best effort: without it the
+    // inventory falls back to the directory name.
+    if (!util::create_private_directories(ids_dir(issues_root_))) {
+        std::ofstream out(ids_dir(issues_root_) / key(issue_id), std::ios::trunc);
+        out << issue_id;
+    }
     auto path = workspace(issue_id);
     if (!path) return std::unexpected(path.error());
     return Prepared{*what, *path};
@@ -28,7 +44,27 @@ std::expected<void, std::string> Layout::mark_ready(const std::string &issue_id)
 }
 
 std::expected<void, std::string> Layout::remove(const std::string &issue_id) const {
-    return remove_directory(issues_root_, key(issue_id));
+    auto removed = remove_directory(issues_root_, key(issue_id));
+    if (removed) {
+        std::error_code ec;
+        fs::remove(ids_dir(issues_root_) / key(issue_id), ec);
+    }
+    return removed;
+}
+
+std::vector<std::string> Layout::issue_ids() const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(issues_root_, ec), end; !ec && it != end; it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (name.empty() || name[0] == '.' || !it->is_directory(ec)) continue;
+        std::ifstream in(ids_dir(issues_root_) / name);
+        std::string id((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (id.empty() || key(id) != name) id = name; // no (or a stale) record
+        out.push_back(std::move(id));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 fs::path Layout::session_file(const std::string &issue_id, const std::string &stage, const std::string &session_id) const {

@@ -2,6 +2,7 @@
 // The one object that knows where an issue's files live under the workflow's scoped root:
 //   <issues root>/<key>/                         the issue's workspace (the agent's cwd)
 //   <issues root>/.creating/<key>                its creating marker (workspace.hpp)
+//   <issues root>/.ids/<key>                     the issue id the workspace belongs to
 //   <sessions root>/<key>/<stage>-<id>.jsonl     one file per agent session
 // where <key> is safe_key(issue id). Nobody else joins a root and a key: a workspace path
 // handed out is the one the containment check returned, never one re-joined beside it.
@@ -48,6 +49,11 @@ class Layout {
     // The record of one agent session.
     std::filesystem::path session_file(const std::string &issue_id, const std::string &stage,
                                        const std::string &session_id) const;
+    // The issue ids that have a workspace (the inventory of the workspace cleanup): from each
+    // workspace's id record, or its directory name where there is none (made by vik, or before
+    // id records existed; the name is the id for ids safe_key leaves unchanged).
+    std::vector<std::string> issue_ids() const;
+
     // The issue's session records, newest first (by modification time); empty when none.
     std::vector<std::filesystem::path> session_files(const std::string &issue_id) const;
 

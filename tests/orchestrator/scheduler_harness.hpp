@@ -81,7 +81,8 @@ class SchedulerHarness {
         REQUIRE(root.has_value());
         binding_.emplace(processes_);
         orch_ = std::make_unique<orchestrator::Orchestrator>(
-            loaded_->config, registry_, processes_, orchestrator::OrchestratorOptions{plugin_dir().string(), 2, 15, {}, clock, store});
+            loaded_->config, registry_, processes_,
+            orchestrator::OrchestratorOptions{plugin_dir().string(), 2, 15, {}, clock, store});
         orch_->start();
         orch_->surface().subscribe(
             [this](const orchestrator::Change &c) {
