@@ -84,7 +84,7 @@ void bench_events() {
 }
 
 void bench_spawn() {
-    auto &svc = vik::process::ProcessService::instance();
+    vik::process::ProcessService svc;
     const int n = 300;
     std::vector<double> lat;
     for (int i = 0; i < n; ++i) {

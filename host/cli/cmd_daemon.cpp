@@ -86,6 +86,7 @@ int cmd_status(const Options &opts) {
                   << "sessions_dir: " << st.sessions_dir << "\n"
                   << "workflow_path: " << st.workflow_path << "\n"
                   << "command: " << st.command << "\n";
+        if (!st.database.empty()) std::cout << "database: " << st.database << "\n";
         // vik's lines above stay as they are; what the host is doing follows them.
         if (s.liveness == daemon::Liveness::running) print_live_status(*cfg, st);
     }

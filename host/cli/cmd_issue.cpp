@@ -3,6 +3,8 @@
 #include "logging/logging.hpp"
 #include "orchestrator/control_channel.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "plugins/host_api.hpp"
+#include "process/process_service.hpp"
 #include "workflow/loader.hpp"
 
 #include <iostream>
@@ -81,6 +83,9 @@ int cmd_issue(const Options &opts) {
         std::cerr << loaded.error() << "\n";
         return 1;
     }
+    // This command's composition root: a tracker plugin that runs commands runs them here.
+    process::ProcessService processes;
+    plugins::ProcessServiceBinding bind_processes(processes);
     auto tracker = orchestrator::create_tracker(loaded->config, registry);
     uint32_t timeout = orchestrator::seconds_to_ms(loaded->config.pull_timeout_sec);
     plugins::Result<void> r = a[0] == "set-state" ? tracker->set_state(id, value, timeout) : tracker->comment(id, value, timeout);

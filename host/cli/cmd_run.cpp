@@ -132,6 +132,7 @@ int cmd_run(const Options &opts) {
     state.started_at = util::now_rfc3339();
     state.log_dir = cfg.logs_dir().string();
     state.sessions_dir = cfg.sessions_dir().string();
+    state.database = (*db)->location();
     for (const auto &a : opts.argv)
         state.command += (state.command.empty() ? "" : " ") + a;
     if (auto w = daemon::write_state(state_file, state); !w) return fail("run failed: " + w.error());

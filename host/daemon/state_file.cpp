@@ -28,7 +28,8 @@ std::expected<void, std::string> write_state(const fs::path &file, const Service
                    {"started_at", s.started_at},
                    {"log_dir", s.log_dir},
                    {"sessions_dir", s.sessions_dir},
-                   {"command", s.command}};
+                   {"command", s.command},
+                   {"database", s.database}};
     std::string text = logging::json_pretty(o);
     if (std::error_code ec = util::create_private_directories(file.parent_path()))
         return std::unexpected("cannot create " + file.parent_path().string() + ": " + ec.message());
@@ -74,6 +75,7 @@ std::expected<ServiceState, std::string> read_state(const fs::path &file) {
     s.log_dir = str("log_dir");
     s.sessions_dir = str("sessions_dir");
     s.command = str("command");
+    s.database = str("database"); // absent in files written by vik
     return s;
 }
 

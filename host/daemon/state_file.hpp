@@ -18,6 +18,7 @@ struct ServiceState {
     std::string started_at; // RFC 3339 UTC
     std::string log_dir;
     std::string sessions_dir;
+    std::string database; // vik-host: the durable store (docs/store.md); vik writes none
     std::string command;
 };
 

@@ -726,9 +726,9 @@ struct Orchestrator::Impl {
 
     void start() {
         prepare();
-        resume();
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
                      cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
+        resume();
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
     }
 

@@ -59,6 +59,12 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
     return sdk::guarded(err, [&]() -> vik_status {
         if (spec == nullptr || cb == nullptr || out == nullptr || spec->argv == nullptr || spec->argv[0] == nullptr)
             throw sdk::Error("process_spawn: spec, callbacks, out and argv[0] are required", VIK_INVALID_ARGUMENT);
+        auto *ctx = static_cast<HostContext *>(host_ctx);
+        if (ctx->processes == nullptr)
+            throw sdk::Error("process_spawn: plugin '" + ctx->plugin_id +
+                                 "' was created without a process service (the composition root binds one with "
+                                 "ProcessServiceBinding before it creates plugin instances)",
+                             VIK_UNSUPPORTED);
         process::SpawnSpec s;
         for (auto a = spec->argv; *a != nullptr; ++a)
             s.argv.emplace_back(*a);
@@ -101,7 +107,7 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
             }
             if (c.on_exit) c.on_exit(c.ctx, st.exit_code, st.term_signal);
         };
-        auto handle = static_cast<HostContext *>(host_ctx)->processes->spawn(s, std::move(pc));
+        auto handle = ctx->processes->spawn(s, std::move(pc));
         if (!record.issue_id.empty()) {
             auto &r = spawn_registry();
             std::lock_guard lock(r.mutex);
@@ -166,7 +172,7 @@ std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::strin
     auto ctx = std::make_unique<HostContext>();
     ctx->plugin_id = std::move(plugin_id);
     ctx->settings_json = std::move(settings_json);
-    ctx->processes = bound_service != nullptr ? bound_service : &process::ProcessService::instance();
+    ctx->processes = bound_service; // null: this plugin may not start processes (spawn says why)
     auto &a = ctx->api;
     a.struct_size = sizeof(vik_host_api);
     a.abi_major = VIK_ABI_MAJOR;

@@ -25,8 +25,8 @@ struct HostContext {
 };
 
 // The returned context must outlive every use of `context->api` by the plugin. Its process
-// service is the one bound by a live ProcessServiceBinding, else the process-wide default
-// (tools and tests that create plugin instances without a composition root).
+// service is the one bound by a live ProcessServiceBinding; without one, the plugin's spawn()
+// fails with a message naming the plugin (there is no process-wide default service).
 std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::string settings_json = "{}");
 
 // The composition root (cli/cmd_run.cpp) binds the process service it built for as long as it

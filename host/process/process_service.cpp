@@ -409,11 +409,6 @@ std::optional<std::string> find_program(const std::string &name, const std::opti
 ProcessService::ProcessService() : impl_(std::make_unique<Impl>()) {}
 ProcessService::~ProcessService() = default;
 
-ProcessService &ProcessService::instance() {
-    static ProcessService service;
-    return service;
-}
-
 size_t ProcessService::live_children() const {
     std::lock_guard lock(impl_->count_mutex);
     return impl_->live;

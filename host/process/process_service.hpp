@@ -86,10 +86,6 @@ class ProcessService {
     // The containment mechanism in force and why, for the start-up log.
     std::string containment_description() const;
 
-    // A process-wide default (created on first use) for tools, tests and benchmarks that have
-    // no composition root; `vik-host run` never uses it (it builds and hands down its own).
-    static ProcessService &instance();
-
     struct Impl;
 
   private:

@@ -3,7 +3,9 @@
 // `path` names a .json/.yml/.yaml file holding an array of issues (or one issue), or a folder of
 // such files. Every pull re-reads the files, so editing a state by hand moves the issue. Writes
 // (set_state, comment) rewrite .json files atomically; YAML files are read-only (rewriting would
-// lose their comments), and the error says so.
+// lose their comments), and the error says so. `pull_skips_states` leaves issues in those states
+// out of a pull while fetch by id still answers them, as a real tracker's query of open issues
+// does with closed ones (the host's workspace inventory relies on that difference).
 #include "util/yaml_json.hpp"
 
 #include <vik/plugin.hpp>
@@ -28,6 +30,7 @@ namespace fs = std::filesystem;
 struct Tracker {
     const vik_host_api *host;
     fs::path path;
+    std::set<std::string> pull_skips_states;
     std::mutex write_mutex; // serializes read-modify-write of the files
 };
 
@@ -115,6 +118,9 @@ vik_status create(const vik_host_api *host, const char *settings_json, void **ou
         auto t = std::make_unique<Tracker>();
         t->host = host;
         t->path = path.lexically_normal();
+        if (auto *skip = s.as_object().if_contains("pull_skips_states"); skip && skip->is_array())
+            for (auto &v : skip->as_array())
+                if (v.is_string()) t->pull_skips_states.insert(std::string(v.as_string()));
         *out = t.release();
         return VIK_OK;
     });
@@ -126,7 +132,14 @@ vik_status pull(void *instance, uint32_t, const vik_sink *out, vik_errbuf *err) 
     return vik::sdk::guarded(err, [&] {
         auto *t = static_cast<Tracker *>(instance);
         std::lock_guard lock(t->write_mutex);
-        vik::sdk::write(out, json::serialize(all_issues(*t)));
+        json::array issues;
+        for (auto &i : all_issues(*t)) {
+            const json::value *st = i.is_object() ? i.as_object().if_contains("state") : nullptr;
+            if (st == nullptr && i.is_object()) st = i.as_object().if_contains("status");
+            if (st && st->is_string() && t->pull_skips_states.count(std::string(st->as_string()))) continue;
+            issues.push_back(std::move(i));
+        }
+        vik::sdk::write(out, json::serialize(issues));
         return VIK_OK;
     });
 }

@@ -197,8 +197,8 @@ esac
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("issue_id=exit stage=work"));
-    CHECK_THAT(r.out, Catch::Contains(
-                          "state=failed input_tokens=0 output_tokens=0 error=agent exited with code 2 before a terminal event"));
+    CHECK_THAT(r.out, Catch::Contains("state=failed input_tokens=0 output_tokens=0 cache_read_tokens=0 error=agent exited with "
+                                      "code 2 before a terminal event"));
     CHECK_THAT(r.out, Catch::Contains("error=agent printed a line that is not JSON: this is not json"));
     CHECK_THAT(r.out, Catch::Contains("error=agent exited without a terminal event"));
     CHECK_THAT(r.out, Catch::Contains("error=model refused"));
@@ -308,14 +308,17 @@ TEST_CASE("run: the stall watchdog and the overall timeout fail a silent agent a
     auto r = p.run();
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out,
-               Catch::Contains("state=failed input_tokens=0 output_tokens=0 error=stalled for 1000ms without agent activity"));
+    CHECK_THAT(
+        r.out,
+        Catch::Contains("state=failed input_tokens=0 output_tokens=0 cache_read_tokens=0 error=stalled for 1000ms without agent "
+                        "activity"));
     CHECK(fs::exists(p.workspace("W-1") / "after-ran")); // a stall is a failure, not a cancel
     CHECK_FALSE(process_with_marker_alive(marker));
 
     std::string wf = read_file(p.workflow());
     wf.replace(wf.find("stall_timeout_sec: 1"), 20, "timeout_sec: 1");
     write_file(p.workflow(), wf);
+    fs::remove_all(p.scoped() / "state"); // a fresh start: the store would resume the queued retry
     auto t = p.run();
     INFO(t.out << t.err);
     REQUIRE(t.exit_code == 0);
@@ -528,6 +531,7 @@ TEST_CASE("run: the tracker's token variable is kept out of the agent's environm
 
     wf.replace(wf.find("agent: bot"), 10, "agent: open");
     write_file(p.workflow(), wf);
+    fs::remove_all(p.scoped() / "state"); // a fresh start: the store would resume the queued continuation
     auto passed = run_host({"run", p.workflow().string()}, p.dir.path, {"MY_TRACKER_TOKEN=s3cret-value"});
     REQUIRE(passed.exit_code == 0);
     CHECK(read_file(p.workspace("SEC-1") / "agent-env.txt").find("MY_TRACKER_TOKEN=s3cret-value") != std::string::npos);

@@ -244,7 +244,8 @@ TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt 
     CHECK((fs::status(p.workspace("W-1")).permissions() & fs::perms::all) == fs::perms::owner_all);
     CHECK(p.session_files("W-1").size() == 1);
 
-    auto again = p.run(); // ready now: after_create does not run again
+    fs::remove_all(p.scoped() / "state"); // a fresh claim: the store would resume the queued continuation
+    auto again = p.run();                 // ready now: after_create does not run again
     INFO(again.out << again.err);
     REQUIRE(again.exit_code == 0);
     CHECK(read_file(p.dir / "created.log") == "entries=0\nentries=0\n");

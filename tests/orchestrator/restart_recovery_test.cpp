@@ -107,3 +107,29 @@ TEST_CASE("recovery: a restarted host resumes interrupted runs, pending retries 
     CHECK(h->at(1).attempt == 1);
     CHECK(h->at(0).attempt == 2);
 }
+
+TEST_CASE("recovery: a workspace whose issue was closed while the host was down is cleaned with before_remove",
+          "[scheduling][rules][store]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    // The tracker's pull leaves closed issues out (as GitHub's query of open issues does); fetch
+    // by id still answers them.
+    p.issues(R"([{"id":"W-1","title":"t","state":"closed"},{"id":"O-1","title":"t","state":"review"}])");
+    fs::create_directories(p.workspace("W-1"));
+    fs::create_directories(p.workspace("O-1"));
+    fs::create_directories(p.workspace("GONE-1")); // its issue no longer exists anywhere
+    write_file(p.workspace("W-1") / "work.txt", "w");
+    std::string seen = shell_quote((p.dir / "before_remove.log").string());
+    h.start("agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: /bin/true}\n"
+            "issues:\n  tracker: {kind: file, path: issues.json, pull_skips_states: [closed]}\n  pull: {idle_sec: 60}\n"
+            "issue:\n  hooks:\n    before_remove: echo \"$VIK_ISSUE_ID\" >> " +
+            seen +
+            "\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n"
+            "scheduling: {terminal_states: [closed]}\n");
+    REQUIRE(h.run_until([&] { return !fs::exists(p.workspace("W-1")); }));
+    h.settle();
+    CHECK(read_file(p.dir / "before_remove.log") == "W-1\n");
+    CHECK(fs::exists(p.workspace("O-1")));    // open, merely not in a stage's state: kept
+    CHECK(fs::exists(p.workspace("GONE-1"))); // not found by id: kept (docs/decisions.md)
+    CHECK_THAT(h.log(), Catch::Contains("workspace inventory: issue is in terminal state issue_id=W-1 state=closed"));
+}

@@ -1,8 +1,10 @@
 // Agent output backpressure where events cross into the host (plugins/instances.cpp): with a
 // dispatching listener, a session's agent is read only as fast as the loop handles its events,
 // nothing is dropped, finish comes last, and the loop's timers keep firing during a flood.
+#include "plugins/host_api.hpp"
 #include "plugins/instances.hpp"
 #include "plugins/registry.hpp"
+#include "process/process_service.hpp"
 #include "support/test_support.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -43,6 +45,8 @@ plugins::SessionStart flood_request(const std::string &command, const test::Temp
 
 TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing, finish comes last, timers fire",
           "[plugins][flow]") {
+    process::ProcessService processes; // outlives the runtime and its sessions
+    plugins::ProcessServiceBinding bind(processes);
     plugins::Registry reg;
     auto rt = scripted_runtime(reg);
     test::TempDir dir;
@@ -114,6 +118,8 @@ TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing,
 }
 
 TEST_CASE("event flow: cancelling a blocked flooding agent ends the session promptly", "[plugins][flow]") {
+    process::ProcessService processes; // outlives the runtime and its sessions
+    plugins::ProcessServiceBinding bind(processes);
     plugins::Registry reg;
     auto rt = scripted_runtime(reg);
     test::TempDir dir;

@@ -33,11 +33,12 @@ ProcessCallbacks collect(Collected &c) {
 } // namespace
 
 TEST_CASE("process: lines from stdout and stderr, stdin delivered, exit code reported", "[process]") {
+    ProcessService svc;
     Collected c;
     SpawnSpec spec;
     spec.argv = {"sh", "-c", "read x; echo \"got $x\"; echo oops >&2; printf 'no newline'; exit 3"};
     spec.pipe_stdin = true;
-    auto p = ProcessService::instance().spawn(spec, collect(c));
+    auto p = svc.spawn(spec, collect(c));
     p->write_stdin("hello\n");
     p->close_stdin();
     auto st = p->wait(10000);
@@ -48,11 +49,12 @@ TEST_CASE("process: lines from stdout and stderr, stdin delivered, exit code rep
 }
 
 TEST_CASE("process: an over-long line is cut at the cap and the rest dropped", "[process]") {
+    ProcessService svc;
     Collected c;
     SpawnSpec spec;
     spec.argv = {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a; echo; echo short"};
     spec.max_line_bytes = 1000;
-    auto p = ProcessService::instance().spawn(spec, collect(c));
+    auto p = svc.spawn(spec, collect(c));
     REQUIRE(p->wait(10000));
     REQUIRE(c.out.size() == 2);
     CHECK(c.out[0].size() == 1000);
@@ -62,12 +64,13 @@ TEST_CASE("process: an over-long line is cut at the cap and the rest dropped", "
 }
 
 TEST_CASE("process: kill ends the whole group, background children included", "[process]") {
+    ProcessService svc;
     vik::test::TempDir dir;
     std::string marker = "vik-bg-marker-" + std::to_string(getpid());
     SpawnSpec spec;
     spec.argv = {"sh", "-c", "sh -c 'sleep 300; : " + marker + "' & sh -c 'sleep 301; : " + marker + "' & echo started; wait"};
     Collected c;
-    auto p = ProcessService::instance().spawn(spec, collect(c));
+    auto p = svc.spawn(spec, collect(c));
     REQUIRE(vik::test::wait_until([&] { return vik::test::process_with_marker_alive(marker); }, std::chrono::seconds(5)));
     CHECK_FALSE(p->wait(200));
     p->kill(SIGKILL);
@@ -78,11 +81,12 @@ TEST_CASE("process: kill ends the whole group, background children included", "[
 }
 
 TEST_CASE("process: when the leader exits, what it left behind in its group is killed", "[process]") {
+    ProcessService svc;
     std::string marker = "vik-orphan-marker-" + std::to_string(getpid());
     SpawnSpec spec;
     spec.argv = {"sh", "-c", "sh -c 'sleep 300; : " + marker + "' & echo done"};
     Collected c;
-    auto p = ProcessService::instance().spawn(spec, collect(c));
+    auto p = svc.spawn(spec, collect(c));
     auto st = p->wait(10000);
     REQUIRE(st);
     CHECK(st->exit_code == 0);
@@ -90,22 +94,24 @@ TEST_CASE("process: when the leader exits, what it left behind in its group is k
 }
 
 TEST_CASE("process: a missing program or directory is a clear error", "[process]") {
+    ProcessService svc;
     SpawnSpec spec;
     spec.argv = {"definitely-not-a-program-vik"};
-    CHECK_THROWS_WITH(ProcessService::instance().spawn(spec, {}), Catch::Contains("not found on PATH"));
+    CHECK_THROWS_WITH(svc.spawn(spec, {}), Catch::Contains("not found on PATH"));
     spec.argv = {"true"};
     spec.cwd = "/nonexistent/dir";
-    CHECK_THROWS_WITH(ProcessService::instance().spawn(spec, {}), Catch::Contains("cannot enter directory '/nonexistent/dir'"));
+    CHECK_THROWS_WITH(svc.spawn(spec, {}), Catch::Contains("cannot enter directory '/nonexistent/dir'"));
 }
 
 TEST_CASE("process: releasing a running child kills it and stops callbacks", "[process]") {
+    ProcessService svc;
     std::string marker = "vik-release-marker-" + std::to_string(getpid());
     std::atomic<int> lines{0};
     ProcessCallbacks cb;
     cb.on_stdout = [&](std::string_view, bool) { ++lines; };
     SpawnSpec spec;
     spec.argv = {"sh", "-c", "while true; do echo x; sleep 0.01; done; : " + marker};
-    auto p = ProcessService::instance().spawn(spec, cb);
+    auto p = svc.spawn(spec, cb);
     REQUIRE(vik::test::wait_until([&] { return lines > 2; }, std::chrono::seconds(5)));
     p->release();
     int after = lines;

@@ -3,6 +3,7 @@
 #include "e2e/e2e_support.hpp"
 #include "orchestrator/control_channel.hpp"
 #include "plugins/host_api.hpp"
+#include "process/process_service.hpp"
 #include "security/security_support.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -359,6 +360,8 @@ TEST_CASE("control: the read deadline and the connection cap are configurable an
 
 TEST_CASE("control: a peer's session finds the agent process a plugin started for an issue, while it runs",
           "[security][control]") {
+    vik::process::ProcessService processes;
+    vik::plugins::ProcessServiceBinding bind(processes);
     auto ctx = vik::plugins::make_host_context("some-runtime");
     const char *argv[] = {"sleep", "30", nullptr};
     const char *env[] = {"PATH=/usr/bin:/bin", "VIK_ISSUE_ID=A-7", "VIK_ISSUE_STAGE=build", nullptr};
