@@ -141,7 +141,7 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
     using Done = std::function<void(bool ok, bool permanent, std::string why)>;
     Attempt(asio::io_context &io, asio::ssl::context &tls_ctx, Url url, std::string body, std::chrono::milliseconds timeout,
             Done done)
-        : io_(io), resolver_(io), deadline_(io), url_(std::move(url)), timeout_(timeout), done_(std::move(done)) {
+        : resolver_(io), deadline_(io), url_(std::move(url)), timeout_(timeout), done_(std::move(done)) {
         if (url_.tls)
             tls_.emplace(io, tls_ctx);
         else
@@ -221,7 +221,6 @@ class Attempt : public std::enable_shared_from_this<Attempt> {
         lowest().socket().close(ec);
     }
 
-    asio::io_context &io_;
     tcp::resolver resolver_;
     asio::steady_timer deadline_;
     Url url_;
