@@ -167,7 +167,10 @@ void print_live_status(const workflow::Config &cfg, const daemon::ServiceState &
         std::cout << "live: the host's answer is not JSON\n";
         return;
     }
-    std::cout << render_live_table(v.get_object(), std::chrono::system_clock::now());
+    const std::string host =
+        state.bind_address.find(':') != std::string::npos ? "[" + state.bind_address + "]" : state.bind_address;
+    std::cout << "dashboard: http://" << (state.bind_address == "0.0.0.0" ? "127.0.0.1" : host) << ":" << state.port << "/\n"
+              << render_live_table(v.get_object(), std::chrono::system_clock::now());
 }
 
 // `vik-host refresh [WORKFLOW]`: POST /api/v1/refresh to the workflow's running host.

@@ -87,7 +87,8 @@ TEST_CASE("http e2e: the host serves its state, pulls at once on POST refresh, s
     // The command line through the same API: status shows the live table, refresh pulls.
     auto status = run_host({"status", p.workflow().string()}, p.dir.path, {}, 30);
     CHECK(status.exit_code == 0);
-    CHECK_THAT(status.out, Catch::Contains("running: 1 of 10\n") && Catch::Contains("  H-1    work   bot"));
+    CHECK_THAT(status.out, Catch::Contains("dashboard: http://127.0.0.1:" + std::to_string(port) + "/\n") &&
+                               Catch::Contains("running: 1 of 10\n") && Catch::Contains("  H-1    work   bot"));
     auto refreshed = run_host({"refresh", p.workflow().string()}, p.dir.path, {}, 30);
     CHECK(refreshed.exit_code == 0);
     CHECK(refreshed.out == "intake requested\n");
