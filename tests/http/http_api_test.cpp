@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <random>
 
 using namespace vik;
 namespace json = boost::json;
@@ -274,4 +275,24 @@ TEST_CASE("http api: history and stats come from the durable store, off the loop
     Routes t;
     CHECK(error_code(t.call("GET", "/api/v1/history")) == "no_store");
     CHECK_FALSE(t.call("GET", "/metrics").deferred);
+}
+
+TEST_CASE("http url: percent-encoding round-trips any id, and arbitrary targets never crash the router", "[http]") {
+    std::mt19937 rng(15);
+    Routes t;
+    for (int i = 0; i < 2000; ++i) {
+        std::string id(static_cast<size_t>(rng() % 24) + 1, ' ');
+        for (char &c : id)
+            c = static_cast<char>(1 + rng() % 255); // every byte but NUL
+        auto decoded = http::parse_target("/api/v1/issues/" + http::percent_encode(id));
+        REQUIRE(decoded);
+        REQUIRE(decoded->segments.size() == 4);
+        CHECK(decoded->segments[3] == id);
+        std::string junk(static_cast<size_t>(rng() % 40), ' ');
+        for (char &c : junk)
+            c = "/%?&=#aZ09.-+\x01\xff"[rng() % 15];
+        auto r = t.api.handle({rng() % 2 ? "GET" : "POST", "/api/v1/" + junk, "", "127.0.0.1", "", ""});
+        CHECK(r.status >= 200);
+        CHECK(r.status < 500);
+    }
 }
