@@ -239,12 +239,34 @@ function scheduleState() {
   }, 120);
 }
 
+// Lifetime totals per agent profile from the durable store; the card stays hidden without one.
+let statsTimer = null;
+function scheduleStats() {
+  if (statsTimer) return;
+  statsTimer = setTimeout(async () => {
+    statsTimer = null;
+    let st;
+    try { st = (await api("/api/v1/stats")).body; } catch (e) { $("agents-card").hidden = true; return; }
+    $("agents-card").hidden = false;
+    fillTable("agents", (st.per_agent || []).map((g) => el("tr", {},
+      el("td", { text: g.key }),
+      el("td", { class: "num", text: fmt(g.runs) }),
+      el("td", { class: "num", text: fmt(g.successes) }),
+      el("td", { class: "num", text: fmt(g.failures) }),
+      el("td", { class: "num", text: fmt(g.tokens_in) }),
+      el("td", { class: "num", text: fmt(g.tokens_out) }),
+      el("td", { class: "num", text: money(g.cost_usd) }),
+      el("td", { class: "num", text: ((Number(g.seconds) || 0) / 3600).toFixed(2) }))));
+  }, 300);
+}
+
 function startOverviewStream() {
   if (overviewStream) overviewStream.abort();
   overviewStream = openStream("/api/v1/events", (event, data) => {
-    if (event === "state") return renderState(data);
+    if (event === "state") { scheduleStats(); return renderState(data); }
     addFeed(data);
     scheduleState();
+    if (data.kind === "session_ended") scheduleStats();
   }, (s) => setLive(view && view.stopping ? "stopping" : s));
 }
 

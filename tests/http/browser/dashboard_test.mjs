@@ -109,6 +109,8 @@ check(!state.running.some((r) => r.issue_id === "B-1"), "the API agrees: B-1 is 
 check(state.running.some((r) => r.issue_id === "B-2"), "B-2 still runs");
 check(state.totals.sessions_cancelled >= 1, "the API counts a cancelled session");
 await waitFor(`document.getElementById('feed').textContent.includes('session_ended')`, "the activity feed shows the session's end");
+check(await waitFor(`!document.getElementById('agents-card').hidden && document.querySelector('#agents tbody tr td')?.textContent === 'bot'`,
+  "the spend card lists the agent profile"), "spend by agent profile shown");
 await screenshot("3-cancelled");
 
 // The issue page lists the cancelled run from the durable store.
