@@ -10,6 +10,8 @@
 #include <csignal>
 #include <sys/stat.h>
 
+#include <thread>
+
 using namespace vik::test;
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -105,4 +107,82 @@ TEST_CASE("store: history of a workflow that never ran is empty, not an error", 
     auto j = run_host({"stats", "--json", p.workflow().string()}, p.dir.path);
     CHECK(j.exit_code == 0);
     CHECK(json::parse(j.out).at("overall").at("runs") == 0);
+}
+
+namespace {
+
+// A host on `p` until its store shows a run whose outcome is `outcome`, then SIGKILLed.
+void run_until_recorded_then_kill(const Project &p, const std::string &outcome) {
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until(
+        [&] {
+            auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
+            return h.exit_code == 0 && h.out.find("\"" + outcome + "\"") != std::string::npos;
+        },
+        30s));
+    std::this_thread::sleep_for(200ms); // the claim's transition lands in the same or the next batch (50 ms)
+    host->signal(SIGKILL);
+    REQUIRE(host->wait(10s) == 128 + SIGKILL);
+}
+
+std::string killed_workflow(const Project &p, const std::string &scheduling) {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
+           "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\nissue:\n"
+           "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: 'attempt={{ attempt }} {{ retry_kind }}'}\n"
+           "scheduling: " +
+           scheduling + "\n";
+}
+
+} // namespace
+
+TEST_CASE("store: SIGKILL with a retry pending, with a block, and after a finished run: nothing runs early or twice",
+          "[store][e2e][signals]") {
+    struct Case {
+        const char *name, *agent_tail, *scheduling, *outcome, *resumed;
+    };
+    for (Case c :
+         {Case{"retry pending", "exit 1", "{retry_base_sec: 120}", "failed",
+               "0 interrupted run(s), 0 interrupted claim(s) to retry, 1 pending retry, 0 blocked pair(s)"},
+          Case{"blocked", "exit 1", "{max_attempts: 1}", "failed",
+               "0 interrupted run(s), 0 interrupted claim(s) to retry, 0 pending retries, 1 blocked pair(s)"},
+          Case{"finished, continuation pending", "echo '{\"kind\":\"completed\"}'", "{continuation_delay_sec: 120}", "succeeded",
+               "0 interrupted run(s), 0 interrupted claim(s) to retry, 1 pending retry, 0 blocked pair(s)"}}) {
+        INFO(c.name);
+        Project p;
+        p.agent("agent.sh",
+                "#!/bin/sh\n{ cat; echo; } >> " + shell_quote((p.dir / "prompts.log").string()) + "\n" + c.agent_tail + "\n");
+        p.issues(R"([{"id":"S-1","title":"t","state":"todo"}])");
+        write_file(p.workflow(), killed_workflow(p, c.scheduling));
+        run_until_recorded_then_kill(p, c.outcome);
+        REQUIRE(read_file(p.dir / "prompts.log") == "attempt=1 first\n");
+
+        // Started again for three intake cycles: what was decided before the kill holds.
+        std::string wf = read_file(p.workflow());
+        write_file(p.workflow(), "loop: {max_iterations: 3}\n" + wf);
+        auto r = p.run(60);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains(std::string("store resumed: ") + c.resumed));
+        CHECK(read_file(p.dir / "prompts.log") == "attempt=1 first\n"); // nothing ran early, nothing ran twice
+        auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
+        REQUIRE(h.exit_code == 0);
+        CHECK(json::parse(h.out).as_array().size() == 1);
+    }
+}
+
+TEST_CASE("store: a corrupt database stops the start with its path and what to do, and is left as it is", "[store][e2e]") {
+    Project p;
+    p.issues(R"([{"id":"C-1","title":"t","state":"todo"}])");
+    write_file(p.workflow(), killed_workflow(p, "{}"));
+    fs::path db = p.scoped() / "state" / "vik.db";
+    fs::create_directories(db.parent_path());
+    for (const fs::path &d : {p.dir / ".vik", p.dir / ".vik" / "workflows", p.scoped(), db.parent_path()})
+        fs::permissions(d, fs::perms::owner_all); // private, as the host makes them
+    write_file(db, std::string(4096, 'x'));
+    auto r = p.run(30);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err,
+               Catch::Contains(db.string()) && Catch::Contains("the database is corrupt") && Catch::Contains("Move it aside"));
+    CHECK(read_file(db) == std::string(4096, 'x'));
+    CHECK_FALSE(fs::exists(p.workspace("C-1")));
 }
