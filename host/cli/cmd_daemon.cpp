@@ -1,5 +1,6 @@
 // vik's daemon commands (vik-compat §1): status, stop, restart, uninstall.
 #include "cli/commands.hpp"
+#include "cli/live_status.hpp"
 #include "cli/workflow_loading.hpp"
 #include "daemon/daemon_status.hpp"
 #include "daemon/instance_lock.hpp"
@@ -86,6 +87,8 @@ int cmd_status(const Options &opts) {
                   << "workflow_path: " << st.workflow_path << "\n"
                   << "command: " << st.command << "\n";
         if (!st.database.empty()) std::cout << "database: " << st.database << "\n";
+        // vik's lines above stay as they are; what the host is doing follows them.
+        if (s.liveness == daemon::Liveness::running) print_live_status(*cfg, st);
     }
     return 0;
 }

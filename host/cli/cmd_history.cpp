@@ -5,6 +5,7 @@
 #include "cli/workflow_loading.hpp"
 #include "daemon/scoped_root.hpp"
 #include "store/sqlite_store.hpp"
+#include "store/store_json.hpp"
 #include "util/ids_and_time.hpp"
 #include "util/json_text.hpp"
 #include "util/untrusted_text.hpp"
@@ -52,36 +53,6 @@ std::unique_ptr<store::SqliteStore> open_store(const Options &opts, const char *
     return std::move(*s);
 }
 
-std::string when(const std::optional<store::WallTime> &t) { return t ? util::rfc3339_utc(*t) : std::string(); }
-
-json::object run_json(const store::RunRecord &r) {
-    auto opt_int = [](const std::optional<int> &v) { return v ? json::value(*v) : json::value(nullptr); };
-    return json::object{{"run_id", r.run_id},
-                        {"issue_id", r.issue_id},
-                        {"stage", r.stage},
-                        {"agent", r.agent},
-                        {"attempt", r.attempt},
-                        {"session_id", r.session_id},
-                        {"session_file", r.session_file},
-                        {"started_at", util::rfc3339_utc(r.started_at)},
-                        {"ended_at", r.ended_at ? json::value(when(r.ended_at)) : json::value(nullptr)},
-                        {"outcome", store::run_outcome_name(r.outcome)},
-                        {"error", r.error},
-                        {"exit_status", opt_int(r.exit_status)},
-                        {"signal", opt_int(r.signal)},
-                        {"tokens_in", r.tokens_in},
-                        {"tokens_out", r.tokens_out},
-                        {"tokens_cache_read", r.tokens_cache_read},
-                        {"cost_usd", r.cost_usd ? json::value(*r.cost_usd) : json::value(nullptr)},
-                        {"duration_sec", r.duration_sec}};
-}
-
-json::object totals_json(const store::Totals &t) {
-    return json::object{{"runs", t.runs},           {"successes", t.successes},   {"failures", t.failures},
-                        {"tokens_in", t.tokens_in}, {"tokens_out", t.tokens_out}, {"tokens_cache_read", t.tokens_cache_read},
-                        {"cost_usd", t.cost_usd},   {"seconds", t.seconds}};
-}
-
 std::string cut(std::string s, size_t n) {
     s = util::escape_for_terminal(s);
     if (s.size() > n) s = s.substr(0, n - 1) + "~";
@@ -109,7 +80,7 @@ int cmd_history(const Options &opts) {
     if (opts.json) {
         json::array a;
         for (const auto &r : runs)
-            a.push_back(run_json(r));
+            a.push_back(store::to_json(r));
         std::cout << util::json_pretty(a) << "\n";
         return 0;
     }
@@ -142,20 +113,7 @@ int cmd_stats(const Options &opts) {
         st = std::move(*r);
     }
     if (opts.json) {
-        auto groups = [](const std::vector<store::GroupTotals> &g) {
-            json::array a;
-            for (const auto &x : g) {
-                json::object o = totals_json(x.totals);
-                o.emplace("key", x.key);
-                a.push_back(std::move(o));
-            }
-            return a;
-        };
-        std::cout << util::json_pretty(json::object{{"overall", totals_json(st.overall)},
-                                                    {"per_issue", groups(st.per_issue)},
-                                                    {"per_stage", groups(st.per_stage)},
-                                                    {"per_agent", groups(st.per_agent)}})
-                  << "\n";
+        std::cout << util::json_pretty(store::to_json(st)) << "\n";
         return 0;
     }
     auto table = [](const char *title, const std::vector<store::GroupTotals> &g) {

@@ -5,7 +5,10 @@
 #include "daemon/instance_lock.hpp"
 #include "daemon/scoped_root.hpp"
 #include "daemon/state_file.hpp"
+#include "http/operator_http.hpp"
+#include "http/server_config.hpp"
 #include "logging/logging.hpp"
+#include "notify/webhook_notifier.hpp"
 #include "orchestrator/dry_run.hpp"
 #include "orchestrator/issue.hpp"
 #include "orchestrator/orchestrator.hpp"
@@ -99,6 +102,18 @@ int cmd_run(const Options &opts) {
     if (opts.dry_run) return dry_run(cfg, registry);
     fs::path service_dir = cfg.service_dir();
     fs::path state_file = service_dir / "state.json";
+    // Where the HTTP surface listens, decided before anything starts: a refusal (an open address
+    // without a token) must reach the operator, not a daemon's log.
+    auto listen_plan = http::plan_listen(cfg.server, opts.port, opts.bind_address, [](const char *n) { return std::getenv(n); });
+    if (!listen_plan) {
+        std::cerr << "run refused: " << listen_plan.error() << "\n";
+        return 1;
+    }
+    auto webhooks = notify::targets_from(cfg.notify, [](const char *n) { return std::getenv(n); });
+    if (!webhooks) {
+        std::cerr << "run refused: " << webhooks.error() << "\n";
+        return 1;
+    }
 
     if (opts.detach) {
         auto s = daemon::inspect(service_dir);
@@ -154,8 +169,8 @@ int cmd_run(const Options &opts) {
     state.workflow_path = cfg.workflow_path.string();
     state.cwd = fs::current_path(ec).string();
     state.pid = static_cast<long>(getpid());
-    state.port = opts.port.value_or(0);
-    state.bind_address = opts.bind_address.empty() ? "127.0.0.1" : opts.bind_address;
+    state.port = listen_plan->enabled ? listen_plan->port : 0;
+    state.bind_address = listen_plan->enabled ? listen_plan->address : "127.0.0.1";
     state.started_at = util::now_rfc3339();
     state.log_dir = cfg.logs_dir().string();
     state.sessions_dir = cfg.sessions_dir().string();
@@ -172,10 +187,38 @@ int cmd_run(const Options &opts) {
         auto loop = std::make_unique<orchestrator::Orchestrator>(
             cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get()});
         loop->prepare();
-        // The plugins have read their settings and credentials: the tracker's token leaves the
-        // process environment (hooks still get it from the host's private copy).
+        // The HTTP surface on the loop, before the first intake: a daemon that cannot listen fails
+        // its start. Destroyed before the orchestrator (declared after it): no route outlives
+        // the surface it reads.
+        std::unique_ptr<http::OperatorHttp> operator_http;
+        if (listen_plan->enabled) {
+            operator_http = std::make_unique<http::OperatorHttp>(loop->io(), loop->surface(), *listen_plan, db->get());
+            auto port = operator_http->listen();
+            if (!port) throw std::runtime_error(port.error());
+            spdlog::info("http surface listening url=http://{}:{}/ token={}",
+                         listen_plan->address.find(':') != std::string::npos ? "[" + listen_plan->address + "]"
+                                                                             : listen_plan->address,
+                         *port, listen_plan->token.empty() ? "none" : "from " + listen_plan->token_env);
+            // The port actually bound (--port 0 picks a free one): state.json tells clients.
+            state.port = *port;
+            if (auto w = daemon::write_state(state_file, state); !w) spdlog::warn("state file not updated: {}", w.error());
+        }
+        // Notices of blocked, failed and completed stages, delivered on the loop without blocking it.
+        std::unique_ptr<notify::WebhookNotifier> notifier;
+        if (!webhooks->empty()) {
+            notifier =
+                std::make_unique<notify::WebhookNotifier>(loop->io(), loop->surface(), *webhooks, cfg.workflow_path.string());
+            spdlog::info("webhook notifier started webhooks={}", webhooks->size());
+        }
+        // The plugins have read their settings and credentials: the tracker's token and the HTTP
+        // bearer token leave the process environment (hooks still get them from the host's
+        // private copy; agents never see them).
+        auto secret_names = orchestrator::tracker_secret_names(cfg);
+        if (!listen_plan->token_env.empty()) secret_names.push_back(listen_plan->token_env);
+        for (const auto &w : cfg.notify.webhooks)
+            if (!w.url_env.empty()) secret_names.push_back(w.url_env);
         std::string withheld;
-        for (const auto &n : security::withhold(orchestrator::tracker_secret_names(cfg)))
+        for (const auto &n : security::withhold(secret_names))
             withheld += (withheld.empty() ? "" : ",") + n;
         if (!withheld.empty()) spdlog::info("secrets withheld from the process environment names={}", withheld);
         daemon::report_started();

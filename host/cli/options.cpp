@@ -14,7 +14,8 @@ Commands:
   run [-d] [--port N] [--bind-address IP]   run the workflow (foreground, or -d as a daemon)
   run --dry-run                             one pull: what would launch, wait or be cleaned, and why; changes nothing
   doctor [--json] [--strict]                check the workflow and print diagnostics
-  status | stop | restart | uninstall       manage the daemon of this workflow
+  status | stop | restart | uninstall       manage the daemon of this workflow (status: its live work
+                                            too, when it serves HTTP)
                  [--timeout SEC]            (stop, restart, uninstall: wait this long, default 30)
   plugins                                   list the plugins found and whether they loaded
   issue set-state ID STATE | issue comment ID TEXT|-
@@ -22,6 +23,7 @@ Commands:
   issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
   history [--issue ID] [--limit N] [--json] the runs on record, newest first (docs/store.md)
   stats [--json]                            runs, outcomes, tokens, cost and time per issue, stage and agent
+  refresh                                   ask the running host (its HTTP API) for an intake now
 
 WORKFLOW defaults to ./workflow.yml. With no command, `vik-host --plugins DIR [WORKFLOW]` runs.
 
@@ -34,8 +36,8 @@ Global options:
 }
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
-    static const std::set<std::string> commands = {"run",       "doctor",  "status", "stop",    "restart",
-                                                   "uninstall", "plugins", "issue",  "history", "stats"};
+    static const std::set<std::string> commands = {"run",     "doctor", "status",  "stop",  "restart", "uninstall",
+                                                   "plugins", "issue",  "history", "stats", "refresh"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);

@@ -57,6 +57,26 @@ struct SchedulingPolicy {
     std::vector<std::string> terminal_states;               // runs stopped, workspaces removed
 };
 
+// vik-host's HTTP operator surface (host/http/, docs/http-api.md); the top-level `server:`
+// section. The run command's --port and --bind-address win over it.
+struct ServerConfig {
+    std::optional<int64_t> port;    // nullopt: nothing listens (unless --port); 0: any free port
+    std::string host = "127.0.0.1"; // any other than loopback needs token_env
+    std::string token_env;          // the environment variable holding the bearer token
+};
+
+// vik-host's built-in webhook notifier (host/notify/); the top-level `notify:` section.
+struct Webhook {
+    std::string url;                 // http:// or https://
+    std::string url_env;             // or: the variable holding the URL (Slack's URLs are secrets)
+    std::vector<std::string> events; // blocked | failed | completed; empty: all three
+    std::string format = "json";     // json | slack
+};
+
+struct NotifyConfig {
+    std::vector<Webhook> webhooks;
+};
+
 struct Config {
     std::filesystem::path workflow_path; // absolute, lexically normal
     std::filesystem::path workflow_dir;
@@ -88,6 +108,8 @@ struct Config {
     std::vector<Stage> stages;                              // workflow order
 
     SchedulingPolicy scheduling; // vik-host
+    ServerConfig server;         // vik-host
+    NotifyConfig notify;         // vik-host
 
     // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
     // command), so template diagnostics can name the line.

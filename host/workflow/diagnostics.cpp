@@ -70,6 +70,13 @@ void Diagnostics::unreadable_prompt_file(const std::string &p, const std::string
                      "prompt file '" + path + "' set for '" + p + "' cannot be read: " + why});
 }
 
+void Diagnostics::server_needs_token(const std::string &p, const std::string &host) {
+    items.push_back({Severity::error, p, "server_needs_token", host, false,
+                     "'" + p + "' is '" + host +
+                         "', which is not a loopback address: set 'server.token_env' to the name of an environment "
+                         "variable holding a bearer token, or listen on 127.0.0.1"});
+}
+
 namespace {
 
 bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == std::string::npos; }
@@ -78,7 +85,7 @@ bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == 
 // "*" marks a level whose keys are names (agents, stages).
 const std::map<std::string, std::vector<std::string>> &schema_order() {
     static const std::map<std::string, std::vector<std::string>> order{
-        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling"}},
+        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},
         {"agents", {"*"}},
@@ -95,6 +102,8 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"scheduling",
          {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
           "max_concurrent_by_state", "terminal_states"}},
+        {"server", {"port", "host", "token_env"}},
+        {"notify", {"webhooks"}},
     };
     return order;
 }

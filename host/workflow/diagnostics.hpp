@@ -37,6 +37,8 @@ struct Diagnostics {
     void unsafe_shell_template(const std::string &pointer, const std::string &at, const std::string &what);
     // vik-host: a prompt_file that cannot be read (`why`: the system's reason).
     void unreadable_prompt_file(const std::string &pointer, const std::string &path, const std::string &why);
+    // vik-host: the HTTP server would listen off loopback without a bearer token (`run` refuses).
+    void server_needs_token(const std::string &pointer, const std::string &host);
 };
 
 // Puts the diagnostics in the order vik reports them and gives them vik's pointers; call it once

@@ -1,5 +1,6 @@
 #include "workflow/loader.hpp"
 
+#include "util/loopback.hpp"
 #include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
 #include "workflow/yaml_guard.hpp"
@@ -387,6 +388,67 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
     }
 }
 
+void load_server(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "server", "server");
+    if (!n.IsDefined()) return;
+    auto &s = c.server;
+    r.unknown_fields(n, "server", {"port", "host", "token_env"});
+    if (YAML::Node p = n["port"]; p.IsDefined()) {
+        int64_t v = r.integer(p, "server.port");
+        if (v > 65535) r.fail(p.Mark(), "server.port", "invalid value: expected a port from 0 to 65535, found " + p.Scalar());
+        s.port = v;
+    }
+    if (auto h = r.optional_string(n, "host", "server.host")) {
+        if (is_blank(*h))
+            r.diags().empty_str("server.host");
+        else
+            s.host = *h;
+    }
+    if (auto t = r.optional_string(n, "token_env", "server.token_env")) {
+        if (is_blank(*t)) r.diags().empty_str("server.token_env");
+        s.token_env = *t;
+    }
+    // `run` refuses this (host/http/server_config.cpp); doctor says so before anyone tries.
+    if (s.token_env.empty() && !util::is_loopback_address(s.host)) r.diags().server_needs_token("server.host", s.host);
+}
+
+void load_notify(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "notify", "notify");
+    if (!n.IsDefined()) return;
+    r.unknown_fields(n, "notify", {"webhooks"});
+    YAML::Node hooks = n["webhooks"];
+    if (!hooks.IsDefined()) return;
+    if (!hooks.IsSequence())
+        r.fail(hooks.Mark(), "notify.webhooks", "invalid type: expected a list of webhooks" + r.found(hooks));
+    for (size_t i = 0; i < hooks.size(); ++i) {
+        const YAML::Node h = hooks[i];
+        const std::string p = "notify.webhooks." + std::to_string(i);
+        if (!h.IsMap()) r.fail(h.Mark(), p, "invalid type: expected a map with `url` or `url_env`" + r.found(h));
+        r.unknown_fields(h, p, {"url", "url_env", "events", "format"});
+        Webhook w;
+        if (auto u = r.optional_string(h, "url", p + ".url")) w.url = *u;
+        if (auto e = r.optional_string(h, "url_env", p + ".url_env")) w.url_env = *e;
+        if (w.url.empty() == w.url_env.empty()) r.fail(h.Mark(), p, "invalid value: give exactly one of `url` and `url_env`");
+        if (!w.url.empty() && !w.url.starts_with("http://") && !w.url.starts_with("https://"))
+            r.fail(h["url"].Mark(), p + ".url", "invalid value: expected an http:// or https:// URL, found '" + w.url + "'");
+        if (YAML::Node ev = h["events"]; ev.IsDefined()) {
+            if (!ev.IsSequence()) r.fail(ev.Mark(), p + ".events", "invalid type: expected a list of events" + r.found(ev));
+            for (const auto &e : ev) {
+                std::string name = r.string(e, p + ".events");
+                if (name != "blocked" && name != "failed" && name != "completed")
+                    r.fail(e.Mark(), p + ".events", "invalid value: expected blocked, failed or completed, found '" + name + "'");
+                w.events.push_back(name);
+            }
+        }
+        if (auto f = r.optional_string(h, "format", p + ".format")) {
+            if (*f != "json" && *f != "slack")
+                r.fail(h["format"].Mark(), p + ".format", "invalid value: expected json or slack, found '" + *f + "'");
+            w.format = *f;
+        }
+        c.notify.webhooks.push_back(std::move(w));
+    }
+}
+
 } // namespace
 
 std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, const fs::path &path) {
@@ -415,8 +477,10 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         load_issues(r, root, c);
         load_issue(r, root, c);
         load_scheduling(r, root, c);
+        load_server(r, root, c);
+        load_notify(r, root, c);
         // vik warns about unknown top-level fields after every section (config/mod.rs).
-        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling"});
+        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

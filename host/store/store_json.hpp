@@ -1,0 +1,16 @@
+#pragma once
+// The JSON shapes of the store's records, shared by `vik-host history|stats --json` and the HTTP
+// API (/api/v1/history, /api/v1/stats) so both say the same.
+
+#include "store/store.hpp"
+
+#include <boost/json/object.hpp>
+
+namespace vik::store {
+
+boost::json::object to_json(const RunRecord &run);
+boost::json::object to_json(const Totals &totals);
+// {"overall", "per_issue", "per_stage", "per_agent"}; each group adds its "key".
+boost::json::object to_json(const Stats &stats);
+
+} // namespace vik::store
