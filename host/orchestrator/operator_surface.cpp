@@ -40,6 +40,11 @@ json::object to_json(const BlockedView &v) {
         {"issue_id", v.issue_id}, {"stage", v.stage}, {"reason", v.reason}, {"since", v.since}, {"issue_state", v.issue_state}};
 }
 
+json::object to_json(const WaitingView &v) {
+    return json::object{
+        {"issue_id", v.issue_id}, {"issue_title", v.issue_title}, {"issue_state", v.issue_state}, {"reason", v.reason}};
+}
+
 json::object to_json(const TotalsView &v) {
     return json::object{{"sessions_started", v.sessions_started},   {"sessions_completed", v.sessions_completed},
                         {"sessions_failed", v.sessions_failed},     {"sessions_cancelled", v.sessions_cancelled},
@@ -62,6 +67,7 @@ json::object to_json(const SchedulerView &v) {
                         {"running", array_of(v.running)},
                         {"retrying", array_of(v.retrying)},
                         {"blocked", array_of(v.blocked)},
+                        {"waiting", array_of(v.waiting)},
                         {"totals", to_json(v.totals)}};
 }
 

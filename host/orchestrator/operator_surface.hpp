@@ -57,6 +57,15 @@ struct BlockedView {
     std::string issue_state; // the state whose change clears the block
 };
 
+// An issue with a stage it could run now that waits for capacity (a slot, a per-state limit) or
+// for its blockers, as of the last dispatch.
+struct WaitingView {
+    std::string issue_id;
+    std::string issue_title;
+    std::string issue_state;
+    std::string reason; // "no free slot (loop.max_issue_concurrency = 2)", ...
+};
+
 // Counters since the host started (the durable store keeps totals across restarts).
 struct TotalsView {
     int64_t sessions_started = 0;
@@ -84,6 +93,7 @@ struct SchedulerView {
     std::vector<RunningView> running;
     std::vector<RetryView> retrying;
     std::vector<BlockedView> blocked;
+    std::vector<WaitingView> waiting; // as of the last intake, in dispatch order
     TotalsView totals;
 };
 
@@ -102,13 +112,15 @@ struct IssueView {
 };
 
 // A change, pushed to listeners as it happens. `kind` is one of:
-//   intake            a pull was processed (data: {count, error?})
+//   intake            a pull was processed (data: {count, error (null when it succeeded),
+//                     duration_ms: from the pull's start to its processing})
 //   session_started   (issue_id, stage; data: the RunningView as JSON)
 //   session_event     one agent event of a running session (data: the event as recorded)
 //   session_ended     (data: {outcome, reason})
 //   retry_queued      (data: the RetryView as JSON)
 //   blocked           (data: the BlockedView as JSON)
 //   released          a claim ended with nothing to follow
+//   operator          an operator's retry or cancel (data: {action, count})
 //   stopping          the host begins to stop
 struct Change {
     std::string kind;
@@ -145,6 +157,7 @@ class OperatorSurface {
 boost::json::object to_json(const RunningView &v);
 boost::json::object to_json(const RetryView &v);
 boost::json::object to_json(const BlockedView &v);
+boost::json::object to_json(const WaitingView &v);
 boost::json::object to_json(const TotalsView &v);
 boost::json::object to_json(const SchedulerView &v);
 boost::json::object to_json(const IssueView &v);

@@ -222,8 +222,10 @@ struct Orchestrator::Impl {
         status.next_intake_at = clock.wall_now() + wait;
         intake_timer->start(wait, [this] { guard("", "", [this] { start_intake(); }); });
         publish("intake", "", "",
-                boost::json::object{{"count", o.result ? o.result->issues.size() : 0},
-                                    {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())}});
+                boost::json::object{
+                    {"count", o.result ? o.result->issues.size() : 0},
+                    {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())},
+                    {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - o.started).count()}});
     }
 
     // Intake backoff: a tracker that keeps failing is asked less and less often. After n failed
@@ -368,6 +370,7 @@ struct Orchestrator::Impl {
     }
 
     void dispatch(const std::vector<Issue> &issues) {
+        status.waiting.clear();
         std::map<std::string, std::string> state_by_id;
         for (const auto &i : issues)
             state_by_id[i.id] = i.state;
@@ -383,10 +386,16 @@ struct Orchestrator::Impl {
         if (matching.empty()) return;
         if (waits_on_blocker(issue, state_by_id, cfg.scheduling.terminal_states)) {
             spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
+            status.waiting.push_back({issue.id, issue.title, issue.state, "waits for its blockers"});
             return;
         }
         if (!has_room(issue.id, issue.state)) {
             spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue.id, active.size());
+            status.waiting.push_back(
+                {issue.id, issue.title, issue.state,
+                 active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)
+                     ? "no free slot (loop.max_issue_concurrency = " + std::to_string(cfg.max_issue_concurrency) + ")"
+                     : "the state's limit is reached (scheduling.max_concurrent_by_state." + issue.state + ")"});
             return;
         }
         // Claim before any asynchronous work, so a repeated intake cannot launch twice.
@@ -497,8 +506,10 @@ struct Orchestrator::Impl {
     void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason) {
         PairKey key{id, stage};
         sessions->forget(key);
+        fs::path workdir;
         // The issue's bookkeeping first, so that nothing below can leave it holding a slot.
         if (auto a = active.find(id); a != active.end()) {
+            workdir = a->second.workdir;
             a->second.running.erase(stage);
             std::erase(a->second.waiting, stage);
             if (a->second.running.empty()) active.erase(a);
@@ -538,10 +549,33 @@ struct Orchestrator::Impl {
             } else if (d->kind == Decision::block) {
                 spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
             }
+            if (d) notify_outcome(id, stage, workdir, outcome, *d, reason);
         }
         publish_claim(key);
         finish_terminal_cleanup(id);
         maybe_exit();
+    }
+
+    // The notification hook point after a stage's end (VIK_HOOK_ON_OUTCOME): completed, failed,
+    // or blocked (by its policy, an operator or a fault). Dropped runs notify nothing.
+    void notify_outcome(const std::string &id, const std::string &stage, fs::path workdir, Outcome outcome, const Decision &d,
+                        const std::string &reason) {
+        std::string kind = d.kind == Decision::block       ? "blocked"
+                           : outcome == Outcome::completed ? "completed"
+                           : outcome == Outcome::failed    ? "failed"
+                                                           : "";
+        if (kind.empty()) return;
+        Issue issue;
+        if (const Issue *known = intake->newest(id))
+            issue = *known;
+        else
+            issue.id = id;
+        if (workdir.empty())
+            if (auto w = layout.workspace(id); w && layout.has_workspace(id)) workdir = *w;
+        launcher->on_outcome(issue, workdir, stage, kind, d.kind == Decision::block ? d.reason : reason,
+                             [id, stage, kind](StepResult r) {
+                                 if (!r.ok) spdlog::warn("on_{} hook failed issue_id={} stage={}: {}", kind, id, stage, r.error);
+                             });
     }
 
     // ---- retries -----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ SchedulerView SchedulerSurface::view() const {
         if (c.state == ClaimState::retry_queued) v.retrying.push_back(retry_view(key, c));
         if (c.state == ClaimState::blocked) v.blocked.push_back(blocked_view(key, c));
     }
+    v.waiting = s.waiting;
     v.totals = p_.sessions.totals();
     v.totals.intake_cycles = s.intake_cycles;
     v.totals.intake_failures = s.intake_failures;

@@ -26,6 +26,7 @@ struct SchedulerStatus {
     std::string last_intake_error;
     int64_t intake_cycles = 0, intake_failures = 0;
     bool stopping = false;
+    std::vector<WaitingView> waiting; // rebuilt by every dispatch
 };
 
 class SchedulerSurface final : public OperatorSurface {

@@ -22,11 +22,13 @@ StageLauncher::StageLauncher(const workflow::Config &config, const workspace::La
 
 // Runs one lifecycle point through every hooks plugin. Worker thread.
 StepResult StageLauncher::run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template,
-                                   const Issue &issue, const fs::path &workdir, const std::optional<std::string> &stage) const {
+                                   const Issue &issue, const fs::path &workdir, const std::optional<std::string> &stage,
+                                   const json::object *outcome) const {
     json::object ctx = issue_context(base_, issue, workdir, stage);
+    if (outcome) ctx["outcome"] = *outcome;
     json::value script = nullptr;
     if (script_template) {
-        std::string where = stage ? "issue.stages." + *stage + ".hooks." + name : "issue.hooks." + name;
+        std::string where = stage && !outcome ? "issue.stages." + *stage + ".hooks." + name : "issue.hooks." + name;
         try {
             script = json::string(tmpl::render_shell(*script_template, where, ctx));
         } catch (const tmpl::TemplateError &e) {
@@ -40,9 +42,14 @@ StepResult StageLauncher::run_hook(const std::string &name, const char *event, c
     json::object env;
     for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage, plugin_dirs_))
         env[k] = v;
+    if (outcome) {
+        env["VIK_OUTCOME"] = outcome->at("kind");
+        env["VIK_OUTCOME_REASON"] = json::string(env_value(std::string(outcome->at("reason").as_string())));
+    }
     json::object context{
         {"hook", name}, {"script", script},         {"workdir", workdir.string()},
         {"env", env},   {"issue", ctx.at("issue")}, {"stage", stage ? json::value(*stage) : json::value(nullptr)}};
+    if (outcome) context["outcome"] = *outcome;
     std::string text = json::serialize(context);
     for (auto &h : hooks_) {
         auto r = h->on_event(event, text, static_cast<uint32_t>(budgets_.hook.count()));
@@ -139,6 +146,21 @@ void StageLauncher::after_run(const Issue &issue, const fs::path &workdir, const
         budgets_.hook_deadline(),
         [this, issue, workdir, &stage] {
             return run_hook("after_run", VIK_HOOK_AFTER_RUN, stage.after_run, issue, workdir, stage.name);
+        },
+        std::move(done));
+}
+
+void StageLauncher::on_outcome(const Issue &issue, const fs::path &workdir, const std::string &stage, const std::string &kind,
+                               const std::string &reason, std::function<void(StepResult)> done) {
+    const std::optional<std::string> &script = kind == "completed" ? cfg_.on_completed
+                                               : kind == "failed"  ? cfg_.on_failed
+                                                                   : cfg_.on_blocked;
+    if (hooks_.empty() && !script) return done(StepResult{}); // nobody listens
+    runner_.run(
+        budgets_.hook_deadline(),
+        [this, issue, workdir, stage, kind, reason, &script]() -> StepResult {
+            json::object outcome{{"kind", kind}, {"reason", reason}};
+            return run_hook("on_" + kind, VIK_HOOK_ON_OUTCOME, script, issue, workdir, stage, &outcome);
         },
         std::move(done));
 }

@@ -52,10 +52,18 @@ class StageLauncher {
 
     // before_remove, then the workspace goes (after the containment check).
     void remove_workspace(const Issue &issue, std::function<void(StepResult)> done);
+    // A stage ended with `kind` (completed | failed | blocked) and `reason`: the notification
+    // hook point (VIK_HOOK_ON_OUTCOME; issue.hooks.on_<kind>). Its answer changes nothing; a
+    // failure is logged. `done` runs on the loop when it is over.
+    void on_outcome(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, const std::string &kind,
+                    const std::string &reason, std::function<void(StepResult)> done);
 
   private:
+    // `outcome`, when given, is the stage's outcome ({kind, reason}): in the template context and
+    // the plugin's context as `outcome`, in the environment as VIK_OUTCOME and VIK_OUTCOME_REASON.
     StepResult run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template,
-                        const Issue &issue, const std::filesystem::path &workdir, const std::optional<std::string> &stage) const;
+                        const Issue &issue, const std::filesystem::path &workdir, const std::optional<std::string> &stage,
+                        const boost::json::object *outcome = nullptr) const;
     std::string render_prompt(const workflow::Stage &s, const Issue &issue, const std::filesystem::path &workdir,
                               const boost::json::object &run_info) const;
 

@@ -22,13 +22,12 @@ std::string utf8_prefix(const std::string &text, size_t limit) {
     return text.substr(0, n);
 }
 
-// An environment value: no NUL (execve would cut there), at most kMaxIssueEnvValue bytes.
+} // namespace
+
 std::string env_value(std::string text) {
     std::erase(text, '\0');
     return utf8_prefix(text, kMaxIssueEnvValue);
 }
-
-} // namespace
 
 std::vector<std::string> tracker_secret_names(const workflow::Config &c) {
     std::vector<std::string> names;

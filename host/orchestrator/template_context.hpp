@@ -25,6 +25,10 @@ boost::json::object issue_context(const boost::json::object &base, const Issue &
 // dropped): Linux refuses execve when one "NAME=value" string passes MAX_ARG_STRLEN (128 KiB).
 inline constexpr size_t kMaxIssueEnvValue = 100 * 1024;
 
+// Untrusted text as an environment value: no NUL (execve would cut there), at most
+// kMaxIssueEnvValue bytes, cut at a UTF-8 boundary.
+std::string env_value(std::string text);
+
 // The variables holding the tracker's credentials: issues.tracker.token_env, then the
 // `secret_env` of the tracker's and the hooks plugins' manifests (Config::plugin_secret_env, set
 // by workflow::check_plugins; without that call only token_env). cmd_run withholds them from the

@@ -103,9 +103,11 @@ struct Config {
 
     // issue
     std::optional<std::string> after_create, before_remove; // hook snippets
-    double hook_timeout_sec = 30;                           // vik-host: issue.hooks.timeout_sec
-    double prompt_command_timeout_sec = 30;                 // vik-host: issue.prompt_command_timeout_sec
-    std::vector<Stage> stages;                              // workflow order
+    // vik-host: notification hooks after a stage ended (issue.hooks.on_*; VIK_HOOK_ON_OUTCOME)
+    std::optional<std::string> on_completed, on_failed, on_blocked;
+    double hook_timeout_sec = 30;           // vik-host: issue.hooks.timeout_sec
+    double prompt_command_timeout_sec = 30; // vik-host: issue.prompt_command_timeout_sec
+    std::vector<Stage> stages;              // workflow order
 
     SchedulingPolicy scheduling; // vik-host
     ServerConfig server;         // vik-host

@@ -94,7 +94,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issues.pull", {"command", "idle_sec", "timeout_sec"}},
         {"issues.tracker", {"kind"}},
         {"issue", {"stages", "hooks", "prompt_command_timeout_sec"}},
-        {"issue.hooks", {"after_create", "before_remove", "timeout_sec"}},
+        {"issue.hooks", {"after_create", "before_remove", "timeout_sec", "on_completed", "on_failed", "on_blocked"}},
         {"issue.stages", {"*"}},
         {"issue.stages.*", {"when", "hooks", "agent", "prompt", "prompt_file"}},
         {"issue.stages.*.when", {"state"}},

@@ -300,9 +300,13 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
     if (!issue.IsMap()) r.fail(issue.Mark(), "issue", "invalid type: expected a map" + r.found(issue));
     r.unknown_fields(issue, "issue", {"hooks", "stages", "prompt_command_timeout_sec"});
     if (YAML::Node hooks = r.section(issue, "hooks", "issue.hooks"); hooks.IsDefined()) {
-        r.unknown_fields(hooks, "issue.hooks", {"after_create", "before_remove", "timeout_sec"});
+        r.unknown_fields(hooks, "issue.hooks",
+                         {"after_create", "before_remove", "timeout_sec", "on_completed", "on_failed", "on_blocked"});
         c.after_create = hook(r, c, hooks, "after_create", "issue.hooks");
         c.before_remove = hook(r, c, hooks, "before_remove", "issue.hooks");
+        c.on_completed = hook(r, c, hooks, "on_completed", "issue.hooks");
+        c.on_failed = hook(r, c, hooks, "on_failed", "issue.hooks");
+        c.on_blocked = hook(r, c, hooks, "on_blocked", "issue.hooks");
         c.hook_timeout_sec = r.seconds(hooks, "timeout_sec", "issue.hooks.timeout_sec", 30, false);
     }
     c.prompt_command_timeout_sec = r.seconds(issue, "prompt_command_timeout_sec", "issue.prompt_command_timeout_sec", 30, false);

@@ -46,7 +46,7 @@ void check_unique(const std::vector<std::shared_ptr<plugins::LoadedPlugin>> &pro
 }
 
 bool has_hook_scripts(const Config &c) {
-    if (c.after_create || c.before_remove) return true;
+    if (c.after_create || c.before_remove || c.on_completed || c.on_failed || c.on_blocked) return true;
     return std::any_of(c.stages.begin(), c.stages.end(), [](const Stage &s) { return s.before_run || s.after_run; });
 }
 

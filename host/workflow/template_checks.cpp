@@ -73,6 +73,9 @@ void check_templates(const Config &c, Diagnostics &d) {
     inline_template("issues.pull.command", c.pull_command, Kind::shell);
     inline_template("issue.hooks.after_create", c.after_create, Kind::shell);
     inline_template("issue.hooks.before_remove", c.before_remove, Kind::shell);
+    inline_template("issue.hooks.on_completed", c.on_completed, Kind::shell);
+    inline_template("issue.hooks.on_failed", c.on_failed, Kind::shell);
+    inline_template("issue.hooks.on_blocked", c.on_blocked, Kind::shell);
     for (const auto &s : c.stages) {
         std::string p = "issue.stages." + s.name;
         inline_template(p + ".prompt", s.prompt, Kind::text);

@@ -235,6 +235,11 @@ TEST_CASE("rules: limits hold and waiting issues start in priority order as slot
     };
     REQUIRE(h.run_until([&] { return running_ids().size() == 2; }));
     CHECK(running_ids() == std::set<std::string>{"L-1", "M-1"}); // one todo (the most urgent), one review
+    auto waiting = h.view().waiting;                             // in dispatch order, with why
+    REQUIRE(waiting.size() == 2);
+    CHECK(waiting[0].issue_id == "L-2");
+    CHECK(waiting[1].issue_id == "L-3");
+    CHECK(waiting[0].reason == "the state's limit is reached (scheduling.max_concurrent_by_state.todo)");
 
     // Cancelling L-1 frees the todo slot; the next intake starts L-2, not L-3.
     REQUIRE(h.surface().cancel("L-1").value() == 1);
@@ -376,4 +381,31 @@ TEST_CASE("rules: a failing tracker is pulled less and less often, up to 5 minut
     CHECK_THAT(h.log(), Catch::Contains("intake recovered after 6 failed pull(s) in a row; pulling every 60 s again"));
     REQUIRE(h.run_until([&] { return h.view().running.size() == 1; }));
     h.next_intake(kIdle); // back to idle_sec
+}
+
+TEST_CASE("rules: on_failed, on_blocked and on_completed hooks hear every stage end with its reason",
+          "[scheduling][rules][hooks]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\ncase \"$VIK_ISSUE_ID\" in\n  OK-1) echo '{\"kind\":\"completed\"}' ;;\n"
+                        "  *) echo 'boom' >&2; exit 3 ;;\nesac\n");
+    pull_from_file(p, R"([{"id":"OK-1","title":"t","state":"todo"},{"id":"BAD-1","title":"t","state":"todo"}])");
+    std::string log = shell_quote((p.dir / "outcomes.log").string());
+    std::string hook = "echo \"$VIK_OUTCOME {{ issue.id }} {{ outcome.kind }}: $VIK_OUTCOME_REASON\" >> " + log;
+    h.start(harness_workflow(p,
+                             "  hooks:\n    on_completed: |\n      " + hook + "\n    on_failed: |\n      " + hook +
+                                 "\n    on_blocked: |\n      " + hook +
+                                 "\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                             "scheduling: {max_attempts: 2, max_continuations: 0}\n"));
+    REQUIRE(h.run_until([&] { return count(read_file(p.dir / "outcomes.log"), "\n") == 2; }));
+    h.advance(10s); // BAD-1's retry
+    REQUIRE(h.run_until([&] { return count(read_file(p.dir / "outcomes.log"), "\n") == 3; }));
+    h.settle();
+    std::string text = read_file(p.dir / "outcomes.log");
+    INFO(text);
+    CHECK_THAT(text, Catch::Contains("failed BAD-1 failed: agent exited with code 3 before a terminal event\n"));
+    CHECK_THAT(text, Catch::Contains("blocked BAD-1 blocked: failed 2 time(s) (scheduling.max_attempts = 2); last error: agent "
+                                     "exited with code 3 before a terminal event\n"));
+    // OK-1 completed; with max_continuations 0 its claim is blocked at once: the hook says so.
+    CHECK_THAT(text, Catch::Contains("blocked OK-1 blocked: stage finished 1 time(s) in a row but the issue stayed in state"));
 }

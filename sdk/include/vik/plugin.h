@@ -250,6 +250,10 @@ typedef struct vik_agent_runtime_v1 {
 #define VIK_HOOK_BEFORE_RUN "stage.before_run"
 #define VIK_HOOK_AFTER_RUN "stage.after_run"
 #define VIK_HOOK_BEFORE_REMOVE "workspace.before_remove"
+/* A stage ended and what follows is known (ABI 1.x addition; older hooks plugins ignore unknown
+ * events): context.outcome = {"kind": "completed" | "failed" | "blocked", "reason": text}. The
+ * shell hooks run issue.hooks.on_completed / on_failed / on_blocked. Its answer changes nothing. */
+#define VIK_HOOK_ON_OUTCOME "stage.on_outcome"
 
 typedef struct vik_hooks_v1 {
     uint32_t struct_size;
