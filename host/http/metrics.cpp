@@ -115,6 +115,15 @@ std::string render_metrics(const orchestrator::SchedulerView &view, const HttpSt
     e.sample("vik_intake_cycles_total", static_cast<double>(t.intake_cycles));
     e.family("vik_intake_failures_total", "counter", "Intake cycles whose pull failed (tracker errors).");
     e.sample("vik_intake_failures_total", static_cast<double>(t.intake_failures));
+    e.family("vik_intake_duration_seconds", "histogram", "How long intake cycles took, from the pull's start to its processing.");
+    for (const auto &[le, n] : t.intake_duration_le) {
+        char bound[32];
+        std::snprintf(bound, sizeof bound, "%g", le); // 0.05, 2.5: the bounds as written
+        e.sample("vik_intake_duration_seconds_bucket", static_cast<double>(n), std::string("le=\"") + bound + "\"");
+    }
+    e.sample("vik_intake_duration_seconds_bucket", static_cast<double>(t.intake_cycles), "le=\"+Inf\"");
+    e.sample("vik_intake_duration_seconds_sum", t.intake_duration_sum_sec);
+    e.sample("vik_intake_duration_seconds_count", static_cast<double>(t.intake_cycles));
 
     // Live sessions: tokens so far, and how long ago each last reported (the stall detector's
     // input; a growing age is an agent gone quiet or a loop falling behind).

@@ -14,6 +14,13 @@ template <class T> json::array array_of(const std::vector<T> &items) {
         a.push_back(to_json(i));
     return a;
 }
+json::object intake_histogram(const TotalsView &v) {
+    json::array buckets;
+    for (const auto &[le, n] : v.intake_duration_le)
+        buckets.push_back(json::array{le, n});
+    return json::object{{"buckets", std::move(buckets)}, {"sum", v.intake_duration_sum_sec}};
+}
+
 } // namespace
 
 json::object to_json(const RunningView &v) {
@@ -46,11 +53,17 @@ json::object to_json(const WaitingView &v) {
 }
 
 json::object to_json(const TotalsView &v) {
-    return json::object{{"sessions_started", v.sessions_started},   {"sessions_completed", v.sessions_completed},
-                        {"sessions_failed", v.sessions_failed},     {"sessions_cancelled", v.sessions_cancelled},
-                        {"tokens_input", v.tokens_input},           {"tokens_output", v.tokens_output},
-                        {"tokens_cache_read", v.tokens_cache_read}, {"cost_usd", v.cost_usd},
-                        {"intake_cycles", v.intake_cycles},         {"intake_failures", v.intake_failures}};
+    return json::object{{"sessions_started", v.sessions_started},
+                        {"sessions_completed", v.sessions_completed},
+                        {"sessions_failed", v.sessions_failed},
+                        {"sessions_cancelled", v.sessions_cancelled},
+                        {"tokens_input", v.tokens_input},
+                        {"tokens_output", v.tokens_output},
+                        {"tokens_cache_read", v.tokens_cache_read},
+                        {"cost_usd", v.cost_usd},
+                        {"intake_cycles", v.intake_cycles},
+                        {"intake_failures", v.intake_failures},
+                        {"intake_duration_seconds", intake_histogram(v)}};
 }
 
 json::object to_json(const SchedulerView &v) {

@@ -78,6 +78,10 @@ struct TotalsView {
     double cost_usd = 0; // where agents report a cost
     int64_t intake_cycles = 0;
     int64_t intake_failures = 0;
+    // How long pulls took (start to processed), as a cumulative histogram: (upper bound in
+    // seconds, pulls that took at most that); the +Inf bucket is intake_cycles.
+    std::vector<std::pair<double, int64_t>> intake_duration_le;
+    double intake_duration_sum_sec = 0;
 };
 
 struct SchedulerView {

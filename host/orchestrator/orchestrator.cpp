@@ -208,6 +208,7 @@ struct Orchestrator::Impl {
         if (stopping) return;
         status.last_intake_at = clock.wall_now();
         ++status.intake_cycles;
+        status.record_intake_duration(std::chrono::duration<double>(clock.now() - o.started).count());
         if (!o.result) ++status.intake_failures;
         status.last_intake_error = o.result ? "" : o.result.error();
         // Whatever happens below, the next cycle is scheduled.

@@ -61,6 +61,12 @@ SchedulerView SchedulerSurface::view() const {
     v.totals = p_.sessions.totals();
     v.totals.intake_cycles = s.intake_cycles;
     v.totals.intake_failures = s.intake_failures;
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < SchedulerStatus::kIntakeDurationBounds.size(); ++i) {
+        cumulative += s.intake_duration_counts[i];
+        v.totals.intake_duration_le.emplace_back(SchedulerStatus::kIntakeDurationBounds[i], cumulative);
+    }
+    v.totals.intake_duration_sum_sec = s.intake_duration_sum_sec;
     return v;
 }
 

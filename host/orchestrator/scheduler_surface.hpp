@@ -14,6 +14,7 @@
 #include "orchestrator/session_supervisor.hpp"
 #include "workspace/layout.hpp"
 
+#include <array>
 #include <functional>
 #include <optional>
 
@@ -27,6 +28,18 @@ struct SchedulerStatus {
     int64_t intake_cycles = 0, intake_failures = 0;
     bool stopping = false;
     std::vector<WaitingView> waiting; // rebuilt by every dispatch
+    // Pull durations: counts per bucket (not cumulative) of kIntakeDurationBounds, and the sum.
+    static constexpr std::array<double, 10> kIntakeDurationBounds{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    std::array<int64_t, kIntakeDurationBounds.size()> intake_duration_counts{};
+    double intake_duration_sum_sec = 0;
+    void record_intake_duration(double sec) {
+        intake_duration_sum_sec += sec;
+        for (size_t i = 0; i < kIntakeDurationBounds.size(); ++i)
+            if (sec <= kIntakeDurationBounds[i]) {
+                ++intake_duration_counts[i];
+                break;
+            }
+    }
 };
 
 class SchedulerSurface final : public OperatorSurface {

@@ -100,6 +100,9 @@ TEST_CASE("http e2e: the host serves its state, pulls at once on POST refresh, s
     CHECK(metrics.status == 200);
     CHECK(metrics.body.find("vik_sessions_running{agent=\"bot\"} 1\n") != std::string::npos);
     CHECK(metrics.body.find("vik_intake_cycles_total 3\n") != std::string::npos);
+    CHECK(metrics.body.find("# TYPE vik_intake_duration_seconds histogram\n") != std::string::npos);
+    CHECK(metrics.body.find("vik_intake_duration_seconds_bucket{le=\"+Inf\"} 3\n") != std::string::npos);
+    CHECK(metrics.body.find("vik_intake_duration_seconds_count 3\n") != std::string::npos);
     if (std::system("command -v promtool >/dev/null 2>&1") == 0) {
         write_file(p.dir / "metrics.txt", metrics.body);
         CHECK(std::system(("promtool check metrics < " + (p.dir / "metrics.txt").string()).c_str()) == 0);
