@@ -183,6 +183,7 @@ function renderState(v) {
   const live = v.running.reduce((n, r) => n + tokensOf(r.session), 0);
   $("tiles").replaceChildren(
     tile("Running", v.running.length + " / " + v.max_issue_concurrency, "issues in flight"),
+    tile("Queued", (v.waiting || []).length, "ready, waiting for a slot"),
     tile("Retrying", v.retrying.length, "waiting for a timer"),
     tile("Blocked", v.blocked.length, "need a change or an operator"),
     tile("Completed", fmt(t.sessions_completed), fmt(t.sessions_failed) + " failed \u00b7 " + fmt(t.sessions_cancelled) + " cancelled"),
@@ -198,6 +199,10 @@ function renderState(v) {
     el("td", {}, timeEl((r.session || {}).last_event_at), el("span", { class: "msg", title: (r.session || {}).last_message || "", text: (r.session || {}).last_message || "" })),
     el("td", { class: "num", text: fmt(tokensOf(r.session)) }),
     el("td", {}, actionButton("Cancel", "cancel", r.issue_id, "danger")))));
+  fillTable("waiting", (v.waiting || []).map((w) => el("tr", {},
+    issueCell(w.issue_id, w.issue_title),
+    el("td", { text: w.issue_state }),
+    el("td", {}, el("span", { class: "msg", title: w.reason, text: w.reason })))));
   fillTable("retrying", v.retrying.map((r) => el("tr", {},
     issueCell(r.issue_id),
     el("td", { text: r.stage }),
