@@ -652,6 +652,7 @@ struct Orchestrator::Impl {
 
     void remove_workspace(const Issue &issue) {
         if (stopping || removing.count(issue.id)) return;
+        if (retained(issue.id)) return;
         removing.insert(issue.id);
         launcher->remove_workspace(issue, [this, id = issue.id](StepResult r) {
             removing.erase(id);
@@ -660,6 +661,26 @@ struct Orchestrator::Impl {
             else
                 spdlog::info("workspace removed issue_id={} (terminal state)", id);
         });
+    }
+
+    // scheduling.keep_terminal_workspaces_days: a terminal issue's workspace stays until it has
+    // been untouched that long (its directory's modification time); later pulls, or the
+    // inventory, remove it then. Said once per issue.
+    std::set<std::string> retention_announced;
+    bool retained(const std::string &id) {
+        double days = cfg.scheduling.keep_terminal_workspaces_days;
+        if (days <= 0) return false;
+        auto changed = layout.last_change(id);
+        if (!changed) return false;
+        auto keep = std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(days * 86400));
+        if (clock.wall_now() - *changed >= keep) {
+            retention_announced.erase(id);
+            return false;
+        }
+        if (retention_announced.insert(id).second)
+            spdlog::info("terminal workspace kept issue_id={} until {} (scheduling.keep_terminal_workspaces_days = {})", id,
+                         util::rfc3339_utc(*changed + keep), days);
+        return true;
     }
 
     // Terminal cleanup deferred while stages of the issue were launching, running or finishing:

@@ -55,6 +55,9 @@ struct SchedulingPolicy {
     int64_t max_attempts = 3;                               // failed attempts before the (issue, stage) is blocked
     std::map<std::string, int64_t> max_concurrent_by_state; // running issues per tracker state
     std::vector<std::string> terminal_states;               // runs stopped, workspaces removed
+    // Terminal issues' workspaces are kept until they have been untouched this long (0: removed
+    // at once). Their runs still stop at once.
+    double keep_terminal_workspaces_days = 0;
 };
 
 // vik-host's HTTP operator surface (host/http/, docs/http-api.md); the top-level `server:`

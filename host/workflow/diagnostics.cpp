@@ -101,7 +101,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issue.stages.*.hooks", {"before_run", "after_run"}},
         {"scheduling",
          {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
-          "max_concurrent_by_state", "terminal_states"}},
+          "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days"}},
         {"server", {"port", "host", "token_env"}},
         {"notify", {"webhooks"}},
     };

@@ -367,7 +367,9 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
     auto &s = c.scheduling;
     r.unknown_fields(n, "scheduling",
                      {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
-                      "max_concurrent_by_state", "terminal_states"});
+                      "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days"});
+    s.keep_terminal_workspaces_days =
+        r.seconds(n, "keep_terminal_workspaces_days", "scheduling.keep_terminal_workspaces_days", 0, true);
     s.continuation_delay_sec = r.seconds(n, "continuation_delay_sec", "scheduling.continuation_delay_sec", 1, true);
     if (n["max_continuations"].IsDefined())
         s.max_continuations = r.integer(n["max_continuations"], "scheduling.max_continuations");

@@ -52,6 +52,13 @@ std::expected<void, std::string> Layout::remove(const std::string &issue_id) con
     return removed;
 }
 
+std::optional<std::chrono::system_clock::time_point> Layout::last_change(const std::string &issue_id) const {
+    std::error_code ec;
+    auto t = fs::last_write_time(issues_root_ / key(issue_id), ec);
+    if (ec) return std::nullopt;
+    return std::chrono::time_point_cast<std::chrono::system_clock::duration>(std::chrono::file_clock::to_sys(t));
+}
+
 std::vector<std::string> Layout::issue_ids() const {
     std::vector<std::string> out;
     std::error_code ec;

@@ -11,8 +11,10 @@
 
 #include "workspace/workspace.hpp"
 
+#include <chrono>
 #include <expected>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,9 @@ class Layout {
     // workspace's id record, or its directory name where there is none (made by vik, or before
     // id records existed; the name is the id for ids safe_key leaves unchanged).
     std::vector<std::string> issue_ids() const;
+
+    // When the issue's workspace directory last changed (its modification time), if it exists.
+    std::optional<std::chrono::system_clock::time_point> last_change(const std::string &issue_id) const;
 
     // The issue's session records, newest first (by modification time); empty when none.
     std::vector<std::filesystem::path> session_files(const std::string &issue_id) const;

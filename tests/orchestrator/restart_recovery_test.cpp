@@ -133,3 +133,29 @@ TEST_CASE("recovery: a workspace whose issue was closed while the host was down 
     CHECK(fs::exists(p.workspace("GONE-1"))); // not found by id: kept (docs/decisions.md)
     CHECK_THAT(h.log(), Catch::Contains("workspace inventory: issue is in terminal state issue_id=W-1 state=closed"));
 }
+
+TEST_CASE("recovery: keep_terminal_workspaces_days keeps a terminal issue's workspace until it has been untouched that long",
+          "[scheduling][rules][store]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    p.issues(R"([{"id":"K-1","title":"t","state":"done"}])");
+    fs::create_directories(p.workspace("K-1"));
+    std::string seen = shell_quote((p.dir / "before_remove.log").string());
+    h.start("agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: /bin/true}\n"
+            "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\n"
+            "issue:\n  hooks:\n    before_remove: echo \"$VIK_ISSUE_ID\" >> " +
+            seen +
+            "\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n"
+            "scheduling: {terminal_states: [done], keep_terminal_workspaces_days: 2}\n");
+    REQUIRE(h.wait_intakes(1));
+    h.settle();
+    CHECK(fs::exists(p.workspace("K-1")));
+    CHECK_THAT(h.log(), Catch::Contains("terminal workspace kept issue_id=K-1 until "));
+    h.next_intake(std::chrono::hours(47)); // not yet two days
+    CHECK(fs::exists(p.workspace("K-1")));
+    CHECK(count(h.log(), "terminal workspace kept issue_id=K-1") == 1); // said once
+    h.next_intake(std::chrono::hours(1) + 1s);
+    REQUIRE(h.run_until([&] { return !fs::exists(p.workspace("K-1")); }));
+    h.settle();
+    CHECK(read_file(p.dir / "before_remove.log") == "K-1\n");
+}
