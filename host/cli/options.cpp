@@ -21,7 +21,7 @@ Commands:
   issue set-state ID STATE | issue comment ID TEXT|-
                                             change an issue through the workflow's tracker
   issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
-  history [--issue ID] [--limit N] [--json] the runs on record, newest first (docs/store.md)
+  history [ISSUE] [--limit N] [--json]      the runs on record, newest first (docs/store.md)
   stats [--json]                            runs, outcomes, tokens, cost and time per issue, stage and agent
   refresh                                   ask the running host (its HTTP API) for an intake now
 
@@ -133,6 +133,13 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
         o.args = positional;
         if (const char *wf = std::getenv("VIK_WORKFLOW_PATH"); wf && *wf) o.workflow = wf;
     } else {
+        // history [ISSUE] [WORKFLOW]: two words are both; one is the workflow when such a file
+        // exists, else the issue.
+        if (o.command == "history" && !positional.empty() && !o.issue &&
+            (positional.size() == 2 || !std::filesystem::exists(positional[0]))) {
+            o.issue = positional[0];
+            positional.erase(positional.begin());
+        }
         if (positional.size() > 1) return std::unexpected("unexpected argument '" + positional[1] + "'\n\n" + usage_text());
         if (positional.size() == 1) {
             if (o.command.empty() && o.plugin_dirs.empty() && !commands.count(positional[0]) &&

@@ -82,10 +82,12 @@ TEST_CASE("store: a SIGKILLed host resumes its interrupted run as attempt 2, and
     CHECK(runs[1].at("attempt") == 1);
     CHECK(runs[1].at("error") == "interrupted: vik-host stopped while this run was running");
 
-    auto text = run_host({"history", "--issue", "K-1", p.workflow().string()}, p.dir.path);
+    auto text = run_host({"history", "K-1", p.workflow().string()}, p.dir.path);
     REQUIRE(text.exit_code == 0);
     CHECK_THAT(text.out, Catch::Contains("OUTCOME"));
     CHECK(count(text.out, "K-1") == 2);
+    auto other = run_host({"history", "--issue", "NOPE-1", p.workflow().string()}, p.dir.path);
+    CHECK(other.out == "no runs on record for issue NOPE-1\n");
 
     auto stats = run_host({"stats", "--json", p.workflow().string()}, p.dir.path);
     REQUIRE(stats.exit_code == 0);
