@@ -1,12 +1,15 @@
 // vik-host: argv -> command -> exit code.
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "logging/logging.hpp"
 #include "plugins/plugin_call.hpp"
 #include "security/process_hardening.hpp"
 #include "security/secret_environment.hpp"
 
 #include <csignal>
 #include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #ifndef VIK_HOST_VERSION
 #define VIK_HOST_VERSION "0.0.0"
@@ -40,6 +43,9 @@ int main(int argc, char **argv, char **envp) {
         std::cout << "vik-host " VIK_HOST_VERSION "\n";
         return 0;
     }
+    // Commands that log through the default logger honour --log-level too (run and issue set
+    // up their own, with the same level).
+    spdlog::set_level(*vik::logging::parse_level(o.log_level));
     try {
         if (o.command == "plugins") return vik::cli::cmd_plugins(o);
         if (o.command == "doctor") return vik::cli::cmd_doctor(o);
@@ -51,6 +57,7 @@ int main(int argc, char **argv, char **envp) {
         if (o.command == "uninstall") return vik::cli::cmd_uninstall(o);
         if (o.command == "history") return vik::cli::cmd_history(o);
         if (o.command == "stats") return vik::cli::cmd_stats(o);
+        if (o.command == "tracker") return vik::cli::cmd_tracker(o);
         if (o.command == "refresh") return vik::cli::cmd_refresh(o);
     } catch (const std::exception &e) {
         std::cerr << o.command << " failed: " << e.what() << "\n";

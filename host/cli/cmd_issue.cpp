@@ -76,7 +76,7 @@ int cmd_issue(const Options &opts) {
             return 1;
         }
     }
-    logging::setup_console_only();
+    logging::setup_console_only(*logging::parse_level(o.log_level));
     auto registry = load_registry(o);
     auto loaded = load_valid_workflow(o, registry);
     if (!loaded) {

@@ -150,7 +150,7 @@ int cmd_run(const Options &opts) {
     auto db = store::SqliteStore::open(cfg.scoped_root() / "state" / "vik.db");
     if (!db) return fail("run failed: " + db.error().message);
     std::error_code ec;
-    logging::setup({cfg.logs_dir(), !opts.detach, 7});
+    logging::setup({cfg.logs_dir(), !opts.detach, 7, *logging::parse_level(opts.log_level)});
     for (const auto &r : registry.records)
         if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
     for (const auto &d : loaded->diagnostics.items)

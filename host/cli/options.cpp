@@ -1,5 +1,7 @@
 #include "cli/options.hpp"
 
+#include "logging/logging.hpp"
+
 #include <cstdlib>
 #include <set>
 
@@ -22,6 +24,7 @@ Commands:
                                             change an issue through the workflow's tracker
   issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
   history [ISSUE] [--limit N] [--json]      the runs on record, newest first (docs/store.md)
+  tracker pull | tracker fetch ID...        run one call of the workflow's tracker plugin and print its issues
   stats [--json]                            runs, outcomes, tokens, cost and time per issue, stage and agent
   refresh                                   ask the running host (its HTTP API) for an intake now
 
@@ -30,6 +33,7 @@ WORKFLOW defaults to ./workflow.yml. With no command, `vik-host --plugins DIR [W
 Global options:
   --plugins DIR   load plugins from DIR too, after the built-in ones (repeatable)
   --no-builtin-plugins   load only the --plugins directories
+  --log-level LEVEL      trace, debug, info (default), warn or error; debug shows plugins' debug lines
   -h, --help      print this help
   -V, --version   print the version
 )";
@@ -37,7 +41,7 @@ Global options:
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
     static const std::set<std::string> commands = {"run",     "doctor", "status",  "stop",  "restart", "uninstall",
-                                                   "plugins", "issue",  "history", "stats", "refresh"};
+                                                   "plugins", "issue",  "history", "stats", "refresh", "tracker"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);
@@ -68,6 +72,13 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.plugin_dirs.emplace_back(*v);
+        } else if (a == "--log-level") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            if (!logging::parse_level(*v))
+                return std::unexpected("invalid value '" + *v +
+                                       "' for '--log-level': expected trace, debug, info, warn or error");
+            o.log_level = *v;
         } else if (a == "--no-builtin-plugins")
             o.no_builtin_plugins = true;
         else if (a == "--json")
@@ -127,7 +138,15 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             positional.push_back(a);
         }
     }
-    if (o.command == "issue") {
+    if (o.command == "tracker") {
+        // tracker pull [WORKFLOW] | tracker fetch ID... [WORKFLOW]: a last word naming an
+        // existing file is the workflow.
+        if (positional.size() >= 2 && std::filesystem::is_regular_file(positional.back())) {
+            o.workflow = positional.back();
+            positional.pop_back();
+        }
+        o.args = positional;
+    } else if (o.command == "issue") {
         // issue <action> <id> [value] [WORKFLOW]; hooks and agents find their workflow through
         // VIK_WORKFLOW_PATH, which the host exports to them.
         o.args = positional;

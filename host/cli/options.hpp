@@ -16,6 +16,7 @@ struct Options {
     bool no_builtin_plugins = false;                // --no-builtin-plugins: only the --plugins directories
     std::filesystem::path workflow = "workflow.yml";
     bool help = false, version = false;
+    std::string log_level = "info"; // --log-level: trace, debug, info, warn, error
     // doctor
     bool json = false, strict = false;
     // run
@@ -28,7 +29,7 @@ struct Options {
     // history
     std::optional<std::string> issue; // --issue ID
     size_t limit = 50;                // --limit N
-    // issue <action> <id> [text]
+    // issue <action> <id> [text]; tracker pull | fetch ID...
     std::vector<std::string> args;
     std::vector<std::string> argv; // the whole command line, for state.json
 };

@@ -259,18 +259,18 @@ void setup(const LogOptions &o) {
     remove_old_logs(o.dir, o.retention_days);
     std::vector<spdlog::sink_ptr> sinks;
     auto all = std::make_shared<DailyJsonSink>(o.dir, "vik.log");
-    all->set_level(spdlog::level::info);
+    all->set_level(o.level);
     sinks.push_back(all);
     auto errors = std::make_shared<DailyJsonSink>(o.dir, "vik-error.log");
     errors->set_level(spdlog::level::err);
     sinks.push_back(errors);
     if (o.console) {
         auto c = console_sink();
-        c->set_level(spdlog::level::info);
+        c->set_level(o.level);
         sinks.push_back(c);
     }
     auto logger = std::make_shared<spdlog::logger>("vik", sinks.begin(), sinks.end());
-    logger->set_level(spdlog::level::debug);
+    logger->set_level(std::min(o.level, spdlog::level::debug));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
     std::vector<std::string> pending;
@@ -282,9 +282,21 @@ void setup(const LogOptions &o) {
         spdlog::warn("{}", m);
 }
 
-void setup_console_only() {
+void setup_console_only(spdlog::level::level_enum level) {
     auto logger = std::make_shared<spdlog::logger>("vik", console_sink());
+    logger->set_level(level);
     spdlog::set_default_logger(logger);
+}
+
+std::optional<spdlog::level::level_enum> parse_level(const std::string &name) {
+    static const std::pair<const char *, spdlog::level::level_enum> levels[] = {{"trace", spdlog::level::trace},
+                                                                                {"debug", spdlog::level::debug},
+                                                                                {"info", spdlog::level::info},
+                                                                                {"warn", spdlog::level::warn},
+                                                                                {"error", spdlog::level::err}};
+    for (const auto &[n, l] : levels)
+        if (name == n) return l;
+    return std::nullopt;
 }
 
 } // namespace vik::logging

@@ -9,7 +9,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
+
+#include <spdlog/common.h>
 
 namespace vik::logging {
 
@@ -17,13 +20,19 @@ struct LogOptions {
     std::filesystem::path dir; // <scoped root>/logs
     bool console = true;       // human format on stdout
     int retention_days = 7;
+    // The least severe level written (--log-level): info by default; debug lets plugins' debug
+    // lines through. The error file keeps errors only.
+    spdlog::level::level_enum level = spdlog::level::info;
 };
 
 // Installs the default spdlog logger. Safe to call again (replaces the sinks).
 void setup(const LogOptions &options);
 
 // Console only (commands that have no workflow yet).
-void setup_console_only();
+void setup_console_only(spdlog::level::level_enum level = spdlog::level::info);
+
+// "trace", "debug", "info", "warn" or "error"; nullopt for anything else.
+std::optional<spdlog::level::level_enum> parse_level(const std::string &name);
 
 // Deletes vik.log.* / vik-error.log.* files older than `days` (by the date in their name).
 void remove_old_logs(const std::filesystem::path &dir, int days);

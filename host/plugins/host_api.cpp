@@ -1,5 +1,7 @@
 #include "plugins/host_api.hpp"
 
+#include "plugins/plugin_call.hpp"
+
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
 
@@ -45,7 +47,9 @@ void api_log(void *host_ctx, int32_t level, const char *message) {
                : level == VIK_LOG_INFO ? spdlog::level::info
                : level == VIK_LOG_WARN ? spdlog::level::warn
                                        : spdlog::level::err;
-    spdlog::log(lvl, "[plugin {}] {}", ctx->plugin_id, message);
+    // Tagged with the call the plugin is in, when it logs from inside one (the host's thread).
+    std::string call = current_call_tag();
+    spdlog::log(lvl, "[plugin {}{}{}] {}", ctx->plugin_id, call.empty() ? "" : " ", call, message);
 }
 
 vik_status api_get_settings(void *host_ctx, const vik_sink *out) {

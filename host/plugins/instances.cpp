@@ -12,6 +12,26 @@
 #include <optional>
 
 namespace vik::plugins {
+
+std::string status_name(vik_status status) {
+    switch (status) {
+    case VIK_OK:
+        return "ok";
+    case VIK_ERROR:
+        return "error";
+    case VIK_UNSUPPORTED:
+        return "unsupported";
+    case VIK_INVALID_ARGUMENT:
+        return "invalid_argument";
+    case VIK_TIMEOUT:
+        return "timeout";
+    case VIK_CANCELLED:
+        return "cancelled";
+    case VIK_NOT_FOUND:
+        return "not_found";
+    }
+    return "status " + std::to_string(status);
+}
 namespace {
 
 constexpr size_t kErrCap = 4096;

@@ -20,6 +20,10 @@ struct PluginError {
 
 template <class T> using Result = std::expected<T, PluginError>;
 
+// A status by its name: "ok", "error", "unsupported", "invalid_argument", "timeout",
+// "cancelled", "not_found" (or "status N" for one the ABI does not define).
+std::string status_name(vik_status status);
+
 class TrackerInstance {
   public:
     static Result<std::unique_ptr<TrackerInstance>> create(std::shared_ptr<LoadedPlugin> plugin,

@@ -138,6 +138,14 @@ PluginCallScope::PluginCallScope(const std::string &plugin_id, const char *call,
 
 PluginCallScope::~PluginCallScope() { current = previous_; }
 
+std::string current_call_tag() {
+    const CallRecord *r = current;
+    if (r == nullptr) return {};
+    std::string tag = std::string("call=") + r->call;
+    if (r->subject[0] != '\0') tag += std::string(" subject=") + r->subject;
+    return tag;
+}
+
 void install_fatal_signal_report() {
     if (installed.exchange(true)) return;
     ensure_alt_stack();

@@ -32,6 +32,10 @@ class PluginCallScope {
     const detail::CallRecord *previous_;
 };
 
+// The plugin call this thread is in, for log lines ("plugin=x call=pull subject=A-1"); empty
+// outside a call.
+std::string current_call_tag();
+
 // Installs the fatal-signal report once per process (idempotent). Threads entering a plugin call
 // get an alternate signal stack, so a plugin that overflows its stack is still reported.
 void install_fatal_signal_report();

@@ -139,6 +139,8 @@ vik_status pull(void *instance, uint32_t, const vik_sink *out, vik_errbuf *err) 
             if (st && st->is_string() && t->pull_skips_states.count(std::string(st->as_string()))) continue;
             issues.push_back(std::move(i));
         }
+        std::string note = "pull: " + std::to_string(issues.size()) + " issue(s) from " + t->path.string();
+        if (t->host && t->host->log) t->host->log(t->host->host_ctx, VIK_LOG_DEBUG, note.c_str());
         vik::sdk::write(out, json::serialize(issues));
         return VIK_OK;
     });

@@ -2,6 +2,7 @@
 #include "cli/options.hpp"
 #include "support/test_support.hpp"
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 using vik::test::run_host;
@@ -68,4 +69,46 @@ TEST_CASE("cli: --plugins adds to the built-in plugins, each directory loads onc
     auto only = run_host({"--no-builtin-plugins", "--plugins", (vik::test::test_plugin_root() / "good").string(), "plugins"});
     CHECK(only.exit_code == 0);
     CHECK_THAT(only.out, Catch::Contains("1 of 1 plugin(s) loaded"));
+}
+
+TEST_CASE("cli: tracker pull and fetch run one call of the workflow's tracker and print what the host sees", "[cli][tracker]") {
+    vik::test::TempDir d;
+    vik::test::write_file(d / "issues.json",
+                          R"([{"id":"T-1","title":"one","state":"todo"},{"id":"T-2","title":"two","state":"done"},
+                                               {"id":7,"title":"bad","state":"todo"}])");
+    vik::test::write_file(d / "workflow.yml", "agents:\n  bot: {runtime: scripted, model: none, settings: {command: /bin/true}}\n"
+                                              "issues:\n  tracker: {kind: file, path: issues.json}\n"
+                                              "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+    std::string wf = (d / "workflow.yml").string();
+    auto pull = vik::test::run_host({"tracker", "pull", wf}, d.path);
+    INFO(pull.out << pull.err);
+    REQUIRE(pull.exit_code == 0);
+    auto issues = boost::json::parse(pull.out).as_array();
+    REQUIRE(issues.size() == 2);
+    CHECK(issues[0].at("id") == "T-1");
+    CHECK(issues[1].at("state") == "done");
+    CHECK_THAT(pull.err, Catch::Contains("field `id` must be a string, found a number; issue skipped"));
+    CHECK_THAT(pull.err, Catch::Contains("tracker pull: 2 issue(s) from tracker file in "));
+    CHECK_THAT(pull.err, !Catch::Contains("[plugin file-tracker"));
+
+    auto fetch = vik::test::run_host({"--log-level", "debug", "tracker", "fetch", "T-2", "NOPE", wf}, d.path);
+    INFO(fetch.out << fetch.err);
+    REQUIRE(fetch.exit_code == 0);
+    CHECK(boost::json::parse(fetch.out).as_array().size() == 1);
+
+    // --log-level debug lets a plugin's debug lines through, tagged with the plugin and its call.
+    auto debug = vik::test::run_host({"--log-level", "debug", "tracker", "pull", wf}, d.path);
+    CHECK_THAT(debug.err, Catch::Contains("[plugin file-tracker call=tracker.pull] pull: 3 issue(s) from "));
+
+    vik::test::write_file(d / "workflow.yml", "agents:\n  bot: {runtime: scripted, model: none, settings: {command: /bin/true}}\n"
+                                              "issues:\n  tracker: {kind: file, path: missing.json}\n"
+                                              "issue:\n  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n");
+    auto failed = vik::test::run_host({"tracker", "pull", wf}, d.path);
+    CHECK(failed.exit_code == 1);
+    CHECK_THAT(failed.err, Catch::Contains("tracker pull failed (error, tracker file, ") && Catch::Contains("does not exist"));
+    auto usage = vik::test::run_host({"tracker", "push", wf}, d.path);
+    CHECK(usage.exit_code == 2);
+    auto bad = vik::test::run_host({"--log-level", "loud", "plugins"}, d.path);
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.err, Catch::Contains("expected trace, debug, info, warn or error"));
 }
