@@ -58,6 +58,7 @@ int main(int argc, char **argv, char **envp) {
         if (o.command == "history") return vik::cli::cmd_history(o);
         if (o.command == "stats") return vik::cli::cmd_stats(o);
         if (o.command == "tracker") return vik::cli::cmd_tracker(o);
+        if (o.command == "plugin") return vik::cli::cmd_plugin(o);
         if (o.command == "refresh") return vik::cli::cmd_refresh(o);
     } catch (const std::exception &e) {
         std::cerr << o.command << " failed: " << e.what() << "\n";

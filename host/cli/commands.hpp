@@ -20,6 +20,7 @@ int cmd_uninstall(const Options &opts);
 int cmd_history(const Options &opts);
 int cmd_stats(const Options &opts);
 int cmd_tracker(const Options &opts);
+int cmd_plugin(const Options &opts);
 int cmd_refresh(const Options &opts); // live_status.cpp
 
 // The plugin directories in force: --plugins, else $VIK_HOST_PLUGINS (colon-separated), else the

@@ -25,6 +25,7 @@ Commands:
   issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
   history [ISSUE] [--limit N] [--json]      the runs on record, newest first (docs/store.md)
   tracker pull | tracker fetch ID...        run one call of the workflow's tracker plugin and print its issues
+  plugin check PATH [--settings JSON]       load a plugin as the host would, create it, list its problems
   stats [--json]                            runs, outcomes, tokens, cost and time per issue, stage and agent
   refresh                                   ask the running host (its HTTP API) for an intake now
 
@@ -40,8 +41,8 @@ Global options:
 }
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
-    static const std::set<std::string> commands = {"run",     "doctor", "status",  "stop",  "restart", "uninstall",
-                                                   "plugins", "issue",  "history", "stats", "refresh", "tracker"};
+    static const std::set<std::string> commands = {"run",   "doctor",  "status", "stop",    "restart", "uninstall", "plugins",
+                                                   "issue", "history", "stats",  "refresh", "tracker", "plugin"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);
@@ -72,6 +73,10 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.plugin_dirs.emplace_back(*v);
+        } else if (a == "--settings") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            o.settings = *v;
         } else if (a == "--log-level") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
@@ -138,7 +143,9 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             positional.push_back(a);
         }
     }
-    if (o.command == "tracker") {
+    if (o.command == "plugin") {
+        o.args = positional;
+    } else if (o.command == "tracker") {
         // tracker pull [WORKFLOW] | tracker fetch ID... [WORKFLOW]: a last word naming an
         // existing file is the workflow.
         if (positional.size() >= 2 && std::filesystem::is_regular_file(positional.back())) {

@@ -16,7 +16,8 @@ struct Options {
     bool no_builtin_plugins = false;                // --no-builtin-plugins: only the --plugins directories
     std::filesystem::path workflow = "workflow.yml";
     bool help = false, version = false;
-    std::string log_level = "info"; // --log-level: trace, debug, info, warn, error
+    std::string log_level = "info";      // --log-level: trace, debug, info, warn, error
+    std::optional<std::string> settings; // plugin check --settings JSON
     // doctor
     bool json = false, strict = false;
     // run

@@ -112,3 +112,28 @@ TEST_CASE("cli: tracker pull and fetch run one call of the workflow's tracker an
     CHECK(bad.exit_code == 2);
     CHECK_THAT(bad.err, Catch::Contains("expected trace, debug, info, warn or error"));
 }
+
+TEST_CASE("cli: plugin check loads a plugin as the host would, creates it with the settings given and lists problems",
+          "[cli][plugins]") {
+    auto manifest = (vik::test::plugin_dir() / "vik-file-tracker.toml").string();
+    auto bare = vik::test::run_host({"plugin", "check", manifest});
+    INFO(bare.out << bare.err);
+    CHECK(bare.exit_code == 1);
+    CHECK_THAT(bare.out, Catch::Contains("ok: file-tracker 0.1.0 (tracker) loads from "));
+    CHECK_THAT(bare.out, Catch::Contains("problem: file-tracker: required setting 'path' (string) is not in --settings"));
+    CHECK_THAT(bare.out, Catch::Contains("problem: file-tracker: create(tracker) refused: invalid_argument: "));
+    CHECK_THAT(bare.out, Catch::Contains("2 problem(s)"));
+
+    auto good = vik::test::run_host({"plugin", "check", manifest, "--settings", R"({"path":"issues.json"})"});
+    CHECK(good.exit_code == 0);
+    CHECK_THAT(good.out, Catch::Contains("ok: file-tracker: create(tracker) with {\"path\":\"issues.json\"}"));
+    CHECK_THAT(good.out, Catch::EndsWith("no problems found\n"));
+
+    // A directory: every candidate, the refused ones with the loader's reason.
+    auto dir = vik::test::run_host({"plugin", "check", (vik::test::test_plugin_root() / "bad-facts").string()});
+    CHECK(dir.exit_code == 1);
+    CHECK_THAT(dir.out, Catch::Contains("'secret_env' must be an array of strings, found a string"));
+
+    CHECK(vik::test::run_host({"plugin", "check", "/nonexistent/plugin.toml"}).exit_code == 1);
+    CHECK(vik::test::run_host({"plugin", "check", manifest, "--settings", "[1]"}).exit_code == 2);
+}
