@@ -62,16 +62,37 @@ void Intake::fetch(const std::set<std::string> &ids, std::function<void(Observat
     std::string ids_json = json::serialize(list);
     uint32_t timeout = count_ms(budgets_.tracker_call);
     Clock::time_point started = now_();
+    auto unsupported = std::make_shared<bool>(false); // written by the worker, read after it answered
     runner_.run(
         budgets_.tracker_deadline(),
-        [this, ids_json, timeout] {
+        [this, ids_json, timeout, unsupported] {
             auto r = tracker_->fetch(ids_json, timeout);
-            if (!r) return StepResult{false, r.error().message, {}};
+            if (!r) {
+                *unsupported = r.error().status == VIK_UNSUPPORTED;
+                return StepResult{false, r.error().message, {}};
+            }
             return StepResult{true, {}, std::move(*r)};
         },
-        [done = std::move(done), started](StepResult r) {
+        [this, ids, done = std::move(done), started, unsupported](StepResult r) {
+            if (!r.ok && *unsupported) return done(known_states(ids, started));
             done(Observation{r.ok ? parse_issues(r.value) : std::unexpected(r.error), started});
         });
+}
+
+// A tracker that cannot fetch by id (its `fetch` answers VIK_UNSUPPORTED): the issues as the
+// last pull (or a host write) left them. Retries and continuations still run; a refresh of
+// running issues then stops nothing (an issue it does not know is answered as known, not gone).
+Observation Intake::known_states(const std::set<std::string> &ids, Clock::time_point started) {
+    if (!fetch_unsupported_logged_) {
+        fetch_unsupported_logged_ = true;
+        spdlog::warn("tracker {} cannot fetch issues by id (unsupported); retries, continuations and refreshes use the "
+                     "states of the last pull (docs/plugin-sdk.md, tracker operations)",
+                     tracker_id());
+    }
+    IntakeResult known;
+    for (const auto &id : ids)
+        if (auto it = latest_.find(id); it != latest_.end() && !it->second.partial) known.issues.push_back(it->second.issue);
+    return Observation{std::move(known), started};
 }
 
 void Intake::write(const std::string &command, const std::string &id, const std::string &value,

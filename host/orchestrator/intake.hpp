@@ -114,6 +114,8 @@ class Intake {
     CallBudgets budgets_;
     const FaultGuard &guard_;
     Now now_;
+    Observation known_states(const std::set<std::string> &ids, Clock::time_point started);
+    bool fetch_unsupported_logged_ = false;
     std::map<std::string, Observed> latest_;    // newest known state of each issue
     std::map<std::string, int> absent_strikes_; // refreshes in a row that did not find a running issue
 };

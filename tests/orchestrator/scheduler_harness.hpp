@@ -71,9 +71,12 @@ class SchedulerHarness {
 
     // Loads `workflow_yaml` as the project's workflow.yml through the real loader and plugin
     // registry, builds the scheduler and queues its first intake.
-    void start(const std::string &workflow_yaml, store::Store *store = nullptr) {
+    void start(const std::string &workflow_yaml, store::Store *store = nullptr,
+               const std::vector<std::filesystem::path> &extra_plugin_dirs = {}) {
         write_file(project.workflow(), workflow_yaml);
-        registry_ = plugins::load_plugins({plugin_dir()});
+        std::vector<std::filesystem::path> dirs{plugin_dir()};
+        dirs.insert(dirs.end(), extra_plugin_dirs.begin(), extra_plugin_dirs.end());
+        registry_ = plugins::load_plugins(dirs);
         auto loaded = workflow::load_workflow(project.workflow());
         if (!loaded) FAIL("workflow refused: " << loaded.error().message);
         loaded_.emplace(std::move(*loaded));

@@ -409,3 +409,19 @@ TEST_CASE("rules: on_failed, on_blocked and on_completed hooks hear every stage 
     // OK-1 completed; with max_continuations 0 its claim is blocked at once: the hook says so.
     CHECK_THAT(text, Catch::Contains("blocked OK-1 blocked: stage finished 1 time(s) in a row but the issue stayed in state"));
 }
+
+TEST_CASE("rules: with a tracker that cannot fetch by id, retries still run on the last pull's states", "[scheduling][rules]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    logging_agent(p, "exit 1\n");
+    // The C example tracker (tests/plugins/good-c): pull answers C-1, fetch is VIK_UNSUPPORTED.
+    h.start("agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
+                "}\nissues:\n  tracker: {kind: c-fixed}\n  pull: {idle_sec: 60}\nissue:\n" + kWork,
+            nullptr, {test_plugin_root() / "good"});
+    REQUIRE(h.run_until([&] { return h.view().retrying.size() == 1; }));
+    h.advance(10s);
+    REQUIRE(h.run_until([&] { return lines(p.dir / "prompts.log") == 2; }));
+    CHECK_THAT(h.log(), Catch::Contains("tracker good-c cannot fetch issues by id (unsupported); retries, continuations and "
+                                        "refreshes use the states of the last pull"));
+    CHECK_THAT(read_file(p.dir / "prompts.log"), Catch::Contains("attempt=2 kind=failure"));
+}
