@@ -1,5 +1,6 @@
 #include "orchestrator/dry_run.hpp"
 
+#include "orchestrator/agent_choice.hpp"
 #include "orchestrator/candidates.hpp"
 #include "orchestrator/template_context.hpp"
 #include "template/template.hpp"
@@ -153,7 +154,7 @@ std::string dry_run_report(const DryRunInput &in) {
             out +=
                 "    after_create:\n" + indent(hook_text(*cfg.after_create, "issue.hooks.after_create", issue_ctx), "      | ");
         for (const workflow::Stage *s : free) {
-            out += fmt::format("    stage {} (agent {}):\n", s->name, s->agent);
+            out += fmt::format("    stage {} (agent {}):\n", s->name, agent_for(*s, *issue));
             json::object ctx = issue_context(base, *issue, workdir, s->name);
             ctx["attempt"] = 1;
             ctx["retry_kind"] = "first";

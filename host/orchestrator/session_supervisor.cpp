@@ -1,5 +1,6 @@
 #include "orchestrator/session_supervisor.hpp"
 
+#include "orchestrator/agent_choice.hpp"
 #include "orchestrator/template_context.hpp"
 #include "orchestrator/tracker_factory.hpp"
 #include "util/ids_and_time.hpp"
@@ -119,7 +120,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     for (const auto &st : cfg_.stages)
         if (st.name == stage_name) s = &st;
     if (!s) throw std::logic_error("unknown stage " + stage_name);
-    const workflow::AgentProfile &profile = *cfg_.agent(s->agent);
+    const workflow::AgentProfile &profile = *cfg_.agent(agent_for(*s, issue));
     auto run = std::make_shared<StageRun>();
     run->key = key;
     run->title = issue.title;

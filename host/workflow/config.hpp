@@ -41,6 +41,10 @@ struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
     std::string agent;
+    // vik-host: an issue carrying one of these labels runs the stage with that label's agent
+    // profile instead (the first label listed that matches wins); the `labels` field of the
+    // issue, as the tracker gives it (strings, or objects with a `name`).
+    std::vector<std::pair<std::string, std::string>> agent_by_label;
     std::optional<std::string> prompt;                // inline template
     std::optional<std::filesystem::path> prompt_file; // resolved path of a template file
     std::optional<std::string> before_run, after_run; // hook snippets (templates)

@@ -327,7 +327,7 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (is_blank(s.name)) r.diags().empty_str("issue.stages");
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
-        r.unknown_fields(n, p, {"when", "agent", "prompt_file", "prompt", "hooks"});
+        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "hooks"});
         YAML::Node when = r.required(n, "when", p + ".when");
         if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
         r.unknown_fields(when, p + ".when", {"state"});
@@ -339,6 +339,17 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
             r.diags().empty_str(p + ".agent");
         else if (!c.agent(s.agent))
             r.diags().unknown_agent(p + ".agent", s.agent);
+        if (YAML::Node by = r.section(n, "agent_by_label", p + ".agent_by_label"); by.IsDefined())
+            for (const auto &kv : by) {
+                std::string label = kv.first.as<std::string>();
+                std::string pointer = p + ".agent_by_label." + label;
+                std::string agent = r.string(kv.second, pointer);
+                if (is_blank(agent))
+                    r.diags().empty_str(pointer);
+                else if (!c.agent(agent))
+                    r.diags().unknown_agent(pointer, agent);
+                s.agent_by_label.emplace_back(label, agent);
+            }
         bool has_file = n["prompt_file"].IsDefined(), has_inline = n["prompt"].IsDefined();
         if (has_file == has_inline) r.fail(n.Mark(), p, "issue stage must define exactly one of `prompt_file` or `prompt`");
         if (has_inline) {

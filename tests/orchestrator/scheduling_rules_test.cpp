@@ -425,3 +425,41 @@ TEST_CASE("rules: with a tracker that cannot fetch by id, retries still run on t
                                         "refreshes use the states of the last pull"));
     CHECK_THAT(read_file(p.dir / "prompts.log"), Catch::Contains("attempt=2 kind=failure"));
 }
+
+TEST_CASE("rules: agent_by_label runs a stage with the profile an issue's label picks", "[scheduling][rules]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    std::string ran = shell_quote((p.dir / "ran.log").string());
+    p.issues(R"([{"id":"L-1","title":"t","state":"todo","labels":["agent:b"]},
+                 {"id":"L-2","title":"t","state":"todo","labels":[{"name":"bug"}]},
+                 {"id":"L-3","title":"t","state":"todo"}])");
+    auto profile = [&](const std::string &name) {
+        return "  " + name +
+               ":\n    runtime: scripted\n    model: none\n    settings:\n      command: |\n        cat >/dev/null\n"
+               "        echo \"" +
+               name + " $VIK_ISSUE_ID\" >> " + ran + "\n        echo '{\"kind\":\"completed\"}'\n";
+    };
+    h.start("agents:\n" + profile("a") + profile("b") +
+            "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\n"
+            "issue:\n  stages:\n    work:\n      when: {state: todo}\n      agent: a\n"
+            "      agent_by_label: {'agent:b': b, bug: b}\n      prompt: p\n");
+    REQUIRE(h.run_until([&] { return count(read_file(p.dir / "ran.log"), "\n") == 3; }));
+    std::string text = read_file(p.dir / "ran.log");
+    CHECK_THAT(text, Catch::Contains("b L-1\n"));
+    CHECK_THAT(text, Catch::Contains("b L-2\n")); // GitHub's label objects count by name
+    CHECK_THAT(text, Catch::Contains("a L-3\n"));
+}
+
+TEST_CASE("rules: an agent_by_label profile that does not exist is a doctor error naming the label", "[scheduling][rules]") {
+    Project p;
+    write_file(p.workflow(), "agents:\n  a: {runtime: scripted, model: none, settings: {command: /bin/true}}\n"
+                             "issues:\n  tracker: {kind: file, path: issues.json}\n"
+                             "issue:\n  stages:\n    work:\n      when: {state: todo}\n      agent: a\n"
+                             "      agent_by_label: {urgent: ghost}\n      prompt: p\n");
+    p.issues("[]");
+    auto r = run_host({"doctor", p.workflow().string()}, p.dir.path);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out + r.err, Catch::Contains("agent profile 'ghost' set for 'issue.stages.work.agent_by_label.urgent' is not "
+                                              "defined in agents configuration section"));
+    CHECK_THAT(r.out + r.err, !Catch::Contains("unknown field"));
+}
