@@ -108,6 +108,30 @@ void Intake::write(const std::string &command, const std::string &id, const std:
         std::move(done));
 }
 
+std::chrono::milliseconds Intake::next_wait(bool pulled) {
+    std::chrono::milliseconds idle = std::chrono::seconds(cfg_.idle_sec);
+    if (pulled) {
+        if (pull_failures_in_row_ > 1)
+            spdlog::info("intake recovered after {} failed pull(s) in a row; pulling every {} s again", pull_failures_in_row_,
+                         cfg_.idle_sec);
+        pull_failures_in_row_ = 0;
+        pull_backoff_ = std::chrono::milliseconds{0};
+        return idle;
+    }
+    ++pull_failures_in_row_;
+    if (pull_failures_in_row_ == 1) return idle;
+    std::chrono::milliseconds cap = std::max<std::chrono::milliseconds>(idle, kBackoffCap);
+    std::chrono::milliseconds wait = idle;
+    for (int64_t i = 1; i < pull_failures_in_row_ && wait < cap; ++i)
+        wait *= 2;
+    wait = std::min(wait, cap);
+    if (wait != pull_backoff_)
+        spdlog::warn("intake backing off: {} failed pull(s) in a row; next pull in {} ms{}", pull_failures_in_row_, wait.count(),
+                     wait == cap ? " (the cap)" : "");
+    pull_backoff_ = wait;
+    return wait;
+}
+
 // ---- observations ------------------------------------------------------------------------------
 
 Issue Intake::observe(const Issue &seen, Clock::time_point at) {

@@ -99,6 +99,13 @@ class Intake {
 
     bool terminal(const std::string &state) const;
 
+    // How long to wait before the next pull, after one that `pulled` (answered) or failed. A
+    // tracker that keeps failing is asked less and less often: after n failed pulls in a row the
+    // next waits idle_sec * 2^(n-1), at most kBackoffCap (or idle_sec when that is longer); the
+    // first success resets it. One log line per change (docs/scheduling.md, "Intake backoff").
+    static constexpr std::chrono::seconds kBackoffCap{300};
+    std::chrono::milliseconds next_wait(bool pulled);
+
   private:
     struct Observed {
         Issue issue;
@@ -116,6 +123,8 @@ class Intake {
     Now now_;
     Observation known_states(const std::set<std::string> &ids, Clock::time_point started);
     bool fetch_unsupported_logged_ = false;
+    int64_t pull_failures_in_row_ = 0;
+    std::chrono::milliseconds pull_backoff_{0}; // the wait last announced (0: none)
     std::map<std::string, Observed> latest_;    // newest known state of each issue
     std::map<std::string, int> absent_strikes_; // refreshes in a row that did not find a running issue
 };

@@ -6,6 +6,8 @@
 //   blocking_runner.hpp     blocking calls on workers with a deadline on the loop
 //   operator_control.hpp    operator and agent requests from the control channel
 //   scheduler_surface.hpp   what operator surfaces (HTTP API, dashboard) see and ask
+//   workspace_janitor.hpp   the workspace inventory and the retention of terminal workspaces
+//   durable_state.hpp       claims and runs mirrored into the store, restart recovery
 // Scheduling time comes from one SchedulerClock (scheduler_clock.hpp): the system clock in the
 // host, a ManualClock in tests.
 // Every loop handler runs under the FaultGuard: an exception blocks its issue (on_fault), never
@@ -24,6 +26,7 @@
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "orchestrator/workspace_janitor.hpp"
 #include "util/ids_and_time.hpp"
 #include "workspace/layout.hpp"
 
@@ -87,6 +90,7 @@ struct Orchestrator::Impl {
     std::unique_ptr<StageLauncher> launcher;
     std::unique_ptr<SessionSupervisor> sessions;
     std::unique_ptr<OperatorControl> control;
+    std::unique_ptr<WorkspaceJanitor> janitor;
     ChangeFeed feed;
     SchedulerStatus status;
     std::unique_ptr<SchedulerSurface> surface;
@@ -101,11 +105,9 @@ struct Orchestrator::Impl {
     std::map<PairKey, PendingRetry> retry_timers;
     std::set<std::string> removal_pending, removing; // workspaces to clean
     int64_t iterations = 0;
-    bool pulling = false; // a pull is in flight
-    bool inventory_running = false;
-    std::optional<SchedulerClock::time_point> next_inventory; // unset: at the first pull
-    bool stopping = false;                                    // a signal asked us to stop
-    bool intake_done = false;                                 // max_iterations reached: drain and exit
+    bool pulling = false;     // a pull is in flight
+    bool stopping = false;    // a signal asked us to stop
+    bool intake_done = false; // max_iterations reached: drain and exit
     int signals_seen = 0;
     int exit_code = 0;
     bool prepared = false;
@@ -219,7 +221,7 @@ struct Orchestrator::Impl {
             maybe_exit();
             return;
         }
-        auto wait = next_intake_wait(o.result.has_value());
+        auto wait = intake->next_wait(o.result.has_value());
         status.next_intake_at = clock.wall_now() + wait;
         intake_timer->start(wait, [this] { guard("", "", [this] { start_intake(); }); });
         publish("intake", "", "",
@@ -227,37 +229,6 @@ struct Orchestrator::Impl {
                     {"count", o.result ? o.result->issues.size() : 0},
                     {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())},
                     {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - o.started).count()}});
-    }
-
-    // Intake backoff: a tracker that keeps failing is asked less and less often. After n failed
-    // pulls in a row the next waits idle_sec * 2^(n-1), at most kIntakeBackoffCap (or idle_sec
-    // when that is longer); the first success resets it. One log line per change.
-    static constexpr std::chrono::seconds kIntakeBackoffCap{300};
-    int64_t pull_failures_in_row = 0;
-    std::chrono::milliseconds pull_backoff{0}; // the wait last announced (0: none)
-
-    std::chrono::milliseconds next_intake_wait(bool pulled) {
-        std::chrono::milliseconds idle = std::chrono::seconds(cfg.idle_sec);
-        if (pulled) {
-            if (pull_failures_in_row > 1)
-                spdlog::info("intake recovered after {} failed pull(s) in a row; pulling every {} s again", pull_failures_in_row,
-                             cfg.idle_sec);
-            pull_failures_in_row = 0;
-            pull_backoff = std::chrono::milliseconds{0};
-            return idle;
-        }
-        ++pull_failures_in_row;
-        if (pull_failures_in_row == 1) return idle;
-        std::chrono::milliseconds cap = std::max<std::chrono::milliseconds>(idle, kIntakeBackoffCap);
-        std::chrono::milliseconds wait = idle;
-        for (int64_t i = 1; i < pull_failures_in_row && wait < cap; ++i)
-            wait *= 2;
-        wait = std::min(wait, cap);
-        if (wait != pull_backoff)
-            spdlog::warn("intake backing off: {} failed pull(s) in a row; next pull in {} ms{}", pull_failures_in_row,
-                         wait.count(), wait == cap ? " (the cap)" : "");
-        pull_backoff = wait;
-        return wait;
     }
 
     void process_pull(const Observation &o) {
@@ -279,7 +250,11 @@ struct Orchestrator::Impl {
             });
         dispatch(issues);
         refresh_missing(issues);
-        maybe_inventory(issues);
+        if (!stopping && !intake_done)
+            janitor->after_pull(
+                issues,
+                [this](const std::string &id) { return active.count(id) || removing.count(id) || removal_pending.count(id); },
+                [this](const Issue &i) { clean_terminal(i); }, [this] { return !stopping; });
         intake->prune(
             issues, o.started,
             [this](const std::string &id) {
@@ -316,45 +291,6 @@ struct Orchestrator::Impl {
             for (const auto &bad : o.result->skipped)
                 missing.erase(bad.id);
             reconcile(intake->observe_all(o.result->issues, o.started), missing, o.started);
-        }));
-    }
-
-    // ---- workspace inventory ---------------------------------------------------------------
-
-    // At the first pull and then every kWorkspaceInventoryEvery: the issues that have a
-    // workspace but were not in this pull (closed while the host was down or idle, say) are
-    // fetched by id, and those the tracker now reports in a terminal state are cleaned as a pull
-    // would clean them (before_remove, then removal). An issue the fetch does not return is kept:
-    // trackers whose fetch is a filtered pull (the command tracker) cannot tell "gone" from "not
-    // pulled" (docs/decisions.md).
-    static constexpr std::chrono::minutes kWorkspaceInventoryEvery{10};
-
-    void maybe_inventory(const std::vector<Issue> &pulled) {
-        if (inventory_running || stopping || intake_done) return;
-        if (next_inventory && clock.now() < *next_inventory) return;
-        next_inventory = clock.now() + kWorkspaceInventoryEvery;
-        std::set<std::string> seen;
-        for (const auto &i : pulled)
-            seen.insert(i.id);
-        std::set<std::string> ids;
-        for (auto &id : layout.issue_ids())
-            if (!seen.count(id) && !active.count(id) && !removing.count(id) && !removal_pending.count(id)) ids.insert(id);
-        if (ids.empty()) return;
-        inventory_running = true;
-        spdlog::debug("workspace inventory: fetching {} issue(s) not in the pull", ids.size());
-        intake->fetch(ids, guard.wrap("", "", [this](Observation o) {
-            inventory_running = false;
-            if (stopping) return;
-            if (!o.result) {
-                spdlog::warn("workspace inventory: cannot fetch issues by id; workspaces kept: {}", o.result.error());
-                return;
-            }
-            for (const Issue &i : intake->observe_all(o.result->issues, o.started))
-                if (terminal(i.state) && !active.count(i.id)) {
-                    spdlog::info("workspace inventory: issue is in terminal state issue_id={} state={}; cleaning its workspace",
-                                 i.id, i.state);
-                    guard(i.id, "", [&] { clean_terminal(i); });
-                }
         }));
     }
 
@@ -652,7 +588,7 @@ struct Orchestrator::Impl {
 
     void remove_workspace(const Issue &issue) {
         if (stopping || removing.count(issue.id)) return;
-        if (retained(issue.id)) return;
+        if (janitor->retained(issue.id)) return;
         removing.insert(issue.id);
         launcher->remove_workspace(issue, [this, id = issue.id](StepResult r) {
             removing.erase(id);
@@ -661,26 +597,6 @@ struct Orchestrator::Impl {
             else
                 spdlog::info("workspace removed issue_id={} (terminal state)", id);
         });
-    }
-
-    // scheduling.keep_terminal_workspaces_days: a terminal issue's workspace stays until it has
-    // been untouched that long (its directory's modification time); later pulls, or the
-    // inventory, remove it then. Said once per issue.
-    std::set<std::string> retention_announced;
-    bool retained(const std::string &id) {
-        double days = cfg.scheduling.keep_terminal_workspaces_days;
-        if (days <= 0) return false;
-        auto changed = layout.last_change(id);
-        if (!changed) return false;
-        auto keep = std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(days * 86400));
-        if (clock.wall_now() - *changed >= keep) {
-            retention_announced.erase(id);
-            return false;
-        }
-        if (retention_announced.insert(id).second)
-            spdlog::info("terminal workspace kept issue_id={} until {} (scheduling.keep_terminal_workspaces_days = {})", id,
-                         util::rfc3339_utc(*changed + keep), days);
-        return true;
     }
 
     // Terminal cleanup deferred while stages of the issue were launching, running or finishing:
@@ -771,6 +687,7 @@ struct Orchestrator::Impl {
         if (prepared) return;
         intake =
             std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard, [this] { return clock.now(); });
+        janitor = std::make_unique<WorkspaceJanitor>(cfg, layout, *intake, clock, guard);
         std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
         for (auto &hp : registry.with_kind(plugins::Kind::hooks)) {
             auto h = plugins::HooksInstance::create(hp, "{}");
