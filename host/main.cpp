@@ -3,6 +3,7 @@
 #include "cli/options.hpp"
 #include "logging/logging.hpp"
 #include "plugins/plugin_call.hpp"
+#include "process/process_service.hpp"
 #include "security/process_hardening.hpp"
 #include "security/secret_environment.hpp"
 
@@ -26,6 +27,9 @@ int main(int argc, char **argv, char **envp) {
         return 1;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    // Each agent session holds a few descriptors: the usual soft limit of 1024 would cap a run
+    // at a few hundred sessions (children get the original limit back).
+    vik::process::raise_open_file_limit();
     // A plugin that crashes the process is named before it dies (plugins/plugin_call.hpp).
     vik::plugins::install_fatal_signal_report();
     auto parsed = vik::cli::parse_options(argc, argv);

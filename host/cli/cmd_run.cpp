@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -86,14 +87,24 @@ int dry_run(const workflow::Config &cfg, const plugins::Registry &registry) {
     return 0;
 }
 
+// What the host itself used (its agents and hooks not counted): for operators sizing a machine,
+// and read by bench/host_bench.py.
+void log_resources_used() {
+    struct rusage self {};
+    if (::getrusage(RUSAGE_SELF, &self) != 0) return;
+    auto ms = [](const timeval &t) { return static_cast<int64_t>(t.tv_sec) * 1000 + t.tv_usec / 1000; };
+    spdlog::info("host resources cpu_user_ms={} cpu_system_ms={} peak_rss_kib={}", ms(self.ru_utime), ms(self.ru_stime),
+                 self.ru_maxrss);
+}
+
 } // namespace
 
 // `vik-host run [-d] [WORKFLOW]`: load and check, take the workflow's instance lock, set up logs
 // and state.json, run the loop, clean up. With -d the same path runs in a detached daemon that
 // reports back to the starting command once it is up.
 int cmd_run(const Options &opts) {
-    auto registry = load_registry(opts);
-    auto loaded = load_valid_workflow(opts, registry);
+    plugins::Registry registry;
+    auto loaded = load_workflow_and_its_plugins(opts, registry);
     if (!loaded) {
         std::cerr << loaded.error() << "\n";
         return 1;
@@ -151,8 +162,13 @@ int cmd_run(const Options &opts) {
     if (!db) return fail("run failed: " + db.error().message);
     std::error_code ec;
     logging::setup({cfg.logs_dir(), !opts.detach, 7, *logging::parse_level(opts.log_level)});
+    std::string unused;
     for (const auto &r : registry.records)
-        if (!r.loaded) spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
+        if (r.not_needed)
+            unused += (unused.empty() ? "" : ",") + r.id;
+        else if (!r.loaded)
+            spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
+    if (!unused.empty()) spdlog::debug("plugins not loaded, this workflow does not use them: {}", unused);
     for (const auto &d : loaded->diagnostics.items)
         spdlog::warn("workflow: {}", d.message);
     // The process service now, before plugins run: the host becomes a child subreaper and picks
@@ -238,6 +254,7 @@ int cmd_run(const Options &opts) {
         fs::remove(state_file, ec);
         return fail(std::string("run failed: ") + e.what());
     }
+    log_resources_used();
     fs::remove(state_file, ec);
     if (!opts.detach) std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";
     return code;

@@ -1,8 +1,12 @@
 #include "cli/workflow_loading.hpp"
 
+#include "cli/commands.hpp"
 #include "workflow/paths.hpp"
 #include "workflow/plugin_checks.hpp"
 #include "workflow/template_checks.hpp"
+
+#include <algorithm>
+#include <set>
 
 namespace vik::cli {
 
@@ -28,19 +32,58 @@ std::expected<workflow::Loaded, workflow::LoadError> load_workflow_file(const fs
     return workflow::load_workflow(workflow::absolute_lexical(path));
 }
 
-std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &opts, const plugins::Registry &registry) {
-    auto loaded = load_workflow_file(opts.workflow);
-    if (!loaded) return std::unexpected(loaded.error().message);
-    workflow::check_plugins(loaded->config, registry, loaded->diagnostics);
-    workflow::check_templates(loaded->config, loaded->diagnostics);
-    workflow::order_like_vik(loaded->diagnostics, loaded->config);
-    if (loaded->diagnostics.errors() > 0) {
+namespace {
+
+std::expected<workflow::Loaded, std::string> check_loaded(workflow::Loaded loaded, const plugins::Registry &registry) {
+    workflow::check_plugins(loaded.config, registry, loaded.diagnostics);
+    workflow::check_templates(loaded.config, loaded.diagnostics);
+    workflow::order_like_vik(loaded.diagnostics, loaded.config);
+    if (loaded.diagnostics.errors() > 0) {
         std::string msg = "invalid workflow config:";
-        for (const auto &d : loaded->diagnostics.items)
+        for (const auto &d : loaded.diagnostics.items)
             if (d.severity == workflow::Severity::error) msg += "\n" + d.message;
         return std::unexpected(msg);
     }
-    return std::move(*loaded);
+    return loaded;
+}
+
+} // namespace
+
+std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &opts, const plugins::Registry &registry) {
+    auto loaded = load_workflow_file(opts.workflow);
+    if (!loaded) return std::unexpected(loaded.error().message);
+    return check_loaded(std::move(*loaded), registry);
+}
+
+plugins::LoadFilter plugins_used_by(const workflow::Config &config) {
+    std::set<std::string> runtimes;
+    for (const auto &a : config.agents)
+        runtimes.insert(a.runtime);
+    std::string tracker = config.tracker_kind;
+    return [runtimes = std::move(runtimes), tracker = std::move(tracker)](const plugins::Manifest &m) {
+        for (auto k : m.kinds) {
+            if (k == plugins::Kind::hooks) return true;
+            if (k == plugins::Kind::tracker && std::find(m.trackers.begin(), m.trackers.end(), tracker) != m.trackers.end())
+                return true;
+            if (k == plugins::Kind::agent_runtime)
+                for (const auto &r : m.runtimes)
+                    if (runtimes.count(r)) return true;
+        }
+        return false;
+    };
+}
+
+std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry) {
+    auto loaded = load_workflow_file(opts.workflow);
+    if (!loaded) return std::unexpected(loaded.error().message);
+    registry = plugins::load_plugins(plugin_dirs(opts), plugins_used_by(loaded->config));
+    workflow::Loaded copy = *loaded;
+    auto checked = check_loaded(std::move(copy), registry);
+    if (checked) return checked;
+    // Refused: the diagnostics are the ones every other command gives (an unknown runtime lists
+    // every known one), so they are made against every plugin.
+    registry = plugins::load_plugins(plugin_dirs(opts));
+    return check_loaded(std::move(*loaded), registry);
 }
 
 } // namespace vik::cli

@@ -26,4 +26,12 @@ std::expected<workflow::Loaded, workflow::LoadError> load_workflow_file(const st
 // On failure the string is the full message for stderr; the exit code is 1.
 std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &opts, const plugins::Registry &registry);
 
+// For `run`: the workflow first, then only the plugins it uses (its tracker kind, its agents'
+// runtimes, every hooks plugin) into `registry`, then the same checks as load_valid_workflow. A
+// plugin nobody uses costs the run nothing, not even its library's mapping.
+std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry);
+
+// The filter that load_workflow_and_its_plugins loads with.
+plugins::LoadFilter plugins_used_by(const workflow::Config &config);
+
 } // namespace vik::cli

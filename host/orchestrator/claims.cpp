@@ -151,6 +151,13 @@ bool ClaimTable::has_issue(const std::string &issue_id) const {
     return it != claims_.end() && it->first.first == issue_id;
 }
 
+std::set<std::string> ClaimTable::issue_ids() const {
+    std::set<std::string> out;
+    for (const auto &[key, claim] : claims_)
+        out.insert(out.end(), key.first);
+    return out;
+}
+
 bool ClaimTable::token_current(const PairKey &key, uint64_t token) const {
     const Claim *c = find(key);
     return c && c->state == ClaimState::retry_queued && c->token == token;

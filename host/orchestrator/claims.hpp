@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,8 @@ class ClaimTable {
     size_t release_idle(const std::string &issue_id);
     // Whether any stage of the issue is claimed.
     bool has_issue(const std::string &issue_id) const;
+    // The issues holding at least one claim.
+    std::set<std::string> issue_ids() const;
 
     // Whether `token` is the live timer of a retry_queued claim.
     bool token_current(const PairKey &key, uint64_t token) const;

@@ -40,18 +40,23 @@ const std::string &Intake::stage_state(const std::string &stage) const {
 
 // ---- tracker calls -----------------------------------------------------------------------------
 
-void Intake::pull(std::function<void(Observation)> done) {
+void Intake::pull(IssueInterest interest, std::function<void(Observation)> done) {
     uint32_t timeout = count_ms(budgets_.tracker_call);
     Clock::time_point started = now_();
+    // Parsed on the worker, beside the call: a large pull's JSON never holds up the loop. The
+    // worker writes `parsed` before it answers; the answer is read only when the call ended in
+    // time (a late worker writes into memory nobody reads).
+    auto parsed = std::make_shared<std::expected<IntakeResult, std::string>>();
     runner_.run(
         budgets_.tracker_deadline(),
-        [this, timeout] {
+        [this, timeout, parsed, interest = std::move(interest)] {
             auto r = tracker_->pull(timeout);
             if (!r) return StepResult{false, r.error().message, {}};
-            return StepResult{true, {}, std::move(*r)};
+            *parsed = parse_issues(*r, &interest);
+            return StepResult{true, {}, {}};
         },
-        [done = std::move(done), started](StepResult r) {
-            done(Observation{r.ok ? parse_issues(r.value) : std::unexpected(r.error), started});
+        [done = std::move(done), started, parsed](StepResult r) {
+            done(Observation{r.ok ? std::move(*parsed) : std::unexpected(r.error), started});
         });
 }
 

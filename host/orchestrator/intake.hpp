@@ -65,7 +65,8 @@ class Intake {
     const std::string &tracker_id() const;
 
     // ---- tracker calls ---------------------------------------------------------------------
-    void pull(std::function<void(Observation)> done);
+    // Pulls and parses on a worker; only the issues `interest` names are built (IssueInterest).
+    void pull(IssueInterest interest, std::function<void(Observation)> done);
     void fetch(const std::set<std::string> &ids, std::function<void(Observation)> done);
     // `set-state` (value: the new state) or `comment` (value: the text).
     void write(const std::string &command, const std::string &id, const std::string &value, std::function<void(StepResult)> done);

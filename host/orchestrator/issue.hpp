@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,21 @@ struct IntakeResult {
     std::vector<Issue> issues;         // in tracker order, duplicates and bad elements removed
     std::vector<std::string> warnings; // skipped elements, duplicate ids, replaced bytes
     std::vector<SkippedIssue> skipped; // elements that were not valid issues
+    // Valid issues the pull held, including those an IssueInterest left out of `issues`.
+    size_t pulled = 0;
+    // With an IssueInterest: the states of issues left out that a kept issue names in
+    // blocked_by (a blocker is judged by its state wherever it is).
+    std::map<std::string, std::string> blocker_states;
+};
+
+// Which issues of a pull the scheduler needs whole. A tracker may return every issue of a
+// project (a hundred thousand, most in states no stage takes); building each into an Issue and
+// keeping it costs more than the whole pull. Issues in `states`, or whose id is in `ids` (the
+// host holds something for them: a claim, a run, a workspace), are kept; the others are checked
+// and counted only.
+struct IssueInterest {
+    std::set<std::string> states;
+    std::set<std::string> ids;
 };
 
 // Parses a JSON array of issues. Text that is not JSON, or not an array, fails the whole batch.
@@ -45,6 +62,7 @@ struct IntakeResult {
 // not valid UTF-8) is skipped with a warning naming its index and, when it has one, its id: one
 // malformed issue never stops the others (vik fails the whole cycle). Invalid UTF-8 elsewhere
 // becomes U+FFFD, with a warning.
-std::expected<IntakeResult, std::string> parse_issues(const std::string &json_text);
+// With `interest`, only the issues it names are built (see IssueInterest).
+std::expected<IntakeResult, std::string> parse_issues(const std::string &json_text, const IssueInterest *interest = nullptr);
 
 } // namespace vik::orchestrator

@@ -191,7 +191,26 @@ struct Orchestrator::Impl {
         if (stopping || intake_done || pulling) return;
         pulling = true;
         status.next_intake_at.reset();
-        intake->pull([this](Observation o) { on_pulled(std::move(o)); });
+        intake->pull(intake_interest(), [this](Observation o) { on_pulled(std::move(o)); });
+    }
+
+    // The issues of a pull the scheduler needs whole: those a stage takes or that are terminal
+    // (their claims and workspaces are cleaned), and those the host holds something for.
+    IssueInterest intake_interest() const {
+        IssueInterest interest;
+        for (const auto &s : cfg.stages)
+            interest.states.insert(s.state);
+        for (const auto &t : cfg.scheduling.terminal_states)
+            interest.states.insert(t);
+        for (const auto &[id, a] : active)
+            interest.ids.insert(id);
+        for (const auto &id : claims.issue_ids())
+            interest.ids.insert(id);
+        for (const auto &id : sessions->unfinished_issues())
+            interest.ids.insert(id);
+        interest.ids.insert(removing.begin(), removing.end());
+        interest.ids.insert(removal_pending.begin(), removal_pending.end());
+        return interest;
     }
 
     // An operator asked for intake now: the pull starts at once unless one is in flight.
@@ -226,7 +245,7 @@ struct Orchestrator::Impl {
         intake_timer->start(wait, [this] { guard("", "", [this] { start_intake(); }); });
         publish("intake", "", "",
                 boost::json::object{
-                    {"count", o.result ? o.result->issues.size() : 0},
+                    {"count", o.result ? o.result->pulled : 0},
                     {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())},
                     {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - o.started).count()}});
     }
@@ -238,7 +257,7 @@ struct Orchestrator::Impl {
         }
         for (const auto &w : o.result->warnings)
             spdlog::warn("{}", w);
-        spdlog::info("issues pulled count={} iteration={}", o.result->issues.size(), iterations);
+        spdlog::info("issues pulled count={} iteration={}", o.result->pulled, iterations);
         // What the pull says, except where the host learned something newer while it ran.
         std::vector<Issue> issues = intake->observe_all(o.result->issues, o.started);
         reconcile(issues, {}, o.started);
@@ -248,7 +267,7 @@ struct Orchestrator::Impl {
                     spdlog::info("block cleared by a state change issue_id={} state={} stages={}", i.id, i.state, n);
                 if (terminal(i.state)) clean_terminal(i);
             });
-        dispatch(issues);
+        dispatch(issues, o.result->blocker_states);
         refresh_missing(issues);
         if (!stopping && !intake_done)
             janitor->after_pull(
@@ -306,9 +325,10 @@ struct Orchestrator::Impl {
         return state_has_room(cfg.scheduling, state, running_states);
     }
 
-    void dispatch(const std::vector<Issue> &issues) {
+    // `other_states`: issues the pull held but did not build, named as blockers.
+    void dispatch(const std::vector<Issue> &issues, const std::map<std::string, std::string> &other_states = {}) {
         status.waiting.clear();
-        std::map<std::string, std::string> state_by_id;
+        std::map<std::string, std::string> state_by_id = other_states;
         for (const auto &i : issues)
             state_by_id[i.id] = i.state;
         for (const Issue *issue : order_candidates(issues))

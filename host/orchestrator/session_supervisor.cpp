@@ -152,6 +152,9 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     listener.on_event = [this, weak](std::string event) {
         if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_event(*r, event); });
     };
+    listener.on_batch_end = [weak] {
+        if (auto r = weak.lock(); r && r->recorder) r->recorder->flush();
+    };
     listener.on_finish = [this, weak](int32_t status, std::string detail) {
         if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_finish(r, status, detail); });
     };

@@ -86,9 +86,13 @@ std::vector<std::pair<std::string, std::string>> issue_environment(const workflo
     set("VIK_ISSUE_WORKDIR", workdir.string());
     set("VIK_WORKFLOW_PATH", c.workflow_path.string());
     set("VIK_WORKFLOW_DIR", c.workflow_dir.string());
-    boost::system::error_code ec;
-    auto exe = boost::dll::program_location(ec);
-    if (!ec) set("VIK_HOST_BIN", exe.string());
+    // Read once: a readlink per session showed in profiles of a burst of starts.
+    static const std::string host_bin = [] {
+        boost::system::error_code ec;
+        auto exe = boost::dll::program_location(ec);
+        return ec ? std::string() : exe.string();
+    }();
+    if (!host_bin.empty()) set("VIK_HOST_BIN", host_bin);
     if (!plugin_dirs.empty()) set("VIK_HOST_PLUGINS", plugin_dirs);
     return env;
 }

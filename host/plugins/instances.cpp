@@ -7,7 +7,7 @@
 #include <vik/plugin.hpp>
 
 #include <atomic>
-#include <deque>
+#include <list>
 #include <mutex>
 #include <optional>
 
@@ -235,6 +235,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
             if (closed_) return;
             if (listener_.on_event) listener_.on_event(std::move(event));
         }
+        if (!batch.empty() && !closed_ && listener_.on_batch_end) listener_.on_batch_end();
         if (fin && !closed_ && listener_.on_finish) listener_.on_finish(fin->first, std::move(fin->second));
         bool again;
         {
@@ -249,7 +250,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
     EventFlowLimits limits_;
     std::shared_ptr<process::ReadGate> gate_ = std::make_shared<process::ReadGate>();
     std::mutex mutex_;
-    std::deque<std::string> queue_;
+    std::list<std::string> queue_; // a list: an idle session's empty queue allocates nothing
     size_t bytes_ = 0;
     bool scheduled_ = false, finish_taken_ = false;
     std::atomic<bool> closed_{false};

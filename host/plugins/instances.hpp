@@ -76,6 +76,9 @@ struct SessionListener {
     std::function<void(std::string event_json)> on_event;
     std::function<void(int32_t outcome, std::string detail)> on_finish;
     std::function<void(std::function<void()>)> dispatch;
+    // With dispatch: after each batch of on_event calls, before on_finish (a recorder flushes
+    // its buffered lines here: one write per batch, not per event).
+    std::function<void()> on_batch_end;
 };
 
 struct EventFlowLimits {

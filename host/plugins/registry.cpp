@@ -11,7 +11,7 @@ namespace vik::plugins {
 namespace fs = std::filesystem;
 
 bool Registry::all_loaded() const {
-    return std::all_of(records.begin(), records.end(), [](const PluginRecord &r) { return r.loaded; });
+    return std::all_of(records.begin(), records.end(), [](const PluginRecord &r) { return r.loaded || r.not_needed; });
 }
 
 namespace {
@@ -139,7 +139,7 @@ std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) 
 
 } // namespace
 
-Registry load_plugins(const std::vector<fs::path> &dirs) {
+Registry load_plugins(const std::vector<fs::path> &dirs, const LoadFilter &wanted) {
     Registry reg;
     for (const auto &dir : dirs) {
         std::error_code ec;
@@ -180,6 +180,12 @@ Registry load_plugins(const std::vector<fs::path> &dirs) {
             if (auto prior = reg.find_id(m->id)) {
                 r.error = "plugin id '" + m->id + "' is already provided by " + prior->manifest.library.string() +
                           "; remove one of them";
+                reg.records.push_back(r);
+                continue;
+            }
+            if (wanted && !wanted(*m)) {
+                r.not_needed = true;
+                r.error = "not loaded: the workflow uses none of what it serves";
                 reg.records.push_back(r);
                 continue;
             }

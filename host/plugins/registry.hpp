@@ -6,6 +6,7 @@
 #include <vik/plugin.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,7 +29,8 @@ struct PluginRecord {
     std::string id, version, abi, description;
     std::vector<std::string> kinds;
     bool loaded = false;
-    std::string error; // why it was refused
+    bool not_needed = false; // left unloaded on purpose: the workflow does not use it (LoadFilter)
+    std::string error;       // why it was refused
 };
 
 class Registry {
@@ -49,9 +51,15 @@ class Registry {
     std::vector<std::string> tracker_names() const;
 };
 
+// Which plugins to load, judged from the manifest before the library is opened. A plugin the
+// filter passes over costs nothing: its library (and what it links, TLS for a network tracker)
+// is never mapped.
+using LoadFilter = std::function<bool(const Manifest &)>;
+
 // Scans each directory (in order) for *.toml manifests and their libraries. A candidate that
-// fails any check is recorded with its reason and skipped; the others still load.
-Registry load_plugins(const std::vector<std::filesystem::path> &dirs);
+// fails any check is recorded with its reason and skipped; the others still load. With a filter,
+// candidates it refuses are recorded as not_needed and not loaded.
+Registry load_plugins(const std::vector<std::filesystem::path> &dirs, const LoadFilter &wanted = {});
 
 // The default plugin directory: <dir of the executable>/../lib/vik-host/plugins.
 std::filesystem::path default_plugin_dir();

@@ -18,14 +18,17 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fcntl.h>
 #include <future>
+#include <list>
 #include <map>
 #include <mutex>
+#include <sched.h>
 #include <set>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -50,9 +53,13 @@ TrackedChildren &tracked_children() {
     return t;
 }
 
-void track_child(pid_t pid) {
-    std::lock_guard lock(tracked_children().mutex);
-    tracked_children().pids.insert(pid);
+// The open-file limit the host was started with, when raise_open_file_limit changed it.
+std::mutex nofile_mutex;
+std::optional<std::pair<uint64_t, uint64_t>> nofile_original;
+
+std::optional<std::pair<uint64_t, uint64_t>> original_open_file_limit() {
+    std::lock_guard lock(nofile_mutex);
+    return nofile_original;
 }
 
 void untrack_child(pid_t pid) {
@@ -79,9 +86,10 @@ class Child : public std::enable_shared_from_this<Child> {
     bool out_skipping = false, err_skipping = false; // discarding the rest of an over-long line
     bool out_open = true, err_open = true, reaped = false;
     ExitStatus status;
-    std::deque<std::string> stdin_queue;
+    std::list<std::string> stdin_queue; // a list: an empty one allocates nothing (a deque allocates ~600 bytes)
     bool stdin_writing = false, stdin_close_requested = false;
-    std::array<char, 65536> out_buf{}, err_buf{};
+    // No read buffer of its own: a readable pipe is read into the service's one buffer
+    // (Impl::read_buffer) and what is not a whole line yet waits in out_partial / err_partial.
 
     // Flow control: a paused stream has no read in flight and waits for the gate to open.
     std::shared_ptr<ReadGate> gate;
@@ -123,6 +131,9 @@ struct ProcessService::Impl {
     size_t live = 0;
     std::thread thread;
     std::thread::id thread_id;
+    // The I/O thread's one read buffer, shared by every child: a pipe is read only once it is
+    // readable, straight into this, so a live child costs no buffer while it is quiet.
+    std::vector<char> read_buffer = std::vector<char>(64 * 1024);
 
     Impl() {
         orphan_guard_set_containment(containment.cgroup_base(), containment.tag_prefix());
@@ -163,7 +174,10 @@ struct ProcessService::Impl {
             if (r == child->pid) child->on_reaped(wstatus);
         }
         // Orphans re-parented to the host (subreaper) are reaped here, or they stay zombies.
-        containment.reap_adopted(tracked_pids());
+        // Under the lock spawn holds from clone to tracking: a child just started is never
+        // taken for an orphan.
+        std::lock_guard lock(tracked_children().mutex);
+        containment.reap_adopted({tracked_children().pids.begin(), tracked_children().pids.end()});
     }
 
     // The children of every service of this process (not only this one's): see TrackedChildren.
@@ -230,18 +244,30 @@ void Child::start_reading() {
 void Child::read_stream(bool is_out) {
     auto self = shared_from_this();
     auto &stream = is_out ? out : err;
-    auto &buf = is_out ? out_buf : err_buf;
-    stream.async_read_some(asio::buffer(buf), [self, is_out](const boost::system::error_code &ec, size_t n) {
-        if (n > 0) self->deliver_lines(is_out, (is_out ? self->out_buf : self->err_buf).data(), n);
+    stream.async_wait(asio::posix::stream_descriptor::wait_read, [self, is_out](const boost::system::error_code &wait_ec) {
+        auto &s = is_out ? self->out : self->err;
+        if (!s.is_open()) return;
+        boost::system::error_code ec = wait_ec;
+        size_t n = 0;
+        if (!ec) {
+            auto &buf = self->service.read_buffer;
+            n = s.read_some(asio::buffer(buf), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) { // spurious wake-up
+                self->read_stream(is_out);
+                return;
+            }
+            if (n > 0) self->deliver_lines(is_out, buf.data(), n);
+        }
         if (ec) {
             // EOF or error: flush a final unterminated line, then mark the stream closed.
             auto &partial = is_out ? self->out_partial : self->err_partial;
             bool &skipping = is_out ? self->out_skipping : self->err_skipping;
             if (!partial.empty() && !skipping) self->emit_line(is_out, partial, false);
             partial.clear();
+            partial.shrink_to_fit();
             (is_out ? self->out_open : self->err_open) = false;
             boost::system::error_code ignored;
-            (is_out ? self->out : self->err).close(ignored);
+            s.close(ignored);
             self->maybe_finish();
             return;
         }
@@ -282,6 +308,14 @@ void Child::deliver_lines(bool is_out, const char *data, size_t n) {
     while (start < n) {
         const void *nl = std::memchr(data + start, '\n', n - start);
         size_t end = nl ? static_cast<size_t>(static_cast<const char *>(nl) - data) : n;
+        if (nl && !skipping && partial.empty() && end - start <= max_line) {
+            // The usual case: a whole line inside this read, handed on without a copy.
+            size_t len = end - start;
+            if (len > 0 && data[end - 1] == '\r') --len;
+            emit_line(is_out, std::string_view(data + start, len), false);
+            start = end + 1;
+            continue;
+        }
         if (!skipping) {
             size_t room = max_line - partial.size();
             size_t take = std::min(room, end - start);
@@ -299,6 +333,8 @@ void Child::deliver_lines(bool is_out, const char *data, size_t n) {
                 emit_line(is_out, partial, false);
             }
             partial.clear();
+            // A long line's buffer is not kept for the rest of the session.
+            if (partial.capacity() > 16 * 1024) partial.shrink_to_fit();
             skipping = false;
             start = end + 1;
         } else {
@@ -406,6 +442,18 @@ std::optional<std::string> find_program(const std::string &name, const std::opti
     return std::nullopt;
 }
 
+uint64_t raise_open_file_limit() {
+    struct rlimit lim {};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+    if (lim.rlim_cur >= lim.rlim_max) return lim.rlim_cur;
+    struct rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) return lim.rlim_cur;
+    std::lock_guard lock(nofile_mutex);
+    if (!nofile_original) nofile_original.emplace(lim.rlim_cur, lim.rlim_max);
+    return raised.rlim_cur;
+}
+
 ProcessService::ProcessService() : impl_(std::make_unique<Impl>()) {}
 ProcessService::~ProcessService() = default;
 
@@ -436,8 +484,110 @@ struct Pipe {
         return f;
     }
 };
+
+// Everything the new child needs, prepared by the parent. The child is started with
+// clone(CLONE_VM | CLONE_VFORK): it borrows the host's memory instead of copying its page tables
+// (what fork costs grows with the host), and the parent thread sleeps only until the child has
+// exec'd. Until then the child may only make system calls: no allocation, no locks, no libc
+// state (errno is the parent thread's, and is not relied upon by the parent).
+struct ExecPlan {
+    const char *program = nullptr;
+    char *const *argv = nullptr;
+    char *const *envp = nullptr;
+    const char *cwd = nullptr; // null: the host's
+    int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+    int cgroup_fd = -1;                        // cgroup.procs of the child's own cgroup; -1 in proc mode
+    uint64_t nofile_soft = 0, nofile_hard = 0; // the open-file limit to restore; 0: keep
+    // Written by the child when a step fails, read by the parent once the child exec'd or died.
+    char failed_step = 0; // 'g' joining the cgroup, 'd' redirecting, 'c' changing directory, 'e' exec
+    int failed_errno = 0;
+};
+
+// The kernel's own sigaction layout: the child calls the system directly, past any sanitizer
+// interceptor (whose bookkeeping lives in the memory the child shares with the host).
+struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+};
+
+// The child's side, on its own small stack. Never returns: it execs or exits 127.
+__attribute__((no_sanitize("address", "thread", "undefined"))) int exec_child(void *arg) {
+    auto *plan = static_cast<ExecPlan *>(arg);
+    char step = 0;
+    // Into its own cgroup first, before it can start anything.
+    if (plan->cgroup_fd >= 0 && ::write(plan->cgroup_fd, "0", 1) != 1) {
+        step = 'g';
+        goto failed;
+    }
+    // Own session, so the group can be killed as one and terminal signals aimed at the host do
+    // not reach it unasked.
+    ::setsid();
+    // Every disposition back to its default (the host ignores SIGPIPE, handles SIGCHLD...), then
+    // nothing blocked: the parent blocked everything around clone so no host handler runs here.
+    for (int sig = 1; sig < 65; ++sig) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        KernelSigaction dfl{};
+        dfl.handler = SIG_DFL;
+        ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(uint64_t));
+    }
+    {
+        uint64_t none = 0;
+        ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof(uint64_t));
+    }
+    if (::dup2(plan->stdin_fd, 0) < 0 || ::dup2(plan->stdout_fd, 1) < 0 || ::dup2(plan->stderr_fd, 2) < 0) {
+        step = 'd';
+        goto failed;
+    }
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    // The host raised its own open-file limit (raise_open_file_limit); agents get the one the
+    // host was given, as programs using select() expect.
+    if (plan->nofile_soft != 0) {
+        struct rlimit64 lim {};
+        lim.rlim_cur = plan->nofile_soft;
+        lim.rlim_max = plan->nofile_hard;
+        ::syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, nullptr);
+    }
+    if (plan->cwd != nullptr && ::chdir(plan->cwd) != 0) {
+        step = 'c';
+        goto failed;
+    }
+    ::execve(plan->program, plan->argv, plan->envp);
+    step = 'e';
+failed:
+    plan->failed_errno = errno;
+    plan->failed_step = step;
+    ::_exit(127);
+}
+
+// The stack a clone child runs on until it execs: one per spawning thread, as that thread sleeps
+// while its child uses it.
+char *clone_stack_top() {
+    constexpr size_t kSize = 64 * 1024;
+    thread_local std::unique_ptr<char[]> stack;
+    if (!stack) stack = std::make_unique<char[]>(kSize);
+    auto top = reinterpret_cast<uintptr_t>(stack.get() + kSize) & ~uintptr_t{15};
+    return reinterpret_cast<char *>(top);
+}
+
+std::string failed_step_text(char step, const std::string &cwd, const std::string &cgroup, const std::string &program) {
+    switch (step) {
+    case 'c':
+        return "cannot enter directory '" + cwd + "'";
+    case 'g':
+        return "cannot join cgroup '" + cgroup + "'";
+    case 'd':
+        return "cannot redirect its standard streams";
+    default:
+        return "exec '" + program + "'";
+    }
+}
 } // namespace
 
+// Spawning runs on the calling thread (the loop, a worker) rather than the I/O thread, so no
+// thread waits for another: the caller sleeps only from clone to the child's exec. The new child
+// is then handed to the I/O thread, which reads its pipes and reaps it.
 std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, ProcessCallbacks callbacks) {
     if (spec.argv.empty() || spec.argv[0].empty()) throw std::runtime_error("cannot start a process: empty command");
     // Said once, with the first child rather than at construction: the run's log opens with the
@@ -446,8 +596,6 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     auto program = find_program(spec.argv[0], spec.env);
     if (!program) throw std::runtime_error("cannot start '" + spec.argv[0] + "': not found on PATH");
 
-    // Everything the child needs is prepared before fork: between fork and exec only
-    // async-signal-safe calls are allowed in a threaded process.
     std::vector<char *> argv;
     for (const auto &a : spec.argv)
         argv.push_back(const_cast<char *>(a.c_str()));
@@ -468,119 +616,95 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     for (const auto &e : env_strings)
         envp.push_back(const_cast<char *>(e.c_str()));
     envp.push_back(nullptr);
-    char **child_env = envp.data();
-    const char *cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-    const char *prog = program->c_str();
     std::shared_ptr<ReadGate> gate = spec.gate ? spec.gate : current_spawn_gate();
 
-    return impl_->run_on_io([&]() -> std::unique_ptr<ProcessHandle> {
-        Pipe out, err, in, status;
-        if (pipe2(out.fd, O_CLOEXEC) || pipe2(err.fd, O_CLOEXEC) || pipe2(status.fd, O_CLOEXEC) ||
-            (spec.pipe_stdin && pipe2(in.fd, O_CLOEXEC)))
-            throw std::runtime_error("cannot start '" + spec.argv[0] + "': pipe: " + std::strerror(errno));
-        std::string cgroup;
-        int cgroup_fd = -1;
-        if (impl_->containment.mode() == ContainmentMode::cgroup) {
-            std::string why;
-            cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why);
-            if (cgroup_fd < 0) throw std::runtime_error("cannot start '" + spec.argv[0] + "': " + why);
+    auto fail = [&](const std::string &why) { return std::runtime_error("cannot start '" + spec.argv[0] + "': " + why); };
+    Pipe out, err, in;
+    if (pipe2(out.fd, O_CLOEXEC) || pipe2(err.fd, O_CLOEXEC) || (spec.pipe_stdin && pipe2(in.fd, O_CLOEXEC)))
+        throw fail(std::string("pipe: ") + std::strerror(errno));
+    std::string cgroup;
+    int cgroup_fd = -1;
+    if (impl_->containment.mode() == ContainmentMode::cgroup) {
+        std::string why;
+        cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why);
+        if (cgroup_fd < 0) throw fail(why);
+    }
+    int devnull = spec.pipe_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ExecPlan plan;
+    plan.program = program->c_str();
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+    plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+    plan.stdin_fd = spec.pipe_stdin ? in.fd[0] : devnull;
+    plan.stdout_fd = out.fd[1];
+    plan.stderr_fd = err.fd[1];
+    plan.cgroup_fd = cgroup_fd;
+    if (auto original = original_open_file_limit()) {
+        plan.nofile_soft = original->first;
+        plan.nofile_hard = original->second;
+    }
+    pid_t pid;
+    int clone_errno = 0;
+    {
+        // Tracked before the I/O thread can see it exit: its sweep of adopted orphans runs under
+        // the same lock and must not take this child for one.
+        std::lock_guard tracked(tracked_children().mutex);
+        // No host signal handler may run in the child, which shares the host's memory.
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous);
+        pid = ::clone(exec_child, clone_stack_top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+        clone_errno = errno;
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        if (pid > 0) tracked_children().pids.insert(pid);
+    }
+    if (devnull >= 0) ::close(devnull);
+    if (cgroup_fd >= 0) ::close(cgroup_fd);
+    if (pid < 0) {
+        if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
+        throw fail(std::string("clone: ") + std::strerror(clone_errno));
+    }
+    if (plan.failed_step != 0) {
+        int ws;
+        while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
         }
-        auto drop_cgroup = [&] {
-            if (cgroup_fd >= 0) ::close(cgroup_fd);
-            cgroup_fd = -1;
-            if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
-        };
-        int devnull = spec.pipe_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        pid_t pid = fork();
-        if (pid < 0) {
-            int saved = errno;
-            if (devnull >= 0) ::close(devnull);
-            drop_cgroup();
-            throw std::runtime_error("cannot start '" + spec.argv[0] + "': fork: " + std::strerror(saved));
-        }
-        if (pid > 0) track_child(pid); // before it can exit and be seen as someone's orphan
-        if (pid == 0) {
-            // Child. Into its own cgroup first, before it can start anything.
-            if (cgroup_fd >= 0 && ::write(cgroup_fd, "0", 1) != 1) {
-                int saved = errno;
-                [[maybe_unused]] auto w = ::write(status.fd[1], "g", 1);
-                [[maybe_unused]] auto w2 = ::write(status.fd[1], &saved, sizeof saved);
-                _exit(127);
-            }
-            // Own session, so the group can be killed as one and terminal signals aimed at
-            // the host do not reach it unasked.
-            setsid();
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, nullptr);
-            for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT})
-                std::signal(s, SIG_DFL);
-            dup2(spec.pipe_stdin ? in.fd[0] : devnull, 0);
-            dup2(out.fd[1], 1);
-            dup2(err.fd[1], 2);
-            dup2(status.fd[1], 3);
-            fcntl(3, F_SETFD, FD_CLOEXEC);
-            close_range(4, ~0U, 0);
-            int saved;
-            if (cwd != nullptr && chdir(cwd) != 0) {
-                saved = errno;
-                [[maybe_unused]] auto w = ::write(3, "c", 1);
-                [[maybe_unused]] auto w2 = ::write(3, &saved, sizeof saved);
-                _exit(127);
-            }
-            execve(prog, argv.data(), child_env);
-            saved = errno;
-            [[maybe_unused]] auto w = ::write(3, "e", 1);
-            [[maybe_unused]] auto w2 = ::write(3, &saved, sizeof saved);
-            _exit(127);
-        }
-        if (devnull >= 0) ::close(devnull);
-        if (cgroup_fd >= 0) ::close(cgroup_fd);
-        cgroup_fd = -1;
-        ::close(status.take(1));
-        // The status pipe closes on exec (success) or carries the step that failed and errno.
-        char what = 0;
-        int child_errno = 0;
-        ssize_t n;
-        do
-            n = ::read(status.fd[0], &what, 1);
-        while (n < 0 && errno == EINTR);
-        if (n == 1) {
-            [[maybe_unused]] auto r = ::read(status.fd[0], &child_errno, sizeof child_errno);
-            int ws;
-            waitpid(pid, &ws, 0);
-            untrack_child(pid);
-            drop_cgroup();
-            std::string step = what == 'c'   ? "cannot enter directory '" + spec.cwd + "'"
-                               : what == 'g' ? "cannot join cgroup '" + cgroup + "'"
-                                             : "exec '" + *program + "'";
-            throw std::runtime_error("cannot start '" + spec.argv[0] + "': " + step + ": " + std::strerror(child_errno));
-        }
-        orphan_guard_register(pid);
+        untrack_child(pid);
+        if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
+        throw fail(failed_step_text(plan.failed_step, spec.cwd, cgroup, *program) + ": " + std::strerror(plan.failed_errno));
+    }
+    orphan_guard_register(pid);
 
-        auto child = std::make_shared<Child>(*impl_, impl_->io);
-        child->pid = pid;
-        child->seq = seq;
-        child->cgroup = cgroup;
-        child->gate = gate;
-        child->max_line = spec.max_line_bytes == 0 ? 1024 * 1024 : spec.max_line_bytes;
-        child->callbacks = std::move(callbacks);
-        ::close(out.take(1));
-        ::close(err.take(1));
-        child->out.assign(out.take(0));
-        child->err.assign(err.take(0));
-        if (spec.pipe_stdin) {
-            ::close(in.take(0));
-            child->in.assign(in.take(1));
-        }
-        impl_->children[pid] = child;
-        {
-            std::lock_guard lock(impl_->count_mutex);
-            ++impl_->live;
-        }
+    auto child = std::make_shared<Child>(*impl_, impl_->io);
+    child->pid = pid;
+    child->seq = seq;
+    child->cgroup = cgroup;
+    child->gate = gate;
+    child->max_line = spec.max_line_bytes == 0 ? 1024 * 1024 : spec.max_line_bytes;
+    child->callbacks = std::move(callbacks);
+    ::close(out.take(1));
+    ::close(err.take(1));
+    child->out.assign(out.take(0));
+    child->err.assign(err.take(0));
+    child->out.non_blocking(true);
+    child->err.non_blocking(true);
+    if (spec.pipe_stdin) {
+        ::close(in.take(0));
+        child->in.assign(in.take(1));
+    }
+    {
+        std::lock_guard lock(impl_->count_mutex);
+        ++impl_->live;
+    }
+    // Handed to the I/O thread without waiting for it; anything the handle asks of the child
+    // later (stdin, kill) is posted after this and so finds it registered.
+    asio::post(impl_->io, [child, impl = impl_.get()] {
+        impl->children[child->pid] = child;
         child->start_reading();
-        return std::make_unique<ProcessHandle>(child);
+        // It may have exited already, its SIGCHLD handled before it was listed.
+        int wstatus = 0;
+        if (::waitpid(child->pid, &wstatus, WNOHANG) == child->pid) child->on_reaped(wstatus);
     });
+    return std::make_unique<ProcessHandle>(child);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,10 +734,10 @@ void ProcessHandle::close_stdin() {
 void ProcessHandle::kill(int signal) {
     if (!child_) return;
     auto child = child_;
-    // Checked on the I/O thread: a reaped pid may already belong to somebody else.
-    child->service.run_on_io([child, signal] {
+    // Checked on the I/O thread, where reaping happens: a reaped pid may already belong to
+    // somebody else. Posted, not waited for: the caller (the loop) never waits on the I/O thread.
+    asio::post(child->service.io, [child, signal] {
         if (!child->reaped) child->service.containment.signal_child(child->pid, child->seq, child->cgroup, signal);
-        return 0;
     });
 }
 

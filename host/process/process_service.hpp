@@ -92,6 +92,11 @@ class ProcessService {
     std::unique_ptr<Impl> impl_;
 };
 
+// Raises the soft open-file limit to the hard one (each session holds a few descriptors: with
+// the usual 1024 only a few hundred agents could run) and returns the new soft limit. Children
+// get the limit the host was started with back. Call once at start, before threads exist.
+uint64_t raise_open_file_limit();
+
 // Searches PATH (from env if it has one, else the host's) for a program name without '/'.
 std::optional<std::string> find_program(const std::string &name, const std::optional<std::vector<std::string>> &env);
 

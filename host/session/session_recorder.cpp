@@ -4,9 +4,11 @@
 #include "util/untrusted_text.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <spdlog/spdlog.h>
 #include <vik/plugin.h>
 
+#include <chrono>
 #include <stdexcept>
 
 namespace vik::session {
@@ -51,7 +53,167 @@ int64_t as_int(const json::object &o, const char *k) {
 }
 } // namespace
 
+namespace {
+
+// What the recorder needs from one event, gathered by a validating scan (boost::json's SAX
+// parser) without building a tree: the top-level kind and the few fields the snapshot keeps.
+struct EventScan {
+    constexpr static std::size_t max_object_size = std::size_t(-1);
+    constexpr static std::size_t max_array_size = std::size_t(-1);
+    constexpr static std::size_t max_key_size = std::size_t(-1);
+    constexpr static std::size_t max_string_size = std::size_t(-1);
+
+    enum class Field { none, kind, session_id, text, input, output, cache_read, cost_usd };
+    int depth = 0;
+    bool root_is_object = false, has_at = false, has_kind = false;
+    Field field = Field::none; // the top-level key whose value comes next
+    std::string key, value;
+    std::string kind, session_id, text;
+    bool has_session_id = false, has_text = false;
+    int64_t input = 0, output = 0, cache_read = 0;
+    double cost_usd = 0;
+    bool has_cost = false;
+
+    using ec_t = boost::system::error_code;
+    bool on_document_begin(ec_t &) { return true; }
+    bool on_document_end(ec_t &) { return true; }
+    bool on_object_begin(ec_t &) {
+        if (depth == 0) root_is_object = true;
+        ++depth;
+        field = Field::none;
+        return true;
+    }
+    bool on_object_end(std::size_t, ec_t &) {
+        --depth;
+        return true;
+    }
+    bool on_array_begin(ec_t &) {
+        ++depth;
+        field = Field::none;
+        return true;
+    }
+    bool on_array_end(std::size_t, ec_t &) {
+        --depth;
+        return true;
+    }
+    bool on_key_part(boost::json::string_view s, std::size_t, ec_t &) {
+        if (depth == 1) key.append(s.data(), s.size());
+        return true;
+    }
+    bool on_key(boost::json::string_view s, std::size_t, ec_t &) {
+        if (depth != 1) return true;
+        key.append(s.data(), s.size());
+        field = key == "kind"         ? Field::kind
+                : key == "session_id" ? Field::session_id
+                : key == "text"       ? Field::text
+                : key == "input"      ? Field::input
+                : key == "output"     ? Field::output
+                : key == "cache_read" ? Field::cache_read
+                : key == "cost_usd"   ? Field::cost_usd
+                                      : Field::none;
+        if (key == "at") has_at = true;
+        key.clear();
+        return true;
+    }
+    bool on_string_part(boost::json::string_view s, std::size_t, ec_t &) {
+        if (depth == 1 && field != Field::none) value.append(s.data(), s.size());
+        return true;
+    }
+    bool on_string(boost::json::string_view s, std::size_t, ec_t &) {
+        if (depth == 1 && field != Field::none) {
+            value.append(s.data(), s.size());
+            if (field == Field::kind) kind = std::move(value), has_kind = true;
+            if (field == Field::session_id) session_id = std::move(value), has_session_id = true;
+            if (field == Field::text) text = std::move(value), has_text = true;
+            value.clear();
+        }
+        field = Field::none;
+        return true;
+    }
+    bool on_number_part(boost::json::string_view, ec_t &) { return true; }
+    void number(int64_t n, double d, bool is_double) {
+        if (depth != 1) return;
+        if (field == Field::input) input = n;
+        if (field == Field::output) output = n;
+        if (field == Field::cache_read) cache_read = n;
+        if (field == Field::cost_usd) cost_usd = is_double ? d : static_cast<double>(n), has_cost = true;
+        field = Field::none;
+    }
+    bool on_int64(int64_t v, boost::json::string_view, ec_t &) {
+        number(v, 0, false);
+        return true;
+    }
+    bool on_uint64(uint64_t v, boost::json::string_view, ec_t &) {
+        number(static_cast<int64_t>(v), 0, false);
+        return true;
+    }
+    bool on_double(double v, boost::json::string_view, ec_t &) {
+        number(static_cast<int64_t>(v), v, true);
+        return true;
+    }
+    bool on_bool(bool, ec_t &) {
+        field = Field::none;
+        return true;
+    }
+    bool on_null(ec_t &) {
+        field = Field::none;
+        return true;
+    }
+    bool on_comment_part(boost::json::string_view, ec_t &) { return true; }
+    bool on_comment(boost::json::string_view, ec_t &) { return true; }
+};
+
+} // namespace
+
+const std::string &SessionRecorder::now_text() {
+    auto now = std::chrono::system_clock::now();
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (ms != at_ms_) {
+        at_ms_ = ms;
+        at_text_ = util::rfc3339_utc(now);
+    }
+    return at_text_;
+}
+
+// The fast path: false when the event needs the tree (see the header).
+bool SessionRecorder::record_plain(const std::string &event_json) {
+    if (event_json.find_first_of("\n\r") != std::string::npos) return false;
+    boost::json::basic_parser<EventScan> parser(boost::json::parse_options{});
+    boost::system::error_code ec;
+    parser.write_some(false, event_json.data(), event_json.size(), ec);
+    const EventScan &scan = parser.handler();
+    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT) return false;
+    size_t close = event_json.find_last_not_of(" \t");
+    if (close == std::string::npos || event_json[close] != '}') return false;
+    std::string_view kind = scan.kind;
+    if (kind == VIK_EVENT_SESSION_STARTED && scan.has_session_id)
+        snapshot_["provider_session_id"] = scan.session_id;
+    else if (kind == VIK_EVENT_MESSAGE && scan.has_text)
+        snapshot_["last_message"] = scan.text;
+    else if (kind == VIK_EVENT_TOKEN_USAGE) {
+        auto &t = snapshot_["tokens"].as_object();
+        t["input"] = as_int(t, "input") + scan.input;
+        t["output"] = as_int(t, "output") + scan.output;
+        t["cache_read"] = as_int(t, "cache_read") + scan.cache_read;
+        if (scan.has_cost) snapshot_["cost_usd"] = snapshot_["cost_usd"].as_double() + scan.cost_usd;
+    }
+    const std::string &at = now_text();
+    // The event as it came, its "at" spliced in before the closing brace ("{}" has no kind, so
+    // there is always a member before it).
+    std::string line;
+    line.reserve(close + at.size() + 10);
+    line.append(event_json, 0, close);
+    line += ",\"at\":\"";
+    line += at;
+    line += "\"}\n";
+    ++events_;
+    snapshot_["last_event_at"] = at;
+    append_line(line, at);
+    return true;
+}
+
 void SessionRecorder::record(const std::string &event_json) {
+    if (record_plain(event_json)) return;
     boost::system::error_code ec;
     json::parse_options opts;
     opts.allow_invalid_utf8 = true; // repaired below: an agent's broken byte must not cost the event
@@ -81,17 +243,19 @@ void SessionRecorder::record(const std::string &event_json) {
 }
 
 void SessionRecorder::append(json::object event) {
-    std::string at = util::now_rfc3339();
+    const std::string &at = now_text();
     event["at"] = at;
     snapshot_["last_event_at"] = at;
     ++events_;
+    append_line(json::serialize(event) + "\n", at);
+}
+
+void SessionRecorder::append_line(std::string_view line, const std::string &at) {
     if (stopped_) {
         snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
         return;
     }
-    std::string line = json::serialize(event);
-    line += '\n';
-    if (out_.size() + line.size() > limits_.max_file_bytes) {
+    if (out_.size() + buffer_.size() + line.size() > limits_.max_file_bytes) {
         // One marker, then silence: the file says where it stops and why.
         stopped_ = true;
         snapshot_["truncated"] = true;
@@ -101,23 +265,56 @@ void SessionRecorder::append(json::object event) {
                                            " bytes; later events are not written (token counts are still kept)"},
                             {"limit_bytes", limits_.max_file_bytes},
                             {"at", at}};
-        line = json::serialize(marker) + "\n";
+        buffer_ += json::serialize(marker);
+        buffer_ += '\n';
         spdlog::warn("session file truncated session_id={} file={} limit_bytes={}",
                      std::string(snapshot_["session_id"].as_string()), file_.string(), limits_.max_file_bytes);
+        flush();
+        return;
     }
-    if (std::error_code ec = out_.append(line)) {
-        stopped_ = true;
-        if (!snapshot_["truncated"].as_bool()) snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
-        std::string reason = "cannot write " + file_.string() + ": " + ec.message();
-        snapshot_["write_error"] = reason;
-        // Once per session: a full disk would otherwise log every event.
-        spdlog::error(
-            "session file write failed session_id={} issue_id={}: {}; later events are not recorded (token counts still are)",
-            std::string(snapshot_["session_id"].as_string()), std::string(snapshot_["issue_id"].as_string()), reason);
+    buffer_.append(line);
+    ++buffered_events_;
+    if (buffer_.size() >= limits_.flush_bytes) flush();
+}
+
+void SessionRecorder::flush() {
+    if (buffer_.empty()) return;
+    std::error_code ec = out_.append(buffer_);
+    size_t lost = ec ? buffered_events_ : 0;
+    if (ec && buffered_events_ > 1) {
+        // The batch did not fit (a nearly full disk): as many whole lines as still fit go in, so a
+        // full disk costs the same events as with one write per event.
+        std::string_view rest = buffer_;
+        lost = buffered_events_;
+        while (!rest.empty()) {
+            size_t nl = rest.find('\n');
+            std::string_view line = rest.substr(0, nl + 1);
+            if ((ec = out_.append(line))) break;
+            rest.remove_prefix(line.size());
+            if (lost > 0) --lost;
+        }
     }
+    buffer_.clear();
+    buffered_events_ = 0;
+    if (!ec) {
+        // A long burst's buffer is not kept for the rest of the session.
+        if (buffer_.capacity() > 4 * limits_.flush_bytes) buffer_.shrink_to_fit();
+        return;
+    }
+    bool was_truncated = snapshot_["truncated"].as_bool();
+    stopped_ = true;
+    not_written_ += lost;
+    if (lost > 0 || !was_truncated) snapshot_["events_not_written"] = static_cast<int64_t>(not_written_);
+    std::string reason = "cannot write " + file_.string() + ": " + ec.message();
+    snapshot_["write_error"] = reason;
+    // Once per session: a full disk would otherwise log every event.
+    spdlog::error(
+        "session file write failed session_id={} issue_id={}: {}; later events are not recorded (token counts still are)",
+        std::string(snapshot_["session_id"].as_string()), std::string(snapshot_["issue_id"].as_string()), reason);
 }
 
 void SessionRecorder::finish(const std::string &state, const std::string &detail) {
+    flush();
     snapshot_["state"] = state;
     snapshot_["finished_at"] = util::now_rfc3339();
     if (!detail.empty()) snapshot_["error"] = util::to_valid_utf8(detail);

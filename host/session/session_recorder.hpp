@@ -3,6 +3,13 @@
 // sessions/<issue>/<stage>-<uuidv7>.jsonl, and the live snapshot of vik-compat §6
 // (provider session id, state, times, last message, token sums, latest rate limits).
 //
+// Appends are buffered: lines reach the file on flush() (the supervisor calls it after each
+// batch of events it handles), when the buffer passes `flush_bytes`, and on finish. An event the
+// runtime plugin already serialised is checked by a validating scan, not re-parsed into a tree,
+// and written as it came with its "at" spliced in; only an event that is not plain (invalid
+// UTF-8, spread over lines, carrying its own "at", a rate_limit kept whole in the snapshot) takes
+// the slow path through a JSON tree.
+//
 // The file is private (0600, in 0700 directories) and always whole JSON lines of valid UTF-8,
 // whatever an agent prints. It is bounded: past `max_file_bytes` one `truncated` event is
 // written and later events are only folded into the snapshot. A write error (disk full) is
@@ -20,6 +27,7 @@ namespace vik::session {
 
 struct RecorderLimits {
     uint64_t max_file_bytes = 64ull * 1024 * 1024; // per session file
+    size_t flush_bytes = 64 * 1024;                // buffered before a write without waiting for flush()
 };
 
 class SessionRecorder {
@@ -28,6 +36,7 @@ class SessionRecorder {
     // the path when it cannot.
     SessionRecorder(std::filesystem::path file, std::string session_id, std::string issue_id, std::string stage,
                     RecorderLimits limits = {});
+    ~SessionRecorder() { flush(); }
     SessionRecorder(const SessionRecorder &) = delete;
     SessionRecorder &operator=(const SessionRecorder &) = delete;
 
@@ -35,7 +44,9 @@ class SessionRecorder {
     // Appends one event (a JSON object with "kind"); a payload that is not a JSON object is kept
     // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC).
     void record(const std::string &event_json);
-    // Terminal state: completed, failed or cancelled, with a reason for the last two.
+    // Writes what is buffered (one write call).
+    void flush();
+    // Terminal state: completed, failed or cancelled, with a reason for the last two. Flushes.
     void finish(const std::string &state, const std::string &detail);
 
     // Snapshot fields beyond vik's: `write_error` (null, or the reason appends stopped),
@@ -46,6 +57,9 @@ class SessionRecorder {
 
   private:
     void append(boost::json::object event);
+    // A whole line for the file (ends in '\n'), counted against the size cap.
+    void append_line(std::string_view line, const std::string &at);
+    bool record_plain(const std::string &event_json);
     std::filesystem::path file_;
     util::AppendFile out_;
     RecorderLimits limits_;
@@ -53,6 +67,12 @@ class SessionRecorder {
     size_t events_ = 0;
     size_t not_written_ = 0;
     bool stopped_ = false; // truncated or failed: no more appends
+    std::string buffer_;   // whole lines not written yet
+    size_t buffered_events_ = 0;
+    // The last "at" made, reused within its millisecond (formatting a time per event shows).
+    int64_t at_ms_ = -1;
+    std::string at_text_;
+    const std::string &now_text();
 };
 
 } // namespace vik::session

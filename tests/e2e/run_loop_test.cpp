@@ -584,3 +584,30 @@ TEST_CASE("run: a hook that would put issue text in a heredoc body is refused be
     CHECK_FALSE(fs::exists(p.workspace("I-2")));
     CHECK_FALSE(fs::exists(p.dir / "CANARY"));
 }
+
+TEST_CASE("run: only the plugins the workflow uses are loaded, and a blocker outside every stage still holds its issue",
+          "[e2e][intake]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    // B-1 blocks T-1 from a state no stage takes: the pull does not build it, but its state is
+    // still known, so T-1 waits; T-2 runs.
+    p.issues(R"([{"id":"T-1","title":"blocked","state":"todo","blocked_by":["B-1"]},
+                 {"id":"T-2","title":"free","state":"todo"},
+                 {"id":"B-1","title":"blocker","state":"backlog"}])");
+    write_file(p.workflow(),
+               workflow_text("  max_iterations: 1\n", "    settings: {command: " + (p.dir / "agent.sh").string() + "}\n",
+                             "    work: {when: {state: todo}, agent: bot, prompt: p}\n"));
+    auto r = run_host({"--log-level", "debug", "run", p.workflow().string()}, p.dir.path);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("issues pulled count=3 iteration=1"));
+    // The network trackers and the other runtimes were never loaded (their libraries never mapped).
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("plugins not loaded, this workflow does not use them: ([^\\n]+)")));
+    for (const char *id : {"github-tracker", "codex", "claude-code", "file-tracker"})
+        CHECK_THAT(m[1].str(), Catch::Contains(id));
+    CHECK_THAT(m[1].str(), !Catch::Contains("shell-hooks"));
+    CHECK_THAT(m[1].str(), !Catch::Contains("scripted"));
+    CHECK(p.session_files("T-2").size() == 1);
+    CHECK(p.session_files("T-1").empty());
+}

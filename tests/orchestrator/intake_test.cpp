@@ -235,3 +235,33 @@ TEST_CASE("budgets: each deadline is a plugin's own limit plus a named grace", "
     CHECK(b.hook_deadline() == ms(60'000) + b.plugin_grace);
     CHECK(b.launch_deadline() == 2 * ms(60'000) + b.prompt_commands_budgeted * ms(5'000) + b.launch_grace);
 }
+
+TEST_CASE("intake: with an interest only the issues the scheduler needs are built; the rest are checked and counted",
+          "[intake]") {
+    vik::orchestrator::IssueInterest interest;
+    interest.states = {"todo"};
+    interest.ids = {"HELD-1"};
+    auto r = parse_issues(R"([
+        {"id":"T-1","title":"taken","state":"todo","blocked_by":["B-1","T-2","NOPE"]},
+        {"id":"T-2","title":"also taken","state":"todo"},
+        {"id":"B-1","title":"a blocker in a state no stage takes","state":"backlog"},
+        {"id":"O-1","title":"other","state":"backlog","labels":["x"]},
+        {"id":"HELD-1","title":"held by the host","state":"review"},
+        {"id":"BAD","title":5,"state":"backlog"},
+        {"id":"T-1","title":"duplicate","state":"backlog"}
+    ])",
+                          &interest);
+    REQUIRE(r);
+    std::vector<std::string> ids;
+    for (const auto &i : r->issues)
+        ids.push_back(i.id);
+    CHECK(ids == std::vector<std::string>{"T-1", "T-2", "HELD-1"});
+    CHECK(r->pulled == 5); // every valid, distinct issue, built or not
+    // Only what a built issue names as a blocker, and only when it was left out.
+    CHECK(r->blocker_states == std::map<std::string, std::string>{{"B-1", "backlog"}});
+    // Bad elements and duplicates are reported whether or not they would have been built.
+    REQUIRE(r->skipped.size() == 1);
+    CHECK(r->skipped[0].id == "BAD");
+    CHECK(r->warnings.size() == 2);
+    CHECK(r->issues[0].fields.at("title") == "taken");
+}

@@ -5,11 +5,15 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <mutex>
 #include <signal.h>
+#include <sys/resource.h>
 #include <thread>
 
 using namespace vik::process;
+using vik::test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 struct Collected {
@@ -118,4 +122,50 @@ TEST_CASE("process: releasing a running child kills it and stops callbacks", "[p
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(lines == after);
     CHECK(vik::test::wait_until([&] { return !vik::test::process_with_marker_alive(marker); }, std::chrono::seconds(5)));
+}
+
+TEST_CASE("process: a child starts with default signal dispositions, nothing blocked, and the host's original "
+          "open-file limit",
+          "[process]") {
+    struct rlimit before {};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &before) == 0);
+    // The host raises its own limit at start; its children must not inherit the raised one.
+    raise_open_file_limit();
+    ProcessService svc;
+    Collected c;
+    SpawnSpec spec;
+    spec.argv = {"sh", "-c", "grep -E '^(SigBlk|SigIgn)' /proc/self/status; ulimit -Sn"};
+    // The host ignores SIGPIPE; the spawning thread blocks a signal of its own.
+    std::signal(SIGPIPE, SIG_IGN);
+    sigset_t usr1, previous;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &previous);
+    auto p = svc.spawn(spec, collect(c));
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    REQUIRE(p->wait(10000));
+    std::lock_guard lock(c.m);
+    REQUIRE(c.out.size() == 3);
+    CHECK(c.out[0] == "SigBlk:\t0000000000000000");
+    CHECK(c.out[1] == "SigIgn:\t0000000000000000");
+    CHECK(c.out[2] == (before.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(before.rlim_cur)));
+}
+
+TEST_CASE("process: an exec failure names the program and its reason, and leaves no child behind", "[process]") {
+    TempDir dir;
+    fs::path script = dir / "bad-interpreter.sh";
+    vik::test::write_file(script, "#!/nonexistent/interpreter\n");
+    fs::permissions(script, fs::perms::owner_all);
+    ProcessService svc;
+    SpawnSpec spec;
+    spec.argv = {script.string()};
+    CHECK_THROWS_WITH(svc.spawn(spec, {}),
+                      Catch::Contains("exec '" + script.string() + "'") && Catch::Contains("No such file or directory"));
+    CHECK(svc.live_children() == 0);
+    // The service still starts children afterwards.
+    spec.argv = {"true"};
+    auto p = svc.spawn(spec, {});
+    auto st = p->wait(10000);
+    REQUIRE(st);
+    CHECK(st->exit_code == 0);
 }

@@ -182,3 +182,36 @@ TEST_CASE("run: a full disk under the root is reported once and the host finishe
     for (auto &e : fs::directory_iterator(p.scoped() / "logs"))
         valid_json_lines(e.path());
 }
+
+TEST_CASE("session file: events are kept as the runtime wrote them with their time added, one write per flush",
+          "[security][session]") {
+    TempDir dir;
+    fs::path file = dir / "s.jsonl";
+    vik::session::SessionRecorder rec(file, "s-1", "X-1", "work");
+    rec.record(R"({"kind":"message","text":"caf\u00e9 \"quoted\"","extra":{"n":1.5,"list":[1,2]}} )");
+    rec.record("{\"kind\":\"tool_call\",\n  \"name\":\"spread over lines\"}");
+    rec.record(R"({"kind":"token_usage","input":7,"output":3,"cache_read":2,"cost_usd":0.25,"at":"forged"})");
+    rec.record(R"({"kind":"session_started","session_id":"prov-1"})");
+    // Buffered: nothing reached the file before the flush.
+    CHECK(fs::file_size(file) == 0);
+    rec.flush();
+    auto text = read_file(file);
+    REQUIRE(valid_json_lines(file) == 4);
+    std::vector<std::string> lines;
+    for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+        lines.push_back(text.substr(at, nl - at));
+    // As written (escapes and number spelling kept), its time spliced in before the last brace.
+    CHECK_THAT(lines[0],
+               Catch::StartsWith(R"({"kind":"message","text":"caf\u00e9 \"quoted\"","extra":{"n":1.5,"list":[1,2]},"at":")"));
+    // Not one line as written, or carrying its own "at": rewritten through the tree.
+    CHECK_THAT(lines[1], Catch::StartsWith(R"({"kind":"tool_call","name":"spread over lines","at":")"));
+    CHECK(count(lines[2], "\"at\"") == 1);
+    CHECK_THAT(lines[2], !Catch::Contains("forged"));
+    const auto &snap = rec.snapshot();
+    CHECK(snap.at("last_message") == "caf\xC3\xA9 \"quoted\"");
+    CHECK(snap.at("tokens").at("input") == 7);
+    CHECK(snap.at("tokens").at("cache_read") == 2);
+    CHECK(snap.at("cost_usd") == 0.25);
+    CHECK(snap.at("provider_session_id") == "prov-1");
+    CHECK(rec.events() == 4);
+}
