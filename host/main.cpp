@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <malloc.h>
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +31,10 @@ int main(int argc, char **argv, char **envp) {
     // Each agent session holds a few descriptors: the usual soft limit of 1024 would cap a run
     // at a few hundred sessions (children get the original limit back).
     vik::process::raise_open_file_limit();
+    // Large buffers (a 10 MB pull, its parsed document) are mapped and unmapped, not carved from
+    // the heap: glibc's adaptive threshold would otherwise keep each thread's freed megabytes
+    // resident for the life of the daemon.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     // A plugin that crashes the process is named before it dies (plugins/plugin_call.hpp).
     vik::plugins::install_fatal_signal_report();
     auto parsed = vik::cli::parse_options(argc, argv);

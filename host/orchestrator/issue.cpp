@@ -69,19 +69,20 @@ std::expected<Checked, std::string> check_one(const json::value &element, size_t
     const auto &o = element.get_object();
     auto id = field_view(o, i, "id", "identifier");
     if (!id) return std::unexpected(id.error());
-    std::string where = "issue at index " + std::to_string(i);
-    if (!*id) return std::unexpected(where + ": missing field `id`");
-    if ((*id)->empty()) return std::unexpected(where + ": field `id` is empty");
+    // Messages are made only when there is something to say: most issues are fine.
+    auto where = [i] { return "issue at index " + std::to_string(i); };
+    if (!*id) return std::unexpected(where() + ": missing field `id`");
+    if ((*id)->empty()) return std::unexpected(where() + ": field `id` is empty");
     // The id goes back to the tracker as it came: a mangled one would name another issue.
-    if (!util::is_valid_utf8(**id)) return std::unexpected(where + ": field `id` is not valid UTF-8");
-    std::string named_where = "issue '" + shown_id(std::string(**id)) + "' at index " + std::to_string(i);
-    auto named = [&](std::string e) { return e.replace(0, where.size(), named_where); };
+    if (!util::is_valid_utf8(**id)) return std::unexpected(where() + ": field `id` is not valid UTF-8");
+    auto named_where = [&] { return "issue '" + shown_id(std::string(**id)) + "' at index " + std::to_string(i); };
+    auto named = [&](std::string e) { return e.replace(0, where().size(), named_where()); };
     auto title = field_view(o, i, "title", nullptr);
     if (!title) return std::unexpected(named(title.error()));
-    if (!*title) return std::unexpected(named_where + ": missing field `title`");
+    if (!*title) return std::unexpected(named_where() + ": missing field `title`");
     auto state = field_view(o, i, "state", "status");
     if (!state) return std::unexpected(named(state.error()));
-    if (!*state) return std::unexpected(named_where + ": missing field `state`");
+    if (!*state) return std::unexpected(named_where() + ": missing field `state`");
     auto desc = field_view(o, i, "description", "desc");
     if (!desc) return std::unexpected(named(desc.error()));
     return Checked{**id, **title, **state, *desc};
@@ -152,7 +153,7 @@ std::expected<IntakeResult, std::string> parse_issues(const std::string &text, c
             continue;
         }
         ++out.pulled;
-        if (interest && !interest->states.count(std::string(checked->state)) && !interest->ids.count(std::string(checked->id))) {
+        if (interest && !interest->states.count(checked->state) && !interest->ids.count(checked->id)) {
             left_out.emplace_back(checked->id, checked->state);
             continue;
         }

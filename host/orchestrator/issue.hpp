@@ -53,8 +53,8 @@ struct IntakeResult {
 // host holds something for them: a claim, a run, a workspace), are kept; the others are checked
 // and counted only.
 struct IssueInterest {
-    std::set<std::string> states;
-    std::set<std::string> ids;
+    std::set<std::string, std::less<>> states; // std::less<>: looked up by views into the document
+    std::set<std::string, std::less<>> ids;
 };
 
 // Parses a JSON array of issues. Text that is not JSON, or not an array, fails the whole batch.

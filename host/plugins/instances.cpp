@@ -7,7 +7,6 @@
 #include <vik/plugin.hpp>
 
 #include <atomic>
-#include <list>
 #include <mutex>
 #include <optional>
 
@@ -159,6 +158,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
     bool bounded() const { return static_cast<bool>(listener_.dispatch); }
     const std::shared_ptr<process::ReadGate> &gate() const { return gate_; }
 
+    // The producer's side: one short lock per event, no wake-up unless the consumer is idle.
     void emit(std::string event) {
         if (!bounded()) {
             if (listener_.on_event) listener_.on_event(std::move(event));
@@ -169,12 +169,13 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
             std::lock_guard lock(mutex_);
             if (closed_) return;
             bytes_ += event.size();
-            queue_.push_back(std::move(event));
-            if (queue_.size() >= limits_.max_events || bytes_ >= limits_.max_bytes) gate_->shut();
+            incoming_.push_back(std::move(event));
+            if (++count_ >= limits_.max_events || bytes_ >= limits_.max_bytes) gate_->shut();
             schedule = !scheduled_;
             scheduled_ = true;
         }
-        if (schedule) post_drain();
+        // Woken once per pipe read on the process I/O thread (read_gate.hpp), not per event.
+        if (schedule) process::run_after_read([self = shared_from_this()] { self->post_drain(); });
     }
 
     void finish(int32_t outcome, std::string detail) {
@@ -198,9 +199,11 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
         {
             std::lock_guard lock(mutex_);
             closed_ = true;
-            queue_.clear();
+            incoming_.clear();
+            count_ = 0;
             bytes_ = 0;
         }
+        draining_.clear();
         gate_->open();
     }
 
@@ -209,40 +212,43 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
         listener_.dispatch([self = shared_from_this()] { self->drain(); });
     }
 
-    // One batch on the consumer's thread, then yield (post again) so other handlers run.
+    // One batch on the consumer's thread, then yield (post again) so other handlers run. What
+    // the producer queued is taken in one swap under the lock; the batch is handled outside it.
     void drain() {
-        std::vector<std::string> batch;
+        if (closed_) return;
+        if (next_ == draining_.size()) {
+            draining_.clear();
+            if (draining_.capacity() > 256) draining_.shrink_to_fit(); // a burst's array is not kept
+            next_ = 0;
+            std::lock_guard lock(mutex_);
+            draining_.swap(incoming_);
+        }
+        size_t end = std::min(draining_.size(), next_ + limits_.batch_events);
+        size_t handled_bytes = 0, handled = 0;
+        for (; next_ < end && handled_bytes < limits_.batch_bytes; ++next_, ++handled) {
+            if (closed_) return;
+            handled_bytes += draining_[next_].size();
+            if (listener_.on_event) listener_.on_event(std::move(draining_[next_]));
+        }
+        if (handled > 0 && !closed_ && listener_.on_batch_end) listener_.on_batch_end();
         std::optional<std::pair<int32_t, std::string>> fin;
-        bool reopen = false;
+        bool reopen, again;
         {
             std::lock_guard lock(mutex_);
             if (closed_) return;
-            size_t taken_bytes = 0;
-            while (!queue_.empty() && batch.size() < limits_.batch_events && taken_bytes < limits_.batch_bytes) {
-                taken_bytes += queue_.front().size();
-                batch.push_back(std::move(queue_.front()));
-                queue_.pop_front();
-            }
-            bytes_ -= taken_bytes;
-            reopen = queue_.size() <= limits_.max_events / 2 && bytes_ <= limits_.max_bytes / 2;
-            if (queue_.empty() && finish_ && !finish_taken_) {
+            count_ -= handled;
+            bytes_ -= handled_bytes;
+            reopen = count_ <= limits_.max_events / 2 && bytes_ <= limits_.max_bytes / 2;
+            bool more = next_ < draining_.size() || !incoming_.empty();
+            if (!more && finish_ && !finish_taken_) {
                 fin = std::move(finish_);
                 finish_taken_ = true;
             }
-        }
-        if (reopen) gate_->open();
-        for (auto &event : batch) {
-            if (closed_) return;
-            if (listener_.on_event) listener_.on_event(std::move(event));
-        }
-        if (!batch.empty() && !closed_ && listener_.on_batch_end) listener_.on_batch_end();
-        if (fin && !closed_ && listener_.on_finish) listener_.on_finish(fin->first, std::move(fin->second));
-        bool again;
-        {
-            std::lock_guard lock(mutex_);
-            again = !closed_ && (!queue_.empty() || (finish_ && !finish_taken_));
+            again = more;
             if (!again) scheduled_ = false;
         }
+        if (reopen) gate_->open();
+        if (fin && !closed_ && listener_.on_finish) listener_.on_finish(fin->first, std::move(fin->second));
         if (again) post_drain();
     }
 
@@ -250,11 +256,14 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
     EventFlowLimits limits_;
     std::shared_ptr<process::ReadGate> gate_ = std::make_shared<process::ReadGate>();
     std::mutex mutex_;
-    std::list<std::string> queue_; // a list: an idle session's empty queue allocates nothing
-    size_t bytes_ = 0;
+    std::vector<std::string> incoming_; // the producer's side, under mutex_
+    size_t count_ = 0, bytes_ = 0;      // queued and not handled yet (both sides), under mutex_
     bool scheduled_ = false, finish_taken_ = false;
     std::atomic<bool> closed_{false};
     std::optional<std::pair<int32_t, std::string>> finish_;
+    // The consumer's side (the dispatch thread only): the batch taken, handled up to next_.
+    std::vector<std::string> draining_;
+    size_t next_ = 0;
 };
 
 Result<std::unique_ptr<RuntimeInstance>> RuntimeInstance::create(std::shared_ptr<LoadedPlugin> plugin,

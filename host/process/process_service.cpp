@@ -256,7 +256,10 @@ void Child::read_stream(bool is_out) {
                 self->read_stream(is_out);
                 return;
             }
-            if (n > 0) self->deliver_lines(is_out, buf.data(), n);
+            if (n > 0) {
+                ReadBatchScope batch; // consumers are woken once for this read, not per line
+                self->deliver_lines(is_out, buf.data(), n);
+            }
         }
         if (ec) {
             // EOF or error: flush a final unterminated line, then mark the stream closed.
@@ -501,7 +504,18 @@ struct ExecPlan {
     // Written by the child when a step fails, read by the parent once the child exec'd or died.
     char failed_step = 0; // 'g' joining the cgroup, 'd' redirecting, 'c' changing directory, 'e' exec
     int failed_errno = 0;
+    // ThreadSanitizer builds only (kForkForTsan): the child is forked, so the step and errno go
+    // through this close-on-exec pipe instead of shared memory.
+    int report_fd = -1;
 };
+
+// ThreadSanitizer cannot follow a child that shares the host's memory and the spawning thread's
+// state until exec: under it, children are forked (slower, the same guarantees).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kForkForTsan = true;
+#else
+constexpr bool kForkForTsan = false;
+#endif
 
 // The kernel's own sigaction layout: the child calls the system directly, past any sanitizer
 // interceptor (whose bookkeeping lives in the memory the child shares with the host).
@@ -512,18 +526,21 @@ struct KernelSigaction {
     uint64_t mask;
 };
 
-// The child's side, on its own small stack. Never returns: it execs or exits 127.
+// The child's side, on its own small stack. Never returns: it execs or exits 127. Every step is a
+// raw system call: a libc wrapper may be a sanitizer's interceptor, whose bookkeeping (the fd
+// table, the thread's clocks) lives in the memory the child shares with the host.
 __attribute__((no_sanitize("address", "thread", "undefined"))) int exec_child(void *arg) {
     auto *plan = static_cast<ExecPlan *>(arg);
     char step = 0;
+    long r = 0;
     // Into its own cgroup first, before it can start anything.
-    if (plan->cgroup_fd >= 0 && ::write(plan->cgroup_fd, "0", 1) != 1) {
+    if (plan->cgroup_fd >= 0 && ::syscall(SYS_write, plan->cgroup_fd, "0", 1) != 1) {
         step = 'g';
         goto failed;
     }
     // Own session, so the group can be killed as one and terminal signals aimed at the host do
     // not reach it unasked.
-    ::setsid();
+    ::syscall(SYS_setsid);
     // Every disposition back to its default (the host ignores SIGPIPE, handles SIGCHLD...), then
     // nothing blocked: the parent blocked everything around clone so no host handler runs here.
     for (int sig = 1; sig < 65; ++sig) {
@@ -536,11 +553,19 @@ __attribute__((no_sanitize("address", "thread", "undefined"))) int exec_child(vo
         uint64_t none = 0;
         ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof(uint64_t));
     }
-    if (::dup2(plan->stdin_fd, 0) < 0 || ::dup2(plan->stdout_fd, 1) < 0 || ::dup2(plan->stderr_fd, 2) < 0) {
+    if (::syscall(SYS_dup2, plan->stdin_fd, 0) < 0 || ::syscall(SYS_dup2, plan->stdout_fd, 1) < 0 ||
+        ::syscall(SYS_dup2, plan->stderr_fd, 2) < 0) {
         step = 'd';
         goto failed;
     }
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (plan->report_fd >= 0) { // kForkForTsan: keep the report pipe, as fd 3, closed on exec
+        ::syscall(SYS_dup2, plan->report_fd, 3);
+        ::syscall(SYS_fcntl, 3, F_SETFD, FD_CLOEXEC);
+        plan->report_fd = 3;
+        ::syscall(SYS_close_range, 4U, ~0U, 0U);
+    } else {
+        ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    }
     // The host raised its own open-file limit (raise_open_file_limit); agents get the one the
     // host was given, as programs using select() expect.
     if (plan->nofile_soft != 0) {
@@ -549,16 +574,22 @@ __attribute__((no_sanitize("address", "thread", "undefined"))) int exec_child(vo
         lim.rlim_max = plan->nofile_hard;
         ::syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, nullptr);
     }
-    if (plan->cwd != nullptr && ::chdir(plan->cwd) != 0) {
+    if (plan->cwd != nullptr && ::syscall(SYS_chdir, plan->cwd) != 0) {
         step = 'c';
         goto failed;
     }
-    ::execve(plan->program, plan->argv, plan->envp);
+    r = ::syscall(SYS_execve, plan->program, plan->argv, plan->envp);
+    (void)r;
     step = 'e';
 failed:
     plan->failed_errno = errno;
     plan->failed_step = step;
-    ::_exit(127);
+    if (plan->report_fd >= 0) {
+        ::syscall(SYS_write, plan->report_fd, &plan->failed_step, 1);
+        ::syscall(SYS_write, plan->report_fd, &plan->failed_errno, sizeof plan->failed_errno);
+    }
+    ::syscall(SYS_exit_group, 127);
+    return 127;
 }
 
 // The stack a clone child runs on until it execs: one per spawning thread, as that thread sleeps
@@ -645,6 +676,7 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     }
     pid_t pid;
     int clone_errno = 0;
+    Pipe report;
     {
         // Tracked before the I/O thread can see it exit: its sweep of adopted orphans runs under
         // the same lock and must not take this child for one.
@@ -653,10 +685,26 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         sigset_t all, previous;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &previous);
-        pid = ::clone(exec_child, clone_stack_top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+        if constexpr (kForkForTsan) {
+            if (pipe2(report.fd, O_CLOEXEC) == 0) plan.report_fd = report.fd[1];
+            pid = ::fork();
+            if (pid == 0) exec_child(&plan);
+        } else {
+            pid = ::clone(exec_child, clone_stack_top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+        }
         clone_errno = errno;
         pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         if (pid > 0) tracked_children().pids.insert(pid);
+    }
+    if (report.fd[0] >= 0) {
+        // kForkForTsan: the pipe closes on exec, or carries the failed step and errno.
+        ::close(report.take(1));
+        ssize_t n;
+        do
+            n = ::read(report.fd[0], &plan.failed_step, 1);
+        while (n < 0 && errno == EINTR);
+        if (n == 1 && ::read(report.fd[0], &plan.failed_errno, sizeof plan.failed_errno) != sizeof plan.failed_errno)
+            plan.failed_errno = 0;
     }
     if (devnull >= 0) ::close(devnull);
     if (cgroup_fd >= 0) ::close(cgroup_fd);

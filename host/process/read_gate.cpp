@@ -3,7 +3,24 @@
 namespace vik::process {
 namespace {
 thread_local std::shared_ptr<ReadGate> spawn_gate;
+thread_local int read_batch_depth = 0;
+thread_local std::vector<std::function<void()>> after_read;
 } // namespace
+
+void run_after_read(std::function<void()> f) {
+    if (read_batch_depth == 0) return f();
+    after_read.push_back(std::move(f));
+}
+
+ReadBatchScope::ReadBatchScope() { ++read_batch_depth; }
+
+ReadBatchScope::~ReadBatchScope() {
+    if (--read_batch_depth > 0) return;
+    std::vector<std::function<void()>> due;
+    due.swap(after_read);
+    for (auto &f : due)
+        f();
+}
 
 void ReadGate::shut() {
     std::lock_guard lock(mutex_);

@@ -47,4 +47,18 @@ class ScopedSpawnGate {
 
 std::shared_ptr<ReadGate> current_spawn_gate();
 
+// One pipe read delivers many lines; a consumer woken per line would be woken hundreds of times
+// for what one wake-up handles. While a ReadBatchScope lives on a thread (the process service
+// holds one around each read it delivers), run_after_read() keeps `f` until the scope ends;
+// without a scope it runs `f` at once.
+void run_after_read(std::function<void()> f);
+
+class ReadBatchScope {
+  public:
+    ReadBatchScope();
+    ~ReadBatchScope(); // runs what was deferred, in order
+    ReadBatchScope(const ReadBatchScope &) = delete;
+    ReadBatchScope &operator=(const ReadBatchScope &) = delete;
+};
+
 } // namespace vik::process

@@ -9,6 +9,7 @@
 #include <vik/plugin.h>
 
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 namespace vik::session {
@@ -177,11 +178,12 @@ const std::string &SessionRecorder::now_text() {
 
 // The fast path: false when the event needs the tree (see the header).
 bool SessionRecorder::record_plain(const std::string &event_json) {
-    if (event_json.find_first_of("\n\r") != std::string::npos) return false;
+    if (std::memchr(event_json.data(), '\n', event_json.size()) || std::memchr(event_json.data(), '\r', event_json.size()))
+        return false;
     boost::json::basic_parser<EventScan> parser(boost::json::parse_options{});
     boost::system::error_code ec;
     parser.write_some(false, event_json.data(), event_json.size(), ec);
-    const EventScan &scan = parser.handler();
+    EventScan &scan = parser.handler();
     if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT) return false;
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
@@ -189,7 +191,7 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     if (kind == VIK_EVENT_SESSION_STARTED && scan.has_session_id)
         snapshot_["provider_session_id"] = scan.session_id;
     else if (kind == VIK_EVENT_MESSAGE && scan.has_text)
-        snapshot_["last_message"] = scan.text;
+        pending_message_ = std::move(scan.text);
     else if (kind == VIK_EVENT_TOKEN_USAGE) {
         auto &t = snapshot_["tokens"].as_object();
         t["input"] = as_int(t, "input") + scan.input;
@@ -207,7 +209,7 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     line += at;
     line += "\"}\n";
     ++events_;
-    snapshot_["last_event_at"] = at;
+    pending_at_ = true;
     append_line(line, at);
     return true;
 }
@@ -227,9 +229,10 @@ void SessionRecorder::record(const std::string &event_json) {
     std::string_view kind = event.at("kind").is_string() ? std::string_view(event.at("kind").get_string()) : "";
     if (kind == VIK_EVENT_SESSION_STARTED && event.contains("session_id"))
         snapshot_["provider_session_id"] = event.at("session_id");
-    else if (kind == VIK_EVENT_MESSAGE && event.contains("text"))
+    else if (kind == VIK_EVENT_MESSAGE && event.contains("text")) {
+        pending_message_.reset();
         snapshot_["last_message"] = event.at("text");
-    else if (kind == VIK_EVENT_TOKEN_USAGE) {
+    } else if (kind == VIK_EVENT_TOKEN_USAGE) {
         auto &t = snapshot_["tokens"].as_object();
         t["input"] = as_int(t, "input") + as_int(event, "input");
         t["output"] = as_int(t, "output") + as_int(event, "output");
@@ -277,7 +280,19 @@ void SessionRecorder::append_line(std::string_view line, const std::string &at) 
     if (buffer_.size() >= limits_.flush_bytes) flush();
 }
 
+void SessionRecorder::sync_snapshot() const {
+    if (pending_message_) {
+        snapshot_["last_message"] = std::move(*pending_message_);
+        pending_message_.reset();
+    }
+    if (pending_at_) {
+        snapshot_["last_event_at"] = at_text_;
+        pending_at_ = false;
+    }
+}
+
 void SessionRecorder::flush() {
+    sync_snapshot();
     if (buffer_.empty()) return;
     std::error_code ec = out_.append(buffer_);
     size_t lost = ec ? buffered_events_ : 0;

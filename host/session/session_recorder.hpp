@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace vik::session {
@@ -51,7 +52,10 @@ class SessionRecorder {
 
     // Snapshot fields beyond vik's: `write_error` (null, or the reason appends stopped),
     // `truncated` (whether the size cap was reached) and `events_not_written`.
-    const boost::json::object &snapshot() const { return snapshot_; }
+    const boost::json::object &snapshot() const {
+        sync_snapshot();
+        return snapshot_;
+    }
     const std::filesystem::path &file() const { return file_; }
     size_t events() const { return events_; }
 
@@ -63,7 +67,12 @@ class SessionRecorder {
     std::filesystem::path file_;
     util::AppendFile out_;
     RecorderLimits limits_;
-    boost::json::object snapshot_;
+    // Fields that change with nearly every event are put into the snapshot when it is read or
+    // flushed, not per event.
+    void sync_snapshot() const;
+    mutable boost::json::object snapshot_;
+    mutable std::optional<std::string> pending_message_;
+    mutable bool pending_at_ = false;
     size_t events_ = 0;
     size_t not_written_ = 0;
     bool stopped_ = false; // truncated or failed: no more appends

@@ -27,7 +27,13 @@ bool MapperState::parse_line(std::string_view line, bool truncated, const char *
                              std::vector<std::string> &out) {
     if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return false; // blank lines carry nothing
     boost::system::error_code ec;
-    if (!truncated) v = json::parse(line, ec);
+    if (!truncated) {
+        v = nullptr; // the previous line's document goes before its arena is reused
+        arena_.release();
+        parser_.reset(json::storage_ptr(&arena_));
+        parser_.write(line.data(), line.size(), ec);
+        if (!ec) v = parser_.release();
+    }
     if (!truncated && !ec && v.is_object()) return true;
     // At most 200 bytes of the line, never cut inside a UTF-8 character.
     size_t keep = std::min<size_t>(line.size(), 200);

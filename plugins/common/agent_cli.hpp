@@ -2,7 +2,9 @@
 // What the codex and claude-code runtimes share: the agent profile, vik's `args` -> CLI flag
 // rules (vik-compat §2), and how a CLI's exit turns into a session outcome.
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parser.hpp>
 
 #include <cstdint>
 #include <string>
@@ -47,6 +49,14 @@ struct MapperState {
     // not a JSON object or was cut at the line cap (an `error` event in `out` that fails the
     // session, as in vik).
     bool parse_line(std::string_view line, bool truncated, const char *cli, boost::json::value &v, std::vector<std::string> &out);
+
+  private:
+    // One line's document at a time, in an arena reused from line to line (a flooding agent
+    // prints hundreds of thousands of lines: an allocation per value showed). A `v` from
+    // parse_line lives until the next call.
+    alignas(16) unsigned char arena_buffer_[8192];
+    boost::json::monotonic_resource arena_{arena_buffer_, sizeof arena_buffer_};
+    boost::json::parser parser_;
 };
 
 } // namespace vik::agents

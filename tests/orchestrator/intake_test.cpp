@@ -236,7 +236,7 @@ TEST_CASE("budgets: each deadline is a plugin's own limit plus a named grace", "
     CHECK(b.launch_deadline() == 2 * ms(60'000) + b.prompt_commands_budgeted * ms(5'000) + b.launch_grace);
 }
 
-TEST_CASE("intake: with an interest only the issues the scheduler needs are built; the rest are checked and counted",
+TEST_CASE("intake: with an interest only the issues the scheduler needs are built, the rest are checked and counted",
           "[intake]") {
     vik::orchestrator::IssueInterest interest;
     interest.states = {"todo"};
