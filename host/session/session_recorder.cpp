@@ -282,7 +282,7 @@ void SessionRecorder::append_line(std::string_view line, const std::string &at) 
 
 void SessionRecorder::sync_snapshot() const {
     if (pending_message_) {
-        snapshot_["last_message"] = std::move(*pending_message_);
+        snapshot_["last_message"] = std::string_view(*pending_message_);
         pending_message_.reset();
     }
     if (pending_at_) {

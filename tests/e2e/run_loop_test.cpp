@@ -495,6 +495,13 @@ TEST_CASE("run: the command tracker says plainly that it cannot change issues", 
 TEST_CASE("run: the demo workflow moves every open issue to done", "[run][e2e][demo]") {
     TempDir dir;
     fs::copy(source_dir() / "examples" / "demo", dir / "demo", fs::copy_options::recursive);
+    // The demo stops after four intake cycles, which is enough when each stand-in session takes a
+    // fraction of a second; on a loaded machine (sanitizers, parallel tests) a session can take
+    // longer than a cycle, so the test gives it eight.
+    std::string wf = read_file(dir / "demo" / "workflow.yml");
+    REQUIRE(wf.find("max_iterations: 4") != std::string::npos);
+    wf.replace(wf.find("max_iterations: 4"), 17, "max_iterations: 8");
+    write_file(dir / "demo" / "workflow.yml", wf);
     auto r = run_host({"run", (dir / "demo" / "workflow.yml").string()}, dir.path, {}, 120);
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);

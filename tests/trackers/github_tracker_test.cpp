@@ -529,8 +529,9 @@ TEST_CASE("github: end to end, an agent's set-state reaches GitHub and the next 
     Project p;
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nenv > agent-env-$VIK_ISSUE_STAGE.txt\n"
                         "case \"$VIK_ISSUE_STAGE\" in plan) next=build ;; build) next=review ;; esac\n"
-                        "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" \"$next\" >/dev/null || exit 3\n"
+                        // The comment first: once the state moved, the next pull may stop this run.
                         "\"$VIK_HOST_BIN\" issue comment \"$VIK_ISSUE_ID\" \"$VIK_ISSUE_STAGE done\" >/dev/null || exit 4\n"
+                        "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" \"$next\" >/dev/null || exit 3\n"
                         "echo '{\"kind\":\"completed\"}'\n");
     write_file(
         p.workflow(),
