@@ -90,15 +90,15 @@ const char *kTwoIssues = R"([{"id":"T-1","title":"t","state":"todo"},{"id":"O-1"
 TEST_CASE("scheduling: an agent that sets a terminal state and lingers does not bring the host down", "[scheduling][e2e][race]") {
     Project p;
     std::string closed = shell_quote((p.dir / "closed").string());
-    // T-1 moves itself to done, reports completion, and lingers until the host has seen `done`
+    // T-1 reports completion, moves itself to done, and lingers until the host has seen `done`
     // (it is stopped by reconciliation meanwhile): its stage ends after terminal cleanup began.
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
                             "case \"$VIK_ISSUE_ID\" in\n"
-                            "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
-                            closed +
-                            "\n"
-                            "       echo '{\"kind\":\"completed\"}'\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" +
-                            bystander_branch(p) + "esac\n");
+                            // Completion is reported before the state moves: a pull that sees `done` first
+                            // would stop the run before its `completed` line was read.
+                            "  T-1) echo '{\"kind\":\"completed\"}'\n"
+                            "       \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
+                            closed + "\n       n=$(pulls); wait_pulls $((n+2)) ;;\n" + bystander_branch(p) + "esac\n");
     write_file(p.dir / "issues.json", kTwoIssues);
     write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
                                             "loop: {max_iterations: 6}\nscheduling: {terminal_states: [done]}\n"));
@@ -113,11 +113,10 @@ TEST_CASE("scheduling: a slow after_run while the issue goes terminal does not b
     std::string closed = shell_quote((p.dir / "closed").string());
     p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n" + probe_shell(p) +
                             "case \"$VIK_ISSUE_ID\" in\n"
-                            "  T-1) \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
-                            closed +
-                            "\n"
-                            "       echo '{\"kind\":\"completed\"}' ;;\n" +
-                            bystander_branch(p) + "esac\n");
+                            // As above: `completed` first, so the run ends completed and its after_run runs.
+                            "  T-1) echo '{\"kind\":\"completed\"}'\n"
+                            "       \"$VIK_HOST_BIN\" issue set-state T-1 done >/dev/null; touch " +
+                            closed + " ;;\n" + bystander_branch(p) + "esac\n");
     write_file(p.dir / "after_run.sh", probe_shell(p) +
                                            "[ \"$VIK_ISSUE_ID\" = T-1 ] || exit 0\nn=$(pulls); wait_pulls $((n+2))\n"
                                            "touch " +
