@@ -78,25 +78,18 @@ struct EventScan {
     using ec_t = boost::system::error_code;
     bool on_document_begin(ec_t &) { return true; }
     bool on_document_end(ec_t &) { return true; }
+    bool enter() {
+        ++depth;
+        field = Field::none; // a nested value is not the top-level field's
+        return true;
+    }
     bool on_object_begin(ec_t &) {
         if (depth == 0) root_is_object = true;
-        ++depth;
-        field = Field::none;
-        return true;
+        return enter();
     }
-    bool on_object_end(std::size_t, ec_t &) {
-        --depth;
-        return true;
-    }
-    bool on_array_begin(ec_t &) {
-        ++depth;
-        field = Field::none;
-        return true;
-    }
-    bool on_array_end(std::size_t, ec_t &) {
-        --depth;
-        return true;
-    }
+    bool on_array_begin(ec_t &) { return enter(); }
+    bool on_object_end(std::size_t, ec_t &) { return --depth, true; }
+    bool on_array_end(std::size_t, ec_t &) { return --depth, true; }
     bool on_key_part(boost::json::string_view s, std::size_t, ec_t &) {
         if (depth == 1) key.append(s.data(), s.size());
         return true;
@@ -176,6 +169,21 @@ const std::string &SessionRecorder::now_text() {
     return at_text_;
 }
 
+// What an event changes in the snapshot, whichever path read it.
+void SessionRecorder::apply(SnapshotUpdate u) {
+    if (u.kind == VIK_EVENT_SESSION_STARTED && u.session_id) {
+        snapshot_["provider_session_id"] = *u.session_id;
+    } else if (u.kind == VIK_EVENT_MESSAGE && u.text) {
+        pending_message_ = std::move(u.text); // set on the next read or flush
+    } else if (u.kind == VIK_EVENT_TOKEN_USAGE) {
+        auto &t = snapshot_["tokens"].as_object();
+        t["input"] = as_int(t, "input") + u.input;
+        t["output"] = as_int(t, "output") + u.output;
+        t["cache_read"] = as_int(t, "cache_read") + u.cache_read;
+        if (u.cost_usd) snapshot_["cost_usd"] = snapshot_["cost_usd"].as_double() + *u.cost_usd;
+    }
+}
+
 // The fast path: false when the event needs the tree (see the header).
 bool SessionRecorder::record_plain(const std::string &event_json) {
     if (std::memchr(event_json.data(), '\n', event_json.size()) || std::memchr(event_json.data(), '\r', event_json.size()))
@@ -187,18 +195,15 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT) return false;
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
-    std::string_view kind = scan.kind;
-    if (kind == VIK_EVENT_SESSION_STARTED && scan.has_session_id)
-        snapshot_["provider_session_id"] = scan.session_id;
-    else if (kind == VIK_EVENT_MESSAGE && scan.has_text)
-        pending_message_ = std::move(scan.text);
-    else if (kind == VIK_EVENT_TOKEN_USAGE) {
-        auto &t = snapshot_["tokens"].as_object();
-        t["input"] = as_int(t, "input") + scan.input;
-        t["output"] = as_int(t, "output") + scan.output;
-        t["cache_read"] = as_int(t, "cache_read") + scan.cache_read;
-        if (scan.has_cost) snapshot_["cost_usd"] = snapshot_["cost_usd"].as_double() + scan.cost_usd;
-    }
+    SnapshotUpdate update;
+    update.kind = std::move(scan.kind);
+    if (scan.has_session_id) update.session_id = std::move(scan.session_id);
+    if (scan.has_text) update.text = std::move(scan.text);
+    update.input = scan.input;
+    update.output = scan.output;
+    update.cache_read = scan.cache_read;
+    if (scan.has_cost) update.cost_usd = scan.cost_usd;
+    apply(std::move(update));
     const std::string &at = now_text();
     // The event as it came, its "at" spliced in before the closing brace ("{}" has no kind, so
     // there is always a member before it).
@@ -226,22 +231,22 @@ void SessionRecorder::record(const std::string &event_json) {
     }
     util::make_valid_utf8(v);
     json::object event = std::move(v.as_object());
-    std::string_view kind = event.at("kind").is_string() ? std::string_view(event.at("kind").get_string()) : "";
-    if (kind == VIK_EVENT_SESSION_STARTED && event.contains("session_id"))
-        snapshot_["provider_session_id"] = event.at("session_id");
-    else if (kind == VIK_EVENT_MESSAGE && event.contains("text")) {
-        pending_message_.reset();
-        snapshot_["last_message"] = event.at("text");
-    } else if (kind == VIK_EVENT_TOKEN_USAGE) {
-        auto &t = snapshot_["tokens"].as_object();
-        t["input"] = as_int(t, "input") + as_int(event, "input");
-        t["output"] = as_int(t, "output") + as_int(event, "output");
-        t["cache_read"] = as_int(t, "cache_read") + as_int(event, "cache_read");
-        if (auto *c = event.if_contains("cost_usd"); c && (c->is_double() || c->is_int64()))
-            snapshot_["cost_usd"] =
-                snapshot_["cost_usd"].as_double() + (c->is_double() ? c->get_double() : static_cast<double>(c->get_int64()));
-    } else if (kind == VIK_EVENT_RATE_LIMIT)
-        snapshot_["rate_limits"] = event;
+    const auto *kind = event.at("kind").if_string();
+    SnapshotUpdate update;
+    if (kind) update.kind.assign(kind->data(), kind->size());
+    auto text_of = [&](const char *key) -> std::optional<std::string> {
+        const auto *f = event.if_contains(key);
+        if (f == nullptr) return std::nullopt;
+        return f->is_string() ? std::string(f->get_string()) : json::serialize(*f);
+    };
+    update.session_id = text_of("session_id");
+    update.text = text_of("text");
+    update.input = as_int(event, "input");
+    update.output = as_int(event, "output");
+    update.cache_read = as_int(event, "cache_read");
+    if (const auto *c = event.if_contains("cost_usd"); c && c->is_number()) update.cost_usd = c->to_number<double>();
+    if (update.kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event;
+    apply(std::move(update));
     append(std::move(event));
 }
 

@@ -64,6 +64,14 @@ class SessionRecorder {
     // A whole line for the file (ends in '\n'), counted against the size cap.
     void append_line(std::string_view line, const std::string &at);
     bool record_plain(const std::string &event_json);
+    // The fields of one event the snapshot keeps, read by either path.
+    struct SnapshotUpdate {
+        std::string kind;
+        std::optional<std::string> session_id, text;
+        int64_t input = 0, output = 0, cache_read = 0;
+        std::optional<double> cost_usd;
+    };
+    void apply(SnapshotUpdate update);
     std::filesystem::path file_;
     util::AppendFile out_;
     RecorderLimits limits_;
