@@ -23,10 +23,12 @@ TEST_CASE("store: a SIGKILLed host resumes its interrupted run as attempt 2, and
     std::string prompts = shell_quote((p.dir / "prompts.log").string());
     std::string first = shell_quote((p.dir / "first-run").string());
     // The first run hangs (the host dies under it); the next one completes and moves the issue on.
+    // Completion is reported before the state moves: a pull that sees `done` first would stop the
+    // run before its `completed` line was read, and the run would not be on record as succeeded.
     p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + prompts + "\nif [ ! -e " + first + " ]; then : > " + first +
-                            "; exec sleep 1000; fi\n\"$VIK_HOST_BIN\" issue set-state K-1 done >/dev/null\n"
+                            "; exec sleep 1000; fi\n"
                             "echo '{\"kind\":\"token_usage\",\"input\":120,\"output\":30,\"cache_read\":7,\"cost_usd\":0.25}'\n"
-                            "echo '{\"kind\":\"completed\"}'\n");
+                            "echo '{\"kind\":\"completed\"}'\n\"$VIK_HOST_BIN\" issue set-state K-1 done >/dev/null\n");
     p.issues(R"([{"id":"K-1","title":"t","state":"todo"}])");
     write_file(p.workflow(), "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " +
                                  (p.dir / "agent.sh").string() +
