@@ -24,9 +24,13 @@ int control(const Options &opts) {
         std::cerr << "issue " << a[0] << " failed: " << loaded.error().message << "\n";
         return 1;
     }
+    if (opts.message && a[0] != "retry") {
+        std::cerr << "issue " << a[0] << " failed: --message is for `issue retry` only\n";
+        return 2;
+    }
     try {
-        std::string reply =
-            orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0], a[1], "", 10000);
+        std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0],
+                                                          a[1], opts.message.value_or(""), 10000);
         if (reply.rfind("ok ", 0) == 0) {
             std::cout << reply.substr(3) << "\n";
             return 0;
@@ -48,7 +52,7 @@ int cmd_issue(const Options &opts) {
     if (a.size() >= 2 && (a[0] == "retry" || a[0] == "cancel")) return control(opts);
     if (a.size() < 3 || (a[0] != "set-state" && a[0] != "comment")) {
         std::cerr << "error: usage: vik-host issue set-state ID STATE [WORKFLOW] | issue comment ID TEXT|- [WORKFLOW] | "
-                     "issue retry ID [WORKFLOW] | issue cancel ID [WORKFLOW]\n";
+                     "issue retry ID [--message TEXT] [WORKFLOW] | issue cancel ID [WORKFLOW]\n";
         return 2;
     }
     Options o = opts;

@@ -22,7 +22,9 @@ Commands:
   plugins                                   list the plugins found and whether they loaded
   issue set-state ID STATE | issue comment ID TEXT|-
                                             change an issue through the workflow's tracker
-  issue retry ID | issue cancel ID          clear a blocked issue / stop an issue's runs (running host)
+  issue retry ID [--message TEXT] | issue cancel ID
+                                            run a blocked or parked issue again now, with an answer
+                                            for its agent / stop an issue's runs (running host)
   history [ISSUE] [--limit N] [--json]      the runs on record, newest first (docs/store.md)
   tracker pull | tracker fetch ID...        run one call of the workflow's tracker plugin and print its issues
   plugin check PATH [--settings JSON]       load a plugin as the host would, create it, list its problems
@@ -120,6 +122,10 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.issue = *v;
+        } else if (a == "--message") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            o.message = *v;
         } else if (a == "--limit") {
             auto v = value();
             if (!v) return std::unexpected(v.error());

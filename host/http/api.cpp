@@ -287,7 +287,19 @@ Response Api::handle(const Request &req) const {
             const std::string route = "/api/v1/issues/{id}/" + rest[2];
             if (!post) return method_not_allowed("POST", route);
             if (!surface_.issue(id)) return unknown_issue(id, route);
-            auto done = rest[2] == "retry" ? surface_.retry(id) : surface_.cancel(id);
+            // A retry may carry {"message": TEXT}: the next prompt's `operator_message`.
+            std::string message;
+            if (rest[2] == "retry" && req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+                boost::system::error_code ec;
+                json::value body = json::parse(req.body, ec);
+                const json::value *m = !ec && body.is_object() ? body.as_object().if_contains("message") : nullptr;
+                if (ec || !body.is_object() || (m && !m->is_string()))
+                    return with_route(
+                        error_response(400, "bad_body", "a retry's body is a JSON object such as {\"message\": \"text\"}"),
+                        route);
+                if (m) message = std::string(m->as_string());
+            }
+            auto done = rest[2] == "retry" ? surface_.retry(id, message) : surface_.cancel(id);
             if (!done) return with_route(error_response(409, "refused", done.error()), route);
             return json_response(200, json::object{{"issue_id", id}, {"action", rest[2]}, {"affected", *done}}, route);
         }

@@ -62,21 +62,6 @@ int64_t token(const boost::json::object &session, const char *key) {
 
 } // namespace
 
-double rfc3339_seconds(const std::string &text) {
-    std::tm tm{};
-    int year, month, day, hour, minute;
-    double second = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf", &year, &month, &day, &hour, &minute, &second) != 6) return -1;
-    if (text.empty() || (text.back() != 'Z' && text.back() != 'z')) return -1;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = 0;
-    return static_cast<double>(timegm(&tm)) + second;
-}
-
 std::string render_metrics(const orchestrator::SchedulerView &view, const HttpStats &http,
                            std::chrono::system_clock::time_point now) {
     Exposition e;

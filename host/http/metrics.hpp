@@ -3,6 +3,8 @@
 // into gauges and counters, plus the HTTP server's own counters. Rendered on request from
 // OperatorSurface::view(), so nothing here keeps a second copy of the scheduler's state.
 
+#include "util/ids_and_time.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -36,8 +38,7 @@ std::string render_metrics(const orchestrator::SchedulerView &view, const HttpSt
 // cost and seconds. Appended to render_metrics' exposition.
 std::string render_store_metrics(const store::Stats &stats);
 
-// Seconds since the epoch of an RFC 3339 UTC time ("2026-11-23T13:45:01.123Z"); nullopt-like
-// negative value when it does not parse.
-double rfc3339_seconds(const std::string &text);
+// Seconds since the epoch of an RFC 3339 UTC time (util/ids_and_time.hpp).
+using util::rfc3339_seconds;
 
 } // namespace vik::http

@@ -76,7 +76,7 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
     return d;
 }
 
-std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason) {
+std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason, double not_before_sec) {
     Claim *found = get(key);
     if (!found) return no_claim(key);
     Claim &c = *found;
@@ -90,9 +90,51 @@ std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, cons
         block(key, why);
         return Decision{Decision::block, 0, 0, why};
     }
-    Decision d = queue(c, "failure", backoff_sec(policy_, c.failures), reason);
+    Decision d = queue(c, "failure", std::max(backoff_sec(policy_, c.failures), not_before_sec), reason);
     notify(key);
     return d;
+}
+
+std::expected<Decision, std::string> ClaimTable::parked(const PairKey &key, const std::string &question) {
+    Claim *c = get(key);
+    if (!c) return no_claim(key);
+    c->continuations = 0;
+    c->failures = 0;
+    c->question = question;
+    std::string reason = "input required: " + question;
+    block(key, reason);
+    return Decision{Decision::block, 0, 0, reason};
+}
+
+std::expected<Decision, std::string> ClaimTable::resume_failed(const PairKey &key, const std::string &reason) {
+    Claim *c = get(key);
+    if (!c) return no_claim(key);
+    c->conversation_id.clear();
+    c->conversation_agent.clear();
+    c->conversation_turns = 0;
+    Decision d = queue(*c, c->retry_kind, 0, reason);
+    notify(key);
+    return d;
+}
+
+void ClaimTable::note_conversation(const PairKey &key, const ConversationUse &use) {
+    Claim *c = get(key);
+    if (!c) return;
+    c->operator_message.clear();
+    c->question.clear();
+    if (use.id.empty()) { // the agent named no conversation: only one this run continued goes on
+        if (use.resumed) {
+            ++c->conversation_turns;
+        } else {
+            c->conversation_id.clear();
+            c->conversation_agent.clear();
+            c->conversation_turns = 0;
+        }
+        return;
+    }
+    c->conversation_turns = use.resumed && c->conversation_id == use.id ? c->conversation_turns + 1 : 1;
+    c->conversation_id = use.id;
+    c->conversation_agent = use.agent;
 }
 
 std::expected<Decision, std::string> ClaimTable::requeue_no_slot(const PairKey &key) {
@@ -178,19 +220,20 @@ size_t ClaimTable::clear_blocks_on_state_change(const std::string &issue_id, con
     return n;
 }
 
-size_t ClaimTable::clear_for_retry(const std::string &issue_id) {
-    size_t n = 0;
-    for (auto it = claims_.begin(); it != claims_.end();) {
-        if (it->first.first == issue_id && it->second.state != ClaimState::running) {
-            PairKey k = it->first;
-            it = claims_.erase(it);
-            notify(k);
-            ++n;
-        } else {
-            ++it;
-        }
+std::vector<std::pair<PairKey, Decision>> ClaimTable::retry_now(const std::string &issue_id, const std::string &message) {
+    std::vector<std::pair<PairKey, Decision>> out;
+    for (auto it = claims_.lower_bound(PairKey{issue_id, std::string()}); it != claims_.end() && it->first.first == issue_id;
+         ++it) {
+        Claim &c = it->second;
+        if (c.state == ClaimState::running) continue;
+        c.failures = 0;
+        c.continuations = 0;
+        c.question.clear();
+        c.operator_message = message;
+        out.emplace_back(it->first, queue(c, "operator", 0, "retried by an operator"));
+        notify(it->first);
     }
-    return n;
+    return out;
 }
 
 std::vector<std::pair<PairKey, Claim>> ClaimTable::all() const { return {claims_.begin(), claims_.end()}; }

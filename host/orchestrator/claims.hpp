@@ -39,6 +39,19 @@ struct Claim {
     uint64_t token = 0;                            // the live retry timer's token
     double due_in_sec = 0;                         // the delay of the queued retry
     std::chrono::system_clock::time_point since{}; // when it entered its state (wall clock)
+    // The agent conversation the pair's runs continue (agents.X.resume): the agent's own id, the
+    // profile that holds it, and how many runs it has served. Empty: the next run starts fresh.
+    std::string conversation_id, conversation_agent;
+    int64_t conversation_turns = 0;
+    std::string operator_message; // `issue retry --message`: for the next run's prompt, then cleared
+    std::string question;         // parked: what the agent asked (the block's reason says it too)
+};
+
+// How a run used its conversation, told when it ended (note_conversation).
+struct ConversationUse {
+    std::string agent;    // the profile that ran
+    std::string id;       // the agent's conversation id, when it reported one
+    bool resumed = false; // the run continued the claim's conversation
 };
 
 // What happens after a run ended.
@@ -78,9 +91,19 @@ class ClaimTable {
     // An error (naming the pair) when the pair has no claim.
     std::expected<Decision, std::string> completed(const PairKey &key, bool issue_still_in_state);
     // running -> retry_queued (failure, with backoff) | blocked, after a failure of any kind.
-    std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason);
+    // `not_before_sec`: the retry waits at least this long (a rate limit's reported reset).
+    std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason, double not_before_sec = 0);
     // retry_queued -> retry_queued one attempt later (no free slot when its timer fired).
     std::expected<Decision, std::string> requeue_no_slot(const PairKey &key);
+    // running -> blocked, parked: the agent needs a human. Cleared by a state change or an
+    // operator's retry (whose message the next run's prompt gets), which continues the conversation.
+    std::expected<Decision, std::string> parked(const PairKey &key, const std::string &question);
+    // running -> retry_queued at once: the run could not continue its conversation; the next run
+    // starts a fresh one (same retry kind, no failure counted).
+    std::expected<Decision, std::string> resume_failed(const PairKey &key, const std::string &reason);
+    // Records the conversation a run that just ended used (before completed/failed/parked, which
+    // tell the observer). The operator's message was delivered: it is cleared.
+    void note_conversation(const PairKey &key, const ConversationUse &use);
     // any -> blocked (a missing claim is created blocked; `issue_state`, when given, is the state
     // whose change clears the block).
     void block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state = std::nullopt);
@@ -99,8 +122,10 @@ class ClaimTable {
 
     // Blocked claims of an issue whose state is now different: unclaimed again. Returns how many.
     size_t clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state);
-    // An operator's `issue retry`: blocked and queued claims of the issue are unclaimed.
-    size_t clear_for_retry(const std::string &issue_id);
+    // An operator's `issue retry`: the issue's blocked and queued claims are queued to run now
+    // (retry kind `operator`, failure and continuation counts reset, conversation kept, `message`
+    // for the next prompt). Returns each queued pair with its decision (the timer to arm).
+    std::vector<std::pair<PairKey, Decision>> retry_now(const std::string &issue_id, const std::string &message);
 
     std::vector<std::pair<PairKey, Claim>> all() const;
     const workflow::SchedulingPolicy &policy() const { return policy_; }

@@ -159,6 +159,8 @@ std::string dry_run_report(const DryRunInput &in) {
             ctx["attempt"] = 1;
             ctx["retry_kind"] = "first";
             ctx["last_error"] = "";
+            ctx["operator_message"] = "";
+            ctx["resumed"] = false;
             if (s->before_run)
                 out += "      before_run:\n" +
                        indent(hook_text(*s->before_run, "issue.stages." + s->name + ".hooks.before_run", ctx), "        | ");

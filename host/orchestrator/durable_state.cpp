@@ -41,6 +41,11 @@ store::ClaimRecord record_of(const PairKey &key, const Claim &c) {
         r.blocked_reason = c.last_error;
         r.blocked_at = c.since;
     }
+    r.conversation_id = c.conversation_id;
+    r.conversation_agent = c.conversation_agent;
+    r.conversation_turns = c.conversation_turns;
+    r.operator_message = c.operator_message;
+    r.question = c.question;
     return r;
 }
 
@@ -54,6 +59,11 @@ Claim claim_of(const store::ClaimRecord &r, ClaimState state) {
     c.last_error = state == ClaimState::blocked && !r.blocked_reason.empty() ? r.blocked_reason : r.last_error;
     c.issue_state = r.issue_state;
     c.since = state == ClaimState::blocked && r.blocked_at ? *r.blocked_at : r.updated_at;
+    c.conversation_id = r.conversation_id;
+    c.conversation_agent = r.conversation_agent;
+    c.conversation_turns = r.conversation_turns;
+    c.operator_message = r.operator_message;
+    c.question = r.question;
     return c;
 }
 
@@ -129,9 +139,10 @@ void DurableState::run_ended(const RunStart &run, const std::string &outcome, co
     r.session_file = run.session_file;
     r.started_at = run.started_at;
     r.ended_at = ended_at;
-    r.outcome = outcome == "completed" ? store::RunOutcome::succeeded
-                : outcome == "failed"  ? store::RunOutcome::failed
-                                       : store::RunOutcome::cancelled;
+    r.outcome = outcome == "completed"        ? store::RunOutcome::succeeded
+                : outcome == "failed"         ? store::RunOutcome::failed
+                : outcome == "input_required" ? store::RunOutcome::input_required
+                                              : store::RunOutcome::cancelled;
     r.error = error;
     if (const auto *sid = snapshot.if_contains("provider_session_id"); sid && sid->is_string())
         r.session_id = std::string(sid->as_string());

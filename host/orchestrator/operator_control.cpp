@@ -48,14 +48,14 @@ void OperatorControl::on_request(const std::string &command, const std::string &
         }));
         return;
     }
-    reply(claim_command(command, id));
+    reply(claim_command(command, id, value));
 }
 
-size_t OperatorControl::retry(const std::string &id) {
-    size_t cleared = claims_.clear_for_retry(id);
-    on_retry_(id, cleared);
-    spdlog::info("operator retry issue_id={} cleared={}", id, cleared);
-    return cleared;
+size_t OperatorControl::retry(const std::string &id, const std::string &message) {
+    auto queued = claims_.retry_now(id, message);
+    spdlog::info("operator retry issue_id={} queued={}{}", id, queued.size(), message.empty() ? "" : " with a message");
+    on_retry_(id, queued);
+    return queued.size();
 }
 
 size_t OperatorControl::cancel(const std::string &id) {
@@ -69,11 +69,12 @@ size_t OperatorControl::cancel(const std::string &id) {
     return n;
 }
 
-std::string OperatorControl::claim_command(const std::string &command, const std::string &id) {
+std::string OperatorControl::claim_command(const std::string &command, const std::string &id, const std::string &value) {
     if (command == "retry") {
-        size_t cleared = retry(id);
-        if (cleared == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to clear";
-        return "ok cleared " + std::to_string(cleared) + " stage(s) of issue " + id + "; they run again on the next intake";
+        size_t queued = retry(id, value);
+        if (queued == 0) return "ok issue " + id + " had no blocked or queued stage; nothing to retry";
+        return "ok queued " + std::to_string(queued) + " stage(s) of issue " + id + " to run again now" +
+               (value.empty() ? "" : ", with your message");
     }
     if (command == "cancel") {
         size_t n = cancel(id);

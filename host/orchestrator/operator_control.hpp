@@ -23,14 +23,15 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace vik::orchestrator {
 
 class OperatorControl {
   public:
-    // Runs after `retry` cleared `cleared` stage(s) of `id`: the scheduler drops their retry
-    // timers and may run intake at once.
-    using OnRetry = std::function<void(const std::string &id, size_t cleared)>;
+    // Runs after `retry` queued stages of `id` to run now: the scheduler arms their timers.
+    using OnRetry = std::function<void(const std::string &id, const std::vector<std::pair<PairKey, Decision>> &queued)>;
 
     // Opens the channel of the workflow's scoped root; throws std::runtime_error when it cannot
     // (another vik-host for this workflow?).
@@ -38,14 +39,15 @@ class OperatorControl {
                     SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
 
     // The operator's `issue retry` / `issue cancel`, from the channel or another surface: how
-    // many stages were cleared / runs stopped.
-    size_t retry(const std::string &id);
+    // many stages were queued / runs stopped. `message` (may be empty) reaches the next prompt as
+    // `operator_message`.
+    size_t retry(const std::string &id, const std::string &message = "");
     size_t cancel(const std::string &id);
 
   private:
     void on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
                     ControlServer::Reply reply);
-    std::string claim_command(const std::string &command, const std::string &id);
+    std::string claim_command(const std::string &command, const std::string &id, const std::string &value);
 
     Intake &intake_;
     SessionSupervisor &sessions_;

@@ -44,7 +44,9 @@ json::object to_json(const RetryView &v) {
 
 json::object to_json(const BlockedView &v) {
     return json::object{
-        {"issue_id", v.issue_id}, {"stage", v.stage}, {"reason", v.reason}, {"since", v.since}, {"issue_state", v.issue_state}};
+        {"issue_id", v.issue_id},       {"stage", v.stage},
+        {"reason", v.reason},           {"since", v.since},
+        {"issue_state", v.issue_state}, {"input_required", v.question.empty() ? json::value(nullptr) : json::value(v.question)}};
 }
 
 json::object to_json(const WaitingView &v) {
@@ -81,7 +83,8 @@ json::object to_json(const SchedulerView &v) {
                         {"retrying", array_of(v.retrying)},
                         {"blocked", array_of(v.blocked)},
                         {"waiting", array_of(v.waiting)},
-                        {"totals", to_json(v.totals)}};
+                        {"totals", to_json(v.totals)},
+                        {"rate_limits", v.rate_limits}};
 }
 
 json::object to_json(const IssueView &v) {

@@ -29,7 +29,7 @@ struct RunningView {
     std::string stage;
     std::string agent;        // the stage's agent profile
     int64_t attempt = 1;      // the prompt's `attempt`
-    std::string retry_kind;   // first | continuation | failure
+    std::string retry_kind;   // first | continuation | failure | operator
     std::string started_at;   // RFC 3339
     std::string session_file; // absolute path of its JSONL record
     bool finishing = false;   // the session ended, after_run runs
@@ -43,7 +43,7 @@ struct RetryView {
     std::string issue_id;
     std::string stage;
     int64_t attempt = 1; // the attempt the retry will be
-    std::string kind;    // continuation | failure
+    std::string kind;    // continuation | failure | operator
     std::string due_at;  // RFC 3339
     std::string last_error;
 };
@@ -55,6 +55,7 @@ struct BlockedView {
     std::string reason;
     std::string since;       // RFC 3339
     std::string issue_state; // the state whose change clears the block
+    std::string question;    // parked: what the agent asked (empty for other blocks)
 };
 
 // An issue with a stage it could run now that waits for capacity (a slot, a per-state limit) or
@@ -99,6 +100,9 @@ struct SchedulerView {
     std::vector<BlockedView> blocked;
     std::vector<WaitingView> waiting; // as of the last intake, in dispatch order
     TotalsView totals;
+    // The latest rate limit each agent profile's sessions reported (the event, with agent,
+    // observed_at and reset_at when known), by profile name.
+    boost::json::object rate_limits;
 };
 
 // One issue as the host knows it.
@@ -146,8 +150,9 @@ class OperatorSurface {
     // stopping or after max_iterations.
     virtual bool refresh() = 0;
     // The operator's `issue retry` / `issue cancel`: how many stages were affected, or an error
-    // message for the client (unknown issue, nothing to do is 0, not an error).
-    virtual std::expected<size_t, std::string> retry(const std::string &id) = 0;
+    // message for the client (unknown issue, nothing to do is 0, not an error). A retry's
+    // `message` (may be empty) reaches the next prompt as `operator_message`.
+    virtual std::expected<size_t, std::string> retry(const std::string &id, const std::string &message) = 0;
     virtual std::expected<size_t, std::string> cancel(const std::string &id) = 0;
 
     using Listener = std::function<void(const Change &)>;

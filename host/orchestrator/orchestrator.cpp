@@ -14,6 +14,7 @@
 // the loop.
 #include "orchestrator/orchestrator.hpp"
 
+#include "orchestrator/agent_choice.hpp"
 #include "orchestrator/blocking_runner.hpp"
 #include "orchestrator/budgets.hpp"
 #include "orchestrator/candidates.hpp"
@@ -407,16 +408,37 @@ struct Orchestrator::Impl {
         }));
     }
 
+    // The conversation a run of the pair continues, or "" for a fresh one: the profile resumes
+    // (agents.X.resume on a runtime that can), the claim holds a conversation of that profile, the
+    // run is not a claim's first, and the conversation has turns left (agents.X.max_turns).
+    std::string conversation_to_resume(const Issue &issue, const std::string &stage_name, const Claim *claim) const {
+        if (!claim || claim->conversation_id.empty() || claim->retry_kind == "first") return "";
+        const std::string &agent = agent_for(stage_named(stage_name), issue);
+        if (!sessions->resumes(agent) || claim->conversation_agent != agent) return "";
+        const workflow::AgentProfile *profile = cfg.agent(agent);
+        if (profile && claim->conversation_turns >= profile->max_turns) {
+            spdlog::info("conversation ended issue_id={} stage={} conversation={}: it served {} run(s) "
+                         "(agents.{}.max_turns); a fresh one starts",
+                         issue.id, stage_name, claim->conversation_id, claim->conversation_turns, agent);
+            return "";
+        }
+        return claim->conversation_id;
+    }
+
     void launch_stage(const std::string &id, const std::string &stage_name) {
         const ActiveIssue &a = active.at(id);
         const Claim *claim = claims.find({id, stage_name});
-        // The prompt may adapt to why this run happens: attempt, retry_kind, last_error.
+        std::string resume = conversation_to_resume(a.issue, stage_name, claim);
+        // The prompt may adapt to why this run happens: attempt, retry_kind, last_error, an
+        // operator's message; a resumed conversation gets the stage's resume_prompt instead.
         boost::json::object run_info{{"attempt", claim ? claim->runs : 1},
                                      {"retry_kind", claim ? claim->retry_kind : "first"},
-                                     {"last_error", claim ? claim->last_error : ""}};
+                                     {"last_error", claim ? claim->last_error : ""},
+                                     {"operator_message", claim ? claim->operator_message : ""},
+                                     {"resumed", !resume.empty()}};
         launcher->prepare_stage(
             a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
-            guard.wrap(id, stage_name, [this, id, stage_name](StepResult r) {
+            guard.wrap(id, stage_name, [this, id, stage_name, resume](StepResult r) {
                 if (!r.ok || stopping) {
                     if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
                     stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
@@ -429,7 +451,7 @@ struct Orchestrator::Impl {
                 }
                 const ActiveIssue &a = active.at(id);
                 const Claim *c = claims.find({id, stage_name});
-                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value), c ? c->runs : 1);
+                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value), c ? c->runs : 1, resume);
             }));
     }
 
@@ -437,7 +459,7 @@ struct Orchestrator::Impl {
     void session_ended(const PairKey &key, SessionEnd end) {
         const auto &[id, stage] = key;
         if (end.outcome == Outcome::dropped_terminal) removal_pending.insert(id);
-        if (!end.after_run) return stage_ended(id, stage, end.outcome, end.reason);
+        if (!end.after_run) return stage_ended(id, stage, end.outcome, end.reason, &end);
         auto a = active.find(id);
         Issue issue;
         issue.id = id;
@@ -452,7 +474,7 @@ struct Orchestrator::Impl {
             workdir = *w;
         launcher->after_run(issue, workdir, stage_named(stage), guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
             if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
-            stage_ended(id, stage, end.outcome, end.reason);
+            stage_ended(id, stage, end.outcome, end.reason, &end);
         }));
     }
 
@@ -460,9 +482,12 @@ struct Orchestrator::Impl {
 
     // Total: a stage may end on a claim that is gone (released by an operator or a cleanup
     // meanwhile); it is then simply over.
-    void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason) {
+    // `end`: what the session told, when the stage got as far as one.
+    void stage_ended(const std::string &id, const std::string &stage, Outcome outcome, const std::string &reason,
+                     const SessionEnd *end = nullptr) {
         PairKey key{id, stage};
         sessions->forget(key);
+        if (end) claims.note_conversation(key, end->conversation);
         fs::path workdir;
         // The issue's bookkeeping first, so that nothing below can leave it holding a slot.
         if (auto a = active.find(id); a != active.end()) {
@@ -483,7 +508,18 @@ struct Orchestrator::Impl {
                 break;
             }
             case Outcome::failed:
-                d = claims.failed(key, reason);
+                d = claims.failed(key, reason, end ? end->not_before_sec : 0);
+                break;
+            case Outcome::input_required:
+                d = claims.parked(key, end ? end->question : reason);
+                if (d)
+                    spdlog::warn("stage parked issue_id={} stage={}: the agent needs a human: {} (answer with `vik-host issue "
+                                 "retry {} --message TEXT`)",
+                                 id, stage, end ? end->question : reason, id);
+                break;
+            case Outcome::resume_failed:
+                spdlog::warn("conversation not continued issue_id={} stage={}: {}", id, stage, reason);
+                d = claims.resume_failed(key, reason);
                 break;
             case Outcome::blocked_by_operator:
             case Outcome::blocked_by_fault: {
@@ -636,12 +672,14 @@ struct Orchestrator::Impl {
 
     // ---- operator control ----------------------------------------------------------------------
 
-    // `vik-host issue retry` cleared stages of `id`: their timers go, and intake runs now instead
-    // of after idle_sec (the next intake sees the issue unclaimed).
-    void retry_cleared(const std::string &id, size_t cleared) {
-        cancel_retry_timers(id);
-        if (cleared > 0) request_intake();
-        publish("operator", id, "", boost::json::object{{"action", "retry"}, {"count", cleared}});
+    // `vik-host issue retry` queued stages of `id` to run now: their timers are re-armed (a retry
+    // checks the issue is still eligible before it launches).
+    void retry_queued_by_operator(const std::string &id, const std::vector<std::pair<PairKey, Decision>> &queued) {
+        for (const auto &[key, d] : queued) {
+            arm_retry(key, d.token, d.delay_sec);
+            publish_claim(key);
+        }
+        publish("operator", id, "", boost::json::object{{"action", "retry"}, {"count", queued.size()}});
     }
 
     // ---- stopping --------------------------------------------------------------------------
@@ -718,23 +756,24 @@ struct Orchestrator::Impl {
         sessions = std::make_unique<SessionSupervisor>(
             cfg, registry, layout, io, clock, guard, feed, durable, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
-        control =
-            std::make_unique<OperatorControl>(io, cfg.scoped_root(), *intake, *sessions, claims, guard,
-                                              [this](const std::string &id, size_t cleared) { retry_cleared(id, cleared); });
+        control = std::make_unique<OperatorControl>(
+            io, cfg.scoped_root(), *intake, *sessions, claims, guard,
+            [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); });
         surface = std::make_unique<SchedulerSurface>(
             SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
-            SchedulerSurface::Actions{[this] { return request_intake(); },
-                                      [this](const std::string &id) { return control->retry(id); },
-                                      [this](const std::string &id) {
-                                          size_t n = control->cancel(id);
-                                          publish("operator", id, "", boost::json::object{{"action", "cancel"}, {"count", n}});
-                                          return n;
-                                      },
-                                      [this](const PairKey &key) -> std::optional<SchedulerClock::time_point> {
-                                          auto it = retry_timers.find(key);
-                                          if (it == retry_timers.end()) return std::nullopt;
-                                          return it->second.due;
-                                      }});
+            SchedulerSurface::Actions{
+                [this] { return request_intake(); },
+                [this](const std::string &id, const std::string &message) { return control->retry(id, message); },
+                [this](const std::string &id) {
+                    size_t n = control->cancel(id);
+                    publish("operator", id, "", boost::json::object{{"action", "cancel"}, {"count", n}});
+                    return n;
+                },
+                [this](const PairKey &key) -> std::optional<SchedulerClock::time_point> {
+                    auto it = retry_timers.find(key);
+                    if (it == retry_timers.end()) return std::nullopt;
+                    return it->second.due;
+                }});
         wait_signals();
         prepared = true;
     }

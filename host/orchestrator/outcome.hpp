@@ -25,6 +25,8 @@ enum class Outcome {
     dropped_terminal,    // cancelled because the issue is terminal: nothing follows, the workspace goes
     blocked_by_operator, // blocked until a state change or an operator retry
     blocked_by_fault,    // the same, after a broken invariant
+    input_required,      // the agent needs a human: the pair is parked until an operator answers
+    resume_failed,       // the run could not continue its conversation: a fresh one follows at once
 };
 
 } // namespace vik::orchestrator

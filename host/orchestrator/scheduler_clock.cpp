@@ -58,6 +58,8 @@ class ManualTimer final : public SchedulerTimer {
                 on_due();
             }
         });
+        // A wait that is due already runs without time moving, as a real timer's would.
+        if (after <= std::chrono::milliseconds::zero()) clock->fire_due();
     }
     void cancel() override {
         if (live_) *live_ = false;

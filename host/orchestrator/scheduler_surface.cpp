@@ -24,7 +24,7 @@ RetryView SchedulerSurface::retry_view(const PairKey &key, const Claim &c) const
 }
 
 BlockedView SchedulerSurface::blocked_view(const PairKey &key, const Claim &c) const {
-    return BlockedView{key.first, key.second, c.last_error, stamp(c.since), c.issue_state};
+    return BlockedView{key.first, key.second, c.last_error, stamp(c.since), c.issue_state, c.question};
 }
 
 std::vector<RunningView> SchedulerSurface::running(const std::string *only) const {
@@ -58,6 +58,8 @@ SchedulerView SchedulerSurface::view() const {
         if (c.state == ClaimState::blocked) v.blocked.push_back(blocked_view(key, c));
     }
     v.waiting = s.waiting;
+    for (const auto &[agent, limit] : p_.sessions.rate_limits())
+        v.rate_limits[agent] = limit;
     v.totals = p_.sessions.totals();
     v.totals.intake_cycles = s.intake_cycles;
     v.totals.intake_failures = s.intake_failures;
@@ -96,10 +98,10 @@ std::optional<IssueView> SchedulerSurface::issue(const std::string &id) const {
     return v;
 }
 
-std::expected<size_t, std::string> SchedulerSurface::retry(const std::string &id) {
+std::expected<size_t, std::string> SchedulerSurface::retry(const std::string &id, const std::string &message) {
     if (id.empty()) return std::unexpected("an issue id is required");
     if (!knows(id)) return std::unexpected("issue '" + id + "' is not known to this host");
-    return act_.retry(id);
+    return act_.retry(id, message);
 }
 
 std::expected<size_t, std::string> SchedulerSurface::cancel(const std::string &id) {

@@ -46,7 +46,8 @@ class SchedulerSurface final : public OperatorSurface {
   public:
     struct Actions {
         std::function<bool()> refresh;
-        std::function<size_t(const std::string &id)> retry, cancel;
+        std::function<size_t(const std::string &id, const std::string &message)> retry;
+        std::function<size_t(const std::string &id)> cancel;
         // The due time of a queued retry's timer.
         std::function<std::optional<SchedulerClock::time_point>(const PairKey &)> retry_due;
     };
@@ -65,7 +66,7 @@ class SchedulerSurface final : public OperatorSurface {
     SchedulerView view() const override;
     std::optional<IssueView> issue(const std::string &id) const override;
     bool refresh() override { return act_.refresh(); }
-    std::expected<size_t, std::string> retry(const std::string &id) override;
+    std::expected<size_t, std::string> retry(const std::string &id, const std::string &message) override;
     std::expected<size_t, std::string> cancel(const std::string &id) override;
     uint64_t subscribe(Listener listener, bool with_session_events) override {
         return p_.feed.subscribe(std::move(listener), with_session_events);

@@ -9,6 +9,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+
 namespace vik::orchestrator {
 
 namespace asio = boost::asio;
@@ -31,6 +34,9 @@ struct SessionSupervisor::StageRun {
     std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
     bool finished = false;
+    std::string resumed_from;  // the conversation this run continues (empty: a fresh one)
+    bool rate_limited = false; // the latest rate limit reported says the limit is hit
+    std::optional<std::chrono::system_clock::time_point> rate_limited_until; // and when it resets
 };
 
 namespace {
@@ -82,6 +88,8 @@ SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugi
             if (!r) throw std::runtime_error("runtime plugin '" + rp->manifest.id + "' refused to start: " + r.error().message);
             runtimes_[a.runtime] = std::move(*r);
         }
+        if (auto rp = registry.find_runtime(a.runtime); a.resume && rp && rp->manifest.resumes_conversations)
+            resuming_agents_.insert(a.name);
         json::object env;
         for (auto &[k, v] : a.env)
             env[k] = v;
@@ -112,8 +120,10 @@ std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentPr
     return names;
 }
 
+bool SessionSupervisor::resumes(const std::string &agent) const { return resuming_agents_.count(agent) > 0; }
+
 void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt,
-                              int64_t attempt) {
+                              int64_t attempt, const std::string &resume_conversation) {
     const std::string &id = issue.id;
     PairKey key{id, stage_name};
     const workflow::Stage *s = nullptr;
@@ -132,6 +142,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     run->session_id = util::uuid_v7();
     run->timeout_sec = profile.timeout_sec;
     run->stall_sec = profile.stall_timeout_sec;
+    if (resumes(profile.name)) run->resumed_from = resume_conversation;
     fs::path file = layout_.session_file(id, stage_name, run->session_id);
     try {
         run->recorder = std::make_unique<session::SessionRecorder>(file, run->session_id, id, stage_name);
@@ -163,6 +174,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     req.profile_json = profile_json_.at(profile.name);
     req.prompt = std::move(prompt);
     req.workdir = workdir.string();
+    req.resume_conversation = run->resumed_from;
     // The profile's env overrides what the agent would inherit (one entry per name).
     std::set<std::string> overridden;
     for (auto &[k, v] : profile.env)
@@ -182,8 +194,8 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     run->session = std::move(*started);
     run->recorder->set_running();
     ++totals_.sessions_started;
-    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}", id, stage_name, run->session_id,
-                 profile.name, file.string());
+    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}{}", id, stage_name, run->session_id,
+                 profile.name, file.string(), run->resumed_from.empty() ? "" : " resumes_conversation=" + run->resumed_from);
     if (run->timeout_sec > 0)
         run->overall->start(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)), [this, weak] {
             auto r = weak.lock();
@@ -273,6 +285,8 @@ void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
     if (run.finished) return;
     run.recorder->record(event);
     run.last_activity = clock_.now();
+    // A cheap look first: nearly no event is a rate limit (the recorder keeps the one that was).
+    if (event.find("\"" VIK_EVENT_RATE_LIMIT "\"") != std::string::npos) note_rate_limit(run);
     if (feed_.wants_session_events()) {
         boost::system::error_code ec;
         json::value v = json::parse(event, ec);
@@ -280,6 +294,43 @@ void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
         feed_.publish(
             Change{"session_event", run.key.first, run.key.second, util::rfc3339_utc(clock_.wall_now()), std::move(data)});
     }
+}
+
+// The latest rate limit of a session, as its agent profile's and, when the limit is hit, as the
+// time a retry of this run waits for. vik's fields: `remaining` (0: the limit is hit) and
+// `reset_at` (RFC 3339, or seconds since the epoch); vik-host also reads `limited` (true: hit)
+// and `reset_in_sec`.
+void SessionSupervisor::note_rate_limit(StageRun &run) {
+    const json::value *latest = run.recorder->snapshot().if_contains("rate_limits");
+    if (latest == nullptr || !latest->is_object()) return;
+    json::object limit = latest->as_object();
+    auto now = clock_.wall_now();
+    std::optional<std::chrono::system_clock::time_point> reset;
+    auto after_epoch = [](double s) {
+        return std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(s)));
+    };
+    if (const json::value *at = limit.if_contains("reset_at"); at && at->is_string()) {
+        if (double s = util::rfc3339_seconds(std::string(at->get_string())); s > 0) reset = after_epoch(s);
+    } else if (at && at->is_number()) {
+        reset = after_epoch(at->to_number<double>());
+    } else if (const json::value *in = limit.if_contains("reset_in_sec"); in && in->is_number()) {
+        reset = now + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          std::chrono::duration<double>(std::max(0.0, in->to_number<double>())));
+    }
+    const json::value *limited = limit.if_contains("limited");
+    const json::value *remaining = limit.if_contains("remaining");
+    bool hit = (limited && limited->is_bool() && limited->get_bool()) ||
+               (remaining && remaining->is_number() && remaining->to_number<double>() <= 0);
+    if (hit && !run.rate_limited)
+        spdlog::warn("rate limited issue_id={} stage={} agent={}{}", run.key.first, run.key.second, run.agent,
+                     reset ? " until " + util::rfc3339_utc(*reset) : "");
+    run.rate_limited = hit;
+    run.rate_limited_until = hit ? reset : std::nullopt;
+    limit["agent"] = run.agent;
+    if (!limit.contains("observed_at")) limit["observed_at"] = util::rfc3339_utc(now);
+    if (reset) limit["reset_at"] = util::rfc3339_utc(*reset);
+    rate_limits_[run.agent] = std::move(limit);
 }
 
 void SessionSupervisor::count_finished(Outcome outcome, const json::object &snapshot) {
@@ -331,13 +382,33 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     run->stall->cancel();
     Outcome outcome = outcome_of(status, run->cancel);
     std::string reason = detail;
+    const json::object &seen = run->recorder->snapshot();
+    std::string question;
+    if (const auto *q = seen.if_contains("input_required"); q && q->is_string()) question = std::string(q->get_string());
+    // The agent stopped to ask a human (and was not stopped by the host): the pair is parked.
+    if (!question.empty() && run->cancel == CancelReason::none && (outcome == Outcome::completed || outcome == Outcome::failed)) {
+        outcome = Outcome::input_required;
+        reason = "input required: " + question;
+    }
+    // A resumed run that failed before the agent did anything: the conversation could not be
+    // continued (gone, expired, made elsewhere). A fresh conversation follows at once.
+    auto number_of = [](const json::value *v) { return v && v->is_number() ? v->to_number<double>() : 0.0; };
+    bool did_work = !seen.at("last_message").is_null() || number_of(seen.at("tokens").as_object().if_contains("input")) > 0 ||
+                    number_of(seen.at("tokens").as_object().if_contains("output")) > 0;
+    if (outcome == Outcome::failed && run->cancel == CancelReason::none && !run->resumed_from.empty() && !did_work) {
+        outcome = Outcome::resume_failed;
+        reason = "could not continue conversation " + run->resumed_from + " (" + (reason.empty() ? "no reason given" : reason) +
+                 "); starting a fresh one";
+        run->recorder->record(json::serialize(json::object{{"kind", VIK_EVENT_NOTICE}, {"detail", reason}}));
+    }
     if (run->cancel == CancelReason::timeout)
         reason = "timed out after " + std::to_string(seconds_to_ms(run->timeout_sec)) + "ms";
     else if (run->cancel == CancelReason::stall)
         reason = "stalled for " + std::to_string(seconds_to_ms(run->stall_sec)) + "ms without agent activity";
     else if (run->cancel != CancelReason::none && outcome != Outcome::completed)
         reason = run->cancel == CancelReason::shutdown ? "cancelled: vik-host is stopping" : "cancelled: " + run->cancel_detail;
-    std::string state = record_state(outcome);
+    std::string state =
+        outcome == Outcome::input_required ? (status == VIK_SESSION_COMPLETED ? "completed" : "failed") : record_state(outcome);
     if (outcome == Outcome::failed && run->cancel != CancelReason::none)
         run->recorder->record(json::serialize(json::object{{"kind", "error"}, {"detail", reason}}));
     run->recorder->finish(state, reason);
@@ -346,7 +417,8 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     const json::object &snap = run->recorder->snapshot();
     const auto &tokens = snap.at("tokens").as_object();
     count_finished(outcome, snap);
-    durable_.run_ended(run->record, state, reason, snap, clock_.wall_now());
+    durable_.run_ended(run->record, outcome == Outcome::input_required ? "input_required" : state, reason, snap,
+                       clock_.wall_now());
     std::string incomplete;
     if (const auto *e = snap.if_contains("write_error"); e && e->is_string())
         incomplete += " write_error=" + std::string(e->as_string());
@@ -365,11 +437,30 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
                 json::serialize(tokens.at("output")), cache ? " cache_read_tokens=" + json::serialize(*cache) : "", cost,
                 incomplete, reason.empty() ? "" : " error=" + reason);
     run->session.reset(); // the plugin releases its session now that finish was delivered
-    bool after_run = outcome == Outcome::completed || outcome == Outcome::failed;
+    bool after_run = outcome == Outcome::completed || outcome == Outcome::failed || outcome == Outcome::input_required ||
+                     outcome == Outcome::resume_failed;
     if (!feed_.empty())
         feed_.publish(Change{"session_ended", run->key.first, run->key.second, util::rfc3339_utc(clock_.wall_now()),
                              json::object{{"outcome", state}, {"reason", reason}, {"session_id", run->session_id}}});
-    on_ended_(run->key, SessionEnd{outcome, reason, after_run});
+    SessionEnd end{outcome, reason, after_run};
+    std::string conversation;
+    if (const auto *sid = snap.if_contains("provider_session_id"); sid && sid->is_string())
+        conversation = std::string(sid->get_string());
+    bool continued = !run->resumed_from.empty() && outcome != Outcome::resume_failed;
+    if (continued && !conversation.empty() && conversation != run->resumed_from) {
+        // The CLI started another conversation instead (the resumed one only got the resume prompt).
+        spdlog::warn("conversation replaced issue_id={} stage={}: asked to continue {}, the agent reported {}", run->key.first,
+                     run->key.second, run->resumed_from, conversation);
+        continued = false;
+    }
+    end.conversation = ConversationUse{run->agent, conversation.empty() ? run->resumed_from : conversation, continued};
+    if (outcome == Outcome::resume_failed) end.conversation = ConversationUse{};
+    end.question = question;
+    if (outcome == Outcome::failed && run->rate_limited && run->rate_limited_until) {
+        double wait = std::chrono::duration<double>(*run->rate_limited_until - clock_.wall_now()).count();
+        end.not_before_sec = std::clamp(wait, 0.0, kMaxRateLimitWaitSec);
+    }
+    on_ended_(run->key, std::move(end));
 }
 
 } // namespace vik::orchestrator

@@ -38,12 +38,20 @@ namespace vik::orchestrator {
 
 // How a session ended, for the owner.
 struct SessionEnd {
+    SessionEnd() = default;
+    SessionEnd(Outcome o, std::string why, bool with_after_run) : outcome(o), reason(std::move(why)), after_run(with_after_run) {}
     Outcome outcome = Outcome::failed;
     std::string reason;
     // Whether after_run follows: a session that completed or failed (vik: no after_run for a
     // cancelled session, nor for one that never got its record).
     bool after_run = false;
+    ConversationUse conversation; // the agent conversation the run used (for the claim)
+    std::string question;         // input_required: what the agent asked
+    double not_before_sec = 0;    // a failure while rate limited: the retry waits for the reset
 };
+
+// The longest a rate-limited failure's retry waits for the limit's reported reset.
+inline constexpr double kMaxRateLimitWaitSec = 6 * 3600;
 
 class SessionSupervisor {
   public:
@@ -58,9 +66,16 @@ class SessionSupervisor {
     ~SessionSupervisor();
 
     // Starts the stage's agent session in `workdir`; `attempt` is the claim's run count (the
-    // run's record keeps it).
+    // run's record keeps it). `resume_conversation`: the agent's conversation to continue (empty:
+    // a fresh one).
     void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt,
-               int64_t attempt);
+               int64_t attempt, const std::string &resume_conversation = {});
+    // Whether runs of the agent profile continue conversations (`resume: true` on a runtime whose
+    // plugin can).
+    bool resumes(const std::string &agent) const;
+    // The latest rate limit each agent profile's sessions reported: the event with `agent`,
+    // `observed_at` and, when known, `reset_at` (RFC 3339).
+    const std::map<std::string, boost::json::object> &rate_limits() const { return rate_limits_; }
 
     // Cancels a live session (not finished, not cancelled before); false when there was none.
     bool cancel(const PairKey &key, CancelReason why, const std::string &detail);
@@ -110,6 +125,9 @@ class SessionSupervisor {
     OnEnded on_ended_;
     std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> runtimes_; // by runtime name
     std::map<std::string, std::string> profile_json_;                           // by agent name
+    std::set<std::string> resuming_agents_;                  // profiles with resume: true on a runtime that can
+    std::map<std::string, boost::json::object> rate_limits_; // by agent name
+    void note_rate_limit(StageRun &run);
     std::map<PairKey, std::shared_ptr<StageRun>> runs_;
     TotalsView totals_;
 };

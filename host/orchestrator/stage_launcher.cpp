@@ -99,8 +99,14 @@ std::string read_prompt_source(const workflow::Stage &s) {
 // Worker thread: renders the prompt and expands `exec(...)` commands written in it.
 std::string StageLauncher::render_prompt(const workflow::Stage &s, const Issue &issue, const fs::path &workdir,
                                          const json::object &run_info) const {
-    std::string name = s.prompt_file ? s.prompt_file->string() : "issue.stages." + s.name + ".prompt";
-    tmpl::Template t(read_prompt_source(s), name);
+    // A run that continues a conversation is told only why it runs again (the conversation holds
+    // the task): the stage's resume_prompt, or the built-in one.
+    const json::value *resumed = run_info.if_contains("resumed");
+    bool resuming = resumed && resumed->is_bool() && resumed->get_bool();
+    std::string name = resuming        ? "issue.stages." + s.name + ".resume_prompt"
+                       : s.prompt_file ? s.prompt_file->string()
+                                       : "issue.stages." + s.name + ".prompt";
+    tmpl::Template t(resuming ? s.resume_prompt.value_or(workflow::kDefaultResumePrompt) : read_prompt_source(s), name);
     json::object ctx = issue_context(base_, issue, workdir, s.name);
     for (const auto &kv : run_info)
         ctx[kv.key()] = kv.value();

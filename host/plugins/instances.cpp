@@ -306,6 +306,7 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
     r.prompt_len = req.prompt.size();
     r.workdir = req.workdir.c_str();
     r.env = env.data();
+    r.resume_conversation = req.resume_conversation.empty() ? nullptr : req.resume_conversation.c_str();
     vik_event_sink sink{};
     sink.ctx = session->pump_.get();
     sink.emit = [](void *ctx, const char *json, size_t len) { static_cast<EventPump *>(ctx)->emit(std::string(json, len)); };

@@ -113,6 +113,7 @@ struct SessionStart {
     std::string prompt;
     std::string workdir;
     std::vector<std::string> env;
+    std::string resume_conversation; // the agent's own conversation id to continue; empty: a fresh one
 };
 
 class RuntimeInstance {

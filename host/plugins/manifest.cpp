@@ -143,7 +143,7 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
     auto fail = [&](const std::string &key, const std::string &msg) { return std::unexpected(r.error(t.get(key), key, msg)); };
     if (auto ok = r.known_keys(t,
                                {"id", "version", "abi_major", "kinds", "trackers", "runtimes", "library", "description",
-                                "settings", "secret_env", "settings_from"},
+                                "settings", "secret_env", "settings_from", "resumes_conversations"},
                                "");
         !ok)
         return std::unexpected(ok.error());
@@ -255,6 +255,12 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
             return fail("settings_from",
                         "is '" + **from +
                             "' (expected \"tracker\", the issues.tracker keys, or \"pull_command\", vik's issues.pull.command)");
+    }
+    if (const toml::node *resumes = t.get("resumes_conversations")) {
+        if (!resumes->is_boolean())
+            return fail("resumes_conversations", std::string("must be true or false, found ") + type_name(*resumes));
+        if (!has_kind(m, Kind::agent_runtime)) return fail("resumes_conversations", "is only for agent-runtime plugins");
+        m.resumes_conversations = *resumes->value<bool>();
     }
     return m;
 }

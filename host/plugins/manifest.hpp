@@ -49,6 +49,9 @@ struct Manifest {
     // from the host's environment once plugins exist, and from agents unless a profile passes them.
     std::vector<std::string> secret_env;
     SettingsSource settings_from = SettingsSource::tracker_section; // tracker plugins only
+    // Agent-runtime plugins: the plugin continues a conversation when a session request carries
+    // `resume_conversation` (ABI 1.1); profiles with `resume: true` rely on it.
+    bool resumes_conversations = false;
 };
 
 // Reads and validates one manifest; the error names the file (with line:column where the TOML

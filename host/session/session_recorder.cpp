@@ -34,6 +34,7 @@ SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::str
                              {"tokens", json::object{{"input", 0}, {"output", 0}, {"cache_read", 0}}},
                              {"cost_usd", 0.0},
                              {"rate_limits", nullptr},
+                             {"input_required", nullptr},
                              {"error", nullptr},
                              {"write_error", nullptr},
                              {"truncated", false},
@@ -192,7 +193,9 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     boost::system::error_code ec;
     parser.write_some(false, event_json.data(), event_json.size(), ec);
     EventScan &scan = parser.handler();
-    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT) return false;
+    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT ||
+        scan.kind == VIK_EVENT_INPUT_REQUIRED)
+        return false;
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
     SnapshotUpdate update;
@@ -246,6 +249,10 @@ void SessionRecorder::record(const std::string &event_json) {
     update.cache_read = as_int(event, "cache_read");
     if (const auto *c = event.if_contains("cost_usd"); c && c->is_number()) update.cost_usd = c->to_number<double>();
     if (update.kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event;
+    if (update.kind == VIK_EVENT_INPUT_REQUIRED) {
+        auto question = text_of("question");
+        snapshot_["input_required"] = question && !question->empty() ? *question : "the agent needs a human to go on";
+    }
     apply(std::move(update));
     append(std::move(event));
 }

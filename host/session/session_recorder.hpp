@@ -1,13 +1,14 @@
 #pragma once
 // One session's record: every event appended as a JSON line to
 // sessions/<issue>/<stage>-<uuidv7>.jsonl, and the live snapshot of vik-compat §6
-// (provider session id, state, times, last message, token sums, latest rate limits).
+// (provider session id, state, times, last message, token sums, latest rate limits, the question
+// of an agent that needs a human: `input_required`).
 //
 // Appends are buffered: lines reach the file on flush() (the supervisor calls it after each
 // batch of events it handles), when the buffer passes `flush_bytes`, and on finish. An event the
 // runtime plugin already serialised is checked by a validating scan, not re-parsed into a tree,
 // and written as it came with its "at" spliced in; only an event that is not plain (invalid
-// UTF-8, spread over lines, carrying its own "at", a rate_limit kept whole in the snapshot) takes
+// UTF-8, spread over lines, carrying its own "at", a rate_limit or input_required kept in the snapshot) takes
 // the slow path through a JSON tree.
 //
 // The file is private (0600, in 0700 directories) and always whole JSON lines of valid UTF-8,

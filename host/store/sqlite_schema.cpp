@@ -45,6 +45,13 @@ CREATE INDEX runs_by_start ON runs (started_at_ms);
 CREATE INDEX runs_by_issue ON runs (issue_id, started_at_ms);
 CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
 )sql"},
+        {"conversations and parked claims", R"sql(
+ALTER TABLE claims ADD COLUMN conversation_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE claims ADD COLUMN conversation_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE claims ADD COLUMN conversation_turns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE claims ADD COLUMN operator_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE claims ADD COLUMN question TEXT NOT NULL DEFAULT '';
+)sql"},
     };
     return steps;
 }

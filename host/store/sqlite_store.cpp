@@ -98,7 +98,8 @@ std::optional<int> column_int(sqlite3_stmt *s, int i) {
 }
 
 constexpr const char *claim_columns = "issue_id, stage, state, failures, continuations, runs, retry_kind, last_error, "
-                                      "issue_state, due_at_ms, blocked_reason, blocked_at_ms, updated_at_ms";
+                                      "issue_state, due_at_ms, blocked_reason, blocked_at_ms, updated_at_ms, conversation_id, "
+                                      "conversation_agent, conversation_turns, operator_message, question";
 constexpr const char *run_columns = "run_id, issue_id, stage, agent, attempt, session_id, session_file, started_at_ms, "
                                     "ended_at_ms, outcome, error, exit_status, signal, tokens_in, tokens_out, "
                                     "tokens_cache_read, cost_usd, duration_sec";
@@ -119,6 +120,11 @@ ClaimRecord read_claim(sqlite3_stmt *s) {
     c.blocked_reason = column_text(s, 10);
     c.blocked_at = column_time(s, 11);
     c.updated_at = from_ms(sqlite3_column_int64(s, 12));
+    c.conversation_id = column_text(s, 13);
+    c.conversation_agent = column_text(s, 14);
+    c.conversation_turns = sqlite3_column_int64(s, 15);
+    c.operator_message = column_text(s, 16);
+    c.question = column_text(s, 17);
     return c;
 }
 
@@ -330,6 +336,11 @@ struct SqliteStore::Impl {
                 bind_text(s, 11, c->blocked_reason);
                 bind_time(s, 12, c->blocked_at);
                 sqlite3_bind_int64(s, 13, to_ms(c->updated_at));
+                bind_text(s, 14, c->conversation_id);
+                bind_text(s, 15, c->conversation_agent);
+                sqlite3_bind_int64(s, 16, c->conversation_turns);
+                bind_text(s, 17, c->operator_message);
+                bind_text(s, 18, c->question);
                 r = step(s);
             } else if (auto *rc_ = std::get_if<ReleaseClaim>(&op)) {
                 bind_text(claim_del.s, 1, rc_->issue_id);
@@ -384,7 +395,8 @@ struct SqliteStore::Impl {
         auto prep = [&](Statement &st, const std::string &sql) {
             if (auto r = prepare(writer.db, st, sql); !r && !prepare_error) prepare_error = r.error().message;
         };
-        prep(claim_up, fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", claim_columns));
+        prep(claim_up,
+             fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", claim_columns));
         prep(claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
         prep(issue_del, "DELETE FROM claims WHERE issue_id = ?");
         prep(run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));

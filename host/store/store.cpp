@@ -28,13 +28,15 @@ const char *run_outcome_name(RunOutcome o) {
         return "cancelled";
     case RunOutcome::interrupted:
         return "interrupted";
+    case RunOutcome::input_required:
+        return "input_required";
     }
     return "running";
 }
 
 std::optional<RunOutcome> parse_run_outcome(const std::string &name) {
-    for (auto o :
-         {RunOutcome::running, RunOutcome::succeeded, RunOutcome::failed, RunOutcome::cancelled, RunOutcome::interrupted})
+    for (auto o : {RunOutcome::running, RunOutcome::succeeded, RunOutcome::failed, RunOutcome::cancelled, RunOutcome::interrupted,
+                   RunOutcome::input_required})
         if (name == run_outcome_name(o)) return o;
     return std::nullopt;
 }

@@ -52,18 +52,24 @@ struct ClaimRecord {
     int64_t failures = 0;             // failed attempts in a row
     int64_t continuations = 0;        // clean finishes in a row
     int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
-    std::string retry_kind = "first"; // first | continuation | failure
+    std::string retry_kind = "first"; // first | continuation | failure | operator
     std::string last_error;
     std::string issue_state;            // the issue's state when claimed
     std::optional<WallTime> due_at;     // retry_queued: when the retry timer fires
     std::string blocked_reason;         // blocked: why
     std::optional<WallTime> blocked_at; // blocked: since when
     WallTime updated_at{};              // when this transition happened
+    // The agent conversation the pair's runs continue (empty: none), its profile and turns.
+    std::string conversation_id, conversation_agent;
+    int64_t conversation_turns = 0;
+    std::string operator_message; // for the next run's prompt
+    std::string question;         // a parked pair: what the agent asked
 };
 
 // How a run ended. `running` is written at start; recovery turns a `running` left behind by a
 // host that died into `interrupted`.
-enum class RunOutcome { running, succeeded, failed, cancelled, interrupted };
+// `input_required`: the agent stopped to ask a human; its pair is parked.
+enum class RunOutcome { running, succeeded, failed, cancelled, interrupted, input_required };
 const char *run_outcome_name(RunOutcome o);
 std::optional<RunOutcome> parse_run_outcome(const std::string &name);
 

@@ -46,6 +46,21 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
     return buf;
 }
 
+double rfc3339_seconds(const std::string &text) {
+    std::tm tm{};
+    int year, month, day, hour, minute;
+    double second = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf", &year, &month, &day, &hour, &minute, &second) != 6) return -1;
+    if (text.empty() || (text.back() != 'Z' && text.back() != 'z')) return -1;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = 0;
+    return static_cast<double>(timegm(&tm)) + second;
+}
+
 std::string utc_date(std::chrono::system_clock::time_point t) {
     auto secs = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};

@@ -30,6 +30,11 @@ struct AgentProfile {
     double timeout_sec = 3600;                            // overall limit for one session
     double stall_timeout_sec = 300;                       // no event for this long -> stalled (0 disables)
     boost::json::object settings;                         // runtime-plugin settings
+    // A continuation or retry of a stage continues the agent's previous conversation of that
+    // issue and stage (when its runtime can), with the stage's resume_prompt, instead of a fresh
+    // conversation with the full prompt. Off by default: vik starts every run afresh.
+    bool resume = false;
+    int64_t max_turns = 10; // runs one conversation serves (the first and its resumed turns)
 };
 
 // Where a value starts in workflow.yml (1-based; 0 when unknown).
@@ -48,7 +53,18 @@ struct Stage {
     std::optional<std::string> prompt;                // inline template
     std::optional<std::filesystem::path> prompt_file; // resolved path of a template file
     std::optional<std::string> before_run, after_run; // hook snippets (templates)
+    // The prompt of a run that continues an earlier conversation (agents.X.resume); when absent,
+    // kDefaultResumePrompt.
+    std::optional<std::string> resume_prompt;
 };
+
+// What a resumed conversation is told when the stage names no resume_prompt: the conversation
+// already holds the task; the agent hears why it runs again.
+inline constexpr const char *kDefaultResumePrompt =
+    "Continue your work on issue {{ issue.id }}: it is still in state '{{ issue.state }}'."
+    "{% if retry_kind == 'failure' %} The previous attempt failed: {{ last_error }}{% endif %}"
+    "{% if operator_message %} A message from the operator: {{ operator_message }}{% endif %}"
+    " Finish the stage's work, or say what you need.";
 
 // vik-host's scheduling rules (docs/scheduling.md); the top-level `scheduling:` section.
 struct SchedulingPolicy {

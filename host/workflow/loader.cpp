@@ -133,6 +133,17 @@ class Reader {
         return v;
     }
 
+    // true / false (YAML's spellings), or `def` when absent.
+    bool boolean(const YAML::Node &parent, const std::string &key, const std::string &pointer, bool def) {
+        YAML::Node n = parent[key];
+        if (!n.IsDefined()) return def;
+        if (n.IsScalar() && n.Tag() != "!") {
+            bool v = false;
+            if (YAML::convert<bool>::decode(n, v)) return v;
+        }
+        fail(n.Mark(), pointer, "invalid type: expected true or false" + found(n));
+    }
+
     // vik-host durations in seconds (may be fractional); 0 may be allowed (disables).
     double seconds(const YAML::Node &parent, const std::string &key, const std::string &pointer, double def, bool zero_ok) {
         YAML::Node n = parent[key];
@@ -214,8 +225,9 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
         std::string p = a.name.empty() ? "agents" : "agents." + a.name;
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected an agent profile map" + r.found(n));
-        r.unknown_fields(
-            n, p, {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec", "settings"});
+        r.unknown_fields(n, p,
+                         {"runtime", "model", "args", "command", "env", "pass_env", "timeout_sec", "stall_timeout_sec",
+                          "settings", "resume", "max_turns"});
         a.runtime = r.string(r.required(n, "runtime", p + ".runtime"), p + ".runtime");
         a.model = r.string(r.required(n, "model", p + ".model"), p + ".model");
         if (is_blank(a.model)) r.diags().empty_str(p + ".model");
@@ -248,6 +260,8 @@ void load_agents(Reader &r, const YAML::Node &root, Config &c) {
         a.timeout_sec = r.seconds(n, "timeout_sec", p + ".timeout_sec", 3600, false);
         a.stall_timeout_sec = r.seconds(n, "stall_timeout_sec", p + ".stall_timeout_sec", 300, true);
         if (YAML::Node s = r.section(n, "settings", p + ".settings"); s.IsDefined()) a.settings = r.to_json(s).as_object();
+        a.resume = r.boolean(n, "resume", p + ".resume", false);
+        a.max_turns = r.positive(n, "max_turns", p + ".max_turns", a.max_turns);
         c.agents.push_back(std::move(a));
     }
 }
@@ -327,7 +341,7 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (is_blank(s.name)) r.diags().empty_str("issue.stages");
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
-        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "hooks"});
+        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks"});
         YAML::Node when = r.required(n, "when", p + ".when");
         if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
         r.unknown_fields(when, p + ".when", {"state"});
@@ -362,6 +376,11 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
                 r.diags().empty_str(p + ".prompt_file");
             else
                 s.prompt_file = resolve_path(f, c.workflow_dir);
+        }
+        if (n["resume_prompt"].IsDefined()) {
+            s.resume_prompt = r.string(n["resume_prompt"], p + ".resume_prompt");
+            remember_position(c, p + ".resume_prompt", n["resume_prompt"]);
+            if (s.resume_prompt->empty()) r.diags().empty_str(p + ".resume_prompt");
         }
         if (YAML::Node hooks = r.section(n, "hooks", p + ".hooks"); hooks.IsDefined()) {
             r.unknown_fields(hooks, p + ".hooks", {"before_run", "after_run"});

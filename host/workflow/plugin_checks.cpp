@@ -66,6 +66,11 @@ void check_plugins(Config &c, const plugins::Registry &reg, Diagnostics &d) {
         }
         check_unique(reg.runtime_providers(a.runtime), "agents." + a.name + ".runtime", "runtime", a.runtime, d);
         check_settings(a.settings, p->manifest, "agents." + a.name + ".settings", d, false);
+        if (a.resume && !p->manifest.resumes_conversations)
+            d.items.push_back({Severity::warning, "agents." + a.name + ".resume", "resume_unsupported", a.runtime, false,
+                               "the runtime '" + a.runtime + "' (" + p->manifest.id +
+                                   ") cannot continue conversations: every run of this profile starts a fresh one with the "
+                                   "stage's full prompt; remove `resume` or use a runtime that can"});
     }
     auto t = reg.find_tracker(c.tracker_kind);
     if (!t) {

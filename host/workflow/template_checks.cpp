@@ -79,6 +79,7 @@ void check_templates(const Config &c, Diagnostics &d) {
     for (const auto &s : c.stages) {
         std::string p = "issue.stages." + s.name;
         inline_template(p + ".prompt", s.prompt, Kind::text);
+        inline_template(p + ".resume_prompt", s.resume_prompt, Kind::text);
         inline_template(p + ".hooks.before_run", s.before_run, Kind::shell);
         inline_template(p + ".hooks.after_run", s.after_run, Kind::shell);
         if (!s.prompt_file) continue;

@@ -1,5 +1,7 @@
 // The claude-code agent runtime: `claude --verbose --output-format stream-json --model <model>
-// -p <args...>` in the issue workspace, the prompt on stdin, stdout mapped by ClaudeEventMapper.
+// -p <args...>` in the issue workspace, the prompt on stdin, stdout mapped by ClaudeEventMapper;
+// `--resume <session_id>` continues a conversation (kept under $HOME/.claude; permission flags
+// are not kept with it, so the profile's args are passed again).
 #include "../common/cli_session.hpp"
 #include "claude_events.hpp"
 
@@ -19,7 +21,7 @@ std::vector<std::string> claude_argv(const vik::agents::Profile &p) {
 struct ClaudeSession {
     static std::unique_ptr<vik::agents::CliSession<vik::agents::ClaudeEventMapper>> make(const vik_host_api *,
                                                                                          const vik_session_request *req) {
-        return vik::agents::CliSession<vik::agents::ClaudeEventMapper>::make("claude", req, claude_argv);
+        return vik::agents::CliSession<vik::agents::ClaudeEventMapper>::make("claude", req, claude_argv, "--resume");
     }
 };
 

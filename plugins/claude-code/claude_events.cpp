@@ -30,6 +30,19 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
     } else if (type == "system" && subtype == "permission_denied") {
         last_notice = "permission denied";
         out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", v}}));
+    } else if (type == "rate_limit_event" && obj(o, "rate_limit_info")) {
+        // Claude Code's subscription limits (not sent for API keys): `rejected` means the limit
+        // is hit until `resetsAt` (seconds since the epoch).
+        const json::object &info = *obj(o, "rate_limit_info");
+        std::string status = str(info.if_contains("status"));
+        json::object limit{{"kind", VIK_EVENT_RATE_LIMIT},
+                           {"scope", str(info.if_contains("rateLimitType"))},
+                           {"status", status},
+                           {"limited", status == "rejected"},
+                           {"raw", v}};
+        if (auto *u = info.if_contains("utilization"); u && u->is_number()) limit["utilization"] = *u;
+        if (auto *r = info.if_contains("resetsAt"); r && r->is_number()) limit["reset_at"] = *r;
+        out.push_back(event(limit));
     } else if (type == "assistant" && obj(o, "message")) {
         const json::object &m = *obj(o, "message");
         std::string text;
@@ -99,10 +112,21 @@ std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool trun
                             {"cache_read", int_field(usage, "cache_read_input_tokens")}};
         if (auto *c = o.if_contains("total_cost_usd"); c && (c->is_double() || c->is_int64())) tokens["cost_usd"] = *c;
         out.push_back(event(tokens));
-        if (auto *d = o.if_contains("permission_denials"); d && d->is_array())
-            for (const auto &denial : d->get_array())
+        if (auto *d = o.if_contains("permission_denials"); d && d->is_array() && !d->get_array().empty()) {
+            std::string tools;
+            for (const auto &denial : d->get_array()) {
                 out.push_back(
                     event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", "permission denied"}, {"raw", denial}}));
+                std::string tool = denial.is_object() ? str(denial.get_object().if_contains("tool_name")) : "";
+                if (!tool.empty() && tools.find(tool) == std::string::npos) tools += (tools.empty() ? "" : ", ") + tool;
+            }
+            // A denial the agent could not get past: a human decides (the issue is parked).
+            out.push_back(event(
+                {{"kind", VIK_EVENT_INPUT_REQUIRED},
+                 {"question", "Claude Code was denied permission to use " + (tools.empty() ? std::string("a tool") : tools) +
+                                  ": allow it in the agent profile (args allowedTools or permission-mode) or "
+                                  "answer how to go on without it"}}));
+        }
         // FIX over vik: `is_error: true` fails the session whatever `subtype` says.
         bool is_error = o.contains("is_error") && o.at("is_error").is_bool() && o.at("is_error").get_bool();
         if (is_error) {

@@ -1,6 +1,7 @@
 // The codex agent runtime: `codex exec <args...> --json -m <model>` in the issue workspace, the
-// prompt on stdin, stdout mapped by CodexEventMapper. Supervision (process group, timeouts,
-// stall watchdog, no orphans) is the host's.
+// prompt on stdin, stdout mapped by CodexEventMapper; `... resume <thread_id>` continues a thread
+// (the exec flags go before `resume`: codex refuses -s/-C after it and does not restore them). Supervision (process group,
+// timeouts, stall watchdog, no orphans) is the host's.
 #include "../common/cli_session.hpp"
 #include "codex_events.hpp"
 
@@ -20,7 +21,7 @@ std::vector<std::string> codex_argv(const vik::agents::Profile &p) {
 struct CodexSession {
     static std::unique_ptr<vik::agents::CliSession<vik::agents::CodexEventMapper>> make(const vik_host_api *,
                                                                                         const vik_session_request *req) {
-        return vik::agents::CliSession<vik::agents::CodexEventMapper>::make("codex", req, codex_argv);
+        return vik::agents::CliSession<vik::agents::CodexEventMapper>::make("codex", req, codex_argv, "resume");
     }
 };
 

@@ -16,12 +16,21 @@ template <class Mapper> class CliSession final : public vik::sdk::ProcessSession
   public:
     using ArgvBuilder = std::vector<std::string> (*)(const Profile &);
 
-    // Reads the profile and builds the argv; a profile without a model is refused.
-    static std::unique_ptr<CliSession> make(const char *cli, const vik_session_request *req, ArgvBuilder build) {
+    // Reads the profile and builds the argv; a profile without a model is refused. A session that
+    // continues a conversation gets `resume_flag <id>` at the end (every CLI here takes it there;
+    // codex's `resume` subcommand must follow the exec flags).
+    static std::unique_ptr<CliSession> make(const char *cli, const vik_session_request *req, ArgvBuilder build,
+                                            const char *resume_flag) {
         Profile profile = parse_profile(req->profile_json);
         if (profile.model.empty())
             throw vik::sdk::Error(std::string(cli) + ": agent profile '" + profile.name + "' has no model", VIK_INVALID_ARGUMENT);
-        return std::make_unique<CliSession>(cli, build(profile));
+        std::vector<std::string> argv = build(profile);
+        append_resume(argv, req, resume_flag);
+        return std::make_unique<CliSession>(cli, std::move(argv));
+    }
+
+    static void append_resume(std::vector<std::string> &argv, const vik_session_request *req, const char *resume_flag) {
+        if (VIK_SESSION_RESUMES(req)) argv.insert(argv.end(), {resume_flag, req->resume_conversation});
     }
 
     CliSession(std::string cli, std::vector<std::string> argv) : cli_(std::move(cli)), argv_(std::move(argv)) {}

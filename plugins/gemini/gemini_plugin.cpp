@@ -3,7 +3,8 @@
 // Headless gemini never prompts: a tool that would need approval is simply not offered to the
 // model. Without `approval-mode` or `yolo` in the profile's args this runtime passes
 // `--approval-mode auto_edit`: file edits (confined to the workspace directories) are approved,
-// shell commands are not available. See docs/runtimes.md.
+// shell commands are not available. `--resume <session_id>` continues a conversation (gemini keeps
+// it under $HOME/.gemini, keyed by the working directory). See docs/runtimes.md.
 #include "../common/cli_session.hpp"
 #include "gemini_events.hpp"
 
@@ -30,7 +31,7 @@ std::vector<std::string> gemini_argv(const vik::agents::Profile &p) {
 struct GeminiSession {
     static std::unique_ptr<vik::agents::CliSession<vik::agents::GeminiEventMapper>> make(const vik_host_api *,
                                                                                          const vik_session_request *req) {
-        return vik::agents::CliSession<vik::agents::GeminiEventMapper>::make("gemini", req, gemini_argv);
+        return vik::agents::CliSession<vik::agents::GeminiEventMapper>::make("gemini", req, gemini_argv, "--resume");
     }
 };
 

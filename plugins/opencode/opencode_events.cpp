@@ -65,6 +65,12 @@ std::vector<std::string> OpencodeEventMapper::map(std::string_view line, bool tr
             size_t end = std::min(error.find(". "), error.find('\n')); // not the rule list that follows
             last_notice = "permission denied: " + error.substr(0, end == std::string::npos ? end : end + (error[end] == '.'));
             out.push_back(event({{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", last_notice}, {"raw", v}}));
+            // "ask" cannot be asked in `opencode run`: the run stops here, and a human decides.
+            if (error.find("rejected permission") != std::string::npos)
+                out.push_back(event({{"kind", VIK_EVENT_INPUT_REQUIRED},
+                                     {"question", "opencode needed permission to use " + (name.empty() ? "a tool" : name) +
+                                                      " and cannot ask in a run: allow it in opencode's permission "
+                                                      "config or answer how to go on without it"}}));
         }
     } else if (type == "step_finish") {
         // Usage per model call (the host sums token_usage events); `cost` from the model's

@@ -4,7 +4,8 @@
 // permissions and offline settings live in opencode's config (see docs/runtimes.md).
 // `--dir <workspace>` is always passed: opencode takes its project directory from $PWD (inherited
 // from the host), not from its working directory, and would otherwise work in the host's
-// directory.
+// directory. `--session <sessionID>` continues a conversation (with the same --dir: opencode
+// runs a session's tools in the directory it was made in).
 #include "../common/cli_session.hpp"
 #include "opencode_events.hpp"
 
@@ -24,6 +25,7 @@ struct OpencodeSession {
         if (req->workdir != nullptr && *req->workdir != '\0') a.insert(a.end(), {"--dir", req->workdir});
         for (auto &f : vik::agents::args_to_flags(p.args))
             a.push_back(f);
+        Session::append_resume(a, req, "--session");
         return std::make_unique<Session>("opencode", std::move(a));
     }
 };

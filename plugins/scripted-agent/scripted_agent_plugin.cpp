@@ -5,7 +5,8 @@
 // a JSON object with a "kind" is an event of vik-host's vocabulary and is passed on as is; other
 // JSON becomes `unknown`; a line that is not JSON becomes `error` (and fails the session, as in
 // vik). The first `completed` or `error` event decides the outcome; a process that exits without
-// one has failed. Stderr lines are kept as `stderr` events.
+// one has failed. Stderr lines are kept as `stderr` events. A session that continues a
+// conversation gets its id as $VIK_RESUME_CONVERSATION.
 #include <vik/plugin.h>
 #include <vik/process_session.hpp>
 
@@ -39,10 +40,17 @@ class ScriptedSession final : public vik::sdk::ProcessSession {
             throw vik::sdk::Error("scripted-agent: agent profile '" + name + "' needs settings.command or settings.script",
                                   VIK_INVALID_ARGUMENT);
         }
+        if (VIK_SESSION_RESUMES(req)) s->resume_ = req->resume_conversation;
         return s;
     }
 
     std::vector<std::string> argv() const override { return argv_; }
+    // A resumed session is told which conversation it continues; the stand-in agent decides what
+    // that means (tests print it back as their session_started id).
+    std::vector<std::string> extra_env() const override {
+        if (resume_.empty()) return {};
+        return {"VIK_RESUME_CONVERSATION=" + resume_};
+    }
 
     void on_stdout_line(std::string_view line, bool truncated) override {
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) return; // blank lines carry nothing
@@ -91,6 +99,7 @@ class ScriptedSession final : public vik::sdk::ProcessSession {
 
   private:
     std::vector<std::string> argv_;
+    std::string resume_;
 };
 
 const void *get_interface(const char *id) {

@@ -149,11 +149,28 @@ TEST_CASE("claude: subagents, permission denials and unknown lines stay visible"
 {"type":"system","subtype":"compact_boundary"}
 {"subtype":"success","is_error":false,"type":"result","usage":{"input_tokens":1,"output_tokens":1},"permission_denials":[{"tool_name":"Bash"}]}
 )");
-    CHECK(kinds(ev) ==
-          std::vector<std::string>{"subagent", "message", "subagent", "notice", "unknown", "token_usage", "notice", "completed"});
+    CHECK(kinds(ev) == std::vector<std::string>{"subagent", "message", "subagent", "notice", "unknown", "token_usage", "notice",
+                                                "input_required", "completed"});
+    CHECK(ev[7].at("question") == "Claude Code was denied permission to use Bash: allow it in the agent profile (args "
+                                  "allowedTools or permission-mode) or answer how to go on without it");
     CHECK(ev[1].at("text") == "a\nb");
     CHECK(ev[2].at("action") == "result");
     CHECK(ev[4].at("event_type") == "system/compact_boundary");
+}
+
+TEST_CASE("claude: a subscription rate limit becomes rate_limit, hit when rejected", "[agents]") {
+    ClaudeEventMapper m;
+    auto ev = replay(
+        m,
+        R"({"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795392000,"rateLimitType":"five_hour","utilization":1.0},"uuid":"u","session_id":"s"}
+{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning","resetsAt":1795392000,"rateLimitType":"seven_day","utilization":0.91}}
+)");
+    REQUIRE(kinds(ev) == std::vector<std::string>{"rate_limit", "rate_limit"});
+    CHECK(ev[0].at("limited") == true);
+    CHECK(ev[0].at("scope") == "five_hour");
+    CHECK(ev[0].at("reset_at") == 1795392000);
+    CHECK(ev[1].at("limited") == false);
+    CHECK(ev[1].at("utilization") == 0.91);
 }
 
 TEST_CASE("agents: vik's args become CLI flags", "[agents]") {
@@ -309,7 +326,9 @@ TEST_CASE("opencode: a permission rule's refusal is a notice, an 'ask' rejection
     CHECK(denied.terminal == VIK_SESSION_COMPLETED);
     OpencodeEventMapper asked; // external_directory: ask (the default) -> rejected, the run stops, exit 0
     ev = replay(asked, transcript("opencode-external-ask"));
-    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice", "token_usage"});
+    CHECK(kinds(ev) == std::vector<std::string>{"session_started", "unknown", "tool_call", "tool_call", "notice",
+                                                "input_required", "token_usage"});
+    CHECK_THAT(std::string(ev[5].at("question").as_string()), Catch::StartsWith("opencode needed permission to use "));
     CHECK(asked.terminal == -1);
     std::string d;
     CHECK(cli_outcome("opencode", asked.terminal, asked.terminal_detail, 0, 0, false, asked.last_notice, "", d) ==

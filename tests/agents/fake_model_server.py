@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.fail_early():
             return
         items = body.get("input") or []
-        has_result = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
+        has_result = bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == "function_call_output"
         self.start_stream()
         rid = "resp_2" if has_result else "resp_1"
         sse(self, "response.created", {"type": "response.created", "response": {"id": rid}})
@@ -122,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
             item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": "The file is created.", "annotations": []}]}
         else:
-            item = {"type": "function_call", "id": "fc_1", "status": "completed", "call_id": "call_1",
+            item = {"type": "function_call", "id": "fc_%d" % len(items), "status": "completed", "call_id": "call_%d" % len(items),
                     "name": "exec_command", "arguments": json.dumps({"cmd": ARGS.command})}
         sse(self, "response.output_item.added", {"type": "response.output_item.added", "output_index": 0, "item": item})
         sse(self, "response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item})
@@ -168,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
             stop = "end_turn"
         else:
             sse(self, "content_block_start", {"type": "content_block_start", "index": 0,
-                                              "content_block": {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}})
+                                              "content_block": {"type": "tool_use", "id": "toolu_%d" % len(msgs), "name": "Bash", "input": {}}})
             sse(self, "content_block_delta", {"type": "content_block_delta", "index": 0,
                                               "delta": {"type": "input_json_delta", "partial_json": json.dumps({"command": ARGS.command})}})
             sse(self, "content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -251,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             args = json.dumps({"command": ARGS.command, "description": "Create the file"})
             chunk([{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "bash", "arguments": ""}}]}, "finish_reason": None}])
+                {"index": 0, "id": "call_%d" % len(msgs), "type": "function", "function": {"name": "bash", "arguments": ""}}]}, "finish_reason": None}])
             chunk([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": args}}]}, "finish_reason": None}])
             chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
         chunk([], usage={"prompt_tokens": 100, "completion_tokens": 25, "total_tokens": 125,

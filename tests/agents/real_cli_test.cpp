@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <set>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -41,14 +42,16 @@ struct FakeModel {
     TempDir dir;
     pid_t pid = -1;
     int port = 0;
+    // Every request is logged to requests() ("POST <path> <body>" per line).
     explicit FakeModel(const std::string &scenario) {
         std::string script = (source_dir() / "tests/agents/fake_model_server.py").string();
         std::string port_file = (dir / "port").string();
+        std::string log = requests_log().string();
         pid = fork();
         if (pid == 0) {
             setpgid(0, 0);
             execlp("python3", "python3", script.c_str(), "--port-file", port_file.c_str(), "--scenario", scenario.c_str(),
-                   "--lifetime", "120", static_cast<char *>(nullptr));
+                   "--lifetime", "180", "--log", log.c_str(), static_cast<char *>(nullptr));
             _exit(127);
         }
         REQUIRE(wait_until([&] { return fs::exists(dir / "port"); }, 10s));
@@ -58,6 +61,14 @@ struct FakeModel {
         ::kill(-pid, SIGKILL);
         waitpid(pid, nullptr, 0);
     }
+    fs::path requests_log() const { return dir / "requests.log"; }
+    std::vector<std::string> requests() const {
+        std::vector<std::string> out;
+        std::string text = fs::exists(requests_log()) ? read_file(requests_log()) : "";
+        for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+            out.push_back(text.substr(at, nl - at));
+        return out;
+    }
 };
 
 struct AgentProject : Project {
@@ -66,7 +77,9 @@ struct AgentProject : Project {
         issues(R"([{"id":"AG-1","title":"make a file","state":"todo"}])");
     }
 
-    void configure(const FakeModel &fake, const std::string &extra_profile = "") {
+    // `stage_extra`: more keys of the stage; `rest`: the top-level keys after `issue`.
+    void configure(const FakeModel &fake, const std::string &extra_profile = "", const std::string &stage_extra = "",
+                   const std::string &rest = "scheduling: {retry_base_sec: 60}\n") {
         fs::create_directories(dir / "home");
         std::string profile;
         if (runtime == "codex") {
@@ -137,8 +150,8 @@ struct AgentProject : Project {
                                    extra_profile +
                                    "issues:\n  pull: {command: cat issues.json, idle_sec: 1}\n"
                                    "issue:\n  stages:\n    work: {when: {state: todo}, agent: agent, prompt: 'Create the file "
-                                   "for {{ issue.id }}.'}\n"
-                                   "scheduling: {retry_base_sec: 60}\n");
+                                   "for {{ issue.id }}.'" +
+                                   stage_extra + "}\n" + rest);
     }
 
     std::vector<json::object> session_events() {
@@ -342,5 +355,57 @@ TEST_CASE("real CLIs: gemini or opencode on a hung model stream is stopped by th
         REQUIRE(r.exit_code == 0);
         CHECK_THAT(r.out, Catch::Contains("stalled for 3000ms without agent activity"));
         CHECK_FALSE(agent_alive(agent_bin(runtime)));
+    }
+}
+
+TEST_CASE("real CLIs: a continuation continues the conversation: the model gets the first turn back and only the resume "
+          "prompt",
+          "[.][real-cli][conversation]") {
+    struct Row {
+        const char *runtime, *tool_result; // how the CLI sends a tool's result back to the model
+    };
+    for (Row row : {Row{"codex", "function_call_output"}, Row{"claude", "tool_result"}, Row{"gemini", "functionResponse"},
+                    Row{"opencode", "\"role\": \"tool\""}}) {
+        INFO(row.runtime);
+        FakeModel fake("ok");
+        AgentProject p(row.runtime);
+        // The issue stays in todo: one continuation, then the pair is blocked.
+        p.configure(fake, "    resume: true\n", ", resume_prompt: 'Second prompt BETA.'",
+                    "scheduling: {retry_base_sec: 60, max_continuations: 1}\n");
+        std::string wf = read_file(p.workflow());
+        wf.replace(wf.find("loop: {max_iterations: 1}"), 25, "loop: {max_iterations: 200}");
+        write_file(p.workflow(), wf);
+        auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+        bool blocked =
+            wait_until([&] { return host->stdout_text().find("stage blocked issue_id=AG-1") != std::string::npos; }, 180s);
+        host->signal(SIGTERM);
+        CHECK(host->wait(30s) == 0);
+        std::string out = host->stdout_text();
+        INFO(out);
+        REQUIRE(blocked);
+        CHECK_THAT(out, !Catch::Contains("conversation not continued"));
+        CHECK(count(out, "state=completed") == 2);
+        // Both runs are one conversation: the second continued the id the first reported.
+        auto files = p.session_files("AG-1");
+        REQUIRE(files.size() == 2);
+        std::set<std::string> ids;
+        for (const auto &f : files)
+            for (const auto &e : p.events(f))
+                if (e.at("kind") == "session_started") ids.insert(std::string(e.at("session_id").as_string()));
+        REQUIRE(ids.size() == 1);
+        CHECK_THAT(out, Catch::Contains("resumes_conversation=" + *ids.begin()));
+        // The resumed turn's first request carries the first turn (its prompt, the tool's result)
+        // and the resume prompt, which is all the host sent this time.
+        std::string resumed;
+        for (const auto &r : fake.requests())
+            if (r.find("BETA") != std::string::npos) {
+                resumed = r;
+                break;
+            }
+        REQUIRE_FALSE(resumed.empty());
+        CHECK_THAT(resumed, Catch::Contains("Create the file for AG-1."));
+        CHECK_THAT(resumed, Catch::Contains(row.tool_result));
+        CHECK(resumed.find("Create the file for AG-1.") < resumed.find("BETA"));
+        CHECK(fs::exists(p.workspace("AG-1") / "created-by-agent.txt"));
     }
 }

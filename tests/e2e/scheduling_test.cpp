@@ -340,7 +340,7 @@ TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one"
     auto retry = run_host({"issue", "retry", "OP-1", p.workflow().string()});
     INFO(host->stdout_text());
     CHECK(retry.exit_code == 0);
-    CHECK(retry.out == "cleared 1 stage(s) of issue OP-1; they run again on the next intake\n");
+    CHECK(retry.out == "queued 1 stage(s) of issue OP-1 to run again now\n");
     REQUIRE(wait_until([&] { return count(host->stdout_text(), "session started issue_id=OP-1") == 2; }, 20s));
     REQUIRE(wait_until(
         [&] { return host->stdout_text().find("\"working\"") != std::string::npos || p.session_files("OP-1").size() == 2; }, 5s));
@@ -356,6 +356,46 @@ TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one"
         20s));
     std::this_thread::sleep_for(1500ms); // an intake cycle passes: the blocked stage does not start again
     CHECK(count(host->stdout_text(), "session started issue_id=OP-1") == 2);
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+}
+
+TEST_CASE("operators: an agent's question parks its issue until issue retry --message answers it, in the same conversation",
+          "[scheduling][e2e][control][conversation]") {
+    Project p;
+    std::string log = shell_quote((p.dir / "runs.log").string());
+    // Asks on its first run; logs "<conversation it continues>|<prompt>" every run.
+    p.agent("agent.sh", "#!/bin/sh\nprompt=$(cat)\nprintf '%s|%s\\n' \"${VIK_RESUME_CONVERSATION:-fresh}\" \"$prompt\" >> " +
+                            log +
+                            "\necho '{\"kind\":\"session_started\",\"session_id\":\"thread-7\"}'\n"
+                            "[ -n \"$VIK_RESUME_CONVERSATION\" ] || "
+                            "echo '{\"kind\":\"input_required\",\"question\":\"May I drop the legacy table?\"}'\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    scripted_pulls(p, {R"([{"id":"Q-1","title":"t","state":"todo"}])"});
+    write_file(p.workflow(), pulling_workflow(p, "    resume: true\n",
+                                              "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: 'migrate "
+                                              "{{ issue.id }}', resume_prompt: 'answer: {{ operator_message }}'}\n",
+                                              "scheduling: {max_continuations: 0}\n"));
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until([&] { return host->stdout_text().find("stage parked issue_id=Q-1") != std::string::npos; }, 20s));
+    CHECK_THAT(host->stdout_text(), Catch::Contains("the agent needs a human: May I drop the legacy table?"));
+    auto wrong = run_host({"issue", "cancel", "Q-1", "--message", "x", p.workflow().string()});
+    CHECK(wrong.exit_code == 2);
+    CHECK_THAT(wrong.err, Catch::Contains("--message is for `issue retry` only"));
+    auto retry = run_host({"issue", "retry", "Q-1", "--message", "yes; keep a backup first", p.workflow().string()});
+    INFO(host->stdout_text());
+    CHECK(retry.exit_code == 0);
+    CHECK(retry.out == "queued 1 stage(s) of issue Q-1 to run again now, with your message\n");
+    REQUIRE(wait_until([&] { return count(read_file(p.dir / "runs.log"), "\n") == 2; }, 20s));
+    CHECK(read_file(p.dir / "runs.log") == "fresh|migrate Q-1\nthread-7|answer: yes; keep a backup first\n");
+    auto h = run_host({"history", "--json", "Q-1", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until(
+        [&] {
+            h = run_host({"history", "--json", "Q-1", p.workflow().string()}, p.dir.path);
+            return h.out.find("\"succeeded\"") != std::string::npos;
+        },
+        10s));
+    CHECK_THAT(h.out, Catch::Contains("\"input_required\""));
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);
 }

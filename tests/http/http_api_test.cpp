@@ -38,8 +38,8 @@ struct Routes {
         surface.state.totals.tokens_input = 1000;
         surface.issues["A/1 x"] = {"A/1 x", "first", "todo", "", "", {r}, {}, {}, {}};
     }
-    http::Response call(const std::string &method, const std::string &target) const {
-        return api.handle({method, target, "", "127.0.0.1", "", ""});
+    http::Response call(const std::string &method, const std::string &target, const std::string &body = "") const {
+        return api.handle({method, target, body, "127.0.0.1", "", ""});
     }
     static json::object body(const http::Response &r) { return json::parse(r.body).as_object(); }
 };
@@ -97,6 +97,22 @@ TEST_CASE("http api: POST refresh, retry and cancel reach the surface, with 409 
     auto no = t.call("POST", "/api/v1/issues/refuse/retry");
     CHECK(no.status == 409);
     CHECK(json::parse(no.body).at("error").at("message") == "an agent may only retry its own issue");
+}
+
+TEST_CASE("http api: a retry's body carries the operator's message for the next prompt", "[http]") {
+    Routes t;
+    auto ok = t.call("POST", "/api/v1/issues/A%2F1%20x/retry", R"({"message":"use the staging database"})");
+    CHECK(ok.status == 200);
+    CHECK(t.surface.last_retry_message() == "use the staging database");
+    CHECK(t.call("POST", "/api/v1/issues/A%2F1%20x/retry", " \n").status == 200); // an empty body: no message
+    CHECK(t.surface.last_retry_message().empty());
+    for (const char *bad : {"use staging", R"(["x"])", R"({"message":5})"}) {
+        INFO(bad);
+        auto r = t.call("POST", "/api/v1/issues/A%2F1%20x/retry", bad);
+        CHECK(r.status == 400);
+        CHECK(error_code(r) == "bad_body");
+    }
+    CHECK(t.surface.retries == 2);
 }
 
 TEST_CASE("http api: a wrong method is 405 with Allow, an unknown path 404, both as JSON errors", "[http]") {

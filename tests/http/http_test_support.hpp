@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace vik::test {
@@ -20,6 +21,12 @@ class FakeSurface : public orchestrator::OperatorSurface {
     std::map<std::string, orchestrator::IssueView> issues;
     bool accept_refresh = true;
     std::atomic<int> refreshes{0}, retries{0}, cancels{0};
+    mutable std::mutex retry_mutex;
+    std::string last_retry_message_; // guarded by retry_mutex
+    std::string last_retry_message() const {
+        std::lock_guard lock(retry_mutex);
+        return last_retry_message_;
+    }
     std::map<uint64_t, std::pair<Listener, bool>> listeners;
     uint64_t next = 1;
 
@@ -34,8 +41,12 @@ class FakeSurface : public orchestrator::OperatorSurface {
         ++refreshes;
         return true;
     }
-    std::expected<size_t, std::string> retry(const std::string &id) override {
+    std::expected<size_t, std::string> retry(const std::string &id, const std::string &message) override {
         ++retries;
+        {
+            std::lock_guard lock(retry_mutex);
+            last_retry_message_ = message;
+        }
         if (id == "refuse") return std::unexpected("an agent may only retry its own issue");
         return 1;
     }

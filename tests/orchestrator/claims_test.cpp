@@ -118,11 +118,69 @@ TEST_CASE("claims: a block is cleared by a state change or an operator retry", "
     CHECK(t.clear_blocks_on_state_change("ENG-1", "review") == 1);
     CHECK_FALSE(t.claimed(k));
     t.start(k, "todo");
+    t.failed(k, "boom");
     t.block(k, "stuck");
-    t.start({"ENG-1", "other"}, "todo"); // running claims survive an operator retry
-    CHECK(t.clear_for_retry("ENG-1") == 1);
-    CHECK_FALSE(t.claimed(k));
-    CHECK(t.claimed({"ENG-1", "other"}));
+    t.start({"ENG-1", "other"}, "todo"); // running claims are left alone by an operator retry
+    auto queued = t.retry_now("ENG-1", "use the staging database");
+    REQUIRE(queued.size() == 1);
+    CHECK(queued[0].first == k);
+    CHECK(queued[0].second.kind == Decision::retry);
+    CHECK(queued[0].second.delay_sec == 0);
+    CHECK(t.token_current(k, queued[0].second.token));
+    const Claim *c = t.find(k);
+    REQUIRE(c);
+    CHECK(c->state == ClaimState::retry_queued);
+    CHECK(c->retry_kind == "operator");
+    CHECK(c->failures == 0);
+    CHECK(c->operator_message == "use the staging database");
+    CHECK(t.find({"ENG-1", "other"})->state == ClaimState::running);
+    CHECK(t.retry_now("NOPE-1", "").empty());
+}
+
+TEST_CASE("claims: a parked pair keeps its conversation, the operator's answer reaches one run", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", false});
+    REQUIRE(t.completed(k, true)->kind == Decision::retry); // a continuation
+    t.start(k, "todo");
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", true});
+    auto d = t.parked(k, "which database?");
+    REQUIRE(d);
+    CHECK(d->kind == Decision::block);
+    CHECK(d->reason == "input required: which database?");
+    const Claim *c = t.find(k);
+    CHECK(c->state == ClaimState::blocked);
+    CHECK(c->question == "which database?");
+    CHECK(c->conversation_id == "conv-1");
+    CHECK(c->conversation_turns == 2);
+    t.retry_now("ENG-1", "staging");
+    t.start(k, "todo");
+    CHECK(t.find(k)->operator_message == "staging");
+    CHECK(t.find(k)->question.empty());
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", true});
+    CHECK(t.find(k)->operator_message.empty()); // delivered once
+    CHECK(t.find(k)->conversation_turns == 3);
+    // A fresh conversation starts the count again; a run that could not resume forgets it.
+    t.note_conversation(k, ConversationUse{"bot", "conv-2", false});
+    CHECK(t.find(k)->conversation_turns == 1);
+    auto r = t.resume_failed(k, "gone");
+    REQUIRE(r);
+    CHECK(r->kind == Decision::retry);
+    CHECK(r->delay_sec == 0);
+    CHECK(t.find(k)->conversation_id.empty());
+    CHECK(t.find(k)->failures == 0);
+}
+
+TEST_CASE("claims: a failure while rate limited waits for the reset, never less than the backoff", "[scheduling]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    auto d = t.failed(k, "429", 120);
+    REQUIRE(d);
+    CHECK(d->delay_sec == 120);
+    t.start(k, "todo");
+    auto small = t.failed(k, "429", 0.001);
+    REQUIRE(small);
+    CHECK(small->delay_sec == ClaimTable::backoff_sec(t.policy(), 2));
 }
 
 TEST_CASE("claims: a transition on a released claim is an error, never a throw", "[scheduling]") {

@@ -14,12 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t lines(const fs::path &file) {
-    std::error_code ec;
-    if (!fs::exists(file, ec)) return 0;
-    return count(read_file(file), "\n");
-}
-
 const std::string kStages = "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
                             "      prompt: '{{ issue.id }} attempt={{ attempt }} kind={{ retry_kind }}'\n";
 
@@ -28,12 +22,6 @@ const std::string kStages = "  stages:\n    work:\n      when: {state: todo}\n  
 std::string agent_script(const Project &p) {
     return "#!/bin/sh\n{ cat; echo; } >> " + shell_quote((p.dir / "prompts.log").string()) +
            "\ncase \"$VIK_ISSUE_ID\" in\n  R-1) exit 1 ;;\n  *) exec sleep 1000 ;;\nesac\n";
-}
-
-std::unique_ptr<vik::store::SqliteStore> open_store(const Project &p) {
-    auto s = vik::store::SqliteStore::open(p.dir / "state.db");
-    REQUIRE(s.has_value());
-    return std::move(*s);
 }
 
 } // namespace

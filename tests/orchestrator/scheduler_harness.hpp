@@ -19,6 +19,7 @@
 #include "plugins/host_api.hpp"
 #include "plugins/registry.hpp"
 #include "process/process_service.hpp"
+#include "store/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "workflow/loader.hpp"
 
@@ -168,6 +169,20 @@ inline std::string harness_workflow(const Project &p, const std::string &stages,
     return "agents:\n  bot:\n    runtime: scripted\n    model: none\n" + agent_extra +
            "    settings: {command: " + (p.dir / "agent.sh").string() +
            "}\nissues:\n  pull:\n    command: " + (p.dir / "pull.sh").string() + "\n    idle_sec: 60\nissue:\n" + stages + rest;
+}
+
+// The project's SQLite store (state.db), as a host restarted on the same project finds it.
+inline std::unique_ptr<store::SqliteStore> open_store(const Project &p) {
+    auto s = store::SqliteStore::open(p.dir / "state.db");
+    REQUIRE(s.has_value());
+    return std::move(*s);
+}
+
+// Lines in a file (0 when it does not exist): how many runs an agent that logs one line per run made.
+inline size_t lines(const std::filesystem::path &file) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) return 0;
+    return count(read_file(file), "\n");
 }
 
 // The pull prints issues.json (the test rewrites it between cycles).

@@ -28,12 +28,6 @@ void logging_agent(Project &p, const std::string &then) {
     p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + shell_quote((p.dir / "prompts.log").string()) + "\n" + then);
 }
 
-size_t lines(const fs::path &file) {
-    std::error_code ec;
-    if (!fs::exists(file, ec)) return 0;
-    return count(read_file(file), "\n");
-}
-
 const std::string kWork = "  stages:\n    work:\n      when: {state: todo}\n      agent: bot\n"
                           "      prompt: 'attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n";
 
@@ -253,7 +247,7 @@ TEST_CASE("rules: limits hold and waiting issues start in priority order as slot
     CHECK(h.view().blocked[0].reason == "cancelled by an operator");
 }
 
-TEST_CASE("rules: an operator retry clears a block and intake runs at once, without waiting idle_sec",
+TEST_CASE("rules: an operator retry runs a blocked stage again at once, without waiting idle_sec",
           "[scheduling][rules][control]") {
     SchedulerHarness h;
     Project &p = h.project;
@@ -261,13 +255,14 @@ TEST_CASE("rules: an operator retry clears a block and intake runs at once, with
     pull_from_file(p, one_issue("P-1", "todo"));
     h.start(harness_workflow(p, kWork, "scheduling: {max_attempts: 1}\n"));
     REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
-    CHECK(h.surface().retry("nobody-knows-me").error() == "issue 'nobody-knows-me' is not known to this host");
+    CHECK(h.surface().retry("nobody-knows-me", "").error() == "issue 'nobody-knows-me' is not known to this host");
 
     auto cycles = h.view().totals.intake_cycles;
-    REQUIRE(h.surface().retry("P-1").value() == 1);
-    // No time moves: the retry asked for intake now.
+    REQUIRE(h.surface().retry("P-1", "").value() == 1);
+    // No time moves: the retry is due now (it checks the issue, then launches; no pull needed).
     REQUIRE(h.run_until([&] { return lines(p.dir / "prompts.log") == 2; }));
-    CHECK(h.view().totals.intake_cycles == cycles + 1);
+    CHECK(h.view().totals.intake_cycles == cycles);
+    CHECK(read_file(p.dir / "prompts.log").find("attempt=2 kind=operator") != std::string::npos);
     REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
 
     // refresh(): intake now, and a second request while a pull runs does not double it.

@@ -29,12 +29,12 @@ TEST_CASE("loader: each broken plugin is refused with its reason, the good one l
     CHECK(good->loaded);
     CHECK(good->id == "good-c");
     CHECK(good->version == "1.2.3");
-    CHECK(good->abi == "1.0");
+    CHECK(good->abi == "1.1");
 
     auto *wrong = record_for(reg, "libvik-wrong-abi.so");
     REQUIRE(wrong);
     CHECK_FALSE(wrong->loaded);
-    CHECK_THAT(wrong->error, Catch::Contains("built for ABI 2.0, this host speaks ABI 1.0"));
+    CHECK_THAT(wrong->error, Catch::Contains("built for ABI 2.0, this host speaks ABI 1.1"));
 
     auto *noentry = record_for(reg, "libvik-no-entry.so");
     REQUIRE(noentry);
@@ -135,6 +135,12 @@ TEST_CASE("manifest: the shipped plugins declare their facts, so the host names 
     REQUIRE(file);
     CHECK(file->manifest.settings_from == plugins::SettingsSource::tracker_section);
     CHECK(file->manifest.secret_env.empty());
+    for (const char *runtime : {"codex", "claude_code", "gemini", "opencode", "scripted"}) {
+        INFO(runtime);
+        auto r = reg.find_runtime(runtime);
+        REQUIRE(r);
+        CHECK(r->manifest.resumes_conversations);
+    }
 }
 
 TEST_CASE("manifest: a plugin whose fact has the wrong TOML type is refused, the one beside it loads", "[plugins]") {
@@ -173,6 +179,11 @@ TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, n
                Catch::Contains("'settings_from' is 'pull' (expected \"tracker\""));
     CHECK_THAT(error_for("kinds = [\"hooks\"]\nsettings_from = \"pull_command\"\n"),
                Catch::Contains("'settings_from' is only for tracker plugins"));
+    CHECK_THAT(error_for(tracker + "resumes_conversations = true\n"),
+               Catch::Contains("'resumes_conversations' is only for agent-runtime plugins"));
+    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nresumes_conversations = \"yes\"\n"),
+               Catch::Contains("'resumes_conversations' must be true or false, found a string"));
+    CHECK(error_for("kinds = [\"agent-runtime\"]\nresumes_conversations = true\n") == "(accepted)");
     CHECK_THAT(error_for(tracker + "secrets_env = [\"A\"]\n"),
                Catch::Contains(at + "4:1: invalid manifest: 'secrets_env' is not a manifest key this host knows"));
     CHECK_THAT(error_for(tracker + "version = 1\n"), Catch::Contains("'version' must be a string, found an integer"));

@@ -107,8 +107,10 @@ TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing,
     // Held back: after 1 s of a slow loop the agent is still alive, blocked on its pipe.
     CHECK(agent_blocked_at_1s);
     CHECK(handled_at_1s < total / 2);
-    // The loop was never starved: its 10 ms timer ran all along (about 100 times in the 1st s).
-    CHECK(ticks >= 50);
+    // The loop was never starved: its 10 ms timer ran all along (about 100 times in the 1st s on
+    // an idle machine; a starved loop runs it once or not at all). The bound leaves room for a
+    // loaded 2-core CI machine: this is a starvation check, not a latency measurement.
+    CHECK(ticks >= 20);
     // And nothing was dropped.
     CHECK(finished);
     CHECK(handled == total);

@@ -192,7 +192,7 @@ TEST_CASE("control: the host's socket lives in a private directory and goes away
     CHECK(st.st_uid == ::geteuid());
     auto r = run_host({"issue", "retry", "NOPE-1", p.workflow().string()});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "issue NOPE-1 had no blocked or queued stage; nothing to clear\n");
+    CHECK(r.out == "issue NOPE-1 had no blocked or queued stage; nothing to retry\n");
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);
     CHECK_FALSE(fs::exists(socket_path(p)));
@@ -217,7 +217,7 @@ TEST_CASE("control: a slow client is dropped after its read deadline and does no
     auto began = std::chrono::steady_clock::now();
     auto r = run_host({"issue", "retry", "NOPE-1", p.workflow().string()});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "issue NOPE-1 had no blocked or queued stage; nothing to clear\n");
+    CHECK(r.out == "issue NOPE-1 had no blocked or queued stage; nothing to retry\n");
     CHECK(std::chrono::steady_clock::now() - began < 3s);
 
     auto got = read_until_closed(slow, 10s);
@@ -271,7 +271,7 @@ TEST_CASE("control: many idle connections get 'busy' past the cap, the host keep
     auto r = run_host({"issue", "retry", "NOPE-2", p.workflow().string()});
     INFO(r.err);
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "issue NOPE-2 had no blocked or queued stage; nothing to clear\n");
+    CHECK(r.out == "issue NOPE-2 had no blocked or queued stage; nothing to retry\n");
     CHECK(std::chrono::steady_clock::now() - began < 9s);
 
     size_t busy = 0, dropped = 0;

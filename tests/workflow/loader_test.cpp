@@ -326,6 +326,29 @@ issue:
     CHECK(a.settings.at("command").as_string() == "echo hi");
 }
 
+TEST_CASE("workflow: resume, max_turns and resume_prompt are typed and optional", "[workflow]") {
+    const std::string tail = "issues: {pull: {command: cat i.json}}\nissue:\n  stages:\n    plan: {when: {state: todo}, "
+                             "agent: coder, prompt: p, resume_prompt: 'go on: {{ operator_message }}'}\n";
+    auto l = load("agents:\n  coder: {runtime: scripted, model: m, resume: true, max_turns: 4}\n" + tail);
+    REQUIRE(l);
+    CHECK(l->diagnostics.items.empty());
+    CHECK(l->config.agents[0].resume);
+    CHECK(l->config.agents[0].max_turns == 4);
+    CHECK(*l->config.stages[0].resume_prompt == "go on: {{ operator_message }}");
+    auto plain = load("agents:\n  coder: {runtime: scripted, model: m}\n" + tail);
+    REQUIRE(plain);
+    CHECK_FALSE(plain->config.agents[0].resume); // vik's meaning: every run a fresh conversation
+    CHECK(plain->config.agents[0].max_turns == 10);
+    auto bad = load("agents:\n  coder: {runtime: scripted, model: m, resume: often}\n" + tail);
+    REQUIRE_FALSE(bad);
+    CHECK_THAT(bad.error().message,
+               Catch::Contains("'agents.coder.resume': invalid type: expected true or false, found 'often'"));
+    auto zero = load("agents:\n  coder: {runtime: scripted, model: m, max_turns: 0}\n" + tail);
+    REQUIRE(zero);
+    REQUIRE(zero->diagnostics.items.size() == 1);
+    CHECK(zero->diagnostics.items[0].pointer == "agents.coder.max_turns");
+}
+
 TEST_CASE("workflow: the workflow-path key replaces every '/' with '-'", "[workflow]") {
     CHECK(workflow_key("/home/me/proj/workflow.yml") == "-home-me-proj-workflow.yml");
     CHECK(resolve_path("a/../b/./c/", "/base") == "/base/b/c");

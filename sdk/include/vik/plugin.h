@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define VIK_ABI_MAJOR 1
-#define VIK_ABI_MINOR 0
+#define VIK_ABI_MINOR 1
 
 /* The name of the one symbol every plugin exports. */
 #define VIK_ENTRY_SYMBOL "vik_plugin_entry"
@@ -199,6 +199,9 @@ typedef struct vik_tracker_v1 {
 #define VIK_EVENT_STDERR "stderr"                   /* line: one line of the agent's stderr */
 #define VIK_EVENT_NOTICE "notice"                   /* detail: a transient condition (a retried stream) */
 #define VIK_EVENT_TRUNCATED "truncated"             /* written by the host when a session file reaches its cap */
+/* ABI 1.1: the agent stopped because it needs a human: question (text). The run ends as
+ * input_required and the issue is parked until an operator answers (`vik-host issue retry`). */
+#define VIK_EVENT_INPUT_REQUIRED "input_required"
 
 /* Where a session reports. Both functions are [any] and copy their arguments.
  * `emit` takes one event as a JSON object with a "kind" member from the event vocabulary
@@ -220,7 +223,16 @@ typedef struct vik_session_request {
     size_t prompt_len;
     const char *workdir;    /* the issue workspace; the agent's cwd */
     const char *const *env; /* NULL-terminated "KEY=VALUE" list: the agent's whole environment */
+    /* ABI 1.1 (check struct_size): the agent's own conversation id (a session_id it reported in
+     * session_started) to continue instead of starting a fresh conversation; NULL or "" for a
+     * fresh one. Only given to runtimes whose manifest says `resumes_conversations = true`. */
+    const char *resume_conversation;
 } vik_session_request;
+
+/* Whether `req` carries the 1.1 field `resume_conversation` with a non-empty id. */
+#define VIK_SESSION_RESUMES(req)                                                                                                 \
+    ((req)->struct_size >= offsetof(vik_session_request, resume_conversation) + sizeof(const char *) &&                          \
+     (req)->resume_conversation != NULL && (req)->resume_conversation[0] != '\0')
 
 typedef struct vik_agent_runtime_v1 {
     uint32_t struct_size;

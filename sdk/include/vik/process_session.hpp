@@ -12,6 +12,7 @@
 #include <vik/plugin.hpp>
 
 #include <csignal>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,9 @@ class ProcessSession {
     // The outcome after the process exited: VIK_SESSION_* and a reason. [process] thread.
     // `cancelled` is true when cancel() was called; settled()/detail() tell what the output said.
     virtual int32_t outcome(int32_t exit_code, int32_t term_signal, bool cancelled, std::string &detail) = 0;
+    // "KEY=VALUE" entries added to the environment the host gave; they replace the host's entry
+    // of the same name. Called once, before start.
+    virtual std::vector<std::string> extra_env() const { return {}; }
 
     // For subclasses: report one event (a JSON object with "kind").
     void emit(const std::string &event_json) { sink_.emit(sink_.ctx, event_json.data(), event_json.size()); }
@@ -64,10 +68,24 @@ class ProcessSession {
         for (const auto &a : args)
             cargv.push_back(a.c_str());
         cargv.push_back(nullptr);
+        std::vector<std::string> added = extra_env();
+        std::vector<const char *> cenv;
+        if (!added.empty()) {
+            auto replaced = [&](const char *e) {
+                for (const auto &a : added)
+                    if (size_t eq = a.find('='); eq != std::string::npos && std::strncmp(e, a.c_str(), eq + 1) == 0) return true;
+                return false;
+            };
+            for (const char *const *e = req->env; e && *e; ++e)
+                if (!replaced(*e)) cenv.push_back(*e);
+            for (const auto &e : added)
+                cenv.push_back(e.c_str());
+            cenv.push_back(nullptr);
+        }
         vik_process_spec spec{};
         spec.struct_size = sizeof spec;
         spec.argv = cargv.data();
-        spec.env = req->env;
+        spec.env = added.empty() ? req->env : cenv.data();
         spec.cwd = req->workdir;
         spec.pipe_stdin = true;
         vik_process_callbacks cb{};
