@@ -119,7 +119,7 @@ std::expected<Decision, std::string> ClaimTable::resume_failed(const PairKey &ke
 
 void ClaimTable::note_conversation(const PairKey &key, const ConversationUse &use) {
     Claim *c = get(key);
-    if (!c) return;
+    if (!c || !use.delivered) return;
     c->operator_message.clear();
     c->question.clear();
     if (use.id.empty()) { // the agent named no conversation: only one this run continued goes on

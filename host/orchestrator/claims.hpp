@@ -33,7 +33,7 @@ struct Claim {
     int64_t failures = 0;             // failed attempts in a row
     int64_t continuations = 0;        // clean finishes in a row while the issue stayed in the state
     int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
-    std::string retry_kind = "first"; // first | continuation | failure: why the next run happens
+    std::string retry_kind = "first"; // first | continuation | failure | operator: why the next run happens
     std::string last_error;
     std::string issue_state;                       // the issue's state when claimed: a change clears a block
     uint64_t token = 0;                            // the live retry timer's token
@@ -49,9 +49,10 @@ struct Claim {
 
 // How a run used its conversation, told when it ended (note_conversation).
 struct ConversationUse {
-    std::string agent;    // the profile that ran
-    std::string id;       // the agent's conversation id, when it reported one
-    bool resumed = false; // the run continued the claim's conversation
+    std::string agent;      // the profile that ran
+    std::string id;         // the agent's conversation id, when it reported one
+    bool resumed = false;   // the run continued the claim's conversation
+    bool delivered = false; // the agent got the run's prompt: an operator's message was read
 };
 
 // What happens after a run ended.
@@ -102,7 +103,9 @@ class ClaimTable {
     // starts a fresh one (same retry kind, no failure counted).
     std::expected<Decision, std::string> resume_failed(const PairKey &key, const std::string &reason);
     // Records the conversation a run that just ended used (before completed/failed/parked, which
-    // tell the observer). The operator's message was delivered: it is cleared.
+    // tell the observer). When the agent got the prompt (`delivered`), the operator's message and
+    // the question it answered are cleared; otherwise (the session never started, or the
+    // conversation could not be continued) nothing changes and the next run gets them again.
     void note_conversation(const PairKey &key, const ConversationUse &use);
     // any -> blocked (a missing claim is created blocked; `issue_state`, when given, is the state
     // whose change clears the block).

@@ -411,31 +411,31 @@ struct Orchestrator::Impl {
     // The conversation a run of the pair continues, or "" for a fresh one: the profile resumes
     // (agents.X.resume on a runtime that can), the claim holds a conversation of that profile, the
     // run is not a claim's first, and the conversation has turns left (agents.X.max_turns).
-    std::string conversation_to_resume(const Issue &issue, const std::string &stage_name, const Claim *claim) const {
-        if (!claim || claim->conversation_id.empty() || claim->retry_kind == "first") return "";
+    ConversationToResume conversation_to_resume(const Issue &issue, const std::string &stage_name, const Claim *claim) const {
+        if (!claim || claim->conversation_id.empty() || claim->retry_kind == "first") return {};
         const std::string &agent = agent_for(stage_named(stage_name), issue);
-        if (!sessions->resumes(agent) || claim->conversation_agent != agent) return "";
+        if (!sessions->resumes(agent) || claim->conversation_agent != agent) return {};
         const workflow::AgentProfile *profile = cfg.agent(agent);
         if (profile && claim->conversation_turns >= profile->max_turns) {
             spdlog::info("conversation ended issue_id={} stage={} conversation={}: it served {} run(s) "
                          "(agents.{}.max_turns); a fresh one starts",
                          issue.id, stage_name, claim->conversation_id, claim->conversation_turns, agent);
-            return "";
+            return {};
         }
-        return claim->conversation_id;
+        return {agent, claim->conversation_id};
     }
 
     void launch_stage(const std::string &id, const std::string &stage_name) {
         const ActiveIssue &a = active.at(id);
         const Claim *claim = claims.find({id, stage_name});
-        std::string resume = conversation_to_resume(a.issue, stage_name, claim);
+        ConversationToResume resume = conversation_to_resume(a.issue, stage_name, claim);
         // The prompt may adapt to why this run happens: attempt, retry_kind, last_error, an
         // operator's message; a resumed conversation gets the stage's resume_prompt instead.
         boost::json::object run_info{{"attempt", claim ? claim->runs : 1},
                                      {"retry_kind", claim ? claim->retry_kind : "first"},
                                      {"last_error", claim ? claim->last_error : ""},
                                      {"operator_message", claim ? claim->operator_message : ""},
-                                     {"resumed", !resume.empty()}};
+                                     {"resumed", !resume.id.empty()}};
         launcher->prepare_stage(
             a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
             guard.wrap(id, stage_name, [this, id, stage_name, resume](StepResult r) {
@@ -511,6 +511,8 @@ struct Orchestrator::Impl {
                 d = claims.failed(key, reason, end ? end->not_before_sec : 0);
                 break;
             case Outcome::input_required:
+                // Parked even when the agent completed its turn: if it moved the issue on anyway,
+                // the next intake sees the state change and clears the park, as any block.
                 d = claims.parked(key, end ? end->question : reason);
                 if (d)
                     spdlog::warn("stage parked issue_id={} stage={}: the agent needs a human: {} (answer with `vik-host issue "

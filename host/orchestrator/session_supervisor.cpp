@@ -61,12 +61,17 @@ Outcome outcome_of(int32_t status, CancelReason cancel) {
 }
 
 // The state the session record ends in.
-const char *record_state(Outcome o) {
+// What the session record says: completed, failed or cancelled. A parked run ended as its
+// runtime said; a conversation that could not be continued is a failed session.
+const char *record_state(Outcome o, int32_t status) {
     switch (o) {
     case Outcome::completed:
         return "completed";
     case Outcome::failed:
+    case Outcome::resume_failed:
         return "failed";
+    case Outcome::input_required:
+        return status == VIK_SESSION_COMPLETED ? "completed" : "failed";
     default:
         return "cancelled";
     }
@@ -123,7 +128,7 @@ std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentPr
 bool SessionSupervisor::resumes(const std::string &agent) const { return resuming_agents_.count(agent) > 0; }
 
 void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt,
-                              int64_t attempt, const std::string &resume_conversation) {
+                              int64_t attempt, const ConversationToResume &resume) {
     const std::string &id = issue.id;
     PairKey key{id, stage_name};
     const workflow::Stage *s = nullptr;
@@ -142,7 +147,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     run->session_id = util::uuid_v7();
     run->timeout_sec = profile.timeout_sec;
     run->stall_sec = profile.stall_timeout_sec;
-    if (resumes(profile.name)) run->resumed_from = resume_conversation;
+    if (resumes(profile.name) && profile.name == resume.agent) run->resumed_from = resume.id;
     fs::path file = layout_.session_file(id, stage_name, run->session_id);
     try {
         run->recorder = std::make_unique<session::SessionRecorder>(file, run->session_id, id, stage_name);
@@ -333,10 +338,10 @@ void SessionSupervisor::note_rate_limit(StageRun &run) {
     rate_limits_[run.agent] = std::move(limit);
 }
 
-void SessionSupervisor::count_finished(Outcome outcome, const json::object &snapshot) {
-    (outcome == Outcome::completed ? totals_.sessions_completed
-     : outcome == Outcome::failed  ? totals_.sessions_failed
-                                   : totals_.sessions_cancelled)++;
+void SessionSupervisor::count_finished(const std::string &state, const json::object &snapshot) {
+    (state == "completed" ? totals_.sessions_completed
+     : state == "failed"  ? totals_.sessions_failed
+                          : totals_.sessions_cancelled)++;
     auto number = [](const json::value *v) -> int64_t {
         if (v == nullptr) return 0;
         if (v->is_int64()) return v->get_int64();
@@ -390,16 +395,16 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
         outcome = Outcome::input_required;
         reason = "input required: " + question;
     }
-    // A resumed run that failed before the agent did anything: the conversation could not be
-    // continued (gone, expired, made elsewhere). A fresh conversation follows at once.
-    auto number_of = [](const json::value *v) { return v && v->is_number() ? v->to_number<double>() : 0.0; };
-    bool did_work = !seen.at("last_message").is_null() || number_of(seen.at("tokens").as_object().if_contains("input")) > 0 ||
-                    number_of(seen.at("tokens").as_object().if_contains("output")) > 0;
-    if (outcome == Outcome::failed && run->cancel == CancelReason::none && !run->resumed_from.empty() && !did_work) {
+    // A resumed run that failed before the agent did anything (no message, tool call, subagent
+    // or token usage) and not for a rate limit: the conversation could not be continued (gone,
+    // expired, made elsewhere). A fresh conversation follows at once. A rate-limited failure
+    // keeps its conversation and waits for the reset.
+    if (outcome == Outcome::failed && run->cancel == CancelReason::none && !run->resumed_from.empty() &&
+        run->recorder->work_events() == 0 && !run->rate_limited) {
         outcome = Outcome::resume_failed;
         reason = "could not continue conversation " + run->resumed_from + " (" + (reason.empty() ? "no reason given" : reason) +
                  "); starting a fresh one";
-        run->recorder->record(json::serialize(json::object{{"kind", VIK_EVENT_NOTICE}, {"detail", reason}}));
+        run->recorder->record(json::serialize(json::object{{"kind", VIK_EVENT_NOTICE}, {"level", "warning"}, {"text", reason}}));
     }
     if (run->cancel == CancelReason::timeout)
         reason = "timed out after " + std::to_string(seconds_to_ms(run->timeout_sec)) + "ms";
@@ -407,8 +412,7 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
         reason = "stalled for " + std::to_string(seconds_to_ms(run->stall_sec)) + "ms without agent activity";
     else if (run->cancel != CancelReason::none && outcome != Outcome::completed)
         reason = run->cancel == CancelReason::shutdown ? "cancelled: vik-host is stopping" : "cancelled: " + run->cancel_detail;
-    std::string state =
-        outcome == Outcome::input_required ? (status == VIK_SESSION_COMPLETED ? "completed" : "failed") : record_state(outcome);
+    std::string state = record_state(outcome, status);
     if (outcome == Outcome::failed && run->cancel != CancelReason::none)
         run->recorder->record(json::serialize(json::object{{"kind", "error"}, {"detail", reason}}));
     run->recorder->finish(state, reason);
@@ -416,7 +420,7 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     // incomplete, why, go to the log line that closes the session.
     const json::object &snap = run->recorder->snapshot();
     const auto &tokens = snap.at("tokens").as_object();
-    count_finished(outcome, snap);
+    count_finished(state, snap);
     durable_.run_ended(run->record, outcome == Outcome::input_required ? "input_required" : state, reason, snap,
                        clock_.wall_now());
     std::string incomplete;
@@ -446,15 +450,22 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     std::string conversation;
     if (const auto *sid = snap.if_contains("provider_session_id"); sid && sid->is_string())
         conversation = std::string(sid->get_string());
-    bool continued = !run->resumed_from.empty() && outcome != Outcome::resume_failed;
+    bool continued = !run->resumed_from.empty();
     if (continued && !conversation.empty() && conversation != run->resumed_from) {
-        // The CLI started another conversation instead (the resumed one only got the resume prompt).
-        spdlog::warn("conversation replaced issue_id={} stage={}: asked to continue {}, the agent reported {}", run->key.first,
-                     run->key.second, run->resumed_from, conversation);
+        // The CLI started another conversation instead: it holds only the resume prompt, not the
+        // issue, so it is not worth continuing; the next run starts fresh with the whole prompt.
+        spdlog::warn("conversation replaced issue_id={} stage={}: asked to continue {}, the agent reported {}; the next "
+                     "run starts a fresh one",
+                     run->key.first, run->key.second, run->resumed_from, conversation);
         continued = false;
+        conversation.clear();
+    } else if (continued) {
+        conversation = run->resumed_from;
     }
-    end.conversation = ConversationUse{run->agent, conversation.empty() ? run->resumed_from : conversation, continued};
-    if (outcome == Outcome::resume_failed) end.conversation = ConversationUse{};
+    // A run whose conversation could not be continued did not deliver its prompt: the claim
+    // keeps the operator's message for the fresh run (ClaimTable::resume_failed drops the
+    // conversation).
+    if (outcome != Outcome::resume_failed) end.conversation = ConversationUse{run->agent, conversation, continued, true};
     end.question = question;
     if (outcome == Outcome::failed && run->rate_limited && run->rate_limited_until) {
         double wait = std::chrono::duration<double>(*run->rate_limited_until - clock_.wall_now()).count();

@@ -36,6 +36,11 @@
 
 namespace vik::orchestrator {
 
+// The conversation a run is asked to continue: the agent profile that holds it and its id.
+struct ConversationToResume {
+    std::string agent, id;
+};
+
 // How a session ended, for the owner.
 struct SessionEnd {
     SessionEnd() = default;
@@ -67,9 +72,10 @@ class SessionSupervisor {
 
     // Starts the stage's agent session in `workdir`; `attempt` is the claim's run count (the
     // run's record keeps it). `resume_conversation`: the agent's conversation to continue (empty:
-    // a fresh one).
+    // a fresh one), continued only when the profile the issue chooses now is still `agent`, the
+    // profile that holds it (a label may have changed the choice since the prompt was made).
     void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt,
-               int64_t attempt, const std::string &resume_conversation = {});
+               int64_t attempt, const ConversationToResume &resume = {});
     // Whether runs of the agent profile continue conversations (`resume: true` on a runtime whose
     // plugin can).
     bool resumes(const std::string &agent) const;
@@ -110,7 +116,7 @@ class SessionSupervisor {
     void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);
     void arm_stall(const std::shared_ptr<StageRun> &run, std::chrono::milliseconds after);
     RunningView view_of(const StageRun &run) const;
-    void count_finished(Outcome outcome, const boost::json::object &snapshot);
+    void count_finished(const std::string &state, const boost::json::object &snapshot);
     bool cancel_run(StageRun &run, CancelReason why, const std::string &detail);
     std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const;
 

@@ -172,6 +172,9 @@ const std::string &SessionRecorder::now_text() {
 
 // What an event changes in the snapshot, whichever path read it.
 void SessionRecorder::apply(SnapshotUpdate u) {
+    if (u.kind == VIK_EVENT_MESSAGE || u.kind == VIK_EVENT_TOOL_CALL || u.kind == VIK_EVENT_SUBAGENT ||
+        u.kind == VIK_EVENT_TOKEN_USAGE)
+        ++work_events_;
     if (u.kind == VIK_EVENT_SESSION_STARTED && u.session_id) {
         snapshot_["provider_session_id"] = *u.session_id;
     } else if (u.kind == VIK_EVENT_MESSAGE && u.text) {

@@ -59,6 +59,8 @@ class SessionRecorder {
     }
     const std::filesystem::path &file() const { return file_; }
     size_t events() const { return events_; }
+    // Events that show the agent at work: messages, tool calls, subagents, token usage.
+    size_t work_events() const { return work_events_; }
 
   private:
     void append(boost::json::object event);
@@ -83,6 +85,7 @@ class SessionRecorder {
     mutable std::optional<std::string> pending_message_;
     mutable bool pending_at_ = false;
     size_t events_ = 0;
+    size_t work_events_ = 0;
     size_t not_written_ = 0;
     bool stopped_ = false; // truncated or failed: no more appends
     std::string buffer_;   // whole lines not written yet

@@ -140,10 +140,10 @@ TEST_CASE("claims: a block is cleared by a state change or an operator retry", "
 TEST_CASE("claims: a parked pair keeps its conversation, the operator's answer reaches one run", "[scheduling]") {
     ClaimTable t(policy());
     t.start(k, "todo");
-    t.note_conversation(k, ConversationUse{"bot", "conv-1", false});
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", false, true});
     REQUIRE(t.completed(k, true)->kind == Decision::retry); // a continuation
     t.start(k, "todo");
-    t.note_conversation(k, ConversationUse{"bot", "conv-1", true});
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", true, true});
     auto d = t.parked(k, "which database?");
     REQUIRE(d);
     CHECK(d->kind == Decision::block);
@@ -157,11 +157,16 @@ TEST_CASE("claims: a parked pair keeps its conversation, the operator's answer r
     t.start(k, "todo");
     CHECK(t.find(k)->operator_message == "staging");
     CHECK(t.find(k)->question.empty());
-    t.note_conversation(k, ConversationUse{"bot", "conv-1", true});
+    // A run whose agent never got the prompt (its session did not start) changes nothing.
+    t.note_conversation(k, ConversationUse{});
+    CHECK(t.find(k)->operator_message == "staging");
+    CHECK(t.find(k)->conversation_id == "conv-1");
+    CHECK(t.find(k)->conversation_turns == 2);
+    t.note_conversation(k, ConversationUse{"bot", "conv-1", true, true});
     CHECK(t.find(k)->operator_message.empty()); // delivered once
     CHECK(t.find(k)->conversation_turns == 3);
     // A fresh conversation starts the count again; a run that could not resume forgets it.
-    t.note_conversation(k, ConversationUse{"bot", "conv-2", false});
+    t.note_conversation(k, ConversationUse{"bot", "conv-2", false, true});
     CHECK(t.find(k)->conversation_turns == 1);
     auto r = t.resume_failed(k, "gone");
     REQUIRE(r);

@@ -105,9 +105,49 @@ TEST_CASE("conversations: a conversation that cannot be continued falls back to 
     bool noticed = false;
     for (const auto &f : files)
         for (const auto &e : p.events(f))
-            noticed = noticed || (e.at("kind") == "notice" &&
-                                  std::string(e.at("detail").as_string()).find("could not continue conversation conv-1") == 0);
+            noticed = noticed || (e.at("kind") == "notice" && e.at("level") == "warning" &&
+                                  std::string(e.at("text").as_string()).find("could not continue conversation conv-1") == 0);
     CHECK(noticed);
+}
+
+TEST_CASE("conversations: a resumed run that did work before it failed is an ordinary failure and keeps its conversation",
+          "[scheduling][rules][conversation]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    // The resumed run calls a tool, then fails: the conversation was continued, the model failed.
+    conversational_agent(p, "if [ \"$n\" = 2 ]; then\n"
+                            "  echo '{\"kind\":\"tool_call\",\"call_id\":\"c1\",\"name\":\"shell\",\"phase\":\"request\"}'\n"
+                            "  exit 1\nfi\necho '{\"kind\":\"completed\"}'\n");
+    pull_from_file(p, R"([{"id":"C-1","title":"t","state":"todo"}])");
+    h.start(harness_workflow(p, kStage, "scheduling: {max_continuations: 1}\n", kResume));
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 1 && h.view().retrying.size() == 1; }));
+    h.advance(1s);
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 2 && h.view().retrying.size() == 1; }));
+    CHECK(h.view().retrying[0].kind == "failure");
+    h.advance(11s); // the first failure's backoff
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 3; }));
+    CHECK(run_lines(p).at(2).rfind("conv-1|", 0) == 0);
+    CHECK_THAT(h.log(), !Catch::Contains("conversation not continued"));
+}
+
+TEST_CASE("conversations: a conversation the CLI replaced with another one is not continued",
+          "[scheduling][rules][conversation]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    // Asked to continue, the agent reports a conversation of its own making.
+    conversational_agent(p, "if [ -n \"$VIK_RESUME_CONVERSATION\" ]; then\n"
+                            "  echo \"{\\\"kind\\\":\\\"session_started\\\",\\\"session_id\\\":\\\"other-$n\\\"}\"\nfi\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    pull_from_file(p, R"([{"id":"C-1","title":"t","state":"todo"}])");
+    h.start(harness_workflow(p, kStage, "scheduling: {max_continuations: 2}\n", kResume));
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 1 && h.view().retrying.size() == 1; }));
+    for (size_t run = 2; run <= 3; ++run) {
+        h.advance(1s);
+        REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == run && h.view().running.empty(); }));
+    }
+    CHECK(run_lines(p) == std::vector<std::string>{"fresh|work on C-1", std::string("conv-1|") + kContinue, "fresh|work on C-1"});
+    CHECK_THAT(h.log(), Catch::Contains("conversation replaced issue_id=C-1 stage=work: asked to continue conv-1, the agent "
+                                        "reported other-2; the next run starts a fresh one"));
 }
 
 TEST_CASE("input required: an agent's question parks its issue, an operator's answer continues the conversation",
@@ -145,6 +185,55 @@ TEST_CASE("input required: an agent's question parks its issue, an operator's an
     CHECK(runs->at(1).error == "input required: Which database: staging or prod?");
     CHECK(runs->at(1).session_id == "conv-1");
     CHECK(runs->at(0).outcome == vik::store::RunOutcome::succeeded);
+}
+
+TEST_CASE("input required: the operator's answer waits for a run that gets it when the conversation cannot be continued",
+          "[scheduling][rules][conversation][control]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    // The first run asks; continuing fails before any work (the CLI lost the conversation).
+    conversational_agent(p, "if [ -n \"$VIK_RESUME_CONVERSATION\" ]; then echo 'no conversation found' >&2; exit 1; fi\n"
+                            "[ \"$n\" = 1 ] && echo '{\"kind\":\"input_required\",\"question\":\"which database?\"}'\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    pull_from_file(p, R"([{"id":"C-1","title":"t","state":"todo"}])");
+    const std::string stage =
+        "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: 'work on {{ issue.id }} [{{ operator_message }}]'}\n";
+    auto db = open_store(p);
+    h.start(harness_workflow(p, stage, "scheduling: {max_continuations: 0}\n", kResume), db.get());
+    REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
+    REQUIRE(h.surface().retry("C-1", "staging").value() == 1);
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 3 && h.view().running.empty(); }));
+    auto runs_seen = run_lines(p);
+    CHECK(runs_seen.at(0) == "fresh|work on C-1 []");
+    CHECK(runs_seen.at(1).rfind("conv-1|", 0) == 0);
+    CHECK(runs_seen.at(2) == "fresh|work on C-1 [staging]"); // the fresh run gets the answer
+    // The sessions: completed (asked), failed (not continued), completed.
+    REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
+    CHECK(h.view().totals.sessions_completed == 2);
+    CHECK(h.view().totals.sessions_failed == 1);
+    CHECK(h.view().totals.sessions_cancelled == 0);
+    REQUIRE(db->flush(5s).has_value());
+    auto runs = db->history({std::string("C-1"), 10});
+    REQUIRE(runs.has_value());
+    REQUIRE(runs->size() == 3);
+    CHECK(runs->at(1).outcome == vik::store::RunOutcome::failed);
+    CHECK(runs->at(2).outcome == vik::store::RunOutcome::input_required);
+}
+
+TEST_CASE("input required: an agent that asked but moved its issue on is unparked by the next intake",
+          "[scheduling][rules][conversation]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    conversational_agent(p, "echo '{\"kind\":\"input_required\",\"question\":\"was a denial fatal?\"}'\n"
+                            "printf '%s' '[{\"id\":\"C-1\",\"title\":\"t\",\"state\":\"review\"}]' > issues.json\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    pull_from_file(p, R"([{"id":"C-1","title":"t","state":"todo"}])");
+    h.start(harness_workflow(p, kStage, "", kResume));
+    REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
+    CHECK(h.view().blocked[0].question == "was a denial fatal?");
+    h.next_intake(60s);
+    REQUIRE(h.run_until([&] { return h.view().blocked.empty(); }));
+    CHECK(lines(p.dir / "runs.log") == 1);
 }
 
 TEST_CASE("input required: a parked pair and its conversation survive a restart", "[scheduling][rules][conversation][store]") {
@@ -206,4 +295,27 @@ TEST_CASE("rate limits: a failure while rate limited waits for the reported rese
     // ...but once the limit has reset.
     h.advance(31s);
     REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 2; }));
+}
+
+TEST_CASE("rate limits: a resumed run that fails rate limited keeps its conversation and waits for the reset",
+          "[scheduling][rules][rate-limit][conversation]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    // The resumed run is refused by the provider before doing anything, as a rate limit does.
+    conversational_agent(p, "if [ \"$n\" = 2 ]; then\n"
+                            "  echo '{\"kind\":\"rate_limit\",\"limited\":true,\"reset_in_sec\":90}'\n"
+                            "  echo '{\"kind\":\"error\",\"detail\":\"429 Too Many Requests\"}'\n  exit 1\nfi\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    pull_from_file(p, R"([{"id":"C-1","title":"t","state":"todo"}])");
+    h.start(harness_workflow(p, kStage, "scheduling: {max_continuations: 1}\n", kResume));
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 1 && h.view().retrying.size() == 1; }));
+    h.advance(1s);
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 2 && h.view().retrying.size() == 1; }));
+    h.advance(60s);
+    h.settle();
+    CHECK(lines(p.dir / "runs.log") == 2); // not a fresh conversation at once: the limit holds
+    h.advance(31s);
+    REQUIRE(h.run_until([&] { return lines(p.dir / "runs.log") == 3; }));
+    CHECK(run_lines(p).at(2).rfind("conv-1|", 0) == 0);
+    CHECK_THAT(h.log(), !Catch::Contains("conversation not continued"));
 }

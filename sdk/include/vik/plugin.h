@@ -197,7 +197,7 @@ typedef struct vik_tracker_v1 {
 #define VIK_EVENT_ERROR "error"                     /* detail */
 #define VIK_EVENT_COMPLETED "completed"             /* the turn ended well */
 #define VIK_EVENT_STDERR "stderr"                   /* line: one line of the agent's stderr */
-#define VIK_EVENT_NOTICE "notice"                   /* detail: a transient condition (a retried stream) */
+#define VIK_EVENT_NOTICE "notice"                   /* level, text: a transient condition (a retried stream) */
 #define VIK_EVENT_TRUNCATED "truncated"             /* written by the host when a session file reaches its cap */
 /* ABI 1.1: the agent stopped because it needs a human: question (text). The run ends as
  * input_required and the issue is parked until an operator answers (`vik-host issue retry`). */
