@@ -21,8 +21,19 @@ std::unexpected<std::string> no_claim(const PairKey &key) {
 }
 } // namespace
 
+bool ClaimTable::dispatchable(const PairKey &key) const {
+    const Claim *c = find(key);
+    return !c || (c->state == ClaimState::blocked && !c->routed_to.empty());
+}
+
 const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
-    Claim &c = claims_[key]; // a fresh claim when unclaimed
+    Claim &c = claims_[key];    // a fresh claim when unclaimed
+    if (!c.routed_to.empty()) { // back from a route: a new first run, the route count kept
+        c.routed_to.clear();
+        c.failures = 0;
+        c.continuations = 0;
+        c.retry_kind = "first";
+    }
     c.state = ClaimState::running;
     c.since = wall_now_();
     c.issue_state = issue_state;
@@ -50,7 +61,7 @@ Decision ClaimTable::queue(Claim &c, const std::string &kind, double delay, cons
     c.retry_kind = kind;
     c.token = next_token_++;
     c.due_in_sec = delay;
-    return Decision{Decision::retry, delay, c.token, reason};
+    return Decision{Decision::retry, delay, c.token, reason, {}};
 }
 
 std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, bool still_in_state) {
@@ -61,14 +72,14 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
     c.last_error.clear();
     if (!still_in_state) {
         release(key);
-        return Decision{Decision::release, 0, 0, "the issue moved on"};
+        return Decision{Decision::release, 0, 0, "the issue moved on", {}};
     }
     if (c.continuations >= policy_.max_continuations) {
         std::string reason = "stage finished " + std::to_string(c.continuations + 1) +
                              " time(s) in a row but the issue stayed in state '" + c.issue_state +
                              "' (scheduling.max_continuations = " + std::to_string(policy_.max_continuations) + ")";
         block(key, reason);
-        return Decision{Decision::block, 0, 0, reason};
+        return Decision{Decision::block, 0, 0, reason, {}};
     }
     ++c.continuations;
     Decision d = queue(c, "continuation", policy_.continuation_delay_sec, "continuation " + std::to_string(c.continuations));
@@ -76,23 +87,60 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
     return d;
 }
 
-std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason, double not_before_sec) {
+std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason, double not_before_sec,
+                                                        const workflow::FailurePolicy &on_fail) {
     Claim *found = get(key);
     if (!found) return no_claim(key);
     Claim &c = *found;
     c.continuations = 0;
     c.last_error = reason;
     ++c.failures;
+    bool rate_limited = not_before_sec > 0;
+    if (!rate_limited && on_fail.kind != workflow::FailurePolicy::retry && c.failures >= on_fail.after_attempts) {
+        std::string attempts = "failed " + std::to_string(c.failures) + " time(s)";
+        if (on_fail.kind == workflow::FailurePolicy::block) {
+            std::string why = attempts + " (on_fail: block); last error: " + reason;
+            block(key, why);
+            return Decision{Decision::block, 0, 0, why, {}};
+        }
+        if (c.routes >= policy_.max_routes) {
+            std::string why = attempts + " after " + std::to_string(c.routes) + " route(s) to stage '" + on_fail.stage +
+                              "' (scheduling.max_routes = " + std::to_string(policy_.max_routes) + "); last error: " + reason;
+            block(key, why);
+            return Decision{Decision::block, 0, 0, why, {}};
+        }
+        ++c.routes;
+        c.route_reason = reason;
+        std::string why = attempts + "; routed to stage '" + on_fail.stage + "' (route " + std::to_string(c.routes) + " of " +
+                          std::to_string(policy_.max_routes) + "); last error: " + reason;
+        block(key, why); // until the scheduler has moved the issue (routed) or could not
+        return Decision{Decision::route, 0, 0, reason, on_fail.stage};
+    }
     if (c.failures >= policy_.max_attempts) {
         std::string why = "failed " + std::to_string(c.failures) +
                           " time(s) (scheduling.max_attempts = " + std::to_string(policy_.max_attempts) +
                           "); last error: " + reason;
         block(key, why);
-        return Decision{Decision::block, 0, 0, why};
+        return Decision{Decision::block, 0, 0, why, {}};
     }
     Decision d = queue(c, "failure", std::max(backoff_sec(policy_, c.failures), not_before_sec), reason);
     notify(key);
     return d;
+}
+
+void ClaimTable::routed(const PairKey &key, const std::string &target) {
+    Claim *c = get(key);
+    if (!c || c->state != ClaimState::blocked) return;
+    c->routed_to = target;
+    notify(key);
+}
+
+std::optional<std::pair<PairKey, Claim>> ClaimTable::routed_to(const std::string &issue_id, const std::string &stage) const {
+    std::optional<std::pair<PairKey, Claim>> newest;
+    for (auto it = claims_.lower_bound(PairKey{issue_id, std::string()}); it != claims_.end() && it->first.first == issue_id;
+         ++it)
+        if (it->second.routed_to == stage && (!newest || it->second.since > newest->second.since)) newest = *it;
+    return newest;
 }
 
 std::expected<Decision, std::string> ClaimTable::parked(const PairKey &key, const std::string &question) {
@@ -103,7 +151,7 @@ std::expected<Decision, std::string> ClaimTable::parked(const PairKey &key, cons
     c->question = question;
     std::string reason = "input required: " + question;
     block(key, reason);
-    return Decision{Decision::block, 0, 0, reason};
+    return Decision{Decision::block, 0, 0, reason, {}};
 }
 
 std::expected<Decision, std::string> ClaimTable::resume_failed(const PairKey &key, const std::string &reason) {
@@ -208,7 +256,8 @@ bool ClaimTable::token_current(const PairKey &key, uint64_t token) const {
 size_t ClaimTable::clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state) {
     size_t n = 0;
     for (auto it = claims_.begin(); it != claims_.end();) {
-        if (it->first.first == issue_id && it->second.state == ClaimState::blocked && it->second.issue_state != current_state) {
+        if (it->first.first == issue_id && it->second.state == ClaimState::blocked && it->second.routed_to.empty() &&
+            it->second.issue_state != current_state) {
             PairKey k = it->first;
             it = claims_.erase(it);
             notify(k);
@@ -228,6 +277,8 @@ std::vector<std::pair<PairKey, Decision>> ClaimTable::retry_now(const std::strin
         if (c.state == ClaimState::running) continue;
         c.failures = 0;
         c.continuations = 0;
+        c.routes = 0;
+        c.routed_to.clear();
         c.question.clear();
         c.operator_message = message;
         out.emplace_back(it->first, queue(c, "operator", 0, "retried by an operator"));

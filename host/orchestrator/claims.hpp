@@ -45,6 +45,12 @@ struct Claim {
     int64_t conversation_turns = 0;
     std::string operator_message; // `issue retry --message`: for the next run's prompt, then cleared
     std::string question;         // parked: what the agent asked (the block's reason says it too)
+    // on_fail routing (docs/scheduling.md, "Failure routing"): the stage the issue was sent to
+    // after this pair failed (set once the tracker took the new state; the claim then waits,
+    // blocked, for the issue to come back), the failure that sent it (for the target's prompt),
+    // and how many routes this claim has taken (scheduling.max_routes).
+    std::string routed_to, route_reason;
+    int64_t routes = 0;
 };
 
 // How a run used its conversation, told when it ended (note_conversation).
@@ -57,10 +63,11 @@ struct ConversationUse {
 
 // What happens after a run ended.
 struct Decision {
-    enum Kind { release, retry, block } kind = release;
+    enum Kind { release, retry, block, route } kind = release;
     double delay_sec = 0;
     uint64_t token = 0; // for retry
     std::string reason;
+    std::string target; // for route: the stage the issue goes to
 };
 
 using PairKey = std::pair<std::string, std::string>; // (issue id, stage)
@@ -86,14 +93,27 @@ class ClaimTable {
     const Claim *find(const PairKey &key) const;
     bool claimed(const PairKey &key) const { return find(key) != nullptr; }
 
-    // unclaimed or retry_queued -> running. Returns the claim (its `runs` counts this run).
+    // Whether intake may dispatch the pair: unclaimed, or routed away earlier and its issue is back.
+    bool dispatchable(const PairKey &key) const;
+    // unclaimed, retry_queued or routed -> running. Returns the claim (its `runs` counts this
+    // run). A routed claim comes back as a first run (fresh conversation, failures reset) that
+    // keeps its route count.
     const Claim &start(const PairKey &key, const std::string &issue_state);
     // running -> retry_queued (continuation) | blocked | released, after a clean finish.
     // An error (naming the pair) when the pair has no claim.
     std::expected<Decision, std::string> completed(const PairKey &key, bool issue_still_in_state);
     // running -> retry_queued (failure, with backoff) | blocked, after a failure of any kind.
     // `not_before_sec`: the retry waits at least this long (a rate limit's reported reset).
-    std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason, double not_before_sec = 0);
+    // `on_fail`: the stage's failure policy; once it applies (after its after_attempts failures in
+    // a row) the pair blocks, or is routed: blocked with `route_reason`, waiting for routed() once
+    // the scheduler moved the issue (Decision::route); past scheduling.max_routes it blocks. A
+    // rate-limited failure (`not_before_sec` > 0) always retries, up to max_attempts.
+    std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason, double not_before_sec = 0,
+                                                const workflow::FailurePolicy &on_fail = {});
+    // The tracker took the route's state: the claim waits for its issue to come back to its stage.
+    void routed(const PairKey &key, const std::string &target);
+    // The claim that routed the issue to `stage` most recently, if any (for the prompt's `failure`).
+    std::optional<std::pair<PairKey, Claim>> routed_to(const std::string &issue_id, const std::string &stage) const;
     // retry_queued -> retry_queued one attempt later (no free slot when its timer fired).
     std::expected<Decision, std::string> requeue_no_slot(const PairKey &key);
     // running -> blocked, parked: the agent needs a human. Cleared by a state change or an
@@ -123,10 +143,11 @@ class ClaimTable {
     // Whether `token` is the live timer of a retry_queued claim.
     bool token_current(const PairKey &key, uint64_t token) const;
 
-    // Blocked claims of an issue whose state is now different: unclaimed again. Returns how many.
+    // Blocked claims of an issue whose state is now different: unclaimed again (routed claims
+    // stay: their issue left on purpose). Returns how many.
     size_t clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state);
     // An operator's `issue retry`: the issue's blocked and queued claims are queued to run now
-    // (retry kind `operator`, failure and continuation counts reset, conversation kept, `message`
+    // (retry kind `operator`, failure, continuation and route counts reset, conversation kept, `message`
     // for the next prompt). Returns each queued pair with its decision (the timer to arm).
     std::vector<std::pair<PairKey, Decision>> retry_now(const std::string &issue_id, const std::string &message);
 

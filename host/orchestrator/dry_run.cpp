@@ -97,7 +97,8 @@ std::string dry_run_report(const DryRunInput &in) {
         for (const auto &s : cfg.stages) {
             if (s.state != issue->state) continue;
             auto c = claims.find({issue->id, s.name});
-            if (c == claims.end()) {
+            // A pair routed away by on_fail runs again once its issue is back in its state.
+            if (c == claims.end() || (c->second->state == store::ClaimState::blocked && !c->second->routed_to.empty())) {
                 free.push_back(&s);
                 continue;
             }
@@ -161,6 +162,11 @@ std::string dry_run_report(const DryRunInput &in) {
             ctx["last_error"] = "";
             ctx["operator_message"] = "";
             ctx["resumed"] = false;
+            ctx["failure"] = json::object{{"stage", ""}, {"reason", ""}, {"attempts", 0}, {"routes", 0}};
+            for (const auto &r : in.claims)
+                if (r.issue_id == issue->id && r.routed_to == s->name)
+                    ctx["failure"] = json::object{
+                        {"stage", r.stage}, {"reason", r.route_reason}, {"attempts", r.failures}, {"routes", r.routes}};
             if (s->before_run)
                 out += "      before_run:\n" +
                        indent(hook_text(*s->before_run, "issue.stages." + s->name + ".hooks.before_run", ctx), "        | ");

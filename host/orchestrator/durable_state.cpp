@@ -46,6 +46,9 @@ store::ClaimRecord record_of(const PairKey &key, const Claim &c) {
     r.conversation_turns = c.conversation_turns;
     r.operator_message = c.operator_message;
     r.question = c.question;
+    r.routed_to = c.routed_to;
+    r.route_reason = c.route_reason;
+    r.routes = c.routes;
     return r;
 }
 
@@ -64,6 +67,9 @@ Claim claim_of(const store::ClaimRecord &r, ClaimState state) {
     c.conversation_turns = r.conversation_turns;
     c.operator_message = r.operator_message;
     c.question = r.question;
+    c.routed_to = r.routed_to;
+    c.route_reason = r.route_reason;
+    c.routes = r.routes;
     return c;
 }
 

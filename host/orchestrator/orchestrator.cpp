@@ -340,7 +340,7 @@ struct Orchestrator::Impl {
         if (terminal(issue.state) || removing.count(issue.id) || removal_pending.count(issue.id)) return;
         std::vector<std::string> matching;
         for (const auto &s : cfg.stages)
-            if (s.state == issue.state && !claims.claimed({issue.id, s.name})) matching.push_back(s.name);
+            if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
         if (matching.empty()) return;
         if (waits_on_blocker(issue, state_by_id, cfg.scheduling.terminal_states)) {
             spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
@@ -425,6 +425,19 @@ struct Orchestrator::Impl {
         return {agent, claim->conversation_id};
     }
 
+    // The prompt's `failure`: the failure that routed the issue to this stage (on_fail), or empty
+    // values when none did.
+    boost::json::object failure_context(const std::string &id, const std::string &stage_name) const {
+        boost::json::object f{{"stage", ""}, {"reason", ""}, {"attempts", 0}, {"routes", 0}};
+        if (auto from = claims.routed_to(id, stage_name)) {
+            f["stage"] = from->first.second;
+            f["reason"] = from->second.route_reason;
+            f["attempts"] = from->second.failures;
+            f["routes"] = from->second.routes;
+        }
+        return f;
+    }
+
     void launch_stage(const std::string &id, const std::string &stage_name) {
         const ActiveIssue &a = active.at(id);
         const Claim *claim = claims.find({id, stage_name});
@@ -435,7 +448,8 @@ struct Orchestrator::Impl {
                                      {"retry_kind", claim ? claim->retry_kind : "first"},
                                      {"last_error", claim ? claim->last_error : ""},
                                      {"operator_message", claim ? claim->operator_message : ""},
-                                     {"resumed", !resume.id.empty()}};
+                                     {"resumed", !resume.id.empty()},
+                                     {"failure", failure_context(id, stage_name)}};
         launcher->prepare_stage(
             a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
             guard.wrap(id, stage_name, [this, id, stage_name, resume](StepResult r) {
@@ -508,7 +522,7 @@ struct Orchestrator::Impl {
                 break;
             }
             case Outcome::failed:
-                d = claims.failed(key, reason, end ? end->not_before_sec : 0);
+                d = claims.failed(key, reason, end ? end->not_before_sec : 0, stage_named(stage).on_fail);
                 break;
             case Outcome::input_required:
                 // Parked even when the agent completed its turn: if it moved the issue on anyway,
@@ -527,7 +541,7 @@ struct Orchestrator::Impl {
             case Outcome::blocked_by_fault: {
                 std::string why = outcome == Outcome::blocked_by_operator ? "cancelled by an operator" : reason;
                 claims.block(key, why);
-                d = Decision{Decision::block, 0, 0, why};
+                d = Decision{Decision::block, 0, 0, why, {}};
                 break;
             }
             case Outcome::dropped:
@@ -543,12 +557,40 @@ struct Orchestrator::Impl {
                 arm_retry(key, d->token, d->delay_sec);
             } else if (d->kind == Decision::block) {
                 spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
+            } else if (d->kind == Decision::route) {
+                route(key, *d);
             }
             if (d) notify_outcome(id, stage, workdir, outcome, *d, reason);
         }
         publish_claim(key);
         finish_terminal_cleanup(id);
         maybe_exit();
+    }
+
+    // on_fail sends the issue to another stage: the tracker moves it to that stage's state; the
+    // failed pair waits (routed) for the issue to come back. A tracker that cannot set the state
+    // leaves the pair blocked, saying why.
+    void route(const PairKey &key, const Decision &d) {
+        const std::string state = stage_named(d.target).state;
+        spdlog::warn("stage failed; routing issue_id={} stage={} to stage={} (state '{}'): {}", key.first, key.second, d.target,
+                     state, d.reason);
+        intake->write("set-state", key.first, state, guard.wrap(key.first, key.second, [this, key, d, state](StepResult r) {
+            const Claim *c = claims.find(key);
+            if (!c || c->state != ClaimState::blocked || !c->routed_to.empty()) return; // an operator or cleanup acted meanwhile
+            if (!r.ok) {
+                std::string why = "failed; on_fail could not route to stage '" + d.target + "': setting state '" + state +
+                                  "' failed: " + r.error + "; last error: " + d.reason;
+                spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
+                claims.block(key, why);
+                publish_claim(key);
+                return;
+            }
+            intake->learn_state(key.first, state, intake->now());
+            claims.routed(key, d.target);
+            publish_claim(key);
+            publish("routed", key.first, key.second, boost::json::object{{"to", d.target}, {"state", state}});
+            request_intake(); // the target stage starts now, not an idle_sec later
+        }));
     }
 
     // The notification hook point after a stage's end (VIK_HOOK_ON_OUTCOME): completed, failed,

@@ -52,6 +52,11 @@ ALTER TABLE claims ADD COLUMN conversation_turns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE claims ADD COLUMN operator_message TEXT NOT NULL DEFAULT '';
 ALTER TABLE claims ADD COLUMN question TEXT NOT NULL DEFAULT '';
 )sql"},
+        {"failure routing", R"sql(
+ALTER TABLE claims ADD COLUMN routed_to TEXT NOT NULL DEFAULT '';
+ALTER TABLE claims ADD COLUMN route_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE claims ADD COLUMN routes INTEGER NOT NULL DEFAULT 0;
+)sql"},
     };
     return steps;
 }

@@ -64,6 +64,10 @@ struct ClaimRecord {
     int64_t conversation_turns = 0;
     std::string operator_message; // for the next run's prompt
     std::string question;         // a parked pair: what the agent asked
+    // on_fail routing: the stage the issue was sent to (a blocked claim waiting for its issue to
+    // come back), the failure that sent it, and the routes taken.
+    std::string routed_to, route_reason;
+    int64_t routes = 0;
 };
 
 // How a run ended. `running` is written at start; recovery turns a `running` left behind by a

@@ -42,6 +42,14 @@ struct SourcePos {
     int line = 0, col = 0;
 };
 
+// What a stage's failure leads to (issue.stages.X.on_fail; docs/scheduling.md, "Failure routing").
+// A rate-limited failure always waits for the reset and retries, whatever the stage says.
+struct FailurePolicy {
+    enum Kind { retry, block, route } kind = retry;
+    std::string stage;          // route: the stage the issue is moved to (by setting its when.state)
+    int64_t after_attempts = 1; // block, route: failed attempts in a row (retried until then) before it applies
+};
+
 struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
@@ -56,6 +64,7 @@ struct Stage {
     // The prompt of a run that continues an earlier conversation (agents.X.resume); when absent,
     // kDefaultResumePrompt.
     std::optional<std::string> resume_prompt;
+    FailurePolicy on_fail; // vik-host
 };
 
 // What a resumed conversation is told when the stage names no resume_prompt: the conversation
@@ -68,11 +77,12 @@ inline constexpr const char *kDefaultResumePrompt =
 
 // vik-host's scheduling rules (docs/scheduling.md); the top-level `scheduling:` section.
 struct SchedulingPolicy {
-    double continuation_delay_sec = 1;                      // clean finish, issue still in the stage's state
-    int64_t max_continuations = 3;                          // then the (issue, stage) is blocked
-    double retry_base_sec = 10;                             // failure backoff: base * 2^(attempt-1) ...
-    double retry_max_backoff_sec = 300;                     // ... capped here
-    int64_t max_attempts = 3;                               // failed attempts before the (issue, stage) is blocked
+    double continuation_delay_sec = 1;  // clean finish, issue still in the stage's state
+    int64_t max_continuations = 3;      // then the (issue, stage) is blocked
+    double retry_base_sec = 10;         // failure backoff: base * 2^(attempt-1) ...
+    double retry_max_backoff_sec = 300; // ... capped here
+    int64_t max_attempts = 3;           // failed attempts before the (issue, stage) is blocked
+    int64_t max_routes = 3;             // on_fail routes one (issue, stage) takes before it is blocked instead
     std::map<std::string, int64_t> max_concurrent_by_state; // running issues per tracker state
     std::vector<std::string> terminal_states;               // runs stopped, workspaces removed
     // Terminal issues' workspaces are kept until they have been untouched this long (0: removed

@@ -70,6 +70,23 @@ void Diagnostics::unreadable_prompt_file(const std::string &p, const std::string
                      "prompt file '" + path + "' set for '" + p + "' cannot be read: " + why});
 }
 
+void Diagnostics::unknown_stage(const std::string &p, const std::string &stage) {
+    items.push_back({Severity::error, p, "unknown_stage", stage, false,
+                     "stage '" + stage + "' set for '" + p +
+                         "' is not defined in issue.stages (on_fail takes retry, block or the name of another stage)"});
+}
+
+void Diagnostics::invalid_route(const std::string &p, const std::string &stage, const std::string &why) {
+    items.push_back({Severity::error, p, "invalid_route", stage, false, "'" + p + "' " + why});
+}
+
+void Diagnostics::route_needs_writes(const std::string &p, const std::string &tracker) {
+    items.push_back({Severity::warning, p, "route_needs_tracker_writes", tracker, false,
+                     "'" + p + "' routes failures by setting the issue's state, which the '" + tracker +
+                         "' tracker cannot do: every route will block the stage instead (use a tracker that can set "
+                         "states, such as github or file)"});
+}
+
 void Diagnostics::server_needs_token(const std::string &p, const std::string &host) {
     items.push_back({Severity::error, p, "server_needs_token", host, false,
                      "'" + p + "' is '" + host +
@@ -98,13 +115,14 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issue", {"stages", "hooks", "prompt_command_timeout_sec"}},
         {"issue.hooks", {"after_create", "before_remove", "timeout_sec", "on_completed", "on_failed", "on_blocked"}},
         {"issue.stages", {"*"}},
-        {"issue.stages.*", {"when", "hooks", "agent", "agent_by_label", "prompt", "prompt_file", "resume_prompt"}},
+        {"issue.stages.*", {"when", "hooks", "agent", "agent_by_label", "prompt", "prompt_file", "resume_prompt", "on_fail"}},
+        {"issue.stages.*.on_fail", {"to", "after_attempts"}},
         {"issue.stages.*.agent_by_label", {"*"}},
         {"issue.stages.*.when", {"state"}},
         {"issue.stages.*.hooks", {"before_run", "after_run"}},
         {"scheduling",
          {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
-          "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days"}},
+          "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days", "max_routes"}},
         {"server", {"port", "host", "token_env"}},
         {"notify", {"webhooks"}},
     };

@@ -38,6 +38,12 @@ struct Diagnostics {
     // vik-host: a prompt_file that cannot be read (`why`: the system's reason).
     void unreadable_prompt_file(const std::string &pointer, const std::string &path, const std::string &why);
     // vik-host: the HTTP server would listen off loopback without a bearer token (`run` refuses).
+    // vik-host: issue.stages.X.on_fail names no stage of the workflow.
+    void unknown_stage(const std::string &pointer, const std::string &stage);
+    // vik-host: an on_fail route that cannot move the issue (to itself, or within one state).
+    void invalid_route(const std::string &pointer, const std::string &stage, const std::string &why);
+    // vik-host: an on_fail route with a tracker that cannot set states (vik's command tracker).
+    void route_needs_writes(const std::string &pointer, const std::string &tracker);
     void server_needs_token(const std::string &pointer, const std::string &host);
 };
 

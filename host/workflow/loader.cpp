@@ -309,6 +309,58 @@ std::optional<std::string> hook(Reader &r, Config &c, const YAML::Node &hooks, c
     return r.optional_string(hooks, key, prefix + "." + key);
 }
 
+// issue.stages.X.on_fail: `retry`, `block`, a stage's name, or {to: block|<stage>, after_attempts: N}.
+// Which stage a name means is checked once every stage is known (check_routes).
+FailurePolicy on_fail(Reader &r, const YAML::Node &n, const std::string &p) {
+    FailurePolicy f;
+    std::string to;
+    if (n.IsMap()) {
+        r.unknown_fields(n, p, {"to", "after_attempts"});
+        to = r.string(r.required(n, "to", p + ".to"), p + ".to");
+        f.after_attempts = r.positive(n, "after_attempts", p + ".after_attempts", 1);
+    } else {
+        if (!n.IsScalar() || n.IsNull())
+            r.fail(n.Mark(), p, "invalid type: expected retry, block, a stage's name or a map" + r.found(n));
+        to = n.Scalar();
+    }
+    if (is_blank(to)) {
+        r.diags().empty_str(n.IsMap() ? p + ".to" : p);
+    } else if (to == "retry") {
+        if (n.IsMap())
+            r.fail(n.Mark(), p + ".to",
+                   "invalid value: `retry` takes no after_attempts (scheduling.max_attempts says when it stops)");
+        f.kind = FailurePolicy::retry;
+    } else if (to == "block") {
+        f.kind = FailurePolicy::block;
+    } else {
+        f.kind = FailurePolicy::route;
+        f.stage = to;
+    }
+    return f;
+}
+
+// Every on_fail route names another stage that runs in another state (routing moves the issue
+// there), and the tracker must be able to set states.
+void check_routes(Reader &r, const Config &c) {
+    for (const auto &s : c.stages) {
+        if (s.on_fail.kind != FailurePolicy::route) continue;
+        std::string p = "issue.stages." + s.name + ".on_fail";
+        const Stage *target = nullptr;
+        for (const auto &t : c.stages)
+            if (t.name == s.on_fail.stage) target = &t;
+        if (!target)
+            r.diags().unknown_stage(p, s.on_fail.stage);
+        else if (target == &s)
+            r.diags().invalid_route(p, s.on_fail.stage, "routes the stage to itself; use `retry` to run it again");
+        else if (target->state == s.state)
+            r.diags().invalid_route(p, s.on_fail.stage,
+                                    "routes to stage '" + target->name + "', which runs in the same state '" + s.state +
+                                        "': a route moves the issue to the target stage's when.state, so it must differ");
+        else if (c.tracker_kind == kDefaultTrackerKind)
+            r.diags().route_needs_writes(p, c.tracker_kind);
+    }
+}
+
 void load_issue(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node issue = r.required(root, "issue", "issue");
     if (!issue.IsMap()) r.fail(issue.Mark(), "issue", "invalid type: expected a map" + r.found(issue));
@@ -341,7 +393,7 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (is_blank(s.name)) r.diags().empty_str("issue.stages");
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
-        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks"});
+        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks", "on_fail"});
         YAML::Node when = r.required(n, "when", p + ".when");
         if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
         r.unknown_fields(when, p + ".when", {"state"});
@@ -387,8 +439,10 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
             s.before_run = hook(r, c, hooks, "before_run", p + ".hooks");
             s.after_run = hook(r, c, hooks, "after_run", p + ".hooks");
         }
+        if (n["on_fail"].IsDefined()) s.on_fail = on_fail(r, n["on_fail"], p + ".on_fail");
         c.stages.push_back(std::move(s));
     }
+    check_routes(r, c);
 }
 
 void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
@@ -397,7 +451,8 @@ void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
     auto &s = c.scheduling;
     r.unknown_fields(n, "scheduling",
                      {"continuation_delay_sec", "max_continuations", "retry_base_sec", "retry_max_backoff_sec", "max_attempts",
-                      "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days"});
+                      "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days", "max_routes"});
+    if (n["max_routes"].IsDefined()) s.max_routes = r.integer(n["max_routes"], "scheduling.max_routes");
     s.keep_terminal_workspaces_days =
         r.seconds(n, "keep_terminal_workspaces_days", "scheduling.keep_terminal_workspaces_days", 0, true);
     s.continuation_delay_sec = r.seconds(n, "continuation_delay_sec", "scheduling.continuation_delay_sec", 1, true);

@@ -322,6 +322,46 @@ echo '{"kind":"completed"}'
     CHECK_FALSE(fs::exists(p.workspace("FLOW-1"))); // done is terminal: cleaned after before_remove
 }
 
+TEST_CASE("scheduling: a failing test stage is routed to a fix stage and back until max_routes blocks it",
+          "[scheduling][e2e][routing]") {
+    Project p;
+    // test fails; fix reads the failure from its prompt and moves the issue back through the host.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + shell_quote(p.dir.path.string()) + "/\"$VIK_ISSUE_STAGE.prompts\"\n" +
+                            R"(case "$VIK_ISSUE_STAGE" in
+  test) echo '{"kind":"error","detail":"3 tests failed"}' ;;
+  fix) "$VIK_HOST_BIN" issue set-state "$VIK_ISSUE_ID" testing > /dev/null
+       echo '{"kind":"completed"}' ;;
+esac
+)");
+    write_file(p.dir / "issues.json", R"([{"id":"RT-1","title":"flaky","state":"testing"}])");
+    write_file(p.workflow(),
+               "loop: {max_iterations: 6}\n"
+               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " +
+                   (p.dir / "agent.sh").string() +
+                   "}}\n"
+                   "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                   "issue:\n  stages:\n"
+                   "    test: {when: {state: testing}, agent: bot, on_fail: fix, prompt: 'test {{ issue.id }}'}\n"
+                   "    fix: {when: {state: fixing}, agent: bot, prompt: 'fix {{ issue.id }} after {{ failure.stage }}: "
+                   "{{ failure.reason }} (route {{ failure.routes }})'}\n"
+                   "scheduling: {max_routes: 1}\n");
+    auto doctor = run_host({"doctor", p.workflow().string()});
+    CHECK(doctor.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stage failed; routing issue_id=RT-1 stage=test to stage=fix (state 'fixing')"));
+    CHECK_THAT(r.out, Catch::Contains("stage blocked issue_id=RT-1 stage=test: failed 1 time(s) after 1 route(s) to stage "
+                                      "'fix' (scheduling.max_routes = 1)"));
+    CHECK(read_file(p.dir / "test.prompts") == "test RT-1\ntest RT-1\n");
+    std::string fix = read_file(p.dir / "fix.prompts");
+    CHECK_THAT(fix, Catch::StartsWith("fix RT-1 after test: ") && Catch::Contains("3 tests failed") &&
+                        Catch::EndsWith(" (route 1)\n"));
+    CHECK(count(fix, "fix RT-1") == 1);
+    CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "testing");
+    CHECK(p.session_files("RT-1").size() == 3);
+}
+
 TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one", "[scheduling][e2e][control]") {
     Project p;
     // Fails unless the file `ok` exists; then works for a long time.

@@ -263,3 +263,71 @@ TEST_CASE("candidates: per-state limits count running issues by their current st
     CHECK_FALSE(state_has_room(p, "review", {"review", "review"}));
     CHECK(state_has_room(p, "other", {"other", "other", "other"}));
 }
+
+TEST_CASE("claims: on_fail block blocks at the first failure, a route waits for its issue and keeps its count",
+          "[scheduling][routing]") {
+    using vik::workflow::FailurePolicy;
+    SECTION("block") {
+        ClaimTable t(policy());
+        t.start(k, "todo");
+        auto d = t.failed(k, "tests failed", 0, FailurePolicy{FailurePolicy::block, "", 1}).value();
+        CHECK(d.kind == Decision::block);
+        CHECK(d.reason == "failed 1 time(s) (on_fail: block); last error: tests failed");
+        CHECK(t.find(k)->state == ClaimState::blocked);
+        CHECK_FALSE(t.dispatchable(k));
+    }
+    SECTION("route after two attempts, then back, then blocked past max_routes") {
+        auto p = policy();
+        p.max_routes = 1;
+        ClaimTable t(p);
+        FailurePolicy to_fix{FailurePolicy::route, "fix", 2};
+        t.start(k, "testing");
+        auto first = t.failed(k, "boom 1", 0, to_fix).value();
+        CHECK(first.kind == Decision::retry); // retried until after_attempts
+        t.start(k, "testing");
+        auto d = t.failed(k, "boom 2", 0, to_fix).value();
+        REQUIRE(d.kind == Decision::route);
+        CHECK(d.target == "fix");
+        CHECK(d.reason == "boom 2");
+        const Claim &c = *t.find(k);
+        CHECK(c.state == ClaimState::blocked);
+        CHECK(c.last_error == "failed 2 time(s); routed to stage 'fix' (route 1 of 1); last error: boom 2");
+        CHECK(c.routes == 1);
+        CHECK(c.route_reason == "boom 2");
+        // Until the tracker took the new state, the pair is an ordinary block.
+        CHECK_FALSE(t.dispatchable(k));
+        CHECK_FALSE(t.routed_to("ENG-1", "fix").has_value());
+        t.routed(k, "fix");
+        CHECK(t.dispatchable(k));
+        auto from = t.routed_to("ENG-1", "fix");
+        REQUIRE(from.has_value());
+        CHECK(from->first == k);
+        CHECK(from->second.route_reason == "boom 2");
+        // The issue left on purpose: the state change does not clear the routed claim.
+        CHECK(t.clear_blocks_on_state_change("ENG-1", "fixing") == 0);
+        CHECK(t.claimed(k));
+        // Back in its state: a first run, failures reset, the route count kept.
+        const Claim &back = t.start(k, "testing");
+        CHECK(back.retry_kind == "first");
+        CHECK(back.failures == 0);
+        CHECK(back.routes == 1);
+        CHECK(back.routed_to.empty());
+        CHECK(t.failed(k, "boom 3", 0, to_fix).value().kind == Decision::retry);
+        t.start(k, "testing");
+        auto last = t.failed(k, "boom 4", 0, to_fix).value();
+        CHECK(last.kind == Decision::block);
+        CHECK(last.reason == "failed 2 time(s) after 1 route(s) to stage 'fix' (scheduling.max_routes = 1); last error: boom 4");
+        // An operator's retry starts the count again.
+        auto queued = t.retry_now("ENG-1", "");
+        REQUIRE(queued.size() == 1);
+        CHECK(t.find(k)->routes == 0);
+    }
+    SECTION("a rate-limited failure is never routed") {
+        ClaimTable t(policy());
+        t.start(k, "testing");
+        auto d = t.failed(k, "429", 120, FailurePolicy{FailurePolicy::route, "fix", 1}).value();
+        CHECK(d.kind == Decision::retry);
+        CHECK(d.delay_sec == 120);
+        CHECK(t.find(k)->routes == 0);
+    }
+}

@@ -242,3 +242,53 @@ TEST_CASE("plugin checks: the secrets withheld from agents are token_env and wha
     CHECK(check("{kind: file, path: issues.json, token_env: FILE_TOKEN}") == std::vector<std::string>{"FILE_TOKEN"});
     CHECK(check("{kind: file, path: issues.json}").empty());
 }
+
+TEST_CASE("doctor: on_fail names another stage of another state, and routes need a tracker that sets states",
+          "[doctor][routing]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &tracker, const std::string &on_fail, const std::string &rest = "") {
+        write_file(dir / "issues.json", "[]");
+        write_file(dir / "workflow.yml", "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: " + tracker +
+                                             "\nissue:\n  stages:\n"
+                                             "    test: {when: {state: testing}, agent: coder, prompt: hi, on_fail: " +
+                                             on_fail +
+                                             "}\n"
+                                             "    lint: {when: {state: testing}, agent: coder, prompt: hi}\n"
+                                             "    fix: {when: {state: fixing}, agent: coder, prompt: hi}\n" +
+                                             rest);
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    const std::string file = "{tracker: {kind: file, path: issues.json}}";
+    auto ok = doctor(file, "{to: fix, after_attempts: 2}", "scheduling: {max_routes: 0}\n");
+    CHECK(ok.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK(doctor(file, "block").exit_code == 0);
+    CHECK(doctor(file, "retry").exit_code == 0);
+
+    auto unknown = doctor(file, "fixx");
+    CHECK(unknown.exit_code == 1);
+    CHECK_THAT(unknown.out, Catch::Contains("[error] stage 'fixx' set for 'issue.stages.test.on_fail' is not defined in "
+                                            "issue.stages (on_fail takes retry, block or the name of another stage)"));
+    auto itself = doctor(file, "test");
+    CHECK_THAT(itself.out, Catch::Contains("[error] 'issue.stages.test.on_fail' routes the stage to itself; use `retry`"));
+    auto same_state = doctor(file, "lint");
+    CHECK_THAT(same_state.out, Catch::Contains("[error] 'issue.stages.test.on_fail' routes to stage 'lint', which runs in the "
+                                               "same state 'testing'"));
+    auto zero = doctor(file, "{to: fix, after_attempts: 0}");
+    CHECK_THAT(zero.out,
+               Catch::Contains("[error] 'issue.stages.test.on_fail.after_attempts' expected to be great than 0, got 0"));
+    auto unknown_key = doctor(file, "{to: fix, after: 2}");
+    CHECK_THAT(unknown_key.out, Catch::Contains("[warning] unknown field 'issue.stages.test.on_fail.after'"));
+
+    auto command = doctor("{pull: {command: ./pull.sh}}", "fix");
+    CHECK(command.exit_code == 0); // a warning: routes would block
+    CHECK_THAT(command.out, Catch::Contains("[warning] 'issue.stages.test.on_fail' routes failures by setting the issue's "
+                                            "state, which the 'command' tracker cannot do"));
+
+    auto json_out = run_host({"doctor", "--json", (dir / "workflow.yml").string()});
+    CHECK_THAT(json_out.out, Catch::Contains("\"route_needs_tracker_writes\": \"command\""));
+
+    auto bad_type = doctor(file, "[fix]");
+    CHECK(bad_type.exit_code == 1);
+    CHECK_THAT(bad_type.err, Catch::Contains("'issue.stages.test.on_fail': invalid type: expected retry, block, a stage's name "
+                                             "or a map, found a list"));
+}
