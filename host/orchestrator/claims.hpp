@@ -153,6 +153,8 @@ class ClaimTable {
 
     std::vector<std::pair<PairKey, Claim>> all() const;
     const workflow::SchedulingPolicy &policy() const { return policy_; }
+    // A reloaded workflow's rules, for the transitions from now on (claims keep their counts).
+    void set_policy(workflow::SchedulingPolicy policy) { policy_ = std::move(policy); }
 
     // min(base * 2^(attempt-1), cap), attempt >= 1.
     static double backoff_sec(const workflow::SchedulingPolicy &policy, int64_t attempt);

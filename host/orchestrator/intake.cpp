@@ -20,7 +20,7 @@ uint32_t count_ms(std::chrono::milliseconds d) { return static_cast<uint32_t>(d.
 
 } // namespace
 
-Intake::Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
+Intake::Intake(const LiveConfig &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
                CallBudgets budgets, const FaultGuard &guard, Now now)
     : cfg_(config), tracker_(std::move(tracker)), runner_(runner), budgets_(budgets), guard_(guard),
       now_(now ? std::move(now) : Now([] { return Clock::now(); })) {}
@@ -28,14 +28,14 @@ Intake::Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerI
 const std::string &Intake::tracker_id() const { return tracker_->plugin_id(); }
 
 bool Intake::terminal(const std::string &state) const {
-    const auto &t = cfg_.scheduling.terminal_states;
+    const auto &t = cfg_->scheduling.terminal_states;
     return std::find(t.begin(), t.end(), state) != t.end();
 }
 
-const std::string &Intake::stage_state(const std::string &stage) const {
-    for (const auto &s : cfg_.stages)
-        if (s.name == stage) return s.state;
-    throw std::logic_error("unknown stage " + stage);
+const std::string *Intake::stage_state(const std::string &stage) const {
+    for (const auto &s : cfg_->stages)
+        if (s.name == stage) return &s.state;
+    return nullptr; // a reload removed it; its running sessions go on until they end
 }
 
 // ---- tracker calls -----------------------------------------------------------------------------
@@ -114,11 +114,11 @@ void Intake::write(const std::string &command, const std::string &id, const std:
 }
 
 std::chrono::milliseconds Intake::next_wait(bool pulled) {
-    std::chrono::milliseconds idle = std::chrono::seconds(cfg_.idle_sec);
+    std::chrono::milliseconds idle = std::chrono::seconds(cfg_->idle_sec);
     if (pulled) {
         if (pull_failures_in_row_ > 1)
             spdlog::info("intake recovered after {} failed pull(s) in a row; pulling every {} s again", pull_failures_in_row_,
-                         cfg_.idle_sec);
+                         cfg_->idle_sec);
         pull_failures_in_row_ = 0;
         pull_backoff_ = std::chrono::milliseconds{0};
         return idle;
@@ -246,7 +246,7 @@ std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::
             const Issue &issue = *it->second;
             if (terminal(issue.state))
                 stops.push_back({key, CancelReason::terminal, "the issue reached terminal state '" + issue.state + "'"});
-            else if (issue.state != stage_state(key.second))
+            else if (const std::string *state = stage_state(key.second); state && issue.state != *state)
                 stops.push_back({key, CancelReason::left, "the issue moved to state '" + issue.state + "'"});
         });
     return stops;

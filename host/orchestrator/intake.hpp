@@ -19,6 +19,7 @@
 #include "orchestrator/claims.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/issue.hpp"
+#include "orchestrator/live_config.hpp"
 #include "orchestrator/outcome.hpp"
 #include "plugins/instances.hpp"
 #include "workflow/config.hpp"
@@ -56,7 +57,7 @@ struct Stop {
 class Intake {
   public:
     // `now` empty: Clock::now.
-    Intake(const workflow::Config &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
+    Intake(const LiveConfig &config, std::unique_ptr<plugins::TrackerInstance> tracker, BlockingRunner &runner,
            CallBudgets budgets, const FaultGuard &guard, Now now = {});
 
     // The observation clock.
@@ -114,9 +115,9 @@ class Intake {
         bool partial = false; // only id and state are known (the host wrote a state of an issue it had not seen)
     };
     bool known_since(const std::string &id, Clock::time_point at) const;
-    const std::string &stage_state(const std::string &stage) const;
+    const std::string *stage_state(const std::string &stage) const; // nullptr: not (any more) in the workflow
 
-    const workflow::Config &cfg_;
+    const LiveConfig &cfg_;
     std::unique_ptr<plugins::TrackerInstance> tracker_;
     BlockingRunner &runner_;
     CallBudgets budgets_;

@@ -27,6 +27,7 @@
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
 #include "orchestrator/tracker_factory.hpp"
+#include "orchestrator/workflow_reload.hpp"
 #include "orchestrator/workspace_janitor.hpp"
 #include "util/ids_and_time.hpp"
 #include "workspace/layout.hpp"
@@ -69,7 +70,7 @@ struct ActiveIssue {
 };
 
 struct Orchestrator::Impl {
-    const workflow::Config &cfg;
+    LiveConfig cfg; // the workflow new work uses; a reload adopts another (live_config.hpp)
     const plugins::Registry &registry;
     OrchestratorOptions options;
     process::ProcessService &processes;
@@ -81,8 +82,8 @@ struct Orchestrator::Impl {
     FaultGuard guard{
         [this](const std::string &id, const std::string &stage, const std::string &what) { on_fault(id, stage, what); }};
     BlockingRunner runner{io, clock, static_cast<size_t>(std::max(1, options.worker_threads)), [this] { maybe_exit(); }};
-    CallBudgets budgets = CallBudgets::from(cfg);
-    workspace::Layout layout{cfg.issues_dir(), cfg.sessions_dir()};
+    CallBudgets budgets = CallBudgets::from(cfg.get());
+    workspace::Layout layout{cfg->issues_dir(), cfg->sessions_dir()};
     asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
     std::unique_ptr<SchedulerTimer> intake_timer = clock.make_timer(io);
     std::unique_ptr<SchedulerTimer> shutdown_timer = clock.make_timer(io);
@@ -104,7 +105,11 @@ struct Orchestrator::Impl {
         SchedulerClock::time_point due;
     };
     std::map<PairKey, PendingRetry> retry_timers;
+    // Pairs from dispatch until their end, with the stage of the config generation they started
+    // under (kept alive by LiveConfig).
+    std::map<PairKey, const workflow::Stage *> launched;
     std::set<std::string> removal_pending, removing; // workspaces to clean
+    std::optional<FileStamp> workflow_stamp;         // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
     bool stopping = false;    // a signal asked us to stop
@@ -139,10 +144,18 @@ struct Orchestrator::Impl {
 
     bool terminal(const std::string &state) const { return intake->terminal(state); }
 
-    const workflow::Stage &stage_named(const std::string &name) const {
-        for (const auto &s : cfg.stages)
-            if (s.name == name) return s;
-        throw std::logic_error("unknown stage " + name);
+    // The stage of that name in the current config; nullptr when a reload removed it.
+    const workflow::Stage *find_stage(const std::string &name) const {
+        for (const auto &s : cfg->stages)
+            if (s.name == name) return &s;
+        return nullptr;
+    }
+
+    // The stage a pair runs with: the one of the config it was dispatched under (a reload does not
+    // change work under way), else the current one; nullptr when neither exists.
+    const workflow::Stage *stage_of(const PairKey &key) const {
+        auto it = launched.find(key);
+        return it != launched.end() ? it->second : find_stage(key.second);
     }
 
     // ---- invariants --------------------------------------------------------------------------
@@ -166,13 +179,14 @@ struct Orchestrator::Impl {
                 state = a->second.issue.state;
             if (!stage.empty() && sessions->finishing({id, stage})) sessions->forget({id, stage}); // nothing else will end it
             if (!stage.empty() && !sessions->holds({id, stage})) {
+                launched.erase({id, stage});
                 if (a != active.end()) {
                     a->second.running.erase(stage);
                     std::erase(a->second.waiting, stage);
                 }
                 claims.block({id, stage}, reason, state);
             }
-            for (const auto &s : cfg.stages) {
+            for (const auto &s : cfg->stages) {
                 const Claim *c = claims.find({id, s.name});
                 if (sessions->holds({id, s.name}) || (c && c->state == ClaimState::running)) continue;
                 if (c || (state && s.state == *state)) claims.block({id, s.name}, reason, state);
@@ -190,6 +204,7 @@ struct Orchestrator::Impl {
 
     void start_intake() {
         if (stopping || intake_done || pulling) return;
+        reload_if_edited();
         pulling = true;
         status.next_intake_at.reset();
         intake->pull(intake_interest(), [this](Observation o) { on_pulled(std::move(o)); });
@@ -199,9 +214,9 @@ struct Orchestrator::Impl {
     // (their claims and workspaces are cleaned), and those the host holds something for.
     IssueInterest intake_interest() const {
         IssueInterest interest;
-        for (const auto &s : cfg.stages)
+        for (const auto &s : cfg->stages)
             interest.states.insert(s.state);
-        for (const auto &t : cfg.scheduling.terminal_states)
+        for (const auto &t : cfg->scheduling.terminal_states)
             interest.states.insert(t);
         for (const auto &[id, a] : active)
             interest.ids.insert(id);
@@ -235,7 +250,7 @@ struct Orchestrator::Impl {
         status.last_intake_error = o.result ? "" : o.result.error();
         // Whatever happens below, the next cycle is scheduled.
         guard("", "", [&] { process_pull(o); });
-        if (cfg.max_iterations && iterations >= *cfg.max_iterations) {
+        if (cfg->max_iterations && iterations >= *cfg->max_iterations) {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
             intake_done = true;
             maybe_exit();
@@ -319,11 +334,11 @@ struct Orchestrator::Impl {
     // Whether a new issue in `state` may take a slot now.
     bool has_room(const std::string &id, const std::string &state) const {
         if (active.count(id)) return true; // it holds a slot already
-        if (active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)) return false;
+        if (active.size() >= static_cast<size_t>(cfg->max_issue_concurrency)) return false;
         std::vector<std::string> running_states;
         for (const auto &[aid, a] : active)
             running_states.push_back(a.issue.state);
-        return state_has_room(cfg.scheduling, state, running_states);
+        return state_has_room(cfg->scheduling, state, running_states);
     }
 
     // `other_states`: issues the pull held but did not build, named as blockers.
@@ -339,10 +354,10 @@ struct Orchestrator::Impl {
     void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id) {
         if (terminal(issue.state) || removing.count(issue.id) || removal_pending.count(issue.id)) return;
         std::vector<std::string> matching;
-        for (const auto &s : cfg.stages)
+        for (const auto &s : cfg->stages)
             if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
         if (matching.empty()) return;
-        if (waits_on_blocker(issue, state_by_id, cfg.scheduling.terminal_states)) {
+        if (waits_on_blocker(issue, state_by_id, cfg->scheduling.terminal_states)) {
             spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for its blockers"});
             return;
@@ -351,8 +366,8 @@ struct Orchestrator::Impl {
             spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue.id, active.size());
             status.waiting.push_back(
                 {issue.id, issue.title, issue.state,
-                 active.size() >= static_cast<size_t>(cfg.max_issue_concurrency)
-                     ? "no free slot (loop.max_issue_concurrency = " + std::to_string(cfg.max_issue_concurrency) + ")"
+                 active.size() >= static_cast<size_t>(cfg->max_issue_concurrency)
+                     ? "no free slot (loop.max_issue_concurrency = " + std::to_string(cfg->max_issue_concurrency) + ")"
                      : "the state's limit is reached (scheduling.max_concurrent_by_state." + issue.state + ")"});
             return;
         }
@@ -367,6 +382,9 @@ struct Orchestrator::Impl {
     // The claim is running: set the workspace up if needed, then launch.
     void begin_stage(const Issue &issue, const std::string &stage) {
         bool fresh = !active.count(issue.id);
+        const workflow::Stage *current = find_stage(stage);
+        if (!current) throw std::logic_error("dispatch of stage '" + stage + "', which the workflow does not have");
+        launched[{issue.id, stage}] = current;
         ActiveIssue &a = active[issue.id];
         a.issue = issue;
         a.running.insert(stage);
@@ -411,11 +429,12 @@ struct Orchestrator::Impl {
     // The conversation a run of the pair continues, or "" for a fresh one: the profile resumes
     // (agents.X.resume on a runtime that can), the claim holds a conversation of that profile, the
     // run is not a claim's first, and the conversation has turns left (agents.X.max_turns).
-    ConversationToResume conversation_to_resume(const Issue &issue, const std::string &stage_name, const Claim *claim) const {
+    ConversationToResume conversation_to_resume(const Issue &issue, const workflow::Stage &stage, const Claim *claim) const {
+        const std::string &stage_name = stage.name;
         if (!claim || claim->conversation_id.empty() || claim->retry_kind == "first") return {};
-        const std::string &agent = agent_for(stage_named(stage_name), issue);
+        const std::string &agent = agent_for(stage, issue);
         if (!sessions->resumes(agent) || claim->conversation_agent != agent) return {};
-        const workflow::AgentProfile *profile = cfg.agent(agent);
+        const workflow::AgentProfile *profile = cfg->agent(agent);
         if (profile && claim->conversation_turns >= profile->max_turns) {
             spdlog::info("conversation ended issue_id={} stage={} conversation={}: it served {} run(s) "
                          "(agents.{}.max_turns); a fresh one starts",
@@ -441,7 +460,9 @@ struct Orchestrator::Impl {
     void launch_stage(const std::string &id, const std::string &stage_name) {
         const ActiveIssue &a = active.at(id);
         const Claim *claim = claims.find({id, stage_name});
-        ConversationToResume resume = conversation_to_resume(a.issue, stage_name, claim);
+        const workflow::Stage *stage = stage_of({id, stage_name});
+        if (!stage) throw std::logic_error("launch of stage '" + stage_name + "', which the workflow does not have");
+        ConversationToResume resume = conversation_to_resume(a.issue, *stage, claim);
         // The prompt may adapt to why this run happens: attempt, retry_kind, last_error, an
         // operator's message; a resumed conversation gets the stage's resume_prompt instead.
         boost::json::object run_info{{"attempt", claim ? claim->runs : 1},
@@ -451,7 +472,7 @@ struct Orchestrator::Impl {
                                      {"resumed", !resume.id.empty()},
                                      {"failure", failure_context(id, stage_name)}};
         launcher->prepare_stage(
-            a.issue, a.workdir, stage_named(stage_name), std::move(run_info),
+            a.issue, a.workdir, *stage, std::move(run_info),
             guard.wrap(id, stage_name, [this, id, stage_name, resume](StepResult r) {
                 if (!r.ok || stopping) {
                     if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
@@ -486,7 +507,9 @@ struct Orchestrator::Impl {
             workdir = a->second.workdir;
         else if (auto w = layout.workspace(id))
             workdir = *w;
-        launcher->after_run(issue, workdir, stage_named(stage), guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
+        const workflow::Stage *st = stage_of(key);
+        if (!st) return stage_ended(id, stage, end.outcome, end.reason, &end);
+        launcher->after_run(issue, workdir, *st, guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
             if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
             stage_ended(id, stage, end.outcome, end.reason, &end);
         }));
@@ -502,6 +525,8 @@ struct Orchestrator::Impl {
         PairKey key{id, stage};
         sessions->forget(key);
         if (end) claims.note_conversation(key, end->conversation);
+        const workflow::Stage *st = stage_of(key); // its end is judged by the config it ran under
+        launched.erase(key);
         fs::path workdir;
         // The issue's bookkeeping first, so that nothing below can leave it holding a slot.
         if (auto a = active.find(id); a != active.end()) {
@@ -510,19 +535,20 @@ struct Orchestrator::Impl {
             std::erase(a->second.waiting, stage);
             if (a->second.running.empty()) active.erase(a);
         }
-        if (stopping || removal_pending.count(id)) {
-            // Stopping, or the issue is terminal: nothing follows, whatever the outcome.
+        if (stopping || removal_pending.count(id) || !st) {
+            // Stopping, the issue is terminal, or the stage is not in the workflow any more:
+            // nothing follows, whatever the outcome.
             claims.release(key);
         } else {
             std::expected<Decision, std::string> d = Decision{};
             switch (outcome) {
             case Outcome::completed: {
                 const Issue *known = intake->newest(id);
-                d = claims.completed(key, known && known->state == stage_named(stage).state);
+                d = claims.completed(key, known && known->state == st->state);
                 break;
             }
             case Outcome::failed:
-                d = claims.failed(key, reason, end ? end->not_before_sec : 0, stage_named(stage).on_fail);
+                d = claims.failed(key, reason, end ? end->not_before_sec : 0, st->on_fail);
                 break;
             case Outcome::input_required:
                 // Parked even when the agent completed its turn: if it moved the issue on anyway,
@@ -571,7 +597,16 @@ struct Orchestrator::Impl {
     // failed pair waits (routed) for the issue to come back. A tracker that cannot set the state
     // leaves the pair blocked, saying why.
     void route(const PairKey &key, const Decision &d) {
-        const std::string state = stage_named(d.target).state;
+        const workflow::Stage *target = find_stage(d.target);
+        if (!target) {
+            std::string why = "failed; on_fail names stage '" + d.target +
+                              "', which the reloaded workflow does not have; last error: " + d.reason;
+            spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
+            claims.block(key, why);
+            publish_claim(key);
+            return;
+        }
+        const std::string state = target->state;
         spdlog::warn("stage failed; routing issue_id={} stage={} to stage={} (state '{}'): {}", key.first, key.second, d.target,
                      state, d.reason);
         intake->write("set-state", key.first, state, guard.wrap(key.first, key.second, [this, key, d, state](StepResult r) {
@@ -646,9 +681,12 @@ struct Orchestrator::Impl {
             }
             // The newest knowledge: the fetch's answer unless the host learned more since it began.
             std::optional<Issue> issue = intake->refreshed(key.first, *o.result, o.started);
-            if (!issue || issue->state != stage_named(key.second).state || terminal(issue->state)) {
-                spdlog::info("retry dropped issue_id={} stage={}: the issue is {}", key.first, key.second,
-                             issue ? "now in state '" + issue->state + "'" : "gone");
+            const workflow::Stage *stage = find_stage(key.second);
+            if (!issue || !stage || issue->state != stage->state || terminal(issue->state)) {
+                spdlog::info("retry dropped issue_id={} stage={}: {}", key.first, key.second,
+                             !stage  ? std::string("the reloaded workflow no longer has the stage")
+                             : issue ? "the issue is now in state '" + issue->state + "'"
+                                     : std::string("the issue is gone"));
                 claims.release(key);
                 publish_claim(key);
                 return;
@@ -726,13 +764,57 @@ struct Orchestrator::Impl {
         publish("operator", id, "", boost::json::object{{"action", "retry"}, {"count", queued.size()}});
     }
 
+    // ---- reloading the workflow ----------------------------------------------------------------
+
+    // Each intake first looks at the workflow file: an edit is reloaded (once per edit).
+    void reload_if_edited() {
+        std::optional<FileStamp> now = stamp_of(cfg->workflow_path);
+        if (now && workflow_stamp && *now != *workflow_stamp) reload("the file changed");
+    }
+
+    // Reads the workflow again and, when it passes every check `run` makes at start, applies it
+    // to new work: dispatch, limits, retry rules, prompts, hooks and agent profiles. Sessions and
+    // hooks under way keep the config they started with. A refused edit changes nothing.
+    void reload(const char *why) {
+        workflow_stamp = stamp_of(cfg->workflow_path); // an invalid edit is reported once, not every cycle
+        auto next = load_for_reload(cfg.get(), registry);
+        if (next) {
+            try {
+                sessions->configure(**next, registry); // new runtimes start before anything changes
+            } catch (const std::exception &e) {
+                next = std::unexpected(std::string(e.what()));
+            }
+        }
+        if (!next) {
+            spdlog::error("workflow reload refused ({}): {}; the config loaded before stays in force", why, next.error());
+            publish("reload_refused", "", "", boost::json::object{{"error", next.error()}});
+            return;
+        }
+        const workflow::Config &now = cfg.adopt(std::move(*next));
+        claims.set_policy(now.scheduling);
+        // Queued and blocked pairs of stages the edit removed have nothing to run.
+        size_t dropped = 0;
+        for (const auto &[key, claim] : claims.all())
+            if (claim.state != ClaimState::running && !find_stage(key.second)) {
+                retry_timers.erase(key);
+                claims.release(key);
+                publish_claim(key);
+                ++dropped;
+            }
+        spdlog::info("workflow reloaded ({}) generation={} stages={} agents={} max_issue_concurrency={}{}; running sessions "
+                     "keep the config they started with",
+                     why, cfg.generation(), now.stages.size(), now.agents.size(), now.max_issue_concurrency,
+                     dropped ? fmt::format("; {} queued or blocked pair(s) of removed stages released", dropped) : "");
+        publish("reloaded", "", "", boost::json::object{{"generation", cfg.generation()}});
+    }
+
     // ---- stopping --------------------------------------------------------------------------
 
     void wait_signals() {
         signals.async_wait([this](const boost::system::error_code &ec, int sig) {
             if (ec) return;
             if (sig == SIGHUP) {
-                spdlog::info("SIGHUP received and ignored");
+                if (!stopping) guard("", "", [this] { reload("SIGHUP"); });
                 wait_signals();
                 return;
             }
@@ -787,8 +869,8 @@ struct Orchestrator::Impl {
     // naming the plugin (or the channel) that could not start.
     void prepare() {
         if (prepared) return;
-        intake =
-            std::make_unique<Intake>(cfg, create_tracker(cfg, registry), runner, budgets, guard, [this] { return clock.now(); });
+        intake = std::make_unique<Intake>(cfg, create_tracker(cfg.get(), registry), runner, budgets, guard,
+                                          [this] { return clock.now(); });
         janitor = std::make_unique<WorkspaceJanitor>(cfg, layout, *intake, clock, guard);
         std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
         for (auto &hp : registry.with_kind(plugins::Kind::hooks)) {
@@ -801,7 +883,7 @@ struct Orchestrator::Impl {
             cfg, registry, layout, io, clock, guard, feed, durable, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
         control = std::make_unique<OperatorControl>(
-            io, cfg.scoped_root(), *intake, *sessions, claims, guard,
+            io, cfg->scoped_root(), *intake, *sessions, claims, guard,
             [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); });
         surface = std::make_unique<SchedulerSurface>(
             SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
@@ -834,9 +916,10 @@ struct Orchestrator::Impl {
 
     void start() {
         prepare();
-        spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg.workflow_path.string(),
-                     cfg.tracker_kind, cfg.stages.size(), cfg.max_issue_concurrency);
+        spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg->workflow_path.string(),
+                     cfg->tracker_kind, cfg->stages.size(), cfg->max_issue_concurrency);
         resume();
+        workflow_stamp = stamp_of(cfg->workflow_path);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
     }
 

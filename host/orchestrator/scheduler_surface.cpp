@@ -45,9 +45,9 @@ SchedulerView SchedulerSurface::view() const {
     const SchedulerStatus &s = p_.status;
     v.generated_at = stamp(p_.clock.wall_now());
     v.started_at = stamp(s.started_at);
-    v.workflow = p_.cfg.workflow_path.string();
+    v.workflow = p_.cfg->workflow_path.string();
     v.tracker = p_.intake.tracker_id();
-    v.max_issue_concurrency = p_.cfg.max_issue_concurrency;
+    v.max_issue_concurrency = p_.cfg->max_issue_concurrency;
     if (s.last_intake_at) v.last_intake_at = stamp(*s.last_intake_at);
     if (s.next_intake_at) v.next_intake_at = stamp(*s.next_intake_at);
     v.last_intake_error = s.last_intake_error;

@@ -9,6 +9,7 @@
 #include "orchestrator/change_feed.hpp"
 #include "orchestrator/claims.hpp"
 #include "orchestrator/intake.hpp"
+#include "orchestrator/live_config.hpp"
 #include "orchestrator/operator_surface.hpp"
 #include "orchestrator/scheduler_clock.hpp"
 #include "orchestrator/session_supervisor.hpp"
@@ -52,7 +53,7 @@ class SchedulerSurface final : public OperatorSurface {
         std::function<std::optional<SchedulerClock::time_point>(const PairKey &)> retry_due;
     };
     struct Parts {
-        const workflow::Config &cfg;
+        const LiveConfig &cfg;
         const ClaimTable &claims;
         const SessionSupervisor &sessions;
         const Intake &intake;

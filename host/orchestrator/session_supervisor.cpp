@@ -79,36 +79,49 @@ const char *record_state(Outcome o, int32_t status) {
 
 } // namespace
 
-SessionSupervisor::SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry,
-                                     const workspace::Layout &layout, asio::io_context &io, SchedulerClock &clock,
-                                     const FaultGuard &guard, ChangeFeed &feed, DurableState &durable, std::string plugin_dirs,
-                                     OnEnded on_ended)
+SessionSupervisor::SessionSupervisor(const LiveConfig &config, const plugins::Registry &registry, const workspace::Layout &layout,
+                                     asio::io_context &io, SchedulerClock &clock, const FaultGuard &guard, ChangeFeed &feed,
+                                     DurableState &durable, std::string plugin_dirs, OnEnded on_ended)
     : cfg_(config), layout_(layout), io_(io), clock_(clock), guard_(guard), feed_(feed), durable_(durable),
       plugin_dirs_(std::move(plugin_dirs)), on_ended_(std::move(on_ended)) {
-    for (const auto &a : cfg_.agents) {
-        if (!runtimes_.count(a.runtime)) {
+    configure(cfg_.get(), registry);
+}
+
+// The runtime instances and profile texts of `cfg`; a reload calls it with the new config before
+// adopting it (new runtimes get an instance; instances of runtimes no profile uses any more stay,
+// as their sessions may still run).
+void SessionSupervisor::configure(const workflow::Config &cfg, const plugins::Registry &registry) {
+    std::map<std::string, std::unique_ptr<plugins::RuntimeInstance>> started; // new runtimes only
+    std::set<std::string> resuming;
+    std::map<std::string, std::string> profiles;
+    for (const auto &a : cfg.agents) {
+        if (!runtimes_.count(a.runtime) && !started.count(a.runtime)) {
             auto rp = registry.find_runtime(a.runtime);
             if (!rp) throw std::runtime_error("no loaded plugin provides runtime '" + a.runtime + "'");
             auto r = plugins::RuntimeInstance::create(rp, "{}");
             if (!r) throw std::runtime_error("runtime plugin '" + rp->manifest.id + "' refused to start: " + r.error().message);
-            runtimes_[a.runtime] = std::move(*r);
+            started[a.runtime] = std::move(*r);
         }
         if (auto rp = registry.find_runtime(a.runtime); a.resume && rp && rp->manifest.resumes_conversations)
-            resuming_agents_.insert(a.name);
+            resuming.insert(a.name);
         json::object env;
         for (auto &[k, v] : a.env)
             env[k] = v;
-        profile_json_[a.name] = json::serialize(json::object{{"name", a.name},
-                                                             {"runtime", a.runtime},
-                                                             {"model", a.model},
-                                                             {"args", a.args},
-                                                             {"command", a.command},
-                                                             {"env", env},
-                                                             {"settings", a.settings},
-                                                             {"workflow_dir", cfg_.workflow_dir.string()},
-                                                             {"timeout_sec", a.timeout_sec},
-                                                             {"stall_timeout_sec", a.stall_timeout_sec}});
+        profiles[a.name] = json::serialize(json::object{{"name", a.name},
+                                                        {"runtime", a.runtime},
+                                                        {"model", a.model},
+                                                        {"args", a.args},
+                                                        {"command", a.command},
+                                                        {"env", env},
+                                                        {"settings", a.settings},
+                                                        {"workflow_dir", cfg.workflow_dir.string()},
+                                                        {"timeout_sec", a.timeout_sec},
+                                                        {"stall_timeout_sec", a.stall_timeout_sec}});
     }
+    for (auto &[name, r] : started)
+        runtimes_[name] = std::move(r);
+    resuming_agents_ = std::move(resuming);
+    profile_json_ = std::move(profiles);
 }
 
 SessionSupervisor::~SessionSupervisor() { clear(); }
@@ -118,7 +131,7 @@ void SessionSupervisor::clear() { runs_.clear(); }
 // Variables holding the tracker's credentials: kept out of agent environments unless the
 // profile passes them explicitly (pass_env). Hooks keep them; they run the team's own scripts.
 std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentProfile &profile) const {
-    auto listed = tracker_secret_names(cfg_);
+    auto listed = tracker_secret_names(cfg_.get());
     std::set<std::string> names(listed.begin(), listed.end());
     for (const auto &keep : profile.pass_env)
         names.erase(keep);
@@ -132,10 +145,15 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     const std::string &id = issue.id;
     PairKey key{id, stage_name};
     const workflow::Stage *s = nullptr;
-    for (const auto &st : cfg_.stages)
+    for (const auto &st : cfg_->stages)
         if (st.name == stage_name) s = &st;
-    if (!s) throw std::logic_error("unknown stage " + stage_name);
-    const workflow::AgentProfile &profile = *cfg_.agent(agent_for(*s, issue));
+    const workflow::AgentProfile *chosen = s ? cfg_->agent(agent_for(*s, issue)) : nullptr;
+    if (!chosen) { // a reload took the stage (or its profile) away while it was being prepared
+        spdlog::info("session not started issue_id={} stage={}: the reloaded workflow no longer has it", id, stage_name);
+        on_ended_(key, SessionEnd{Outcome::dropped, "", false});
+        return;
+    }
+    const workflow::AgentProfile &profile = *chosen;
     auto run = std::make_shared<StageRun>();
     run->key = key;
     run->title = issue.title;
@@ -185,7 +203,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     for (auto &[k, v] : profile.env)
         overridden.insert(k);
     auto secrets = tracker_secrets(profile);
-    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage_name, plugin_dirs_))
+    for (auto &[k, v] : issue_environment(cfg_.get(), issue, workdir, stage_name, plugin_dirs_))
         if (!secrets.count(k) && !overridden.count(k)) req.env.push_back(k + "=" + v);
     for (auto &[k, v] : profile.env)
         req.env.push_back(k + "=" + v);

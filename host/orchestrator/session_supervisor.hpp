@@ -17,6 +17,7 @@
 #include "orchestrator/durable_state.hpp"
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/issue.hpp"
+#include "orchestrator/live_config.hpp"
 #include "orchestrator/outcome.hpp"
 #include "orchestrator/scheduler_clock.hpp"
 #include "plugins/instances.hpp"
@@ -65,7 +66,7 @@ class SessionSupervisor {
 
     // Creates the runtime instances the profiles name; throws std::runtime_error naming the
     // runtime or plugin that could not start.
-    SessionSupervisor(const workflow::Config &config, const plugins::Registry &registry, const workspace::Layout &layout,
+    SessionSupervisor(const LiveConfig &config, const plugins::Registry &registry, const workspace::Layout &layout,
                       boost::asio::io_context &io, SchedulerClock &clock, const FaultGuard &guard, ChangeFeed &feed,
                       DurableState &durable, std::string plugin_dirs, OnEnded on_ended);
     ~SessionSupervisor();
@@ -79,6 +80,9 @@ class SessionSupervisor {
     // Whether runs of the agent profile continue conversations (`resume: true` on a runtime whose
     // plugin can).
     bool resumes(const std::string &agent) const;
+    // Takes the profiles and runtimes of `config` (a reload, before it adopts it). Throws
+    // std::runtime_error naming a runtime that cannot start; nothing changes then.
+    void configure(const workflow::Config &config, const plugins::Registry &registry);
     // The latest rate limit each agent profile's sessions reported: the event with `agent`,
     // `observed_at` and, when known, `reset_at` (RFC 3339).
     const std::map<std::string, boost::json::object> &rate_limits() const { return rate_limits_; }
@@ -120,7 +124,7 @@ class SessionSupervisor {
     bool cancel_run(StageRun &run, CancelReason why, const std::string &detail);
     std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const;
 
-    const workflow::Config &cfg_;
+    const LiveConfig &cfg_;
     const workspace::Layout &layout_;
     boost::asio::io_context &io_;
     SchedulerClock &clock_;

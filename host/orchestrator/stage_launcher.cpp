@@ -14,11 +14,11 @@ namespace vik::orchestrator {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-StageLauncher::StageLauncher(const workflow::Config &config, const workspace::Layout &layout,
+StageLauncher::StageLauncher(const LiveConfig &config, const workspace::Layout &layout,
                              std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner,
                              CallBudgets budgets, process::CommandRunner commands, std::string plugin_dirs)
     : cfg_(config), layout_(layout), hooks_(std::move(hooks)), runner_(runner), budgets_(budgets), commands_(std::move(commands)),
-      plugin_dirs_(std::move(plugin_dirs)), base_(base_context(config)) {}
+      plugin_dirs_(std::move(plugin_dirs)), base_(base_context(config.get())) {}
 
 // Runs one lifecycle point through every hooks plugin. Worker thread.
 StepResult StageLauncher::run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template,
@@ -40,7 +40,7 @@ StepResult StageLauncher::run_hook(const std::string &name, const char *event, c
         return {};
     }
     json::object env;
-    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, stage, plugin_dirs_))
+    for (auto &[k, v] : issue_environment(cfg_.get(), issue, workdir, stage, plugin_dirs_))
         env[k] = v;
     if (outcome) {
         env["VIK_OUTCOME"] = outcome->at("kind");
@@ -68,7 +68,7 @@ void StageLauncher::setup_workspace(const Issue &issue, std::function<void(StepR
             if (prepared->what == workspace::Prepared::existing) return ok;
             if (prepared->what == workspace::Prepared::rebuilt)
                 spdlog::warn("workspace was left half-made (its after_create never finished); rebuilt issue_id={}", issue.id);
-            auto hook = run_hook("after_create", VIK_HOOK_AFTER_CREATE, cfg_.after_create, issue, prepared->path, std::nullopt);
+            auto hook = run_hook("after_create", VIK_HOOK_AFTER_CREATE, cfg_->after_create, issue, prepared->path, std::nullopt);
             if (hook.ok) {
                 // Only now does the workspace count as ready.
                 auto ready = layout_.mark_ready(issue.id);
@@ -112,7 +112,7 @@ std::string StageLauncher::render_prompt(const workflow::Stage &s, const Issue &
         ctx[kv.key()] = kv.value();
     auto segments = t.render(ctx);
     std::vector<std::string> env_list;
-    for (auto &[k, v] : issue_environment(cfg_, issue, workdir, s.name, plugin_dirs_))
+    for (auto &[k, v] : issue_environment(cfg_.get(), issue, workdir, s.name, plugin_dirs_))
         env_list.push_back(k + "=" + v);
     auto timeout = static_cast<uint32_t>(budgets_.prompt_command.count());
     return tmpl::expand_prompt_commands(segments, [&](const std::string &cmd) {
@@ -158,9 +158,9 @@ void StageLauncher::after_run(const Issue &issue, const fs::path &workdir, const
 
 void StageLauncher::on_outcome(const Issue &issue, const fs::path &workdir, const std::string &stage, const std::string &kind,
                                const std::string &reason, std::function<void(StepResult)> done) {
-    const std::optional<std::string> &script = kind == "completed" ? cfg_.on_completed
-                                               : kind == "failed"  ? cfg_.on_failed
-                                                                   : cfg_.on_blocked;
+    const std::optional<std::string> &script = kind == "completed" ? cfg_->on_completed
+                                               : kind == "failed"  ? cfg_->on_failed
+                                                                   : cfg_->on_blocked;
     if (hooks_.empty() && !script) return done(StepResult{}); // nobody listens
     runner_.run(
         budgets_.hook_deadline(),
@@ -177,7 +177,7 @@ void StageLauncher::remove_workspace(const Issue &issue, std::function<void(Step
         [this, issue]() -> StepResult {
             auto workdir = layout_.workspace(issue.id);
             if (!workdir) return StepResult{false, workdir.error(), {}};
-            auto hook = run_hook("before_remove", VIK_HOOK_BEFORE_REMOVE, cfg_.before_remove, issue, *workdir, std::nullopt);
+            auto hook = run_hook("before_remove", VIK_HOOK_BEFORE_REMOVE, cfg_->before_remove, issue, *workdir, std::nullopt);
             if (!hook.ok) spdlog::error("before_remove failed issue_id={}: {}", issue.id, hook.error);
             auto removed = layout_.remove(issue.id);
             if (!removed) return StepResult{false, removed.error(), {}};

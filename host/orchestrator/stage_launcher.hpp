@@ -14,6 +14,7 @@
 #include "orchestrator/blocking_runner.hpp"
 #include "orchestrator/budgets.hpp"
 #include "orchestrator/issue.hpp"
+#include "orchestrator/live_config.hpp"
 #include "plugins/instances.hpp"
 #include "process/run_command.hpp"
 #include "workflow/config.hpp"
@@ -32,7 +33,7 @@ namespace vik::orchestrator {
 
 class StageLauncher {
   public:
-    StageLauncher(const workflow::Config &config, const workspace::Layout &layout,
+    StageLauncher(const LiveConfig &config, const workspace::Layout &layout,
                   std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner, CallBudgets budgets,
                   process::CommandRunner commands, std::string plugin_dirs);
 
@@ -67,7 +68,7 @@ class StageLauncher {
     std::string render_prompt(const workflow::Stage &s, const Issue &issue, const std::filesystem::path &workdir,
                               const boost::json::object &run_info) const;
 
-    const workflow::Config &cfg_;
+    const LiveConfig &cfg_;
     const workspace::Layout &layout_;
     std::vector<std::unique_ptr<plugins::HooksInstance>> hooks_;
     BlockingRunner &runner_;

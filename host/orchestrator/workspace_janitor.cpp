@@ -36,7 +36,7 @@ void WorkspaceJanitor::after_pull(const std::vector<Issue> &pulled, const Busy &
 }
 
 bool WorkspaceJanitor::retained(const std::string &id) {
-    double days = cfg_.scheduling.keep_terminal_workspaces_days;
+    double days = cfg_->scheduling.keep_terminal_workspaces_days;
     if (days <= 0) return false;
     auto changed = layout_.last_change(id);
     if (!changed) return false;

@@ -17,6 +17,7 @@
 
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/intake.hpp"
+#include "orchestrator/live_config.hpp"
 #include "orchestrator/scheduler_clock.hpp"
 #include "workflow/config.hpp"
 #include "workspace/layout.hpp"
@@ -35,7 +36,7 @@ class WorkspaceJanitor {
     using Busy = std::function<bool(const std::string &id)>;
     using Clean = std::function<void(const Issue &issue)>;
 
-    WorkspaceJanitor(const workflow::Config &cfg, const workspace::Layout &layout, Intake &intake, const SchedulerClock &clock,
+    WorkspaceJanitor(const LiveConfig &cfg, const workspace::Layout &layout, Intake &intake, const SchedulerClock &clock,
                      const FaultGuard &guard)
         : cfg_(cfg), layout_(layout), intake_(intake), clock_(clock), guard_(guard) {}
 
@@ -47,7 +48,7 @@ class WorkspaceJanitor {
     bool retained(const std::string &id);
 
   private:
-    const workflow::Config &cfg_;
+    const LiveConfig &cfg_;
     const workspace::Layout &layout_;
     Intake &intake_;
     const SchedulerClock &clock_;

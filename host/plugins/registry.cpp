@@ -3,8 +3,6 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <set>
 
@@ -98,12 +96,6 @@ std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) 
                                                  : "library file not found (named by " + m.path.filename().string() + ")";
         return nullptr;
     }
-#ifdef VIK_KEEP_PLUGINS_LOADED
-    // Sanitizer builds never unload a plugin: LeakSanitizer scans every thread's dynamic TLS at
-    // exit and crashes on the entries an unloaded library (the github plugin's TLS-using
-    // dependencies) leaves behind, and leak reports need a plugin's symbols at exit.
-    if (void *pinned = ::dlopen(m.library.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) ::dlclose(pinned);
-#endif
     if (!lib->has(VIK_ENTRY_SYMBOL)) {
         record.error = "no entry symbol '" VIK_ENTRY_SYMBOL "' (define it with VIK_PLUGIN(...) from vik/plugin.hpp)";
         return nullptr;

@@ -362,6 +362,46 @@ esac
     CHECK(p.session_files("RT-1").size() == 3);
 }
 
+TEST_CASE("reload: SIGHUP reloads the workflow, a refused edit keeps the running config", "[scheduling][e2e][reload]") {
+    Project p;
+    fs::path prompts = p.dir / "prompts.log";
+    auto lines = [](const fs::path &f) { return fs::exists(f) ? count(read_file(f), "\n") : size_t{0}; };
+    // The first run waits for the file `go`, so the host is reloaded while it runs; the issue
+    // stays in todo, so a continuation follows with whatever config is in force then.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + shell_quote(prompts.string()) + "\ni=0; while [ ! -e " +
+                            shell_quote((p.dir / "go").string()) +
+                            " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"H-1","title":"t","state":"todo"}])");
+    auto workflow = [&](const std::string &prompt, const std::string &agent) {
+        return "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
+               "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 300}\n"
+               "issue:\n  stages:\n    work: {when: {state: todo}, agent: " +
+               agent + ", prompt: '" + prompt +
+               "'}\n"
+               "scheduling: {continuation_delay_sec: 0.2, max_continuations: 1}\n";
+    };
+    write_file(p.workflow(), workflow("v1 {{ issue.id }}", "bot"));
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    REQUIRE(wait_until([&] { return lines(prompts) == 1; }, 20s));
+
+    write_file(p.workflow(), workflow("v2", "ghost"));
+    host->signal(SIGHUP);
+    REQUIRE(wait_until([&] { return host->stdout_text().find("workflow reload refused (SIGHUP)") != std::string::npos; }, 20s));
+    CHECK_THAT(host->stdout_text(), Catch::Contains("agent profile 'ghost' set for 'issue.stages.work.agent' is not defined"));
+
+    write_file(p.workflow(), workflow("v2 {{ issue.id }} attempt={{ attempt }}", "bot"));
+    host->signal(SIGHUP);
+    REQUIRE(wait_until([&] { return host->stdout_text().find("workflow reloaded (SIGHUP) generation=1") != std::string::npos; },
+                       20s));
+    write_file(p.dir / "go", "");
+    REQUIRE(wait_until([&] { return lines(prompts) == 2; }, 20s));
+    CHECK(read_file(prompts) == "v1 H-1\nv2 H-1 attempt=2\n");
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+    INFO(host->stdout_text());
+    CHECK_THAT(host->stdout_text(), !Catch::Contains("invariant violated"));
+}
+
 TEST_CASE("scheduling: operators retry a blocked issue and cancel a running one", "[scheduling][e2e][control]") {
     Project p;
     // Fails unless the file `ok` exists; then works for a long time.

@@ -133,6 +133,7 @@ using namespace vik::orchestrator;
 
 struct IntakeFixture {
     vik::workflow::Config cfg;
+    LiveConfig live{cfg};
     boost::asio::io_context io;
     std::shared_ptr<SchedulerClock> clock = make_system_clock();
     BlockingRunner runner{io, *clock, 1, [] {}};
@@ -149,7 +150,7 @@ struct IntakeFixture {
         build.state = "todo";
         cfg.stages.push_back(build);
         cfg.scheduling.terminal_states = {"done"};
-        intake = std::make_unique<Intake>(cfg, nullptr, runner, CallBudgets::from(cfg), guard, [this] { return manual; });
+        intake = std::make_unique<Intake>(live, nullptr, runner, CallBudgets::from(cfg), guard, [this] { return manual; });
     }
 };
 
