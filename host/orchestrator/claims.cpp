@@ -23,7 +23,7 @@ std::unexpected<std::string> no_claim(const PairKey &key) {
 
 bool ClaimTable::dispatchable(const PairKey &key) const {
     const Claim *c = find(key);
-    return !c || (c->state == ClaimState::blocked && !c->routed_to.empty());
+    return !c || (c->state == ClaimState::blocked && !c->routed_to.empty() && !c->route_pending);
 }
 
 const Claim &ClaimTable::start(const PairKey &key, const std::string &issue_state) {
@@ -109,11 +109,17 @@ std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, cons
             block(key, why);
             return Decision{Decision::block, 0, 0, why, {}};
         }
+        std::string why = attempts + "; routed to stage '" + on_fail.stage + "' (route " + std::to_string(c.routes + 1) + " of " +
+                          std::to_string(policy_.max_routes) + "); last error: " + reason;
+        c.state = ClaimState::blocked;
+        c.since = wall_now_();
+        c.token = 0;
+        c.last_error = why;
         ++c.routes;
         c.route_reason = reason;
-        std::string why = attempts + "; routed to stage '" + on_fail.stage + "' (route " + std::to_string(c.routes) + " of " +
-                          std::to_string(policy_.max_routes) + "); last error: " + reason;
-        block(key, why); // until the scheduler has moved the issue (routed) or could not
+        c.routed_to = on_fail.stage;
+        c.route_pending = true; // until the scheduler has moved the issue (routed) or could not
+        notify(key);
         return Decision{Decision::route, 0, 0, reason, on_fail.stage};
     }
     if (c.failures >= policy_.max_attempts) {
@@ -128,11 +134,19 @@ std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, cons
     return d;
 }
 
-void ClaimTable::routed(const PairKey &key, const std::string &target) {
+bool ClaimTable::routed(const PairKey &key) {
     Claim *c = get(key);
-    if (!c || c->state != ClaimState::blocked) return;
-    c->routed_to = target;
+    if (!c || !c->route_pending) return false;
+    c->route_pending = false;
     notify(key);
+    return true;
+}
+
+void ClaimTable::route_failed(const PairKey &key, const std::string &reason) {
+    Claim *c = get(key);
+    if (!c || !c->route_pending) return;
+    --c->routes;
+    block(key, reason);
 }
 
 std::optional<std::pair<PairKey, Claim>> ClaimTable::routed_to(const std::string &issue_id, const std::string &stage) const {
@@ -201,6 +215,8 @@ void ClaimTable::block(const PairKey &key, const std::string &reason, const std:
     c.since = wall_now_();
     c.token = 0;
     c.last_error = reason;
+    c.routed_to.clear();
+    c.route_pending = false;
     notify(key);
 }
 
@@ -279,6 +295,7 @@ std::vector<std::pair<PairKey, Decision>> ClaimTable::retry_now(const std::strin
         c.continuations = 0;
         c.routes = 0;
         c.routed_to.clear();
+        c.route_pending = false;
         c.question.clear();
         c.operator_message = message;
         out.emplace_back(it->first, queue(c, "operator", 0, "retried by an operator"));

@@ -51,6 +51,10 @@ struct Claim {
     // and how many routes this claim has taken (scheduling.max_routes).
     std::string routed_to, route_reason;
     int64_t routes = 0;
+    // The tracker write that moves the issue is in flight: the claim keeps its route (a pull that
+    // sees the new state first clears nothing) but is not dispatched again before routed().
+    // Not persisted: after a restart the route stands, wherever the issue is.
+    bool route_pending = false;
 };
 
 // How a run used its conversation, told when it ended (note_conversation).
@@ -111,7 +115,11 @@ class ClaimTable {
     std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason, double not_before_sec = 0,
                                                 const workflow::FailurePolicy &on_fail = {});
     // The tracker took the route's state: the claim waits for its issue to come back to its stage.
-    void routed(const PairKey &key, const std::string &target);
+    // Returns false when the claim is no longer waiting for that write (an operator or a cleanup
+    // acted meanwhile).
+    bool routed(const PairKey &key);
+    // The route's write failed: the pair is an ordinary block with `reason`, the route not counted.
+    void route_failed(const PairKey &key, const std::string &reason);
     // The claim that routed the issue to `stage` most recently, if any (for the prompt's `failure`).
     std::optional<std::pair<PairKey, Claim>> routed_to(const std::string &issue_id, const std::string &stage) const;
     // retry_queued -> retry_queued one attempt later (no free slot when its timer fired).
@@ -128,7 +136,7 @@ class ClaimTable {
     // conversation could not be continued) nothing changes and the next run gets them again.
     void note_conversation(const PairKey &key, const ConversationUse &use);
     // any -> blocked (a missing claim is created blocked; `issue_state`, when given, is the state
-    // whose change clears the block).
+    // whose change clears the block). A route the claim held is dropped: the block is its own.
     void block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state = std::nullopt);
     // any -> unclaimed.
     void release(const PairKey &key);

@@ -163,10 +163,14 @@ std::string dry_run_report(const DryRunInput &in) {
             ctx["operator_message"] = "";
             ctx["resumed"] = false;
             ctx["failure"] = json::object{{"stage", ""}, {"reason", ""}, {"attempts", 0}, {"routes", 0}};
+            const store::ClaimRecord *from = nullptr; // the newest route to this stage, as the host picks it
             for (const auto &r : in.claims)
-                if (r.issue_id == issue->id && r.routed_to == s->name)
-                    ctx["failure"] = json::object{
-                        {"stage", r.stage}, {"reason", r.route_reason}, {"attempts", r.failures}, {"routes", r.routes}};
+                if (r.issue_id == issue->id && r.routed_to == s->name && (!from || r.updated_at > from->updated_at)) from = &r;
+            if (from)
+                ctx["failure"] = json::object{{"stage", from->stage},
+                                              {"reason", from->route_reason},
+                                              {"attempts", from->failures},
+                                              {"routes", from->routes}};
             if (s->before_run)
                 out += "      before_run:\n" +
                        indent(hook_text(*s->before_run, "issue.stages." + s->name + ".hooks.before_run", ctx), "        | ");

@@ -214,7 +214,8 @@ void Intake::prune(const std::vector<Issue> &pulled, Clock::time_point started,
 // ---- reconciliation ----------------------------------------------------------------------------
 
 std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked,
-                                    Clock::time_point started, const std::vector<PairKey> &running) {
+                                    Clock::time_point started, const std::vector<PairKey> &running,
+                                    const StageState &stage_state_of) {
     std::map<std::string, const Issue *> by_id;
     for (const auto &i : fresh)
         by_id[i.id] = &i;
@@ -246,7 +247,8 @@ std::vector<Stop> Intake::reconcile(const std::vector<Issue> &fresh, const std::
             const Issue &issue = *it->second;
             if (terminal(issue.state))
                 stops.push_back({key, CancelReason::terminal, "the issue reached terminal state '" + issue.state + "'"});
-            else if (const std::string *state = stage_state(key.second); state && issue.state != *state)
+            else if (const std::string *state = stage_state_of ? stage_state_of(key) : stage_state(key.second);
+                     state && issue.state != *state)
                 stops.push_back({key, CancelReason::left, "the issue moved to state '" + issue.state + "'"});
         });
     return stops;

@@ -96,8 +96,11 @@ class Intake {
     // (`asked`; a pull's absence only triggers that refresh); it counts only when nothing newer
     // is known than the refresh that observed it, and stops runs only when two refreshes in a row
     // confirm it: a tracker's momentary hiccup cancels nothing.
+    // `stage_state` gives the state a running pair's stage takes (the stage of the config it was
+    // dispatched under, after a reload; nullptr: none); empty: the current config's.
+    using StageState = std::function<const std::string *(const PairKey &)>;
     std::vector<Stop> reconcile(const std::vector<Issue> &fresh, const std::set<std::string> &asked, Clock::time_point started,
-                                const std::vector<PairKey> &running);
+                                const std::vector<PairKey> &running, const StageState &stage_state = {});
 
     bool terminal(const std::string &state) const;
 

@@ -130,7 +130,8 @@ struct Orchestrator::Impl {
         if (!feed.empty()) feed.publish(Change{kind, id, stage, util::rfc3339_utc(clock.wall_now()), std::move(data)});
     }
 
-    // A claim moved to retry_queued or blocked (or went): listeners hear its new view.
+    // A claim moved to retry_queued or blocked (or went): listeners hear its new view. A routed
+    // claim is not a block anyone must act on: the route announces itself (`routed`).
     void publish_claim(const PairKey &key) {
         if (feed.empty()) return;
         const Claim *c = claims.find(key);
@@ -138,7 +139,7 @@ struct Orchestrator::Impl {
             publish("released", key.first, key.second);
         else if (c->state == ClaimState::retry_queued)
             publish("retry_queued", key.first, key.second, to_json(surface->retry_view(key, *c)));
-        else if (c->state == ClaimState::blocked)
+        else if (c->state == ClaimState::blocked && c->routed_to.empty())
             publish("blocked", key.first, key.second, to_json(surface->blocked_view(key, *c)));
     }
 
@@ -304,7 +305,11 @@ struct Orchestrator::Impl {
         for (const auto &i : fresh)
             if (auto a = active.find(i.id); a != active.end())
                 if (std::any_of(live.begin(), live.end(), [&](const PairKey &k) { return k.first == i.id; })) a->second.issue = i;
-        for (const Stop &s : intake->reconcile(fresh, asked, started, live))
+        auto stage_state = [this](const PairKey &key) -> const std::string * {
+            const workflow::Stage *s = stage_of(key);
+            return s ? &s->state : nullptr;
+        };
+        for (const Stop &s : intake->reconcile(fresh, asked, started, live, stage_state))
             guard(s.key.first, s.key.second, [&] { sessions->cancel(s.key, s.why, s.detail); });
     }
 
@@ -473,7 +478,7 @@ struct Orchestrator::Impl {
                                      {"failure", failure_context(id, stage_name)}};
         launcher->prepare_stage(
             a.issue, a.workdir, *stage, std::move(run_info),
-            guard.wrap(id, stage_name, [this, id, stage_name, resume](StepResult r) {
+            guard.wrap(id, stage_name, [this, id, stage_name, stage, resume](StepResult r) {
                 if (!r.ok || stopping) {
                     if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
                     stage_ended(id, stage_name, r.ok ? Outcome::dropped : Outcome::failed, r.error);
@@ -486,7 +491,7 @@ struct Orchestrator::Impl {
                 }
                 const ActiveIssue &a = active.at(id);
                 const Claim *c = claims.find({id, stage_name});
-                sessions->start(a.issue, a.workdir, stage_name, std::move(r.value), c ? c->runs : 1, resume);
+                sessions->start(a.issue, a.workdir, *stage, std::move(r.value), c ? c->runs : 1, resume);
             }));
     }
 
@@ -535,9 +540,9 @@ struct Orchestrator::Impl {
             std::erase(a->second.waiting, stage);
             if (a->second.running.empty()) active.erase(a);
         }
-        if (stopping || removal_pending.count(id) || !st) {
-            // Stopping, the issue is terminal, or the stage is not in the workflow any more:
-            // nothing follows, whatever the outcome.
+        if (stopping || removal_pending.count(id) || !st || !find_stage(stage)) {
+            // Stopping, the issue is terminal, or a reload removed the stage: nothing follows,
+            // whatever the outcome.
             claims.release(key);
         } else {
             std::expected<Decision, std::string> d = Decision{};
@@ -547,9 +552,15 @@ struct Orchestrator::Impl {
                 d = claims.completed(key, known && known->state == st->state);
                 break;
             }
-            case Outcome::failed:
-                d = claims.failed(key, reason, end ? end->not_before_sec : 0, st->on_fail);
+            case Outcome::failed: {
+                // on_fail answers the agent's failure at this stage: a failed setup, before_run
+                // or prompt is retried, and an issue the agent moved on is not moved back.
+                const Issue *known = intake->newest(id);
+                bool agent_failed_here = end && end->after_run && known && known->state == st->state;
+                d = claims.failed(key, reason, end ? end->not_before_sec : 0,
+                                  agent_failed_here ? st->on_fail : workflow::FailurePolicy{});
                 break;
+            }
             case Outcome::input_required:
                 // Parked even when the agent completed its turn: if it moved the issue on anyway,
                 // the next intake sees the state change and clears the park, as any block.
@@ -602,7 +613,7 @@ struct Orchestrator::Impl {
             std::string why = "failed; on_fail names stage '" + d.target +
                               "', which the reloaded workflow does not have; last error: " + d.reason;
             spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
-            claims.block(key, why);
+            claims.route_failed(key, why);
             publish_claim(key);
             return;
         }
@@ -611,18 +622,17 @@ struct Orchestrator::Impl {
                      state, d.reason);
         intake->write("set-state", key.first, state, guard.wrap(key.first, key.second, [this, key, d, state](StepResult r) {
             const Claim *c = claims.find(key);
-            if (!c || c->state != ClaimState::blocked || !c->routed_to.empty()) return; // an operator or cleanup acted meanwhile
+            if (!c || !c->route_pending) return; // an operator or a cleanup acted meanwhile
             if (!r.ok) {
                 std::string why = "failed; on_fail could not route to stage '" + d.target + "': setting state '" + state +
                                   "' failed: " + r.error + "; last error: " + d.reason;
                 spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
-                claims.block(key, why);
+                claims.route_failed(key, why);
                 publish_claim(key);
                 return;
             }
             intake->learn_state(key.first, state, intake->now());
-            claims.routed(key, d.target);
-            publish_claim(key);
+            claims.routed(key);
             publish("routed", key.first, key.second, boost::json::object{{"to", d.target}, {"state", state}});
             request_intake(); // the target stage starts now, not an idle_sec later
         }));
@@ -769,7 +779,7 @@ struct Orchestrator::Impl {
     // Each intake first looks at the workflow file: an edit is reloaded (once per edit).
     void reload_if_edited() {
         std::optional<FileStamp> now = stamp_of(cfg->workflow_path);
-        if (now && workflow_stamp && *now != *workflow_stamp) reload("the file changed");
+        if (now && now != workflow_stamp) reload("the file changed"); // (unreadable at the last look: changed too)
     }
 
     // Reads the workflow again and, when it passes every check `run` makes at start, applies it
@@ -792,19 +802,24 @@ struct Orchestrator::Impl {
         }
         const workflow::Config &now = cfg.adopt(std::move(*next));
         claims.set_policy(now.scheduling);
-        // Queued and blocked pairs of stages the edit removed have nothing to run.
+        // Queued and blocked pairs of stages the edit removed have nothing to run, nor has a
+        // route to a removed stage anything to wait for.
         size_t dropped = 0;
         for (const auto &[key, claim] : claims.all())
-            if (claim.state != ClaimState::running && !find_stage(key.second)) {
+            if (claim.state != ClaimState::running &&
+                (!find_stage(key.second) || (!claim.routed_to.empty() && !find_stage(claim.routed_to)))) {
                 retry_timers.erase(key);
                 claims.release(key);
                 publish_claim(key);
                 ++dropped;
             }
-        spdlog::info("workflow reloaded ({}) generation={} stages={} agents={} max_issue_concurrency={}{}; running sessions "
-                     "keep the config they started with",
-                     why, cfg.generation(), now.stages.size(), now.agents.size(), now.max_issue_concurrency,
-                     dropped ? fmt::format("; {} queued or blocked pair(s) of removed stages released", dropped) : "");
+        spdlog::info(
+            "workflow reloaded ({}) generation={} stages={} agents={} max_issue_concurrency={}{}; running sessions "
+            "keep the config they started with",
+            why, cfg.generation(), now.stages.size(), now.agents.size(), now.max_issue_concurrency,
+            dropped ? fmt::format("; {} queued, blocked or routed pair(s) released (their stage or route target was removed)",
+                                  dropped)
+                    : "");
         publish("reloaded", "", "", boost::json::object{{"generation", cfg.generation()}});
     }
 

@@ -140,16 +140,15 @@ std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentPr
 
 bool SessionSupervisor::resumes(const std::string &agent) const { return resuming_agents_.count(agent) > 0; }
 
-void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const std::string &stage_name, std::string prompt,
+void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage, std::string prompt,
                               int64_t attempt, const ConversationToResume &resume) {
     const std::string &id = issue.id;
+    const std::string &stage_name = stage.name;
     PairKey key{id, stage_name};
-    const workflow::Stage *s = nullptr;
-    for (const auto &st : cfg_->stages)
-        if (st.name == stage_name) s = &st;
-    const workflow::AgentProfile *chosen = s ? cfg_->agent(agent_for(*s, issue)) : nullptr;
-    if (!chosen) { // a reload took the stage (or its profile) away while it was being prepared
-        spdlog::info("session not started issue_id={} stage={}: the reloaded workflow no longer has it", id, stage_name);
+    const workflow::AgentProfile *chosen = cfg_->agent(agent_for(stage, issue));
+    if (!chosen || !profile_json_.count(chosen->name)) { // a reload took the profile away while the run was prepared
+        spdlog::info("session not started issue_id={} stage={}: the reloaded workflow no longer has agent profile '{}'", id,
+                     stage_name, agent_for(stage, issue));
         on_ended_(key, SessionEnd{Outcome::dropped, "", false});
         return;
     }

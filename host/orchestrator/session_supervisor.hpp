@@ -75,7 +75,8 @@ class SessionSupervisor {
     // run's record keeps it). `resume_conversation`: the agent's conversation to continue (empty:
     // a fresh one), continued only when the profile the issue chooses now is still `agent`, the
     // profile that holds it (a label may have changed the choice since the prompt was made).
-    void start(const Issue &issue, const std::filesystem::path &workdir, const std::string &stage, std::string prompt,
+    // `stage` is the stage as the pair was dispatched (the config generation it started under).
+    void start(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage, std::string prompt,
                int64_t attempt, const ConversationToResume &resume = {});
     // Whether runs of the agent profile continue conversations (`resume: true` on a runtime whose
     // plugin can).

@@ -80,6 +80,14 @@ void Diagnostics::invalid_route(const std::string &p, const std::string &stage, 
     items.push_back({Severity::error, p, "invalid_route", stage, false, "'" + p + "' " + why});
 }
 
+void Diagnostics::on_fail_never_applies(const std::string &p, long long after, long long max_attempts) {
+    items.push_back({Severity::warning, p, "on_fail_never_applies", std::to_string(after), true,
+                     "'" + p + "' is " + std::to_string(after) + ", more than scheduling.max_attempts (" +
+                         std::to_string(max_attempts) +
+                         "): the pair is blocked by the retry policy before on_fail applies; lower it or raise "
+                         "scheduling.max_attempts"});
+}
+
 void Diagnostics::route_needs_writes(const std::string &p, const std::string &tracker) {
     items.push_back({Severity::warning, p, "route_needs_tracker_writes", tracker, false,
                      "'" + p + "' routes failures by setting the issue's state, which the '" + tracker +

@@ -42,6 +42,8 @@ struct Diagnostics {
     void unknown_stage(const std::string &pointer, const std::string &stage);
     // vik-host: an on_fail route that cannot move the issue (to itself, or within one state).
     void invalid_route(const std::string &pointer, const std::string &stage, const std::string &why);
+    // vik-host: on_fail.after_attempts above scheduling.max_attempts: the pair blocks first.
+    void on_fail_never_applies(const std::string &pointer, long long after, long long max_attempts);
     // vik-host: an on_fail route with a tracker that cannot set states (vik's command tracker).
     void route_needs_writes(const std::string &pointer, const std::string &tracker);
     void server_needs_token(const std::string &pointer, const std::string &host);

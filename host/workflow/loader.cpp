@@ -340,11 +340,15 @@ FailurePolicy on_fail(Reader &r, const YAML::Node &n, const std::string &p) {
 }
 
 // Every on_fail route names another stage that runs in another state (routing moves the issue
-// there), and the tracker must be able to set states.
+// there), and the tracker must be able to set states; a policy that waits for more failures than
+// the retry policy allows would never apply.
 void check_routes(Reader &r, const Config &c) {
     for (const auto &s : c.stages) {
-        if (s.on_fail.kind != FailurePolicy::route) continue;
+        if (s.on_fail.kind == FailurePolicy::retry) continue;
         std::string p = "issue.stages." + s.name + ".on_fail";
+        if (s.on_fail.after_attempts > c.scheduling.max_attempts)
+            r.diags().on_fail_never_applies(p + ".after_attempts", s.on_fail.after_attempts, c.scheduling.max_attempts);
+        if (s.on_fail.kind != FailurePolicy::route) continue;
         const Stage *target = nullptr;
         for (const auto &t : c.stages)
             if (t.name == s.on_fail.stage) target = &t;
@@ -442,7 +446,6 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (n["on_fail"].IsDefined()) s.on_fail = on_fail(r, n["on_fail"], p + ".on_fail");
         c.stages.push_back(std::move(s));
     }
-    check_routes(r, c);
 }
 
 void load_scheduling(Reader &r, const YAML::Node &root, Config &c) {
@@ -568,6 +571,7 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         load_issues(r, root, c);
         load_issue(r, root, c);
         load_scheduling(r, root, c);
+        check_routes(r, c); // needs every stage and the scheduling rules
         load_server(r, root, c);
         load_notify(r, root, c);
         // vik warns about unknown top-level fields after every section (config/mod.rs).

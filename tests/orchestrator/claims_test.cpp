@@ -294,10 +294,14 @@ TEST_CASE("claims: on_fail block blocks at the first failure, a route waits for 
         CHECK(c.last_error == "failed 2 time(s); routed to stage 'fix' (route 1 of 1); last error: boom 2");
         CHECK(c.routes == 1);
         CHECK(c.route_reason == "boom 2");
-        // Until the tracker took the new state, the pair is an ordinary block.
+        CHECK(c.routed_to == "fix");
+        // Until the tracker took the new state the pair is not dispatched again, but a pull that
+        // saw the new state first does not clear it (the route and its count stay).
+        CHECK(c.route_pending);
         CHECK_FALSE(t.dispatchable(k));
-        CHECK_FALSE(t.routed_to("ENG-1", "fix").has_value());
-        t.routed(k, "fix");
+        CHECK(t.clear_blocks_on_state_change("ENG-1", "fixing") == 0);
+        REQUIRE(t.routed(k));
+        CHECK_FALSE(t.routed(k)); // once
         CHECK(t.dispatchable(k));
         auto from = t.routed_to("ENG-1", "fix");
         REQUIRE(from.has_value());
@@ -321,6 +325,24 @@ TEST_CASE("claims: on_fail block blocks at the first failure, a route waits for 
         auto queued = t.retry_now("ENG-1", "");
         REQUIRE(queued.size() == 1);
         CHECK(t.find(k)->routes == 0);
+    }
+    SECTION("a failed route write, and a block over a route, leave an ordinary block") {
+        ClaimTable t(policy());
+        FailurePolicy to_fix{FailurePolicy::route, "fix", 1};
+        t.start(k, "testing");
+        REQUIRE(t.failed(k, "boom", 0, to_fix).value().kind == Decision::route);
+        t.route_failed(k, "could not set the state");
+        CHECK(t.find(k)->routes == 0); // not counted
+        CHECK(t.find(k)->routed_to.empty());
+        CHECK(t.find(k)->last_error == "could not set the state");
+        CHECK_FALSE(t.dispatchable(k));
+        CHECK(t.clear_blocks_on_state_change("ENG-1", "other") == 1); // an ordinary block again
+        t.start(k, "testing");
+        REQUIRE(t.failed(k, "boom", 0, to_fix).value().kind == Decision::route);
+        REQUIRE(t.routed(k));
+        t.block(k, "internal error: x"); // a fault over a routed claim
+        CHECK_FALSE(t.dispatchable(k));
+        CHECK(t.find(k)->routed_to.empty());
     }
     SECTION("a rate-limited failure is never routed") {
         ClaimTable t(policy());

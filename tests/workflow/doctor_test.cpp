@@ -276,6 +276,11 @@ TEST_CASE("doctor: on_fail names another stage of another state, and routes need
     auto zero = doctor(file, "{to: fix, after_attempts: 0}");
     CHECK_THAT(zero.out,
                Catch::Contains("[error] 'issue.stages.test.on_fail.after_attempts' expected to be great than 0, got 0"));
+    auto late = doctor(file, "{to: block, after_attempts: 5}");
+    CHECK(late.exit_code == 0);
+    CHECK_THAT(late.out, Catch::Contains("[warning] 'issue.stages.test.on_fail.after_attempts' is 5, more than "
+                                         "scheduling.max_attempts (3): the pair is blocked by the retry policy before on_fail "
+                                         "applies"));
     auto unknown_key = doctor(file, "{to: fix, after: 2}");
     CHECK_THAT(unknown_key.out, Catch::Contains("[warning] unknown field 'issue.stages.test.on_fail.after'"));
 
