@@ -21,6 +21,7 @@
 #include "orchestrator/claims.hpp"
 #include "orchestrator/durable_state.hpp"
 #include "orchestrator/fault_guard.hpp"
+#include "orchestrator/gate_runner.hpp"
 #include "orchestrator/intake.hpp"
 #include "orchestrator/operator_control.hpp"
 #include "orchestrator/scheduler_surface.hpp"
@@ -82,6 +83,7 @@ struct Orchestrator::Impl {
     FaultGuard guard{
         [this](const std::string &id, const std::string &stage, const std::string &what) { on_fault(id, stage, what); }};
     BlockingRunner runner{io, clock, static_cast<size_t>(std::max(1, options.worker_threads)), [this] { maybe_exit(); }};
+    GateRunner gates{io, clock, processes, guard};
     CallBudgets budgets = CallBudgets::from(cfg.get());
     workspace::Layout layout{cfg->issues_dir(), cfg->sessions_dir()};
     asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
@@ -109,6 +111,7 @@ struct Orchestrator::Impl {
     // under (kept alive by LiveConfig).
     std::map<PairKey, const workflow::Stage *> launched;
     std::set<std::string> removal_pending, removing; // workspaces to clean
+    std::set<std::string> gating;                    // issues whose completed run waits for its gate
     std::optional<FileStamp> workflow_stamp;         // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
@@ -362,6 +365,10 @@ struct Orchestrator::Impl {
         for (const auto &s : cfg->stages)
             if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
         if (matching.empty()) return;
+        if (gating.count(issue.id)) { // the run that moved it on stands only if its gate passes
+            status.waiting.push_back({issue.id, issue.title, issue.state, "waits for a stage's gate"});
+            return;
+        }
         if (waits_on_blocker(issue, state_by_id, cfg->scheduling.terminal_states)) {
             spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for its blockers"});
@@ -516,7 +523,63 @@ struct Orchestrator::Impl {
         if (!st) return stage_ended(id, stage, end.outcome, end.reason, &end);
         launcher->after_run(issue, workdir, *st, guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
             if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
-            stage_ended(id, stage, end.outcome, end.reason, &end);
+            check_gate(id, stage, end);
+        }));
+    }
+
+    // A completed run of a stage with a gate stands only if the gate's command passes
+    // (gate_runner.hpp). A failed gate is the run's failure, with the command's last lines as
+    // its reason (retried, routed by on_fail or blocked as any failure); an issue the agent had
+    // moved on goes back to the stage's state first, so the stage can run again.
+    void check_gate(const std::string &id, const std::string &stage, SessionEnd end) {
+        const workflow::Stage *st = stage_of({id, stage});
+        auto a = active.find(id);
+        if (end.outcome != Outcome::completed || !st || !st->gate.command || stopping || removal_pending.count(id) ||
+            a == active.end())
+            return stage_ended(id, stage, end.outcome, end.reason, &end);
+        Issue issue = a->second.issue;
+        if (const Issue *known = intake->newest(id)) issue = *known;
+        StageLauncher::GateCommand cmd;
+        try {
+            cmd = launcher->gate_command(issue, a->second.workdir, *st);
+        } catch (const std::exception &e) {
+            return stage_ended(id, stage, Outcome::failed, std::string("gate command could not be rendered: ") + e.what(), &end);
+        }
+        gating.insert(id);
+        spdlog::info("gate started issue_id={} stage={}", id, stage);
+        auto limit = std::chrono::milliseconds(seconds_to_ms(st->gate.timeout_sec));
+        gates.run({id, stage}, cmd.script, a->second.workdir, std::move(cmd.env), limit,
+                  guard.wrap(id, stage, [this, id, stage, end, st](GateResult r) {
+                      gating.erase(id);
+                      if (r.passed) {
+                          spdlog::info("gate passed issue_id={} stage={}", id, stage);
+                          return stage_ended(id, stage, Outcome::completed, end.reason, &end);
+                      }
+                      std::string why = "gate failed: " + r.reason;
+                      spdlog::warn("gate failed issue_id={} stage={}: {}", id, stage, r.reason);
+                      gate_failed(id, stage, *st, std::move(why), end);
+                  }));
+    }
+
+    // Where did the agent leave the issue? (It may have moved it through the tracker itself.) An
+    // issue moved on goes back to the stage's state, then the failure takes its course.
+    void gate_failed(const std::string &id, const std::string &stage, const workflow::Stage &st, std::string why,
+                     const SessionEnd &end) {
+        intake->fetch({id}, guard.wrap(id, stage, [this, id, stage, &st, why, end](Observation o) {
+            std::optional<Issue> now;
+            if (o.result) now = intake->refreshed(id, *o.result, o.started);
+            if (!now)
+                if (const Issue *known = intake->newest(id)) now = *known;
+            if (stopping || removal_pending.count(id) || !now || now->state == st.state || terminal(now->state))
+                return stage_ended(id, stage, Outcome::failed, why, &end);
+            intake->write("set-state", id, st.state, guard.wrap(id, stage, [this, id, stage, &st, why, end](StepResult w) {
+                if (!w.ok)
+                    return stage_ended(id, stage, Outcome::blocked_by_fault,
+                                       why + "; the issue could not be moved back to '" + st.state + "': " + w.error, &end);
+                intake->learn_state(id, st.state, intake->now());
+                spdlog::info("issue moved back issue_id={} state={}: its gate failed", id, st.state);
+                stage_ended(id, stage, Outcome::failed, why, &end);
+            }));
         }));
     }
 

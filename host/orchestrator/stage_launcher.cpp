@@ -1,12 +1,14 @@
 #include "orchestrator/stage_launcher.hpp"
 
 #include "orchestrator/template_context.hpp"
+#include "security/secret_environment.hpp"
 #include "template/template.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace vik::orchestrator {
@@ -144,6 +146,21 @@ void StageLauncher::prepare_stage(const Issue &issue, const fs::path &workdir, c
             }
         },
         std::move(done));
+}
+
+StageLauncher::GateCommand StageLauncher::gate_command(const Issue &issue, const fs::path &workdir,
+                                                       const workflow::Stage &stage) const {
+    GateCommand g;
+    json::object ctx = issue_context(base_, issue, workdir, stage.name);
+    g.script = tmpl::render_shell(stage.gate.command.value_or(""), "issue.stages." + stage.name + ".gate.command", ctx);
+    std::map<std::string, std::string> env;
+    for (auto &[k, v] : security::full_environment())
+        env[k] = v;
+    for (auto &[k, v] : issue_environment(cfg_.get(), issue, workdir, stage.name, plugin_dirs_))
+        env[k] = v;
+    for (auto &[k, v] : env)
+        g.env.push_back(k + "=" + v);
+    return g;
 }
 
 void StageLauncher::after_run(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage,

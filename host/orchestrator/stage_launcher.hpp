@@ -47,6 +47,15 @@ class StageLauncher {
     void prepare_stage(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
                        boost::json::object run_info, std::function<void(StepResult)> done);
 
+    // The stage's gate command as the shell runs it (its values escaped, as in hooks) and its
+    // environment: the host's, with the issue's VIK_* variables (a gate is the team's own
+    // check, like a hook). Loop thread; throws tmpl::TemplateError.
+    struct GateCommand {
+        std::string script;
+        std::vector<std::string> env;
+    };
+    GateCommand gate_command(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage) const;
+
     // after_run of a session that completed or failed.
     void after_run(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
                    std::function<void(StepResult)> done);

@@ -50,6 +50,13 @@ struct FailurePolicy {
     int64_t after_attempts = 1; // block, route: failed attempts in a row (retried until then) before it applies
 };
 
+// A check that decides whether a completed run stands (issue.stages.X.gate; docs/scheduling.md,
+// "Gates").
+struct Gate {
+    std::optional<std::string> command; // shell template run in the workspace; exit 0 passes
+    double timeout_sec = 600;
+};
+
 struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
@@ -65,6 +72,7 @@ struct Stage {
     // kDefaultResumePrompt.
     std::optional<std::string> resume_prompt;
     FailurePolicy on_fail; // vik-host
+    Gate gate;             // vik-host
 };
 
 // What a resumed conversation is told when the stage names no resume_prompt: the conversation

@@ -397,7 +397,8 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         if (is_blank(s.name)) r.diags().empty_str("issue.stages");
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
-        r.unknown_fields(n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks", "on_fail"});
+        r.unknown_fields(
+            n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks", "on_fail", "gate"});
         YAML::Node when = r.required(n, "when", p + ".when");
         if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
         r.unknown_fields(when, p + ".when", {"state"});
@@ -444,6 +445,13 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
             s.after_run = hook(r, c, hooks, "after_run", p + ".hooks");
         }
         if (n["on_fail"].IsDefined()) s.on_fail = on_fail(r, n["on_fail"], p + ".on_fail");
+        if (YAML::Node gate = r.section(n, "gate", p + ".gate"); gate.IsDefined()) {
+            r.unknown_fields(gate, p + ".gate", {"command", "timeout_sec"});
+            s.gate.command = r.string(r.required(gate, "command", p + ".gate.command"), p + ".gate.command");
+            remember_position(c, p + ".gate.command", gate["command"]);
+            if (is_blank(*s.gate.command)) r.diags().empty_str(p + ".gate.command");
+            s.gate.timeout_sec = r.seconds(gate, "timeout_sec", p + ".gate.timeout_sec", 600, false);
+        }
         c.stages.push_back(std::move(s));
     }
 }

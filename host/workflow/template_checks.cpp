@@ -82,6 +82,7 @@ void check_templates(const Config &c, Diagnostics &d) {
         inline_template(p + ".resume_prompt", s.resume_prompt, Kind::text);
         inline_template(p + ".hooks.before_run", s.before_run, Kind::shell);
         inline_template(p + ".hooks.after_run", s.after_run, Kind::shell);
+        inline_template(p + ".gate.command", s.gate.command, Kind::shell);
         if (!s.prompt_file) continue;
         std::ifstream in(*s.prompt_file, std::ios::binary);
         if (!in) {

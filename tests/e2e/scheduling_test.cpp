@@ -365,6 +365,35 @@ esac
     CHECK(p.session_files("RT-1").size() == 3);
 }
 
+TEST_CASE("gates: a failing check sends the issue back with its output, a passing one lets the move stand",
+          "[scheduling][e2e][gates]") {
+    Project p;
+    std::string dir = shell_quote(p.dir.path.string());
+    // The first run leaves a failing result, the second a passing one; each moves the issue on.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + dir + "/prompts.log\nif [ -e " + dir +
+                            "/built ]; then echo PASS > result.txt; else echo FAIL > result.txt; touch " + dir +
+                            "/built; fi\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" review > /dev/null\n"
+                            "echo '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"E-1","title":"t","state":"build"}])");
+    write_file(p.workflow(),
+               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
+                   "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                   "issue:\n  stages:\n    build:\n      when: {state: build}\n      agent: bot\n"
+                   "      prompt: 'build {{ attempt }} {{ last_error }}'\n"
+                   "      gate: {command: 'grep -q PASS result.txt || { echo \"3 tests failed\"; exit 1; }'}\n"
+                   "scheduling: {retry_base_sec: 1}\n");
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    bool passed = wait_until([&] { return host->stdout_text().find("gate passed issue_id=E-1") != std::string::npos; }, 60s);
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+    INFO(host->stdout_text());
+    REQUIRE(passed);
+    CHECK_THAT(host->stdout_text(), Catch::Contains("gate failed issue_id=E-1 stage=build: exited with code 1: 3 tests failed"));
+    CHECK_THAT(host->stdout_text(), Catch::Contains("issue moved back issue_id=E-1 state=build: its gate failed"));
+    CHECK(read_file(p.dir / "prompts.log") == "build 1 \nbuild 2 gate failed: exited with code 1: 3 tests failed\n");
+    CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "review");
+}
+
 TEST_CASE("reload: SIGHUP reloads the workflow, a refused edit keeps the running config", "[scheduling][e2e][reload]") {
     Project p;
     fs::path prompts = p.dir / "prompts.log";

@@ -6,7 +6,6 @@
 #include "orchestrator/scheduler_harness.hpp"
 #include "store/sqlite_store.hpp"
 
-#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,10 +15,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string issue_state(const Project &p) {
-    return std::string(boost::json::parse(read_file(p.dir / "issues.json")).at(0).at("state").as_string());
-}
 
 // test always fails; fix logs its prompt, moves the issue back to testing and completes.
 std::string agent_script(const Project &p) {
@@ -60,7 +55,7 @@ TEST_CASE("routing: a stage failing after_attempts times moves its issue to the 
         h.start(wf, db.get());
         // The first failure is retried with the usual backoff...
         REQUIRE(h.run_until([&] { return h.view().retrying.size() == 1; }));
-        CHECK(issue_state(p) == "testing");
+        CHECK(first_issue_state(p) == "testing");
         // ...the second routes: the tracker moves the issue, the fix stage starts at once (no idle_sec wait).
         h.advance(10s);
         REQUIRE(h.run_until([&] { return lines(prompts) == 3; }));
@@ -82,7 +77,7 @@ TEST_CASE("routing: a stage failing after_attempts times moves its issue to the 
         CHECK(kinds("routed") == 1);
         CHECK(kinds("blocked") == 0);
         // fix moved the issue back to testing (its continuation check sees that and releases).
-        REQUIRE(h.run_until([&] { return issue_state(p) == "testing" && h.view().running.empty(); }));
+        REQUIRE(h.run_until([&] { return first_issue_state(p) == "testing" && h.view().running.empty(); }));
         h.advance(1s);
         h.settle();
         REQUIRE(db->flush(5s).has_value());
@@ -103,11 +98,11 @@ TEST_CASE("routing: a stage failing after_attempts times moves its issue to the 
     CHECK(lines(prompts) == 5);
     CHECK(second.view().blocked[0].reason ==
           std::string("failed 2 time(s) after 1 route(s) to stage 'fix' (scheduling.max_routes = 1); last error: ") + kExit1);
-    CHECK(issue_state(p) == "testing");
+    CHECK(first_issue_state(p) == "testing");
     // Blocked stays blocked: no route, no run.
     second.next_intake(60s);
     CHECK(lines(prompts) == 5);
-    CHECK(issue_state(p) == "testing");
+    CHECK(first_issue_state(p) == "testing");
 }
 
 TEST_CASE("routing: on_fail block blocks at the first failure, and a tracker that cannot set states blocks the route",

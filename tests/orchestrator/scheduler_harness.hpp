@@ -24,6 +24,7 @@
 #include "workflow/loader.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -183,6 +184,12 @@ inline size_t lines(const std::filesystem::path &file) {
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) return 0;
     return count(read_file(file), "\n");
+}
+
+// The state of the first issue in the project's issues.json (the file tracker's file, which
+// set-state rewrites).
+inline std::string first_issue_state(const Project &p) {
+    return std::string(boost::json::parse(read_file(p.dir / "issues.json")).at(0).at("state").as_string());
 }
 
 // The pull prints issues.json (the test rewrites it between cycles).

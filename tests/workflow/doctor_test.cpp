@@ -297,3 +297,28 @@ TEST_CASE("doctor: on_fail names another stage of another state, and routes need
     CHECK_THAT(bad_type.err, Catch::Contains("'issue.stages.test.on_fail': invalid type: expected retry, block, a stage's name "
                                              "or a map, found a list"));
 }
+
+TEST_CASE("doctor: a gate needs a command, which is checked as a shell template", "[doctor][gates]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &gate) {
+        write_file(dir / "workflow.yml",
+                   "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: ./pull.sh}}\n"
+                   "issue:\n  stages:\n    build:\n      when: {state: build}\n      agent: coder\n"
+                   "      prompt: hi\n      gate: " +
+                       gate + "\n");
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    CHECK(doctor("{command: make test, timeout_sec: 900}").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK_THAT(doctor("{command: ''}").out, Catch::Contains("[error] 'issue.stages.build.gate.command' cannot be empty string"));
+    CHECK_THAT(doctor("{command: make, timeout_sec: 0}").out,
+               Catch::Contains("[error] 'issue.stages.build.gate.timeout_sec' expected to be great than 0, got 0"));
+    CHECK_THAT(doctor("{command: make, retries: 2}").out,
+               Catch::Contains("[warning] unknown field 'issue.stages.build.gate.retries'"));
+    auto unsafe = doctor("{command: 'eval {{ issue.title }}'}");
+    CHECK(unsafe.exit_code == 1);
+    CHECK_THAT(unsafe.out, Catch::Contains("[error] 'issue.stages.build.gate.command' substitutes a value where the shell cannot "
+                                           "be kept from running it"));
+    auto missing = doctor("{timeout_sec: 5}");
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
+}
