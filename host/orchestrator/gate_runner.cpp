@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <fmt/format.h>
 
 #include <csignal>
 #include <deque>
@@ -61,6 +62,7 @@ void GateRunner::run(const PairKey &key, const std::string &script, const std::f
     cb.on_exit = [this, key](process::ExitStatus status) {
         asio::post(io_, [this, key, status] { guard_(key.first, key.second, [&] { finish(key, status); }); });
     };
+    g.timer = clock_.make_timer(io_);
     try {
         g.handle = processes_.spawn(spec, std::move(cb));
     } catch (const std::exception &e) {
@@ -68,13 +70,17 @@ void GateRunner::run(const PairKey &key, const std::string &script, const std::f
         gates_.erase(key);
         return finished(GateResult{false, std::string("the gate could not start: ") + e.what()});
     }
-    g.timer = clock_.make_timer(io_);
     g.timer->start(limit, [this, key] {
         auto it = gates_.find(key);
-        if (it == gates_.end()) return;
+        if (it == gates_.end() || it->second.handle->exited()) return; // it ended in time; its answer is on its way
         it->second.timed_out = true;
         it->second.handle->kill(SIGKILL);
     });
+}
+
+void GateRunner::cancel(const std::string &issue_id) {
+    for (auto it = gates_.lower_bound(PairKey{issue_id, std::string()}); it != gates_.end() && it->first.first == issue_id; ++it)
+        if (it->second.handle) it->second.handle->kill(SIGKILL);
 }
 
 void GateRunner::finish(const PairKey &key, process::ExitStatus status) {
@@ -82,11 +88,11 @@ void GateRunner::finish(const PairKey &key, process::ExitStatus status) {
     if (it == gates_.end()) return;
     Gate g = std::move(it->second);
     gates_.erase(it);
-    g.timer->cancel();
+    if (g.timer) g.timer->cancel();
     GateResult r;
     r.passed = !g.timed_out && status.exit_code == 0;
     if (!r.passed) {
-        r.reason = g.timed_out              ? "timed out after " + std::to_string(g.limit.count() / 1000) + " s"
+        r.reason = g.timed_out              ? fmt::format("timed out after {:g} s", static_cast<double>(g.limit.count()) / 1000)
                    : status.term_signal > 0 ? "killed by signal " + std::to_string(status.term_signal)
                                             : "exited with code " + std::to_string(status.exit_code);
         if (std::string out = g.tail->text(); !out.empty()) r.reason += ": " + out;

@@ -44,6 +44,9 @@ class GateRunner {
     void run(const PairKey &key, const std::string &script, const std::filesystem::path &workdir, std::vector<std::string> env,
              std::chrono::milliseconds limit, std::function<void(GateResult)> done);
 
+    // Kills the issue's running gates; each still answers (a failed gate), as a stop does.
+    void cancel(const std::string &issue_id);
+
     // The output lines a failure reason keeps, and its bound in bytes.
     static constexpr size_t kTailLines = 20, kTailBytes = 2048;
 

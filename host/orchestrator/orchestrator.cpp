@@ -111,7 +111,7 @@ struct Orchestrator::Impl {
     // under (kept alive by LiveConfig).
     std::map<PairKey, const workflow::Stage *> launched;
     std::set<std::string> removal_pending, removing; // workspaces to clean
-    std::set<std::string> gating;                    // issues whose completed run waits for its gate
+    std::set<PairKey> gating;                        // pairs whose completed run waits for its gate, until the pair's end
     std::optional<FileStamp> workflow_stamp;         // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
@@ -148,6 +148,11 @@ struct Orchestrator::Impl {
 
     bool terminal(const std::string &state) const { return intake->terminal(state); }
 
+    bool gating_issue(const std::string &id) const {
+        auto it = gating.lower_bound(PairKey{id, std::string()});
+        return it != gating.end() && it->first == id;
+    }
+
     // The stage of that name in the current config; nullptr when a reload removed it.
     const workflow::Stage *find_stage(const std::string &name) const {
         for (const auto &s : cfg->stages)
@@ -175,6 +180,9 @@ struct Orchestrator::Impl {
             if (id.empty()) return;
             std::string reason = "internal error: " + what;
             sessions->cancel_issue(id, CancelReason::fault, reason);
+            gates.cancel(id);
+            for (auto g = gating.lower_bound(PairKey{id, std::string()}); g != gating.end() && g->first == id;)
+                g = gating.erase(g);
             auto a = active.find(id);
             std::optional<std::string> state;
             if (const Issue *known = intake->newest(id))
@@ -365,7 +373,7 @@ struct Orchestrator::Impl {
         for (const auto &s : cfg->stages)
             if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
         if (matching.empty()) return;
-        if (gating.count(issue.id)) { // the run that moved it on stands only if its gate passes
+        if (gating_issue(issue.id)) { // the run that moved it on stands only if its gate passes
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for a stage's gate"});
             return;
         }
@@ -545,12 +553,13 @@ struct Orchestrator::Impl {
         } catch (const std::exception &e) {
             return stage_ended(id, stage, Outcome::failed, std::string("gate command could not be rendered: ") + e.what(), &end);
         }
-        gating.insert(id);
+        gating.insert({id, stage});
         spdlog::info("gate started issue_id={} stage={}", id, stage);
         auto limit = std::chrono::milliseconds(seconds_to_ms(st->gate.timeout_sec));
         gates.run({id, stage}, cmd.script, a->second.workdir, std::move(cmd.env), limit,
                   guard.wrap(id, stage, [this, id, stage, end, st](GateResult r) {
-                      gating.erase(id);
+                      // A stop or a terminal issue killed it: the pair simply ends.
+                      if (stopping || removal_pending.count(id)) return stage_ended(id, stage, end.outcome, end.reason, &end);
                       if (r.passed) {
                           spdlog::info("gate passed issue_id={} stage={}", id, stage);
                           return stage_ended(id, stage, Outcome::completed, end.reason, &end);
@@ -566,12 +575,15 @@ struct Orchestrator::Impl {
     void gate_failed(const std::string &id, const std::string &stage, const workflow::Stage &st, std::string why,
                      const SessionEnd &end) {
         intake->fetch({id}, guard.wrap(id, stage, [this, id, stage, &st, why, end](Observation o) {
-            std::optional<Issue> now;
-            if (o.result) now = intake->refreshed(id, *o.result, o.started);
-            if (!now)
-                if (const Issue *known = intake->newest(id)) now = *known;
-            if (stopping || removal_pending.count(id) || !now || now->state == st.state || terminal(now->state))
+            if (stopping || removal_pending.count(id) || !find_stage(stage))
                 return stage_ended(id, stage, Outcome::failed, why, &end);
+            // Not knowing where the agent left the issue, a retry could be dropped as "moved on"
+            // and the failed work go ahead: the pair is blocked for an operator instead.
+            if (!o.result)
+                return stage_ended(id, stage, Outcome::blocked_by_fault,
+                                   why + "; the issue could not be looked up to move it back: " + o.result.error(), &end);
+            std::optional<Issue> now = intake->refreshed(id, *o.result, o.started);
+            if (!now || now->state == st.state || terminal(now->state)) return stage_ended(id, stage, Outcome::failed, why, &end);
             intake->write("set-state", id, st.state, guard.wrap(id, stage, [this, id, stage, &st, why, end](StepResult w) {
                 if (!w.ok)
                     return stage_ended(id, stage, Outcome::blocked_by_fault,
@@ -592,6 +604,7 @@ struct Orchestrator::Impl {
                      const SessionEnd *end = nullptr) {
         PairKey key{id, stage};
         sessions->forget(key);
+        gating.erase(key); // the issue is held until its gated pair's end is decided
         if (end) claims.note_conversation(key, end->conversation);
         const workflow::Stage *st = stage_of(key); // its end is judged by the config it ran under
         launched.erase(key);
@@ -788,6 +801,7 @@ struct Orchestrator::Impl {
     void clean_terminal(const Issue &issue) {
         if (active.count(issue.id)) {
             claims.release_idle(issue.id);
+            gates.cancel(issue.id); // its end releases the pair (removal_pending)
             if (removal_pending.insert(issue.id).second)
                 spdlog::info("terminal cleanup deferred issue_id={}: {} stage(s) still running", issue.id,
                              active.at(issue.id).running.size());

@@ -282,6 +282,10 @@ struct LexerState {
     }
 
     void dispatch(char c) {
+        // A heredoc delimiter is a plain word: the shells differ on a substitution in it (dash
+        // reads a backtick one across lines, so the body starts elsewhere than a lexer thinks).
+        if (reading_delimiter && (c == '`' || c == '$') && top().kind != Kind::squote)
+            poison("a substitution or expansion in a heredoc delimiter");
         switch (top().kind) {
         case Kind::command:
         case Kind::subst:

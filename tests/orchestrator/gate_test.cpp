@@ -77,6 +77,24 @@ TEST_CASE("gates: a failed gate is routed by on_fail, and a gate that hangs is k
                    Catch::EndsWith("fix after build: gate failed: exited with code 1: checking G-2\n3 tests failed\n"));
         CHECK_THAT(h.log(), Catch::Contains("stage failed; routing issue_id=G-2 stage=build to stage=fix (state 'fixing')"));
     }
+    SECTION("closed while checking") {
+        SchedulerHarness h;
+        Project &p = h.project;
+        p.agent("agent.sh", "#!/bin/sh\ncat > /dev/null\necho '{\"kind\":\"completed\"}'\n");
+        p.issues(R"([{"id":"G-4","title":"t","state":"build"}])");
+        fs::path ran = p.dir / "gate-ran";
+        std::string wf = workflow(p, "", "scheduling: {terminal_states: [done]}\n");
+        wf.replace(wf.find("command: '"), 10, "command: 'touch " + ran.string() + "; exec sleep 1000; ");
+        h.start(wf);
+        REQUIRE(h.run_until([&] { return fs::exists(ran); }));
+        p.issues(R"([{"id":"G-4","title":"t","state":"done"}])");
+        h.next_intake(60s);
+        // The gate is killed with the issue's cleanup; the pair is released, the workspace removed.
+        REQUIRE(h.run_until([&] { return !fs::exists(p.workspace("G-4")); }));
+        CHECK(h.view().retrying.empty());
+        CHECK(h.view().blocked.empty());
+        CHECK(h.log().find("gate failed") == std::string::npos);
+    }
     SECTION("hung") {
         SchedulerHarness h;
         Project &p = h.project;

@@ -168,6 +168,10 @@ const std::vector<std::string> kRefused = {
     "cat <<'EOF'\n{{ issue.title }}\nEOF",
     "cat <<-EOF\n\t{{ issue.title }}\n\tEOF",
     "cat <<{{ issue.title }}\nx\n",
+    // A fuzzer finding: a backtick in a heredoc delimiter (dash reads it across lines, so the
+    // body starts where a lexer does not expect) and any expansion there.
+    "cat <<EO`x;touch C'NARY\n{ eval h CANARYEOF {{ issue.title }}",
+    "cat <<E$X\nbody\nE$X\necho {{ issue.title }}",
     // Finding 5: a backslash right before a value.
     "echo \\{{ issue.title }}",
     "echo \"\\{{ issue.title }}\"",
