@@ -48,6 +48,7 @@ struct Frame {
     int parens = 0;                                    // subst/procsubst/arith: unmatched ( inside
     bool arith_closing = false;                        // arith: one ) of the closing )) seen
     bool ansi_backslash = false;                       // ansi: the previous character was a backslash
+    bool array_list = false;                           // inside a bash array assignment's name=( … )
 };
 
 struct Heredoc {
@@ -192,6 +193,7 @@ struct LexerState {
         f.cur.clear();
         f.in_word = false;
         f.cur_quoted = f.cur_dynamic = false;
+        if (f.array_list) return; // an array element: data to bash, never a command name
         if (reading_delimiter) {
             reading_delimiter = false;
             pending_heredocs.push_back(Heredoc{w, heredoc_strip});
@@ -390,6 +392,7 @@ struct LexerState {
             reading_delimiter = true;
             f.redir_target = false;
         }
+        if (f.array_list && array_list_char(f, c)) return;
         switch (c) {
         case '\\':
             backslash = true;
@@ -440,6 +443,14 @@ struct LexerState {
                 push(Kind::procsubst);
                 return;
             }
+            if (f.in_word && !f.cur.empty() && f.cur.back() == '=' && is_assignment(f.cur)) {
+                // name=( … ): a bash array assignment (also after declare, local, export …).
+                // Its list holds words only; see array_list_char.
+                f.cur.clear();
+                f.in_word = f.cur_quoted = f.cur_dynamic = false;
+                f.array_list = true;
+                return;
+            }
             end_word(f);
             if (f.kind == Kind::subst || f.kind == Kind::procsubst) ++f.parens;
             if (f.expect_cmd) paren_paren = true;
@@ -482,6 +493,32 @@ struct LexerState {
         }
         f.cur += c;
         f.in_word = true;
+    }
+
+    // A character of an array assignment's list (bash). An operator there is a syntax error
+    // that bash, unlike any other, does not treat as fatal: it drops the rest of the line and
+    // resumes at the next one, which may lie inside a value the lexer reads as quoted data.
+    bool array_list_char(Frame &f, char c) {
+        switch (c) {
+        case ')':
+            end_word(f);
+            f.array_list = false;
+            return true;
+        case '\n':
+            if (!pending_heredocs.empty()) poison("a heredoc whose body starts inside a bash array assignment");
+            end_word(f); // a newline separates elements; the command goes on
+            return true;
+        case ';':
+        case '&':
+        case '|':
+        case '<':
+        case '>':
+        case '(':
+            poison(std::string("`") + c + "` inside a bash array assignment `name=( … )`");
+            return false;
+        default:
+            return false;
+        }
     }
 
     void dquote_char(char c) {

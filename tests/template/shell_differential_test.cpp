@@ -172,6 +172,11 @@ const std::vector<std::string> kRefused = {
     // body starts where a lexer does not expect) and any expansion there.
     "cat <<EO`x;touch C'NARY\n{ eval h CANARYEOF {{ issue.title }}",
     "cat <<E$X\nbody\nE$X\necho {{ issue.title }}",
+    // A fuzzer finding: an operator inside a bash array assignment is a syntax error bash does
+    // not treat as fatal; it resumes at the next line, which may lie inside a quoted value.
+    "a=(x|)\necho {{ issue.title }}",
+    "declare -a a=(x; y) 2>/dev/null; echo {{ issue.title }}",
+    "a=(x y) ; b=(z >f) ; printf '%s' {{ issue.title }}",
     // Finding 5: a backslash right before a value.
     "echo \\{{ issue.title }}",
     "echo \"\\{{ issue.title }}\"",
