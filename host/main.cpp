@@ -60,6 +60,7 @@ int main(int argc, char **argv, char **envp) {
         if (o.command == "doctor") return vik::cli::cmd_doctor(o);
         if (o.command == "run") return vik::cli::cmd_run(o);
         if (o.command == "issue") return vik::cli::cmd_issue(o);
+        if (o.command == "gate") return vik::cli::cmd_gate(o);
         if (o.command == "status") return vik::cli::cmd_status(o);
         if (o.command == "stop") return vik::cli::cmd_stop(o);
         if (o.command == "restart") return vik::cli::cmd_restart(o);

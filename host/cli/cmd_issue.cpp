@@ -14,30 +14,27 @@ namespace vik::cli {
 
 namespace {
 
-// `issue retry ID` / `issue cancel ID`: ask the running vik-host of the workflow.
-int control(const Options &opts) {
+// `issue retry ID` / `issue cancel ID` / `gate approve ID` / `gate reject ID`: ask the running
+// vik-host of the workflow. `what` names the command in messages ("issue retry").
+int control(const Options &opts, const std::string &what, const std::string &value) {
     const auto &a = opts.args;
     Options o = opts;
     if (a.size() > 2) o.workflow = a[2];
     auto loaded = workflow::load_workflow(o.workflow);
     if (!loaded) {
-        std::cerr << "issue " << a[0] << " failed: " << loaded.error().message << "\n";
+        std::cerr << what << " failed: " << loaded.error().message << "\n";
         return 1;
-    }
-    if (opts.message && a[0] != "retry") {
-        std::cerr << "issue " << a[0] << " failed: --message is for `issue retry` only\n";
-        return 2;
     }
     try {
         std::string reply = orchestrator::control_request(orchestrator::control_socket_name(loaded->config.scoped_root()), a[0],
-                                                          a[1], opts.message.value_or(""), 10000);
+                                                          a[1], value, 10000);
         if (reply.rfind("ok ", 0) == 0) {
             std::cout << reply.substr(3) << "\n";
             return 0;
         }
-        std::cerr << "issue " << a[0] << " failed: " << (reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply) << "\n";
+        std::cerr << what << " failed: " << (reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply) << "\n";
     } catch (const std::exception &e) {
-        std::cerr << "issue " << a[0] << " failed: " << e.what() << "\n";
+        std::cerr << what << " failed: " << e.what() << "\n";
     }
     return 1;
 }
@@ -49,7 +46,17 @@ int control(const Options &opts) {
 // and `issue cancel ID [WORKFLOW]` reach the running vik-host through its control channel.
 int cmd_issue(const Options &opts) {
     const auto &a = opts.args;
-    if (a.size() >= 2 && (a[0] == "retry" || a[0] == "cancel")) return control(opts);
+    if (opts.feedback) {
+        std::cerr << "issue failed: --feedback is for `gate reject` only\n";
+        return 2;
+    }
+    if (a.size() >= 2 && (a[0] == "retry" || a[0] == "cancel")) {
+        if (opts.message && a[0] != "retry") {
+            std::cerr << "issue " << a[0] << " failed: --message is for `issue retry` only\n";
+            return 2;
+        }
+        return control(opts, "issue " + a[0], opts.message.value_or(""));
+    }
     if (a.size() < 3 || (a[0] != "set-state" && a[0] != "comment")) {
         std::cerr << "error: usage: vik-host issue set-state ID STATE [WORKFLOW] | issue comment ID TEXT|- [WORKFLOW] | "
                      "issue retry ID [--message TEXT] [WORKFLOW] | issue cancel ID [WORKFLOW]\n";
@@ -99,6 +106,23 @@ int cmd_issue(const Options &opts) {
     }
     std::cout << (a[0] == "set-state" ? "issue " + id + " moved to " + value : "comment added to issue " + id) << "\n";
     return 0;
+}
+
+// `vik-host gate approve ID [WORKFLOW]` and `vik-host gate reject ID [--feedback TEXT] [WORKFLOW]`:
+// a human's verdict on a stage run that awaits its gate, given to the running vik-host.
+int cmd_gate(const Options &opts) {
+    const auto &a = opts.args;
+    if (a.size() < 2 || a.size() > 3 || (a[0] != "approve" && a[0] != "reject")) {
+        std::cerr << "error: usage: vik-host gate approve ID [WORKFLOW] | gate reject ID [--feedback TEXT] [WORKFLOW]\n";
+        return 2;
+    }
+    if (opts.message || (opts.feedback && a[0] != "reject")) {
+        std::cerr << "gate " << a[0]
+                  << " failed: " << (opts.message ? "--message is for `issue retry`" : "--feedback is for `gate reject`")
+                  << " only\n";
+        return 2;
+    }
+    return control(opts, "gate " + a[0], opts.feedback.value_or(""));
 }
 
 } // namespace vik::cli

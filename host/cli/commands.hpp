@@ -13,6 +13,7 @@ int cmd_plugins(const Options &opts);
 int cmd_doctor(const Options &opts);
 int cmd_run(const Options &opts);
 int cmd_issue(const Options &opts);
+int cmd_gate(const Options &opts); // cmd_issue.cpp
 int cmd_status(const Options &opts);
 int cmd_stop(const Options &opts);
 int cmd_restart(const Options &opts);

@@ -25,6 +25,9 @@ Commands:
   issue retry ID [--message TEXT] | issue cancel ID
                                             run a blocked or parked issue again now, with an answer
                                             for its agent / stop an issue's runs (running host)
+  gate approve ID | gate reject ID [--feedback TEXT]
+                                            let a stage's run that awaits a human gate stand / run
+                                            the stage again with feedback for its agent (running host)
   history [ISSUE] [--limit N] [--json]      the runs on record, newest first (docs/store.md)
   tracker pull | tracker fetch ID...        run one call of the workflow's tracker plugin and print its issues
   plugin check PATH [--settings JSON]       load a plugin as the host would, create it, list its problems
@@ -44,7 +47,7 @@ Global options:
 
 std::expected<Options, std::string> parse_options(int argc, char **argv) {
     static const std::set<std::string> commands = {"run",   "doctor",  "status", "stop",    "restart", "uninstall", "plugins",
-                                                   "issue", "history", "stats",  "refresh", "tracker", "plugin"};
+                                                   "issue", "history", "stats",  "refresh", "tracker", "plugin",    "gate"};
     Options o;
     for (int i = 0; i < argc; ++i)
         o.argv.emplace_back(argv[i]);
@@ -126,6 +129,10 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             o.message = *v;
+        } else if (a == "--feedback") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            o.feedback = *v;
         } else if (a == "--limit") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
@@ -159,7 +166,7 @@ std::expected<Options, std::string> parse_options(int argc, char **argv) {
             positional.pop_back();
         }
         o.args = positional;
-    } else if (o.command == "issue") {
+    } else if (o.command == "issue" || o.command == "gate") {
         // issue <action> <id> [value] [WORKFLOW]; hooks and agents find their workflow through
         // VIK_WORKFLOW_PATH, which the host exports to them.
         o.args = positional;

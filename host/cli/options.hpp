@@ -28,9 +28,10 @@ struct Options {
     // stop / restart / uninstall: how long to wait for the daemon to exit
     int timeout_sec = 30;
     // history
-    std::optional<std::string> issue;   // --issue ID
-    std::optional<std::string> message; // issue retry --message TEXT: the next prompt's operator_message
-    size_t limit = 50;                  // --limit N
+    std::optional<std::string> issue;    // --issue ID
+    std::optional<std::string> message;  // issue retry --message TEXT: the next prompt's operator_message
+    std::optional<std::string> feedback; // gate reject --feedback TEXT: the next prompt's gate_feedback
+    size_t limit = 50;                   // --limit N
     // issue <action> <id> [text]; tracker pull | fetch ID...
     std::vector<std::string> args;
     std::vector<std::string> argv; // the whole command line, for state.json

@@ -273,7 +273,7 @@ Response Api::handle(const Request &req) const {
         return r;
     }
 
-    // /api/v1/issues/{id}[/retry|/cancel|/sessions[/{n}]]
+    // /api/v1/issues/{id}[/retry|/cancel|/approve|/reject|/sessions[/{n}]]
     if (rest.size() >= 2 && rest[0] == "issues") {
         const std::string &id = rest[1];
         if (rest.size() == 2) {
@@ -283,25 +283,31 @@ Response Api::handle(const Request &req) const {
             if (!view) return unknown_issue(id, route);
             return json_response(200, issue_json(*view), route);
         }
-        if (rest.size() == 3 && (rest[2] == "retry" || rest[2] == "cancel")) {
-            const std::string route = "/api/v1/issues/{id}/" + rest[2];
+        const std::string action = rest.size() == 3 ? rest[2] : std::string();
+        if (action == "retry" || action == "cancel" || action == "approve" || action == "reject") {
+            const std::string route = "/api/v1/issues/{id}/" + action;
             if (!post) return method_not_allowed("POST", route);
             if (!surface_.issue(id)) return unknown_issue(id, route);
-            // A retry may carry {"message": TEXT}: the next prompt's `operator_message`.
-            std::string message;
-            if (rest[2] == "retry" && req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+            // A retry may carry {"message": TEXT}, the next prompt's `operator_message`; a
+            // rejection {"feedback": TEXT}, the next prompt's `gate_feedback`.
+            const char *text_key = action == "retry" ? "message" : action == "reject" ? "feedback" : nullptr;
+            std::string text;
+            if (text_key && req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
                 boost::system::error_code ec;
                 json::value body = json::parse(req.body, ec);
-                const json::value *m = !ec && body.is_object() ? body.as_object().if_contains("message") : nullptr;
+                const json::value *m = !ec && body.is_object() ? body.as_object().if_contains(text_key) : nullptr;
                 if (ec || !body.is_object() || (m && !m->is_string()))
-                    return with_route(
-                        error_response(400, "bad_body", "a retry's body is a JSON object such as {\"message\": \"text\"}"),
-                        route);
-                if (m) message = std::string(m->as_string());
+                    return with_route(error_response(400, "bad_body",
+                                                     "a" + std::string(action == "retry" ? " retry" : " rejection") +
+                                                         "'s body is a JSON object such as {\"" + text_key + "\": \"text\"}"),
+                                      route);
+                if (m) text = std::string(m->as_string());
             }
-            auto done = rest[2] == "retry" ? surface_.retry(id, message) : surface_.cancel(id);
+            auto done = action == "retry"    ? surface_.retry(id, text)
+                        : action == "cancel" ? surface_.cancel(id)
+                                             : surface_.gate(id, action == "approve", text);
             if (!done) return with_route(error_response(409, "refused", done.error()), route);
-            return json_response(200, json::object{{"issue_id", id}, {"action", rest[2]}, {"affected", *done}}, route);
+            return json_response(200, json::object{{"issue_id", id}, {"action", action}, {"affected", *done}}, route);
         }
         if (rest[2] == "sessions" && rest.size() <= 4) {
             const std::string route = rest.size() == 3 ? "/api/v1/issues/{id}/sessions" : "/api/v1/issues/{id}/sessions/{n}";

@@ -29,7 +29,7 @@ std::optional<Notice> notice_for(const orchestrator::Change &c) {
         auto *v = c.data.if_contains(key);
         return v && v->is_string() ? std::string(v->get_string()) : "";
     };
-    if (c.kind == "blocked") return Notice{"blocked", c.issue_id, c.stage, c.at, text("reason")};
+    if (c.kind == "blocked" || c.kind == "gate_waiting") return Notice{c.kind, c.issue_id, c.stage, c.at, text("reason")};
     if (c.kind == "session_ended") {
         std::string outcome = text("outcome");
         if (outcome == "failed" || outcome == "completed") return Notice{outcome, c.issue_id, c.stage, c.at, text("reason")};
@@ -58,12 +58,16 @@ std::string slack_escape(const std::string &s) {
 
 std::string payload(const Notice &n, const std::string &format, const std::string &workflow) {
     std::string text = n.issue_id + " (" + n.stage + ") " +
-                       (n.event == "blocked"  ? "is blocked"
-                        : n.event == "failed" ? "failed"
-                                              : "completed") +
+                       (n.event == "blocked"        ? "is blocked"
+                        : n.event == "gate_waiting" ? "awaits approval"
+                        : n.event == "failed"       ? "failed"
+                                                    : "completed") +
                        (n.reason.empty() ? "" : ": " + n.reason);
     if (format == "slack") {
-        const char *icon = n.event == "completed" ? ":white_check_mark:" : n.event == "failed" ? ":x:" : ":no_entry:";
+        const char *icon = n.event == "completed"      ? ":white_check_mark:"
+                           : n.event == "failed"       ? ":x:"
+                           : n.event == "gate_waiting" ? ":hourglass:"
+                                                       : ":no_entry:";
         return json::serialize(json::object{{"text", std::string(icon) + " vik-host: " + slack_escape(text)}});
     }
     return json::serialize(json::object{{"event", n.event},

@@ -1,6 +1,6 @@
 #pragma once
 // The built-in webhook notifier: a JSON POST (vik-host's shape, or Slack's {"text": ...}) for
-// every `blocked`, `failed` and `completed` the scheduler reports, to each configured URL.
+// every `blocked`, `failed`, `completed` and `gate_waiting` the scheduler reports, to each configured URL.
 //
 // It listens to the scheduler's changes (orchestrator/operator_surface.hpp) and delivers on the
 // same loop, asynchronously: a slow or dead receiver never blocks scheduling. Per webhook one
@@ -35,7 +35,7 @@ namespace vik::notify {
 
 struct WebhookTarget {
     std::string url;
-    std::set<std::string> events; // blocked | failed | completed; empty: all
+    std::set<std::string> events; // blocked | failed | completed | gate_waiting; empty: all
     std::string format = "json";  // json | slack
 };
 
@@ -49,7 +49,7 @@ struct NotifierLimits {
 
 // What a change means to a notifier: nullopt for changes that are none of the three events.
 struct Notice {
-    std::string event; // blocked | failed | completed
+    std::string event; // blocked | failed | completed | gate_waiting
     std::string issue_id, stage, at, reason;
 };
 std::optional<Notice> notice_for(const orchestrator::Change &change);

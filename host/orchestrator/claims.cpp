@@ -184,6 +184,7 @@ void ClaimTable::note_conversation(const PairKey &key, const ConversationUse &us
     if (!c || !use.delivered) return;
     c->operator_message.clear();
     c->question.clear();
+    c->gate_feedback.clear();
     if (use.id.empty()) { // the agent named no conversation: only one this run continued goes on
         if (use.resumed) {
             ++c->conversation_turns;
@@ -217,7 +218,55 @@ void ClaimTable::block(const PairKey &key, const std::string &reason, const std:
     c.last_error = reason;
     c.routed_to.clear();
     c.route_pending = false;
+    c.awaiting_approval = false;
     notify(key);
+}
+
+std::expected<Decision, std::string> ClaimTable::await_approval(const PairKey &key) {
+    Claim *c = get(key);
+    if (!c) return no_claim(key);
+    std::string reason = "waits for approval: `vik-host gate approve " + key.first + "` or `vik-host gate reject " + key.first +
+                         " --feedback TEXT`";
+    c->failures = 0;
+    c->state = ClaimState::blocked;
+    c->since = wall_now_();
+    c->token = 0;
+    c->last_error = reason;
+    c->routed_to.clear();
+    c->route_pending = false;
+    c->awaiting_approval = true;
+    notify(key);
+    return Decision{Decision::block, 0, 0, reason, {}};
+}
+
+std::expected<Decision, std::string> ClaimTable::approved(const PairKey &key, bool issue_still_in_state) {
+    Claim *c = get(key);
+    if (!c || !c->awaiting_approval)
+        return std::unexpected("stage " + key.second + " of issue " + key.first + " awaits no approval");
+    c->awaiting_approval = false;
+    c->state = ClaimState::running; // for the instant completed() decides
+    return completed(key, issue_still_in_state);
+}
+
+std::expected<Decision, std::string> ClaimTable::rejected(const PairKey &key, const std::string &feedback) {
+    Claim *c = get(key);
+    if (!c || !c->awaiting_approval)
+        return std::unexpected("stage " + key.second + " of issue " + key.first + " awaits no approval");
+    c->awaiting_approval = false;
+    c->continuations = 0;
+    c->gate_feedback = feedback;
+    c->last_error.clear();
+    Decision d = queue(*c, "rejected", 0, "rejected at its gate");
+    notify(key);
+    return d;
+}
+
+std::vector<PairKey> ClaimTable::awaiting_approval(const std::string &issue_id) const {
+    std::vector<PairKey> out;
+    for (auto it = claims_.lower_bound(PairKey{issue_id, std::string()}); it != claims_.end() && it->first.first == issue_id;
+         ++it)
+        if (it->second.awaiting_approval) out.push_back(it->first);
+    return out;
 }
 
 void ClaimTable::release(const PairKey &key) {
@@ -273,7 +322,7 @@ size_t ClaimTable::clear_blocks_on_state_change(const std::string &issue_id, con
     size_t n = 0;
     for (auto it = claims_.begin(); it != claims_.end();) {
         if (it->first.first == issue_id && it->second.state == ClaimState::blocked && it->second.routed_to.empty() &&
-            it->second.issue_state != current_state) {
+            !it->second.awaiting_approval && it->second.issue_state != current_state) {
             PairKey k = it->first;
             it = claims_.erase(it);
             notify(k);
@@ -290,7 +339,7 @@ std::vector<std::pair<PairKey, Decision>> ClaimTable::retry_now(const std::strin
     for (auto it = claims_.lower_bound(PairKey{issue_id, std::string()}); it != claims_.end() && it->first.first == issue_id;
          ++it) {
         Claim &c = it->second;
-        if (c.state == ClaimState::running) continue;
+        if (c.state == ClaimState::running || c.awaiting_approval) continue; // a verdict answers a gate
         c.failures = 0;
         c.continuations = 0;
         c.routes = 0;

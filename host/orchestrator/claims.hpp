@@ -33,7 +33,7 @@ struct Claim {
     int64_t failures = 0;             // failed attempts in a row
     int64_t continuations = 0;        // clean finishes in a row while the issue stayed in the state
     int64_t runs = 0;                 // sessions started for this claim (the prompt's `attempt`)
-    std::string retry_kind = "first"; // first | continuation | failure | operator: why the next run happens
+    std::string retry_kind = "first"; // first | continuation | failure | operator | rejected: why the next run happens
     std::string last_error;
     std::string issue_state;                       // the issue's state when claimed: a change clears a block
     uint64_t token = 0;                            // the live retry timer's token
@@ -55,6 +55,12 @@ struct Claim {
     // sees the new state first clears nothing) but is not dispatched again before routed().
     // Not persisted: after a restart the route stands, wherever the issue is.
     bool route_pending = false;
+    // A human gate (docs/scheduling.md, "Gates"): a blocked claim whose completed run waits for
+    // `vik-host gate approve|reject`. It holds the whole issue, survives a state change (the agent
+    // may have moved the issue on) and is cleared only by the operator, a terminal state or a
+    // release. A rejection's feedback is for the next run's prompt (`gate_feedback`).
+    bool awaiting_approval = false;
+    std::string gate_feedback;
 };
 
 // How a run used its conversation, told when it ended (note_conversation).
@@ -135,6 +141,15 @@ class ClaimTable {
     // the question it answered are cleared; otherwise (the session never started, or the
     // conversation could not be continued) nothing changes and the next run gets them again.
     void note_conversation(const PairKey &key, const ConversationUse &use);
+    // running -> blocked, awaiting approval: the completed run waits for a human's verdict.
+    std::expected<Decision, std::string> await_approval(const PairKey &key);
+    // Awaiting approval -> as completed(key, issue_still_in_state) decides: the run stands.
+    std::expected<Decision, std::string> approved(const PairKey &key, bool issue_still_in_state);
+    // Awaiting approval -> retry_queued at once (retry kind `rejected`, no failure counted), with
+    // `feedback` for the next run's prompt.
+    std::expected<Decision, std::string> rejected(const PairKey &key, const std::string &feedback);
+    // The issue's pairs awaiting approval.
+    std::vector<PairKey> awaiting_approval(const std::string &issue_id) const;
     // any -> blocked (a missing claim is created blocked; `issue_state`, when given, is the state
     // whose change clears the block). A route the claim held is dropped: the block is its own.
     void block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state = std::nullopt);
@@ -151,10 +166,10 @@ class ClaimTable {
     // Whether `token` is the live timer of a retry_queued claim.
     bool token_current(const PairKey &key, uint64_t token) const;
 
-    // Blocked claims of an issue whose state is now different: unclaimed again (routed claims
-    // stay: their issue left on purpose). Returns how many.
+    // Blocked claims of an issue whose state is now different: unclaimed again (routed claims and
+    // claims awaiting approval stay: their issue left on purpose). Returns how many.
     size_t clear_blocks_on_state_change(const std::string &issue_id, const std::string &current_state);
-    // An operator's `issue retry`: the issue's blocked and queued claims are queued to run now
+    // An operator's `issue retry`: the issue's blocked (not awaiting approval) and queued claims are queued to run now
     // (retry kind `operator`, failure, continuation and route counts reset, conversation kept, `message`
     // for the next prompt). Returns each queued pair with its decision (the timer to arm).
     std::vector<std::pair<PairKey, Decision>> retry_now(const std::string &issue_id, const std::string &message);

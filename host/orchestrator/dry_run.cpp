@@ -93,6 +93,16 @@ std::string dry_run_report(const DryRunInput &in) {
                                                       : "  terminal: nothing to do\n";
             continue;
         }
+        // A run awaiting a human gate holds its whole issue, wherever the agent moved it.
+        const store::ClaimRecord *gated = nullptr;
+        for (const auto &r : in.claims)
+            if (r.issue_id == issue->id && r.awaiting_approval && r.state == store::ClaimState::blocked) gated = &r;
+        if (gated) {
+            out += fmt::format("  stage {}: awaits approval{} (`vik-host gate approve {}` or `vik-host gate reject {}`)\n",
+                               gated->stage, gated->blocked_at ? " since " + util::rfc3339_utc(*gated->blocked_at) : "",
+                               util::escape_for_terminal(issue->id), util::escape_for_terminal(issue->id));
+            continue;
+        }
         std::vector<const workflow::Stage *> free;
         for (const auto &s : cfg.stages) {
             if (s.state != issue->state) continue;
@@ -161,6 +171,7 @@ std::string dry_run_report(const DryRunInput &in) {
             ctx["retry_kind"] = "first";
             ctx["last_error"] = "";
             ctx["operator_message"] = "";
+            ctx["gate_feedback"] = "";
             ctx["resumed"] = false;
             ctx["failure"] = json::object{{"stage", ""}, {"reason", ""}, {"attempts", 0}, {"routes", 0}};
             const store::ClaimRecord *from = nullptr; // the newest route to this stage, as the host picks it

@@ -49,6 +49,8 @@ store::ClaimRecord record_of(const PairKey &key, const Claim &c) {
     r.routed_to = c.routed_to;
     r.route_reason = c.route_reason;
     r.routes = c.routes;
+    r.awaiting_approval = c.awaiting_approval;
+    r.gate_feedback = c.gate_feedback;
     return r;
 }
 
@@ -70,6 +72,8 @@ Claim claim_of(const store::ClaimRecord &r, ClaimState state) {
     c.routed_to = r.routed_to;
     c.route_reason = r.route_reason;
     c.routes = r.routes;
+    c.awaiting_approval = r.awaiting_approval && state == ClaimState::blocked;
+    c.gate_feedback = r.gate_feedback;
     return c;
 }
 

@@ -7,8 +7,10 @@
 namespace vik::orchestrator {
 
 OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
-                                 SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry)
-    : intake_(intake), sessions_(sessions), claims_(claims), guard_(guard), on_retry_(std::move(on_retry)) {
+                                 SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry,
+                                 OnVerdict on_verdict)
+    : intake_(intake), sessions_(sessions), claims_(claims), guard_(guard), on_retry_(std::move(on_retry)),
+      on_verdict_(std::move(on_verdict)) {
     try {
         server_ = std::make_unique<ControlServer>(
             io, control_socket_name(scoped_root), [this](const ControlRequest &r, const Peer &peer, ControlServer::Reply reply) {
@@ -30,6 +32,8 @@ void OperatorControl::on_request(const std::string &command, const std::string &
                          ") may not change issue '" + id + "'");
         if (agent && (command == "retry" || command == "cancel"))
             return reply("error agents may not " + command + " runs; ask an operator (issue " + child->issue_id + ")");
+        if (agent && (command == "approve" || command == "reject"))
+            return reply("error agents may not " + command + " a gate: a human decides (issue " + child->issue_id + ")");
         spdlog::info("control request from a child issue_id={} stage={} plugin={} pid={} command={}", child->issue_id,
                      child->stage, child->plugin_id, peer.pid, command);
     }
@@ -82,7 +86,15 @@ std::string OperatorControl::claim_command(const std::string &command, const std
         return "ok cancelled " + std::to_string(n) + " run(s) of issue " + id +
                "; they stay blocked until `vik-host issue retry " + id + "` or a state change";
     }
-    return "error unknown command '" + command + "' (expected retry, cancel, set-state or comment)";
+    if (command == "approve" || command == "reject") {
+        auto n = on_verdict_(id, command == "approve", value);
+        if (!n) return "error " + n.error();
+        return "ok " + std::string(command == "approve" ? "approved " : "rejected ") + std::to_string(*n) +
+               " stage(s) of issue " + id +
+               (command == "approve" ? "; the issue goes on"
+                                     : "; the stage runs again" + std::string(value.empty() ? "" : " with your feedback"));
+    }
+    return "error unknown command '" + command + "' (expected retry, cancel, approve, reject, set-state or comment)";
 }
 
 } // namespace vik::orchestrator

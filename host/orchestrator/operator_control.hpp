@@ -1,8 +1,8 @@
 #pragma once
 // Operator control: the requests that arrive on the control channel (control_channel.hpp) and
 // what they do: `retry` clears an issue's blocked and queued stages, `cancel` stops its runs and
-// blocks its queued retries, `set-state` and `comment` are tracker writes done by the host (so
-// agents never hold the tracker's token).
+// blocks its queued retries, `approve` and `reject` answer its human gates, `set-state` and
+// `comment` are tracker writes done by the host (so agents never hold the tracker's token).
 //
 // A request from a process an agent runtime started (found by the peer's session) may only
 // concern that agent's own issue, and may not retry or cancel runs: an agent follows its
@@ -19,6 +19,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <expected>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -32,11 +34,16 @@ class OperatorControl {
   public:
     // Runs after `retry` queued stages of `id` to run now: the scheduler arms their timers.
     using OnRetry = std::function<void(const std::string &id, const std::vector<std::pair<PairKey, Decision>> &queued)>;
+    // A human's verdict on the issue's gates (the scheduler's, which owns what follows): how many
+    // stages it answered, or why none.
+    using OnVerdict =
+        std::function<std::expected<size_t, std::string>(const std::string &id, bool approve, const std::string &feedback)>;
 
     // Opens the channel of the workflow's scoped root; throws std::runtime_error when it cannot
     // (another vik-host for this workflow?).
     OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
-                    SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry);
+                    SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry,
+                    OnVerdict on_verdict);
 
     // The operator's `issue retry` / `issue cancel`, from the channel or another surface: how
     // many stages were queued / runs stopped. `message` (may be empty) reaches the next prompt as
@@ -54,6 +61,7 @@ class OperatorControl {
     ClaimTable &claims_;
     const FaultGuard &guard_;
     OnRetry on_retry_;
+    OnVerdict on_verdict_;
     std::unique_ptr<ControlServer> server_;
 };
 

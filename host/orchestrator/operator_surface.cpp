@@ -43,10 +43,13 @@ json::object to_json(const RetryView &v) {
 }
 
 json::object to_json(const BlockedView &v) {
-    return json::object{
-        {"issue_id", v.issue_id},       {"stage", v.stage},
-        {"reason", v.reason},           {"since", v.since},
-        {"issue_state", v.issue_state}, {"input_required", v.question.empty() ? json::value(nullptr) : json::value(v.question)}};
+    return json::object{{"issue_id", v.issue_id},
+                        {"stage", v.stage},
+                        {"reason", v.reason},
+                        {"since", v.since},
+                        {"issue_state", v.issue_state},
+                        {"input_required", v.question.empty() ? json::value(nullptr) : json::value(v.question)},
+                        {"awaiting_approval", v.awaiting_approval}};
 }
 
 json::object to_json(const WaitingView &v) {

@@ -53,9 +53,10 @@ struct BlockedView {
     std::string issue_id;
     std::string stage;
     std::string reason;
-    std::string since;       // RFC 3339
-    std::string issue_state; // the state whose change clears the block
-    std::string question;    // parked: what the agent asked (empty for other blocks)
+    std::string since;              // RFC 3339
+    std::string issue_state;        // the state whose change clears the block
+    std::string question;           // parked: what the agent asked (empty for other blocks)
+    bool awaiting_approval = false; // a human gate: answered by approve or reject, not by a state change
 };
 
 // An issue with a stage it could run now that waits for capacity (a slot, a per-state limit) or
@@ -154,6 +155,10 @@ class OperatorSurface {
     // `message` (may be empty) reaches the next prompt as `operator_message`.
     virtual std::expected<size_t, std::string> retry(const std::string &id, const std::string &message) = 0;
     virtual std::expected<size_t, std::string> cancel(const std::string &id) = 0;
+    // A human's verdict on the issue's stages awaiting approval (`vik-host gate approve|reject`):
+    // how many it answered, or why none (none awaits, unknown issue). A rejection's `feedback`
+    // reaches the stage's next prompt as `gate_feedback`.
+    virtual std::expected<size_t, std::string> gate(const std::string &id, bool approve, const std::string &feedback) = 0;
 
     using Listener = std::function<void(const Change &)>;
     // Listeners are called on the loop for every change; session_event changes only reach

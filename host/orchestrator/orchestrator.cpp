@@ -107,6 +107,7 @@ struct Orchestrator::Impl {
         SchedulerClock::time_point due;
     };
     std::map<PairKey, PendingRetry> retry_timers;
+    std::map<PairKey, std::unique_ptr<SchedulerTimer>> approval_reminders; // human gates' notify_after_sec
     // Pairs from dispatch until their end, with the stage of the config generation they started
     // under (kept alive by LiveConfig).
     std::map<PairKey, const workflow::Stage *> launched;
@@ -133,8 +134,8 @@ struct Orchestrator::Impl {
         if (!feed.empty()) feed.publish(Change{kind, id, stage, util::rfc3339_utc(clock.wall_now()), std::move(data)});
     }
 
-    // A claim moved to retry_queued or blocked (or went): listeners hear its new view. A routed
-    // claim is not a block anyone must act on: the route announces itself (`routed`).
+    // A claim moved to retry_queued, blocked or awaiting approval (or went): listeners hear its new
+    // view. A routed claim is not a block anyone must act on: the route announces itself (`routed`).
     void publish_claim(const PairKey &key) {
         if (feed.empty()) return;
         const Claim *c = claims.find(key);
@@ -143,7 +144,10 @@ struct Orchestrator::Impl {
         else if (c->state == ClaimState::retry_queued)
             publish("retry_queued", key.first, key.second, to_json(surface->retry_view(key, *c)));
         else if (c->state == ClaimState::blocked && c->routed_to.empty())
-            publish("blocked", key.first, key.second, to_json(surface->blocked_view(key, *c)));
+            // A human gate's wait is announced as itself: webhooks are told of it only after
+            // notify_after_sec (`gate_waiting`), not as a block.
+            publish(c->awaiting_approval ? "awaiting_approval" : "blocked", key.first, key.second,
+                    to_json(surface->blocked_view(key, *c)));
     }
 
     bool terminal(const std::string &state) const { return intake->terminal(state); }
@@ -377,6 +381,11 @@ struct Orchestrator::Impl {
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for a stage's gate"});
             return;
         }
+        if (auto held = claims.awaiting_approval(issue.id); !held.empty()) { // likewise, until a human's verdict
+            status.waiting.push_back({issue.id, issue.title, issue.state,
+                                      "waits for approval of stage " + held.front().second + " (vik-host gate approve|reject)"});
+            return;
+        }
         if (waits_on_blocker(issue, state_by_id, cfg->scheduling.terminal_states)) {
             spdlog::debug("issue waits for its blockers issue_id={}", issue.id);
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for its blockers"});
@@ -489,6 +498,7 @@ struct Orchestrator::Impl {
                                      {"retry_kind", claim ? claim->retry_kind : "first"},
                                      {"last_error", claim ? claim->last_error : ""},
                                      {"operator_message", claim ? claim->operator_message : ""},
+                                     {"gate_feedback", claim ? claim->gate_feedback : ""},
                                      {"resumed", !resume.id.empty()},
                                      {"failure", failure_context(id, stage_name)}};
         launcher->prepare_stage(
@@ -542,9 +552,10 @@ struct Orchestrator::Impl {
     void check_gate(const std::string &id, const std::string &stage, SessionEnd end) {
         const workflow::Stage *st = stage_of({id, stage});
         auto a = active.find(id);
-        if (end.outcome != Outcome::completed || !st || !st->gate.command || stopping || removal_pending.count(id) ||
-            a == active.end())
+        if (end.outcome != Outcome::completed || !st || (!st->gate.command && !st->gate.human) || stopping ||
+            removal_pending.count(id) || a == active.end())
             return stage_ended(id, stage, end.outcome, end.reason, &end);
+        if (!st->gate.command) return stage_ended(id, stage, Outcome::awaiting_approval, end.reason, &end);
         Issue issue = a->second.issue;
         if (const Issue *known = intake->newest(id)) issue = *known;
         StageLauncher::GateCommand cmd;
@@ -562,7 +573,8 @@ struct Orchestrator::Impl {
                       if (stopping || removal_pending.count(id)) return stage_ended(id, stage, end.outcome, end.reason, &end);
                       if (r.passed) {
                           spdlog::info("gate passed issue_id={} stage={}", id, stage);
-                          return stage_ended(id, stage, Outcome::completed, end.reason, &end);
+                          return stage_ended(id, stage, st->gate.human ? Outcome::awaiting_approval : Outcome::completed,
+                                             end.reason, &end);
                       }
                       std::string why = "gate failed: " + r.reason;
                       spdlog::warn("gate failed issue_id={} stage={}: {}", id, stage, r.reason);
@@ -650,6 +662,19 @@ struct Orchestrator::Impl {
                 spdlog::warn("conversation not continued issue_id={} stage={}: {}", id, stage, reason);
                 d = claims.resume_failed(key, reason);
                 break;
+            case Outcome::awaiting_approval:
+                d = claims.await_approval(key);
+                if (d) {
+                    spdlog::warn("stage awaits approval issue_id={} stage={}: answer with `vik-host gate approve {}` or "
+                                 "`vik-host gate reject {} --feedback TEXT`",
+                                 id, stage, id, id);
+                    remind_of_approval(key, st->gate.notify_after_sec);
+                    publish_claim(key);
+                    finish_terminal_cleanup(id);
+                    maybe_exit();
+                    return; // not a block anyone is told of now: the reminder tells of a long wait
+                }
+                break;
             case Outcome::blocked_by_operator:
             case Outcome::blocked_by_fault: {
                 std::string why = outcome == Outcome::blocked_by_operator ? "cancelled by an operator" : reason;
@@ -662,22 +687,30 @@ struct Orchestrator::Impl {
                 claims.release(key);
                 break;
             }
-            if (!d) {
+            if (!d)
                 spdlog::info("stage ended on a released claim issue_id={} stage={}: {}; nothing follows", id, stage, d.error());
-            } else if (d->kind == Decision::retry) {
-                spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage,
-                             claims.find(key)->retry_kind, seconds_to_ms(d->delay_sec), d->reason);
-                arm_retry(key, d->token, d->delay_sec);
-            } else if (d->kind == Decision::block) {
-                spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d->reason);
-            } else if (d->kind == Decision::route) {
-                route(key, *d);
-            }
-            if (d) notify_outcome(id, stage, workdir, outcome, *d, reason);
+            else
+                apply_decision(key, workdir, outcome, *d, reason);
         }
         publish_claim(key);
         finish_terminal_cleanup(id);
         maybe_exit();
+    }
+
+    // What follows a pair's end: its retry timer, its route, and the outcome's notification.
+    void apply_decision(const PairKey &key, const fs::path &workdir, Outcome outcome, const Decision &d,
+                        const std::string &reason) {
+        const auto &[id, stage] = key;
+        if (d.kind == Decision::retry) {
+            spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", id, stage, claims.find(key)->retry_kind,
+                         seconds_to_ms(d.delay_sec), d.reason);
+            arm_retry(key, d.token, d.delay_sec);
+        } else if (d.kind == Decision::block) {
+            spdlog::warn("stage blocked issue_id={} stage={}: {}", id, stage, d.reason);
+        } else if (d.kind == Decision::route) {
+            route(key, d);
+        }
+        notify_outcome(id, stage, workdir, outcome, d, reason);
     }
 
     // on_fail sends the issue to another stage: the tracker moves it to that stage's state; the
@@ -734,6 +767,92 @@ struct Orchestrator::Impl {
                              [id, stage, kind](StepResult r) {
                                  if (!r.ok) spdlog::warn("on_{} hook failed issue_id={} stage={}: {}", kind, id, stage, r.error);
                              });
+    }
+
+    // ---- human gates -------------------------------------------------------------------------
+
+    // A pair awaiting approval longer than its gate's notify_after_sec is announced once
+    // (`gate_waiting`: a log line, listeners, webhooks). `after_sec` counts from now.
+    void remind_of_approval(const PairKey &key, double after_sec) {
+        approval_reminders.erase(key);
+        const Claim *c = claims.find(key);
+        const workflow::Stage *st = stage_of(key);
+        if (!c || !c->awaiting_approval || !st || st->gate.notify_after_sec <= 0) return;
+        auto &timer = approval_reminders[key];
+        timer = clock.make_timer(io);
+        timer->start(std::chrono::milliseconds(seconds_to_ms(std::max(0.0, after_sec))), [this, key] {
+            guard(key.first, key.second, [&] {
+                approval_reminders.erase(key);
+                const Claim *c = claims.find(key);
+                if (!c || !c->awaiting_approval) return;
+                auto waited = std::chrono::duration_cast<std::chrono::seconds>(clock.wall_now() - c->since).count();
+                std::string reason = "waits for approval since " + util::rfc3339_utc(c->since) + " (" + std::to_string(waited) +
+                                     " s): `vik-host gate approve " + key.first + "` or `vik-host gate reject " + key.first +
+                                     " --feedback TEXT`";
+                spdlog::warn("gate waiting issue_id={} stage={}: {}", key.first, key.second, reason);
+                publish("gate_waiting", key.first, key.second, boost::json::object{{"reason", reason}, {"waiting_sec", waited}});
+            });
+        });
+    }
+
+    // A human's verdict on the issue's pairs awaiting approval (`vik-host gate approve|reject`, the
+    // API): how many pairs it answered, or why none. Approval lets the run stand (the pair ends
+    // as a completed run would); a rejection re-runs the stage at once with `feedback` in its
+    // prompt (`gate_feedback`), the issue moved back to the stage's state if the agent moved it on.
+    std::expected<size_t, std::string> gate_verdict(const std::string &id, bool approve, const std::string &feedback) {
+        std::vector<PairKey> keys = claims.awaiting_approval(id);
+        if (keys.empty()) return std::unexpected("issue " + id + " has no stage awaiting approval");
+        for (const PairKey &key : keys)
+            guard(key.first, key.second, [&] {
+                approval_reminders.erase(key);
+                const workflow::Stage *st = stage_of(key);
+                const Issue *known = intake->newest(id);
+                if (approve) {
+                    spdlog::info("gate approved issue_id={} stage={}", id, key.second);
+                    auto d = claims.approved(key, st && known && known->state == st->state);
+                    if (d) apply_decision(key, {}, Outcome::completed, *d, "");
+                    publish_claim(key);
+                    return;
+                }
+                spdlog::info("gate rejected issue_id={} stage={}{}", id, key.second, feedback.empty() ? "" : " with feedback");
+                auto d = claims.rejected(key, feedback);
+                publish_claim(key);
+                if (d && st) move_back_then_retry(key, st->state, d->token);
+            });
+        publish("operator", id, "", boost::json::object{{"action", approve ? "approve" : "reject"}, {"count", keys.size()}});
+        if (approve) request_intake(); // the issue goes on now, not an idle_sec later
+        return keys.size();
+    }
+
+    // A rejected run's retry waits until the issue is back in its stage's state (the agent may
+    // have moved it on); a tracker that cannot tell or move leaves the pair blocked, saying why.
+    // The issue stays held meanwhile (`gating`): the stage the agent moved it to must not start.
+    void move_back_then_retry(const PairKey &key, const std::string &state, uint64_t token) {
+        gating.insert(key);
+        intake->fetch({key.first}, guard.wrap(key.first, key.second, [this, key, state, token](Observation o) {
+            gating.erase(key);
+            if (!claims.token_current(key, token)) return; // an operator or a cleanup acted meanwhile
+            auto blocked = [this, key](const std::string &why) {
+                spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
+                claims.block(key, why);
+                publish_claim(key);
+            };
+            if (!o.result) return blocked("rejected at its gate, but the issue could not be looked up: " + o.result.error());
+            std::optional<Issue> now = intake->refreshed(key.first, *o.result, o.started);
+            if (!now || now->state == state || terminal(now->state)) return arm_retry(key, token, 0);
+            gating.insert(key);
+            intake->write("set-state", key.first, state,
+                          guard.wrap(key.first, key.second, [this, key, state, token, blocked](StepResult w) {
+                              gating.erase(key);
+                              if (!claims.token_current(key, token)) return;
+                              if (!w.ok)
+                                  return blocked("rejected at its gate, but the issue could not be moved back to '" + state +
+                                                 "': " + w.error);
+                              intake->learn_state(key.first, state, intake->now());
+                              spdlog::info("issue moved back issue_id={} state={}: its gate rejected the run", key.first, state);
+                              arm_retry(key, token, 0);
+                          }));
+        }));
     }
 
     // ---- retries -----------------------------------------------------------------------------
@@ -976,7 +1095,10 @@ struct Orchestrator::Impl {
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
         control = std::make_unique<OperatorControl>(
             io, cfg->scoped_root(), *intake, *sessions, claims, guard,
-            [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); });
+            [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); },
+            [this](const std::string &id, bool approve, const std::string &feedback) {
+                return gate_verdict(id, approve, feedback);
+            });
         surface = std::make_unique<SchedulerSurface>(
             SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
             SchedulerSurface::Actions{
@@ -991,6 +1113,9 @@ struct Orchestrator::Impl {
                     auto it = retry_timers.find(key);
                     if (it == retry_timers.end()) return std::nullopt;
                     return it->second.due;
+                },
+                [this](const std::string &id, bool approve, const std::string &feedback) {
+                    return gate_verdict(id, approve, feedback);
                 }});
         wait_signals();
         prepared = true;
@@ -1003,6 +1128,11 @@ struct Orchestrator::Impl {
         DurableState::Resumed r = durable.recover(claims, clock.wall_now());
         for (const auto &retry : r.retries)
             arm_retry(retry.key, retry.token, retry.delay_sec);
+        // Human gates waiting since before the restart: their reminder keeps its time.
+        for (const auto &[key, c] : claims.all())
+            if (const workflow::Stage *st = find_stage(key.second); c.awaiting_approval && st)
+                remind_of_approval(key,
+                                   st->gate.notify_after_sec - std::chrono::duration<double>(clock.wall_now() - c.since).count());
         spdlog::info("{} db={}", r.summary, durable.location());
     }
 

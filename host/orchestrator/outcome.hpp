@@ -27,6 +27,7 @@ enum class Outcome {
     blocked_by_fault,    // the same, after a broken invariant
     input_required,      // the agent needs a human: the pair is parked until an operator answers
     resume_failed,       // the run could not continue its conversation: a fresh one follows at once
+    awaiting_approval,   // completed (and passed its gate's command): waits for a human's verdict
 };
 
 } // namespace vik::orchestrator

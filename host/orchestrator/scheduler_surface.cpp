@@ -24,7 +24,7 @@ RetryView SchedulerSurface::retry_view(const PairKey &key, const Claim &c) const
 }
 
 BlockedView SchedulerSurface::blocked_view(const PairKey &key, const Claim &c) const {
-    return BlockedView{key.first, key.second, c.last_error, stamp(c.since), c.issue_state, c.question};
+    return BlockedView{key.first, key.second, c.last_error, stamp(c.since), c.issue_state, c.question, c.awaiting_approval};
 }
 
 std::vector<RunningView> SchedulerSurface::running(const std::string *only) const {
@@ -108,6 +108,12 @@ std::expected<size_t, std::string> SchedulerSurface::cancel(const std::string &i
     if (id.empty()) return std::unexpected("an issue id is required");
     if (!knows(id)) return std::unexpected("issue '" + id + "' is not known to this host");
     return act_.cancel(id);
+}
+
+std::expected<size_t, std::string> SchedulerSurface::gate(const std::string &id, bool approve, const std::string &feedback) {
+    if (id.empty()) return std::unexpected("an issue id is required");
+    if (!knows(id)) return std::unexpected("issue '" + id + "' is not known to this host");
+    return act_.gate(id, approve, feedback);
 }
 
 } // namespace vik::orchestrator

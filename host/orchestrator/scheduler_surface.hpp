@@ -51,6 +51,7 @@ class SchedulerSurface final : public OperatorSurface {
         std::function<size_t(const std::string &id)> cancel;
         // The due time of a queued retry's timer.
         std::function<std::optional<SchedulerClock::time_point>(const PairKey &)> retry_due;
+        std::function<std::expected<size_t, std::string>(const std::string &id, bool approve, const std::string &feedback)> gate;
     };
     struct Parts {
         const LiveConfig &cfg;
@@ -69,6 +70,7 @@ class SchedulerSurface final : public OperatorSurface {
     bool refresh() override { return act_.refresh(); }
     std::expected<size_t, std::string> retry(const std::string &id, const std::string &message) override;
     std::expected<size_t, std::string> cancel(const std::string &id) override;
+    std::expected<size_t, std::string> gate(const std::string &id, bool approve, const std::string &feedback) override;
     uint64_t subscribe(Listener listener, bool with_session_events) override {
         return p_.feed.subscribe(std::move(listener), with_session_events);
     }

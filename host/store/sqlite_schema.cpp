@@ -57,6 +57,10 @@ ALTER TABLE claims ADD COLUMN routed_to TEXT NOT NULL DEFAULT '';
 ALTER TABLE claims ADD COLUMN route_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE claims ADD COLUMN routes INTEGER NOT NULL DEFAULT 0;
 )sql"},
+        {"human gates", R"sql(
+ALTER TABLE claims ADD COLUMN awaiting_approval INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE claims ADD COLUMN gate_feedback TEXT NOT NULL DEFAULT '';
+)sql"},
     };
     return steps;
 }

@@ -101,7 +101,7 @@ constexpr const char *claim_columns =
     "issue_id, stage, state, failures, continuations, runs, retry_kind, last_error, "
     "issue_state, due_at_ms, blocked_reason, blocked_at_ms, updated_at_ms, conversation_id, "
     "conversation_agent, conversation_turns, operator_message, question, routed_to, route_reason, "
-    "routes";
+    "routes, awaiting_approval, gate_feedback";
 constexpr const char *run_columns = "run_id, issue_id, stage, agent, attempt, session_id, session_file, started_at_ms, "
                                     "ended_at_ms, outcome, error, exit_status, signal, tokens_in, tokens_out, "
                                     "tokens_cache_read, cost_usd, duration_sec";
@@ -130,6 +130,8 @@ ClaimRecord read_claim(sqlite3_stmt *s) {
     c.routed_to = column_text(s, 18);
     c.route_reason = column_text(s, 19);
     c.routes = sqlite3_column_int64(s, 20);
+    c.awaiting_approval = sqlite3_column_int64(s, 21) != 0;
+    c.gate_feedback = column_text(s, 22);
     return c;
 }
 
@@ -349,6 +351,8 @@ struct SqliteStore::Impl {
                 bind_text(s, 19, c->routed_to);
                 bind_text(s, 20, c->route_reason);
                 sqlite3_bind_int64(s, 21, c->routes);
+                sqlite3_bind_int64(s, 22, c->awaiting_approval ? 1 : 0);
+                bind_text(s, 23, c->gate_feedback);
                 r = step(s);
             } else if (auto *rc_ = std::get_if<ReleaseClaim>(&op)) {
                 bind_text(claim_del.s, 1, rc_->issue_id);
@@ -403,8 +407,8 @@ struct SqliteStore::Impl {
         auto prep = [&](Statement &st, const std::string &sql) {
             if (auto r = prepare(writer.db, st, sql); !r && !prepare_error) prepare_error = r.error().message;
         };
-        prep(claim_up,
-             fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", claim_columns));
+        prep(claim_up, fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                   claim_columns));
         prep(claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
         prep(issue_del, "DELETE FROM claims WHERE issue_id = ?");
         prep(run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));

@@ -68,6 +68,10 @@ struct ClaimRecord {
     // come back), the failure that sent it, and the routes taken.
     std::string routed_to, route_reason;
     int64_t routes = 0;
+    // A human gate: the blocked claim's completed run waits for `gate approve|reject`; the
+    // feedback of a rejection is for the next run's prompt.
+    bool awaiting_approval = false;
+    std::string gate_feedback;
 };
 
 // How a run ended. `running` is written at start; recovery turns a `running` left behind by a

@@ -55,6 +55,10 @@ struct FailurePolicy {
 struct Gate {
     std::optional<std::string> command; // shell template run in the workspace; exit 0 passes
     double timeout_sec = 600;
+    // A human approves or rejects the run (`vik-host gate approve|reject`), after the command
+    // passed when there is one; the wait survives restarts.
+    bool human = false;
+    double notify_after_sec = 0; // a human gate waiting this long notifies once (0: never)
 };
 
 struct Stage {
@@ -110,7 +114,7 @@ struct ServerConfig {
 struct Webhook {
     std::string url;                 // http:// or https://
     std::string url_env;             // or: the variable holding the URL (Slack's URLs are secrets)
-    std::vector<std::string> events; // blocked | failed | completed; empty: all three
+    std::vector<std::string> events; // blocked | failed | completed | gate_waiting; empty: all
     std::string format = "json";     // json | slack
 };
 

@@ -88,6 +88,11 @@ void Diagnostics::on_fail_never_applies(const std::string &p, long long after, l
                          "scheduling.max_attempts"});
 }
 
+void Diagnostics::gate_setting_unused(const std::string &p, const std::string &why) {
+    items.push_back({Severity::warning, p, "gate_setting_unused", "", false,
+                     "'" + p + "' is set but never applies: " + why + " (remove it, or complete the gate)"});
+}
+
 void Diagnostics::route_needs_writes(const std::string &p, const std::string &tracker) {
     items.push_back({Severity::warning, p, "route_needs_tracker_writes", tracker, false,
                      "'" + p + "' routes failures by setting the issue's state, which the '" + tracker +
@@ -125,7 +130,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issue.stages", {"*"}},
         {"issue.stages.*",
          {"when", "hooks", "agent", "agent_by_label", "prompt", "prompt_file", "resume_prompt", "on_fail", "gate"}},
-        {"issue.stages.*.gate", {"command", "timeout_sec"}},
+        {"issue.stages.*.gate", {"command", "timeout_sec", "human", "notify_after_sec"}},
         {"issue.stages.*.on_fail", {"to", "after_attempts"}},
         {"issue.stages.*.agent_by_label", {"*"}},
         {"issue.stages.*.when", {"state"}},

@@ -44,6 +44,9 @@ struct Diagnostics {
     void invalid_route(const std::string &pointer, const std::string &stage, const std::string &why);
     // vik-host: on_fail.after_attempts above scheduling.max_attempts: the pair blocks first.
     void on_fail_never_applies(const std::string &pointer, long long after, long long max_attempts);
+    // vik-host: a gate setting that cannot apply (notify_after_sec without human, timeout_sec
+    // without command).
+    void gate_setting_unused(const std::string &pointer, const std::string &why);
     // vik-host: an on_fail route with a tracker that cannot set states (vik's command tracker).
     void route_needs_writes(const std::string &pointer, const std::string &tracker);
     void server_needs_token(const std::string &pointer, const std::string &host);

@@ -446,11 +446,20 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         }
         if (n["on_fail"].IsDefined()) s.on_fail = on_fail(r, n["on_fail"], p + ".on_fail");
         if (YAML::Node gate = r.section(n, "gate", p + ".gate"); gate.IsDefined()) {
-            r.unknown_fields(gate, p + ".gate", {"command", "timeout_sec"});
-            s.gate.command = r.string(r.required(gate, "command", p + ".gate.command"), p + ".gate.command");
-            remember_position(c, p + ".gate.command", gate["command"]);
-            if (is_blank(*s.gate.command)) r.diags().empty_str(p + ".gate.command");
+            r.unknown_fields(gate, p + ".gate", {"command", "timeout_sec", "human", "notify_after_sec"});
+            s.gate.human = r.boolean(gate, "human", p + ".gate.human", false);
+            // A gate is a command, a human, or a command and then a human.
+            if (gate["command"].IsDefined() || !s.gate.human) {
+                s.gate.command = r.string(r.required(gate, "command", p + ".gate.command"), p + ".gate.command");
+                remember_position(c, p + ".gate.command", gate["command"]);
+                if (is_blank(*s.gate.command)) r.diags().empty_str(p + ".gate.command");
+            }
             s.gate.timeout_sec = r.seconds(gate, "timeout_sec", p + ".gate.timeout_sec", 600, false);
+            s.gate.notify_after_sec = r.seconds(gate, "notify_after_sec", p + ".gate.notify_after_sec", 0, true);
+            if (gate["notify_after_sec"].IsDefined() && !s.gate.human)
+                r.diags().gate_setting_unused(p + ".gate.notify_after_sec", "the gate has no `human: true`");
+            if (gate["timeout_sec"].IsDefined() && !s.gate.command)
+                r.diags().gate_setting_unused(p + ".gate.timeout_sec", "the gate has no command");
         }
         c.stages.push_back(std::move(s));
     }
@@ -537,8 +546,9 @@ void load_notify(Reader &r, const YAML::Node &root, Config &c) {
             if (!ev.IsSequence()) r.fail(ev.Mark(), p + ".events", "invalid type: expected a list of events" + r.found(ev));
             for (const auto &e : ev) {
                 std::string name = r.string(e, p + ".events");
-                if (name != "blocked" && name != "failed" && name != "completed")
-                    r.fail(e.Mark(), p + ".events", "invalid value: expected blocked, failed or completed, found '" + name + "'");
+                if (name != "blocked" && name != "failed" && name != "completed" && name != "gate_waiting")
+                    r.fail(e.Mark(), p + ".events",
+                           "invalid value: expected blocked, failed, completed or gate_waiting, found '" + name + "'");
                 w.events.push_back(name);
             }
         }

@@ -55,3 +55,26 @@ TEST_CASE("dry run: what would launch, wait or stay blocked, rendered, and nothi
     auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path);
     CHECK(count(h.out, "\"run_id\"") == 1);
 }
+
+TEST_CASE("dry run: a run awaiting a human gate holds its issue wherever the agent moved it", "[e2e][dry-run][gates]") {
+    Project p;
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" review > /dev/null\n"
+                        "echo '{\"kind\":\"completed\"}'\n");
+    p.issues(R"([{"id":"G-1","title":"gated","state":"build"}])");
+    std::string wf = "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
+                     "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\nissue:\n  stages:\n"
+                     "    build: {when: {state: build}, agent: bot, prompt: build, gate: {human: true}}\n"
+                     "    review: {when: {state: review}, agent: bot, prompt: review}\n";
+    write_file(p.workflow(), wf + "loop: {max_iterations: 1}\n");
+    auto first = p.run();
+    INFO(first.out << first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK_THAT(first.out, Catch::Contains("stage awaits approval issue_id=G-1 stage=build"));
+    write_file(p.workflow(), wf);
+    auto r = run_host({"run", "--dry-run", p.workflow().string()}, p.dir.path);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("G-1 [review] gated\n  stage build: awaits approval since "));
+    CHECK_THAT(r.out, Catch::Contains("(`vik-host gate approve G-1` or `vik-host gate reject G-1`)"));
+    CHECK_THAT(r.out, Catch::Contains("0 issue(s) would launch now."));
+}

@@ -394,6 +394,59 @@ TEST_CASE("gates: a failing check sends the issue back with its output, a passin
     CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "review");
 }
 
+TEST_CASE("gates: a human rejects a run with feedback through the CLI, then approves, and an agent may not answer its own gate",
+          "[scheduling][e2e][gates]") {
+    Project p;
+    std::string dir = shell_quote(p.dir.path.string());
+    // build: logs its prompt, tries to approve itself (refused), moves the issue to review;
+    // review: logs its prompt, moves the issue to done.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + dir +
+                            "/prompts.log\n"
+                            "case \"$VIK_ISSUE_STAGE\" in\n"
+                            "  build) \"$VIK_HOST_BIN\" gate approve \"$VIK_ISSUE_ID\" 2>> " +
+                            dir +
+                            "/self-approval.err\n"
+                            "         \"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" review > /dev/null ;;\n"
+                            "  review) \"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done > /dev/null ;;\n"
+                            "esac\necho '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"E-2","title":"t","state":"build"}])");
+    write_file(p.workflow(),
+               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
+                   "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
+                   "issue:\n  stages:\n"
+                   "    build:\n      when: {state: build}\n      agent: bot\n"
+                   "      prompt: 'build {{ retry_kind }} {{ gate_feedback }}'\n"
+                   "      gate: {human: true, notify_after_sec: 3600}\n"
+                   "    review: {when: {state: review}, agent: bot, prompt: 'review'}\n"
+                   "scheduling: {terminal_states: [done]}\n");
+    CHECK(run_host({"doctor", p.workflow().string()}).out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    const std::string awaits = "stage awaits approval issue_id=E-2 stage=build";
+    auto awaited = [&](size_t n) { return wait_until([&] { return count(host->stdout_text(), awaits) >= n; }, 60s); };
+    REQUIRE(awaited(1));
+    // Nothing awaits for another issue; a wrong verb is a usage error.
+    auto none = run_host({"gate", "approve", "E-9", p.workflow().string()});
+    CHECK(none.exit_code == 1);
+    CHECK(none.err == "gate approve failed: issue E-9 has no stage awaiting approval\n");
+    CHECK(run_host({"gate", "open", "E-2", p.workflow().string()}).exit_code == 2);
+    auto rejected = run_host({"gate", "reject", "E-2", "--feedback", "cover the empty list", p.workflow().string()});
+    CHECK(rejected.exit_code == 0);
+    CHECK(rejected.out == "rejected 1 stage(s) of issue E-2; the stage runs again with your feedback\n");
+    REQUIRE(awaited(2));
+    auto approved = run_host({"gate", "approve", "E-2", p.workflow().string()});
+    CHECK(approved.exit_code == 0);
+    CHECK(approved.out == "approved 1 stage(s) of issue E-2; the issue goes on\n");
+    bool done = wait_until([&] { return json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "done"; }, 60s);
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+    INFO(host->stdout_text());
+    REQUIRE(done);
+    CHECK(read_file(p.dir / "prompts.log") == "build first \nbuild rejected cover the empty list\nreview\n");
+    CHECK(read_file(p.dir / "self-approval.err") ==
+          std::string("gate approve failed: agents may not approve a gate: a human decides (issue E-2)\n") +
+              "gate approve failed: agents may not approve a gate: a human decides (issue E-2)\n");
+}
+
 TEST_CASE("reload: SIGHUP reloads the workflow, a refused edit keeps the running config", "[scheduling][e2e][reload]") {
     Project p;
     fs::path prompts = p.dir / "prompts.log";

@@ -115,6 +115,37 @@ TEST_CASE("http api: a retry's body carries the operator's message for the next 
     CHECK(t.surface.retries == 2);
 }
 
+TEST_CASE("http api: approve and reject answer a human gate, a rejection's body carries the feedback", "[http]") {
+    Routes t;
+    auto ok = t.call("POST", "/api/v1/issues/A%2F1%20x/approve");
+    CHECK(ok.status == 200);
+    CHECK(Routes::body(ok).at("action") == "approve");
+    CHECK(Routes::body(ok).at("affected") == 1);
+    CHECK(t.surface.approvals == 1);
+    auto rejected = t.call("POST", "/api/v1/issues/A%2F1%20x/reject", R"({"feedback":"cover the empty list"})");
+    CHECK(rejected.status == 200);
+    CHECK(Routes::body(rejected).at("action") == "reject");
+    CHECK(t.surface.rejections == 1);
+    {
+        std::lock_guard lock(t.surface.retry_mutex);
+        CHECK(t.surface.last_feedback_ == "cover the empty list");
+    }
+    for (const char *bad : {"cover it", R"({"feedback":["x"]})"}) {
+        INFO(bad);
+        auto r = t.call("POST", "/api/v1/issues/A%2F1%20x/reject", bad);
+        CHECK(r.status == 400);
+        CHECK(json::parse(r.body).at("error").at("message") ==
+              "a rejection's body is a JSON object such as {\"feedback\": \"text\"}");
+    }
+    CHECK(t.call("GET", "/api/v1/issues/A%2F1%20x/approve").status == 405);
+    CHECK(t.call("POST", "/api/v1/issues/unknown/approve").status == 404);
+    t.surface.issues["refuse"] = {};
+    auto none = t.call("POST", "/api/v1/issues/refuse/reject");
+    CHECK(none.status == 409);
+    CHECK(json::parse(none.body).at("error").at("message") == "issue refuse has no stage awaiting approval");
+    CHECK(t.surface.rejections == 2);
+}
+
 TEST_CASE("http api: a wrong method is 405 with Allow, an unknown path 404, both as JSON errors", "[http]") {
     Routes t;
     auto r = t.call("GET", "/api/v1/refresh");

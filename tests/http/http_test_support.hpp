@@ -54,6 +54,17 @@ class FakeSurface : public orchestrator::OperatorSurface {
         ++cancels;
         return 2;
     }
+    std::atomic<int> approvals{0}, rejections{0};
+    std::string last_feedback_; // guarded by retry_mutex
+    std::expected<size_t, std::string> gate(const std::string &id, bool approve, const std::string &feedback) override {
+        ++(approve ? approvals : rejections);
+        {
+            std::lock_guard lock(retry_mutex);
+            last_feedback_ = feedback;
+        }
+        if (id == "refuse") return std::unexpected("issue refuse has no stage awaiting approval");
+        return 1;
+    }
     uint64_t subscribe(Listener l, bool with_session_events) override {
         listeners[next] = {std::move(l), with_session_events};
         return next++;

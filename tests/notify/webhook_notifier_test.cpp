@@ -134,12 +134,19 @@ notify::NotifierLimits fast() {
 
 } // namespace
 
-TEST_CASE("notify: blocked, failed and completed become notices, nothing else does", "[notify]") {
+TEST_CASE("notify: blocked, failed, completed and a long gate wait become notices, nothing else does", "[notify]") {
     CHECK(notify::notice_for(ended("failed", "exit 1"))->event == "failed");
     CHECK(notify::notice_for(ended("completed"))->event == "completed");
     CHECK_FALSE(notify::notice_for(ended("cancelled")));
     CHECK(notify::notice_for({"blocked", "N-1", "plan", "", {{"reason", "3 failures"}}})->reason == "3 failures");
     CHECK_FALSE(notify::notice_for({"session_started", "N-1", "plan", "", {}}));
+    // A human gate's wait starts quietly; only its reminder is a notice.
+    CHECK_FALSE(notify::notice_for({"awaiting_approval", "N-1", "plan", "", {{"reason", "waits for approval"}}}));
+    auto waiting = notify::notice_for({"gate_waiting", "N-1", "plan", "", {{"reason", "waits for approval since x"}}});
+    REQUIRE(waiting);
+    CHECK(waiting->event == "gate_waiting");
+    auto slack = json::parse(notify::payload(*waiting, "slack", "/w.yml")).as_object();
+    CHECK(slack.at("text") == ":hourglass: vik-host: N-1 (plan) awaits approval: waits for approval since x");
 }
 
 TEST_CASE("notify: Slack text escapes what would be a mention or a link, JSON carries the facts", "[notify]") {
@@ -312,7 +319,7 @@ TEST_CASE("notify: the notify section is read and checked", "[notify]") {
     REQUIRE_FALSE(bad_event);
     CHECK_THAT(
         bad_event.error().message,
-        Catch::Contains("'notify.webhooks.0.events': invalid value: expected blocked, failed or completed, found 'started'"));
+        Catch::Contains("'notify.webhooks.0.events': invalid value: expected blocked, failed, completed or gate_waiting, found 'started'"));
     auto both = workflow::load_workflow_text(base + "notify:\n  webhooks:\n    - {url: 'http://h/', url_env: X}\n", "/w/x.yml");
     REQUIRE_FALSE(both);
     CHECK_THAT(both.error().message, Catch::Contains("give exactly one of `url` and `url_env`"));

@@ -353,3 +353,53 @@ TEST_CASE("claims: on_fail block blocks at the first failure, a route waits for 
         CHECK(t.find(k)->routes == 0);
     }
 }
+
+TEST_CASE("claims: a pair awaiting approval holds through a state change and an operator retry until a verdict",
+          "[scheduling][gates]") {
+    ClaimTable t(policy());
+    t.start(k, "todo");
+    auto waiting = t.await_approval(k);
+    REQUIRE(waiting.has_value());
+    CHECK(waiting->kind == Decision::block);
+    REQUIRE(t.find(k)->awaiting_approval);
+    CHECK(t.find(k)->state == ClaimState::blocked);
+    CHECK(t.awaiting_approval("ENG-1") == std::vector<PairKey>{k});
+    CHECK_FALSE(t.dispatchable(k));
+    CHECK(t.clear_blocks_on_state_change("ENG-1", "review") == 0); // the agent moved it on: still waiting
+    CHECK(t.retry_now("ENG-1", "go").empty());                     // a verdict answers a gate, not a retry
+    CHECK(t.find(k)->operator_message.empty());
+
+    SECTION("rejected: runs again at once with the feedback, no failure counted; delivered, the feedback goes") {
+        auto d = t.rejected(k, "add a test");
+        REQUIRE(d.has_value());
+        CHECK(d->kind == Decision::retry);
+        CHECK(d->delay_sec == 0);
+        const Claim *c = t.find(k);
+        CHECK(c->retry_kind == "rejected");
+        CHECK(c->gate_feedback == "add a test");
+        CHECK(c->failures == 0);
+        CHECK_FALSE(c->awaiting_approval);
+        CHECK(t.awaiting_approval("ENG-1").empty());
+        CHECK_FALSE(t.rejected(k, "again").has_value()); // nothing awaits any more
+        t.start(k, "todo");
+        t.note_conversation(k, ConversationUse{"bot", "", false, true});
+        CHECK(t.find(k)->gate_feedback.empty());
+    }
+    SECTION("approved: the run stands as a completed one would") {
+        auto d = t.approved(k, false);
+        REQUIRE(d.has_value());
+        CHECK(d->kind == Decision::release);
+        CHECK_FALSE(t.claimed(k));
+    }
+    SECTION("approved while the issue stayed: a continuation") {
+        auto d = t.approved(k, true);
+        REQUIRE(d.has_value());
+        CHECK(d->kind == Decision::retry);
+        CHECK(t.find(k)->retry_kind == "continuation");
+    }
+    SECTION("a block of its own replaces the wait") {
+        t.block(k, "internal error");
+        CHECK_FALSE(t.find(k)->awaiting_approval);
+        CHECK_FALSE(t.approved(k, true).has_value());
+    }
+}

@@ -124,6 +124,10 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
         s->claim_running(claim("A-1", "plan"), now);
         s->claim_retry_queued(claim("A-2", "code"), now + 120s, now);
         s->claim_blocked(claim("A-3", "review"), "max_attempts reached: agent exited 1", now);
+        auto gated = claim("A-6", "build");
+        gated.awaiting_approval = true;
+        gated.gate_feedback = "cover the empty list";
+        s->claim_blocked(gated, "waits for approval", now);
         s->claim_running(claim("A-4", "plan"), now);
         s->claim_released("A-4", "plan");
         s->claim_running(claim("A-5", "plan"), now);
@@ -170,15 +174,19 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
     CHECK(rec->retries[0].claim.issue_id == "A-2");
     CHECK(rec->retries[0].claim.due_at == now + 120s);
     CHECK(rec->retries[0].remaining == 100s);
-    REQUIRE(rec->blocked.size() == 1);
+    REQUIRE(rec->blocked.size() == 2);
     CHECK(rec->blocked[0].issue_id == "A-3");
     CHECK(rec->blocked[0].blocked_reason == "max_attempts reached: agent exited 1");
     CHECK(rec->blocked[0].blocked_at == now);
+    CHECK_FALSE(rec->blocked[0].awaiting_approval);
+    CHECK(rec->blocked[1].issue_id == "A-6"); // a human gate's wait and its feedback
+    CHECK(rec->blocked[1].awaiting_approval);
+    CHECK(rec->blocked[1].gate_feedback == "cover the empty list");
     REQUIRE(rec->interrupted_runs.size() == 1);
     CHECK(rec->interrupted_runs[0].run_id == "r1");
     CHECK(rec->interrupted_runs[0].outcome == RunOutcome::interrupted);
     CHECK(rec->summary() ==
-          "store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 1 pending retry, 1 blocked pair(s)");
+          "store resumed: 1 interrupted run(s), 1 interrupted claim(s) to retry, 1 pending retry, 2 blocked pair(s)");
 
     // Recovery is recorded: r1 is interrupted for good, a second recovery finds no running run.
     auto h = s->history({.issue_id = "A-1", .limit = 10});

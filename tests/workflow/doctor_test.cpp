@@ -321,4 +321,17 @@ TEST_CASE("doctor: a gate needs a command, which is checked as a shell template"
     auto missing = doctor("{timeout_sec: 5}");
     CHECK(missing.exit_code == 1);
     CHECK_THAT(missing.err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
+    // A human gate needs no command; its settings that cannot apply are warnings.
+    CHECK(doctor("{human: true, notify_after_sec: 3600}").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK(doctor("{command: make test, human: true}").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK_THAT(doctor("{command: make, notify_after_sec: 60}").out,
+               Catch::Contains("[warning] 'issue.stages.build.gate.notify_after_sec' is set but never applies: the gate has "
+                               "no `human: true` (remove it, or complete the gate)"));
+    CHECK_THAT(doctor("{human: true, timeout_sec: 60}").out,
+               Catch::Contains("[warning] 'issue.stages.build.gate.timeout_sec' is set but never applies: the gate has no "
+                               "command"));
+    auto not_bool = doctor("{human: yes please}");
+    CHECK(not_bool.exit_code == 1);
+    CHECK_THAT(not_bool.err, Catch::Contains("issue.stages.build.gate.human"));
+    CHECK_THAT(doctor("{human: false}").err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
 }

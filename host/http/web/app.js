@@ -152,10 +152,16 @@ function issueCell(id, title) {
 
 async function act(action, id, button) {
   if (action === "cancel" && !confirm("Cancel every running stage of " + id + "?")) return;
+  // A rejection's feedback reaches the stage's next prompt (gate_feedback).
+  const feedback = action === "reject" ? prompt("Reject the run of " + id + ": feedback for the agent (optional)", "") : "";
+  if (feedback === null) return;
   if (button) button.disabled = true;
   try {
-    const { body } = await api(issuePath(id) + "/" + action, { method: "POST" });
-    notice((action === "cancel" ? "Cancelled " : "Retrying ") + body.affected + " stage" + (body.affected === 1 ? "" : "s") + " of " + id);
+    const options = { method: "POST" };
+    if (feedback) Object.assign(options, { body: JSON.stringify({ feedback }), headers: { "content-type": "application/json" } });
+    const { body } = await api(issuePath(id) + "/" + action, options);
+    const verb = { cancel: "Cancelled ", approve: "Approved ", reject: "Rejected " }[action] || "Retrying ";
+    notice(verb + body.affected + " stage" + (body.affected === 1 ? "" : "s") + " of " + id);
   } catch (e) {
     notice(action + " " + id + ": " + e.message, true);
   } finally {
@@ -215,7 +221,9 @@ function renderState(v) {
     el("td", { text: b.stage }),
     el("td", {}, el("span", { class: "msg", title: b.reason, text: b.reason })),
     el("td", {}, timeEl(b.since)),
-    el("td", {}, actionButton("Retry", "retry", b.issue_id)))));
+    el("td", {}, ...(b.awaiting_approval
+      ? [actionButton("Approve", "approve", b.issue_id), " ", actionButton("Reject", "reject", b.issue_id, "danger")]
+      : [actionButton("Retry", "retry", b.issue_id)])))));
 }
 
 function addFeed(change) {
@@ -223,7 +231,7 @@ function addFeed(change) {
   const d = change.data || {};
   const detail = change.kind === "intake" ? (d.error ? "pull failed: " + d.error : (d.count ?? "?") + " issues")
     : change.kind === "session_ended" ? (d.reason && d.reason.startsWith(d.outcome || "\u0000") ? d.reason : (d.outcome || "") + (d.reason ? ": " + d.reason : ""))
-    : change.kind === "blocked" ? d.reason || ""
+    : change.kind === "blocked" || change.kind === "awaiting_approval" || change.kind === "gate_waiting" ? d.reason || ""
     : change.kind === "retry_queued" ? "attempt " + (d.attempt || "?") + " " + when(d.due_at)
     : change.kind === "operator" ? (d.action || "") + ": " + (d.count ?? 0) + " stage" + (d.count === 1 ? "" : "s")
     : change.kind === "routed" ? "to stage " + (d.to || "?") + " (state " + (d.state || "?") + ")"
@@ -356,7 +364,8 @@ function renderIssue(issue) {
   const stages = [];
   for (const r of issue.running) stages.push(el("li", {}, el("span", { class: "kind session_started", text: "running" }), el("strong", { text: r.stage }), r.agent, " attempt " + r.attempt, timeEl(r.started_at), el("span", { class: "num", text: fmt(tokensOf(r.session)) + " tokens" })));
   for (const r of issue.retrying) stages.push(el("li", {}, el("span", { class: "kind retry_queued", text: "retrying" }), el("strong", { text: r.stage }), "attempt " + r.attempt + " ", timeEl(r.due_at), r.last_error ? el("span", { class: "err", text: r.last_error }) : null));
-  for (const b of issue.blocked) stages.push(el("li", {}, el("span", { class: "kind blocked", text: "blocked" }), el("strong", { text: b.stage }), el("span", { text: b.reason }), timeEl(b.since)));
+  for (const b of issue.blocked) stages.push(el("li", {}, el("span", { class: "kind blocked", text: b.awaiting_approval ? "awaits approval" : "blocked" }), el("strong", { text: b.stage }), el("span", { text: b.reason }), timeEl(b.since),
+    ...(b.awaiting_approval ? [" ", actionButton("Approve", "approve", issue.issue_id || b.issue_id), " ", actionButton("Reject", "reject", issue.issue_id || b.issue_id, "danger")] : [])));
   if (!stages.length) stages.push(el("li", { class: "empty", text: "No stage runs, waits or is blocked." }));
   $("issue-stages").replaceChildren(...stages);
   const sessions = (issue.sessions || []).map((s) => {
