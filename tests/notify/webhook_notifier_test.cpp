@@ -319,7 +319,8 @@ TEST_CASE("notify: the notify section is read and checked", "[notify]") {
     REQUIRE_FALSE(bad_event);
     CHECK_THAT(
         bad_event.error().message,
-        Catch::Contains("'notify.webhooks.0.events': invalid value: expected blocked, failed, completed or gate_waiting, found 'started'"));
+        Catch::Contains(
+            "'notify.webhooks.0.events': invalid value: expected blocked, failed, completed or gate_waiting, found 'started'"));
     auto both = workflow::load_workflow_text(base + "notify:\n  webhooks:\n    - {url: 'http://h/', url_env: X}\n", "/w/x.yml");
     REQUIRE_FALSE(both);
     CHECK_THAT(both.error().message, Catch::Contains("give exactly one of `url` and `url_env`"));
