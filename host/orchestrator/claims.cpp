@@ -222,11 +222,11 @@ void ClaimTable::block(const PairKey &key, const std::string &reason, const std:
     notify(key);
 }
 
-std::expected<Decision, std::string> ClaimTable::await_approval(const PairKey &key) {
+std::expected<Decision, std::string> ClaimTable::await_approval(const PairKey &key, const std::string &why) {
     Claim *c = get(key);
     if (!c) return no_claim(key);
-    std::string reason = "waits for approval: `vik-host gate approve " + key.first + "` or `vik-host gate reject " + key.first +
-                         " --feedback TEXT`";
+    std::string reason = (why.empty() ? std::string() : why + "; ") + "waits for approval: `vik-host gate approve " + key.first +
+                         "` or `vik-host gate reject " + key.first + " --feedback TEXT`";
     c->failures = 0;
     c->state = ClaimState::blocked;
     c->since = wall_now_();
@@ -339,7 +339,11 @@ std::vector<std::pair<PairKey, Decision>> ClaimTable::retry_now(const std::strin
     for (auto it = claims_.lower_bound(PairKey{issue_id, std::string()}); it != claims_.end() && it->first.first == issue_id;
          ++it) {
         Claim &c = it->second;
-        if (c.state == ClaimState::running || c.awaiting_approval) continue; // a verdict answers a gate
+        // A verdict answers a gate; a rejected run is already queued to run at once (its issue may
+        // be on its way back to the stage's state).
+        if (c.state == ClaimState::running || c.awaiting_approval ||
+            (c.state == ClaimState::retry_queued && c.retry_kind == "rejected"))
+            continue;
         c.failures = 0;
         c.continuations = 0;
         c.routes = 0;

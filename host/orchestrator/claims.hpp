@@ -141,8 +141,9 @@ class ClaimTable {
     // the question it answered are cleared; otherwise (the session never started, or the
     // conversation could not be continued) nothing changes and the next run gets them again.
     void note_conversation(const PairKey &key, const ConversationUse &use);
-    // running -> blocked, awaiting approval: the completed run waits for a human's verdict.
-    std::expected<Decision, std::string> await_approval(const PairKey &key);
+    // running (or a rejected retry whose issue could not be moved back) -> blocked, awaiting
+    // approval: the completed run waits for a human's verdict. `why`, when given, opens the reason.
+    std::expected<Decision, std::string> await_approval(const PairKey &key, const std::string &why = "");
     // Awaiting approval -> as completed(key, issue_still_in_state) decides: the run stands.
     std::expected<Decision, std::string> approved(const PairKey &key, bool issue_still_in_state);
     // Awaiting approval -> retry_queued at once (retry kind `rejected`, no failure counted), with

@@ -172,6 +172,7 @@ std::string dry_run_report(const DryRunInput &in) {
             ctx["last_error"] = "";
             ctx["operator_message"] = "";
             ctx["gate_feedback"] = "";
+            ctx["outcomes"] = json::object{}; // the store's outcomes are not read by a dry run
             ctx["resumed"] = false;
             ctx["failure"] = json::object{{"stage", ""}, {"reason", ""}, {"attempts", 0}, {"routes", 0}};
             const store::ClaimRecord *from = nullptr; // the newest route to this stage, as the host picks it

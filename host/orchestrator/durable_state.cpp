@@ -119,6 +119,7 @@ DurableState::Resumed DurableState::recover(ClaimTable &claims, std::chrono::sys
         auto d = claims.failed(key, "interrupted: vik-host stopped while this run was running");
         if (d && d->kind == Decision::retry) out.retries.push_back({key, d->token, d->delay_sec});
     }
+    out.outcomes = std::move(rec->outcomes);
     out.summary = rec->summary();
     return out;
 }

@@ -46,7 +46,8 @@ class DurableState {
             double delay_sec = 0;
         };
         std::vector<Retry> retries;
-        std::string summary; // the start-up log line
+        std::vector<store::OutcomeRecord> outcomes; // structured outcomes kept (stage_outcomes.hpp)
+        std::string summary;                        // the start-up log line
     };
     // Loads the store's claims into `claims` (before the first intake). Throws
     // std::runtime_error naming the store when it cannot be read.

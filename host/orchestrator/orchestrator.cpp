@@ -27,6 +27,7 @@
 #include "orchestrator/scheduler_surface.hpp"
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
+#include "orchestrator/stage_outcomes.hpp"
 #include "orchestrator/tracker_factory.hpp"
 #include "orchestrator/workflow_reload.hpp"
 #include "orchestrator/workspace_janitor.hpp"
@@ -101,6 +102,7 @@ struct Orchestrator::Impl {
 
     ClaimTable claims;
     DurableState durable{options.store};
+    StageOutcomes outcomes{options.store};     // structured outcomes per issue and stage
     std::map<std::string, ActiveIssue> active; // by issue id
     struct PendingRetry {
         std::unique_ptr<SchedulerTimer> timer;
@@ -156,6 +158,9 @@ struct Orchestrator::Impl {
         auto it = gating.lower_bound(PairKey{id, std::string()});
         return it != gating.end() && it->first == id;
     }
+    // Whether nothing may start for the issue: a gate runs, a verdict is awaited, or a rejected
+    // run is being moved back.
+    bool held(const std::string &id) const { return gating_issue(id) || !claims.awaiting_approval(id).empty(); }
 
     // The stage of that name in the current config; nullptr when a reload removed it.
     const workflow::Stage *find_stage(const std::string &name) const {
@@ -204,7 +209,8 @@ struct Orchestrator::Impl {
             }
             for (const auto &s : cfg->stages) {
                 const Claim *c = claims.find({id, s.name});
-                if (sessions->holds({id, s.name}) || (c && c->state == ClaimState::running)) continue;
+                // A run awaiting a human keeps waiting: a block would let the next stage start on it.
+                if (sessions->holds({id, s.name}) || (c && (c->state == ClaimState::running || c->awaiting_approval))) continue;
                 if (c || (state && s.state == *state)) claims.block({id, s.name}, reason, state);
             }
             if (a != active.end() && a->second.running.empty()) active.erase(a);
@@ -500,7 +506,8 @@ struct Orchestrator::Impl {
                                      {"operator_message", claim ? claim->operator_message : ""},
                                      {"gate_feedback", claim ? claim->gate_feedback : ""},
                                      {"resumed", !resume.id.empty()},
-                                     {"failure", failure_context(id, stage_name)}};
+                                     {"failure", failure_context(id, stage_name)},
+                                     {"outcomes", outcomes.of(id)}};
         launcher->prepare_stage(
             a.issue, a.workdir, *stage, std::move(run_info),
             guard.wrap(id, stage_name, [this, id, stage_name, stage, resume](StepResult r) {
@@ -515,6 +522,10 @@ struct Orchestrator::Impl {
                     return;
                 }
                 const ActiveIssue &a = active.at(id);
+                // A previous run's outcome file must not count for this one.
+                if (stage->outcome)
+                    if (auto cleared = clear_outcome(a.workdir, *stage->outcome); !cleared)
+                        return stage_ended(id, stage_name, Outcome::failed, "outcome: " + cleared.error());
                 const Claim *c = claims.find({id, stage_name});
                 sessions->start(a.issue, a.workdir, *stage, std::move(r.value), c ? c->runs : 1, resume);
             }));
@@ -539,10 +550,36 @@ struct Orchestrator::Impl {
             workdir = *w;
         const workflow::Stage *st = stage_of(key);
         if (!st) return stage_ended(id, stage, end.outcome, end.reason, &end);
-        launcher->after_run(issue, workdir, *st, guard.wrap(id, stage, [this, id, stage, end](StepResult r) {
+        launcher->after_run(issue, workdir, *st, guard.wrap(id, stage, [this, id, stage, end, workdir](StepResult r) {
             if (!r.ok) spdlog::error("after_run failed issue_id={} stage={}: {}", id, stage, r.error);
-            check_gate(id, stage, end);
+            check_outcome(id, stage, end, workdir);
         }));
+    }
+
+    // A completed run of a stage with an outcome stands only with a valid outcome file whose
+    // succeed_if holds (stage_outcomes.hpp); the outcome is kept for later prompts and gates. A
+    // missing, invalid or unsuccessful outcome is the run's failure, handled as a failed gate is
+    // (the issue moved back from where the agent put it, then retried, routed or blocked).
+    void check_outcome(const std::string &id, const std::string &stage, const SessionEnd &end, const fs::path &workdir) {
+        const workflow::Stage *st = stage_of({id, stage});
+        if (end.outcome != Outcome::completed || !st || !st->outcome || stopping || removal_pending.count(id) || workdir.empty())
+            return check_gate(id, stage, end);
+        auto read = read_outcome(workdir, *st->outcome);
+        if (!read) {
+            spdlog::warn("outcome invalid issue_id={} stage={}: {}", id, stage, read.error());
+            return gate_failed(id, stage, *st, "outcome: " + read.error(), end);
+        }
+        outcomes.record(id, stage, *read, clock.wall_now());
+        auto ok = outcome_succeeded(*st->outcome, stage, *read);
+        if (!ok || !*ok) {
+            std::string why =
+                !ok ? "outcome: " + ok.error()
+                    : "outcome: succeed_if `" + *st->outcome->succeed_if + "` is false for " + boost::json::serialize(*read);
+            spdlog::warn("outcome failed issue_id={} stage={}: {}", id, stage, why);
+            return gate_failed(id, stage, *st, why, end);
+        }
+        spdlog::info("outcome recorded issue_id={} stage={}", id, stage);
+        check_gate(id, stage, end);
     }
 
     // A completed run of a stage with a gate stands only if the gate's command passes
@@ -555,12 +592,12 @@ struct Orchestrator::Impl {
         if (end.outcome != Outcome::completed || !st || (!st->gate.command && !st->gate.human) || stopping ||
             removal_pending.count(id) || a == active.end())
             return stage_ended(id, stage, end.outcome, end.reason, &end);
-        if (!st->gate.command) return stage_ended(id, stage, Outcome::awaiting_approval, end.reason, &end);
+        if (!st->gate.command) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
         Issue issue = a->second.issue;
         if (const Issue *known = intake->newest(id)) issue = *known;
         StageLauncher::GateCommand cmd;
         try {
-            cmd = launcher->gate_command(issue, a->second.workdir, *st);
+            cmd = launcher->gate_command(issue, a->second.workdir, *st, outcomes.of(id));
         } catch (const std::exception &e) {
             return stage_ended(id, stage, Outcome::failed, std::string("gate command could not be rendered: ") + e.what(), &end);
         }
@@ -573,8 +610,8 @@ struct Orchestrator::Impl {
                       if (stopping || removal_pending.count(id)) return stage_ended(id, stage, end.outcome, end.reason, &end);
                       if (r.passed) {
                           spdlog::info("gate passed issue_id={} stage={}", id, stage);
-                          return stage_ended(id, stage, st->gate.human ? Outcome::awaiting_approval : Outcome::completed,
-                                             end.reason, &end);
+                          if (st->gate.human) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
+                          return stage_ended(id, stage, Outcome::completed, end.reason, &end);
                       }
                       std::string why = "gate failed: " + r.reason;
                       spdlog::warn("gate failed issue_id={} stage={}: {}", id, stage, r.reason);
@@ -590,15 +627,16 @@ struct Orchestrator::Impl {
             if (stopping || removal_pending.count(id) || !find_stage(stage))
                 return stage_ended(id, stage, Outcome::failed, why, &end);
             // Not knowing where the agent left the issue, a retry could be dropped as "moved on"
-            // and the failed work go ahead: the pair is blocked for an operator instead.
+            // and the failed work go ahead: a human decides instead (approve: the run stands
+            // anyway; reject: the stage runs again), and the issue is held meanwhile.
             if (!o.result)
-                return stage_ended(id, stage, Outcome::blocked_by_fault,
+                return stage_ended(id, stage, Outcome::awaiting_approval,
                                    why + "; the issue could not be looked up to move it back: " + o.result.error(), &end);
             std::optional<Issue> now = intake->refreshed(id, *o.result, o.started);
             if (!now || now->state == st.state || terminal(now->state)) return stage_ended(id, stage, Outcome::failed, why, &end);
             intake->write("set-state", id, st.state, guard.wrap(id, stage, [this, id, stage, &st, why, end](StepResult w) {
                 if (!w.ok)
-                    return stage_ended(id, stage, Outcome::blocked_by_fault,
+                    return stage_ended(id, stage, Outcome::awaiting_approval,
                                        why + "; the issue could not be moved back to '" + st.state + "': " + w.error, &end);
                 intake->learn_state(id, st.state, intake->now());
                 spdlog::info("issue moved back issue_id={} state={}: its gate failed", id, st.state);
@@ -663,7 +701,7 @@ struct Orchestrator::Impl {
                 d = claims.resume_failed(key, reason);
                 break;
             case Outcome::awaiting_approval:
-                d = claims.await_approval(key);
+                d = claims.await_approval(key, reason);
                 if (d) {
                     spdlog::warn("stage awaits approval issue_id={} stage={}: answer with `vik-host gate approve {}` or "
                                  "`vik-host gate reject {} --feedback TEXT`",
@@ -805,23 +843,45 @@ struct Orchestrator::Impl {
         for (const PairKey &key : keys)
             guard(key.first, key.second, [&] {
                 approval_reminders.erase(key);
-                const workflow::Stage *st = stage_of(key);
-                const Issue *known = intake->newest(id);
+                const workflow::Stage *st = find_stage(key.second);
+                if (!st) { // a reload (or an edit while the host was down) removed the stage: nothing follows
+                    spdlog::info("gate answered for a stage the workflow no longer has issue_id={} stage={}; released", id,
+                                 key.second);
+                    claims.release(key);
+                    publish_claim(key);
+                    return;
+                }
                 if (approve) {
                     spdlog::info("gate approved issue_id={} stage={}", id, key.second);
-                    auto d = claims.approved(key, st && known && known->state == st->state);
-                    if (d) apply_decision(key, {}, Outcome::completed, *d, "");
-                    publish_claim(key);
+                    approve_when_known(key, st->state);
                     return;
                 }
                 spdlog::info("gate rejected issue_id={} stage={}{}", id, key.second, feedback.empty() ? "" : " with feedback");
                 auto d = claims.rejected(key, feedback);
                 publish_claim(key);
-                if (d && st) move_back_then_retry(key, st->state, d->token);
+                if (d) move_back_then_retry(key, st->state, d->token);
             });
         publish("operator", id, "", boost::json::object{{"action", approve ? "approve" : "reject"}, {"count", keys.size()}});
-        if (approve) request_intake(); // the issue goes on now, not an idle_sec later
         return keys.size();
+    }
+
+    // An approved run stands as a completed one: whether the issue stayed in the stage's state
+    // decides between a continuation and the end of the pair, so the host must know where it is
+    // (right after a restart no pull has told it yet: it asks).
+    void approve_when_known(const PairKey &key, const std::string &state) {
+        auto decide = [this, key, state](const Issue *known) {
+            auto d = claims.approved(key, known && known->state == state);
+            if (d) apply_decision(key, {}, Outcome::completed, *d, "");
+            publish_claim(key);
+            request_intake(); // the issue goes on now, not an idle_sec later
+        };
+        if (const Issue *known = intake->newest(key.first)) return decide(known);
+        intake->fetch({key.first}, guard.wrap(key.first, key.second, [this, key, decide](Observation o) {
+            const Claim *c = claims.find(key);
+            if (!c || !c->awaiting_approval) return; // answered or released meanwhile
+            std::optional<Issue> now = o.result ? intake->refreshed(key.first, *o.result, o.started) : std::nullopt;
+            decide(now ? &*now : nullptr);
+        }));
     }
 
     // A rejected run's retry waits until the issue is back in its stage's state (the agent may
@@ -832,9 +892,12 @@ struct Orchestrator::Impl {
         intake->fetch({key.first}, guard.wrap(key.first, key.second, [this, key, state, token](Observation o) {
             gating.erase(key);
             if (!claims.token_current(key, token)) return; // an operator or a cleanup acted meanwhile
+            // The issue stays where the agent put it: the pair waits for a human again (a plain block
+            // would be cleared by that state and let the next stage start on the rejected work).
             auto blocked = [this, key](const std::string &why) {
-                spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
-                claims.block(key, why);
+                spdlog::warn("stage awaits approval again issue_id={} stage={}: {}", key.first, key.second, why);
+                claims.await_approval(key, why);
+                if (const workflow::Stage *st = stage_of(key)) remind_of_approval(key, st->gate.notify_after_sec);
                 publish_claim(key);
             };
             if (!o.result) return blocked("rejected at its gate, but the issue could not be looked up: " + o.result.error());
@@ -887,6 +950,12 @@ struct Orchestrator::Impl {
             // The newest knowledge: the fetch's answer unless the host learned more since it began.
             std::optional<Issue> issue = intake->refreshed(key.first, *o.result, o.started);
             const workflow::Stage *stage = find_stage(key.second);
+            // A rejected run's retry whose move-back did not happen (a restart came between): the
+            // issue goes back first; the rejected work must not go on where the agent put it.
+            const Claim *queued = claims.find(key);
+            if (issue && stage && queued && queued->retry_kind == "rejected" && issue->state != stage->state &&
+                !terminal(issue->state))
+                return move_back_then_retry(key, stage->state, token);
             if (!issue || !stage || issue->state != stage->state || terminal(issue->state)) {
                 spdlog::info("retry dropped issue_id={} stage={}: {}", key.first, key.second,
                              !stage  ? std::string("the reloaded workflow no longer has the stage")
@@ -896,7 +965,7 @@ struct Orchestrator::Impl {
                 publish_claim(key);
                 return;
             }
-            if (!has_room(issue->id, issue->state)) {
+            if (!has_room(issue->id, issue->state) || held(issue->id)) {
                 auto d = claims.requeue_no_slot(key);
                 if (!d) return;
                 spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
@@ -927,6 +996,7 @@ struct Orchestrator::Impl {
             return;
         }
         claims.release_issue(issue.id);
+        outcomes.forget(issue.id);
         if (layout.has_workspace(issue.id)) remove_workspace(issue);
     }
 
@@ -949,6 +1019,7 @@ struct Orchestrator::Impl {
         if (active.count(id) || !removal_pending.count(id)) return;
         removal_pending.erase(id);
         claims.release_issue(id);
+        outcomes.forget(id);
         cancel_retry_timers(id);
         Issue issue;
         if (const Issue *known = intake->newest(id))
@@ -1126,6 +1197,7 @@ struct Orchestrator::Impl {
     void resume() {
         if (!durable.enabled()) return;
         DurableState::Resumed r = durable.recover(claims, clock.wall_now());
+        outcomes.restore(r.outcomes);
         for (const auto &retry : r.retries)
             arm_retry(retry.key, retry.token, retry.delay_sec);
         // Human gates waiting since before the restart: their reminder keeps its time.

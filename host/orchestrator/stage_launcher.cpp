@@ -148,10 +148,11 @@ void StageLauncher::prepare_stage(const Issue &issue, const fs::path &workdir, c
         std::move(done));
 }
 
-StageLauncher::GateCommand StageLauncher::gate_command(const Issue &issue, const fs::path &workdir,
-                                                       const workflow::Stage &stage) const {
+StageLauncher::GateCommand StageLauncher::gate_command(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage,
+                                                       const json::object &outcomes) const {
     GateCommand g;
     json::object ctx = issue_context(base_, issue, workdir, stage.name);
+    ctx["outcomes"] = outcomes;
     g.script = tmpl::render_shell(stage.gate.command.value_or(""), "issue.stages." + stage.name + ".gate.command", ctx);
     std::map<std::string, std::string> env;
     for (auto &[k, v] : security::full_environment())

@@ -54,7 +54,9 @@ class StageLauncher {
         std::string script;
         std::vector<std::string> env;
     };
-    GateCommand gate_command(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage) const;
+    // `outcomes`: the issue's structured outcomes ({stage: object}), the template's `outcomes`.
+    GateCommand gate_command(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
+                             const boost::json::object &outcomes) const;
 
     // after_run of a session that completed or failed.
     void after_run(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,

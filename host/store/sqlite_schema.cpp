@@ -61,6 +61,15 @@ ALTER TABLE claims ADD COLUMN routes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE claims ADD COLUMN awaiting_approval INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE claims ADD COLUMN gate_feedback TEXT NOT NULL DEFAULT '';
 )sql"},
+        {"structured outcomes", R"sql(
+CREATE TABLE outcomes (
+  issue_id       TEXT NOT NULL,
+  stage          TEXT NOT NULL,
+  outcome_json   TEXT NOT NULL,
+  recorded_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (issue_id, stage)
+) WITHOUT ROWID;
+)sql"},
     };
     return steps;
 }

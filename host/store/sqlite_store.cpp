@@ -26,7 +26,10 @@ struct ReleaseClaim {
 struct ReleaseIssue {
     std::string issue_id;
 };
-using Op = std::variant<ClaimRecord, ReleaseClaim, ReleaseIssue, RunRecord>;
+struct ForgetOutcomes {
+    std::string issue_id;
+};
+using Op = std::variant<ClaimRecord, ReleaseClaim, ReleaseIssue, RunRecord, OutcomeRecord, ForgetOutcomes>;
 
 int64_t to_ms(WallTime t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
 WallTime from_ms(int64_t ms) { return WallTime{std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds{ms})}; }
@@ -315,8 +318,13 @@ struct SqliteStore::Impl {
 
     // --- writer thread ----------------------------------------------------------------------
 
-    std::expected<void, std::string> apply(const std::deque<Op> &batch, Statement &claim_up, Statement &claim_del,
-                                           Statement &issue_del, Statement &run_up) {
+    // The writer's prepared statements, one per kind of write.
+    struct WriteStatements {
+        Statement claim_up, claim_del, issue_del, run_up, outcome_up, outcome_del;
+    };
+
+    std::expected<void, std::string> apply(const std::deque<Op> &batch, WriteStatements &w) {
+        Statement &claim_up = w.claim_up, &claim_del = w.claim_del, &issue_del = w.issue_del, &run_up = w.run_up;
         sqlite3 *db = writer.db;
         int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK) return std::unexpected(errmsg(db, rc));
@@ -385,6 +393,15 @@ struct SqliteStore::Impl {
                     sqlite3_bind_null(s, 17);
                 sqlite3_bind_double(s, 18, run->duration_sec);
                 r = step(s);
+            } else if (auto *o = std::get_if<OutcomeRecord>(&op)) {
+                bind_text(w.outcome_up.s, 1, o->issue_id);
+                bind_text(w.outcome_up.s, 2, o->stage);
+                bind_text(w.outcome_up.s, 3, o->json);
+                sqlite3_bind_int64(w.outcome_up.s, 4, to_ms(o->recorded_at));
+                r = step(w.outcome_up.s);
+            } else if (auto *fo = std::get_if<ForgetOutcomes>(&op)) {
+                bind_text(w.outcome_del.s, 1, fo->issue_id);
+                r = step(w.outcome_del.s);
             }
             if (r != SQLITE_DONE) {
                 auto msg = errmsg(db, r);
@@ -402,16 +419,18 @@ struct SqliteStore::Impl {
     }
 
     void run_writer() {
-        Statement claim_up, claim_del, issue_del, run_up;
+        WriteStatements w;
         std::optional<std::string> prepare_error;
         auto prep = [&](Statement &st, const std::string &sql) {
             if (auto r = prepare(writer.db, st, sql); !r && !prepare_error) prepare_error = r.error().message;
         };
-        prep(claim_up, fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                   claim_columns));
-        prep(claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
-        prep(issue_del, "DELETE FROM claims WHERE issue_id = ?");
-        prep(run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));
+        prep(w.claim_up, fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                     claim_columns));
+        prep(w.claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
+        prep(w.issue_del, "DELETE FROM claims WHERE issue_id = ?");
+        prep(w.run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));
+        prep(w.outcome_up, "INSERT OR REPLACE INTO outcomes(issue_id, stage, outcome_json, recorded_at_ms) VALUES(?,?,?,?)");
+        prep(w.outcome_del, "DELETE FROM outcomes WHERE issue_id = ?");
 
         auto backoff = options.retry_min;
         int failed_attempts = 0;
@@ -440,8 +459,7 @@ struct SqliteStore::Impl {
             }
             size_t n = batch.size();
             lk.unlock();
-            std::expected<void, std::string> result =
-                prepare_error ? std::unexpected(*prepare_error) : apply(batch, claim_up, claim_del, issue_del, run_up);
+            std::expected<void, std::string> result = prepare_error ? std::unexpected(*prepare_error) : apply(batch, w);
             lk.lock();
             if (result) {
                 batch.clear();
@@ -541,6 +559,8 @@ void SqliteStore::release_claim(const std::string &issue_id, const std::string &
 }
 void SqliteStore::release_issue(const std::string &issue_id) { impl_->push(ReleaseIssue{issue_id}); }
 void SqliteStore::record_run(const RunRecord &run) { impl_->push(run); }
+void SqliteStore::record_outcome(const OutcomeRecord &outcome) { impl_->push(outcome); }
+void SqliteStore::forget_outcomes(const std::string &issue_id) { impl_->push(ForgetOutcomes{issue_id}); }
 
 std::expected<void, StoreError> SqliteStore::flush(std::chrono::milliseconds timeout) {
     auto &im = *impl_;
@@ -636,6 +656,18 @@ std::expected<Recovery, StoreError> SqliteStore::recover(WallTime now) {
             }
         }
         if (rc != SQLITE_DONE) return fail(im.sqlite_error(db, rc, "reading claims"));
+    }
+    {
+        Statement st;
+        if (auto r =
+                im.prepare(db, st, "SELECT issue_id, stage, outcome_json, recorded_at_ms FROM outcomes ORDER BY issue_id, stage");
+            !r)
+            return fail(r.error());
+        int rc;
+        while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+            out.outcomes.push_back(OutcomeRecord{column_text(st.s, 0), column_text(st.s, 1), column_text(st.s, 2),
+                                                 from_ms(sqlite3_column_int64(st.s, 3))});
+        if (rc != SQLITE_DONE) return fail(im.sqlite_error(db, rc, "reading outcomes"));
     }
     if (auto r = im.exec(db, "COMMIT", "committing recovery"); !r) return fail(r.error());
     return out;

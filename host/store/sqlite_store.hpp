@@ -51,6 +51,8 @@ class SqliteStore final : public Store {
     void release_claim(const std::string &issue_id, const std::string &stage) override;
     void release_issue(const std::string &issue_id) override;
     void record_run(const RunRecord &run) override;
+    void record_outcome(const OutcomeRecord &outcome) override;
+    void forget_outcomes(const std::string &issue_id) override;
     std::expected<void, StoreError> flush(std::chrono::milliseconds timeout) override;
     std::optional<std::string> write_error() const override;
 

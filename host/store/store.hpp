@@ -104,6 +104,15 @@ struct RunRecord {
     double duration_sec = 0;
 };
 
+// A stage's structured outcome (docs/scheduling.md, "Structured outcomes"): the newest valid one
+// per issue and stage, as JSON text.
+struct OutcomeRecord {
+    std::string issue_id;
+    std::string stage;
+    std::string json;
+    WallTime recorded_at{};
+};
+
 // A queued retry as recovered: the claim and the part of its delay still to wait.
 struct PendingRetry {
     ClaimRecord claim;
@@ -119,6 +128,7 @@ struct Recovery {
     std::vector<RunRecord> interrupted_runs;
     std::vector<PendingRetry> retries;
     std::vector<ClaimRecord> blocked;
+    std::vector<OutcomeRecord> outcomes; // each issue's newest outcome per stage
     // One line for the start-up log: what was resumed.
     std::string summary() const;
 };
@@ -160,6 +170,9 @@ class Store {
     virtual void release_claim(const std::string &issue_id, const std::string &stage) = 0;
     virtual void release_issue(const std::string &issue_id) = 0;
     virtual void record_run(const RunRecord &run) = 0;
+    // An upsert per (issue, stage); forget_outcomes drops an issue's (it is done).
+    virtual void record_outcome(const OutcomeRecord &outcome) = 0;
+    virtual void forget_outcomes(const std::string &issue_id) = 0;
 
     // Named transitions over `record_claim` / `release_claim`, one per ClaimTable edge.
     void claim_running(ClaimRecord claim, WallTime at);

@@ -61,6 +61,24 @@ struct Gate {
     double notify_after_sec = 0; // a human gate waiting this long notifies once (0: never)
 };
 
+// A stage's structured outcome (issue.stages.X.outcome; docs/scheduling.md, "Structured
+// outcomes"): a JSON object the agent writes to a file in the workspace, validated after a
+// completed run and kept for later prompts, gates and routing.
+struct OutcomeSpec {
+    std::string file; // relative to the workspace, inside it (checked at load)
+    // Declared fields and their types (string, number, integer, boolean, array, object); each
+    // must be present. Other fields are kept as they are.
+    std::vector<std::pair<std::string, std::string>> fields;
+    // A template condition over `outcome` (e.g. "outcome.tests_passed"); false makes the run a
+    // failure. Absent: a valid outcome is enough.
+    std::optional<std::string> succeed_if;
+};
+
+inline constexpr size_t kMaxOutcomeBytes = 64 * 1024; // an outcome file larger than this is invalid
+
+// The template a succeed_if condition is evaluated as (and checked as by doctor): "1" when true.
+inline std::string condition_template(const std::string &condition) { return "{% if " + condition + " %}1{% endif %}"; }
+
 struct Stage {
     std::string name;
     std::string state; // when.state, exact and case-sensitive
@@ -75,8 +93,9 @@ struct Stage {
     // The prompt of a run that continues an earlier conversation (agents.X.resume); when absent,
     // kDefaultResumePrompt.
     std::optional<std::string> resume_prompt;
-    FailurePolicy on_fail; // vik-host
-    Gate gate;             // vik-host
+    FailurePolicy on_fail;              // vik-host
+    Gate gate;                          // vik-host
+    std::optional<OutcomeSpec> outcome; // vik-host
 };
 
 // What a resumed conversation is told when the stage names no resume_prompt: the conversation
@@ -85,6 +104,7 @@ inline constexpr const char *kDefaultResumePrompt =
     "Continue your work on issue {{ issue.id }}: it is still in state '{{ issue.state }}'."
     "{% if retry_kind == 'failure' %} The previous attempt failed: {{ last_error }}{% endif %}"
     "{% if operator_message %} A message from the operator: {{ operator_message }}{% endif %}"
+    "{% if gate_feedback %} Your last result was rejected at review: {{ gate_feedback }}{% endif %}"
     " Finish the stage's work, or say what you need.";
 
 // vik-host's scheduling rules (docs/scheduling.md); the top-level `scheduling:` section.

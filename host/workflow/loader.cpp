@@ -9,6 +9,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -365,6 +366,35 @@ void check_routes(Reader &r, const Config &c) {
     }
 }
 
+// issue.stages.X.outcome: {file, fields, succeed_if}. The file stays inside the workspace: a
+// relative path without `..` (symbolic links are checked when it is read).
+workflow::OutcomeSpec outcome_spec(Reader &r, const YAML::Node &n, const std::string &p) {
+    workflow::OutcomeSpec o;
+    r.unknown_fields(n, p, {"file", "fields", "succeed_if"});
+    YAML::Node file = r.required(n, "file", p + ".file");
+    o.file = r.string(file, p + ".file");
+    std::filesystem::path fp(o.file);
+    bool escapes = fp.is_absolute() || o.file.empty() ||
+                   std::any_of(fp.begin(), fp.end(), [](const std::filesystem::path &part) { return part == ".."; });
+    if (escapes)
+        r.fail(file.Mark(), p + ".file",
+               "invalid value: expected a path relative to the workspace, without `..`, found '" + o.file + "'");
+    if (YAML::Node fields = r.section(n, "fields", p + ".fields"); fields.IsDefined()) {
+        for (const auto &kv : fields) {
+            std::string name = r.string(kv.first, p + ".fields");
+            std::string type = r.string(kv.second, p + ".fields." + name);
+            static const std::set<std::string> types = {"string", "number", "integer", "boolean", "array", "object"};
+            if (!types.count(type))
+                r.fail(kv.second.Mark(), p + ".fields." + name,
+                       "invalid value: expected string, number, integer, boolean, array or object, found '" + type + "'");
+            o.fields.emplace_back(name, type);
+        }
+    }
+    o.succeed_if = r.optional_string(n, "succeed_if", p + ".succeed_if");
+    if (o.succeed_if && is_blank(*o.succeed_if)) r.diags().empty_str(p + ".succeed_if");
+    return o;
+}
+
 void load_issue(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node issue = r.required(root, "issue", "issue");
     if (!issue.IsMap()) r.fail(issue.Mark(), "issue", "invalid type: expected a map" + r.found(issue));
@@ -398,7 +428,8 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         const YAML::Node &n = kv.second;
         if (!n.IsMap()) r.fail(n.Mark(), p, "invalid type: expected a stage map" + r.found(n));
         r.unknown_fields(
-            n, p, {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks", "on_fail", "gate"});
+            n, p,
+            {"when", "agent", "agent_by_label", "prompt_file", "prompt", "resume_prompt", "hooks", "on_fail", "gate", "outcome"});
         YAML::Node when = r.required(n, "when", p + ".when");
         if (!when.IsMap()) r.fail(when.Mark(), p + ".when", "invalid type: expected a map" + r.found(when));
         r.unknown_fields(when, p + ".when", {"state"});
@@ -461,6 +492,8 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
             if (gate["timeout_sec"].IsDefined() && !s.gate.command)
                 r.diags().gate_setting_unused(p + ".gate.timeout_sec", "the gate has no command");
         }
+        if (YAML::Node out = r.section(n, "outcome", p + ".outcome"); out.IsDefined())
+            s.outcome = outcome_spec(r, out, p + ".outcome");
         c.stages.push_back(std::move(s));
     }
 }

@@ -154,3 +154,28 @@ TEST_CASE("human gates: a failing command part fails the run before anyone is as
     CHECK(h.view().retrying[0].last_error == "gate failed: exited with code 3: nope");
     CHECK(count_kind(h.changes, "awaiting_approval") == 0);
 }
+
+TEST_CASE("human gates: a rejection whose issue cannot be looked up waits for a verdict again, holding the issue",
+          "[scheduling][rules][gates]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    p.agent("agent.sh", agent_script(p));
+    p.issues(R"([{"id":"H-4","title":"t","state":"build"}])");
+    h.start(workflow(p, "{human: true}"));
+    REQUIRE(h.run_until([&] { return awaiting(h); }));
+    std::string moved_on = read_file(p.dir / "issues.json"); // in review, where the agent put it
+    write_file(p.dir / "issues.json", "not json");           // the tracker cannot answer
+    REQUIRE(h.surface().gate("H-4", false, "again").has_value());
+    REQUIRE(h.run_until([&] { return awaiting(h); }));
+    CHECK_THAT(h.view().blocked[0].reason, Catch::StartsWith("rejected at its gate, but the issue could not be looked up: "));
+    CHECK_THAT(h.log(), Catch::Contains("stage awaits approval again issue_id=H-4 stage=build"));
+    // The tracker answers again; the review stage has not run on the rejected work meanwhile.
+    write_file(p.dir / "issues.json", moved_on);
+    h.next_intake(60s);
+    CHECK(read_file(p.dir / "prompts.log") == "build kind=first feedback=\n");
+    REQUIRE(h.surface().gate("H-4", false, "again").has_value());
+    REQUIRE(h.run_until([&] { return first_issue_state(p) == "build"; }));
+    h.advance(0ms);
+    REQUIRE(h.run_until([&] { return count(read_file(p.dir / "prompts.log"), "\n") == 2 && awaiting(h); }));
+    CHECK(read_file(p.dir / "prompts.log") == "build kind=first feedback=\nbuild kind=rejected feedback=again\n");
+}

@@ -128,6 +128,10 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
         gated.awaiting_approval = true;
         gated.gate_feedback = "cover the empty list";
         s->claim_blocked(gated, "waits for approval", now);
+        s->record_outcome({"A-1", "plan", R"({"tests_passed":true})", now});
+        s->record_outcome({"A-1", "plan", R"({"tests_passed":false})", now + 1s}); // the newest per stage
+        s->record_outcome({"A-7", "plan", R"({"x":1})", now});
+        s->forget_outcomes("A-7"); // its issue is done
         s->claim_running(claim("A-4", "plan"), now);
         s->claim_released("A-4", "plan");
         s->claim_running(claim("A-5", "plan"), now);
@@ -182,6 +186,10 @@ TEST_CASE("store: every record kind round-trips, claims as upserts and releases"
     CHECK(rec->blocked[1].issue_id == "A-6"); // a human gate's wait and its feedback
     CHECK(rec->blocked[1].awaiting_approval);
     CHECK(rec->blocked[1].gate_feedback == "cover the empty list");
+    REQUIRE(rec->outcomes.size() == 1);
+    CHECK(rec->outcomes[0].issue_id == "A-1");
+    CHECK(rec->outcomes[0].json == R"({"tests_passed":false})");
+    CHECK(rec->outcomes[0].recorded_at == now + 1s);
     REQUIRE(rec->interrupted_runs.size() == 1);
     CHECK(rec->interrupted_runs[0].run_id == "r1");
     CHECK(rec->interrupted_runs[0].outcome == RunOutcome::interrupted);

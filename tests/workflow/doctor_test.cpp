@@ -335,3 +335,35 @@ TEST_CASE("doctor: a gate needs a command, which is checked as a shell template"
     CHECK_THAT(not_bool.err, Catch::Contains("issue.stages.build.gate.human"));
     CHECK_THAT(doctor("{human: false}").err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
 }
+
+TEST_CASE("doctor: a stage's outcome names a file inside the workspace, typed fields and a condition that compiles",
+          "[doctor][outcomes]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &outcome) {
+        write_file(dir / "workflow.yml",
+                   "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: ./pull.sh}}\n"
+                   "issue:\n  stages:\n    build:\n      when: {state: build}\n      agent: coder\n"
+                   "      prompt: hi\n      outcome: " +
+                       outcome + "\n");
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    CHECK(doctor("{file: .vik/result.json, fields: {tests_passed: boolean, n: integer}, succeed_if: 'outcome.tests_passed and "
+                 "outcome.n > 0'}")
+              .out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto escapes = doctor("{file: ../result.json}");
+    CHECK(escapes.exit_code == 1);
+    CHECK_THAT(escapes.err, Catch::Contains("'issue.stages.build.outcome.file': invalid value: expected a path relative to the "
+                                            "workspace, without `..`, found '../result.json'"));
+    CHECK_THAT(doctor("{file: /tmp/result.json}").err, Catch::Contains("expected a path relative to the workspace"));
+    auto type = doctor("{file: r.json, fields: {ok: bool}}");
+    CHECK(type.exit_code == 1);
+    CHECK_THAT(type.err,
+               Catch::Contains("'issue.stages.build.outcome.fields.ok': invalid value: expected string, number, integer, "
+                               "boolean, array or object, found 'bool'"));
+    CHECK_THAT(doctor("{fields: {ok: boolean}}").err, Catch::Contains("'issue.stages.build.outcome.file': missing field `file`"));
+    CHECK_THAT(doctor("{file: r.json, when: x}").out,
+               Catch::Contains("[warning] unknown field 'issue.stages.build.outcome.when'"));
+    auto condition = doctor("{file: r.json, succeed_if: 'outcome.ok ==='}");
+    CHECK(condition.exit_code == 1);
+    CHECK_THAT(condition.out, Catch::Contains("[error] 'issue.stages.build.outcome.succeed_if' is not a valid template"));
+}
