@@ -33,9 +33,8 @@ bool Intake::terminal(const std::string &state) const {
 }
 
 const std::string *Intake::stage_state(const std::string &stage) const {
-    for (const auto &s : cfg_->stages)
-        if (s.name == stage) return &s.state;
-    return nullptr; // a reload removed it; its running sessions go on until they end
+    const workflow::Stage *s = cfg_->stage(stage);
+    return s ? &s->state : nullptr; // nullptr: a reload removed it; its running sessions go on until they end
 }
 
 // ---- tracker calls -----------------------------------------------------------------------------

@@ -163,11 +163,7 @@ struct Orchestrator::Impl {
     bool held(const std::string &id) const { return gating_issue(id) || !claims.awaiting_approval(id).empty(); }
 
     // The stage of that name in the current config; nullptr when a reload removed it.
-    const workflow::Stage *find_stage(const std::string &name) const {
-        for (const auto &s : cfg->stages)
-            if (s.name == name) return &s;
-        return nullptr;
-    }
+    const workflow::Stage *find_stage(const std::string &name) const { return cfg->stage(name); }
 
     // The stage a pair runs with: the one of the config it was dispatched under (a reload does not
     // change work under way), else the current one; nullptr when neither exists.
@@ -562,9 +558,11 @@ struct Orchestrator::Impl {
     // (the issue moved back from where the agent put it, then retried, routed or blocked).
     void check_outcome(const std::string &id, const std::string &stage, const SessionEnd &end, const fs::path &workdir) {
         const workflow::Stage *st = stage_of({id, stage});
-        if (end.outcome != Outcome::completed || !st || !st->outcome || stopping || removal_pending.count(id) || workdir.empty())
+        if (end.outcome != Outcome::completed || !st || !st->outcome || removal_pending.count(id))
             return check_gate(id, stage, end);
-        auto read = read_outcome(workdir, *st->outcome);
+        gating.insert({id, stage}); // held until the run's end is decided: it may have moved the issue on
+        auto read =
+            workdir.empty() ? std::unexpected(std::string("the workspace is not known")) : read_outcome(workdir, *st->outcome);
         if (!read) {
             spdlog::warn("outcome invalid issue_id={} stage={}: {}", id, stage, read.error());
             return gate_failed(id, stage, *st, "outcome: " + read.error(), end);
@@ -572,9 +570,10 @@ struct Orchestrator::Impl {
         outcomes.record(id, stage, *read, clock.wall_now());
         auto ok = outcome_succeeded(*st->outcome, stage, *read);
         if (!ok || !*ok) {
+            std::string shown = boost::json::serialize(*read);
+            if (shown.size() > 2048) shown = shown.substr(0, 2048) + "..."; // bounded as a gate's output is
             std::string why =
-                !ok ? "outcome: " + ok.error()
-                    : "outcome: succeed_if `" + *st->outcome->succeed_if + "` is false for " + boost::json::serialize(*read);
+                !ok ? "outcome: " + ok.error() : "outcome: succeed_if `" + *st->outcome->succeed_if + "` is false for " + shown;
             spdlog::warn("outcome failed issue_id={} stage={}: {}", id, stage, why);
             return gate_failed(id, stage, *st, why, end);
         }
@@ -706,7 +705,7 @@ struct Orchestrator::Impl {
                     spdlog::warn("stage awaits approval issue_id={} stage={}: answer with `vik-host gate approve {}` or "
                                  "`vik-host gate reject {} --feedback TEXT`",
                                  id, stage, id, id);
-                    remind_of_approval(key, st->gate.notify_after_sec);
+                    remind_of_approval(key);
                     publish_claim(key);
                     finish_terminal_cleanup(id);
                     maybe_exit();
@@ -811,11 +810,16 @@ struct Orchestrator::Impl {
 
     // A pair awaiting approval longer than its gate's notify_after_sec is announced once
     // (`gate_waiting`: a log line, listeners, webhooks). `after_sec` counts from now.
-    void remind_of_approval(const PairKey &key, double after_sec) {
+    void remind_of_approval(const PairKey &key) {
         approval_reminders.erase(key);
         const Claim *c = claims.find(key);
         const workflow::Stage *st = stage_of(key);
-        if (!c || !c->awaiting_approval || !st || st->gate.notify_after_sec <= 0) return;
+        if (!c || !c->awaiting_approval || !st) return;
+        // A stage without a human gate waits only because the host could not move its issue back
+        // (gate_failed): nobody expects that wait, so it is announced at once.
+        if (st->gate.human && st->gate.notify_after_sec <= 0) return;
+        double waited = std::chrono::duration<double>(clock.wall_now() - c->since).count();
+        double after_sec = st->gate.human ? st->gate.notify_after_sec - waited : 0;
         auto &timer = approval_reminders[key];
         timer = clock.make_timer(io);
         timer->start(std::chrono::milliseconds(seconds_to_ms(std::max(0.0, after_sec))), [this, key] {
@@ -897,7 +901,7 @@ struct Orchestrator::Impl {
             auto blocked = [this, key](const std::string &why) {
                 spdlog::warn("stage awaits approval again issue_id={} stage={}: {}", key.first, key.second, why);
                 claims.await_approval(key, why);
-                if (const workflow::Stage *st = stage_of(key)) remind_of_approval(key, st->gate.notify_after_sec);
+                remind_of_approval(key);
                 publish_claim(key);
             };
             if (!o.result) return blocked("rejected at its gate, but the issue could not be looked up: " + o.result.error());
@@ -1200,11 +1204,9 @@ struct Orchestrator::Impl {
         outcomes.restore(r.outcomes);
         for (const auto &retry : r.retries)
             arm_retry(retry.key, retry.token, retry.delay_sec);
-        // Human gates waiting since before the restart: their reminder keeps its time.
+        // Waits for a verdict from before the restart: their reminder keeps its time.
         for (const auto &[key, c] : claims.all())
-            if (const workflow::Stage *st = find_stage(key.second); c.awaiting_approval && st)
-                remind_of_approval(key,
-                                   st->gate.notify_after_sec - std::chrono::duration<double>(clock.wall_now() - c.since).count());
+            if (c.awaiting_approval) remind_of_approval(key);
         spdlog::info("{} db={}", r.summary, durable.location());
     }
 

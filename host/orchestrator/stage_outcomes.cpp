@@ -4,8 +4,16 @@
 
 #include <boost/json.hpp>
 
-#include <fstream>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <system_error>
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace vik::orchestrator {
 
@@ -14,25 +22,51 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The outcome file's path when it stays inside the workspace once links are followed.
-std::expected<fs::path, std::string> contained(const fs::path &workdir, const workflow::OutcomeSpec &spec) {
+// Opens `rel` below the directory `dir` without leaving it: openat2 with RESOLVE_BENEATH refuses
+// `..` and symbolic links that lead out (links inside are followed), and O_NONBLOCK keeps a FIFO
+// from blocking the loop. On kernels without openat2 (before 5.6) no symbolic link is followed
+// at all in the last component and the resolved path is checked instead.
+int open_beneath(int dir, const fs::path &root, const std::string &rel, int flags) {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = ::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
     std::error_code ec;
-    fs::path root = fs::canonical(workdir, ec);
-    if (ec) return std::unexpected("the workspace " + workdir.string() + " cannot be resolved: " + ec.message());
-    fs::path file = fs::weakly_canonical(root / spec.file, ec);
-    if (ec) return std::unexpected("'" + spec.file + "' cannot be resolved: " + ec.message());
-    fs::path rel = file.lexically_relative(root);
-    if (rel.empty() || *rel.begin() == "..")
-        return std::unexpected("'" + spec.file + "' leads out of the workspace (a symbolic link?); it is not read");
-    return file;
+    fs::path resolved = fs::weakly_canonical(root / rel, ec);
+    fs::path inside = resolved.lexically_relative(root);
+    if (ec || inside.empty() || *inside.begin() == "..") {
+        errno = EXDEV;
+        return -1;
+    }
+    return ::openat(dir, rel.c_str(), flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 }
+
+std::string why_not_opened(const std::string &file, int err) {
+    if (err == ENOENT) return "the agent wrote no outcome file '" + file + "' (the stage's outcome.file)";
+    if (err == EXDEV || err == ELOOP) return "'" + file + "' leads out of the workspace (a symbolic link?); it is not read";
+    return "'" + file + "' cannot be opened: " + std::strerror(err);
+}
+
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f) : fd(f) {}
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
 
 bool has_type(const json::value &v, const std::string &type) {
     if (type == "string") return v.is_string();
     if (type == "boolean") return v.is_bool();
-    if (type == "integer")
-        return v.is_int64() || v.is_uint64() ||
-               (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())));
+    if (type == "integer") {
+        if (v.is_int64() || v.is_uint64()) return true;
+        if (!v.is_double()) return false;
+        double d = v.get_double(); // a whole number within int64's range (the cast is undefined past it)
+        return std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 0x1p63;
+    }
     if (type == "number") return v.is_number();
     if (type == "array") return v.is_array();
     if (type == "object") return v.is_object();
@@ -63,20 +97,26 @@ const char *type_of(const json::value &v) {
 } // namespace
 
 std::expected<json::object, std::string> read_outcome(const fs::path &workdir, const workflow::OutcomeSpec &spec) {
-    auto file = contained(workdir, spec);
-    if (!file) return std::unexpected(file.error());
+    Fd root(::open(workdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (root.fd < 0) return std::unexpected("the workspace " + workdir.string() + " cannot be opened: " + std::strerror(errno));
     std::error_code ec;
-    if (!fs::exists(*file, ec))
-        return std::unexpected("the agent wrote no outcome file '" + spec.file + "' (the stage's outcome.file)");
-    if (!fs::is_regular_file(*file, ec)) return std::unexpected("'" + spec.file + "' is not a regular file");
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) return std::unexpected("'" + spec.file + "' cannot be read");
-    std::string text(workflow::kMaxOutcomeBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-    if (text.size() > workflow::kMaxOutcomeBytes)
-        return std::unexpected("'" + spec.file + "' is larger than " + std::to_string(workflow::kMaxOutcomeBytes / 1024) +
-                               " KiB");
+    fs::path real_root = fs::canonical(workdir, ec);
+    Fd file(open_beneath(root.fd, real_root, spec.file, O_RDONLY));
+    if (file.fd < 0) return std::unexpected(why_not_opened(spec.file, errno));
+    struct stat st {};
+    if (::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::unexpected("'" + spec.file + "' is not a regular file");
+    std::string text;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(file.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::unexpected("'" + spec.file + "' cannot be read: " + std::strerror(errno));
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > workflow::kMaxOutcomeBytes)
+            return std::unexpected("'" + spec.file + "' is larger than " + std::to_string(workflow::kMaxOutcomeBytes / 1024) +
+                                   " KiB");
+    }
     json::value v = json::parse(text, ec);
     if (ec) return std::unexpected("'" + spec.file + "' is not valid JSON: " + ec.message());
     if (!v.is_object()) return std::unexpected("'" + spec.file + "' holds a JSON " + type_of(v) + ", not an object");
@@ -91,10 +131,28 @@ std::expected<json::object, std::string> read_outcome(const fs::path &workdir, c
 }
 
 std::expected<void, std::string> clear_outcome(const fs::path &workdir, const workflow::OutcomeSpec &spec) {
-    auto file = contained(workdir, spec);
-    if (!file) return std::unexpected(file.error());
+    // The entry itself goes (a symbolic link, not what it points to; a directory with what is in
+    // it), found through its parent directory opened beneath the workspace.
+    Fd root(::open(workdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (root.fd < 0) return std::unexpected("the workspace " + workdir.string() + " cannot be opened: " + std::strerror(errno));
     std::error_code ec;
-    fs::remove(*file, ec);
+    fs::path real_root = fs::canonical(workdir, ec);
+    fs::path rel(spec.file);
+    std::string parent_rel = rel.has_parent_path() ? rel.parent_path().string() : ".";
+    Fd parent(open_beneath(root.fd, real_root, parent_rel, O_RDONLY | O_DIRECTORY));
+    if (parent.fd < 0) {
+        if (errno == ENOENT) return {}; // no parent directory, no file
+        return std::unexpected(why_not_opened(parent_rel, errno));
+    }
+    std::string name = rel.filename().string();
+    if (::unlinkat(parent.fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
+    if (errno != EISDIR && errno != EPERM)
+        return std::unexpected("'" + spec.file + "' cannot be removed: " + std::strerror(errno));
+    // A directory: through /proc/self/fd, the parent as opened (no path lookup outside it).
+    fs::path dir = fs::path("/proc/self/fd") / std::to_string(parent.fd) / name;
+    if (fs::symlink_status(dir, ec).type() != fs::file_type::directory)
+        return std::unexpected("'" + spec.file + "' cannot be removed");
+    fs::remove_all(fs::read_symlink(fs::path("/proc/self/fd") / std::to_string(parent.fd), ec) / name, ec);
     if (ec) return std::unexpected("'" + spec.file + "' cannot be removed: " + ec.message());
     return {};
 }

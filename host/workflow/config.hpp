@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vik::workflow {
@@ -173,6 +174,12 @@ struct Config {
     double hook_timeout_sec = 30;           // vik-host: issue.hooks.timeout_sec
     double prompt_command_timeout_sec = 30; // vik-host: issue.prompt_command_timeout_sec
     std::vector<Stage> stages;              // workflow order
+    // The stage of that name; nullptr when the workflow has none (names are unique).
+    const Stage *stage(std::string_view name) const {
+        for (const auto &s : stages)
+            if (s.name == name) return &s;
+        return nullptr;
+    }
 
     SchedulingPolicy scheduling; // vik-host
     ServerConfig server;         // vik-host

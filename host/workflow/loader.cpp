@@ -350,9 +350,7 @@ void check_routes(Reader &r, const Config &c) {
         if (s.on_fail.after_attempts > c.scheduling.max_attempts)
             r.diags().on_fail_never_applies(p + ".after_attempts", s.on_fail.after_attempts, c.scheduling.max_attempts);
         if (s.on_fail.kind != FailurePolicy::route) continue;
-        const Stage *target = nullptr;
-        for (const auto &t : c.stages)
-            if (t.name == s.on_fail.stage) target = &t;
+        const Stage *target = c.stage(s.on_fail.stage);
         if (!target)
             r.diags().unknown_stage(p, s.on_fail.stage);
         else if (target == &s)
@@ -374,11 +372,12 @@ workflow::OutcomeSpec outcome_spec(Reader &r, const YAML::Node &n, const std::st
     YAML::Node file = r.required(n, "file", p + ".file");
     o.file = r.string(file, p + ".file");
     std::filesystem::path fp(o.file);
-    bool escapes = fp.is_absolute() || o.file.empty() ||
-                   std::any_of(fp.begin(), fp.end(), [](const std::filesystem::path &part) { return part == ".."; });
+    bool escapes =
+        fp.is_absolute() || o.file.empty() || !fp.has_filename() || o.file.back() == '/' ||
+        std::any_of(fp.begin(), fp.end(), [](const std::filesystem::path &part) { return part == ".." || part == "."; });
     if (escapes)
         r.fail(file.Mark(), p + ".file",
-               "invalid value: expected a path relative to the workspace, without `..`, found '" + o.file + "'");
+               "invalid value: expected a file path relative to the workspace, without `.` or `..`, found '" + o.file + "'");
     if (YAML::Node fields = r.section(n, "fields", p + ".fields"); fields.IsDefined()) {
         for (const auto &kv : fields) {
             std::string name = r.string(kv.first, p + ".fields");

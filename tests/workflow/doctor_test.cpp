@@ -352,9 +352,13 @@ TEST_CASE("doctor: a stage's outcome names a file inside the workspace, typed fi
               .out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
     auto escapes = doctor("{file: ../result.json}");
     CHECK(escapes.exit_code == 1);
-    CHECK_THAT(escapes.err, Catch::Contains("'issue.stages.build.outcome.file': invalid value: expected a path relative to the "
-                                            "workspace, without `..`, found '../result.json'"));
-    CHECK_THAT(doctor("{file: /tmp/result.json}").err, Catch::Contains("expected a path relative to the workspace"));
+    CHECK_THAT(escapes.err, Catch::Contains("'issue.stages.build.outcome.file': invalid value: expected a file path relative "
+                                            "to the workspace, without `.` or `..`, found '../result.json'"));
+    for (const char *bad : {"/tmp/result.json", ".", "out/", "a/./b.json"}) {
+        INFO(bad);
+        CHECK_THAT(doctor(std::string("{file: '") + bad + "'}").err,
+                   Catch::Contains("expected a file path relative to the workspace"));
+    }
     auto type = doctor("{file: r.json, fields: {ok: bool}}");
     CHECK(type.exit_code == 1);
     CHECK_THAT(type.err,
