@@ -120,6 +120,7 @@ DurableState::Resumed DurableState::recover(ClaimTable &claims, std::chrono::sys
         if (d && d->kind == Decision::retry) out.retries.push_back({key, d->token, d->delay_sec});
     }
     out.outcomes = std::move(rec->outcomes);
+    out.schedules = std::move(rec->schedules);
     out.summary = rec->summary();
     return out;
 }

@@ -46,8 +46,9 @@ class DurableState {
             double delay_sec = 0;
         };
         std::vector<Retry> retries;
-        std::vector<store::OutcomeRecord> outcomes; // structured outcomes kept (stage_outcomes.hpp)
-        std::string summary;                        // the start-up log line
+        std::vector<store::OutcomeRecord> outcomes;   // structured outcomes kept (stage_outcomes.hpp)
+        std::vector<store::ScheduleRecord> schedules; // each schedule's newest firing (schedule_runner.hpp)
+        std::string summary;                          // the start-up log line
     };
     // Loads the store's claims into `claims` (before the first intake). Throws
     // std::runtime_error naming the store when it cannot be read.

@@ -24,6 +24,7 @@
 #include "orchestrator/gate_runner.hpp"
 #include "orchestrator/intake.hpp"
 #include "orchestrator/operator_control.hpp"
+#include "orchestrator/schedule_runner.hpp"
 #include "orchestrator/scheduler_surface.hpp"
 #include "orchestrator/session_supervisor.hpp"
 #include "orchestrator/stage_launcher.hpp"
@@ -99,6 +100,8 @@ struct Orchestrator::Impl {
     ChangeFeed feed;
     SchedulerStatus status;
     std::unique_ptr<SchedulerSurface> surface;
+    std::unique_ptr<ScheduleRunner> schedules;
+    std::vector<store::ScheduleRecord> schedules_fired; // as the store recovered them
 
     ClaimTable claims;
     DurableState durable{options.store};
@@ -160,7 +163,21 @@ struct Orchestrator::Impl {
     }
     // Whether nothing may start for the issue: a gate runs, a verdict is awaited, or a rejected
     // run is being moved back.
-    bool held(const std::string &id) const { return gating_issue(id) || !claims.awaiting_approval(id).empty(); }
+    bool held(const std::string &id) const {
+        return gating_issue(id) || !claims.awaiting_approval(id).empty() || running_decided_stage(id);
+    }
+    // A stage whose run stands only once something checked it (a gate, an outcome): while it
+    // runs, its agent may move the issue on (vik's agents do) without the run being cancelled or
+    // the next stage starting.
+    static bool decided_after_run(const workflow::Stage &s) { return s.gate.command || s.gate.human || s.outcome; }
+    bool running_decided_stage(const std::string &id) const {
+        auto a = active.find(id);
+        if (a == active.end()) return false;
+        return std::any_of(a->second.running.begin(), a->second.running.end(), [&](const std::string &stage) {
+            const workflow::Stage *st = stage_of({id, stage});
+            return st && decided_after_run(*st);
+        });
+    }
 
     // The stage of that name in the current config; nullptr when a reload removed it.
     const workflow::Stage *find_stage(const std::string &name) const { return cfg->stage(name); }
@@ -271,6 +288,7 @@ struct Orchestrator::Impl {
         if (cfg->max_iterations && iterations >= *cfg->max_iterations) {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
             intake_done = true;
+            if (schedules) schedules->stop(); // a firing now would move its issue with nothing to run it
             maybe_exit();
             return;
         }
@@ -326,8 +344,21 @@ struct Orchestrator::Impl {
             const workflow::Stage *s = stage_of(key);
             return s ? &s->state : nullptr;
         };
+        std::set<std::string> visible;
+        for (const auto &i : fresh)
+            visible.insert(i.id);
         for (const Stop &s : intake->reconcile(fresh, asked, started, live, stage_state))
-            guard(s.key.first, s.key.second, [&] { sessions->cancel(s.key, s.why, s.detail); });
+            guard(s.key.first, s.key.second, [&] {
+                // An agent moving its issue on while a gated stage runs is the usual way to finish:
+                // the run goes on, and its gate (or outcome) decides whether the move stands.
+                const workflow::Stage *st = stage_of(s.key);
+                if (s.why == CancelReason::left && visible.count(s.key.first) && st && decided_after_run(*st)) {
+                    spdlog::debug("session keeps running issue_id={} stage={}: {}; its gate decides", s.key.first, s.key.second,
+                                  s.detail);
+                    return;
+                }
+                sessions->cancel(s.key, s.why, s.detail);
+            });
     }
 
     // Running issues the pull did not show are refreshed by id; a failed refresh stops nothing.
@@ -379,7 +410,8 @@ struct Orchestrator::Impl {
         for (const auto &s : cfg->stages)
             if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
         if (matching.empty()) return;
-        if (gating_issue(issue.id)) { // the run that moved it on stands only if its gate passes
+        if (gating_issue(issue.id) ||
+            running_decided_stage(issue.id)) { // the run that moved it on stands only if its gate passes
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for a stage's gate"});
             return;
         }
@@ -806,6 +838,27 @@ struct Orchestrator::Impl {
                              });
     }
 
+    // ---- schedules -----------------------------------------------------------------------------
+
+    // A schedule fired: its issue is set to its state through the tracker, and an intake follows
+    // at once, so the stage taking that state starts as for any issue. A failed write is logged;
+    // the next firing tries again.
+    void scheduled_firing(const workflow::Schedule &s, std::chrono::sys_seconds due) {
+        std::string name = s.name, id = s.issue, state = s.state;
+        intake->write("set-state", id, state, guard.wrap(id, "", [this, name, id, state, due](StepResult r) {
+            if (!r.ok) {
+                spdlog::error("schedule firing failed schedule={} issue_id={}: setting state '{}' failed: {}", name, id, state,
+                              r.error);
+                return;
+            }
+            intake->learn_state(id, state, intake->now());
+            spdlog::info("issue state changed issue_id={} state={}: schedule {}", id, state, name);
+            publish("scheduled", id, "",
+                    boost::json::object{{"schedule", name}, {"state", state}, {"due", util::rfc3339_utc(due)}});
+            request_intake();
+        }));
+    }
+
     // ---- human gates -------------------------------------------------------------------------
 
     // A pair awaiting approval longer than its gate's notify_after_sec is announced once
@@ -1129,6 +1182,7 @@ struct Orchestrator::Impl {
         status.next_intake_at.reset();
         intake_timer->cancel();
         retry_timers.clear(); // their timers are cancelled as they go
+        if (schedules) schedules->stop();
         publish("stopping", "", "");
         sessions->cancel_all(CancelReason::shutdown);
         // Hooks and prompt commands in flight belong to the stop too.
@@ -1192,6 +1246,9 @@ struct Orchestrator::Impl {
                 [this](const std::string &id, bool approve, const std::string &feedback) {
                     return gate_verdict(id, approve, feedback);
                 }});
+        schedules = std::make_unique<ScheduleRunner>(
+            io, clock, guard, options.store,
+            [this](const workflow::Schedule &s, std::chrono::sys_seconds due) { scheduled_firing(s, due); });
         wait_signals();
         prepared = true;
     }
@@ -1202,6 +1259,7 @@ struct Orchestrator::Impl {
         if (!durable.enabled()) return;
         DurableState::Resumed r = durable.recover(claims, clock.wall_now());
         outcomes.restore(r.outcomes);
+        schedules_fired = std::move(r.schedules);
         for (const auto &retry : r.retries)
             arm_retry(retry.key, retry.token, retry.delay_sec);
         // Waits for a verdict from before the restart: their reminder keeps its time.
@@ -1215,6 +1273,7 @@ struct Orchestrator::Impl {
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg->workflow_path.string(),
                      cfg->tracker_kind, cfg->stages.size(), cfg->max_issue_concurrency);
         resume();
+        schedules->start(cfg->schedules, schedules_fired);
         workflow_stamp = stamp_of(cfg->workflow_path);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });
     }

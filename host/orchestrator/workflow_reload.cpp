@@ -32,6 +32,15 @@ bool same_webhooks(const workflow::NotifyConfig &a, const workflow::NotifyConfig
     return true;
 }
 
+bool same_schedules(const std::vector<workflow::Schedule> &a, const std::vector<workflow::Schedule> &b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].cron != b[i].cron || a[i].time_zone != b[i].time_zone || a[i].issue != b[i].issue ||
+            a[i].state != b[i].state || a[i].catch_up != b[i].catch_up)
+            return false;
+    return true;
+}
+
 } // namespace
 
 std::vector<std::string> restart_only_changes(const workflow::Config &r, const workflow::Config &e) {
@@ -48,6 +57,7 @@ std::vector<std::string> restart_only_changes(const workflow::Config &r, const w
     check(r.prompt_command_timeout_sec == e.prompt_command_timeout_sec, "issue.prompt_command_timeout_sec");
     check(r.server.port == e.server.port && r.server.host == e.server.host && r.server.token_env == e.server.token_env, "server");
     check(same_webhooks(r.notify, e.notify), "notify");
+    check(same_schedules(r.schedules, e.schedules), "schedules");
     return changed;
 }
 

@@ -70,6 +70,12 @@ CREATE TABLE outcomes (
   PRIMARY KEY (issue_id, stage)
 ) WITHOUT ROWID;
 )sql"},
+        {"schedules", R"sql(
+CREATE TABLE schedules (
+  name          TEXT PRIMARY KEY,
+  last_fired_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
     };
     return steps;
 }

@@ -29,7 +29,7 @@ struct ReleaseIssue {
 struct ForgetOutcomes {
     std::string issue_id;
 };
-using Op = std::variant<ClaimRecord, ReleaseClaim, ReleaseIssue, RunRecord, OutcomeRecord, ForgetOutcomes>;
+using Op = std::variant<ClaimRecord, ReleaseClaim, ReleaseIssue, RunRecord, OutcomeRecord, ForgetOutcomes, ScheduleRecord>;
 
 int64_t to_ms(WallTime t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
 WallTime from_ms(int64_t ms) { return WallTime{std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds{ms})}; }
@@ -320,7 +320,7 @@ struct SqliteStore::Impl {
 
     // The writer's prepared statements, one per kind of write.
     struct WriteStatements {
-        Statement claim_up, claim_del, issue_del, run_up, outcome_up, outcome_del;
+        Statement claim_up, claim_del, issue_del, run_up, outcome_up, outcome_del, schedule_up;
     };
 
     std::expected<void, std::string> apply(const std::deque<Op> &batch, WriteStatements &w) {
@@ -402,6 +402,10 @@ struct SqliteStore::Impl {
             } else if (auto *fo = std::get_if<ForgetOutcomes>(&op)) {
                 bind_text(w.outcome_del.s, 1, fo->issue_id);
                 r = step(w.outcome_del.s);
+            } else if (auto *sf = std::get_if<ScheduleRecord>(&op)) {
+                bind_text(w.schedule_up.s, 1, sf->name);
+                sqlite3_bind_int64(w.schedule_up.s, 2, to_ms(sf->last_fired));
+                r = step(w.schedule_up.s);
             }
             if (r != SQLITE_DONE) {
                 auto msg = errmsg(db, r);
@@ -431,6 +435,7 @@ struct SqliteStore::Impl {
         prep(w.run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));
         prep(w.outcome_up, "INSERT OR REPLACE INTO outcomes(issue_id, stage, outcome_json, recorded_at_ms) VALUES(?,?,?,?)");
         prep(w.outcome_del, "DELETE FROM outcomes WHERE issue_id = ?");
+        prep(w.schedule_up, "INSERT OR REPLACE INTO schedules(name, last_fired_ms) VALUES(?,?)");
 
         auto backoff = options.retry_min;
         int failed_attempts = 0;
@@ -561,6 +566,7 @@ void SqliteStore::release_issue(const std::string &issue_id) { impl_->push(Relea
 void SqliteStore::record_run(const RunRecord &run) { impl_->push(run); }
 void SqliteStore::record_outcome(const OutcomeRecord &outcome) { impl_->push(outcome); }
 void SqliteStore::forget_outcomes(const std::string &issue_id) { impl_->push(ForgetOutcomes{issue_id}); }
+void SqliteStore::record_schedule(const ScheduleRecord &fired) { impl_->push(fired); }
 
 std::expected<void, StoreError> SqliteStore::flush(std::chrono::milliseconds timeout) {
     auto &im = *impl_;
@@ -668,6 +674,14 @@ std::expected<Recovery, StoreError> SqliteStore::recover(WallTime now) {
             out.outcomes.push_back(OutcomeRecord{column_text(st.s, 0), column_text(st.s, 1), column_text(st.s, 2),
                                                  from_ms(sqlite3_column_int64(st.s, 3))});
         if (rc != SQLITE_DONE) return fail(im.sqlite_error(db, rc, "reading outcomes"));
+    }
+    {
+        Statement st;
+        if (auto r = im.prepare(db, st, "SELECT name, last_fired_ms FROM schedules ORDER BY name"); !r) return fail(r.error());
+        int rc;
+        while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+            out.schedules.push_back(ScheduleRecord{column_text(st.s, 0), from_ms(sqlite3_column_int64(st.s, 1))});
+        if (rc != SQLITE_DONE) return fail(im.sqlite_error(db, rc, "reading schedules"));
     }
     if (auto r = im.exec(db, "COMMIT", "committing recovery"); !r) return fail(r.error());
     return out;

@@ -53,6 +53,7 @@ class SqliteStore final : public Store {
     void record_run(const RunRecord &run) override;
     void record_outcome(const OutcomeRecord &outcome) override;
     void forget_outcomes(const std::string &issue_id) override;
+    void record_schedule(const ScheduleRecord &fired) override;
     std::expected<void, StoreError> flush(std::chrono::milliseconds timeout) override;
     std::optional<std::string> write_error() const override;
 

@@ -113,6 +113,13 @@ struct OutcomeRecord {
     WallTime recorded_at{};
 };
 
+// A schedule's newest firing (docs/scheduling.md, "Schedules"): what the missed-run policy
+// compares with after downtime.
+struct ScheduleRecord {
+    std::string name;
+    WallTime last_fired{};
+};
+
 // A queued retry as recovered: the claim and the part of its delay still to wait.
 struct PendingRetry {
     ClaimRecord claim;
@@ -128,7 +135,8 @@ struct Recovery {
     std::vector<RunRecord> interrupted_runs;
     std::vector<PendingRetry> retries;
     std::vector<ClaimRecord> blocked;
-    std::vector<OutcomeRecord> outcomes; // each issue's newest outcome per stage
+    std::vector<OutcomeRecord> outcomes;   // each issue's newest outcome per stage
+    std::vector<ScheduleRecord> schedules; // each schedule's newest firing
     // One line for the start-up log: what was resumed.
     std::string summary() const;
 };
@@ -173,6 +181,8 @@ class Store {
     // An upsert per (issue, stage); forget_outcomes drops an issue's (it is done).
     virtual void record_outcome(const OutcomeRecord &outcome) = 0;
     virtual void forget_outcomes(const std::string &issue_id) = 0;
+    // An upsert per schedule name.
+    virtual void record_schedule(const ScheduleRecord &fired) = 0;
 
     // Named transitions over `record_claim` / `release_claim`, one per ClaimTable edge.
     void claim_running(ClaimRecord claim, WallTime at);

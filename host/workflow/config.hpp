@@ -139,6 +139,18 @@ struct Webhook {
     std::string format = "json";     // json | slack
 };
 
+// Recurring work (the top-level `schedules:`; docs/scheduling.md, "Schedules"): at each firing
+// the host sets a standing tracker issue to a state a stage takes, so the work runs as any issue
+// does, with its history in one place.
+struct Schedule {
+    std::string name;
+    std::string cron;      // five fields or @daily &c. (schedule/cron.hpp), checked at load
+    std::string time_zone; // UTC or an IANA name, required: a schedule says whose 3 a.m. it means
+    std::string issue;     // the tracker issue the firing moves
+    std::string state;     // the state it is set to (a stage's when.state)
+    bool catch_up = true;  // missed: run_once (one firing after downtime) or skip
+};
+
 struct NotifyConfig {
     std::vector<Webhook> webhooks;
 };
@@ -183,7 +195,8 @@ struct Config {
 
     SchedulingPolicy scheduling; // vik-host
     ServerConfig server;         // vik-host
-    NotifyConfig notify;         // vik-host
+    NotifyConfig notify;
+    std::vector<Schedule> schedules; // vik-host
 
     // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
     // command), so template diagnostics can name the line.

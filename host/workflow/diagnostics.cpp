@@ -93,6 +93,20 @@ void Diagnostics::gate_setting_unused(const std::string &p, const std::string &w
                      "'" + p + "' is set but never applies: " + why + " (remove it, or complete the gate)"});
 }
 
+void Diagnostics::schedule_state_unused(const std::string &p, const std::string &state) {
+    items.push_back({Severity::warning, p, "schedule_state_unused", state, false,
+                     "'" + p + "' is '" + state +
+                         "', which no stage's when.state takes: the firing moves the issue but nothing runs (name a "
+                         "stage's state)"});
+}
+
+void Diagnostics::schedule_needs_writes(const std::string &p, const std::string &tracker) {
+    items.push_back({Severity::warning, p, "schedule_needs_tracker_writes", tracker, false,
+                     "'" + p + "' fires by setting its issue's state, which the '" + tracker +
+                         "' tracker cannot do: every firing will fail (use a tracker that can set states, such as github "
+                         "or file)"});
+}
+
 void Diagnostics::route_needs_writes(const std::string &p, const std::string &tracker) {
     items.push_back({Severity::warning, p, "route_needs_tracker_writes", tracker, false,
                      "'" + p + "' routes failures by setting the issue's state, which the '" + tracker +
@@ -115,7 +129,7 @@ bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == 
 // "*" marks a level whose keys are names (agents, stages).
 const std::map<std::string, std::vector<std::string>> &schema_order() {
     static const std::map<std::string, std::vector<std::string>> order{
-        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify"}},
+        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},
         {"agents", {"*"}},
@@ -141,6 +155,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
           "max_concurrent_by_state", "terminal_states", "keep_terminal_workspaces_days", "max_routes"}},
         {"server", {"port", "host", "token_env"}},
         {"notify", {"webhooks"}},
+        {"schedules.*", {"cron", "time_zone", "issue", "state", "missed"}},
     };
     return order;
 }

@@ -47,6 +47,9 @@ struct Diagnostics {
     // vik-host: a gate setting that cannot apply (notify_after_sec without human, timeout_sec
     // without command).
     void gate_setting_unused(const std::string &pointer, const std::string &why);
+    // vik-host: a schedule that sets a state no stage takes.
+    void schedule_state_unused(const std::string &pointer, const std::string &state);
+    void schedule_needs_writes(const std::string &pointer, const std::string &tracker);
     // vik-host: an on_fail route with a tracker that cannot set states (vik's command tracker).
     void route_needs_writes(const std::string &pointer, const std::string &tracker);
     void server_needs_token(const std::string &pointer, const std::string &host);

@@ -1,5 +1,6 @@
 #include "workflow/loader.hpp"
 
+#include "schedule/cron.hpp"
 #include "util/loopback.hpp"
 #include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
@@ -593,6 +594,45 @@ void load_notify(Reader &r, const YAML::Node &root, Config &c) {
     }
 }
 
+// schedules.NAME: {cron, time_zone, issue, state, missed}. The expression and the zone are
+// checked here (a schedule that cannot fire is a load error); the state must be one a stage
+// takes, and the tracker must be able to set it (warnings, as for on_fail routes).
+void load_schedules(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "schedules", "schedules");
+    if (!n.IsDefined()) return;
+    for (const auto &kv : n) {
+        Schedule s;
+        s.name = r.string(kv.first, "schedules");
+        const std::string p = "schedules." + s.name;
+        const YAML::Node &m = kv.second;
+        if (!m.IsMap()) r.fail(m.Mark(), p, "invalid type: expected a map with cron, time_zone, issue and state" + r.found(m));
+        r.unknown_fields(m, p, {"cron", "time_zone", "issue", "state", "missed"});
+        YAML::Node cron = r.required(m, "cron", p + ".cron");
+        s.cron = r.string(cron, p + ".cron");
+        auto expr = schedule::CronExpr::parse(s.cron);
+        if (!expr) r.fail(cron.Mark(), p + ".cron", "invalid value: " + expr.error());
+        YAML::Node zone = r.required(m, "time_zone", p + ".time_zone");
+        s.time_zone = r.string(zone, p + ".time_zone");
+        auto tz = schedule::TimeZone::load(s.time_zone);
+        if (!tz) r.fail(zone.Mark(), p + ".time_zone", "invalid value: " + tz.error());
+        if (!expr->next_after(std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()), *tz))
+            r.fail(cron.Mark(), p + ".cron", "invalid value: '" + s.cron + "' never fires");
+        s.issue = r.string(r.required(m, "issue", p + ".issue"), p + ".issue");
+        if (is_blank(s.issue)) r.diags().empty_str(p + ".issue");
+        YAML::Node state = r.required(m, "state", p + ".state");
+        s.state = r.string(state, p + ".state");
+        if (std::none_of(c.stages.begin(), c.stages.end(), [&](const Stage &st) { return st.state == s.state; }))
+            r.diags().schedule_state_unused(p + ".state", s.state);
+        if (auto missed = r.optional_string(m, "missed", p + ".missed")) {
+            if (*missed != "run_once" && *missed != "skip")
+                r.fail(m["missed"].Mark(), p + ".missed", "invalid value: expected run_once or skip, found '" + *missed + "'");
+            s.catch_up = *missed == "run_once";
+        }
+        if (c.tracker_kind == kDefaultTrackerKind) r.diags().schedule_needs_writes(p, c.tracker_kind);
+        c.schedules.push_back(std::move(s));
+    }
+}
+
 } // namespace
 
 std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, const fs::path &path) {
@@ -624,8 +664,10 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         check_routes(r, c); // needs every stage and the scheduling rules
         load_server(r, root, c);
         load_notify(r, root, c);
+        load_schedules(r, root, c); // needs the stages
         // vik warns about unknown top-level fields after every section (config/mod.rs).
-        r.unknown_fields(root, "", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify"});
+        r.unknown_fields(root, "",
+                         {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

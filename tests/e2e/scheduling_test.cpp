@@ -422,7 +422,11 @@ TEST_CASE("gates: a human rejects a run with feedback through the CLI, then appr
     CHECK(run_host({"doctor", p.workflow().string()}).out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
     auto host = start_host({"run", p.workflow().string()}, p.dir.path);
     const std::string awaits = "stage awaits approval issue_id=E-2 stage=build";
-    auto awaited = [&](size_t n) { return wait_until([&] { return count(host->stdout_text(), awaits) >= n; }, 60s); };
+    auto awaited = [&](size_t n) {
+        if (wait_until([&] { return count(host->stdout_text(), awaits) >= n; }, 90s)) return true;
+        FAIL_CHECK("the run did not reach its gate " << n << " time(s); the host said:\n" << host->stdout_text());
+        return false;
+    };
     REQUIRE(awaited(1));
     // Nothing awaits for another issue; a wrong verb is a usage error.
     auto none = run_host({"gate", "approve", "E-9", p.workflow().string()});

@@ -179,3 +179,25 @@ TEST_CASE("human gates: a rejection whose issue cannot be looked up waits for a 
     REQUIRE(h.run_until([&] { return count(read_file(p.dir / "prompts.log"), "\n") == 2 && awaiting(h); }));
     CHECK(read_file(p.dir / "prompts.log") == "build kind=first feedback=\nbuild kind=rejected feedback=again\n");
 }
+
+TEST_CASE("human gates: an agent that moves its issue on mid-run is not cancelled, and the next stage waits for the verdict",
+          "[scheduling][rules][gates]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    std::string dir = shell_quote(p.dir.path.string());
+    // build: moves the issue to review at once, then finishes only when the test says so.
+    p.agent("agent.sh", "#!/bin/sh\n{ cat; echo; } >> " + dir + "/prompts.log\n" +
+                            "if [ \"$VIK_ISSUE_STAGE\" = build ]; then sed -i 's/\"build\"/\"review\"/' " + dir +
+                            "/issues.json; while [ ! -e " + dir + "/finish ]; do sleep 0.05; done; fi\n" +
+                            "echo '{\"kind\":\"completed\"}'\n");
+    p.issues(R"([{"id":"H-5","title":"t","state":"build"}])");
+    h.start(workflow(p, "{human: true}"));
+    REQUIRE(h.run_until([&] { return first_issue_state(p) == "review"; }));
+    h.next_intake(60s); // sees the issue in review while build still runs
+    CHECK(h.view().running.size() == 1);
+    CHECK(h.log().find("stopping session issue_id=H-5") == std::string::npos);
+    write_file(p.dir / "finish", "");
+    REQUIRE(h.run_until([&] { return awaiting(h); }));
+    h.next_intake(60s);
+    CHECK(read_file(p.dir / "prompts.log") == "build kind=first feedback=\n"); // review has not started
+}

@@ -371,3 +371,35 @@ TEST_CASE("doctor: a stage's outcome names a file inside the workspace, typed fi
     CHECK(condition.exit_code == 1);
     CHECK_THAT(condition.out, Catch::Contains("[error] 'issue.stages.build.outcome.succeed_if' is not a valid template"));
 }
+
+TEST_CASE("doctor: a schedule needs a cron expression that fires, a time zone, an issue and a stage's state",
+          "[doctor][schedules]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &schedule, const std::string &tracker = "{kind: file, path: issues.json}") {
+        write_file(dir / "workflow.yml",
+                   "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {tracker: " + tracker +
+                       "}\nissue:\n  stages:\n    upkeep:\n      when: {state: maintenance}\n      agent: coder\n"
+                       "      prompt: hi\nschedules:\n  nightly: " +
+                       schedule + "\n");
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    const std::string ok = "{cron: '0 3 * * *', time_zone: Europe/Berlin, issue: M-1, state: maintenance";
+    CHECK(doctor(ok + "}").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK(doctor(ok + ", missed: skip}").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto cron = doctor("{cron: '0 25 * * *', time_zone: UTC, issue: M-1, state: maintenance}");
+    CHECK(cron.exit_code == 1);
+    CHECK_THAT(cron.err, Catch::Contains("'schedules.nightly.cron': invalid value: '0 25 * * *': hour 25 is out of range 0-23"));
+    CHECK_THAT(doctor("{cron: '0 0 30 2 *', time_zone: UTC, issue: M-1, state: maintenance}").err,
+               Catch::Contains("'schedules.nightly.cron': invalid value: '0 0 30 2 *' never fires"));
+    auto zone = doctor("{cron: '@daily', time_zone: Mars/Olympus, issue: M-1, state: maintenance}");
+    CHECK(zone.exit_code == 1);
+    CHECK_THAT(zone.err, Catch::Contains("'schedules.nightly.time_zone': invalid value: time zone 'Mars/Olympus' is not in "
+                                         "/usr/share/zoneinfo"));
+    CHECK_THAT(doctor("{cron: '@daily', issue: M-1, state: maintenance}").err,
+               Catch::Contains("'schedules.nightly.time_zone': missing field `time_zone`"));
+    CHECK_THAT(doctor("{cron: '@daily', time_zone: UTC, issue: M-1, state: nowhere}").out,
+               Catch::Contains("[warning] 'schedules.nightly.state' is 'nowhere', which no stage's when.state takes"));
+    CHECK_THAT(doctor(ok + ", missed: twice}").err,
+               Catch::Contains("'schedules.nightly.missed': invalid value: expected run_once or skip, found 'twice'"));
+    CHECK_THAT(doctor(ok + ", every: 5}").out, Catch::Contains("[warning] unknown field 'schedules.nightly.every'"));
+}

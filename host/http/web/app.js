@@ -235,6 +235,7 @@ function addFeed(change) {
     : change.kind === "retry_queued" ? "attempt " + (d.attempt || "?") + " " + when(d.due_at)
     : change.kind === "operator" ? (d.action || "") + ": " + (d.count ?? 0) + " stage" + (d.count === 1 ? "" : "s")
     : change.kind === "routed" ? "to stage " + (d.to || "?") + " (state " + (d.state || "?") + ")"
+    : change.kind === "scheduled" ? "schedule " + (d.schedule || "?") + " set state " + (d.state || "?")
     : "";
   const who = change.issue_id ? el("a", { href: issueHref(change.issue_id), class: "id", text: change.issue_id }) : "";
   feed.prepend(el("li", {}, el("time", { title: change.at, text: clock(change.at) }), el("span", { class: "kind " + change.kind, text: change.kind }),
