@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -334,7 +335,13 @@ struct LexerState {
             return false;
         default:
             if (Frame *cf = command_frame()) cf->cur_dynamic = true;
-            return false; // a name, a special parameter, or a literal $: the character is lexed as usual
+            // A special parameter ($$, $!, $#, $?, $-, $@, $*, $0-$9) ends here: its character must
+            // not start anything ($$( is the PID and a parenthesis, not a substitution).
+            if (std::strchr("$!#?-@*0123456789", c) != nullptr && c != '\0') {
+                if (Frame *cf = command_frame()) cf->in_word = true;
+                return true;
+            }
+            return false; // a name or a literal $: the character is lexed as usual
         }
     }
 

@@ -177,6 +177,8 @@ const std::vector<std::string> kRefused = {
     "a=(x|)\necho {{ issue.title }}",
     "declare -a a=(x; y) 2>/dev/null; echo {{ issue.title }}",
     "a=(x y) ; b=(z >f) ; printf '%s' {{ issue.title }}",
+    // A fuzzer finding: $$( is the PID and a parenthesis, not a substitution (here inside an array).
+    "a=(x$$(y) z)\necho {{ issue.title }}",
     // Finding 5: a backslash right before a value.
     "echo \\{{ issue.title }}",
     "echo \"\\{{ issue.title }}\"",
