@@ -88,12 +88,14 @@ std::expected<Decision, std::string> ClaimTable::completed(const PairKey &key, b
 }
 
 std::expected<Decision, std::string> ClaimTable::failed(const PairKey &key, const std::string &reason, double not_before_sec,
-                                                        const workflow::FailurePolicy &on_fail) {
+                                                        const workflow::FailurePolicy &on_fail,
+                                                        const std::string &gate_feedback) {
     Claim *found = get(key);
     if (!found) return no_claim(key);
     Claim &c = *found;
     c.continuations = 0;
     c.last_error = reason;
+    if (!gate_feedback.empty()) c.gate_feedback = gate_feedback;
     ++c.failures;
     bool rate_limited = not_before_sec > 0;
     if (!rate_limited && on_fail.kind != workflow::FailurePolicy::retry && c.failures >= on_fail.after_attempts) {

@@ -118,8 +118,10 @@ class ClaimTable {
     // a row) the pair blocks, or is routed: blocked with `route_reason`, waiting for routed() once
     // the scheduler moved the issue (Decision::route); past scheduling.max_routes it blocks. A
     // rate-limited failure (`not_before_sec` > 0) always retries, up to max_attempts.
+    // `gate_feedback`, when not empty: a reviewer rejected the run; the next run's prompt gets it.
     std::expected<Decision, std::string> failed(const PairKey &key, const std::string &reason, double not_before_sec = 0,
-                                                const workflow::FailurePolicy &on_fail = {});
+                                                const workflow::FailurePolicy &on_fail = {},
+                                                const std::string &gate_feedback = {});
     // The tracker took the route's state: the claim waits for its issue to come back to its stage.
     // Returns false when the claim is no longer waiting for that write (an operator or a cleanup
     // acted meanwhile).

@@ -196,6 +196,19 @@ std::string dry_run_report(const DryRunInput &in) {
                 prompt = std::string("(the prompt would fail: ") + e.what() + ")";
             }
             out += "      prompt:\n" + indent(prompt, "        | ");
+            // What decides whether a completed run stands, in the order the host asks.
+            std::vector<std::string> checks;
+            if (s->outcome) checks.push_back("outcome file " + s->outcome->file);
+            if (s->gate.command) checks.push_back("gate command");
+            if (s->gate.agent)
+                checks.push_back("review by agent " + *s->gate.agent + " (verdict_file " + s->gate.verdict_file + ")");
+            if (s->gate.human) checks.push_back("a human's approval");
+            if (!checks.empty()) {
+                out += "      then:";
+                for (size_t i = 0; i < checks.size(); ++i)
+                    out += (i ? ", then " : " ") + util::escape_for_terminal(checks[i]);
+                out += "\n";
+            }
         }
     }
     out += fmt::format("\n{} issue(s) would launch now.\n", order);

@@ -116,7 +116,7 @@ DurableState::Resumed DurableState::recover(ClaimTable &claims, std::chrono::sys
     for (const auto &i : rec->interrupted_claims) {
         PairKey key{i.issue_id, i.stage};
         claims.restore(key, claim_of(i, ClaimState::running));
-        auto d = claims.failed(key, "interrupted: vik-host stopped while this run was running");
+        auto d = claims.failed(key, kInterruptedReason);
         if (d && d->kind == Decision::retry) out.retries.push_back({key, d->token, d->delay_sec});
     }
     out.outcomes = std::move(rec->outcomes);

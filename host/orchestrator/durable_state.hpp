@@ -26,6 +26,9 @@
 
 namespace vik::orchestrator {
 
+// The failure of a claim whose run was under way when the host stopped (its retry's last_error).
+inline constexpr const char *kInterruptedReason = "interrupted: vik-host stopped while this run was running";
+
 class DurableState {
   public:
     // `store` may be null; it must outlive this object.

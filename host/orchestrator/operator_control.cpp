@@ -8,9 +8,9 @@ namespace vik::orchestrator {
 
 OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
                                  SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry,
-                                 OnVerdict on_verdict)
+                                 OnVerdict on_verdict, OnCancel on_cancel)
     : intake_(intake), sessions_(sessions), claims_(claims), guard_(guard), on_retry_(std::move(on_retry)),
-      on_verdict_(std::move(on_verdict)) {
+      on_verdict_(std::move(on_verdict)), on_cancel_(std::move(on_cancel)) {
     try {
         server_ = std::make_unique<ControlServer>(
             io, control_socket_name(scoped_root), [this](const ControlRequest &r, const Peer &peer, ControlServer::Reply reply) {
@@ -63,7 +63,7 @@ size_t OperatorControl::retry(const std::string &id, const std::string &message)
 }
 
 size_t OperatorControl::cancel(const std::string &id) {
-    size_t n = sessions_.cancel_issue(id, CancelReason::operator_, "cancelled by an operator");
+    size_t n = sessions_.cancel_issue(id, CancelReason::operator_, "cancelled by an operator") + on_cancel_(id);
     for (const auto &[key, claim] : claims_.all())
         if (key.first == id && claim.state == ClaimState::retry_queued) {
             claims_.block(key, "cancelled by an operator");

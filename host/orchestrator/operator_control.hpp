@@ -39,11 +39,15 @@ class OperatorControl {
     using OnVerdict =
         std::function<std::expected<size_t, std::string>(const std::string &id, bool approve, const std::string &feedback)>;
 
+    // Stops what the scheduler runs for the issue outside a session (a gate's review being
+    // prepared): how many.
+    using OnCancel = std::function<size_t(const std::string &id)>;
+
     // Opens the channel of the workflow's scoped root; throws std::runtime_error when it cannot
     // (another vik-host for this workflow?).
     OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
                     SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry,
-                    OnVerdict on_verdict);
+                    OnVerdict on_verdict, OnCancel on_cancel);
 
     // The operator's `issue retry` / `issue cancel`, from the channel or another surface: how
     // many stages were queued / runs stopped. `message` (may be empty) reaches the next prompt as
@@ -62,6 +66,7 @@ class OperatorControl {
     const FaultGuard &guard_;
     OnRetry on_retry_;
     OnVerdict on_verdict_;
+    OnCancel on_cancel_;
     std::unique_ptr<ControlServer> server_;
 };
 

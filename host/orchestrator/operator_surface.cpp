@@ -34,6 +34,7 @@ json::object to_json(const RunningView &v) {
                         {"started_at", v.started_at},
                         {"session_file", v.session_file},
                         {"finishing", v.finishing},
+                        {"review", v.review},
                         {"session", v.session}};
 }
 

@@ -33,6 +33,7 @@ struct RunningView {
     std::string started_at;   // RFC 3339
     std::string session_file; // absolute path of its JSONL record
     bool finishing = false;   // the session ended, after_run runs
+    bool review = false;      // a reviewer's session (the stage's agent gate), not the stage's run
     // The recorder's live snapshot (vik-compat §6): session_id, state, last_event_at,
     // last_message, tokens {input, output, cache_read, total}, rate_limits, ...
     boost::json::object session;

@@ -33,6 +33,7 @@
 #include "orchestrator/workflow_reload.hpp"
 #include "orchestrator/workspace_janitor.hpp"
 #include "util/ids_and_time.hpp"
+#include "util/untrusted_text.hpp"
 #include "workspace/layout.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -118,7 +119,15 @@ struct Orchestrator::Impl {
     std::map<PairKey, const workflow::Stage *> launched;
     std::set<std::string> removal_pending, removing; // workspaces to clean
     std::set<PairKey> gating;                        // pairs whose completed run waits for its gate, until the pair's end
-    std::optional<FileStamp> workflow_stamp;         // the workflow file the current config was read from
+    // Pairs whose completed run an agent reviews (gate.agent): the run's end, until the verdict.
+    struct Review {
+        SessionEnd end;
+        uint64_t serial = 0;    // this review's, so a late callback of an earlier one starts nothing
+        bool cancelled = false; // an operator's cancel came while its prompt was prepared
+    };
+    std::map<PairKey, Review> reviewing;
+    uint64_t review_serial = 0;
+    std::optional<FileStamp> workflow_stamp; // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
     bool stopping = false;    // a signal asked us to stop
@@ -169,7 +178,9 @@ struct Orchestrator::Impl {
     // A stage whose run stands only once something checked it (a gate, an outcome): while it
     // runs, its agent may move the issue on (vik's agents do) without the run being cancelled or
     // the next stage starting.
-    static bool decided_after_run(const workflow::Stage &s) { return s.gate.command || s.gate.human || s.outcome; }
+    static bool decided_after_run(const workflow::Stage &s) {
+        return s.gate.command || s.gate.agent || s.gate.human || s.outcome;
+    }
     bool running_decided_stage(const std::string &id) const {
         auto a = active.find(id);
         if (a == active.end()) return false;
@@ -214,6 +225,7 @@ struct Orchestrator::Impl {
             if (!stage.empty() && sessions->finishing({id, stage})) sessions->forget({id, stage}); // nothing else will end it
             if (!stage.empty() && !sessions->holds({id, stage})) {
                 launched.erase({id, stage});
+                reviewing.erase({id, stage}); // a review being prepared does not start
                 if (a != active.end()) {
                     a->second.running.erase(stage);
                     std::erase(a->second.waiting, stage);
@@ -520,24 +532,28 @@ struct Orchestrator::Impl {
         return f;
     }
 
+    // The prompt may adapt to why this run happens: attempt, retry_kind, last_error, an
+    // operator's message; a resumed conversation gets the stage's resume_prompt instead.
+    boost::json::object run_info(const std::string &id, const std::string &stage_name, bool resumed) const {
+        const Claim *claim = claims.find({id, stage_name});
+        return boost::json::object{{"attempt", claim ? claim->runs : 1},
+                                   {"retry_kind", claim ? claim->retry_kind : "first"},
+                                   {"last_error", claim ? claim->last_error : ""},
+                                   {"operator_message", claim ? claim->operator_message : ""},
+                                   {"gate_feedback", claim ? claim->gate_feedback : ""},
+                                   {"resumed", resumed},
+                                   {"failure", failure_context(id, stage_name)},
+                                   {"outcomes", outcomes.of(id)}};
+    }
+
     void launch_stage(const std::string &id, const std::string &stage_name) {
         const ActiveIssue &a = active.at(id);
         const Claim *claim = claims.find({id, stage_name});
         const workflow::Stage *stage = stage_of({id, stage_name});
         if (!stage) throw std::logic_error("launch of stage '" + stage_name + "', which the workflow does not have");
         ConversationToResume resume = conversation_to_resume(a.issue, *stage, claim);
-        // The prompt may adapt to why this run happens: attempt, retry_kind, last_error, an
-        // operator's message; a resumed conversation gets the stage's resume_prompt instead.
-        boost::json::object run_info{{"attempt", claim ? claim->runs : 1},
-                                     {"retry_kind", claim ? claim->retry_kind : "first"},
-                                     {"last_error", claim ? claim->last_error : ""},
-                                     {"operator_message", claim ? claim->operator_message : ""},
-                                     {"gate_feedback", claim ? claim->gate_feedback : ""},
-                                     {"resumed", !resume.id.empty()},
-                                     {"failure", failure_context(id, stage_name)},
-                                     {"outcomes", outcomes.of(id)}};
         launcher->prepare_stage(
-            a.issue, a.workdir, *stage, std::move(run_info),
+            a.issue, a.workdir, *stage, run_info(id, stage_name, !resume.id.empty()),
             guard.wrap(id, stage_name, [this, id, stage_name, stage, resume](StepResult r) {
                 if (!r.ok || stopping) {
                     if (!r.ok) spdlog::error("stage aborted issue_id={} stage={}: {}", id, stage_name, r.error);
@@ -563,6 +579,7 @@ struct Orchestrator::Impl {
     void session_ended(const PairKey &key, SessionEnd end) {
         const auto &[id, stage] = key;
         if (end.outcome == Outcome::dropped_terminal) removal_pending.insert(id);
+        if (end.review) return review_ended(key, std::move(end));
         if (!end.after_run) return stage_ended(id, stage, end.outcome, end.reason, &end);
         auto a = active.find(id);
         Issue issue;
@@ -620,10 +637,10 @@ struct Orchestrator::Impl {
     void check_gate(const std::string &id, const std::string &stage, SessionEnd end) {
         const workflow::Stage *st = stage_of({id, stage});
         auto a = active.find(id);
-        if (end.outcome != Outcome::completed || !st || (!st->gate.command && !st->gate.human) || stopping ||
+        if (end.outcome != Outcome::completed || !st || (!st->gate.command && !st->gate.agent && !st->gate.human) || stopping ||
             removal_pending.count(id) || a == active.end())
             return stage_ended(id, stage, end.outcome, end.reason, &end);
-        if (!st->gate.command) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
+        if (!st->gate.command) return review_or_approve(id, stage, *st, end);
         Issue issue = a->second.issue;
         if (const Issue *known = intake->newest(id)) issue = *known;
         StageLauncher::GateCommand cmd;
@@ -641,13 +658,129 @@ struct Orchestrator::Impl {
                       if (stopping || removal_pending.count(id)) return stage_ended(id, stage, end.outcome, end.reason, &end);
                       if (r.passed) {
                           spdlog::info("gate passed issue_id={} stage={}", id, stage);
-                          if (st->gate.human) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
-                          return stage_ended(id, stage, Outcome::completed, end.reason, &end);
+                          return review_or_approve(id, stage, *st, end);
                       }
                       std::string why = "gate failed: " + r.reason;
                       spdlog::warn("gate failed issue_id={} stage={}: {}", id, stage, r.reason);
                       gate_failed(id, stage, *st, std::move(why), end);
                   }));
+    }
+
+    // After the gate's command (if any) passed: an agent's review, then a human's verdict; with
+    // neither, the run stands.
+    void review_or_approve(const std::string &id, const std::string &stage, const workflow::Stage &st, const SessionEnd &end) {
+        if (st.gate.agent) return start_review(id, stage, st, end);
+        if (st.gate.human) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
+        stage_ended(id, stage, Outcome::completed, end.reason, &end);
+    }
+
+    // An agent gate: a session of the reviewer's profile in the workspace, in the pair's place
+    // (the stage's run is over, so the pair still has one session at a time), told the gate's
+    // prompt. Its verdict file decides (review_ended); the issue stays held meanwhile.
+    void start_review(const std::string &id, const std::string &stage, const workflow::Stage &st, const SessionEnd &end) {
+        PairKey key{id, stage};
+        auto a = active.find(id);
+        if (stopping || removal_pending.count(id) || a == active.end())
+            return stage_ended(id, stage, end.outcome, end.reason, &end);
+        gating.insert(key);
+        sessions->forget(key); // the stage's run is done with; the review takes its place
+        uint64_t serial = ++review_serial;
+        reviewing[key] = Review{end, serial, false};
+        if (auto cleared = clear_outcome(a->second.workdir, verdict_spec(st)); !cleared) // a stale verdict must not count
+            return review_ended(key, review_end(Outcome::failed, "verdict_file: " + cleared.error()));
+        Issue issue = a->second.issue;
+        if (const Issue *known = intake->newest(id)) issue = *known;
+        spdlog::info("review started issue_id={} stage={} agent={}", id, stage, *st.gate.agent);
+        fs::path workdir = a->second.workdir;
+        launcher->prepare_review(issue, workdir, st, run_info(id, stage, false),
+                                 guard.wrap(id, stage, [this, key, issue, workdir, &st, serial](StepResult r) {
+                                     auto it = reviewing.find(key);
+                                     if (it == reviewing.end() || it->second.serial != serial) return; // ended meanwhile
+                                     if (it->second.cancelled)
+                                         return review_ended(key, review_end(Outcome::blocked_by_operator, ""));
+                                     if (!r.ok) return review_ended(key, review_end(Outcome::failed, r.error));
+                                     if (stopping || removal_pending.count(key.first))
+                                         return review_ended(key, review_end(Outcome::dropped, ""));
+                                     const Claim *c = claims.find(key);
+                                     sessions->start(issue, workdir, st, std::move(r.value), c ? c->runs : 1, {}, *st.gate.agent);
+                                 }));
+    }
+
+    // An operator's cancel reaches a review whose session is not started yet (its prompt is being
+    // prepared): it ends as cancelled once the prompt is there.
+    size_t cancel_reviews_in_preparation(const std::string &id) {
+        size_t n = 0;
+        for (auto it = reviewing.lower_bound(PairKey{id, std::string()}); it != reviewing.end() && it->first.first == id; ++it)
+            if (!sessions->holds(it->first) && !it->second.cancelled) {
+                it->second.cancelled = true;
+                ++n;
+            }
+        return n;
+    }
+
+    static SessionEnd review_end(Outcome outcome, std::string reason) {
+        SessionEnd e{outcome, std::move(reason), false};
+        e.review = true;
+        return e;
+    }
+    static workflow::OutcomeSpec verdict_spec(const workflow::Stage &st) {
+        return workflow::OutcomeSpec{st.gate.verdict_file, {{"approved", "boolean"}}, std::nullopt};
+    }
+
+    // The reviewer's session ended. An approval lets the run stand (or go on to a human); a
+    // rejection, an invalid or missing verdict, or a review that did not complete is the run's
+    // failure, handled as a failed gate (the issue moved back, then retried, routed or blocked
+    // under the retry policy, which bounds the loop); a rejection's feedback reaches the next
+    // attempt's prompt as gate_feedback.
+    void review_ended(const PairKey &key, SessionEnd review) {
+        const auto &[id, stage] = key;
+        auto it = reviewing.find(key);
+        if (it == reviewing.end()) { // the pair ended meanwhile (a fault): only the session's listing goes
+            spdlog::info("review ended after its stage issue_id={} stage={}", id, stage);
+            return sessions->forget(key);
+        }
+        SessionEnd end = std::move(it->second.end);
+        reviewing.erase(it);
+        const workflow::Stage *st = stage_of(key);
+        auto a = active.find(id);
+        // A stop or a terminal issue ended it: the pair simply ends. An operator's cancel or a
+        // fault blocks the pair as it would the stage's run.
+        if (stopping || removal_pending.count(id) || !st || a == active.end())
+            return stage_ended(id, stage, end.outcome, end.reason, &end);
+        if (review.outcome == Outcome::blocked_by_operator || review.outcome == Outcome::blocked_by_fault)
+            return stage_ended(id, stage, review.outcome, review.reason, &end);
+        if (!cfg->agent(*st->gate.agent)) // a reload took the reviewer away: a human decides instead
+            return stage_ended(id, stage, Outcome::awaiting_approval,
+                               "its review could not run: the workflow no longer has agent profile '" + *st->gate.agent + "'",
+                               &end);
+        if (review.outcome != Outcome::completed) {
+            std::string why = "gate review by " + *st->gate.agent + " did not complete: " +
+                              (review.reason.empty() ? std::string("its session ended without a result") : review.reason);
+            spdlog::warn("review failed issue_id={} stage={}: {}", id, stage, why);
+            // The retry waits for a rate-limited reviewer's reset as for a rate-limited author.
+            end.not_before_sec = std::max(end.not_before_sec, review.not_before_sec);
+            return gate_failed(id, stage, *st, why, end);
+        }
+        auto verdict = read_outcome(a->second.workdir, verdict_spec(*st));
+        if (!verdict) {
+            std::string why = "gate review by " + *st->gate.agent + ": no valid verdict_file: " + verdict.error();
+            spdlog::warn("review failed issue_id={} stage={}: {}", id, stage, why);
+            return gate_failed(id, stage, *st, why, end);
+        }
+        std::string feedback;
+        if (const auto *f = verdict->if_contains("feedback"); f && f->is_string()) feedback = std::string(f->get_string());
+        if (feedback.size() > GateRunner::kTailBytes) // bounded as a gate's output is, cut on a character
+            feedback = util::to_valid_utf8(std::string_view(feedback).substr(0, GateRunner::kTailBytes)) + "...";
+        if (verdict->at("approved").as_bool()) {
+            spdlog::info("review approved issue_id={} stage={} agent={}", id, stage, *st->gate.agent);
+            if (st->gate.human) return stage_ended(id, stage, Outcome::awaiting_approval, std::string(), &end);
+            return stage_ended(id, stage, Outcome::completed, end.reason, &end);
+        }
+        spdlog::warn("review rejected issue_id={} stage={} agent={}: {}", id, stage, *st->gate.agent,
+                     util::escape_for_terminal(feedback));
+        end.gate_feedback = feedback;
+        gate_failed(id, stage, *st,
+                    "gate rejected by reviewer " + *st->gate.agent + (feedback.empty() ? std::string() : ": " + feedback), end);
     }
 
     // Where did the agent leave the issue? (It may have moved it through the tracker itself.) An
@@ -685,7 +818,8 @@ struct Orchestrator::Impl {
                      const SessionEnd *end = nullptr) {
         PairKey key{id, stage};
         sessions->forget(key);
-        gating.erase(key); // the issue is held until its gated pair's end is decided
+        reviewing.erase(key);
+        bool undecided = gating.erase(key) > 0; // the issue was held until its gated pair's end is decided
         if (end) claims.note_conversation(key, end->conversation);
         const workflow::Stage *st = stage_of(key); // its end is judged by the config it ran under
         launched.erase(key);
@@ -697,7 +831,14 @@ struct Orchestrator::Impl {
             std::erase(a->second.waiting, stage);
             if (a->second.running.empty()) active.erase(a);
         }
-        if (stopping || removal_pending.count(id) || !st || !find_stage(stage)) {
+        if (stopping && undecided && st && !removal_pending.count(id) && find_stage(stage)) {
+            // A stop while a completed run was being checked (its outcome, gate command or review):
+            // the claim stays as it was (running, in the store too), so the next start treats the
+            // run as interrupted and moves the issue back before it runs again; released, the
+            // agent's unchecked move to the next state would stand.
+            spdlog::info("stage left undecided issue_id={} stage={}: vik-host is stopping; it runs again after the restart", id,
+                         stage);
+        } else if (stopping || removal_pending.count(id) || !st || !find_stage(stage)) {
             // Stopping, the issue is terminal, or a reload removed the stage: nothing follows,
             // whatever the outcome.
             claims.release(key);
@@ -715,7 +856,7 @@ struct Orchestrator::Impl {
                 const Issue *known = intake->newest(id);
                 bool agent_failed_here = end && end->after_run && known && known->state == st->state;
                 d = claims.failed(key, reason, end ? end->not_before_sec : 0,
-                                  agent_failed_here ? st->on_fail : workflow::FailurePolicy{});
+                                  agent_failed_here ? st->on_fail : workflow::FailurePolicy{}, end ? end->gate_feedback : "");
                 break;
             }
             case Outcome::input_required:
@@ -1007,11 +1148,13 @@ struct Orchestrator::Impl {
             // The newest knowledge: the fetch's answer unless the host learned more since it began.
             std::optional<Issue> issue = intake->refreshed(key.first, *o.result, o.started);
             const workflow::Stage *stage = find_stage(key.second);
-            // A rejected run's retry whose move-back did not happen (a restart came between): the
-            // issue goes back first; the rejected work must not go on where the agent put it.
+            // A rejected run's retry whose move-back did not happen (a restart came between), or
+            // the retry of a checked stage's run that a stop interrupted before it was decided: the
+            // issue goes back first; the unchecked work must not go on where the agent put it.
             const Claim *queued = claims.find(key);
-            if (issue && stage && queued && queued->retry_kind == "rejected" && issue->state != stage->state &&
-                !terminal(issue->state))
+            bool unchecked = queued && (queued->retry_kind == "rejected" ||
+                                        (stage && decided_after_run(*stage) && queued->last_error == kInterruptedReason));
+            if (issue && stage && unchecked && issue->state != stage->state && !terminal(issue->state))
                 return move_back_then_retry(key, stage->state, token);
             if (!issue || !stage || issue->state != stage->state || terminal(issue->state)) {
                 spdlog::info("retry dropped issue_id={} stage={}: {}", key.first, key.second,
@@ -1227,7 +1370,8 @@ struct Orchestrator::Impl {
             [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); },
             [this](const std::string &id, bool approve, const std::string &feedback) {
                 return gate_verdict(id, approve, feedback);
-            });
+            },
+            [this](const std::string &id) { return cancel_reviews_in_preparation(id); });
         surface = std::make_unique<SchedulerSurface>(
             SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
             SchedulerSurface::Actions{

@@ -23,7 +23,8 @@ struct SessionSupervisor::StageRun {
     PairKey key;
     std::string title, state;      // the issue's, when the session started
     DurableState::RunStart record; // the run as the store keeps it
-    std::string agent;             // the stage's agent profile
+    std::string agent;             // the stage's agent profile (or its reviewer's)
+    bool review = false;           // a reviewer's session: its end is told as a review
     std::string session_id;
     std::chrono::system_clock::time_point started_at;
     std::unique_ptr<session::SessionRecorder> recorder;
@@ -141,16 +142,21 @@ std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentPr
 bool SessionSupervisor::resumes(const std::string &agent) const { return resuming_agents_.count(agent) > 0; }
 
 void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage, std::string prompt,
-                              int64_t attempt, const ConversationToResume &resume) {
+                              int64_t attempt, const ConversationToResume &resume, const std::optional<std::string> &reviewer) {
     const std::string &id = issue.id;
     const std::string &stage_name = stage.name;
     PairKey key{id, stage_name};
-    const workflow::AgentProfile *chosen = cfg_->agent(agent_for(stage, issue));
+    auto not_started = [&](Outcome outcome, std::string reason) {
+        SessionEnd end{outcome, std::move(reason), false};
+        end.review = reviewer.has_value();
+        on_ended_(key, std::move(end));
+    };
+    const std::string &agent = reviewer ? *reviewer : agent_for(stage, issue);
+    const workflow::AgentProfile *chosen = cfg_->agent(agent);
     if (!chosen || !profile_json_.count(chosen->name)) { // a reload took the profile away while the run was prepared
         spdlog::info("session not started issue_id={} stage={}: the reloaded workflow no longer has agent profile '{}'", id,
-                     stage_name, agent_for(stage, issue));
-        on_ended_(key, SessionEnd{Outcome::dropped, "", false});
-        return;
+                     stage_name, agent);
+        return not_started(Outcome::dropped, "the workflow no longer has agent profile '" + agent + "'");
     }
     const workflow::AgentProfile &profile = *chosen;
     auto run = std::make_shared<StageRun>();
@@ -158,20 +164,20 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     run->title = issue.title;
     run->state = issue.state;
     run->agent = profile.name;
+    run->review = reviewer.has_value();
     run->started_at = clock_.wall_now();
     run->overall = clock_.make_timer(io_);
     run->stall = clock_.make_timer(io_);
     run->session_id = util::uuid_v7();
     run->timeout_sec = profile.timeout_sec;
     run->stall_sec = profile.stall_timeout_sec;
-    if (resumes(profile.name) && profile.name == resume.agent) run->resumed_from = resume.id;
+    if (!run->review && resumes(profile.name) && profile.name == resume.agent) run->resumed_from = resume.id;
     fs::path file = layout_.session_file(id, stage_name, run->session_id);
     try {
         run->recorder = std::make_unique<session::SessionRecorder>(file, run->session_id, id, stage_name);
     } catch (const std::exception &e) {
         spdlog::error("session not started issue_id={} stage={}: {}", id, stage_name, e.what());
-        on_ended_(key, SessionEnd{Outcome::failed, e.what(), false});
-        return;
+        return not_started(Outcome::failed, e.what());
     }
     runs_[key] = run;
     run->record = DurableState::RunStart{run->session_id, id, stage_name, profile.name, file.string(), attempt, run->started_at};
@@ -216,8 +222,9 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     run->session = std::move(*started);
     run->recorder->set_running();
     ++totals_.sessions_started;
-    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}{}", id, stage_name, run->session_id,
-                 profile.name, file.string(), run->resumed_from.empty() ? "" : " resumes_conversation=" + run->resumed_from);
+    spdlog::info("session started issue_id={} stage={} session_id={} agent={} file={}{}{}", id, stage_name, run->session_id,
+                 profile.name, file.string(), run->review ? " review=true" : "",
+                 run->resumed_from.empty() ? "" : " resumes_conversation=" + run->resumed_from);
     if (run->timeout_sec > 0)
         run->overall->start(std::chrono::milliseconds(seconds_to_ms(run->timeout_sec)), [this, weak] {
             auto r = weak.lock();
@@ -383,6 +390,7 @@ RunningView SessionSupervisor::view_of(const StageRun &run) const {
     v.agent = run.agent;
     v.started_at = util::rfc3339_utc(run.started_at);
     v.finishing = run.finished;
+    v.review = run.review;
     if (run.recorder) {
         v.session_file = run.recorder->file().string();
         v.session = run.recorder->snapshot();
@@ -482,7 +490,10 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
     // A run whose conversation could not be continued did not deliver its prompt: the claim
     // keeps the operator's message for the fresh run (ClaimTable::resume_failed drops the
     // conversation).
-    if (outcome != Outcome::resume_failed) end.conversation = ConversationUse{run->agent, conversation, continued, true};
+    // A reviewer's conversation is not the pair's: the claim keeps the author's.
+    if (outcome != Outcome::resume_failed && !run->review)
+        end.conversation = ConversationUse{run->agent, conversation, continued, true};
+    end.review = run->review;
     end.question = question;
     if (outcome == Outcome::failed && run->rate_limited && run->rate_limited_until) {
         double wait = std::chrono::duration<double>(*run->rate_limited_until - clock_.wall_now()).count();

@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,6 +55,8 @@ struct SessionEnd {
     ConversationUse conversation; // the agent conversation the run used (for the claim)
     std::string question;         // input_required: what the agent asked
     double not_before_sec = 0;    // a failure while rate limited: the retry waits for the reset
+    bool review = false;          // the session was a reviewer's (a stage's agent gate), not the stage's run
+    std::string gate_feedback;    // set by the owner: a reviewer's rejection, for the next run's prompt
 };
 
 // The longest a rate-limited failure's retry waits for the limit's reported reset.
@@ -76,8 +79,11 @@ class SessionSupervisor {
     // a fresh one), continued only when the profile the issue chooses now is still `agent`, the
     // profile that holds it (a label may have changed the choice since the prompt was made).
     // `stage` is the stage as the pair was dispatched (the config generation it started under).
+    // `reviewer`, when given, makes the session a review of the stage's completed run (its agent
+    // gate): that profile runs it, always in a fresh conversation, and its end is told with
+    // SessionEnd::review set. The pair's earlier run must have been forgotten.
     void start(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage, std::string prompt,
-               int64_t attempt, const ConversationToResume &resume = {});
+               int64_t attempt, const ConversationToResume &resume = {}, const std::optional<std::string> &reviewer = {});
     // Whether runs of the agent profile continue conversations (`resume: true` on a runtime whose
     // plugin can).
     bool resumes(const std::string &agent) const;

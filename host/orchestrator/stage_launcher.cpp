@@ -108,7 +108,13 @@ std::string StageLauncher::render_prompt(const workflow::Stage &s, const Issue &
     std::string name = resuming        ? "issue.stages." + s.name + ".resume_prompt"
                        : s.prompt_file ? s.prompt_file->string()
                                        : "issue.stages." + s.name + ".prompt";
-    tmpl::Template t(resuming ? s.resume_prompt.value_or(workflow::kDefaultResumePrompt) : read_prompt_source(s), name);
+    return render_text(resuming ? s.resume_prompt.value_or(workflow::kDefaultResumePrompt) : read_prompt_source(s), name, s,
+                       issue, workdir, run_info);
+}
+
+std::string StageLauncher::render_text(const std::string &source, const std::string &name, const workflow::Stage &s,
+                                       const Issue &issue, const fs::path &workdir, const json::object &run_info) const {
+    tmpl::Template t(source, name);
     json::object ctx = issue_context(base_, issue, workdir, s.name);
     for (const auto &kv : run_info)
         ctx[kv.key()] = kv.value();
@@ -143,6 +149,23 @@ void StageLauncher::prepare_stage(const Issue &issue, const fs::path &workdir, c
                 return {true, {}, render_prompt(stage, issue, workdir, run_info)};
             } catch (const std::exception &e) {
                 return {false, std::string("prompt rendering failed: ") + e.what(), {}};
+            }
+        },
+        std::move(done));
+}
+
+void StageLauncher::prepare_review(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage,
+                                   json::object run_info, std::function<void(StepResult)> done) {
+    runner_.run(
+        budgets_.launch_deadline(),
+        [this, issue, workdir, &stage, run_info = std::move(run_info)]() -> StepResult {
+            try {
+                return {true,
+                        {},
+                        render_text(stage.gate.prompt.value_or(""), "issue.stages." + stage.name + ".gate.prompt", stage, issue,
+                                    workdir, run_info)};
+            } catch (const std::exception &e) {
+                return {false, std::string("review prompt rendering failed: ") + e.what(), {}};
             }
         },
         std::move(done));

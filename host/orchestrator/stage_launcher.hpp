@@ -47,6 +47,12 @@ class StageLauncher {
     void prepare_stage(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
                        boost::json::object run_info, std::function<void(StepResult)> done);
 
+    // The prompt of the stage's agent gate (gate.prompt), with `run_info` in its context as a
+    // stage prompt has; no before_run (the stage's hooks are around its own run). `done` gets the
+    // rendered prompt as its value.
+    void prepare_review(const Issue &issue, const std::filesystem::path &workdir, const workflow::Stage &stage,
+                        boost::json::object run_info, std::function<void(StepResult)> done);
+
     // The stage's gate command as the shell runs it (its values escaped, as in hooks) and its
     // environment: the host's, with the issue's VIK_* variables (a gate is the team's own
     // check, like a hook). Loop thread; throws tmpl::TemplateError.
@@ -78,6 +84,9 @@ class StageLauncher {
                         const boost::json::object *outcome = nullptr) const;
     std::string render_prompt(const workflow::Stage &s, const Issue &issue, const std::filesystem::path &workdir,
                               const boost::json::object &run_info) const;
+    // `source` named `name` (for errors) rendered for the stage, its `exec(...)` commands expanded.
+    std::string render_text(const std::string &source, const std::string &name, const workflow::Stage &s, const Issue &issue,
+                            const std::filesystem::path &workdir, const boost::json::object &run_info) const;
 
     const LiveConfig &cfg_;
     const workspace::Layout &layout_;

@@ -60,6 +60,13 @@ struct Gate {
     // passed when there is one; the wait survives restarts.
     bool human = false;
     double notify_after_sec = 0; // a human gate waiting this long notifies once (0: never)
+    // An agent reviews the run (after the command passed, before a human): a session of this
+    // agent profile in the workspace, given `prompt`, writes its verdict to `verdict_file`
+    // ({"approved": bool, "feedback": string}). A rejection is the run's failure, with the
+    // feedback in the next attempt's prompt (`gate_feedback`).
+    std::optional<std::string> agent;
+    std::optional<std::string> prompt; // template, with the stage prompt's context
+    std::string verdict_file = ".vik/verdict.json";
 };
 
 // A stage's structured outcome (issue.stages.X.outcome; docs/scheduling.md, "Structured

@@ -145,7 +145,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"issue.stages.*",
          {"when", "hooks", "agent", "agent_by_label", "prompt", "prompt_file", "resume_prompt", "on_fail", "gate", "outcome"}},
         {"issue.stages.*.outcome", {"file", "fields", "succeed_if"}},
-        {"issue.stages.*.gate", {"command", "timeout_sec", "human", "notify_after_sec"}},
+        {"issue.stages.*.gate", {"command", "timeout_sec", "agent", "prompt", "verdict_file", "human", "notify_after_sec"}},
         {"issue.stages.*.on_fail", {"to", "after_attempts"}},
         {"issue.stages.*.agent_by_label", {"*"}},
         {"issue.stages.*.when", {"state"}},

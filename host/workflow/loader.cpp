@@ -367,18 +367,24 @@ void check_routes(Reader &r, const Config &c) {
 
 // issue.stages.X.outcome: {file, fields, succeed_if}. The file stays inside the workspace: a
 // relative path without `..` (symbolic links are checked when it is read).
+// A file the agent writes in its workspace (an outcome, a verdict): a relative path that stays
+// inside it (the host opens it beneath the workspace too).
+std::string workspace_file(Reader &r, const YAML::Node &file, const std::string &p) {
+    std::string f = r.string(file, p);
+    std::filesystem::path fp(f);
+    bool escapes =
+        fp.is_absolute() || f.empty() || !fp.has_filename() || f.back() == '/' ||
+        std::any_of(fp.begin(), fp.end(), [](const std::filesystem::path &part) { return part == ".." || part == "."; });
+    if (escapes)
+        r.fail(file.Mark(), p,
+               "invalid value: expected a file path relative to the workspace, without `.` or `..`, found '" + f + "'");
+    return f;
+}
+
 workflow::OutcomeSpec outcome_spec(Reader &r, const YAML::Node &n, const std::string &p) {
     workflow::OutcomeSpec o;
     r.unknown_fields(n, p, {"file", "fields", "succeed_if"});
-    YAML::Node file = r.required(n, "file", p + ".file");
-    o.file = r.string(file, p + ".file");
-    std::filesystem::path fp(o.file);
-    bool escapes =
-        fp.is_absolute() || o.file.empty() || !fp.has_filename() || o.file.back() == '/' ||
-        std::any_of(fp.begin(), fp.end(), [](const std::filesystem::path &part) { return part == ".." || part == "."; });
-    if (escapes)
-        r.fail(file.Mark(), p + ".file",
-               "invalid value: expected a file path relative to the workspace, without `.` or `..`, found '" + o.file + "'");
+    o.file = workspace_file(r, r.required(n, "file", p + ".file"), p + ".file");
     if (YAML::Node fields = r.section(n, "fields", p + ".fields"); fields.IsDefined()) {
         for (const auto &kv : fields) {
             std::string name = r.string(kv.first, p + ".fields");
@@ -477,10 +483,28 @@ void load_issue(Reader &r, const YAML::Node &root, Config &c) {
         }
         if (n["on_fail"].IsDefined()) s.on_fail = on_fail(r, n["on_fail"], p + ".on_fail");
         if (YAML::Node gate = r.section(n, "gate", p + ".gate"); gate.IsDefined()) {
-            r.unknown_fields(gate, p + ".gate", {"command", "timeout_sec", "human", "notify_after_sec"});
+            r.unknown_fields(gate, p + ".gate",
+                             {"command", "timeout_sec", "agent", "prompt", "verdict_file", "human", "notify_after_sec"});
             s.gate.human = r.boolean(gate, "human", p + ".gate.human", false);
-            // A gate is a command, a human, or a command and then a human.
-            if (gate["command"].IsDefined() || !s.gate.human) {
+            // An agent's review: a profile and its prompt, together.
+            if (gate["agent"].IsDefined()) {
+                s.gate.agent = r.string(gate["agent"], p + ".gate.agent");
+                if (is_blank(*s.gate.agent))
+                    r.diags().empty_str(p + ".gate.agent");
+                else if (!c.agent(*s.gate.agent))
+                    r.diags().unknown_agent(p + ".gate.agent", *s.gate.agent);
+                s.gate.prompt = r.string(r.required(gate, "prompt", p + ".gate.prompt"), p + ".gate.prompt");
+                remember_position(c, p + ".gate.prompt", gate["prompt"]);
+                if (is_blank(*s.gate.prompt)) r.diags().empty_str(p + ".gate.prompt");
+                if (gate["verdict_file"].IsDefined())
+                    s.gate.verdict_file = workspace_file(r, gate["verdict_file"], p + ".gate.verdict_file");
+            } else {
+                if (gate["prompt"].IsDefined()) r.diags().gate_setting_unused(p + ".gate.prompt", "the gate has no `agent`");
+                if (gate["verdict_file"].IsDefined())
+                    r.diags().gate_setting_unused(p + ".gate.verdict_file", "the gate has no `agent`");
+            }
+            // A gate is a command, an agent, a human, or several of them in that order.
+            if (gate["command"].IsDefined() || (!s.gate.human && !s.gate.agent)) {
                 s.gate.command = r.string(r.required(gate, "command", p + ".gate.command"), p + ".gate.command");
                 remember_position(c, p + ".gate.command", gate["command"]);
                 if (is_blank(*s.gate.command)) r.diags().empty_str(p + ".gate.command");

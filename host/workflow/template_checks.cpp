@@ -83,6 +83,7 @@ void check_templates(const Config &c, Diagnostics &d) {
         inline_template(p + ".hooks.before_run", s.before_run, Kind::shell);
         inline_template(p + ".hooks.after_run", s.after_run, Kind::shell);
         inline_template(p + ".gate.command", s.gate.command, Kind::shell);
+        inline_template(p + ".gate.prompt", s.gate.prompt, Kind::text);
         if (s.outcome && s.outcome->succeed_if)
             inline_template(p + ".outcome.succeed_if", workflow::condition_template(*s.outcome->succeed_if), Kind::text);
         if (!s.prompt_file) continue;

@@ -19,6 +19,7 @@ TEST_CASE("dry run: what would launch, wait or stay blocked, rendered, and nothi
                      "      prompt: 'Do {{ issue.title }}, attempt {{ attempt }}: `exec(touch " +
                      (p.dir / "exec-ran").string() +
                      ")`'\n"
+                     "      gate: {command: make test, agent: bot, prompt: review, human: true}\n"
                      "scheduling: {max_attempts: 1, terminal_states: [done]}\nloop: {max_issue_concurrency: 2";
     // A first run blocks B-1 (its agent fails once; max_attempts 1).
     write_file(p.workflow(), wf + ", max_iterations: 1}\n");
@@ -46,6 +47,8 @@ TEST_CASE("dry run: what would launch, wait or stay blocked, rendered, and nothi
     CHECK_THAT(r.out, Catch::Contains("D-1 [done] closed\n  terminal: nothing to do"));
     CHECK_THAT(r.out, Catch::Contains("      | echo created N-2"));
     CHECK_THAT(r.out, Catch::Contains("| Do $(touch pwned) second, attempt 1: <exec not run in a dry run: touch "));
+    CHECK_THAT(r.out, Catch::Contains("      then: gate command, then review by agent bot (verdict_file .vik/verdict.json), then "
+                                      "a human's approval\n"));
     CHECK_THAT(r.out, Catch::Contains("2 issue(s) would launch now."));
     // Nothing happened: no agent, no exec(), no workspace, no hook, no injected command.
     CHECK(read_file(p.dir / "ran.log") == "B-1\n");

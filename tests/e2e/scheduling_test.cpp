@@ -83,6 +83,15 @@ void check_survived(const Project &p, const CommandResult &r) {
     CHECK(fs::exists(p.workspace("O-1")));
 }
 
+// A workflow on the file tracker (issues.json) whose agent `bot` runs agent.sh, with `more_agents`
+// (profile lines under `agents:`), the given stages and extra top-level text.
+std::string file_tracker_workflow(const Project &p, const std::string &stages, const std::string &rest,
+                                  const std::string &more_agents = "") {
+    return "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() + "}}\n" +
+           more_agents + "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\nissue:\n  stages:\n" +
+           stages + rest;
+}
+
 const char *kTwoIssues = R"([{"id":"T-1","title":"t","state":"todo"},{"id":"O-1","title":"o","state":"todo"}])";
 
 } // namespace
@@ -376,12 +385,11 @@ TEST_CASE("gates: a failing check sends the issue back with its output, a passin
                             "echo '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"E-1","title":"t","state":"build"}])");
     write_file(p.workflow(),
-               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
-                   "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
-                   "issue:\n  stages:\n    build:\n      when: {state: build}\n      agent: bot\n"
-                   "      prompt: 'build {{ attempt }} {{ last_error }}'\n"
-                   "      gate: {command: 'grep -q PASS result.txt || { echo \"3 tests failed\"; exit 1; }'}\n"
-                   "scheduling: {retry_base_sec: 1}\n");
+               file_tracker_workflow(p,
+                                     "    build:\n      when: {state: build}\n      agent: bot\n"
+                                     "      prompt: 'build {{ attempt }} {{ last_error }}'\n"
+                                     "      gate: {command: 'grep -q PASS result.txt || { echo \"3 tests failed\"; exit 1; }'}\n",
+                                     "scheduling: {retry_base_sec: 1}\n"));
     auto host = start_host({"run", p.workflow().string()}, p.dir.path);
     bool passed = wait_until([&] { return host->stdout_text().find("gate passed issue_id=E-1") != std::string::npos; }, 60s);
     host->signal(SIGTERM);
@@ -410,15 +418,12 @@ TEST_CASE("gates: a human rejects a run with feedback through the CLI, then appr
                             "  review) \"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done > /dev/null ;;\n"
                             "esac\necho '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"E-2","title":"t","state":"build"}])");
-    write_file(p.workflow(),
-               "agents:\n  bot: {runtime: scripted, model: none, settings: {command: " + (p.dir / "agent.sh").string() +
-                   "}}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\n"
-                   "issue:\n  stages:\n"
-                   "    build:\n      when: {state: build}\n      agent: bot\n"
-                   "      prompt: 'build {{ retry_kind }} {{ gate_feedback }}'\n"
-                   "      gate: {human: true, notify_after_sec: 3600}\n"
-                   "    review: {when: {state: review}, agent: bot, prompt: 'review'}\n"
-                   "scheduling: {terminal_states: [done]}\n");
+    write_file(p.workflow(), file_tracker_workflow(p,
+                                                   "    build:\n      when: {state: build}\n      agent: bot\n"
+                                                   "      prompt: 'build {{ retry_kind }} {{ gate_feedback }}'\n"
+                                                   "      gate: {human: true, notify_after_sec: 3600}\n"
+                                                   "    review: {when: {state: review}, agent: bot, prompt: 'review'}\n",
+                                                   "scheduling: {terminal_states: [done]}\n"));
     CHECK(run_host({"doctor", p.workflow().string()}).out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
     auto host = start_host({"run", p.workflow().string()}, p.dir.path);
     const std::string awaits = "stage awaits approval issue_id=E-2 stage=build";
@@ -449,6 +454,50 @@ TEST_CASE("gates: a human rejects a run with feedback through the CLI, then appr
     CHECK(read_file(p.dir / "self-approval.err") ==
           std::string("gate approve failed: agents may not approve a gate: a human decides (issue E-2)\n") +
               "gate approve failed: agents may not approve a gate: a human decides (issue E-2)\n");
+}
+
+TEST_CASE("gates: a reviewer agent rejects a run, the author addresses its feedback, and the reviewer approves",
+          "[scheduling][e2e][gates]") {
+    Project p;
+    std::string dir = shell_quote(p.dir.path.string());
+    // The author writes the change (with tests only when the feedback asks for them) and moves the
+    // issue on; the reviewer approves a change with tests and asks for them otherwise.
+    p.agent("agent.sh",
+            "#!/bin/sh\nprompt=$(cat)\necho \"$prompt\" >> " + dir +
+                "/prompts.log\n"
+                "case \"$prompt\" in *'add tests'*) echo 'code and tests' > change.txt ;; *) echo code > change.txt ;; "
+                "esac\n\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" merged > /dev/null\n"
+                "echo '{\"kind\":\"completed\"}'\n");
+    p.agent("critic.sh", "#!/bin/sh\ncat >> " + dir + "/reviews.log\necho >> " + dir +
+                             "/reviews.log\nmkdir -p .vik\n"
+                             "if grep -q tests change.txt; then echo '{\"approved\": true}' > .vik/verdict.json\n"
+                             "else echo '{\"approved\": false, \"feedback\": \"add tests\"}' > .vik/verdict.json; fi\n"
+                             "echo '{\"kind\":\"completed\"}'\n");
+    write_file(p.dir / "issues.json", R"([{"id":"E-3","title":"t","state":"build"}])");
+    write_file(p.workflow(),
+               file_tracker_workflow(
+                   p,
+                   "    build:\n      when: {state: build}\n      agent: bot\n"
+                   "      prompt: 'build {{ retry_kind }}{% if gate_feedback %}: {{ gate_feedback }}{% endif %}'\n"
+                   "      gate:\n        agent: critic\n"
+                   "        prompt: 'Review the change for {{ issue.id }} in change.txt'\n",
+                   "scheduling: {retry_base_sec: 1}\n",
+                   "  critic: {runtime: scripted, model: none, settings: {command: " + (p.dir / "critic.sh").string() + "}}\n"));
+    CHECK(run_host({"doctor", p.workflow().string()}).out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto host = start_host({"run", p.workflow().string()}, p.dir.path);
+    bool approved = wait_until(
+        [&] { return host->stdout_text().find("review approved issue_id=E-3 stage=build") != std::string::npos; }, 60s);
+    host->signal(SIGTERM);
+    CHECK(host->wait(20s) == 0);
+    INFO(host->stdout_text());
+    REQUIRE(approved);
+    CHECK_THAT(host->stdout_text(), Catch::Contains("review rejected issue_id=E-3 stage=build agent=critic: add tests"));
+    CHECK_THAT(host->stdout_text(), Catch::Contains("issue moved back issue_id=E-3 state=build: its gate failed"));
+    CHECK(read_file(p.dir / "prompts.log") == "build first\nbuild failure: add tests\n");
+    CHECK(read_file(p.dir / "reviews.log") ==
+          "Review the change for E-3 in change.txt\nReview the change for E-3 in change.txt\n");
+    CHECK(json::parse(read_file(p.dir / "issues.json")).at(0).at("state") == "merged");
+    CHECK(p.session_files("E-3").size() == 4); // two runs, two reviews
 }
 
 TEST_CASE("reload: SIGHUP reloads the workflow, a refused edit keeps the running config", "[scheduling][e2e][reload]") {

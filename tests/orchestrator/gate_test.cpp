@@ -23,13 +23,11 @@ std::string agent_script(const Project &p) {
 }
 
 std::string workflow(const Project &p, const std::string &extra_stage_keys, const std::string &more_stages) {
-    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
-           "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\nissue:\n  stages:\n"
-           "    build:\n      when: {state: build}\n      agent: bot\n"
-           "      prompt: 'build attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n"
-           "      gate:\n        command: 'echo checking {{ issue.id }}; grep -q PASS result.txt || "
-           "{ echo \"3 tests failed\" >&2; exit 1; }'\n" +
-           extra_stage_keys + more_stages;
+    return file_tracker_workflow(p, "    build:\n      when: {state: build}\n      agent: bot\n"
+                                    "      prompt: 'build attempt={{ attempt }} kind={{ retry_kind }} last={{ last_error }}'\n"
+                                    "      gate:\n        command: 'echo checking {{ issue.id }}; grep -q PASS result.txt || "
+                                    "{ echo \"3 tests failed\" >&2; exit 1; }'\n" +
+                                        extra_stage_keys + more_stages);
 }
 
 } // namespace

@@ -25,15 +25,14 @@ std::string agent_script(const Project &p) {
 }
 
 std::string workflow(const Project &p, const std::string &gate) {
-    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
-           "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\nissue:\n  stages:\n"
-           "    build:\n      when: {state: build}\n      agent: bot\n"
-           "      prompt: 'build kind={{ retry_kind }} feedback={{ gate_feedback }}'\n"
-           "      gate: " +
-           gate +
-           "\n"
-           "    review:\n      when: {state: review}\n      agent: bot\n      prompt: 'review'\n"
-           "scheduling: {terminal_states: [done]}\n";
+    return file_tracker_workflow(p,
+                                 "    build:\n      when: {state: build}\n      agent: bot\n"
+                                 "      prompt: 'build kind={{ retry_kind }} feedback={{ gate_feedback }}'\n"
+                                 "      gate: " +
+                                     gate +
+                                     "\n"
+                                     "    review:\n      when: {state: review}\n      agent: bot\n      prompt: 'review'\n",
+                                 "scheduling: {terminal_states: [done]}\n");
 }
 
 size_t count_kind(const std::vector<vik::orchestrator::Change> &changes, const std::string &kind) {

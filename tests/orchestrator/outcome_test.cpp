@@ -27,16 +27,16 @@ std::string agent_script(const Project &p) {
 }
 
 std::string workflow(const Project &p, const std::string &outcome_extra, const std::string &stage_extra) {
-    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
-           "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\nissue:\n  stages:\n"
-           "    build:\n      when: {state: build}\n      agent: bot\n"
-           "      prompt: 'build {{ retry_kind }} {{ last_error }}'\n"
-           "      outcome:\n        file: result.json\n        fields: {tests_passed: boolean, summary: string}\n" +
-           outcome_extra + stage_extra +
-           "    review:\n      when: {state: review}\n      agent: bot\n"
-           "      prompt: 'review {{ outcomes.build.summary }} passed={{ outcomes.build.tests_passed }}'\n"
-           "    fix:\n      when: {state: fixing}\n      agent: bot\n      prompt: 'fix {{ failure.reason }}'\n"
-           "scheduling: {retry_base_sec: 1}\n";
+    return file_tracker_workflow(
+        p,
+        "    build:\n      when: {state: build}\n      agent: bot\n"
+        "      prompt: 'build {{ retry_kind }} {{ last_error }}'\n"
+        "      outcome:\n        file: result.json\n        fields: {tests_passed: boolean, summary: string}\n" +
+            outcome_extra + stage_extra +
+            "    review:\n      when: {state: review}\n      agent: bot\n"
+            "      prompt: 'review {{ outcomes.build.summary }} passed={{ outcomes.build.tests_passed }}'\n"
+            "    fix:\n      when: {state: fixing}\n      agent: bot\n      prompt: 'fix {{ failure.reason }}'\n",
+        "scheduling: {retry_base_sec: 1}\n");
 }
 
 } // namespace

@@ -172,6 +172,16 @@ inline std::string harness_workflow(const Project &p, const std::string &stages,
            "}\nissues:\n  pull:\n    command: " + (p.dir / "pull.sh").string() + "\n    idle_sec: 60\nissue:\n" + stages + rest;
 }
 
+// A workflow with the scripted agent `bot` running agent.sh (plus `more_agents`, profile entries
+// under `agents:`), the file tracker on issues.json, the given stages (under issue.stages) and
+// extra top-level text: the set-up of the gate and outcome tests.
+inline std::string file_tracker_workflow(const Project &p, const std::string &stages, const std::string &rest = "",
+                                         const std::string &more_agents = "") {
+    return "agents:\n  bot:\n    runtime: scripted\n    model: none\n    settings: {command: " + (p.dir / "agent.sh").string() +
+           "}\n" + more_agents +
+           "issues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 60}\nissue:\n  stages:\n" + stages + rest;
+}
+
 // The project's SQLite store (state.db), as a host restarted on the same project finds it.
 inline std::unique_ptr<store::SqliteStore> open_store(const Project &p) {
     auto s = store::SqliteStore::open(p.dir / "state.db");

@@ -336,6 +336,42 @@ TEST_CASE("doctor: a gate needs a command, which is checked as a shell template"
     CHECK_THAT(doctor("{human: false}").err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
 }
 
+TEST_CASE("doctor: an agent gate names a profile and a prompt, and its verdict file stays in the workspace", "[doctor][gates]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &gate) {
+        write_file(dir / "workflow.yml",
+                   "agents:\n  coder: {runtime: codex, model: gpt-5}\n  critic: {runtime: codex, model: gpt-5}\n"
+                   "issues: {pull: {command: ./pull.sh}}\n"
+                   "issue:\n  stages:\n    build:\n      when: {state: build}\n      agent: coder\n"
+                   "      prompt: hi\n      gate:\n" +
+                       gate);
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    CHECK(doctor("        agent: critic\n        prompt: 'Review {{ issue.id }}'\n").out ==
+          "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK(doctor("        command: make test\n        agent: critic\n        prompt: review\n        verdict_file: "
+                 "out/verdict.json\n        human: true\n")
+              .out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto unknown = doctor("        agent: nobody\n        prompt: review\n");
+    CHECK(unknown.exit_code == 1);
+    CHECK_THAT(unknown.out, Catch::Contains("'issue.stages.build.gate.agent'"));
+    CHECK_THAT(unknown.out, Catch::Contains("nobody"));
+    CHECK_THAT(doctor("        agent: critic\n").err,
+               Catch::Contains("'issue.stages.build.gate.prompt': missing field `prompt`"));
+    CHECK_THAT(doctor("        agent: critic\n        prompt: ''\n").out,
+               Catch::Contains("[error] 'issue.stages.build.gate.prompt' cannot be empty string"));
+    auto bad_template = doctor("        agent: critic\n        prompt: 'Review {{ issue.id '\n");
+    CHECK(bad_template.exit_code == 1);
+    CHECK_THAT(bad_template.out, Catch::Contains("issue.stages.build.gate.prompt"));
+    auto escapes = doctor("        agent: critic\n        prompt: review\n        verdict_file: ../verdict.json\n");
+    CHECK(escapes.exit_code == 1);
+    CHECK_THAT(escapes.err,
+               Catch::Contains("'issue.stages.build.gate.verdict_file': invalid value: expected a file path relative "
+                               "to the workspace, without `.` or `..`, found '../verdict.json'"));
+    CHECK_THAT(doctor("        command: make\n        prompt: review\n").out,
+               Catch::Contains("[warning] 'issue.stages.build.gate.prompt' is set but never applies: the gate has no `agent`"));
+}
+
 TEST_CASE("doctor: a stage's outcome names a file inside the workspace, typed fields and a condition that compiles",
           "[doctor][outcomes]") {
     TempDir dir;
