@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "plugins/host_api.hpp"
 #include "plugins/instances.hpp"
+#include "plugins/plugin_server.hpp"
 #include "plugins/registry.hpp"
 #include "process/process_service.hpp"
 #include "util/untrusted_text.hpp"
@@ -50,6 +51,8 @@ std::string try_create(const std::shared_ptr<plugins::LoadedPlugin> &p, plugins:
 
 int cmd_plugin(const Options &opts) {
     const auto &a = opts.args;
+    // The child side of an isolated library (plugins/plugin_server.hpp): started by the host.
+    if (a.size() == 2 && a[0] == "serve") return plugins::serve_plugin(a[1]);
     if (a.size() != 2 || a[0] != "check") {
         std::cerr << "usage: vik-host plugin check PATH [--settings JSON]   (PATH: a plugin directory or its manifest)\n";
         return 2;
@@ -88,8 +91,13 @@ int cmd_plugin(const Options &opts) {
             continue;
         }
         auto p = reg.find_id(r.id);
-        std::cout << "ok: " << r.id << " " << r.version << " (" << join(r.kinds) << ") loads from "
-                  << p->manifest.library.string() << "\n";
+        bool program = !p->manifest.executable.empty();
+        std::cout << "ok: " << r.id << " " << r.version << " (" << join(r.kinds) << ") "
+                  << (program ? "runs " + p->manifest.executable.string() + " as a child process"
+                      : p->manifest.isolation == plugins::Isolation::process
+                          ? "loads from " + p->manifest.library.string() + " in a child process (isolation = \"process\")"
+                          : "loads from " + p->manifest.library.string())
+                  << "\n";
         for (const auto &[key, spec] : p->manifest.settings)
             if (spec.required && !given.as_object().contains(key)) {
                 ++problems;

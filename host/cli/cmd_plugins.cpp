@@ -55,6 +55,7 @@ int cmd_plugins(const Options &opts) {
             ++loaded;
             std::cout << "loaded   " << r.id << "  kinds=" << kinds << "  version=" << r.version << "  abi=" << r.abi
                       << "  path=" << r.path.string() << "\n";
+            if (!r.note.empty()) std::cout << "         note: " << r.note << "\n";
             // What it serves: the names workflows use to pick it.
             if (auto p = reg.find_id(r.id)) {
                 auto list = [](const std::vector<std::string> &v) {

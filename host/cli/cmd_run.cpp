@@ -168,6 +168,8 @@ int cmd_run(const Options &opts) {
             unused += (unused.empty() ? "" : ",") + r.id;
         else if (!r.loaded)
             spdlog::warn("plugin refused path={}: {}", r.path.string(), r.error);
+        else if (!r.note.empty())
+            spdlog::warn("plugin {}: {}", r.id, r.note);
     if (!unused.empty()) spdlog::debug("plugins not loaded, this workflow does not use them: {}", unused);
     for (const auto &d : loaded->diagnostics.items)
         spdlog::warn("workflow: {}", d.message);

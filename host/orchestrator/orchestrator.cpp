@@ -34,6 +34,7 @@
 #include "orchestrator/workspace_janitor.hpp"
 #include "util/ids_and_time.hpp"
 #include "util/untrusted_text.hpp"
+#include "workflow/plugin_checks.hpp"
 #include "workspace/layout.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -1356,8 +1357,8 @@ struct Orchestrator::Impl {
                                           [this] { return clock.now(); });
         janitor = std::make_unique<WorkspaceJanitor>(cfg, layout, *intake, clock, guard);
         std::vector<std::unique_ptr<plugins::HooksInstance>> hooks;
-        for (auto &hp : registry.with_kind(plugins::Kind::hooks)) {
-            auto h = plugins::HooksInstance::create(hp, "{}");
+        for (auto &hp : workflow::selected_hooks(cfg.get(), registry)) { // plugins.hooks: which, in order
+            auto h = plugins::HooksInstance::create(hp, cfg->plugin_settings(hp->manifest.id));
             if (!h) throw std::runtime_error("hooks plugin '" + hp->manifest.id + "' refused to start: " + h.error().message);
             hooks.push_back(std::move(*h));
         }

@@ -99,7 +99,7 @@ void SessionSupervisor::configure(const workflow::Config &cfg, const plugins::Re
         if (!runtimes_.count(a.runtime) && !started.count(a.runtime)) {
             auto rp = registry.find_runtime(a.runtime);
             if (!rp) throw std::runtime_error("no loaded plugin provides runtime '" + a.runtime + "'");
-            auto r = plugins::RuntimeInstance::create(rp, "{}");
+            auto r = plugins::RuntimeInstance::create(rp, cfg.plugin_settings(rp->manifest.id));
             if (!r) throw std::runtime_error("runtime plugin '" + rp->manifest.id + "' refused to start: " + r.error().message);
             started[a.runtime] = std::move(*r);
         }

@@ -1,5 +1,6 @@
 #include "plugins/host_api.hpp"
 
+#include "plugins/manifest.hpp"
 #include "plugins/plugin_call.hpp"
 
 #include "process/process_service.hpp"
@@ -87,6 +88,9 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
         if (spec->cwd != nullptr) s.cwd = spec->cwd;
         if (spec->max_line_bytes != 0) s.max_line_bytes = spec->max_line_bytes;
         s.pipe_stdin = spec->pipe_stdin;
+        // An isolated plugin's only children are its own server processes (process_bridge.cpp):
+        // each is stopped by its instance (shutdown, then killed), not by the host's kill_all.
+        s.spared_by_kill_all = ctx->manifest && ctx->manifest->isolation == Isolation::process;
         // Copy the C callbacks: the plugin's struct may be on its stack.
         vik_process_callbacks c{};
         std::memcpy(&c, cb, std::min<size_t>(sizeof c, cb->struct_size));

@@ -16,8 +16,11 @@ class ProcessService;
 
 namespace vik::plugins {
 
+struct Manifest;
+
 struct HostContext {
     std::string plugin_id;
+    const Manifest *manifest = nullptr; // the plugin's (an out-of-process plugin's bridge reads its program)
     std::string settings_json = "{}";
     // Where this plugin's spawn() goes: the service bound when the context was made.
     process::ProcessService *processes = nullptr;

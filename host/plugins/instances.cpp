@@ -60,6 +60,7 @@ Result<std::pair<const Table *, void *>> create_instance(const LoadedPlugin &p, 
     ErrBuf e;
     void *inst = nullptr;
     PluginCallScope scope(p.manifest.id, "create");
+    ctx.manifest = &p.manifest;
     vik_status st = t->create(&ctx.api, settings.c_str(), &inst, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::make_pair(t, inst);

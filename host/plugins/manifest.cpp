@@ -142,8 +142,8 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
     ManifestReader r(path);
     auto fail = [&](const std::string &key, const std::string &msg) { return std::unexpected(r.error(t.get(key), key, msg)); };
     if (auto ok = r.known_keys(t,
-                               {"id", "version", "abi_major", "kinds", "trackers", "runtimes", "library", "description",
-                                "settings", "secret_env", "settings_from", "resumes_conversations"},
+                               {"id", "version", "abi_major", "kinds", "trackers", "runtimes", "library", "executable",
+                                "isolation", "description", "settings", "secret_env", "settings_from", "resumes_conversations"},
                                "");
         !ok)
         return std::unexpected(ok.error());
@@ -194,7 +194,32 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
     if (!library) return std::unexpected(library.error());
     if (*library && (*library)->empty())
         return fail("library", "must name the shared library file (or be left out for lib<manifest stem>.so)");
-    m.library = path.parent_path() / library->value_or("lib" + path.stem().string() + ".so");
+    auto executable = r.string(t, "executable", "executable");
+    if (!executable) return std::unexpected(executable.error());
+    auto isolation = r.string(t, "isolation", "isolation");
+    if (!isolation) return std::unexpected(isolation.error());
+    if (*executable) {
+        // An out-of-process plugin: a program speaking the stdio protocol (docs/plugin-sdk.md).
+        if (*library) return fail("executable", "and 'library' exclude each other: a plugin is a library or a program");
+        if ((*executable)->empty()) return fail("executable", "must name the plugin's program (relative to the manifest)");
+        if (has_kind(m, Kind::agent_runtime))
+            return fail("executable", "serves trackers and hooks; an agent runtime is a library (its agents are already "
+                                      "child processes)");
+        m.executable = path.parent_path() / **executable;
+        m.isolation = Isolation::process;
+        if (*isolation && **isolation != "process")
+            return fail("isolation", "of a program is always \"process\"; remove it or set it to \"process\"");
+    } else {
+        m.library = path.parent_path() / library->value_or("lib" + path.stem().string() + ".so");
+        if (*isolation) {
+            if (**isolation == "process")
+                m.isolation = Isolation::process;
+            else if (**isolation != "in-process")
+                return fail("isolation", "is '" + **isolation + "' (expected \"in-process\" or \"process\")");
+            if (m.isolation == Isolation::process && has_kind(m, Kind::agent_runtime))
+                return fail("isolation", "\"process\" is for tracker and hooks plugins; an agent runtime runs in the host");
+        }
+    }
 
     if (const toml::node *settings = t.get("settings")) {
         const toml::table *st = settings->as_table();

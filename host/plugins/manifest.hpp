@@ -32,9 +32,18 @@ enum class SettingsSource {
 inline constexpr const char *kPullCommandSetting = "command"; // issues.pull.command, rendered as shell
 inline constexpr const char *kPullCwdSetting = "cwd";         // the workflow's directory
 
+// Where a plugin's code runs (manifest key `isolation`).
+enum class Isolation {
+    in_process, // the library is loaded into the host (the default)
+    process,    // a child process serves it over the stdio protocol (plugins/process_bridge.hpp): a
+                // crash or a hang costs that child, not the host
+};
+
 struct Manifest {
-    std::filesystem::path path;    // the .toml file
-    std::filesystem::path library; // resolved path of the shared library
+    std::filesystem::path path;       // the .toml file
+    std::filesystem::path library;    // resolved path of the shared library (empty for a program)
+    std::filesystem::path executable; // an out-of-process plugin's program (`executable`), else empty
+    Isolation isolation = Isolation::in_process;
     std::string id;
     std::string version;
     unsigned abi_major = 0;

@@ -32,6 +32,8 @@ thread_local AltStack alt_stack;
 constexpr size_t kAltStackBytes = 64 * 1024;
 
 std::array<char, 4096> cleanup_path{};
+// What the report says follows a plugin's crash (set_fatal_signal_consequence).
+std::array<char, 200> consequence{"the host stops. Report it to the plugin's authors; remove the plugin to keep running"};
 std::atomic<bool> installed{false};
 constexpr std::array<int, 5> kFatal = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 struct sigaction previous_actions[5];
@@ -83,7 +85,8 @@ void on_fatal(int sig, siginfo_t *info, void *uctx) {
             line.add(r->subject);
             line.add(")");
         }
-        line.add("; the host stops. Report it to the plugin's authors; remove the plugin to keep running");
+        line.add("; ");
+        line.add(consequence.data());
     } else {
         line.add(" outside any plugin call; the host stops");
     }
@@ -159,5 +162,7 @@ void install_fatal_signal_report() {
 }
 
 void remove_on_fatal_signal(const std::string &path) { copy(cleanup_path.data(), cleanup_path.size(), path.c_str()); }
+
+void set_fatal_signal_consequence(const std::string &text) { copy(consequence.data(), consequence.size(), text.c_str()); }
 
 } // namespace vik::plugins

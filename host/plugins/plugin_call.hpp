@@ -40,6 +40,10 @@ std::string current_call_tag();
 // get an alternate signal stack, so a plugin that overflows its stack is still reported.
 void install_fatal_signal_report();
 
+// What the report says follows a crash inside a plugin call (default: "the host stops. ...");
+// an isolated plugin's child process says that only it stops. Call before plugins run.
+void set_fatal_signal_consequence(const std::string &text);
+
 // A file to remove on a fatal signal (the daemon's state.json); empty: none.
 void remove_on_fatal_signal(const std::string &path);
 

@@ -1,7 +1,10 @@
 #include "plugins/registry.hpp"
 
+#include "plugins/process_bridge.hpp"
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <set>
@@ -84,9 +87,38 @@ namespace {
 
 std::string abi_text(unsigned major, unsigned minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
+// A plugin whose code runs in a child process (process_bridge.hpp): nothing is loaded into the
+// host; the program (or the library the child loads) must be there, and the manifest must speak
+// this host's ABI. The child checks the rest when it starts.
+std::shared_ptr<LoadedPlugin> load_out_of_process(const Manifest &m, PluginRecord &record) {
+    std::error_code ec;
+    record.abi = std::to_string(m.abi_major);
+    if (!m.executable.empty()) {
+        if (!fs::is_regular_file(m.executable, ec) || ::access(m.executable.c_str(), X_OK) != 0) {
+            record.error = "program " + m.executable.string() + " (named by " + m.path.filename().string() +
+                           ") is not an executable file; check its path and `chmod +x` it";
+            return nullptr;
+        }
+    } else if (!fs::is_regular_file(m.library, ec)) {
+        record.error = "library file not found (named by " + m.path.filename().string() + ")";
+        return nullptr;
+    }
+    if (m.abi_major != VIK_ABI_MAJOR) {
+        record.error = "manifest says abi_major " + std::to_string(m.abi_major) + ", this host speaks ABI " +
+                       abi_text(VIK_ABI_MAJOR, VIK_ABI_MINOR);
+        return nullptr;
+    }
+    auto loaded = std::make_shared<LoadedPlugin>();
+    loaded->manifest = m;
+    loaded->entry = process_bridge_entry();
+    return loaded;
+}
+
+} // namespace
+
 // Loads one manifest's library and checks it against the manifest and the host. Returns the
 // loaded plugin, or fills record.error.
-std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) {
+std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &record) {
     auto lib = std::make_shared<boost::dll::shared_library>();
     try {
         lib->load(boost::dll::fs::path(m.library.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
@@ -129,15 +161,31 @@ std::shared_ptr<LoadedPlugin> load_one(const Manifest &m, PluginRecord &record) 
                            kind_interface_id(k);
             return nullptr;
         }
+        // Every function of the version-1 table must be there: a short table is refused now,
+        // not discovered at the first call.
+        size_t needed = k == Kind::tracker         ? sizeof(vik_tracker_v1)
+                        : k == Kind::agent_runtime ? sizeof(vik_agent_runtime_v1)
+                                                   : sizeof(vik_hooks_v1);
+        if (*table < needed) {
+            record.error = std::string("its ") + kind_interface_id(k) + " table is too short (struct_size " +
+                           std::to_string(*table) + ", expected at least " + std::to_string(needed) +
+                           "); rebuild the plugin against this vik-host's sdk/include/vik/plugin.h";
+            return nullptr;
+        }
     }
+    // The minor-ABI rule (docs/plugin-sdk.md): minors only add, and both sides check struct_size
+    // before reading an addition, so a plugin built for a newer minor loads; what it needs of that
+    // minor's host services is not there, which it can see in vik_host_api.abi_minor.
+    if (entry.abi_minor > VIK_ABI_MINOR)
+        record.note = "built for ABI " + record.abi + ", newer than this host's " + abi_text(VIK_ABI_MAJOR, VIK_ABI_MINOR) +
+                      ": loaded (minors only add); what ABI " + record.abi +
+                      " added is not offered, so the plugin must check vik_host_api.abi_minor";
     auto loaded = std::make_shared<LoadedPlugin>();
     loaded->manifest = m;
     loaded->entry = &entry;
     loaded->library = lib;
     return loaded;
 }
-
-} // namespace
 
 Registry load_plugins(const std::vector<fs::path> &dirs, const LoadFilter &wanted) {
     Registry reg;
@@ -169,8 +217,8 @@ Registry load_plugins(const std::vector<fs::path> &dirs, const LoadFilter &wante
                 reg.records.push_back(r);
                 continue;
             }
-            claimed.insert(fs::weakly_canonical(m->library, ec));
-            r.path = m->library;
+            if (!m->library.empty()) claimed.insert(fs::weakly_canonical(m->library, ec));
+            r.path = m->executable.empty() ? m->library : m->executable;
             r.id = m->id;
             r.version = m->version;
             r.description = m->description;
@@ -178,8 +226,8 @@ Registry load_plugins(const std::vector<fs::path> &dirs, const LoadFilter &wante
             for (Kind k : m->kinds)
                 r.kinds.push_back(kind_name(k));
             if (auto prior = reg.find_id(m->id)) {
-                r.error = "plugin id '" + m->id + "' is already provided by " + prior->manifest.library.string() +
-                          "; remove one of them";
+                r.error =
+                    "plugin id '" + m->id + "' is already provided by " + prior->manifest.path.string() + "; remove one of them";
                 reg.records.push_back(r);
                 continue;
             }
@@ -189,9 +237,10 @@ Registry load_plugins(const std::vector<fs::path> &dirs, const LoadFilter &wante
                 reg.records.push_back(r);
                 continue;
             }
-            if (auto p = load_one(*m, r)) {
+            bool isolated = m->isolation == Isolation::process;
+            if (auto p = isolated ? load_out_of_process(*m, r) : load_in_process(*m, r)) {
                 r.loaded = true;
-                r.version = p->entry->version ? p->entry->version : m->version;
+                r.version = !isolated && p->entry->version ? p->entry->version : m->version;
                 reg.plugins.push_back(p);
             }
             reg.records.push_back(r);

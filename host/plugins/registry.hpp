@@ -31,6 +31,7 @@ struct PluginRecord {
     bool loaded = false;
     bool not_needed = false; // left unloaded on purpose: the workflow does not use it (LoadFilter)
     std::string error;       // why it was refused
+    std::string note;        // loaded, with something its author or operator should know (a newer minor ABI)
 };
 
 class Registry {
@@ -60,6 +61,11 @@ using LoadFilter = std::function<bool(const Manifest &)>;
 // fails any check is recorded with its reason and skipped; the others still load. With a filter,
 // candidates it refuses are recorded as not_needed and not loaded.
 Registry load_plugins(const std::vector<std::filesystem::path> &dirs, const LoadFilter &wanted = {});
+
+// Loads one manifest's library into this process and checks it against the manifest and the
+// host (what load_plugins does for an in-process plugin; `vik-host plugin serve` for an isolated
+// one). Returns the plugin, or nullptr with record.error set.
+std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &record);
 
 // The default plugin directory: <dir of the executable>/../lib/vik-host/plugins.
 std::filesystem::path default_plugin_dir();

@@ -78,7 +78,8 @@ class Child : public std::enable_shared_from_this<Child> {
 
     ProcessService::Impl &service;
     pid_t pid = -1;
-    uint64_t seq = 0;   // the child's number: its cgroup s<seq> and its VIK_HOST_TAG
+    uint64_t seq = 0; // the child's number: its cgroup s<seq> and its VIK_HOST_TAG
+    bool spared_by_kill_all = false;
     std::string cgroup; // empty in proc mode
     size_t max_line = 0;
     asio::posix::stream_descriptor out, err, in;
@@ -206,9 +207,11 @@ struct ProcessService::Impl {
         return fut.get();
     }
 
-    void kill_everything(int signal) {
+    // `spare`: pass over the children spawned spared_by_kill_all (and what they started).
+    void kill_everything(int signal, bool spare = false) {
         for (auto &[pid, child] : children)
-            if (!child->reaped) containment.signal_child(pid, child->seq, child->cgroup, signal);
+            if (!child->reaped && !(spare && child->spared_by_kill_all))
+                containment.signal_child(pid, child->seq, child->cgroup, signal);
         containment.signal_strays(tracked_pids(), orphan_guard_pid(), signal);
     }
 
@@ -467,7 +470,7 @@ size_t ProcessService::live_children() const {
 
 void ProcessService::kill_all(int signal) {
     impl_->run_on_io([this, signal] {
-        impl_->kill_everything(signal);
+        impl_->kill_everything(signal, true);
         return 0;
     });
 }
@@ -725,6 +728,7 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
     auto child = std::make_shared<Child>(*impl_, impl_->io);
     child->pid = pid;
     child->seq = seq;
+    child->spared_by_kill_all = spec.spared_by_kill_all;
     child->cgroup = cgroup;
     child->gate = gate;
     child->max_line = spec.max_line_bytes == 0 ? 1024 * 1024 : spec.max_line_bytes;

@@ -29,6 +29,10 @@ struct SpawnSpec {
     std::string cwd;                             // empty: the host's cwd
     size_t max_line_bytes = 1024 * 1024;
     bool pipe_stdin = false;
+    // A long-lived helper its owner stops itself (an out-of-process plugin, asked to shut down
+    // when its instance goes): kill_all passes it over. It still dies with the host (orphan
+    // guard), at release, and when the service goes.
+    bool spared_by_kill_all = false;
     // Flow control for stdout/stderr; null: the spawning thread's ScopedSpawnGate, if any.
     std::shared_ptr<ReadGate> gate;
 };
@@ -80,7 +84,8 @@ class ProcessService {
     // Starts a child; throws std::runtime_error naming argv[0] and the reason when it cannot.
     std::unique_ptr<ProcessHandle> spawn(const SpawnSpec &spec, ProcessCallbacks callbacks);
 
-    // Sends `signal` to every live child's session and to orphans the host adopted (shutdown).
+    // Sends `signal` to every live child's session (but those spawned spared_by_kill_all) and to
+    // orphans the host adopted (shutdown).
     void kill_all(int signal);
     size_t live_children() const;
     // The containment mechanism in force and why, for the start-up log.

@@ -162,6 +162,17 @@ struct NotifyConfig {
     std::vector<Webhook> webhooks;
 };
 
+// Which plugins a workflow uses and what they are told (the top-level `plugins:`; docs/plugin-sdk.md,
+// "Choosing plugins in a workflow").
+struct PluginSelection {
+    // The hooks plugins that run, in this order (by plugin id); absent: every hooks plugin loaded,
+    // in load order.
+    std::optional<std::vector<std::string>> hooks;
+    // Plugin-wide settings by plugin id, given to hooks and agent-runtime plugins at `create` (a
+    // tracker's settings are the issues.tracker keys).
+    std::map<std::string, boost::json::object> settings;
+};
+
 struct Config {
     std::filesystem::path workflow_path; // absolute, lexically normal
     std::filesystem::path workflow_dir;
@@ -204,6 +215,9 @@ struct Config {
     ServerConfig server;         // vik-host
     NotifyConfig notify;
     std::vector<Schedule> schedules; // vik-host
+    PluginSelection plugins;         // vik-host
+    // The settings a plugin is created with: its `plugins.settings` entry, or {}.
+    std::string plugin_settings(const std::string &plugin_id) const;
 
     // Pointer -> position in workflow.yml of every template value (prompts, hooks, the pull
     // command), so template diagnostics can name the line.

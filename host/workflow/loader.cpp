@@ -27,6 +27,11 @@ const AgentProfile *Config::agent(const std::string &name) const {
     return nullptr;
 }
 
+std::string Config::plugin_settings(const std::string &plugin_id) const {
+    auto it = plugins.settings.find(plugin_id);
+    return it == plugins.settings.end() ? "{}" : json::serialize(it->second);
+}
+
 fs::path Config::scoped_root() const { return home / "workflows" / workflow_key(workflow_path); }
 
 namespace {
@@ -621,6 +626,36 @@ void load_notify(Reader &r, const YAML::Node &root, Config &c) {
 // schedules.NAME: {cron, time_zone, issue, state, missed}. The expression and the zone are
 // checked here (a schedule that cannot fire is a load error); the state must be one a stage
 // takes, and the tracker must be able to set it (warnings, as for on_fail routes).
+// `plugins:`: which hooks plugins run and in what order, and plugin-wide settings. Whether the
+// ids name loaded plugins is plugin_checks.cpp's to say (it knows the registry).
+void load_plugin_selection(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "plugins", "plugins");
+    if (!n.IsDefined()) return;
+    r.unknown_fields(n, "plugins", {"hooks", "settings"});
+    if (YAML::Node hooks = n["hooks"]; hooks.IsDefined()) {
+        if (!hooks.IsSequence())
+            r.fail(hooks.Mark(), "plugins.hooks", "invalid type: expected a list of hooks plugin ids" + r.found(hooks));
+        std::vector<std::string> ids;
+        for (const auto &v : hooks) {
+            std::string id = r.string(v, "plugins.hooks");
+            if (is_blank(id)) {
+                r.diags().empty_str("plugins.hooks");
+            } else if (std::find(ids.begin(), ids.end(), id) != ids.end()) {
+                r.fail(v.Mark(), "plugins.hooks", "invalid value: '" + id + "' is listed twice");
+            }
+            ids.push_back(id);
+        }
+        c.plugins.hooks = std::move(ids);
+    }
+    if (YAML::Node settings = r.section(n, "settings", "plugins.settings"); settings.IsDefined())
+        for (const auto &kv : settings) {
+            std::string id = kv.first.Scalar();
+            std::string p = "plugins.settings." + id;
+            if (!kv.second.IsMap()) r.fail(kv.second.Mark(), p, "invalid type: expected a map of settings" + r.found(kv.second));
+            c.plugins.settings[id] = r.to_json(kv.second).as_object();
+        }
+}
+
 void load_schedules(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node n = r.section(root, "schedules", "schedules");
     if (!n.IsDefined()) return;
@@ -689,9 +724,11 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         load_server(r, root, c);
         load_notify(r, root, c);
         load_schedules(r, root, c); // needs the stages
+        load_plugin_selection(r, root, c);
         // vik warns about unknown top-level fields after every section (config/mod.rs).
-        r.unknown_fields(root, "",
-                         {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules"});
+        r.unknown_fields(
+            root, "",
+            {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

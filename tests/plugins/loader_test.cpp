@@ -56,9 +56,24 @@ TEST_CASE("loader: each broken plugin is refused with its reason, the good one l
     CHECK_FALSE(dup->loaded);
     CHECK_THAT(dup->error, Catch::Contains("plugin id 'good-c' is already provided by"));
 
-    REQUIRE(reg.plugins.size() == 1);
-    CHECK(reg.plugins[0]->manifest.id == "good-c");
+    // A table cut short is refused at load, not at its first call.
+    auto *short_table = record_for(reg, "libvik-short-table.so");
+    REQUIRE(short_table);
+    CHECK_FALSE(short_table->loaded);
+    CHECK_THAT(short_table->error,
+               Catch::Contains("its vik.tracker/1 table is too short (struct_size 40, expected at least 56)"));
+
+    // The minor-ABI rule: a plugin built for a newer minor loads, with a note saying what that means.
+    auto *ahead = record_for(reg, "libvik-good-c-ahead.so");
+    REQUIRE(ahead);
+    CHECK(ahead->loaded);
+    CHECK(ahead->abi == "1.2");
+    CHECK_THAT(ahead->note, Catch::Contains("built for ABI 1.2, newer than this host's 1.1: loaded (minors only add)"));
+
+    REQUIRE(reg.plugins.size() == 2);
+    CHECK(reg.find_id("good-c") != nullptr);
     CHECK(reg.find_tracker("c-fixed") != nullptr);
+    CHECK(reg.find_tracker("c-ahead") != nullptr);
 }
 
 TEST_CASE("loader: a plugin written in C serves its tracker through the host", "[plugins]") {
@@ -195,6 +210,24 @@ TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, n
     CHECK_THAT(error_for("kinds = [\"tracker\"]\nabi_major = 1\n"), Catch::Contains("invalid manifest"));
     CHECK(error_for(tracker + "trackers = [\"t\"]\nsecret_env = [\"T_TOKEN\"]\nsettings_from = \"pull_command\"\n") ==
           "(accepted)");
+    // Where the code runs: a library (in the host or isolated) or a program, never both.
+    CHECK(error_for(tracker + "executable = \"tracker.py\"\n") == "(accepted)");
+    CHECK(error_for(tracker + "isolation = \"process\"\n") == "(accepted)");
+    CHECK_THAT(error_for(tracker + "executable = \"t.py\"\nlibrary = \"libt.so\"\n"),
+               Catch::Contains("'executable' and 'library' exclude each other"));
+    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nexecutable = \"agent.py\"\n"),
+               Catch::Contains("'executable' serves trackers and hooks; an agent runtime is a library"));
+    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nisolation = \"process\"\n"),
+               Catch::Contains("'isolation' \"process\" is for tracker and hooks plugins"));
+    CHECK_THAT(error_for(tracker + "isolation = \"sandbox\"\n"),
+               Catch::Contains("'isolation' is 'sandbox' (expected \"in-process\" or \"process\")"));
+    CHECK_THAT(error_for(tracker + "executable = \"t.py\"\nisolation = \"in-process\"\n"),
+               Catch::Contains("'isolation' of a program is always \"process\""));
+    REQUIRE(error_for(tracker + "executable = \"tracker.py\"\n") == "(accepted)");
+    auto program = plugins::read_manifest(dir / "x.toml");
+    REQUIRE(program.has_value());
+    CHECK(program->isolation == plugins::Isolation::process);
+    CHECK(program->library.empty());
 }
 
 TEST_CASE("manifest: a tracker's secret_env reaches hooks but not agents, unless a profile passes it", "[plugins][e2e]") {

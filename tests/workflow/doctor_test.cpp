@@ -131,6 +131,23 @@ issue:
     CHECK_THAT(r.out, Catch::Contains("[error] 'issues.tracker.path' is required by the 'file' tracker"));
     CHECK_THAT(r.out, Catch::Contains("[warning] unknown field 'issues.tracker.paht'"));
     CHECK_THAT(r.out, Catch::Contains("[warning] unknown field 'agents.coder.settings.colour'"));
+    // A declared setting of the wrong type is an error naming what the manifest expects.
+    write_file(dir / "workflow.yml", R"(agents:
+  coder: {runtime: scripted, model: m, settings: {command: ["true"]}}
+issues:
+  tracker: {kind: file, path: 5, pull_skips_states: done}
+issue:
+  stages:
+    plan: {when: {state: todo}, agent: coder, prompt: hi}
+)");
+    auto typed = run_host({"doctor", (dir / "workflow.yml").string()});
+    CHECK(typed.exit_code == 1);
+    CHECK_THAT(typed.out, Catch::Contains("[error] 'issues.tracker.path' is an integer, but the plugin 'file-tracker' expects "
+                                          "a string (its manifest, vik-file-tracker.toml: settings.path.type)"));
+    CHECK_THAT(typed.out, Catch::Contains("'issues.tracker.pull_skips_states' is a string, but the plugin 'file-tracker' "
+                                          "expects a list"));
+    CHECK_THAT(typed.out, Catch::Contains("'agents.coder.settings.command' is a list, but the plugin 'scripted-agent' expects "
+                                          "a string"));
 }
 
 TEST_CASE("doctor: the realistic example workflows load without diagnostics", "[doctor]") {
@@ -334,6 +351,33 @@ TEST_CASE("doctor: a gate needs a command, which is checked as a shell template"
     CHECK(not_bool.exit_code == 1);
     CHECK_THAT(not_bool.err, Catch::Contains("issue.stages.build.gate.human"));
     CHECK_THAT(doctor("{human: false}").err, Catch::Contains("'issue.stages.build.gate.command': missing field `command`"));
+}
+
+TEST_CASE("doctor: plugins names loaded hooks plugins and gives settings to plugins that take them", "[doctor][plugins]") {
+    TempDir dir;
+    auto doctor = [&](const std::string &plugins) {
+        write_file(dir / "workflow.yml",
+                   "agents:\n  coder: {runtime: codex, model: gpt-5}\nissues: {pull: {command: ./pull.sh}}\n"
+                   "issue:\n  hooks: {after_create: make setup}\n  stages:\n    build:\n      when: {state: build}\n"
+                   "      agent: coder\n      prompt: hi\n" +
+                       plugins);
+        return run_host({"doctor", (dir / "workflow.yml").string()});
+    };
+    CHECK(doctor("plugins: {hooks: [shell-hooks], settings: {codex: {}}}\n").out ==
+          "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto bad = doctor("plugins:\n  hooks: [shell-hooks, nope, codex]\n  settings:\n    shell-hooks: {color: red}\n"
+                      "    file-tracker: {path: x}\n    ghost: {a: 1}\n");
+    CHECK(bad.exit_code == 1);
+    CHECK_THAT(bad.out, Catch::Contains("'plugins.hooks' names 'nope', which is not a loaded plugin (hooks plugins loaded: "
+                                        "shell-hooks)"));
+    CHECK_THAT(bad.out, Catch::Contains("'plugins.hooks' names 'codex', which is not a hooks plugin"));
+    CHECK_THAT(bad.out, Catch::Contains("[warning] unknown field 'plugins.settings.shell-hooks.color'"));
+    CHECK_THAT(bad.out, Catch::Contains("'file-tracker' is a tracker plugin: its settings are the keys of issues.tracker"));
+    CHECK_THAT(bad.out, Catch::Contains("'plugins.settings.ghost' names no loaded plugin, so it never applies"));
+    // Hook scripts with no hooks plugin selected would be skipped: an error.
+    CHECK_THAT(doctor("plugins: {hooks: []}\n").out,
+               Catch::Contains("the workflow has hook scripts but plugins.hooks selects no loaded hooks plugin"));
+    CHECK_THAT(doctor("plugins: {hooks: [shell-hooks, shell-hooks]}\n").err, Catch::Contains("'shell-hooks' is listed twice"));
 }
 
 TEST_CASE("doctor: an agent gate names a profile and a prompt, and its verdict file stays in the workspace", "[doctor][gates]") {

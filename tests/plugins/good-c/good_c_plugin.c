@@ -71,5 +71,9 @@ static const void *c_get_interface(const char *id) {
 #define GOOD_C_ID "good-c"
 #endif
 
+#ifndef GOOD_C_MINOR
+#define GOOD_C_MINOR VIK_ABI_MINOR
+#endif
+
 VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
-    VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), GOOD_C_ID, "1.2.3", "a tracker written in C", c_get_interface};
+    VIK_ABI_MAJOR, GOOD_C_MINOR, sizeof(vik_entry), GOOD_C_ID, "1.2.3", "a tracker written in C", c_get_interface};

@@ -1,0 +1,230 @@
+#include "plugins/plugin_server.hpp"
+
+#include "plugins/host_api.hpp"
+#include "plugins/instances.hpp"
+#include "plugins/manifest.hpp"
+#include "plugins/plugin_call.hpp"
+#include "plugins/registry.hpp"
+#include "process/process_service.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace vik::plugins {
+
+namespace json = boost::json;
+
+namespace {
+
+// The protocol's output: whole lines on the descriptor stdout was, one writer at a time.
+class ProtocolOut {
+  public:
+    explicit ProtocolOut(int fd) : fd_(fd) {}
+    void send(const json::object &message) {
+        std::string line = json::serialize(message);
+        line += '\n';
+        std::lock_guard lock(mu_);
+        const char *p = line.data();
+        size_t left = line.size();
+        while (left > 0) {
+            ssize_t n = ::write(fd_, p, left);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return; // the host is gone; the next read ends the loop
+            p += n;
+            left -= static_cast<size_t>(n);
+        }
+    }
+
+  private:
+    int fd_;
+    std::mutex mu_;
+};
+
+// The library's log lines (through the host API's log, i.e. spdlog) as `log` notifications.
+class NotificationSink : public spdlog::sinks::base_sink<std::mutex> {
+  public:
+    explicit NotificationSink(ProtocolOut &out) : out_(out) {}
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override {
+        const char *level = msg.level <= spdlog::level::debug  ? "debug"
+                            : msg.level == spdlog::level::info ? "info"
+                            : msg.level == spdlog::level::warn ? "warn"
+                                                               : "error";
+        out_.send(json::object{{"jsonrpc", "2.0"},
+                               {"method", "log"},
+                               {"params", {{"level", level}, {"message", std::string(msg.payload.begin(), msg.payload.end())}}}});
+    }
+    void flush_() override {}
+
+  private:
+    ProtocolOut &out_;
+};
+
+json::object error_reply(const json::value &id, vik_status status, const std::string &message) {
+    return json::object{{"jsonrpc", "2.0"},
+                        {"id", id},
+                        {"error", {{"code", -32000}, {"message", message}, {"data", {{"status", status_name(status)}}}}}};
+}
+
+json::object result_reply(const json::value &id, json::value result) {
+    return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+uint32_t timeout_of(const json::object &params) {
+    if (const auto *t = params.if_contains("timeout_ms"); t && t->is_int64() && t->get_int64() >= 0)
+        return static_cast<uint32_t>(std::min<int64_t>(t->get_int64(), UINT32_MAX));
+    return 30'000;
+}
+
+std::string string_param(const json::object &params, const char *name) {
+    const auto *v = params.if_contains(name);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// One instance of the library's kind, created by `initialize`.
+struct Served {
+    std::shared_ptr<LoadedPlugin> plugin;
+    std::unique_ptr<TrackerInstance> tracker;
+    std::unique_ptr<HooksInstance> hooks;
+};
+
+json::object handle(Served &s, const Manifest &m, const std::string &method, const json::object &params, const json::value &id) {
+    auto fail = [&](const PluginError &e) { return error_reply(id, e.status, e.message); };
+    if (method == "initialize") {
+        if (s.tracker || s.hooks) return error_reply(id, VIK_INVALID_ARGUMENT, "already initialized");
+        PluginRecord record;
+        s.plugin = load_in_process(m, record);
+        if (!s.plugin) return error_reply(id, VIK_ERROR, record.error);
+        std::string kind = string_param(params, "kind");
+        const json::value *settings = params.if_contains("settings");
+        std::string settings_text = settings ? json::serialize(*settings) : "{}";
+        if (kind == "tracker") {
+            auto t = TrackerInstance::create(s.plugin, settings_text);
+            if (!t) return fail(t.error());
+            s.tracker = std::move(*t);
+        } else if (kind == "hooks") {
+            auto h = HooksInstance::create(s.plugin, settings_text);
+            if (!h) return fail(h.error());
+            s.hooks = std::move(*h);
+        } else {
+            return error_reply(id, VIK_UNSUPPORTED, "a served library is a tracker or hooks plugin, not '" + kind + "'");
+        }
+        return result_reply(id, json::object{{"plugin_id", m.id}});
+    }
+    uint32_t timeout = timeout_of(params);
+    auto array_result = [&](const Result<std::string> &r) {
+        if (!r) return fail(r.error());
+        boost::system::error_code ec;
+        json::value v = json::parse(*r, ec);
+        if (ec) return error_reply(id, VIK_ERROR, "the plugin's answer is not JSON: " + ec.message());
+        return result_reply(id, std::move(v));
+    };
+    if (method.rfind("tracker.", 0) == 0 && !s.tracker)
+        return error_reply(id, VIK_UNSUPPORTED, "not initialized as a tracker plugin");
+    if (method == "tracker.pull") return array_result(s.tracker->pull(timeout));
+    if (method == "tracker.fetch") {
+        const json::value *ids = params.if_contains("ids");
+        return array_result(s.tracker->fetch(ids ? json::serialize(*ids) : "[]", timeout));
+    }
+    if (method == "tracker.set_state") {
+        auto r = s.tracker->set_state(string_param(params, "id"), string_param(params, "state"), timeout);
+        return r ? result_reply(id, nullptr) : fail(r.error());
+    }
+    if (method == "tracker.comment") {
+        auto r = s.tracker->comment(string_param(params, "id"), string_param(params, "body"), timeout);
+        return r ? result_reply(id, nullptr) : fail(r.error());
+    }
+    if (method == "hooks.on_event") {
+        if (!s.hooks) return error_reply(id, VIK_UNSUPPORTED, "not initialized as a hooks plugin");
+        const json::value *ctx = params.if_contains("context");
+        auto r = s.hooks->on_event(string_param(params, "event"), ctx ? json::serialize(*ctx) : "{}", timeout);
+        return r ? result_reply(id, nullptr) : fail(r.error());
+    }
+    return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", -32601}, {"message", "unknown method " + method}}}};
+}
+
+} // namespace
+
+int serve_plugin(const std::filesystem::path &manifest_path) {
+    // The protocol keeps the real stdout; whatever the library prints to fd 1 goes to stderr.
+    int protocol_fd = ::dup(STDOUT_FILENO);
+    if (protocol_fd < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        std::cerr << "plugin serve: cannot set up its output: " << std::strerror(errno) << "\n";
+        return 1;
+    }
+    ProtocolOut out(protocol_fd);
+    set_fatal_signal_consequence("this isolated plugin process stops; the host goes on and starts it again. Report it to "
+                                 "the plugin's authors");
+    auto logger = std::make_shared<spdlog::logger>("vik", std::make_shared<NotificationSink>(out));
+    logger->set_level(spdlog::level::debug); // the host filters by its own level
+    spdlog::set_default_logger(logger);
+    auto manifest = read_manifest(manifest_path);
+    if (!manifest) {
+        std::cerr << "plugin serve: " << manifest.error() << "\n";
+        return 1;
+    }
+    process::ProcessService processes; // the library's children (a pull command, a hook script)
+    ProcessServiceBinding bind_processes(processes);
+    Served served;
+    struct Call {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    std::vector<Call> calls;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        boost::system::error_code ec;
+        json::value v = json::parse(line, ec);
+        const json::object *msg = ec ? nullptr : v.if_object();
+        const json::value *method = msg ? msg->if_contains("method") : nullptr;
+        if (!method || !method->is_string()) {
+            out.send(
+                json::object{{"jsonrpc", "2.0"}, {"id", nullptr}, {"error", {{"code", -32700}, {"message", "not a request"}}}});
+            continue;
+        }
+        std::string name(method->get_string());
+        if (name == "shutdown") break;
+        const json::value *id = msg->if_contains("id");
+        if (!id) continue; // another notification: nothing to answer
+        const json::value *params = msg->if_contains("params");
+        json::object p = params && params->is_object() ? params->get_object() : json::object{};
+        if (name == "initialize") { // before anything else can be answered
+            out.send(handle(served, *manifest, name, p, *id));
+            continue;
+        }
+        // Calls run side by side, as the host's workers would make them in process (the ABI lets
+        // a plugin's worker calls overlap): a slow pull does not hold a set_state.
+        std::erase_if(calls, [](Call &c) { // finished calls give their thread back
+            if (!c.done->load()) return false;
+            c.thread.join();
+            return true;
+        });
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        calls.push_back(Call{std::thread([&served, &manifest, &out, name, p = std::move(p), id = *id, done] {
+                                 out.send(handle(served, *manifest, name, p, id));
+                                 done->store(true);
+                             }),
+                             done});
+    }
+    for (auto &c : calls)
+        c.thread.join();
+    served.tracker.reset();
+    served.hooks.reset();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("vik")); // nothing logs into a closed protocol
+    return 0;
+}
+
+} // namespace vik::plugins
