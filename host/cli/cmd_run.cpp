@@ -203,7 +203,7 @@ int cmd_run(const Options &opts) {
     int code;
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(
-            cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get()});
+            cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get(), opts.strict});
         loop->prepare();
         // The HTTP surface on the loop, before the first intake: a daemon that cannot listen fails
         // its start. Destroyed before the orchestrator (declared after it): no route outlives

@@ -13,7 +13,9 @@ std::string usage_text() {
 Usage: vik-host [--plugins DIR]... <COMMAND> [OPTIONS] [WORKFLOW]
 
 Commands:
-  run [-d] [--port N] [--bind-address IP]   run the workflow (foreground, or -d as a daemon)
+  run [-d] [--port N] [--bind-address IP] [--strict]
+                                            run the workflow (foreground, or -d as a daemon); --strict:
+                                            a runtime plugin's invalid event fails its session
   run --dry-run                             one pull: what would launch, wait or be cleaned, and why; changes nothing
   doctor [--json] [--strict]                check the workflow and print diagnostics
   status | stop | restart | uninstall       manage the daemon of this workflow (status: its live work

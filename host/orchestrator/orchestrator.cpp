@@ -1366,6 +1366,7 @@ struct Orchestrator::Impl {
         sessions = std::make_unique<SessionSupervisor>(
             cfg, registry, layout, io, clock, guard, feed, durable, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
+        sessions->set_strict_events(options.strict_events);
         control = std::make_unique<OperatorControl>(
             io, cfg->scoped_root(), *intake, *sessions, claims, guard,
             [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); },

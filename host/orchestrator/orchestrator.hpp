@@ -43,6 +43,8 @@ struct OrchestratorOptions {
     // resumes from it (durable_state.hpp). Null: nothing persists. It must outlive the
     // orchestrator.
     store::Store *store = nullptr;
+    // `run --strict`: a runtime plugin's event outside the vocabulary fails its session.
+    bool strict_events = false;
 };
 
 class Orchestrator {

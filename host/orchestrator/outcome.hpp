@@ -7,14 +7,15 @@ namespace vik::orchestrator {
 
 // Why the host cancelled a running session; it decides what follows.
 enum class CancelReason {
-    none,      // not cancelled by the host
-    shutdown,  // vik-host is stopping
-    timeout,   // the profile's overall timeout passed
-    stall,     // no agent event within the profile's stall timeout
-    terminal,  // the issue reached a terminal state: its workspace goes once the stage ended
-    left,      // the issue left the stage's state, or is no longer visible
-    operator_, // `vik-host issue cancel`
-    fault,     // a loop handler of the issue broke an invariant
+    none,          // not cancelled by the host
+    shutdown,      // vik-host is stopping
+    timeout,       // the profile's overall timeout passed
+    stall,         // no agent event within the profile's stall timeout
+    terminal,      // the issue reached a terminal state: its workspace goes once the stage ended
+    left,          // the issue left the stage's state, or is no longer visible
+    operator_,     // `vik-host issue cancel`
+    fault,         // a loop handler of the issue broke an invariant
+    invalid_event, // `run --strict`: the runtime plugin sent an event outside the vocabulary
 };
 
 // How a stage ended, from launch to after_run.

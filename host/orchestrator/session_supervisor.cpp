@@ -35,8 +35,9 @@ struct SessionSupervisor::StageRun {
     std::string cancel_detail;
     double stall_sec = 0, timeout_sec = 0;
     bool finished = false;
-    std::string resumed_from;  // the conversation this run continues (empty: a fresh one)
-    bool rate_limited = false; // the latest rate limit reported says the limit is hit
+    std::string resumed_from;          // the conversation this run continues (empty: a fresh one)
+    bool rate_limited = false;         // the latest rate limit reported says the limit is hit
+    bool warned_invalid_event = false; // an invalid event was reported (once per session)
     std::optional<std::chrono::system_clock::time_point> rate_limited_until; // and when it resets
 };
 
@@ -46,7 +47,8 @@ namespace {
 // A timeout or a stall is a failure whatever the runtime says; a session the host cancelled
 // for another reason ends as its reason says unless it completed anyway.
 Outcome outcome_of(int32_t status, CancelReason cancel) {
-    if (cancel == CancelReason::timeout || cancel == CancelReason::stall) return Outcome::failed;
+    if (cancel == CancelReason::timeout || cancel == CancelReason::stall || cancel == CancelReason::invalid_event)
+        return Outcome::failed;
     if (status == VIK_SESSION_COMPLETED) return Outcome::completed;
     if (cancel == CancelReason::none) return status == VIK_SESSION_FAILED ? Outcome::failed : Outcome::dropped;
     switch (cancel) {
@@ -313,6 +315,7 @@ bool SessionSupervisor::is_runtime_plugin(const std::string &plugin_id) const {
 void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
     if (run.finished) return;
     run.recorder->record(event);
+    if (const std::string &problem = run.recorder->event_problem(); !problem.empty()) invalid_event(run, problem);
     run.last_activity = clock_.now();
     // A cheap look first: nearly no event is a rate limit (the recorder keeps the one that was).
     if (event.find("\"" VIK_EVENT_RATE_LIMIT "\"") != std::string::npos) note_rate_limit(run);
@@ -323,6 +326,22 @@ void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
         feed_.publish(
             Change{"session_event", run.key.first, run.key.second, util::rfc3339_utc(clock_.wall_now()), std::move(data)});
     }
+}
+
+// An event outside the vocabulary (docs/runtimes.md): kept in the session file as it came, and
+// reported once per session; with `run --strict` (plugin authors' mode) it fails the session.
+void SessionSupervisor::invalid_event(StageRun &run, const std::string &problem) {
+    if (strict_events_) {
+        if (run.cancel == CancelReason::none)
+            cancel_run(run, CancelReason::invalid_event,
+                       "invalid event from the runtime of agent profile '" + run.agent + "': " + problem + " (run --strict)");
+        return;
+    }
+    if (run.warned_invalid_event) return;
+    run.warned_invalid_event = true;
+    spdlog::warn("invalid event issue_id={} stage={} session_id={} agent={}: {}; kept in the session file as sent (later ones "
+                 "of this session are not reported; `run --strict` fails the session instead)",
+                 run.key.first, run.key.second, run.session_id, run.agent, problem);
 }
 
 // The latest rate limit of a session, as its agent profile's and, when the limit is hit, as the
@@ -435,6 +454,8 @@ void SessionSupervisor::on_finish(const std::shared_ptr<StageRun> &run, int32_t 
         reason = "timed out after " + std::to_string(seconds_to_ms(run->timeout_sec)) + "ms";
     else if (run->cancel == CancelReason::stall)
         reason = "stalled for " + std::to_string(seconds_to_ms(run->stall_sec)) + "ms without agent activity";
+    else if (run->cancel == CancelReason::invalid_event)
+        reason = run->cancel_detail;
     else if (run->cancel != CancelReason::none && outcome != Outcome::completed)
         reason = run->cancel == CancelReason::shutdown ? "cancelled: vik-host is stopping" : "cancelled: " + run->cancel_detail;
     std::string state = record_state(outcome, status);

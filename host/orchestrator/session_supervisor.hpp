@@ -118,12 +118,16 @@ class SessionSupervisor {
     std::vector<RunningView> views() const;
     // Session counters and token sums since the host started (intake fields left 0).
     const TotalsView &totals() const { return totals_; }
+    // `run --strict`: an event outside the vocabulary fails its session (default: a warning once
+    // per session).
+    void set_strict_events(bool strict) { strict_events_ = strict; }
     // Whether a plugin is one of the agent runtimes (a control request from its child is an agent's).
     bool is_runtime_plugin(const std::string &plugin_id) const;
 
   private:
     struct StageRun;
     void on_event(StageRun &run, const std::string &event);
+    void invalid_event(StageRun &run, const std::string &problem);
     void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);
     void arm_stall(const std::shared_ptr<StageRun> &run, std::chrono::milliseconds after);
     RunningView view_of(const StageRun &run) const;
@@ -147,6 +151,7 @@ class SessionSupervisor {
     void note_rate_limit(StageRun &run);
     std::map<PairKey, std::shared_ptr<StageRun>> runs_;
     TotalsView totals_;
+    bool strict_events_ = false;
 };
 
 } // namespace vik::orchestrator

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 
 namespace vik::session {
@@ -66,6 +67,42 @@ struct EventScan {
     constexpr static std::size_t max_string_size = std::size_t(-1);
 
     enum class Field { none, kind, session_id, text, input, output, cache_read, cost_usd };
+    static const char *name_of(Field f) {
+        switch (f) {
+        case Field::kind:
+            return "kind";
+        case Field::session_id:
+            return "session_id";
+        case Field::text:
+            return "text";
+        case Field::input:
+            return "input";
+        case Field::output:
+            return "output";
+        case Field::cache_read:
+            return "cache_read";
+        case Field::cost_usd:
+            return "cost_usd";
+        default:
+            return "";
+        }
+    }
+    static bool is_text(Field f) { return f == Field::kind || f == Field::session_id || f == Field::text; }
+    unsigned mistyped_fields = 0; // a bit per Field whose top-level value has another type than the host reads
+    void mistyped() {
+        if (depth == 1 && field != Field::none) mistyped_fields |= 1u << static_cast<unsigned>(field);
+    }
+    // Whether a mistyped field is one the host reads for this kind (a tool_call's `input` is the
+    // tool's, any type; a token_usage's is a count).
+    bool mistyped_for_kind() const {
+        auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
+        unsigned read = 0;
+        if (kind == VIK_EVENT_MESSAGE || kind == VIK_EVENT_NOTICE) read = bit(Field::text);
+        if (kind == VIK_EVENT_SESSION_STARTED) read = bit(Field::session_id);
+        if (kind == VIK_EVENT_TOKEN_USAGE)
+            read = bit(Field::input) | bit(Field::output) | bit(Field::cache_read) | bit(Field::cost_usd);
+        return (mistyped_fields & (read | bit(Field::kind))) != 0;
+    }
     int depth = 0;
     bool root_is_object = false, has_at = false, has_kind = false;
     Field field = Field::none; // the top-level key whose value comes next
@@ -80,6 +117,7 @@ struct EventScan {
     bool on_document_begin(ec_t &) { return true; }
     bool on_document_end(ec_t &) { return true; }
     bool enter() {
+        mistyped(); // an object or array where the host reads a string or a number
         ++depth;
         field = Field::none; // a nested value is not the top-level field's
         return true;
@@ -115,6 +153,7 @@ struct EventScan {
         return true;
     }
     bool on_string(boost::json::string_view s, std::size_t, ec_t &) {
+        if (depth == 1 && field != Field::none && !is_text(field)) mistyped();
         if (depth == 1 && field != Field::none) {
             value.append(s.data(), s.size());
             if (field == Field::kind) kind = std::move(value), has_kind = true;
@@ -128,6 +167,7 @@ struct EventScan {
     bool on_number_part(boost::json::string_view, ec_t &) { return true; }
     void number(int64_t n, double d, bool is_double) {
         if (depth != 1) return;
+        if (is_text(field) || (is_double && field != Field::cost_usd && field != Field::none)) mistyped();
         if (field == Field::input) input = n;
         if (field == Field::output) output = n;
         if (field == Field::cache_read) cache_read = n;
@@ -147,16 +187,35 @@ struct EventScan {
         return true;
     }
     bool on_bool(bool, ec_t &) {
+        mistyped();
         field = Field::none;
         return true;
     }
     bool on_null(ec_t &) {
+        mistyped();
         field = Field::none;
         return true;
     }
     bool on_comment_part(boost::json::string_view, ec_t &) { return true; }
     bool on_comment(boost::json::string_view, ec_t &) { return true; }
 };
+
+} // namespace
+
+namespace {
+
+// The event vocabulary (plugin.h): every kind a runtime may emit, and the host's own `truncated`.
+bool known_kind(std::string_view kind) {
+    static const std::set<std::string_view> kinds = {
+        VIK_EVENT_SESSION_STARTED, VIK_EVENT_MESSAGE,   VIK_EVENT_TOKEN_USAGE,   VIK_EVENT_RATE_LIMIT, VIK_EVENT_TOOL_CALL,
+        VIK_EVENT_SUBAGENT,        VIK_EVENT_UNKNOWN,   VIK_EVENT_ERROR,         VIK_EVENT_COMPLETED,  VIK_EVENT_STDERR,
+        VIK_EVENT_NOTICE,          VIK_EVENT_TRUNCATED, VIK_EVENT_INPUT_REQUIRED};
+    return kinds.count(kind) > 0;
+}
+
+std::string unknown_kind(std::string_view kind) {
+    return "its kind '" + util::to_valid_utf8(kind.substr(0, 80)) + "' is not in the event vocabulary (docs/runtimes.md)";
+}
 
 } // namespace
 
@@ -197,10 +256,11 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     parser.write_some(false, event_json.data(), event_json.size(), ec);
     EventScan &scan = parser.handler();
     if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT ||
-        scan.kind == VIK_EVENT_INPUT_REQUIRED)
-        return false;
+        scan.kind == VIK_EVENT_INPUT_REQUIRED || scan.mistyped_for_kind())
+        return false; // the tree path records it, and says what is wrong
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
+    if (!known_kind(scan.kind)) problem_ = unknown_kind(scan.kind);
     SnapshotUpdate update;
     update.kind = std::move(scan.kind);
     if (scan.has_session_id) update.session_id = std::move(scan.session_id);
@@ -226,14 +286,39 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
 }
 
 void SessionRecorder::record(const std::string &event_json) {
+    problem_.clear();
     if (record_plain(event_json)) return;
     boost::system::error_code ec;
     json::parse_options opts;
     opts.allow_invalid_utf8 = true; // repaired below: an agent's broken byte must not cost the event
     json::value v = json::parse(event_json, ec, {}, opts);
     if (ec || !v.is_object() || !v.as_object().contains("kind")) {
+        problem_ = ec ? "it is not JSON (" + ec.message() + ")" : "it is not a JSON object with a kind";
         append(json::object{{"kind", VIK_EVENT_UNKNOWN}, {"event_type", "invalid"}, {"raw", util::to_valid_utf8(event_json)}});
         return;
+    }
+    {
+        const json::object &o = v.as_object();
+        const json::value &k = o.at("kind");
+        if (!k.is_string())
+            problem_ = "its kind is not a string";
+        else if (std::string_view kind(k.get_string().data(), k.get_string().size()); !known_kind(kind))
+            problem_ = unknown_kind(kind);
+        // The fields the host reads of this kind (others are the plugin's own business).
+        std::string_view kind = k.is_string() ? std::string_view(k.get_string().data(), k.get_string().size()) : "";
+        auto must_be_text = [&](const char *f) {
+            if (const auto *x = o.if_contains(f); x && !x->is_string() && problem_.empty())
+                problem_ = std::string("its '") + f + "' is not a string";
+        };
+        if (kind == VIK_EVENT_MESSAGE || kind == VIK_EVENT_NOTICE) must_be_text("text");
+        if (kind == VIK_EVENT_SESSION_STARTED) must_be_text("session_id");
+        if (kind == VIK_EVENT_TOKEN_USAGE) {
+            for (const char *f : {"input", "output", "cache_read"})
+                if (const auto *x = o.if_contains(f); x && !x->is_int64() && !x->is_uint64() && problem_.empty())
+                    problem_ = std::string("its '") + f + "' is not an integer";
+            if (const auto *x = o.if_contains("cost_usd"); x && !x->is_number() && problem_.empty())
+                problem_ = "its 'cost_usd' is not a number";
+        }
     }
     util::make_valid_utf8(v);
     json::object event = std::move(v.as_object());

@@ -46,6 +46,11 @@ class SessionRecorder {
     // Appends one event (a JSON object with "kind"); a payload that is not a JSON object is kept
     // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC).
     void record(const std::string &event_json);
+    // What was wrong with the event record() took last, by the event vocabulary (plugin.h,
+    // docs/runtimes.md): not an object with a string kind, a kind outside the vocabulary, or a
+    // field the host reads (session_id, text, input, output, cache_read, cost_usd) of the wrong
+    // type. Empty when it was valid. The event is recorded either way.
+    const std::string &event_problem() const { return problem_; }
     // Writes what is buffered (one write call).
     void flush();
     // Terminal state: completed, failed or cancelled, with a reason for the last two. Flushes.
@@ -67,6 +72,7 @@ class SessionRecorder {
     // A whole line for the file (ends in '\n'), counted against the size cap.
     void append_line(std::string_view line, const std::string &at);
     bool record_plain(const std::string &event_json);
+    std::string problem_; // of the last event recorded
     // The fields of one event the snapshot keeps, read by either path.
     struct SnapshotUpdate {
         std::string kind;

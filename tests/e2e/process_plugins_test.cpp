@@ -117,3 +117,33 @@ for line in sys.stdin:
     REQUIRE(second.exit_code == 0);
     CHECK(read_file(order) == "shell after_create S-2\n");
 }
+
+TEST_CASE("plugins: a runtime's event outside the vocabulary is reported once per session, and fails it with run --strict",
+          "[plugins][e2e]") {
+    TempDir dir;
+    write_file(dir / "agent.sh", "#!/bin/sh\ncat > /dev/null\necho '{\"kind\":\"thinking\",\"text\":\"hm\"}'\n"
+                                 "echo '{\"kind\":\"message\",\"text\":5}'\necho '{\"kind\":\"completed\"}'\n");
+    fs::permissions(dir / "agent.sh", fs::perms::owner_all);
+    auto workflow = [&](const std::string &id) {
+        write_file(dir / "issues.json", R"([{"id":")" + id + R"(","title":"t","state":"todo"}])");
+        write_file(dir / "workflow.yml", "loop: {max_iterations: 1}\nagents:\n  bot: {runtime: scripted, model: none, settings: "
+                                         "{command: " +
+                                             (dir / "agent.sh").string() +
+                                             "}}\nissues:\n  tracker: {kind: file, path: issues.json}\nissue:\n  stages:\n"
+                                             "    work: {when: {state: todo}, agent: bot, prompt: hi}\n");
+        return (dir / "workflow.yml").string();
+    };
+    auto lenient = run_host({"run", workflow("V-1")}, dir.path, {}, 60);
+    INFO(lenient.out << lenient.err);
+    CHECK(lenient.exit_code == 0);
+    CHECK(count(lenient.out, "invalid event issue_id=V-1 stage=work") == 1);
+    CHECK_THAT(lenient.out, Catch::Contains("agent=bot: its kind 'thinking' is not in the event vocabulary"));
+    CHECK_THAT(lenient.out, Catch::Contains("session finished issue_id=V-1 stage=work"));
+    CHECK_THAT(lenient.out, Catch::Contains("state=completed"));
+    auto strict = run_host({"run", "--strict", workflow("V-2")}, dir.path, {}, 60);
+    INFO(strict.out << strict.err);
+    CHECK(strict.exit_code == 0);
+    CHECK_THAT(strict.out, Catch::Contains("state=failed"));
+    CHECK_THAT(strict.out, Catch::Contains("error=invalid event from the runtime of agent profile 'bot': its kind 'thinking' is "
+                                           "not in the event vocabulary (docs/runtimes.md) (run --strict)"));
+}

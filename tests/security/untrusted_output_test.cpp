@@ -215,3 +215,34 @@ TEST_CASE("session file: events are kept as the runtime wrote them with their ti
     CHECK(snap.at("provider_session_id") == "prov-1");
     CHECK(rec.events() == 4);
 }
+
+TEST_CASE("session file: an event outside the vocabulary is kept as sent and its problem named", "[session]") {
+    TempDir dir;
+    vik::session::SessionRecorder rec(dir / "s.jsonl", "s-1", "X-1", "work");
+    auto problem = [&](const std::string &event) {
+        rec.record(event);
+        return rec.event_problem();
+    };
+    // Valid, through either path (one line as written, or spread over lines: the tree).
+    CHECK(problem(R"({"kind":"message","text":"hi"})").empty());
+    CHECK(problem("{\"kind\":\"token_usage\",\n\"input\":7,\"output\":3,\"cost_usd\":0.5}").empty());
+    CHECK(problem(R"({"kind":"notice","level":"warning","text":"stream retried"})").empty());
+    // A field the host does not read for that kind may hold anything (a tool's input and output).
+    CHECK(problem(R"({"kind":"tool_call","name":"sh","input":"ls","output":{"files":2},"text":7})").empty());
+    // Invalid, on the fast path and through the tree.
+    CHECK(problem(R"({"kind":"thinking","text":"hm"})") ==
+          "its kind 'thinking' is not in the event vocabulary (docs/runtimes.md)");
+    CHECK(problem("{\"kind\":\"thinking\",\n\"text\":\"hm\"}") ==
+          "its kind 'thinking' is not in the event vocabulary (docs/runtimes.md)");
+    CHECK(problem(R"({"kind":"message","text":5})") == "its 'text' is not a string");
+    CHECK(problem(R"({"kind":"token_usage","input":"7","output":3})") == "its 'input' is not an integer");
+    CHECK(problem(R"({"kind":"token_usage","input":1.5})") == "its 'input' is not an integer");
+    CHECK(problem(R"({"kind":"session_started","session_id":{"id":1}})") == "its 'session_id' is not a string");
+    CHECK(problem(R"({"kind":7})") == "its kind is not a string");
+    CHECK(problem(R"(["kind","message"])") == "it is not a JSON object with a kind");
+    CHECK_THAT(problem("{not json"), Catch::StartsWith("it is not JSON"));
+    // The next valid event clears it; everything was recorded.
+    CHECK(problem(R"({"kind":"completed"})").empty());
+    rec.flush();
+    CHECK(valid_json_lines(dir / "s.jsonl") == 14);
+}
