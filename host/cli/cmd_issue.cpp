@@ -94,6 +94,7 @@ int cmd_issue(const Options &opts) {
         std::cerr << loaded.error() << "\n";
         return 1;
     }
+    apply_isolation(registry, loaded->config);
     // This command's composition root: a tracker plugin that runs commands runs them here.
     process::ProcessService processes;
     plugins::ProcessServiceBinding bind_processes(processes);

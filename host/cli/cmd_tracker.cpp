@@ -43,6 +43,7 @@ int cmd_tracker(const Options &opts) {
         return 1;
     }
     const auto &cfg = loaded->config;
+    apply_isolation(registry, cfg);
     process::ProcessService processes; // a pull command runs here
     plugins::ProcessServiceBinding bind_processes(processes);
     auto tracker = orchestrator::create_tracker(cfg, registry);

@@ -31,6 +31,11 @@ std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &
 // plugin nobody uses costs the run nothing, not even its library's mapping.
 std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry);
 
+// The workflow's `plugins.isolate`: those tracker and hooks libraries run in a child process each
+// (load_workflow_and_its_plugins applies it; a command that loads otherwise calls it before it
+// creates instances).
+void apply_isolation(plugins::Registry &registry, const workflow::Config &config);
+
 // The filter that load_workflow_and_its_plugins loads with.
 plugins::LoadFilter plugins_used_by(const workflow::Config &config);
 

@@ -58,7 +58,9 @@ std::vector<std::string> restart_only_changes(const workflow::Config &r, const w
     check(r.server.port == e.server.port && r.server.host == e.server.host && r.server.token_env == e.server.token_env, "server");
     check(same_webhooks(r.notify, e.notify), "notify");
     check(same_schedules(r.schedules, e.schedules), "schedules");
-    check(r.plugins.hooks == e.plugins.hooks && r.plugins.settings == e.plugins.settings, "plugins");
+    check(r.plugins.hooks == e.plugins.hooks && r.plugins.settings == e.plugins.settings &&
+              r.plugins.isolate == e.plugins.isolate,
+          "plugins");
     return changed;
 }
 

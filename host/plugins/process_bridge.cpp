@@ -103,8 +103,8 @@ class PluginProcess {
         {
             // Another call may be starting the process: wait for it within this call's time. A
             // start itself gets its full time (a slow interpreter on a loaded machine).
-            std::unique_lock start(start_mu_, std::defer_lock);
-            if (!start.try_lock_until(deadline))
+            StartTurn turn(*this);
+            if (!turn.take(deadline))
                 return std::unexpected(
                     CallError{VIK_TIMEOUT, "plugin '" + id_ + "': " + method + " ran out of time while its process started"});
             if (auto ok = ensure_running(kPluginStartTimeoutMs); !ok) return std::unexpected(ok.error());
@@ -119,7 +119,8 @@ class PluginProcess {
 
     // Starts the child now (create: a plugin that cannot start is refused at once).
     std::expected<void, CallError> start() {
-        std::lock_guard start(start_mu_);
+        StartTurn turn(*this);
+        turn.take(SteadyClock::now() + std::chrono::milliseconds(kPluginStartTimeoutMs));
         return ensure_running(kPluginStartTimeoutMs);
     }
 
@@ -205,7 +206,34 @@ class PluginProcess {
         CallError error;
     };
 
-    // start_mu_ held. The child answers calls: it runs, or was started again now.
+    // One thread at a time checks (and starts) the child: the holder of the start turn. (A flag
+    // under mu_ rather than a timed mutex: ThreadSanitizer does not follow pthread's timed locks.)
+    class StartTurn {
+      public:
+        explicit StartTurn(PluginProcess &p) : p_(p) {}
+        ~StartTurn() {
+            if (!held_) return;
+            {
+                std::lock_guard lock(p_.mu_);
+                p_.starting_ = false;
+            }
+            p_.start_cv_.notify_all();
+        }
+        StartTurn(const StartTurn &) = delete;
+        StartTurn &operator=(const StartTurn &) = delete;
+        bool take(SteadyClock::time_point deadline) {
+            std::unique_lock lock(p_.mu_);
+            if (!p_.start_cv_.wait_until(lock, deadline, [&] { return !p_.starting_; })) return false;
+            p_.starting_ = held_ = true;
+            return true;
+        }
+
+      private:
+        PluginProcess &p_;
+        bool held_ = false;
+    };
+
+    // The start turn held. The child answers calls: it runs, or was started again now.
     std::expected<void, CallError> ensure_running(uint32_t timeout_ms) {
         std::unique_ptr<Child> old;
         {
@@ -400,9 +428,10 @@ class PluginProcess {
     const vik_host_api *host_;
     std::string id_, kind_, settings_, cwd_;
     std::vector<std::string> argv_;
-    std::timed_mutex start_mu_; // one start at a time; held while the child is started and initialized
-    std::mutex mu_;             // everything below; the callbacks take it
+    std::mutex mu_; // everything below; the callbacks take it
     std::condition_variable cv_;
+    bool starting_ = false; // a thread holds the start turn (StartTurn)
+    std::condition_variable start_cv_;
     std::unique_ptr<Child> current_;
     std::map<int64_t, std::shared_ptr<Pending>> pending_;
     int64_t next_id_ = 1;

@@ -116,6 +116,15 @@ std::shared_ptr<LoadedPlugin> load_out_of_process(const Manifest &m, PluginRecor
 
 } // namespace
 
+bool isolate(Registry &registry, const std::string &id) {
+    auto p = registry.find_id(id);
+    if (!p || std::find(p->manifest.kinds.begin(), p->manifest.kinds.end(), Kind::agent_runtime) != p->manifest.kinds.end())
+        return false;
+    p->manifest.isolation = Isolation::process; // the library stays mapped (it was checked), unused
+    p->entry = process_bridge_entry();
+    return true;
+}
+
 // Loads one manifest's library and checks it against the manifest and the host. Returns the
 // loaded plugin, or fills record.error.
 std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &record) {

@@ -67,6 +67,11 @@ Registry load_plugins(const std::vector<std::filesystem::path> &dirs, const Load
 // one). Returns the plugin, or nullptr with record.error set.
 std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &record);
 
+// Runs the loaded plugin `id` (a tracker or hooks library) in a child process from now on, as its
+// manifest's isolation = "process" would: instances created later go through the process bridge.
+// Call before any instance of it exists. False when it is not loaded or is an agent runtime.
+bool isolate(Registry &registry, const std::string &id);
+
 // The default plugin directory: <dir of the executable>/../lib/vik-host/plugins.
 std::filesystem::path default_plugin_dir();
 

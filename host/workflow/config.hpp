@@ -171,6 +171,9 @@ struct PluginSelection {
     // Plugin-wide settings by plugin id, given to hooks and agent-runtime plugins at `create` (a
     // tracker's settings are the issues.tracker keys).
     std::map<std::string, boost::json::object> settings;
+    // Tracker and hooks libraries this workflow runs in a child process each (as the manifest key
+    // isolation = "process" would), by plugin id.
+    std::vector<std::string> isolate;
 };
 
 struct Config {

@@ -130,7 +130,7 @@ bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == 
 const std::map<std::string, std::vector<std::string>> &schema_order() {
     static const std::map<std::string, std::vector<std::string>> order{
         {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins"}},
-        {"plugins", {"hooks", "settings"}},
+        {"plugins", {"hooks", "settings", "isolate"}},
         {"plugins.settings", {"*"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},

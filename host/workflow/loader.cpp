@@ -631,7 +631,18 @@ void load_notify(Reader &r, const YAML::Node &root, Config &c) {
 void load_plugin_selection(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node n = r.section(root, "plugins", "plugins");
     if (!n.IsDefined()) return;
-    r.unknown_fields(n, "plugins", {"hooks", "settings"});
+    r.unknown_fields(n, "plugins", {"hooks", "settings", "isolate"});
+    if (YAML::Node isolate = n["isolate"]; isolate.IsDefined()) {
+        if (!isolate.IsSequence())
+            r.fail(isolate.Mark(), "plugins.isolate", "invalid type: expected a list of plugin ids" + r.found(isolate));
+        for (const auto &v : isolate) {
+            std::string id = r.string(v, "plugins.isolate");
+            if (is_blank(id))
+                r.diags().empty_str("plugins.isolate");
+            else
+                c.plugins.isolate.push_back(id);
+        }
+    }
     if (YAML::Node hooks = n["hooks"]; hooks.IsDefined()) {
         if (!hooks.IsSequence())
             r.fail(hooks.Mark(), "plugins.hooks", "invalid type: expected a list of hooks plugin ids" + r.found(hooks));

@@ -58,6 +58,15 @@ TEST_CASE("out-of-process plugins: a crashing C tracker with isolation = process
     CHECK_THAT(r.out, Catch::Contains("plugin 'crashy-tracker': its process "));
     CHECK_THAT(r.out, Catch::Contains(" during tracker.pull"));
     CHECK_THAT(r.err + r.out, !Catch::Contains("the host stops"));
+
+    // The same library, its manifest unchanged, isolated by the workflow instead.
+    write_file(dir / "workflow.yml", read_file(dir / "workflow.yml") + "plugins: {isolate: [crashy-tracker]}\n");
+    auto w = run_host({"--plugins", (test_plugin_root() / "crashy").string(), "run", (dir / "workflow.yml").string()}, dir.path,
+                      {}, 60);
+    INFO(w.out << w.err);
+    CHECK(w.exit_code == 0);
+    CHECK_THAT(w.out, Catch::Contains("plugin 'crashy-tracker': its process "));
+    CHECK_THAT(w.out, Catch::Contains(" during tracker.pull"));
 }
 
 TEST_CASE("plugins: a workflow chooses its hooks plugins and their order, and gives each its settings",

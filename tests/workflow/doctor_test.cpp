@@ -378,6 +378,12 @@ TEST_CASE("doctor: plugins names loaded hooks plugins and gives settings to plug
     CHECK_THAT(doctor("plugins: {hooks: []}\n").out,
                Catch::Contains("the workflow has hook scripts but plugins.hooks selects no loaded hooks plugin"));
     CHECK_THAT(doctor("plugins: {hooks: [shell-hooks, shell-hooks]}\n").err, Catch::Contains("'shell-hooks' is listed twice"));
+    // Isolation from the workflow: tracker and hooks libraries only.
+    CHECK(doctor("plugins: {isolate: [shell-hooks]}\n").out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    CHECK_THAT(doctor("plugins: {isolate: [codex]}\n").out,
+               Catch::Contains("'codex' is an agent runtime: runtimes run in the host"));
+    CHECK_THAT(doctor("plugins: {isolate: [nope]}\n").out,
+               Catch::Contains("'plugins.isolate' names 'nope', which is not a loaded plugin"));
 }
 
 TEST_CASE("doctor: an agent gate names a profile and a prompt, and its verdict file stays in the workspace", "[doctor][gates]") {
