@@ -79,7 +79,7 @@ TEST_CASE("agent gates: a reviewer's rejection moves the issue back and runs the
     CHECK(first_issue_state(p) == "shipped"); // the approved run's move stands
     CHECK(h.view().blocked.empty());
     // The author's second prompt carries the reviewer's feedback; the reviewer saw each attempt
-    // of the stage it reviews, and its sessions did not replace the author's conversation.
+    // of the stage it reviews.
     CHECK(read_file(p.dir / "prompts.log") ==
           "build kind=first feedback=\nbuild kind=failure feedback=add a test for the flag\n");
     CHECK(read_file(p.dir / "reviews.log") == "review R-1 attempt=1 stage=build\nreview R-1 attempt=2 stage=build\n");
@@ -190,4 +190,38 @@ TEST_CASE("agent gates: a stop during a review leaves the run undecided, and aft
     CHECK_THAT(second.log(), Catch::Contains("issue moved back issue_id=R-6 state=build"));
     CHECK(lines(p.dir / "prompts.log") == 2);
     CHECK(first_issue_state(p) == "shipped"); // the reviewed run's move stands
+}
+
+TEST_CASE("agent gates: after a rejection the author's conversation is continued, never the reviewer's",
+          "[scheduling][rules][gates]") {
+    SchedulerHarness h;
+    Project &p = h.project;
+    std::string dir = shell_quote(p.dir.path.string());
+    p.agent("agent.sh", "#!/bin/sh\ncat > /dev/null\necho '{\"kind\":\"completed\"}'\n");
+    // The author reports its conversation and logs the one it was asked to continue.
+    p.agent("author.sh", "#!/bin/sh\ncat > /dev/null\necho \"resume=$VIK_RESUME_CONVERSATION\" >> " + dir +
+                             "/author.log\nsed -i 's/\"build\"/\"shipped\"/' " + dir +
+                             "/issues.json\necho '{\"kind\":\"session_started\",\"session_id\":\"author-1\"}'\n"
+                             "echo '{\"kind\":\"completed\"}'\n");
+    // The reviewer reports a conversation of its own; it rejects once, then approves.
+    p.agent("critic.sh", "#!/bin/sh\ncat > /dev/null\nmkdir -p .vik\nif [ -e " + dir +
+                             "/reviewed ]; then echo '{\"approved\": true}' > .vik/verdict.json; else touch " + dir +
+                             "/reviewed; echo '{\"approved\": false, \"feedback\": \"again\"}' > .vik/verdict.json; fi\n"
+                             "echo '{\"kind\":\"session_started\",\"session_id\":\"critic-1\"}'\n"
+                             "echo '{\"kind\":\"completed\"}'\n");
+    p.issues(R"([{"id":"R-7","title":"t","state":"build"}])");
+    h.start(
+        file_tracker_workflow(p,
+                              "    build:\n      when: {state: build}\n      agent: author\n      prompt: build\n"
+                              "      gate: {agent: critic, prompt: review}\n",
+                              "",
+                              "  author:\n    runtime: scripted\n    model: none\n    resume: true\n    settings: {command: " +
+                                  (p.dir / "author.sh").string() +
+                                  "}\n  critic:\n    runtime: scripted\n    model: none\n    resume: true\n"
+                                  "    settings: {command: " +
+                                  (p.dir / "critic.sh").string() + "}\n"));
+    REQUIRE(h.run_until([&] { return h.view().retrying.size() == 1; }));
+    h.advance(10s);
+    REQUIRE(h.run_until([&] { return h.log().find("review approved issue_id=R-7") != std::string::npos; }));
+    CHECK(read_file(p.dir / "author.log") == "resume=\nresume=author-1\n");
 }
