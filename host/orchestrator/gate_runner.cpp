@@ -78,9 +78,14 @@ void GateRunner::run(const PairKey &key, const std::string &script, const std::f
     });
 }
 
-void GateRunner::cancel(const std::string &issue_id) {
+std::vector<PairKey> GateRunner::cancel(const std::string &issue_id) {
+    std::vector<PairKey> killed;
     for (auto it = gates_.lower_bound(PairKey{issue_id, std::string()}); it != gates_.end() && it->first.first == issue_id; ++it)
-        if (it->second.handle) it->second.handle->kill(SIGKILL);
+        if (it->second.handle) {
+            it->second.handle->kill(SIGKILL);
+            killed.push_back(it->first);
+        }
+    return killed;
 }
 
 void GateRunner::finish(const PairKey &key, process::ExitStatus status) {

@@ -45,7 +45,8 @@ class GateRunner {
              std::chrono::milliseconds limit, std::function<void(GateResult)> done);
 
     // Kills the issue's running gates; each still answers (a failed gate), as a stop does.
-    void cancel(const std::string &issue_id);
+    // Returns the pairs whose gate was killed.
+    std::vector<PairKey> cancel(const std::string &issue_id);
 
     // The output lines a failure reason keeps, and its bound in bytes.
     static constexpr size_t kTailLines = 20, kTailBytes = 2048;

@@ -128,6 +128,7 @@ struct Orchestrator::Impl {
     };
     std::map<PairKey, Review> reviewing;
     uint64_t review_serial = 0;
+    std::set<PairKey> gates_cancelled;       // gate commands an operator's cancel killed: their pair blocks
     std::optional<FileStamp> workflow_stamp; // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
@@ -657,6 +658,9 @@ struct Orchestrator::Impl {
                   guard.wrap(id, stage, [this, id, stage, end, st](GateResult r) {
                       // A stop or a terminal issue killed it: the pair simply ends.
                       if (stopping || removal_pending.count(id)) return stage_ended(id, stage, end.outcome, end.reason, &end);
+                      // An operator's cancel: blocked, as a cancelled run is.
+                      if (gates_cancelled.count({id, stage}))
+                          return stage_ended(id, stage, Outcome::blocked_by_operator, std::string(), &end);
                       if (r.passed) {
                           spdlog::info("gate passed issue_id={} stage={}", id, stage);
                           return review_or_approve(id, stage, *st, end);
@@ -707,10 +711,15 @@ struct Orchestrator::Impl {
                                  }));
     }
 
-    // An operator's cancel reaches a review whose session is not started yet (its prompt is being
-    // prepared): it ends as cancelled once the prompt is there.
-    size_t cancel_reviews_in_preparation(const std::string &id) {
+    // An operator's cancel reaches what checks a completed run outside a session: a running gate
+    // command (killed; the pair blocks) and a review whose session is not started yet (its prompt
+    // is being prepared: it ends as cancelled once the prompt is there).
+    size_t cancel_checks(const std::string &id) {
         size_t n = 0;
+        for (const auto &key : gates.cancel(id)) {
+            gates_cancelled.insert(key);
+            ++n;
+        }
         for (auto it = reviewing.lower_bound(PairKey{id, std::string()}); it != reviewing.end() && it->first.first == id; ++it)
             if (!sessions->holds(it->first) && !it->second.cancelled) {
                 it->second.cancelled = true;
@@ -820,6 +829,7 @@ struct Orchestrator::Impl {
         PairKey key{id, stage};
         sessions->forget(key);
         reviewing.erase(key);
+        gates_cancelled.erase(key);
         bool undecided = gating.erase(key) > 0; // the issue was held until its gated pair's end is decided
         if (end) claims.note_conversation(key, end->conversation);
         const workflow::Stage *st = stage_of(key); // its end is judged by the config it ran under
@@ -1373,7 +1383,7 @@ struct Orchestrator::Impl {
             [this](const std::string &id, bool approve, const std::string &feedback) {
                 return gate_verdict(id, approve, feedback);
             },
-            [this](const std::string &id) { return cancel_reviews_in_preparation(id); });
+            [this](const std::string &id) { return cancel_checks(id); });
         surface = std::make_unique<SchedulerSurface>(
             SchedulerSurface::Parts{cfg, claims, *sessions, *intake, layout, clock, status, feed},
             SchedulerSurface::Actions{

@@ -93,6 +93,24 @@ TEST_CASE("gates: a failed gate is routed by on_fail, and a gate that hangs is k
         CHECK(h.view().blocked.empty());
         CHECK(h.log().find("gate failed") == std::string::npos);
     }
+    SECTION("cancelled by an operator") {
+        SchedulerHarness h;
+        Project &p = h.project;
+        p.agent("agent.sh", "#!/bin/sh\ncat > /dev/null\necho '{\"kind\":\"completed\"}'\n");
+        p.issues(R"([{"id":"G-5","title":"t","state":"build"}])");
+        fs::path ran = p.dir / "gate-ran";
+        std::string wf = workflow(p, "", "");
+        wf.replace(wf.find("command: '"), 10, "command: 'touch " + ran.string() + "; exec sleep 1000; ");
+        h.start(wf);
+        REQUIRE(h.run_until([&] { return fs::exists(ran); }));
+        // `issue cancel` reaches the check command: killed, the pair blocked as a cancelled run.
+        auto n = h.surface().cancel("G-5");
+        REQUIRE(n.has_value());
+        CHECK(*n == 1);
+        REQUIRE(h.run_until([&] { return h.view().blocked.size() == 1; }));
+        CHECK(h.view().blocked[0].reason == "cancelled by an operator");
+        CHECK(h.log().find("gate failed") == std::string::npos);
+    }
     SECTION("hung") {
         SchedulerHarness h;
         Project &p = h.project;
