@@ -211,17 +211,21 @@ std::expected<Decision, std::string> ClaimTable::requeue_no_slot(const PairKey &
     return d;
 }
 
-void ClaimTable::block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state) {
-    Claim &c = claims_[key];
-    if (issue_state) c.issue_state = *issue_state;
+void ClaimTable::set_blocked(const PairKey &key, Claim &c, const std::string &reason, bool awaiting_approval) {
     c.state = ClaimState::blocked;
     c.since = wall_now_();
     c.token = 0;
     c.last_error = reason;
     c.routed_to.clear();
     c.route_pending = false;
-    c.awaiting_approval = false;
+    c.awaiting_approval = awaiting_approval;
     notify(key);
+}
+
+void ClaimTable::block(const PairKey &key, const std::string &reason, const std::optional<std::string> &issue_state) {
+    Claim &c = claims_[key];
+    if (issue_state) c.issue_state = *issue_state;
+    set_blocked(key, c, reason, false);
 }
 
 std::expected<Decision, std::string> ClaimTable::await_approval(const PairKey &key, const std::string &why) {
@@ -230,14 +234,7 @@ std::expected<Decision, std::string> ClaimTable::await_approval(const PairKey &k
     std::string reason = (why.empty() ? std::string() : why + "; ") + "waits for approval: `vik-host gate approve " + key.first +
                          "` or `vik-host gate reject " + key.first + " --feedback TEXT`";
     c->failures = 0;
-    c->state = ClaimState::blocked;
-    c->since = wall_now_();
-    c->token = 0;
-    c->last_error = reason;
-    c->routed_to.clear();
-    c->route_pending = false;
-    c->awaiting_approval = true;
-    notify(key);
+    set_blocked(key, *c, reason, true);
     return Decision{Decision::block, 0, 0, reason, {}};
 }
 

@@ -187,6 +187,8 @@ class ClaimTable {
 
   private:
     Claim *get(const PairKey &key);
+    // Any -> blocked with `reason` (its route dropped); awaiting a human's verdict or not.
+    void set_blocked(const PairKey &key, Claim &c, const std::string &reason, bool awaiting_approval);
     void notify(const PairKey &key) const {
         if (observer_) observer_(key, find(key));
     }
