@@ -4,7 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/workflow_loading.hpp"
 #include "daemon/scoped_root.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open_store.hpp"
 #include "store/store_json.hpp"
 #include "util/ids_and_time.hpp"
 #include "util/json_text.hpp"
@@ -24,7 +24,7 @@ namespace {
 
 // The workflow's store, or nullptr after printing why (exit code in `code`). A workflow that
 // never ran has no database: that is an empty history, not an error.
-std::unique_ptr<store::SqliteStore> open_store(const Options &opts, const char *cmd, int &code, bool &empty) {
+std::unique_ptr<store::Store> open_store(const Options &opts, const char *cmd, int &code, bool &empty) {
     code = 0;
     empty = false;
     auto loaded = load_workflow_file(opts.workflow);
@@ -38,13 +38,12 @@ std::unique_ptr<store::SqliteStore> open_store(const Options &opts, const char *
         code = 1;
         return nullptr;
     }
-    fs::path db = loaded->config.scoped_root() / "state" / "vik.db";
-    std::error_code ec;
-    if (!fs::exists(db, ec)) {
+    auto where = store_choice(loaded->config);
+    if (!store::store_exists(where)) {
         empty = true;
         return nullptr;
     }
-    auto s = store::SqliteStore::open(db);
+    auto s = store::open_store(where);
     if (!s) {
         std::cerr << cmd << " failed: " << s.error().message << "\n";
         code = 1;

@@ -19,12 +19,13 @@
 #include "process/orphan_guard.hpp"
 #include "process/process_service.hpp"
 #include "security/secret_environment.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open_store.hpp"
 #include "util/ids_and_time.hpp"
 #include "workspace/layout.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,10 +68,8 @@ int dry_run(const workflow::Config &cfg, const plugins::Registry &registry) {
         return 1;
     }
     std::vector<store::ClaimRecord> claims;
-    fs::path db = cfg.scoped_root() / "state" / "vik.db";
-    std::error_code ec;
-    if (fs::exists(db, ec)) {
-        auto s = store::SqliteStore::open(db);
+    if (auto where = store_choice(cfg); store::store_exists(where)) {
+        auto s = store::open_store(where);
         if (!s) {
             std::cerr << "dry run failed: " << s.error().message << "\n";
             return 1;
@@ -154,11 +153,14 @@ int cmd_run(const Options &opts) {
 
     // Before any thread exists: the guard that kills our children if we die.
     process::start_orphan_guard();
-    // The durable store of claims and runs (docs/store.md), one per workflow; the instance lock
-    // is held, so no other vik-host writes it. A store that cannot be opened (locked by a
-    // sqlite3 shell, corrupt, newer schema) stops the start with its reason: running without
-    // it would forget blocks and retries.
-    auto db = store::SqliteStore::open(cfg.scoped_root() / "state" / "vik.db");
+    // The durable store of claims and runs (docs/store.md): the workflow's SQLite file (the
+    // instance lock is held, so no other vik-host writes it) or its share of a PostgreSQL
+    // database. A store that cannot be opened (locked by a sqlite3 shell, corrupt, newer schema,
+    // unreachable) stops the start with its reason: running without it would forget blocks and
+    // retries.
+    auto choice = store_choice(cfg);
+    choice.exclusive = true;
+    auto db = store::open_store(choice);
     if (!db) return fail("run failed: " + db.error().message);
     std::error_code ec;
     logging::setup({cfg.logs_dir(), !opts.detach, 7, *logging::parse_level(opts.log_level)});
@@ -228,13 +230,13 @@ int cmd_run(const Options &opts) {
                 std::make_unique<notify::WebhookNotifier>(loop->io(), loop->surface(), *webhooks, cfg.workflow_path.string());
             spdlog::info("webhook notifier started webhooks={}", webhooks->size());
         }
-        // The plugins have read their settings and credentials: the tracker's token and the HTTP
-        // bearer token leave the process environment (hooks still get them from the host's
-        // private copy; agents never see them).
-        auto secret_names = orchestrator::tracker_secret_names(cfg);
-        if (!listen_plan->token_env.empty()) secret_names.push_back(listen_plan->token_env);
-        for (const auto &w : cfg.notify.webhooks)
-            if (!w.url_env.empty()) secret_names.push_back(w.url_env);
+        // The plugins have read their settings and credentials: the tracker's token, the HTTP
+        // bearer token and the webhook and store URLs leave the process environment (hooks still
+        // get them from the host's private copy; agents never see them).
+        auto secret_names = orchestrator::secret_names(cfg);
+        if (!listen_plan->token_env.empty() &&
+            std::find(secret_names.begin(), secret_names.end(), listen_plan->token_env) == secret_names.end())
+            secret_names.push_back(listen_plan->token_env);
         std::string withheld;
         for (const auto &n : security::withhold(secret_names))
             withheld += (withheld.empty() ? "" : ",") + n;

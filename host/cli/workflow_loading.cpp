@@ -5,6 +5,8 @@
 #include "workflow/plugin_checks.hpp"
 #include "workflow/template_checks.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
 
@@ -73,9 +75,19 @@ plugins::LoadFilter plugins_used_by(const workflow::Config &config) {
     };
 }
 
+store::StoreChoice store_choice(const workflow::Config &config) {
+    store::StoreChoice c;
+    c.kind = config.store.kind;
+    c.sqlite_file = config.scoped_root() / "state" / "vik.db";
+    c.url_env = config.store.url_env;
+    c.workflow_id = config.store.workflow_id;
+    return c;
+}
+
 void apply_isolation(plugins::Registry &registry, const workflow::Config &config) {
     for (const auto &id : config.plugins.isolate)
-        plugins::isolate(registry, id); // doctor's checks refused ids that cannot be isolated
+        if (plugins::isolate(registry, id)) // doctor's checks refused ids that are not loaded
+            spdlog::info("plugin {} runs in a child process (plugins.isolate)", id);
 }
 
 std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry) {

@@ -4,6 +4,7 @@
 
 #include "cli/options.hpp"
 #include "plugins/registry.hpp"
+#include "store/open_store.hpp"
 #include "workflow/loader.hpp"
 
 #include <expected>
@@ -31,12 +32,16 @@ std::expected<workflow::Loaded, std::string> load_valid_workflow(const Options &
 // plugin nobody uses costs the run nothing, not even its library's mapping.
 std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry);
 
-// The workflow's `plugins.isolate`: those tracker and hooks libraries run in a child process each
+// The workflow's `plugins.isolate`: those libraries run in a child process each
 // (load_workflow_and_its_plugins applies it; a command that loads otherwise calls it before it
 // creates instances).
 void apply_isolation(plugins::Registry &registry, const workflow::Config &config);
 
 // The filter that load_workflow_and_its_plugins loads with.
 plugins::LoadFilter plugins_used_by(const workflow::Config &config);
+
+// Where the workflow keeps its claims and runs (`store:`): what `run` writes and history, stats
+// and dry runs read.
+store::StoreChoice store_choice(const workflow::Config &config);
 
 } // namespace vik::cli

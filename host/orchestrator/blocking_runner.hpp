@@ -5,6 +5,12 @@
 // with a timeout error and the late answer is dropped. Owns the pool and the count of jobs in
 // flight (a stop waits for them; a job still in flight after the loop ended is a stuck plugin).
 //
+// A job still running at its deadline holds a worker; so that a plugin that ignores its timeout
+// cannot starve intake and hooks of workers for good, a spare worker joins the pool in its place
+// (at most as many spares as workers: a bound, reported in the log). The plugin layer refuses
+// further calls to a plugin with an overdue call (plugin_call.hpp), so spares are not eaten up
+// by the same plugin.
+//
 // Threading: run() and every `done` on the loop's thread; jobs on the pool's threads.
 
 #include "orchestrator/scheduler_clock.hpp"
@@ -17,6 +23,8 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace vik::orchestrator {
 
@@ -42,6 +50,8 @@ class BlockingRunner {
 
     // Jobs handed to the pool whose answer has not reached the loop yet.
     size_t inflight() const { return inflight_; }
+    // Spare workers added for jobs that overran their deadline.
+    size_t spares() const { return spares_.size(); }
     // Stops the pool and joins its threads (idempotent).
     void join();
 
@@ -52,6 +62,10 @@ class BlockingRunner {
     std::function<void()> settled_;
     std::atomic<size_t> inflight_{0};
     bool joined_ = false;
+    size_t threads_;
+    std::vector<std::thread> spares_; // attached to pool_; the loop's thread only
+
+    void add_spare(std::chrono::milliseconds limit);
 };
 
 } // namespace vik::orchestrator

@@ -131,10 +131,11 @@ SessionSupervisor::~SessionSupervisor() { clear(); }
 
 void SessionSupervisor::clear() { runs_.clear(); }
 
-// Variables holding the tracker's credentials: kept out of agent environments unless the
-// profile passes them explicitly (pass_env). Hooks keep them; they run the team's own scripts.
-std::set<std::string> SessionSupervisor::tracker_secrets(const workflow::AgentProfile &profile) const {
-    auto listed = tracker_secret_names(cfg_.get());
+// Variables holding the host's secrets (the tracker's credentials, the API token, webhook and
+// store URLs): kept out of agent environments unless the profile passes them explicitly
+// (pass_env). Hooks keep them; they run the team's own scripts.
+std::set<std::string> SessionSupervisor::withheld_secrets(const workflow::AgentProfile &profile) const {
+    auto listed = secret_names(cfg_.get());
     std::set<std::string> names(listed.begin(), listed.end());
     for (const auto &keep : profile.pass_env)
         names.erase(keep);
@@ -209,7 +210,7 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     std::set<std::string> overridden;
     for (auto &[k, v] : profile.env)
         overridden.insert(k);
-    auto secrets = tracker_secrets(profile);
+    auto secrets = withheld_secrets(profile);
     for (auto &[k, v] : issue_environment(cfg_.get(), issue, workdir, stage_name, plugin_dirs_))
         if (!secrets.count(k) && !overridden.count(k)) req.env.push_back(k + "=" + v);
     for (auto &[k, v] : profile.env)

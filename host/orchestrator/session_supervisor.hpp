@@ -133,7 +133,7 @@ class SessionSupervisor {
     RunningView view_of(const StageRun &run) const;
     void count_finished(const std::string &state, const boost::json::object &snapshot);
     bool cancel_run(StageRun &run, CancelReason why, const std::string &detail);
-    std::set<std::string> tracker_secrets(const workflow::AgentProfile &profile) const;
+    std::set<std::string> withheld_secrets(const workflow::AgentProfile &profile) const;
 
     const LiveConfig &cfg_;
     const workspace::Layout &layout_;

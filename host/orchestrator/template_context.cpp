@@ -39,6 +39,18 @@ std::vector<std::string> tracker_secret_names(const workflow::Config &c) {
     return names;
 }
 
+std::vector<std::string> secret_names(const workflow::Config &c) {
+    auto names = tracker_secret_names(c);
+    auto add = [&](const std::string &n) {
+        if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    };
+    add(c.server.token_env);
+    for (const auto &w : c.notify.webhooks)
+        add(w.url_env);
+    add(c.store.url_env);
+    return names;
+}
+
 json::object base_context(const workflow::Config &c) {
     json::object env;
     for (auto &[k, v] : security::full_environment())
@@ -64,7 +76,7 @@ std::vector<std::pair<std::string, std::string>> issue_environment(const workflo
                                                                    const std::optional<std::string> &stage,
                                                                    const std::string &plugin_dirs) {
     // Withheld secrets included: hooks and prompt commands are the team's own scripts. Agent
-    // environments are built from this minus tracker_secret_names.
+    // environments are built from this minus secret_names.
     std::vector<std::pair<std::string, std::string>> env;
     for (auto &[k, v] : security::full_environment())
         if (k.rfind("VIK_ISSUE_", 0) != 0) env.emplace_back(k, v);

@@ -35,6 +35,11 @@ std::string env_value(std::string text);
 // host's own environment; agent environments leave them out unless a profile passes them (pass_env).
 std::vector<std::string> tracker_secret_names(const workflow::Config &config);
 
+// Every variable the host keeps from agents: the tracker's credentials (above), then the HTTP
+// API's bearer token (server.token_env), the webhooks' URLs (notify.webhooks[].url_env) and the
+// store's connection URL (store.url_env), which may hold a password. cmd_run withholds them all.
+std::vector<std::string> secret_names(const workflow::Config &config);
+
 // The host environment (withheld secrets included) plus VIK_ISSUE_ID, VIK_ISSUE_TITLE,
 // VIK_ISSUE_STATE, VIK_ISSUE_BODY (the description), VIK_ISSUE_URL (when the issue has a `url`),
 // VIK_ISSUE_STAGE, VIK_ISSUE_WORKDIR, VIK_WORKFLOW_PATH, VIK_WORKFLOW_DIR, VIK_HOST_BIN,

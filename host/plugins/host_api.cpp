@@ -1,5 +1,6 @@
 #include "plugins/host_api.hpp"
 
+#include "plugins/json_service.hpp"
 #include "plugins/manifest.hpp"
 #include "plugins/plugin_call.hpp"
 
@@ -9,8 +10,13 @@
 #include <spdlog/spdlog.h>
 #include <vik/plugin.hpp>
 
+#include <cstring>
 #include <map>
 #include <mutex>
+
+#ifndef VIK_HOST_VERSION
+#define VIK_HOST_VERSION "0.0.0"
+#endif
 
 // The opaque process handle of the ABI is the host's ProcessHandle in a thin shell.
 struct vik_process {
@@ -18,6 +24,9 @@ struct vik_process {
 };
 
 namespace vik::plugins {
+
+void note_spawn(int64_t pid); // SpawnWatch: a child this thread just spawned
+
 namespace {
 
 // Live processes spawned for an issue, by pid (spawned_process()).
@@ -41,13 +50,17 @@ std::string env_value(const std::vector<std::string> &env, const std::string &na
     return {};
 }
 
+spdlog::level::level_enum spdlog_level(int32_t level) {
+    return level <= VIK_LOG_DEBUG  ? spdlog::level::debug
+           : level == VIK_LOG_INFO ? spdlog::level::info
+           : level == VIK_LOG_WARN ? spdlog::level::warn
+                                   : spdlog::level::err;
+}
+
 void api_log(void *host_ctx, int32_t level, const char *message) {
     auto *ctx = static_cast<HostContext *>(host_ctx);
     if (message == nullptr) return;
-    auto lvl = level <= VIK_LOG_DEBUG  ? spdlog::level::debug
-               : level == VIK_LOG_INFO ? spdlog::level::info
-               : level == VIK_LOG_WARN ? spdlog::level::warn
-                                       : spdlog::level::err;
+    auto lvl = spdlog_level(level);
     // Tagged with the call the plugin is in, when it logs from inside one (the host's thread).
     std::string call = current_call_tag();
     spdlog::log(lvl, "[plugin {}{}{}] {}", ctx->plugin_id, call.empty() ? "" : " ", call, message);
@@ -116,6 +129,7 @@ vik_status api_spawn(void *host_ctx, const vik_process_spec *spec, const vik_pro
             if (c.on_exit) c.on_exit(c.ctx, st.exit_code, st.term_signal);
         };
         auto handle = ctx->processes->spawn(s, std::move(pc));
+        note_spawn(handle->pid());
         if (!record.issue_id.empty()) {
             auto &r = spawn_registry();
             std::lock_guard lock(r.mutex);
@@ -160,7 +174,40 @@ int64_t api_pid(vik_process *proc) { return proc == nullptr ? -1 : proc->handle-
 
 void api_release(vik_process *proc) { delete proc; }
 
+bool api_log_enabled(void *, int32_t level) { return spdlog::should_log(spdlog_level(level)); }
+
+// Host services by id (ABI 1.2): later services are added here, never as vik_host_api fields.
+const void *api_get_service(void *host_ctx, const char *service_id) {
+    if (host_ctx == nullptr || service_id == nullptr) return nullptr;
+    if (std::strcmp(service_id, VIK_SERVICE_JSON_V1) == 0) return json_service();
+    if (std::strcmp(service_id, VIK_SERVICE_HOST_INFO_V1) == 0) return &static_cast<HostContext *>(host_ctx)->info;
+    return nullptr;
+}
+
 } // namespace
+
+namespace {
+thread_local SpawnWatch *spawn_watch = nullptr;
+}
+
+SpawnWatch::SpawnWatch() : previous_(spawn_watch) { spawn_watch = this; }
+SpawnWatch::~SpawnWatch() { spawn_watch = previous_; }
+
+void note_spawn(int64_t pid) {
+    if (spawn_watch) spawn_watch->pids_.push_back(pid);
+}
+
+void record_spawned_process(int64_t pid, SpawnedProcess process) {
+    auto &r = spawn_registry();
+    std::lock_guard lock(r.mutex);
+    r.by_pid[pid] = std::move(process);
+}
+
+void forget_spawned_process(int64_t pid) {
+    auto &r = spawn_registry();
+    std::lock_guard lock(r.mutex);
+    r.by_pid.erase(pid);
+}
 
 std::optional<SpawnedProcess> spawned_process(int64_t pid) {
     auto &r = spawn_registry();
@@ -195,6 +242,12 @@ std::unique_ptr<HostContext> make_host_context(std::string plugin_id, std::strin
     a.process_wait = api_wait;
     a.process_pid = api_pid;
     a.process_release = api_release;
+    a.get_service = api_get_service;
+    auto &info = ctx->info;
+    info.struct_size = sizeof(vik_host_info_v1);
+    info.host_version = VIK_HOST_VERSION;
+    info.plugin_id = ctx->plugin_id.c_str();
+    info.log_enabled = api_log_enabled;
     return ctx;
 }
 

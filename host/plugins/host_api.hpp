@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vik::process {
 class ProcessService;
@@ -25,6 +26,7 @@ struct HostContext {
     // Where this plugin's spawn() goes: the service bound when the context was made.
     process::ProcessService *processes = nullptr;
     vik_host_api api{};
+    vik_host_info_v1 info{}; // the "vik.host-info/1" service of this context (names plugin_id)
 };
 
 // The returned context must outlive every use of `context->api` by the plugin. Its process
@@ -59,5 +61,26 @@ struct SpawnedProcess {
 // child is a session leader, so a control-channel peer's session id (Peer::sid) finds the agent
 // or hook the request comes from. Thread-safe.
 std::optional<SpawnedProcess> spawned_process(int64_t pid);
+
+// An agent an out-of-process runtime started (its plugin reports the pid): recorded while it runs,
+// as the host's own spawns are. Thread-safe.
+void record_spawned_process(int64_t pid, SpawnedProcess process);
+void forget_spawned_process(int64_t pid);
+
+// Collects the pids of the children this thread spawns through the host API while it lives
+// (`vik-host plugin serve` reports a served runtime's agents to the host this way).
+class SpawnWatch {
+  public:
+    SpawnWatch();
+    ~SpawnWatch();
+    SpawnWatch(const SpawnWatch &) = delete;
+    SpawnWatch &operator=(const SpawnWatch &) = delete;
+    const std::vector<int64_t> &pids() const { return pids_; }
+
+  private:
+    friend void note_spawn(int64_t pid);
+    std::vector<int64_t> pids_;
+    SpawnWatch *previous_;
+};
 
 } // namespace vik::plugins

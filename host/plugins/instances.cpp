@@ -43,6 +43,18 @@ struct ErrBuf {
     }
 };
 
+// One worker call (tracker, hooks): crash attribution for its thread and its deadline, or, when
+// the plugin has an overdue call already, the refusal to make it. A plugin running out of the
+// host is bounded by its bridge instead (which kills a child that overruns), so never refused.
+struct WorkerCall {
+    WorkerCall(const LoadedPlugin &p, const char *call, const std::string &subject, uint32_t timeout_ms)
+        : refusal(p.manifest.isolation == Isolation::process ? std::string() : WorkerCallDeadline::refusal(p.manifest.id)),
+          scope(p.manifest.id, call, subject), deadline(p.manifest.id, call, subject, timeout_ms) {}
+    std::string refusal; // non-empty: do not call the plugin
+    PluginCallScope scope;
+    WorkerCallDeadline deadline;
+};
+
 // Checks an interface table's size before we read fields of version 1.
 template <class Table> const Table *table_for(const LoadedPlugin &p, Kind kind) {
     auto *t = static_cast<const Table *>(p.interface(kind));
@@ -90,7 +102,8 @@ Result<std::string> TrackerInstance::pull(uint32_t timeout_ms) {
     ErrBuf e;
     sdk::StringSink out;
     auto sink = out.sink();
-    PluginCallScope scope(plugin_id(), "tracker.pull");
+    WorkerCall scope(*plugin_, "tracker.pull", {}, timeout_ms);
+    if (!scope.refusal.empty()) return std::unexpected(PluginError{VIK_ERROR, scope.refusal});
     vik_status st = api_->pull(instance_, timeout_ms, &sink, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
@@ -100,7 +113,8 @@ Result<std::string> TrackerInstance::fetch(const std::string &ids_json, uint32_t
     ErrBuf e;
     sdk::StringSink out;
     auto sink = out.sink();
-    PluginCallScope scope(plugin_id(), "tracker.fetch", "ids " + ids_json.substr(0, 120));
+    WorkerCall scope(*plugin_, "tracker.fetch", "ids " + ids_json.substr(0, 120), timeout_ms);
+    if (!scope.refusal.empty()) return std::unexpected(PluginError{VIK_ERROR, scope.refusal});
     vik_status st = api_->fetch(instance_, ids_json.c_str(), timeout_ms, &sink, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return std::move(out.text);
@@ -108,7 +122,8 @@ Result<std::string> TrackerInstance::fetch(const std::string &ids_json, uint32_t
 
 Result<void> TrackerInstance::set_state(const std::string &id, const std::string &state, uint32_t timeout_ms) {
     ErrBuf e;
-    PluginCallScope scope(plugin_id(), "tracker.set_state", "issue " + id);
+    WorkerCall scope(*plugin_, "tracker.set_state", "issue " + id, timeout_ms);
+    if (!scope.refusal.empty()) return std::unexpected(PluginError{VIK_ERROR, scope.refusal});
     vik_status st = api_->set_state(instance_, id.c_str(), state.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
@@ -116,7 +131,8 @@ Result<void> TrackerInstance::set_state(const std::string &id, const std::string
 
 Result<void> TrackerInstance::comment(const std::string &id, const std::string &body, uint32_t timeout_ms) {
     ErrBuf e;
-    PluginCallScope scope(plugin_id(), "tracker.comment", "issue " + id);
+    WorkerCall scope(*plugin_, "tracker.comment", "issue " + id, timeout_ms);
+    if (!scope.refusal.empty()) return std::unexpected(PluginError{VIK_ERROR, scope.refusal});
     vik_status st = api_->comment(instance_, id.c_str(), body.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};
@@ -141,7 +157,8 @@ HooksInstance::~HooksInstance() {
 
 Result<void> HooksInstance::on_event(const std::string &event, const std::string &context_json, uint32_t timeout_ms) {
     ErrBuf e;
-    PluginCallScope scope(plugin_id(), "hooks.on_event", event);
+    WorkerCall scope(*plugin_, "hooks.on_event", event, timeout_ms);
+    if (!scope.refusal.empty()) return std::unexpected(PluginError{VIK_ERROR, scope.refusal});
     vik_status st = api_->on_event(instance_, event.c_str(), context_json.c_str(), timeout_ms, &e.buf);
     if (st != VIK_OK) return std::unexpected(e.error(st));
     return {};

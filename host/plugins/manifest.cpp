@@ -202,9 +202,6 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
         // An out-of-process plugin: a program speaking the stdio protocol (docs/plugin-sdk.md).
         if (*library) return fail("executable", "and 'library' exclude each other: a plugin is a library or a program");
         if ((*executable)->empty()) return fail("executable", "must name the plugin's program (relative to the manifest)");
-        if (has_kind(m, Kind::agent_runtime))
-            return fail("executable", "serves trackers and hooks; an agent runtime is a library (its agents are already "
-                                      "child processes)");
         m.executable = path.parent_path() / **executable;
         m.isolation = Isolation::process;
         if (*isolation && **isolation != "process")
@@ -216,8 +213,6 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
                 m.isolation = Isolation::process;
             else if (**isolation != "in-process")
                 return fail("isolation", "is '" + **isolation + "' (expected \"in-process\" or \"process\")");
-            if (m.isolation == Isolation::process && has_kind(m, Kind::agent_runtime))
-                return fail("isolation", "\"process\" is for tracker and hooks plugins; an agent runtime runs in the host");
         }
     }
 

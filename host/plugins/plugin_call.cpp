@@ -1,10 +1,14 @@
 #include "plugins/plugin_call.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <unistd.h>
 
 namespace vik::plugins {
@@ -140,6 +144,78 @@ PluginCallScope::PluginCallScope(const std::string &plugin_id, const char *call,
 }
 
 PluginCallScope::~PluginCallScope() { current = previous_; }
+
+namespace {
+
+// Worker calls in flight, by a serial id (WorkerCallDeadline).
+struct OpenCall {
+    std::string plugin, call, subject;
+    std::chrono::steady_clock::time_point started, deadline; // deadline: the timeout, plus kStallGrace
+    uint32_t timeout_ms = 0;
+    bool reported = false; // its plugin was reported unhealthy because of it
+};
+
+struct OpenCalls {
+    std::mutex mutex;
+    std::map<uint64_t, OpenCall> by_id;
+    uint64_t next = 1;
+};
+
+OpenCalls &open_calls() {
+    static OpenCalls calls;
+    return calls;
+}
+
+std::string seconds_text(std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
+}
+
+} // namespace
+
+WorkerCallDeadline::WorkerCallDeadline(const std::string &plugin_id, const char *call, std::string subject, uint32_t timeout_ms) {
+    auto &calls = open_calls();
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(calls.mutex);
+    id_ = calls.next++;
+    calls.by_id[id_] = OpenCall{
+        plugin_id, call, std::move(subject), now, now + std::chrono::milliseconds(timeout_ms) + kStallGrace, timeout_ms, false};
+}
+
+WorkerCallDeadline::~WorkerCallDeadline() {
+    auto &calls = open_calls();
+    std::unique_lock lock(calls.mutex);
+    auto it = calls.by_id.find(id_);
+    if (it == calls.by_id.end()) return;
+    OpenCall done = std::move(it->second);
+    calls.by_id.erase(it);
+    lock.unlock();
+    if (done.reported)
+        spdlog::warn("[plugin {}] its {} returned after {} (its timeout was {} ms); calls to it go on", done.plugin, done.call,
+                     seconds_text(std::chrono::steady_clock::now() - done.started), done.timeout_ms);
+}
+
+std::string WorkerCallDeadline::refusal(const std::string &plugin_id) {
+    auto &calls = open_calls();
+    auto now = std::chrono::steady_clock::now();
+    std::string why;
+    bool first_report = false;
+    {
+        std::lock_guard lock(calls.mutex);
+        for (auto &[id, c] : calls.by_id) {
+            if (c.plugin != plugin_id || now < c.deadline) continue;
+            why = "plugin '" + plugin_id + "' is unhealthy: its " + c.call + (c.subject.empty() ? "" : " (" + c.subject + ")") +
+                  " has not returned " + seconds_text(now - c.started) + " after it started with a " +
+                  std::to_string(c.timeout_ms) +
+                  " ms timeout, and holds a worker. Calls to it are refused until it returns; a plugin that ignores its "
+                  "timeouts can be stopped only out of the host (isolation = \"process\")";
+            first_report = !c.reported;
+            c.reported = true;
+            break;
+        }
+    }
+    if (first_report) spdlog::error("{}", why);
+    return why;
+}
 
 std::string current_call_tag() {
     const CallRecord *r = current;

@@ -5,6 +5,8 @@
 // them before the process dies, removes the state file (no stale state.json), and hands the
 // signal on (to the sanitizer's handler if one is installed, else the default action).
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace vik::plugins {
@@ -30,6 +32,28 @@ class PluginCallScope {
   private:
     detail::CallRecord record_;
     const detail::CallRecord *previous_;
+};
+
+// Stall attribution for worker calls (tracker and hooks calls, which are given a timeout). A call
+// still running kStallGrace past its timeout makes its plugin unhealthy: further worker calls to
+// that plugin are refused, with a message naming the overdue call (logged once), until it
+// returns. So a plugin that ignores its timeouts holds only the workers it held when it hung, and
+// the worker pool's spares (orchestrator/blocking_runner.hpp) keep the host going meanwhile.
+inline constexpr std::chrono::milliseconds kStallGrace{1000};
+
+class WorkerCallDeadline {
+  public:
+    // `call` must outlive the object (a literal).
+    WorkerCallDeadline(const std::string &plugin_id, const char *call, std::string subject, uint32_t timeout_ms);
+    ~WorkerCallDeadline();
+    WorkerCallDeadline(const WorkerCallDeadline &) = delete;
+    WorkerCallDeadline &operator=(const WorkerCallDeadline &) = delete;
+
+    // Why a new worker call to `plugin_id` is refused now; empty when it may go on. Thread-safe.
+    static std::string refusal(const std::string &plugin_id);
+
+  private:
+    uint64_t id_;
 };
 
 // The plugin call this thread is in, for log lines ("plugin=x call=pull subject=A-1"); empty

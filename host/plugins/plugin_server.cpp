@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -99,12 +100,59 @@ struct Served {
     std::shared_ptr<LoadedPlugin> plugin;
     std::unique_ptr<TrackerInstance> tracker;
     std::unique_ptr<HooksInstance> hooks;
+    std::unique_ptr<RuntimeInstance> runtime;
+    std::map<std::string, std::unique_ptr<AgentSession>> sessions; // by session id; the main thread's
 };
+
+// `runtime.start`, on the main thread (a runtime's start does not block). The session's events and
+// its finish go to the host as notifications from the process I/O thread, in order.
+json::object start_session(Served &s, ProtocolOut &out, const json::object &params, const json::value &id) {
+    SessionStart req;
+    req.session_id = string_param(params, "session_id");
+    if (req.session_id.empty() || s.sessions.count(req.session_id))
+        return error_reply(id, VIK_INVALID_ARGUMENT, "runtime.start needs a new session_id");
+    const json::value *profile = params.if_contains("profile");
+    req.profile_json = profile ? json::serialize(*profile) : "{}";
+    req.prompt = string_param(params, "prompt");
+    req.workdir = string_param(params, "workdir");
+    req.resume_conversation = string_param(params, "resume_conversation");
+    if (const auto *env = params.if_contains("env"); env && env->is_array())
+        for (const auto &kv : env->get_array())
+            if (kv.is_string()) req.env.emplace_back(kv.get_string());
+    SessionListener listener;
+    std::string session_id = req.session_id;
+    listener.on_event = [&out, session_id](std::string event) {
+        boost::system::error_code ec;
+        json::value v = json::parse(event, ec);
+        if (ec) v = json::object{{"kind", "error"}, {"detail", "the runtime emitted an event that is not JSON"}};
+        out.send(json::object{
+            {"jsonrpc", "2.0"}, {"method", "session.event"}, {"params", {{"session_id", session_id}, {"event", std::move(v)}}}});
+    };
+    listener.on_finish = [&out, session_id](int32_t outcome, std::string detail) {
+        const char *name = outcome == VIK_SESSION_COMPLETED   ? "completed"
+                           : outcome == VIK_SESSION_CANCELLED ? "cancelled"
+                                                              : "failed";
+        out.send(json::object{{"jsonrpc", "2.0"},
+                              {"method", "session.finish"},
+                              {"params", {{"session_id", session_id}, {"outcome", name}, {"detail", detail}}}});
+    };
+    // Handled where they arrive, in batches after each read: the host's pipe is the queue, and
+    // a host that reads slowly makes this process stop reading the agent (its write blocks).
+    listener.dispatch = [](std::function<void()> f) { f(); };
+    SpawnWatch spawned;
+    auto session = s.runtime->start(req, std::move(listener));
+    if (!session) return error_reply(id, session.error().status, session.error().message);
+    s.sessions[session_id] = std::move(*session);
+    for (int64_t pid : spawned.pids()) // the agent: the host's control channel knows it by this pid
+        out.send(json::object{
+            {"jsonrpc", "2.0"}, {"method", "session.process"}, {"params", {{"session_id", session_id}, {"pid", pid}}}});
+    return result_reply(id, json::object{});
+}
 
 json::object handle(Served &s, const Manifest &m, const std::string &method, const json::object &params, const json::value &id) {
     auto fail = [&](const PluginError &e) { return error_reply(id, e.status, e.message); };
     if (method == "initialize") {
-        if (s.tracker || s.hooks) return error_reply(id, VIK_INVALID_ARGUMENT, "already initialized");
+        if (s.tracker || s.hooks || s.runtime) return error_reply(id, VIK_INVALID_ARGUMENT, "already initialized");
         PluginRecord record;
         s.plugin = load_in_process(m, record);
         if (!s.plugin) return error_reply(id, VIK_ERROR, record.error);
@@ -119,8 +167,12 @@ json::object handle(Served &s, const Manifest &m, const std::string &method, con
             auto h = HooksInstance::create(s.plugin, settings_text);
             if (!h) return fail(h.error());
             s.hooks = std::move(*h);
+        } else if (kind == "runtime") {
+            auto r = RuntimeInstance::create(s.plugin, settings_text);
+            if (!r) return fail(r.error());
+            s.runtime = std::move(*r);
         } else {
-            return error_reply(id, VIK_UNSUPPORTED, "a served library is a tracker or hooks plugin, not '" + kind + "'");
+            return error_reply(id, VIK_UNSUPPORTED, "a served library is a tracker, hooks or runtime plugin, not '" + kind + "'");
         }
         return result_reply(id, json::object{{"plugin_id", m.id}});
     }
@@ -198,11 +250,22 @@ int serve_plugin(const std::filesystem::path &manifest_path) {
         std::string name(method->get_string());
         if (name == "shutdown") break;
         const json::value *id = msg->if_contains("id");
-        if (!id) continue; // another notification: nothing to answer
         const json::value *params = msg->if_contains("params");
         json::object p = params && params->is_object() ? params->get_object() : json::object{};
+        if (!id) { // a notification: nothing to answer
+            auto session = served.sessions.find(string_param(p, "session_id"));
+            if (session == served.sessions.end()) continue;
+            if (name == "runtime.cancel") session->second->cancel();
+            if (name == "runtime.release") served.sessions.erase(session); // the host has its finish
+            continue;
+        }
         if (name == "initialize") { // before anything else can be answered
             out.send(handle(served, *manifest, name, p, *id));
+            continue;
+        }
+        if (name == "runtime.start") {
+            out.send(served.runtime ? start_session(served, out, p, *id)
+                                    : error_reply(*id, VIK_UNSUPPORTED, "not initialized as a runtime plugin"));
             continue;
         }
         // Calls run side by side, as the host's workers would make them in process (the ABI lets
@@ -221,6 +284,10 @@ int serve_plugin(const std::filesystem::path &manifest_path) {
     }
     for (auto &c : calls)
         c.thread.join();
+    for (auto &[id, session] : served.sessions) // the host is gone or stops: its agents stop too
+        session->cancel();
+    served.sessions.clear();
+    served.runtime.reset();
     served.tracker.reset();
     served.hooks.reset();
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("vik")); // nothing logs into a closed protocol

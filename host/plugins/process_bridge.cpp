@@ -2,6 +2,7 @@
 
 #include "plugins/host_api.hpp"
 #include "plugins/manifest.hpp"
+#include "process/read_gate.hpp"
 #include "security/secret_environment.hpp"
 
 #include <boost/json.hpp>
@@ -13,11 +14,13 @@
 #include <cstring>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vik::plugins {
@@ -97,8 +100,36 @@ class PluginProcess {
     PluginProcess(const PluginProcess &) = delete;
     PluginProcess &operator=(const PluginProcess &) = delete;
 
+    // What a runtime adds (RuntimeBridge), set before start(): notifications other than `log`,
+    // on the process I/O thread; and the end of a child (which generation, how), after the calls
+    // waiting on it failed.
+    using NotificationHandler = std::function<void(std::string_view method, const json::object &params)>;
+    using ChildEndHandler = std::function<void(uint64_t generation, const std::string &how)>;
+    void on_notification(NotificationHandler h) { notification_ = std::move(h); }
+    void on_child_end(ChildEndHandler h) { child_end_ = std::move(h); }
+
+    // Sends a notification to the running child; false when none runs (nothing is started for it).
+    bool notify(const std::string &method, json::object params) {
+        std::string line = json::serialize(json::object{{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}});
+        line += '\n';
+        std::lock_guard lock(mu_);
+        if (!current_ || current_->ended) return false;
+        host_->process_write_stdin(current_->proc, line.data(), line.size());
+        return true;
+    }
+
+    // The gate the child's output is read through: a runtime shuts it while a session's consumer
+    // is behind (the child then blocks in write, as an in-process runtime's agent would).
+    const std::shared_ptr<process::ReadGate> &read_gate() const { return gate_; }
+    const std::string &id() const { return id_; }
+
+    // A host log line tagged with the plugin.
+    void log(int level, const std::string &text) { host_->log(host_->host_ctx, level, text.c_str()); }
+
     // One call: the result's JSON text, or why there is none.
-    std::expected<std::string, CallError> call(const std::string &method, json::object params, uint32_t timeout_ms) {
+    // `sent` runs (under the bridge's lock) with the generation of the child the request went to.
+    std::expected<std::string, CallError> call(const std::string &method, json::object params, uint32_t timeout_ms,
+                                               const std::function<void(uint64_t)> &sent = {}) {
         auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
         {
             // Another call may be starting the process: wait for it within this call's time. A
@@ -114,7 +145,7 @@ class PluginProcess {
             return std::unexpected(
                 CallError{VIK_TIMEOUT, "plugin '" + id_ + "': " + method + " ran out of time while its process started"});
         params["timeout_ms"] = left;
-        return request(method, std::move(params), static_cast<uint32_t>(left));
+        return request(method, std::move(params), static_cast<uint32_t>(left), sent);
     }
 
     // Starts the child now (create: a plugin that cannot start is refused at once).
@@ -143,6 +174,9 @@ class PluginProcess {
         }
         if (const auto *m = o->if_contains("method"); m && !o->contains("id")) {
             if (m->is_string() && m->get_string() == "log") return on_log(o->if_contains("params"));
+            const auto *params = o->if_contains("params");
+            if (m->is_string() && notification_ && params && params->is_object())
+                return notification_(m->get_string(), params->get_object());
             log(VIK_LOG_WARN, "sent an unknown notification: " + bounded(line));
             return;
         }
@@ -182,6 +216,7 @@ class PluginProcess {
 
     void on_exit(Child &c, int32_t code, int32_t sig) {
         std::string how;
+        bool quiet; // a stop, or a kill the host made and reported itself
         {
             std::lock_guard lock(mu_);
             bool killed = c.ended; // the host killed it: counted then
@@ -190,9 +225,11 @@ class PluginProcess {
                                          : "exited with code " + std::to_string(code);
             c.ended = true;
             fail_pending(c, how);
-            if (shutting_down_ || killed) return;
-            count_failure(how);
+            quiet = shutting_down_ || killed;
+            if (!quiet) count_failure(how);
         }
+        if (child_end_) child_end_(c.generation, how);
+        if (quiet) return;
         log(VIK_LOG_WARN, "process " + how + next_start_text());
     }
 
@@ -297,7 +334,13 @@ class PluginProcess {
         char errtext[1024] = {0};
         vik_errbuf err{errtext, sizeof errtext};
         vik_process *proc = nullptr;
-        if (host_->process_spawn(host_->host_ctx, &spec, &cb, &proc, &err) != VIK_OK) {
+        vik_status spawned;
+        {
+            process::ScopedSpawnGate gate(gate_);
+            gate_->open(); // a new child starts unpaused
+            spawned = host_->process_spawn(host_->host_ctx, &spec, &cb, &proc, &err);
+        }
+        if (spawned != VIK_OK) {
             std::string why = "could not start " + argv_[0] + ": " + errtext;
             std::lock_guard lock(mu_);
             count_failure(why);
@@ -336,7 +379,8 @@ class PluginProcess {
 
     // Sends one request; the plugin is told `timeout_ms`, and the host waits that long plus a
     // grace for the answer (a plugin that answers "timeout" at its deadline is not hung).
-    std::expected<std::string, CallError> request(const std::string &method, json::object params, uint32_t timeout_ms) {
+    std::expected<std::string, CallError> request(const std::string &method, json::object params, uint32_t timeout_ms,
+                                                  const std::function<void(uint64_t)> &sent = {}) {
         auto p = std::make_shared<Pending>();
         p->method = method;
         int64_t id = 0;
@@ -350,10 +394,13 @@ class PluginProcess {
             p->generation = current_->generation;
             pending_[id] = p;
             proc = current_->proc;
+            std::string line =
+                json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
+            line += '\n';
+            // Written under the lock: a notification about this request (a cancel) follows it.
+            host_->process_write_stdin(proc, line.data(), line.size());
+            if (sent) sent(p->generation);
         }
-        std::string line = json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
-        line += '\n';
-        host_->process_write_stdin(proc, line.data(), line.size());
         std::unique_lock lock(mu_);
         if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms) + kAnswerGrace, [&] { return p->done; })) {
             pending_.erase(id);
@@ -423,11 +470,12 @@ class PluginProcess {
         host_->log(host_->host_ctx, level, text.c_str());
     }
 
-    void log(int level, const std::string &text) { host_->log(host_->host_ctx, level, text.c_str()); }
-
     const vik_host_api *host_;
     std::string id_, kind_, settings_, cwd_;
     std::vector<std::string> argv_;
+    NotificationHandler notification_;
+    ChildEndHandler child_end_;
+    std::shared_ptr<process::ReadGate> gate_ = std::make_shared<process::ReadGate>();
     std::mutex mu_; // everything below; the callbacks take it
     std::condition_variable cv_;
     bool starting_ = false; // a thread holds the start turn (StartTurn)
@@ -464,17 +512,29 @@ json::value parse_or_null(const char *text) {
     return ec ? json::value(nullptr) : v;
 }
 
-vik_status create(const char *kind, const vik_host_api *host, const char *settings, void **out, vik_errbuf *err) {
+// The plugin's process for one instance, not started yet; null (with err) without a manifest.
+std::unique_ptr<PluginProcess> make_process(const char *kind, const vik_host_api *host, const char *settings, vik_errbuf *err) {
     auto *ctx = static_cast<HostContext *>(host->host_ctx);
     if (!ctx->manifest) {
         write_error(err, "an out-of-process plugin needs its manifest (a host bug)");
-        return VIK_ERROR;
+        return nullptr;
     }
-    auto p = std::make_unique<PluginProcess>(host, *ctx->manifest, kind, settings ? settings : "{}");
-    if (auto ok = p->start(); !ok) {
+    return std::make_unique<PluginProcess>(host, *ctx->manifest, kind, settings ? settings : "{}");
+}
+
+// Starts the child now: a plugin that cannot start is refused at `create`.
+vik_status start_process(PluginProcess &p, vik_errbuf *err) {
+    if (auto ok = p.start(); !ok) {
         write_error(err, ok.error().message);
         return ok.error().status;
     }
+    return VIK_OK;
+}
+
+vik_status create(const char *kind, const vik_host_api *host, const char *settings, void **out, vik_errbuf *err) {
+    auto p = make_process(kind, host, settings, err);
+    if (!p) return VIK_ERROR;
+    if (vik_status st = start_process(*p, err); st != VIK_OK) return st;
     *out = p.release();
     return VIK_OK;
 }
@@ -513,15 +573,220 @@ const vik_hooks_v1 kHooks{
     },
 };
 
+// ---- agent runtimes ----------------------------------------------------------------------------
+//
+// A session is `runtime.start` (a request: its answer says only whether the plugin took it),
+// then the plugin's notifications `session.event` {session_id, event}, `session.process`
+// {session_id, pid} (the agent's pid, so that the control channel knows it as an agent) and one
+// `session.finish` {session_id, outcome, detail}; the host sends `runtime.cancel` and, once it
+// has the finish, `runtime.release` (both notifications with {session_id}). A child that ends
+// finishes every session it ran as failed.
+
+struct BridgeSession {
+    std::string id;
+    std::string issue_id, stage; // from the agent's environment: what its pid is recorded as
+    vik_event_sink sink{};
+    std::shared_ptr<process::ReadGate> consumer; // the session's consumer (EventPump); null: unbounded
+    std::optional<uint64_t> generation;          // the child its start went to, once sent
+    bool finished = false, cancelled = false;
+    std::vector<int64_t> pids;
+    std::thread starter; // sends runtime.start: starting the child may take seconds, start may not block
+};
+
+class RuntimeBridge {
+  public:
+    explicit RuntimeBridge(std::unique_ptr<PluginProcess> process) : process_(std::move(process)) {
+        process_->on_notification(
+            [this](std::string_view method, const json::object &params) { on_notification(method, params); });
+        process_->on_child_end([this](uint64_t generation, const std::string &how) { on_child_end(generation, how); });
+    }
+    ~RuntimeBridge() {
+        // The host released every session; the child is told to shut down, then stopped.
+        process_.reset();
+    }
+    RuntimeBridge(const RuntimeBridge &) = delete;
+    RuntimeBridge &operator=(const RuntimeBridge &) = delete;
+
+    PluginProcess &process() { return *process_; }
+
+    vik_status start(const vik_session_request *req, const vik_event_sink *sink, void **out) {
+        auto s = std::make_shared<BridgeSession>();
+        s->id = req->session_id ? req->session_id : "";
+        s->sink = *sink;
+        s->consumer = process::current_spawn_gate();
+        json::array env;
+        for (auto e = req->env; e && *e; ++e) {
+            std::string_view kv(*e);
+            env.emplace_back(kv);
+            if (kv.rfind("VIK_ISSUE_ID=", 0) == 0) s->issue_id = kv.substr(13);
+            if (kv.rfind("VIK_ISSUE_STAGE=", 0) == 0) s->stage = kv.substr(16);
+        }
+        json::object params{{"session_id", s->id},
+                            {"profile", parse_or_null(req->profile_json)},
+                            {"prompt", std::string_view(req->prompt ? req->prompt : "", req->prompt ? req->prompt_len : 0)},
+                            {"workdir", req->workdir ? req->workdir : ""},
+                            {"env", std::move(env)}};
+        if (VIK_SESSION_RESUMES(req)) params["resume_conversation"] = req->resume_conversation;
+        {
+            std::lock_guard lock(mu_);
+            sessions_[s->id] = s;
+        }
+        s->starter = std::thread([this, s, params = std::move(params)]() mutable {
+            {
+                std::lock_guard lock(mu_);
+                if (s->cancelled) return finish(*s, VIK_SESSION_CANCELLED, "cancelled before the plugin started it");
+            }
+            auto answered = process_->call("runtime.start", std::move(params), kPluginStartTimeoutMs, [&](uint64_t g) {
+                std::lock_guard lock(mu_);
+                s->generation = g;
+            });
+            bool cancel_now;
+            {
+                std::lock_guard lock(mu_);
+                if (!answered)
+                    return finish(*s, VIK_SESSION_FAILED, "the runtime did not start the session: " + answered.error().message);
+                cancel_now = s->cancelled && !s->finished; // a cancel that came while the start was on its way
+            }
+            if (cancel_now) process_->notify("runtime.cancel", {{"session_id", s->id}});
+        });
+        *out = s.get();
+        return VIK_OK;
+    }
+
+    vik_status cancel(void *session) {
+        std::string id;
+        {
+            std::lock_guard lock(mu_);
+            auto *s = static_cast<BridgeSession *>(session);
+            if (s->finished || s->cancelled) return VIK_OK;
+            s->cancelled = true;
+            if (!s->generation) return VIK_OK; // the starter sees the flag before it sends
+            id = s->id;
+        }
+        process_->notify("runtime.cancel", {{"session_id", id}});
+        return VIK_OK;
+    }
+
+    void release(void *session) {
+        std::shared_ptr<BridgeSession> s;
+        {
+            std::lock_guard lock(mu_);
+            auto it = sessions_.find(static_cast<BridgeSession *>(session)->id);
+            if (it == sessions_.end()) return;
+            s = it->second;
+            sessions_.erase(it);
+            for (int64_t pid : s->pids)
+                forget_spawned_process(pid);
+        }
+        if (s->starter.joinable()) s->starter.join();
+        process_->notify("runtime.release", {{"session_id", s->id}});
+    }
+
+  private:
+    // mu_ held. Exactly once per session; nothing is emitted after it.
+    void finish(BridgeSession &s, int32_t outcome, const std::string &detail) {
+        if (s.finished) return;
+        s.finished = true;
+        s.sink.finish(s.sink.ctx, outcome, detail.c_str());
+    }
+
+    // On the process I/O thread.
+    void on_notification(std::string_view method, const json::object &params) {
+        const auto *idv = params.if_contains("session_id");
+        std::string id = idv && idv->is_string() ? std::string(idv->get_string()) : "";
+        std::unique_lock lock(mu_);
+        auto it = sessions_.find(id);
+        if (it == sessions_.end() || it->second->finished) {
+            lock.unlock();
+            if (method != "session.event" && method != "session.finish" && method != "session.process")
+                log(VIK_LOG_WARN, "sent an unknown notification: " + std::string(method));
+            else if (id.empty())
+                log(VIK_LOG_WARN, "sent " + std::string(method) + " without a session_id");
+            return; // a session that ended (or was released) already
+        }
+        BridgeSession &s = *it->second;
+        if (method == "session.event") {
+            const auto *event = params.if_contains("event");
+            if (!event || !event->is_object()) {
+                lock.unlock();
+                return log(VIK_LOG_WARN, "sent session.event without an event object (session " + id + ")");
+            }
+            std::string text = json::serialize(*event);
+            s.sink.emit(s.sink.ctx, text.data(), text.size());
+            // The consumer is behind: the plugin's whole stream waits (its pipe fills) until it
+            // caught up; one session's flood cannot grow the host's memory.
+            if (s.consumer && !s.consumer->is_open()) {
+                auto gate = process_->read_gate();
+                gate->shut();
+                if (s.consumer->admit([gate] { gate->open(); })) gate->open();
+            }
+        } else if (method == "session.finish") {
+            const auto *o = params.if_contains("outcome");
+            std::string outcome = o && o->is_string() ? std::string(o->get_string()) : "failed";
+            const auto *d = params.if_contains("detail");
+            std::string detail = d && d->is_string() ? std::string(d->get_string()) : "";
+            finish(s,
+                   outcome == "completed"   ? VIK_SESSION_COMPLETED
+                   : outcome == "cancelled" ? VIK_SESSION_CANCELLED
+                                            : VIK_SESSION_FAILED,
+                   detail);
+        } else if (method == "session.process") {
+            const auto *pid = params.if_contains("pid");
+            if (pid && pid->is_int64() && pid->get_int64() > 0 && !s.issue_id.empty()) {
+                s.pids.push_back(pid->get_int64());
+                record_spawned_process(pid->get_int64(), SpawnedProcess{process_->id(), s.issue_id, s.stage});
+            }
+        } else {
+            lock.unlock();
+            log(VIK_LOG_WARN, "sent an unknown notification: " + std::string(method));
+        }
+    }
+
+    // On the process I/O thread: what ran on the child that ended has failed.
+    void on_child_end(uint64_t generation, const std::string &how) {
+        std::lock_guard lock(mu_);
+        for (auto &[id, s] : sessions_)
+            if (s->generation == generation)
+                finish(*s, VIK_SESSION_FAILED, "plugin '" + process_->id() + "': its process " + how + " while the session ran");
+    }
+
+    void log(int level, const std::string &text) { process_->log(level, text); }
+
+    std::unique_ptr<PluginProcess> process_;
+    std::mutex mu_; // sessions_ and every BridgeSession's fields
+    std::map<std::string, std::shared_ptr<BridgeSession>> sessions_;
+};
+
+RuntimeBridge &runtime(void *instance) { return *static_cast<RuntimeBridge *>(instance); }
+
+const vik_agent_runtime_v1 kRuntime{
+    sizeof(vik_agent_runtime_v1),
+    [](const vik_host_api *host, const char *settings, void **out, vik_errbuf *err) {
+        auto p = make_process("runtime", host, settings, err);
+        if (!p) return VIK_ERROR;
+        auto bridge = std::make_unique<RuntimeBridge>(std::move(p)); // its handlers are set before the child runs
+        if (vik_status st = start_process(bridge->process(), err); st != VIK_OK) return st;
+        *out = bridge.release();
+        return VIK_OK;
+    },
+    [](void *instance) { delete static_cast<RuntimeBridge *>(instance); },
+    [](void *instance, const vik_session_request *request, const vik_event_sink *sink, void **out_session, vik_errbuf *) {
+        return runtime(instance).start(request, sink, out_session);
+    },
+    [](void *instance, void *session) { return runtime(instance).cancel(session); },
+    [](void *instance, void *session) { runtime(instance).release(session); },
+};
+
 const void *bridge_interface(const char *id) {
     if (std::strcmp(id, VIK_TRACKER_V1) == 0) return &kTracker;
     if (std::strcmp(id, VIK_HOOKS_V1) == 0) return &kHooks;
+    if (std::strcmp(id, VIK_AGENT_RUNTIME_V1) == 0) return &kRuntime;
     return nullptr;
 }
 
 const vik_entry kBridgeEntry{VIK_ABI_MAJOR,    VIK_ABI_MINOR, sizeof(vik_entry),
                              "process-bridge", "1",           "out-of-process plugins over stdio",
-                             bridge_interface};
+                             bridge_interface, nullptr,       nullptr};
 
 } // namespace
 

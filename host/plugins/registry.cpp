@@ -1,5 +1,7 @@
 #include "plugins/registry.hpp"
 
+#include "plugins/host_api.hpp"
+#include "plugins/instances.hpp"
 #include "plugins/process_bridge.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -12,6 +14,10 @@
 namespace vik::plugins {
 
 namespace fs = std::filesystem;
+
+LoadedPlugin::~LoadedPlugin() {
+    if (deinit) deinit(); // the library is still mapped: members go after this body
+}
 
 bool Registry::all_loaded() const {
     return std::all_of(records.begin(), records.end(), [](const PluginRecord &r) { return r.loaded || r.not_needed; });
@@ -114,12 +120,37 @@ std::shared_ptr<LoadedPlugin> load_out_of_process(const Manifest &m, PluginRecor
     return loaded;
 }
 
+// Runs the library's init (ABI 1.2) once, now that it passed every check, and arms its deinit.
+// False, with record.error, when init refused.
+bool initialize_library(const vik_entry &entry, LoadedPlugin &loaded, PluginRecord &record) {
+    constexpr size_t has_init = offsetof(vik_entry, init) + sizeof entry.init;
+    constexpr size_t has_deinit = offsetof(vik_entry, deinit) + sizeof entry.deinit;
+    if (entry.struct_size < has_init) return true; // built for ABI 1.0/1.1: nothing to run
+    void (*deinit)() = entry.struct_size >= has_deinit ? entry.deinit : nullptr;
+    if (entry.init == nullptr) {
+        loaded.deinit = deinit;
+        return true;
+    }
+    // The library's own context: the plugin id for its log lines, no settings, no processes.
+    std::shared_ptr<HostContext> ctx = make_host_context(loaded.manifest.id);
+    ctx->processes = nullptr;
+    char text[1024] = {0};
+    vik_errbuf err{text, sizeof text};
+    vik_status status = entry.init(&ctx->api, &err);
+    if (status != VIK_OK) {
+        record.error = "its init failed (" + status_name(status) + "): " + (text[0] ? text : "no message");
+        return false; // deinit is not run after a failed init
+    }
+    loaded.library_host = std::move(ctx);
+    loaded.deinit = deinit;
+    return true;
+}
+
 } // namespace
 
 bool isolate(Registry &registry, const std::string &id) {
     auto p = registry.find_id(id);
-    if (!p || std::find(p->manifest.kinds.begin(), p->manifest.kinds.end(), Kind::agent_runtime) != p->manifest.kinds.end())
-        return false;
+    if (!p) return false;
     p->manifest.isolation = Isolation::process; // the library stays mapped (it was checked), unused
     p->entry = process_bridge_entry();
     return true;
@@ -148,9 +179,10 @@ std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &r
                        "; rebuild the plugin against this vik-host's sdk/include/vik/plugin.h";
         return nullptr;
     }
-    if (entry.struct_size < sizeof(vik_entry) || entry.get_interface == nullptr || entry.id == nullptr) {
-        record.error = "entry struct is incomplete (struct_size " + std::to_string(entry.struct_size) + ", expected " +
-                       std::to_string(sizeof(vik_entry)) + ")";
+    // An entry of ABI 1.0/1.1 ends before init/deinit; those are read only when struct_size covers them.
+    if (entry.struct_size < VIK_ENTRY_V1_0_SIZE || entry.get_interface == nullptr || entry.id == nullptr) {
+        record.error = "entry struct is incomplete (struct_size " + std::to_string(entry.struct_size) + ", expected at least " +
+                       std::to_string(VIK_ENTRY_V1_0_SIZE) + ")";
         return nullptr;
     }
     if (m.id != entry.id) {
@@ -193,6 +225,7 @@ std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &r
     loaded->manifest = m;
     loaded->entry = &entry;
     loaded->library = lib;
+    if (!initialize_library(entry, *loaded, record)) return nullptr;
     return loaded;
 }
 

@@ -14,13 +14,26 @@
 
 namespace vik::plugins {
 
+struct HostContext;
+
 // One plugin library that loaded and passed every check. The library stays mapped while any
-// shared_ptr to this object lives; every instance created from it holds one.
+// shared_ptr to this object lives; every instance created from it holds one. The library's
+// `init` ran when it loaded; its `deinit` runs when this object goes, before the unmapping.
 struct LoadedPlugin {
+    LoadedPlugin() = default;
+    ~LoadedPlugin();
+    LoadedPlugin(const LoadedPlugin &) = delete;
+    LoadedPlugin &operator=(const LoadedPlugin &) = delete;
+
     Manifest manifest;
     std::shared_ptr<void> library; // a boost::dll::shared_library, type-erased to keep Boost out of headers
     const vik_entry *entry = nullptr;
     const void *interface(Kind kind) const { return entry->get_interface(kind_interface_id(kind)); }
+
+    // The library's own deinit (kept apart from `entry`, which isolate() swaps for the bridge's)
+    // and the host context its init was given, which must outlive deinit.
+    void (*deinit)() = nullptr;
+    std::shared_ptr<HostContext> library_host;
 };
 
 // What `vik-host plugins` prints for each candidate, loaded or refused.
@@ -67,9 +80,9 @@ Registry load_plugins(const std::vector<std::filesystem::path> &dirs, const Load
 // one). Returns the plugin, or nullptr with record.error set.
 std::shared_ptr<LoadedPlugin> load_in_process(const Manifest &m, PluginRecord &record);
 
-// Runs the loaded plugin `id` (a tracker or hooks library) in a child process from now on, as its
-// manifest's isolation = "process" would: instances created later go through the process bridge.
-// Call before any instance of it exists. False when it is not loaded or is an agent runtime.
+// Runs the loaded plugin `id` in a child process from now on, as its manifest's isolation =
+// "process" would: instances created later go through the process bridge. Call before any
+// instance of it exists. False when it is not loaded.
 bool isolate(Registry &registry, const std::string &id);
 
 // The default plugin directory: <dir of the executable>/../lib/vik-host/plugins.

@@ -1,6 +1,7 @@
 #include "store/sqlite_store.hpp"
 
 #include "store/sqlite_schema.hpp"
+#include "store/write_queue.hpp"
 #include "util/private_files.hpp"
 
 #include <spdlog/spdlog.h>
@@ -19,17 +20,6 @@
 
 namespace vik::store {
 namespace {
-
-struct ReleaseClaim {
-    std::string issue_id, stage;
-};
-struct ReleaseIssue {
-    std::string issue_id;
-};
-struct ForgetOutcomes {
-    std::string issue_id;
-};
-using Op = std::variant<ClaimRecord, ReleaseClaim, ReleaseIssue, RunRecord, OutcomeRecord, ForgetOutcomes, ScheduleRecord>;
 
 int64_t to_ms(WallTime t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
 WallTime from_ms(int64_t ms) { return WallTime{std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds{ms})}; }
@@ -169,21 +159,7 @@ struct SqliteStore::Impl {
     Connection writer; // owned by the writer thread after open
     Connection reader; // synchronous reads, under read_mu
     std::mutex read_mu;
-
-    mutable std::mutex mu;
-    std::condition_variable cv_work; // writer: records, flush requests, stop
-    std::condition_variable cv_done; // flushers, waiting producers: progress
-    std::deque<Op> queue;            // not yet taken by the writer
-    size_t inflight = 0;             // taken by the writer, not yet durable
-    uint64_t queued_seq = 0;         // records ever queued
-    uint64_t durable_seq = 0;        // records ever committed
-    uint64_t transactions = 0;
-    int flush_waiters = 0;
-    bool stopping = false; // drain and exit
-    bool abandon = false;  // exit now (close timed out)
-    bool closed = false;
-    std::optional<std::string> write_error;
-    std::thread thread;
+    std::unique_ptr<WriteQueue> queue; // started once the database is open
 
     StoreError error(StoreError::Kind kind, const std::string &what) const {
         std::string msg;
@@ -323,7 +299,7 @@ struct SqliteStore::Impl {
         Statement claim_up, claim_del, issue_del, run_up, outcome_up, outcome_del, schedule_up;
     };
 
-    std::expected<void, std::string> apply(const std::deque<Op> &batch, WriteStatements &w) {
+    std::expected<void, std::string> apply(const std::deque<WriteOp> &batch, WriteStatements &w) {
         Statement &claim_up = w.claim_up, &claim_del = w.claim_del, &issue_del = w.issue_del, &run_up = w.run_up;
         sqlite3 *db = writer.db;
         int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
@@ -422,89 +398,33 @@ struct SqliteStore::Impl {
         return {};
     }
 
-    void run_writer() {
-        WriteStatements w;
-        std::optional<std::string> prepare_error;
-        auto prep = [&](Statement &st, const std::string &sql) {
-            if (auto r = prepare(writer.db, st, sql); !r && !prepare_error) prepare_error = r.error().message;
+    // The writer thread's apply: prepares its statements on first use (a statement belongs to the
+    // thread's connection), then applies each batch in one transaction.
+    WriteQueue::Apply writer_apply() {
+        auto w = std::make_shared<WriteStatements>();
+        auto prepared = std::make_shared<std::optional<std::string>>(); // set once: "" or the error
+        return [this, w, prepared](const std::deque<WriteOp> &batch) -> std::expected<void, std::string> {
+            if (!*prepared) {
+                std::string first_error;
+                auto prep = [&](Statement &st, const std::string &sql) {
+                    if (auto r = prepare(writer.db, st, sql); !r && first_error.empty()) first_error = r.error().message;
+                };
+                prep(w->claim_up,
+                     fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 claim_columns));
+                prep(w->claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
+                prep(w->issue_del, "DELETE FROM claims WHERE issue_id = ?");
+                prep(w->run_up,
+                     fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));
+                prep(w->outcome_up,
+                     "INSERT OR REPLACE INTO outcomes(issue_id, stage, outcome_json, recorded_at_ms) VALUES(?,?,?,?)");
+                prep(w->outcome_del, "DELETE FROM outcomes WHERE issue_id = ?");
+                prep(w->schedule_up, "INSERT OR REPLACE INTO schedules(name, last_fired_ms) VALUES(?,?)");
+                *prepared = first_error;
+            }
+            if (!(*prepared)->empty()) return std::unexpected(**prepared);
+            return apply(batch, *w);
         };
-        prep(w.claim_up, fmt::format("INSERT OR REPLACE INTO claims({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                     claim_columns));
-        prep(w.claim_del, "DELETE FROM claims WHERE issue_id = ? AND stage = ?");
-        prep(w.issue_del, "DELETE FROM claims WHERE issue_id = ?");
-        prep(w.run_up, fmt::format("INSERT OR REPLACE INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_columns));
-        prep(w.outcome_up, "INSERT OR REPLACE INTO outcomes(issue_id, stage, outcome_json, recorded_at_ms) VALUES(?,?,?,?)");
-        prep(w.outcome_del, "DELETE FROM outcomes WHERE issue_id = ?");
-        prep(w.schedule_up, "INSERT OR REPLACE INTO schedules(name, last_fired_ms) VALUES(?,?)");
-
-        auto backoff = options.retry_min;
-        int failed_attempts = 0;
-        std::deque<Op> batch; // taken, kept until committed (retried as is after a failure)
-        std::unique_lock lk(mu);
-        for (;;) {
-            cv_work.wait(lk, [&] { return abandon || stopping || !queue.empty() || !batch.empty(); });
-            if (abandon || (stopping && queue.empty() && batch.empty())) break;
-            if (batch.empty()) {
-                // The batching window: gather what arrives meanwhile, unless someone is waiting.
-                if (!stopping && flush_waiters == 0 && queue.size() < options.max_batch)
-                    cv_work.wait_for(lk, options.flush_interval, [&] {
-                        return abandon || stopping || flush_waiters > 0 || queue.size() >= options.max_batch;
-                    });
-                if (abandon) break;
-                // Taken in O(1) when it all fits: the loop thread never waits on a long copy.
-                if (queue.size() <= options.max_batch) {
-                    batch.swap(queue);
-                } else {
-                    auto end = queue.begin() + static_cast<std::ptrdiff_t>(options.max_batch);
-                    batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
-                    queue.erase(queue.begin(), end);
-                }
-                inflight = batch.size();
-                cv_done.notify_all(); // room for producers
-            }
-            size_t n = batch.size();
-            lk.unlock();
-            std::expected<void, std::string> result = prepare_error ? std::unexpected(*prepare_error) : apply(batch, w);
-            lk.lock();
-            if (result) {
-                batch.clear();
-                inflight = 0;
-                durable_seq += n;
-                ++transactions;
-                if (write_error) {
-                    spdlog::info("store writes resumed db={} after {} failed attempt(s); nothing was lost", path.string(),
-                                 failed_attempts);
-                    write_error.reset();
-                }
-                failed_attempts = 0;
-                backoff = options.retry_min;
-                cv_done.notify_all();
-                continue;
-            }
-            ++failed_attempts;
-            if (!write_error)
-                spdlog::error("store write failed db={} pending={}: {}; the records are kept and retried until the write "
-                              "succeeds (free disk space, or stop the process locking the database)",
-                              path.string(), queue.size() + inflight, result.error());
-            write_error = fmt::format("{}: {}", path.string(), result.error());
-            cv_done.notify_all();
-            cv_work.wait_for(lk, backoff, [&] { return abandon; });
-            backoff = std::min(backoff * 2, options.retry_max);
-        }
-        cv_done.notify_all();
-    }
-
-    void push(Op op) {
-        std::unique_lock lk(mu);
-        if (closed) {
-            spdlog::error("store record dropped db={}: the store is closed", path.string());
-            return;
-        }
-        // Only a long write failure fills the queue: then wait rather than lose the record.
-        cv_done.wait(lk, [&] { return abandon || queue.size() + inflight < options.queue_capacity; });
-        queue.push_back(std::move(op));
-        ++queued_seq;
-        cv_work.notify_one();
     }
 };
 
@@ -515,11 +435,15 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const 
     auto impl = std::make_unique<Impl>();
     impl->path = file;
     impl->options = options;
-    if (impl->options.max_batch == 0) impl->options.max_batch = 1;
-    if (impl->options.queue_capacity == 0) impl->options.queue_capacity = 1;
     if (auto r = impl->open_files(); !r) return std::unexpected(r.error());
-    auto *raw = impl.get();
-    raw->thread = std::thread([raw] { raw->run_writer(); });
+    WriteQueueOptions q;
+    q.flush_interval = options.flush_interval;
+    q.queue_capacity = options.queue_capacity;
+    q.max_batch = options.max_batch;
+    q.retry_min = options.retry_min;
+    q.retry_max = options.retry_max;
+    q.close_timeout = options.close_timeout;
+    impl->queue = std::make_unique<WriteQueue>(file.string(), q, impl->writer_apply());
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
@@ -527,78 +451,10 @@ int SqliteStore::schema_version() { return static_cast<int>(sqlite_migrations().
 
 SqliteStore::~SqliteStore() {
     if (auto r = close(); !r) spdlog::error("{}", r.error().message);
+    impl_->queue.reset(); // the writer thread ends before the connections close
 }
 
-std::expected<void, StoreError> SqliteStore::close() {
-    auto &im = *impl_;
-    size_t lost = 0;
-    {
-        std::unique_lock lk(im.mu);
-        if (im.closed) return {};
-        im.closed = true;
-        im.stopping = true;
-        im.cv_work.notify_all();
-        if (!im.cv_done.wait_for(lk, im.options.close_timeout, [&] { return im.durable_seq >= im.queued_seq; })) {
-            im.abandon = true;
-            im.cv_work.notify_all();
-            im.cv_done.notify_all();
-        }
-    }
-    if (im.thread.joinable()) im.thread.join();
-    std::optional<std::string> err;
-    {
-        std::lock_guard lk(im.mu);
-        lost = static_cast<size_t>(im.queued_seq - im.durable_seq);
-        err = im.write_error;
-    }
-    if (lost > 0)
-        return std::unexpected(
-            im.error(StoreError::Kind::io, fmt::format("closed with {} record(s) not written after {} ms: {}", lost,
-                                                       im.options.close_timeout.count(), err.value_or("unknown error"))));
-    return {};
-}
-
-void SqliteStore::record_claim(const ClaimRecord &claim) { impl_->push(claim); }
-void SqliteStore::release_claim(const std::string &issue_id, const std::string &stage) {
-    impl_->push(ReleaseClaim{issue_id, stage});
-}
-void SqliteStore::release_issue(const std::string &issue_id) { impl_->push(ReleaseIssue{issue_id}); }
-void SqliteStore::record_run(const RunRecord &run) { impl_->push(run); }
-void SqliteStore::record_outcome(const OutcomeRecord &outcome) { impl_->push(outcome); }
-void SqliteStore::forget_outcomes(const std::string &issue_id) { impl_->push(ForgetOutcomes{issue_id}); }
-void SqliteStore::record_schedule(const ScheduleRecord &fired) { impl_->push(fired); }
-
-std::expected<void, StoreError> SqliteStore::flush(std::chrono::milliseconds timeout) {
-    auto &im = *impl_;
-    std::unique_lock lk(im.mu);
-    uint64_t target = im.queued_seq;
-    if (im.durable_seq >= target) return {};
-    ++im.flush_waiters;
-    im.cv_work.notify_all();
-    bool done = im.cv_done.wait_for(lk, timeout, [&] { return im.durable_seq >= target || im.abandon; });
-    --im.flush_waiters;
-    done = im.durable_seq >= target;
-    if (done) return {};
-    return std::unexpected(
-        StoreError{StoreError::Kind::timeout,
-                   fmt::format("{}: {} record(s) not yet written after {} ms{}", im.path.string(), target - im.durable_seq,
-                               timeout.count(), im.write_error ? "; " + *im.write_error : std::string())});
-}
-
-std::optional<std::string> SqliteStore::write_error() const {
-    std::lock_guard lk(impl_->mu);
-    return impl_->write_error;
-}
-
-size_t SqliteStore::pending() const {
-    std::lock_guard lk(impl_->mu);
-    return impl_->queue.size() + impl_->inflight;
-}
-
-uint64_t SqliteStore::transactions() const {
-    std::lock_guard lk(impl_->mu);
-    return impl_->transactions;
-}
+WriteQueue &SqliteStore::write_queue() const { return *impl_->queue; }
 
 std::string SqliteStore::location() const { return impl_->path.string(); }
 

@@ -12,7 +12,7 @@
 // busy timeout), a corrupt file (quick_check; the file is left as it is, never replaced by an
 // empty one), and a schema newer than this build knows (naming both versions).
 
-#include "store/store.hpp"
+#include "store/write_queue.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -31,7 +31,7 @@ struct SqliteOptions {
     bool quick_check = true;                       // PRAGMA quick_check at open
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public QueuedStore {
   public:
     // Opens (creating with 0600, and parent directories with 0700) and migrates the database.
     static std::expected<std::unique_ptr<SqliteStore>, StoreError> open(const std::filesystem::path &file,
@@ -43,32 +43,16 @@ class SqliteStore final : public Store {
     SqliteStore(const SqliteStore &) = delete;
     SqliteStore &operator=(const SqliteStore &) = delete;
 
-    // Writes what is queued (up to close_timeout) and stops the writer. Idempotent. An error when
-    // records could not be written (they are lost with the process; the message says how many).
-    std::expected<void, StoreError> close();
-
-    void record_claim(const ClaimRecord &claim) override;
-    void release_claim(const std::string &issue_id, const std::string &stage) override;
-    void release_issue(const std::string &issue_id) override;
-    void record_run(const RunRecord &run) override;
-    void record_outcome(const OutcomeRecord &outcome) override;
-    void forget_outcomes(const std::string &issue_id) override;
-    void record_schedule(const ScheduleRecord &fired) override;
-    std::expected<void, StoreError> flush(std::chrono::milliseconds timeout) override;
-    std::optional<std::string> write_error() const override;
-
     std::expected<Recovery, StoreError> recover(WallTime now) override;
     std::expected<std::vector<RunRecord>, StoreError> history(const HistoryQuery &query) override;
     std::expected<Stats, StoreError> stats() override;
     std::expected<std::vector<ClaimRecord>, StoreError> claims() override;
     std::string location() const override;
 
-    // Records queued and not yet durable.
-    size_t pending() const;
-    // Transactions committed by the writer (for the benchmark).
-    uint64_t transactions() const;
-
     struct Impl;
+
+  protected:
+    WriteQueue &write_queue() const override;
 
   private:
     explicit SqliteStore(std::unique_ptr<Impl> impl);

@@ -176,6 +176,13 @@ struct PluginSelection {
     std::vector<std::string> isolate;
 };
 
+// Where claims and runs are kept (the top-level `store:`; docs/store.md, docs/scale-out.md).
+struct StoreConfig {
+    std::string kind = "sqlite"; // sqlite (one file per workflow) | postgres (shared by hosts)
+    std::string url_env;         // postgres: the environment variable holding the libpq connection URL
+    std::string workflow_id;     // postgres: this workflow's key in the shared database
+};
+
 struct Config {
     std::filesystem::path workflow_path; // absolute, lexically normal
     std::filesystem::path workflow_dir;
@@ -219,6 +226,7 @@ struct Config {
     NotifyConfig notify;
     std::vector<Schedule> schedules; // vik-host
     PluginSelection plugins;         // vik-host
+    StoreConfig store;               // vik-host
     // The settings a plugin is created with: its `plugins.settings` entry, or {}.
     std::string plugin_settings(const std::string &plugin_id) const;
 

@@ -129,8 +129,10 @@ bool blank(const std::string &s) { return s.find_first_not_of(" \t\r\n\v\f") == 
 // "*" marks a level whose keys are names (agents, stages).
 const std::map<std::string, std::vector<std::string>> &schema_order() {
     static const std::map<std::string, std::vector<std::string>> order{
-        {"", {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins"}},
+        {"",
+         {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins", "store"}},
         {"plugins", {"hooks", "settings", "isolate"}},
+        {"store", {"kind", "url_env", "workflow_id"}},
         {"plugins.settings", {"*"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},

@@ -585,6 +585,33 @@ void load_server(Reader &r, const YAML::Node &root, Config &c) {
     if (s.token_env.empty() && !util::is_loopback_address(s.host)) r.diags().server_needs_token("server.host", s.host);
 }
 
+// `store:`: the embedded SQLite file (default), or a PostgreSQL database shared by several hosts,
+// named by an environment variable (a URL holds a password: never in the workflow file) and keyed
+// by a workflow id the operator chooses (the file's path differs between machines).
+void load_store(Reader &r, const YAML::Node &root, Config &c) {
+    YAML::Node n = r.section(root, "store", "store");
+    if (!n.IsDefined()) return;
+    r.unknown_fields(n, "store", {"kind", "url_env", "workflow_id"});
+    auto &s = c.store;
+    if (auto k = r.optional_string(n, "kind", "store.kind")) {
+        if (*k != "sqlite" && *k != "postgres")
+            r.fail(n["kind"].Mark(), "store.kind", "invalid value: expected sqlite or postgres, found '" + *k + "'");
+        s.kind = *k;
+    }
+    if (auto u = r.optional_string(n, "url_env", "store.url_env")) s.url_env = *u;
+    if (auto w = r.optional_string(n, "workflow_id", "store.workflow_id")) s.workflow_id = *w;
+    if (s.kind == "postgres") {
+        if (is_blank(s.url_env))
+            r.fail(n.Mark(), "store.url_env",
+                   "missing field: a postgres store needs 'url_env', the environment variable holding its connection URL "
+                   "(for example VIK_PG_URL=postgresql://vik@db.example/vik)");
+        if (is_blank(s.workflow_id))
+            r.fail(n.Mark(), "store.workflow_id",
+                   "missing field: a postgres store needs 'workflow_id', the name this workflow's records have in the "
+                   "shared database (the same on every host that runs it)");
+    }
+}
+
 void load_notify(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node n = r.section(root, "notify", "notify");
     if (!n.IsDefined()) return;
@@ -736,10 +763,11 @@ std::expected<Loaded, LoadError> load_workflow_text(const std::string &text, con
         load_notify(r, root, c);
         load_schedules(r, root, c); // needs the stages
         load_plugin_selection(r, root, c);
+        load_store(r, root, c);
         // vik warns about unknown top-level fields after every section (config/mod.rs).
-        r.unknown_fields(
-            root, "",
-            {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins"});
+        r.unknown_fields(root, "",
+                         {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules",
+                          "plugins", "store"});
     } catch (const Failure &f) {
         return std::unexpected(f.error);
     } catch (const YAML::Exception &e) {

@@ -134,11 +134,6 @@ void check_selection(const Config &c, const plugins::Registry &reg, Diagnostics 
             d.items.push_back({Severity::error, "plugins.isolate", "unknown_plugin", id, false,
                                "'plugins.isolate' names '" + id +
                                    "', which is not a loaded plugin (loaded: " + loaded_ids(reg, std::nullopt) + ")"});
-        else if (has_kind(p->manifest, plugins::Kind::agent_runtime))
-            d.items.push_back({Severity::error, "plugins.isolate", "invalid_isolation", id, false,
-                               "'" + id +
-                                   "' is an agent runtime: runtimes run in the host (their agents are child processes "
-                                   "already); isolate tracker and hooks plugins"});
     }
     for (const auto &[id, settings] : c.plugins.settings) {
         std::string pointer = "plugins.settings." + id;

@@ -59,7 +59,7 @@ static const vik_tracker_v1 table = {sizeof(vik_tracker_v1), create, destroy, pu
 
 static const void *get_interface(const char *id) { return strcmp(id, VIK_TRACKER_V1) == 0 ? (const void *)&table : NULL; }
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR,     VIK_ABI_MINOR,
-                                                      sizeof(vik_entry), "example-tracker",
-                                                      "0.1.0",           "a tracker plugin made from the vik-host template",
-                                                      get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
+    VIK_ABI_MAJOR,     VIK_ABI_MINOR,   sizeof(vik_entry),
+    "example-tracker", "0.1.0",         "a tracker plugin made from the vik-host template",
+    get_interface,     NULL /* init */, NULL /* deinit */};

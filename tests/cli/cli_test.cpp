@@ -22,7 +22,7 @@ TEST_CASE("cli: plugins with broken candidates names each and exits 1", "[cli]")
     CHECK_THAT(r.out, Catch::Contains("refused  text"));
     CHECK_THAT(r.out, Catch::Contains("refused  short-table"));
     CHECK_THAT(r.out, Catch::Contains("loaded   good-c-ahead"));
-    CHECK_THAT(r.out, Catch::Contains("         note: built for ABI 1.2, newer than this host's 1.1"));
+    CHECK_THAT(r.out, Catch::Contains("         note: built for ABI 1.3, newer than this host's 1.2"));
     CHECK_THAT(r.out, Catch::Contains("2 of 8 plugin(s) loaded"));
 }
 

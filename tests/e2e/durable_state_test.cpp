@@ -3,6 +3,7 @@
 // both runs (docs/store.md). The recovery rules one by one are tested in-process:
 // tests/orchestrator/restart_recovery_test.cpp.
 #include "e2e/e2e_support.hpp"
+#include "support/pg_server.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -189,4 +190,46 @@ TEST_CASE("store: a corrupt database stops the start with its path and what to d
                Catch::Contains(db.string()) && Catch::Contains("the database is corrupt") && Catch::Contains("Move it aside"));
     CHECK(read_file(db) == std::string(4096, 'x'));
     CHECK_FALSE(fs::exists(p.workspace("C-1")));
+}
+
+TEST_CASE("store: a workflow with a postgres store keeps its runs there, and its URL never reaches the agent",
+          "[store][e2e][postgres]") {
+    if (auto why = PgServer::unavailable()) {
+        WARN("skipped: " << *why);
+        return;
+    }
+    PgServer pg;
+    Project p;
+    std::string seen = shell_quote((p.dir / "agent-env.txt").string());
+    p.agent("agent.sh", "#!/bin/sh\ncat >/dev/null\nenv | grep -c '^VIK_PG_URL=' > " + seen +
+                            "\necho '{\"kind\":\"completed\"}'\n\"$VIK_HOST_BIN\" issue set-state P-1 done >/dev/null\n");
+    p.issues(R"([{"id":"P-1","title":"t","state":"todo"}])");
+    write_file(p.workflow(), "loop: {max_iterations: 3}\nagents:\n  bot:\n    runtime: scripted\n    model: none\n"
+                             "    settings: {command: " +
+                                 (p.dir / "agent.sh").string() +
+                                 "}\nissues:\n  tracker: {kind: file, path: issues.json}\n  pull: {idle_sec: 1}\nissue:\n"
+                                 "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n"
+                                 "store: {kind: postgres, url_env: VIK_PG_URL, workflow_id: e2e-flow}\n");
+    std::vector<std::string> env{"VIK_PG_URL=" + pg.conninfo()};
+    auto doctor = run_host({"doctor", p.workflow().string()}, p.dir.path, env);
+    CHECK(doctor.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto r = run_host({"run", p.workflow().string()}, p.dir.path, env, 120);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(read_file(p.dir / "issues.json").find("done") != std::string::npos);
+    CHECK(read_file(p.dir / "agent-env.txt") == "0\n");       // withheld like a tracker token
+    CHECK_FALSE(fs::exists(p.scoped() / "state" / "vik.db")); // nothing went to SQLite
+
+    auto h = run_host({"history", "--json", p.workflow().string()}, p.dir.path, env);
+    INFO(h.err);
+    REQUIRE(h.exit_code == 0);
+    json::array runs = json::parse(h.out).as_array();
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].at("issue_id") == "P-1");
+    CHECK(runs[0].at("outcome") == "succeeded");
+
+    // Without the URL the host refuses to start, naming the variable.
+    auto refused = run_host({"run", p.workflow().string()}, p.dir.path);
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err + refused.out, Catch::Contains("export VIK_PG_URL (named by store.url_env)"));
 }

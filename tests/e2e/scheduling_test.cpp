@@ -620,6 +620,10 @@ TEST_CASE("operators: an agent's question parks its issue until issue retry --me
 
 TEST_CASE("control: an agent may change only its own issue and may not retry or cancel runs",
           "[scheduling][e2e][security][control]") {
+    // In the host, and with the runtime kept out of it (plugins.isolate): the served runtime
+    // reports its agent's pid, so the control channel knows the agent either way.
+    bool isolated = GENERATE(false, true);
+    INFO("runtime isolated: " << isolated);
     Project p;
     std::string out = shell_quote((p.dir / "agent-requests.txt").string());
     // The agent of A-1 tries to close B-1, to cancel and to retry its own runs, then moves its own issue.
@@ -640,7 +644,8 @@ TEST_CASE("control: an agent may change only its own issue and may not retry or 
                             "esac\necho '{\"kind\":\"completed\"}'\n");
     write_file(p.dir / "issues.json", R"([{"id":"A-1","title":"t","state":"todo"},{"id":"B-1","title":"t","state":"waiting"}])");
     write_file(p.workflow(), probe_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
-                                            "loop: {max_iterations: 3}\n"));
+                                            "loop: {max_iterations: 3}\n") +
+                                 (isolated ? "plugins: {isolate: [scripted-agent]}\n" : ""));
     auto r = run_probe(p);
     std::string said = read_file(p.dir / "agent-requests.txt");
     INFO(r.out << r.err << said);
@@ -653,4 +658,5 @@ TEST_CASE("control: an agent may change only its own issue and may not retry or 
     std::string issues = read_file(p.dir / "issues.json");
     CHECK_THAT(issues, Catch::Contains(R"("id":"B-1","title":"t","state":"waiting")"));
     CHECK_THAT(r.out, Catch::Contains("control request from a child issue_id=A-1 stage=work"));
+    if (isolated) CHECK_THAT(r.out, Catch::Contains("plugin scripted-agent runs in a child process (plugins.isolate)"));
 }

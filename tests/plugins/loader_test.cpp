@@ -29,12 +29,12 @@ TEST_CASE("loader: each broken plugin is refused with its reason, the good one l
     CHECK(good->loaded);
     CHECK(good->id == "good-c");
     CHECK(good->version == "1.2.3");
-    CHECK(good->abi == "1.1");
+    CHECK(good->abi == "1.2");
 
     auto *wrong = record_for(reg, "libvik-wrong-abi.so");
     REQUIRE(wrong);
     CHECK_FALSE(wrong->loaded);
-    CHECK_THAT(wrong->error, Catch::Contains("built for ABI 2.0, this host speaks ABI 1.1"));
+    CHECK_THAT(wrong->error, Catch::Contains("built for ABI 2.0, this host speaks ABI 1.2"));
 
     auto *noentry = record_for(reg, "libvik-no-entry.so");
     REQUIRE(noentry);
@@ -67,8 +67,8 @@ TEST_CASE("loader: each broken plugin is refused with its reason, the good one l
     auto *ahead = record_for(reg, "libvik-good-c-ahead.so");
     REQUIRE(ahead);
     CHECK(ahead->loaded);
-    CHECK(ahead->abi == "1.2");
-    CHECK_THAT(ahead->note, Catch::Contains("built for ABI 1.2, newer than this host's 1.1: loaded (minors only add)"));
+    CHECK(ahead->abi == "1.3");
+    CHECK_THAT(ahead->note, Catch::Contains("built for ABI 1.3, newer than this host's 1.2: loaded (minors only add)"));
 
     REQUIRE(reg.plugins.size() == 2);
     CHECK(reg.find_id("good-c") != nullptr);
@@ -215,10 +215,9 @@ TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, n
     CHECK(error_for(tracker + "isolation = \"process\"\n") == "(accepted)");
     CHECK_THAT(error_for(tracker + "executable = \"t.py\"\nlibrary = \"libt.so\"\n"),
                Catch::Contains("'executable' and 'library' exclude each other"));
-    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nexecutable = \"agent.py\"\n"),
-               Catch::Contains("'executable' serves trackers and hooks; an agent runtime is a library"));
-    CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nisolation = \"process\"\n"),
-               Catch::Contains("'isolation' \"process\" is for tracker and hooks plugins"));
+    // Agent runtimes too: a program, or a library kept out of the host.
+    CHECK(error_for("kinds = [\"agent-runtime\"]\nruntimes = [\"r\"]\nexecutable = \"agent.py\"\n") == "(accepted)");
+    CHECK(error_for("kinds = [\"agent-runtime\"]\nruntimes = [\"r\"]\nisolation = \"process\"\n") == "(accepted)");
     CHECK_THAT(error_for(tracker + "isolation = \"sandbox\"\n"),
                Catch::Contains("'isolation' is 'sandbox' (expected \"in-process\" or \"process\")"));
     CHECK_THAT(error_for(tracker + "executable = \"t.py\"\nisolation = \"in-process\"\n"),

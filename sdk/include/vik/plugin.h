@@ -10,7 +10,9 @@
  *    interface table never changes; a new capability gets a new id.
  *  - Structs that may grow carry `struct_size` first and only ever grow at the end; a reader
  *    must check `struct_size` before touching a field added after version 1.0.
- *  - The caller owns memory. Pointer arguments are borrowed for the duration of the call only.
+ *  - The caller owns memory. Pointer arguments are borrowed for the duration of the call only,
+ *    except the `vik_host_api *host` of `create` (valid until that instance's `destroy` returned)
+ *    and of `init` (valid until `deinit` returned).
  *    Data flowing back to the caller goes through a `vik_sink` the caller provides; the
  *    receiver copies it. Nothing allocated on one side is freed on the other.
  *  - Every fallible function returns a `vik_status` and, on failure, writes a NUL-terminated
@@ -35,7 +37,7 @@ extern "C" {
 #endif
 
 #define VIK_ABI_MAJOR 1
-#define VIK_ABI_MINOR 1
+#define VIK_ABI_MINOR 2
 
 /* The name of the one symbol every plugin exports. */
 #define VIK_ENTRY_SYMBOL "vik_plugin_entry"
@@ -145,7 +147,74 @@ typedef struct vik_host_api {
     /* [any] Gives the handle back. A still-running child is killed (group, SIGKILL) first;
      * no callback runs after release returns. */
     void (*process_release)(vik_process *proc);
+
+    /* ABI 1.2 (check with VIK_HOST_HAS_SERVICES): [any] The table of the host service
+     * `service_id` (a VIK_SERVICE_* id below), or NULL when this host does not offer it. The
+     * table lives as long as this vik_host_api. Services added later get new ids here; this
+     * struct does not grow again. */
+    const void *(*get_service)(void *host_ctx, const char *service_id);
 } vik_host_api;
+
+/* Whether `host` has get_service (a host of ABI 1.2 or later). */
+#define VIK_HOST_HAS_SERVICES(host)                                                                                              \
+    ((host)->struct_size >= offsetof(vik_host_api, get_service) + sizeof(void *) && (host)->get_service != NULL)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Host services found by id (ABI 1.2)                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/* "vik.host-info/1": facts about the host. */
+#define VIK_SERVICE_HOST_INFO_V1 "vik.host-info/1"
+
+typedef struct vik_host_info_v1 {
+    uint32_t struct_size;
+    const char *host_version; /* vik-host's version, e.g. "0.1.0" */
+    const char *plugin_id;    /* the id this host context serves (log lines are tagged with it) */
+    /* [any] Whether a log line of `level` reaches the host log (build costly debug text only then). */
+    bool (*log_enabled)(void *host_ctx, int32_t level);
+} vik_host_info_v1;
+
+/* "vik.json/1": a JSON reader, so a plugin in C needs no JSON library of its own for its
+ * settings, issues or hook contexts. A document is parsed once and read by JSON Pointer
+ * (RFC 6901: "" is the whole document, "/issues/0/id" a member of an element; "~1" stands for
+ * '/' and "~0" for '~' inside a name). Every function is [any] and thread-safe on distinct
+ * documents; a document may be read from several threads at once. */
+#define VIK_SERVICE_JSON_V1 "vik.json/1"
+
+typedef struct vik_json vik_json; /* a parsed document; owned by whoever parsed it */
+
+#define VIK_JSON_NULL 0
+#define VIK_JSON_BOOL 1
+#define VIK_JSON_NUMBER 2
+#define VIK_JSON_STRING 3
+#define VIK_JSON_ARRAY 4
+#define VIK_JSON_OBJECT 5
+
+typedef struct vik_json_v1 {
+    uint32_t struct_size;
+    /* Parses `len` bytes of UTF-8 JSON. On success *out must be given back with `free`. On
+     * failure (VIK_INVALID_ARGUMENT) the error buffer names the line and column. */
+    vik_status (*parse)(const char *text, size_t len, vik_json **out, vik_errbuf *err);
+    void (*free)(vik_json *doc);
+    /* The VIK_JSON_* type of the value at `pointer`; VIK_NOT_FOUND when there is none, and
+     * VIK_INVALID_ARGUMENT for a malformed pointer. */
+    vik_status (*type)(const vik_json *doc, const char *pointer, int32_t *out);
+    /* A string's text (unescaped, not NUL-terminated) to `out`. VIK_NOT_FOUND when absent,
+     * VIK_INVALID_ARGUMENT when the value is not a string. */
+    vik_status (*get_string)(const vik_json *doc, const char *pointer, const vik_sink *out);
+    /* An integral number (a number with a fraction or out of range is VIK_INVALID_ARGUMENT). */
+    vik_status (*get_int)(const vik_json *doc, const char *pointer, int64_t *out);
+    vik_status (*get_bool)(const vik_json *doc, const char *pointer, bool *out);
+    /* The number of elements of an array or members of an object. */
+    vik_status (*get_size)(const vik_json *doc, const char *pointer, size_t *out);
+    /* The name of member `index` (0 .. size-1, in document order) of the object at `pointer`,
+     * to walk an object's members. */
+    vik_status (*get_key)(const vik_json *doc, const char *pointer, size_t index, const vik_sink *out);
+    /* The value at `pointer` as compact JSON text (to pass a part on, e.g. one issue). */
+    vik_status (*serialize)(const vik_json *doc, const char *pointer, const vik_sink *out);
+    /* Writes `text` as a JSON string literal, quoted and escaped, to `out` (to build JSON). */
+    void (*write_string)(const char *text, size_t len, const vik_sink *out);
+} vik_json_v1;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Interface "vik.tracker/1": where issues come from                                           */
@@ -292,7 +361,21 @@ typedef struct vik_entry {
     /* [any] Returns the static interface table for `interface_id` (e.g. VIK_TRACKER_V1), or
      * NULL when the plugin does not provide it. The table lives as long as the library. */
     const void *(*get_interface)(const char *interface_id);
+
+    /* ABI 1.2 (the host reads them only when struct_size covers them; both may be NULL).
+     * [loop] `init` runs once per loaded library: after the host checked it, before the first
+     * `create` of any kind. Library-wide set-up (a connection pool, a global library's init)
+     * goes here, not in a static constructor. `host` and the services it gives stay valid until
+     * `deinit` has returned; its get_settings writes `{}` and it may not spawn processes (they
+     * belong to instances). A failure refuses the plugin, with the error buffer's text.
+     * [loop] `deinit` runs once, after the last instance was destroyed and before the library is
+     * unloaded. Neither runs when the host only reads the manifest (a plugin nothing uses). */
+    vik_status (*init)(const vik_host_api *host, vik_errbuf *err);
+    void (*deinit)(void);
 } vik_entry;
+
+/* The size of a vik_entry of ABI 1.0 and 1.1 (without init and deinit). */
+#define VIK_ENTRY_V1_0_SIZE (offsetof(vik_entry, init))
 
 #ifdef __cplusplus
 }

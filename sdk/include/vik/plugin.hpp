@@ -179,8 +179,13 @@ inline std::string tail(std::string text, size_t max) {
 
 // Defines the one exported symbol. GET_INTERFACE: `const void *(*)(const char *)`.
 #define VIK_PLUGIN(ID, VERSION, DESCRIPTION, GET_INTERFACE)                                                                      \
+    VIK_PLUGIN_WITH_INIT(ID, VERSION, DESCRIPTION, GET_INTERFACE, nullptr, nullptr)
+
+// The same with library-wide set-up and tear-down (vik_entry.init / deinit, ABI 1.2): INIT is
+// `vik_status (*)(const vik_host_api *, vik_errbuf *)`, DEINIT `void (*)()`; either may be nullptr.
+#define VIK_PLUGIN_WITH_INIT(ID, VERSION, DESCRIPTION, GET_INTERFACE, INIT, DEINIT)                                              \
     extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry;                                                               \
-    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), ID,        \
-                                                                     VERSION,       DESCRIPTION,   GET_INTERFACE}
+    extern "C" VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {                                                            \
+        VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), ID, VERSION, DESCRIPTION, GET_INTERFACE, INIT, DEINIT}
 
 #endif // VIK_PLUGIN_HPP

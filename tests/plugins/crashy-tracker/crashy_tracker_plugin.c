@@ -32,5 +32,6 @@ static vik_status comment(void *i, const char *id, const char *b, uint32_t t, vi
 }
 static const vik_tracker_v1 table = {sizeof(vik_tracker_v1), create, destroy, pull, fetch, set_state, comment};
 static const void *get_interface(const char *id) { return strcmp(id, VIK_TRACKER_V1) == 0 ? (const void *)&table : NULL; }
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
-    VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), "crashy-tracker", "1.0.0", "a tracker whose pull crashes", get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR,    VIK_ABI_MINOR, sizeof(vik_entry),
+                                                      "crashy-tracker", "1.0.0",       "a tracker whose pull crashes",
+                                                      get_interface,    NULL,          NULL};

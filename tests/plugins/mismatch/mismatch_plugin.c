@@ -7,5 +7,5 @@ static const void *get_interface(const char *id) {
     return NULL;
 }
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR,        sizeof(vik_entry), "actual-id",
-                                                      "0.1.0",       "manifest disagrees", get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
+    VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), "actual-id", "0.1.0", "manifest disagrees", get_interface, NULL, NULL};

@@ -24,5 +24,6 @@ static const vik_tracker_v1 table = {offsetof(vik_tracker_v1, set_state), create
 
 static const void *get_interface(const char *id) { return strcmp(id, VIK_TRACKER_V1) == 0 ? &table : NULL; }
 
-VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
-    VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry), "short-table", "0.1.0", "a tracker table cut short", get_interface};
+VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {VIK_ABI_MAJOR, VIK_ABI_MINOR, sizeof(vik_entry),
+                                                      "short-table", "0.1.0",       "a tracker table cut short",
+                                                      get_interface, NULL,          NULL};

@@ -8,4 +8,4 @@ static const void *get_interface(const char *id) {
 }
 
 VIK_PLUGIN_EXPORT const vik_entry vik_plugin_entry = {
-    2, 0, sizeof(vik_entry), "wrong-abi", "0.1.0", "built for ABI 2", get_interface};
+    2, 0, sizeof(vik_entry), "wrong-abi", "0.1.0", "built for ABI 2", get_interface, NULL, NULL};

@@ -1,0 +1,21 @@
+// Compiled as strict C++17: the SDK's C++ helpers (plugin.hpp, process_session.hpp) promise
+// plugin authors C++17, not the host's C++23. Exits non-zero when a helper misbehaves.
+#include <vik/plugin.hpp>
+#include <vik/process_session.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+static_assert(__cplusplus == 201703L, "this check must be built as C++17");
+
+int main() {
+    char buf[64] = {0};
+    vik_errbuf err{buf, sizeof buf};
+    vik_status st = vik::sdk::guarded(&err, []() -> vik_status { throw std::runtime_error("boom"); });
+    if (st != VIK_ERROR || std::strcmp(buf, "boom") != 0) return 1;
+    if (vik::sdk::tail("a\nbcdef\n", 3) != "def") return 2;
+    std::puts("plugin.hpp and process_session.hpp compile and run as C++17");
+    return 0;
+}
