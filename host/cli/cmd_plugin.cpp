@@ -1,7 +1,8 @@
 // `vik-host plugin check PATH [--settings JSON]`: what a plugin author runs before shipping.
 // PATH is a plugin directory, or one manifest (.toml) in it. Each candidate is loaded the way
 // the host loads it (manifest schema, library, entry point, ABI, interface tables); each one
-// that loads is created for every kind it declares, with the given settings (default `{}`),
+// that loads is created for every kind it declares, with the given settings (default `{}`; a
+// tracker also gets `workflow_dir`, the current directory, and `timeout_ms`, as the host adds them),
 // so `create`'s own refusals show. Required settings the manifest declares are checked against
 // the settings given. Exit 0 when nothing is wrong, 1 otherwise.
 #include "cli/commands.hpp"
@@ -105,9 +106,18 @@ int cmd_plugin(const Options &opts) {
                           << ") is not in --settings; the workflow must give it\n";
             }
         for (plugins::Kind kind : p->manifest.kinds) {
-            std::string problem = try_create(p, kind, settings);
+            // A tracker gets what the host adds to every tracker's settings (tracker_factory.cpp):
+            // the workflow's directory (here: the current one) and the call timeout.
+            std::string used = settings;
+            if (kind == plugins::Kind::tracker) {
+                json::object with = given.as_object();
+                if (!with.contains("workflow_dir")) with["workflow_dir"] = fs::current_path(ec).string();
+                if (!with.contains("timeout_ms")) with["timeout_ms"] = 30'000;
+                used = json::serialize(with);
+            }
+            std::string problem = try_create(p, kind, used);
             if (problem.empty()) {
-                std::cout << "ok: " << r.id << ": create(" << plugins::kind_name(kind) << ") with " << settings << "\n";
+                std::cout << "ok: " << r.id << ": create(" << plugins::kind_name(kind) << ") with " << used << "\n";
             } else {
                 ++problems;
                 std::cout << "problem: " << r.id << ": create(" << plugins::kind_name(kind) << ") refused: " << problem << "\n";

@@ -93,13 +93,16 @@ void apply_isolation(plugins::Registry &registry, const workflow::Config &config
 std::expected<workflow::Loaded, std::string> load_workflow_and_its_plugins(const Options &opts, plugins::Registry &registry) {
     auto loaded = load_workflow_file(opts.workflow);
     if (!loaded) return std::unexpected(loaded.error().message);
+    registry = {};
     registry = plugins::load_plugins(plugin_dirs(opts), plugins_used_by(loaded->config));
     workflow::Loaded copy = *loaded;
     auto checked = check_loaded(std::move(copy), registry);
     if (checked) apply_isolation(registry, checked->config);
     if (checked) return checked;
     // Refused: the diagnostics are the ones every other command gives (an unknown runtime lists
-    // every known one), so they are made against every plugin.
+    // every known one), so they are made against every plugin. The first set goes first: a
+    // library's init and deinit pair up (never init, init, deinit, deinit on one mapping).
+    registry = {};
     registry = plugins::load_plugins(plugin_dirs(opts));
     return check_loaded(std::move(*loaded), registry);
 }

@@ -7,7 +7,8 @@
 //
 // A job still running at its deadline holds a worker; so that a plugin that ignores its timeout
 // cannot starve intake and hooks of workers for good, a spare worker joins the pool in its place
-// (at most as many spares as workers: a bound, reported in the log). The plugin layer refuses
+// while more such jobs run than spares exist (at most as many spares as workers: a bound,
+// reported in the log). A job whose deadline passed while it was queued is not started. The plugin layer refuses
 // further calls to a plugin with an overdue call (plugin_call.hpp), so spares are not eaten up
 // by the same plugin.
 //
@@ -63,7 +64,8 @@ class BlockingRunner {
     std::atomic<size_t> inflight_{0};
     bool joined_ = false;
     size_t threads_;
-    std::vector<std::thread> spares_; // attached to pool_; the loop's thread only
+    std::vector<std::thread> spares_;        // attached to pool_; the loop's thread only
+    std::atomic<size_t> overdue_running_{0}; // jobs past their limit that still run
 
     void add_spare(std::chrono::milliseconds limit);
 };

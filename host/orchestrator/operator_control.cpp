@@ -1,10 +1,42 @@
 #include "orchestrator/operator_control.hpp"
 
 #include "plugins/host_api.hpp"
+#include "process/proc_table.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 namespace vik::orchestrator {
+
+namespace {
+
+// Who sent a control request, judged by its ancestry rather than its session (`setsid` is one
+// system call away for an agent). The nearest ancestor the host started for an issue (an agent,
+// a hook) speaks for it. A process whose ancestry reaches the host without passing one is a
+// stray: an orphan an agent left behind (the host adopts them as subreaper), a child of a gate
+// command, an agent whose out-of-process runtime has not reported its pid yet. A process that
+// cannot be traced (it exited) is a stray too: leaving early must not make a request an
+// operator's. Only a process outside the host's tree is an operator.
+struct Requester {
+    enum class Kind { operator_, child, stray } kind = Kind::operator_;
+    std::optional<plugins::SpawnedProcess> child;
+};
+
+Requester identify(pid_t pid) {
+    const pid_t self = ::getpid();
+    for (int depth = 0; depth < 128; ++depth) {
+        if (pid == self) return {Requester::Kind::stray, std::nullopt};
+        if (pid <= 1) return {};
+        if (auto c = plugins::spawned_process(pid)) return {Requester::Kind::child, std::move(c)};
+        auto e = process::read_proc_entry(pid);
+        if (!e) return {Requester::Kind::stray, std::nullopt};
+        pid = e->ppid;
+    }
+    return {Requester::Kind::stray, std::nullopt};
+}
+
+} // namespace
 
 OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesystem::path &scoped_root, Intake &intake,
                                  SessionSupervisor &sessions, ClaimTable &claims, const FaultGuard &guard, OnRetry on_retry,
@@ -25,7 +57,15 @@ OperatorControl::OperatorControl(boost::asio::io_context &io, const std::filesys
 void OperatorControl::on_request(const std::string &command, const std::string &id, const std::string &value, const Peer &peer,
                                  ControlServer::Reply reply) {
     if (id.empty()) return reply("error an issue id is required");
-    if (auto child = plugins::spawned_process(peer.sid)) {
+    Requester who = identify(peer.pid);
+    if (who.kind == Requester::Kind::stray) {
+        spdlog::warn("control request refused pid={} command={} issue_id={}: the process runs under vik-host but not "
+                     "under an agent or hook it knows",
+                     peer.pid, command, id);
+        return reply("error a process started under vik-host, but not by a known agent or hook, may not use the control "
+                     "channel (an agent's detached or orphaned process is still an agent's)");
+    }
+    if (auto &child = who.child) {
         bool agent = sessions_.is_runtime_plugin(child->plugin_id);
         if (agent && id != child->issue_id)
             return reply("error an agent working on issue " + child->issue_id + " (stage " + child->stage +

@@ -52,6 +52,9 @@ vik_status resolve(const vik_json *doc, const char *pointer, const json::value *
     std::string_view rest(pointer);
     const json::value *v = &doc->root;
     if (!rest.empty() && rest.front() != '/') return VIK_INVALID_ARGUMENT;
+    // The whole pointer is checked first: a malformed one is malformed whatever the document holds.
+    for (size_t i = 0; i < rest.size(); ++i)
+        if (rest[i] == '~' && (i + 1 >= rest.size() || (rest[i + 1] != '0' && rest[i + 1] != '1'))) return VIK_INVALID_ARGUMENT;
     while (!rest.empty()) {
         rest.remove_prefix(1); // the '/'
         size_t end = rest.find('/');

@@ -13,11 +13,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -102,6 +105,14 @@ struct Served {
     std::unique_ptr<HooksInstance> hooks;
     std::unique_ptr<RuntimeInstance> runtime;
     std::map<std::string, std::unique_ptr<AgentSession>> sessions; // by session id; the main thread's
+    // Sessions whose finish was sent (from the I/O thread): at shutdown, a session is released
+    // only after its finish, as the ABI requires.
+    struct Finished {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::set<std::string> ids;
+    };
+    std::shared_ptr<Finished> finished = std::make_shared<Finished>();
 };
 
 // `runtime.start`, on the main thread (a runtime's start does not block). The session's events and
@@ -128,13 +139,16 @@ json::object start_session(Served &s, ProtocolOut &out, const json::object &para
         out.send(json::object{
             {"jsonrpc", "2.0"}, {"method", "session.event"}, {"params", {{"session_id", session_id}, {"event", std::move(v)}}}});
     };
-    listener.on_finish = [&out, session_id](int32_t outcome, std::string detail) {
+    listener.on_finish = [&out, session_id, finished = s.finished](int32_t outcome, std::string detail) {
         const char *name = outcome == VIK_SESSION_COMPLETED   ? "completed"
                            : outcome == VIK_SESSION_CANCELLED ? "cancelled"
                                                               : "failed";
         out.send(json::object{{"jsonrpc", "2.0"},
                               {"method", "session.finish"},
                               {"params", {{"session_id", session_id}, {"outcome", name}, {"detail", detail}}}});
+        std::lock_guard lock(finished->mu);
+        finished->ids.insert(session_id);
+        finished->cv.notify_all();
     };
     // Handled where they arrive, in batches after each read: the host's pipe is the queue, and
     // a host that reads slowly makes this process stop reading the agent (its write blocks).
@@ -256,7 +270,11 @@ int serve_plugin(const std::filesystem::path &manifest_path) {
             auto session = served.sessions.find(string_param(p, "session_id"));
             if (session == served.sessions.end()) continue;
             if (name == "runtime.cancel") session->second->cancel();
-            if (name == "runtime.release") served.sessions.erase(session); // the host has its finish
+            if (name == "runtime.release") { // the host has its finish
+                std::lock_guard lock(served.finished->mu);
+                served.finished->ids.erase(session->first);
+                served.sessions.erase(session);
+            }
             continue;
         }
         if (name == "initialize") { // before anything else can be answered
@@ -286,6 +304,15 @@ int serve_plugin(const std::filesystem::path &manifest_path) {
         c.thread.join();
     for (auto &[id, session] : served.sessions) // the host is gone or stops: its agents stop too
         session->cancel();
+    {
+        // Released after their finish (a cancel's finish follows the agent's exit), within a bound.
+        std::unique_lock lock(served.finished->mu);
+        served.finished->cv.wait_for(lock, std::chrono::seconds(5), [&] {
+            for (const auto &[id, session] : served.sessions)
+                if (!served.finished->ids.count(id)) return false;
+            return true;
+        });
+    }
     served.sessions.clear();
     served.runtime.reset();
     served.tracker.reset();

@@ -125,6 +125,7 @@ class PluginProcess {
 
     // A host log line tagged with the plugin.
     void log(int level, const std::string &text) { host_->log(host_->host_ctx, level, text.c_str()); }
+    const vik_host_api *host() const { return host_; }
 
     // One call: the result's JSON text, or why there is none.
     // `sent` runs (under the bridge's lock) with the generation of the child the request went to.
@@ -588,20 +589,32 @@ struct BridgeSession {
     vik_event_sink sink{};
     std::shared_ptr<process::ReadGate> consumer; // the session's consumer (EventPump); null: unbounded
     std::optional<uint64_t> generation;          // the child its start went to, once sent
-    bool finished = false, cancelled = false;
+    bool finished = false, cancelled = false, cancel_sent = false;
     std::vector<int64_t> pids;
-    std::thread starter; // sends runtime.start: starting the child may take seconds, start may not block
 };
 
 class RuntimeBridge {
   public:
-    explicit RuntimeBridge(std::unique_ptr<PluginProcess> process) : process_(std::move(process)) {
+    // The I/O thread's callbacks use only copies (id, host, gate) and the sessions: they may run
+    // while ~PluginProcess waits for the child, when process_ is already null.
+    explicit RuntimeBridge(std::unique_ptr<PluginProcess> process)
+        : process_(std::move(process)), id_(process_->id()), host_(process_->host()), gate_(process_->read_gate()) {
         process_->on_notification(
             [this](std::string_view method, const json::object &params) { on_notification(method, params); });
         process_->on_child_end([this](uint64_t generation, const std::string &how) { on_child_end(generation, how); });
     }
     ~RuntimeBridge() {
-        // The host released every session; the child is told to shut down, then stopped.
+        // The host released every session. Starters still sending a start end with the call
+        // (bounded by its deadline); then the child is told to shut down, and stopped.
+        std::vector<std::thread> starters;
+        {
+            std::lock_guard lock(mu_);
+            for (auto &[id, t] : starters_)
+                starters.push_back(std::move(t));
+            starters_.clear();
+        }
+        for (auto &t : starters)
+            t.join();
         process_.reset();
     }
     RuntimeBridge(const RuntimeBridge &) = delete;
@@ -627,28 +640,33 @@ class RuntimeBridge {
                             {"workdir", req->workdir ? req->workdir : ""},
                             {"env", std::move(env)}};
         if (VIK_SESSION_RESUMES(req)) params["resume_conversation"] = req->resume_conversation;
+        // The start is sent from a thread of its own (starting the child may take seconds; start
+        // may not block). Starters that ended are joined here; release never waits for one.
+        std::vector<std::thread> ended;
+        uint64_t serial;
         {
             std::lock_guard lock(mu_);
             sessions_[s->id] = s;
+            for (auto id : ended_starters_) {
+                auto it = starters_.find(id);
+                if (it == starters_.end()) continue;
+                ended.push_back(std::move(it->second));
+                starters_.erase(it);
+            }
+            ended_starters_.clear();
+            serial = ++starter_serial_;
         }
-        s->starter = std::thread([this, s, params = std::move(params)]() mutable {
-            {
-                std::lock_guard lock(mu_);
-                if (s->cancelled) return finish(*s, VIK_SESSION_CANCELLED, "cancelled before the plugin started it");
-            }
-            auto answered = process_->call("runtime.start", std::move(params), kPluginStartTimeoutMs, [&](uint64_t g) {
-                std::lock_guard lock(mu_);
-                s->generation = g;
-            });
-            bool cancel_now;
-            {
-                std::lock_guard lock(mu_);
-                if (!answered)
-                    return finish(*s, VIK_SESSION_FAILED, "the runtime did not start the session: " + answered.error().message);
-                cancel_now = s->cancelled && !s->finished; // a cancel that came while the start was on its way
-            }
-            if (cancel_now) process_->notify("runtime.cancel", {{"session_id", s->id}});
+        for (auto &t : ended)
+            t.join();
+        std::thread starter([this, s, serial, params = std::move(params)]() mutable {
+            send_start(s, std::move(params));
+            std::lock_guard lock(mu_);
+            ended_starters_.push_back(serial);
         });
+        {
+            std::lock_guard lock(mu_);
+            starters_[serial] = std::move(starter);
+        }
         *out = s.get();
         return VIK_OK;
     }
@@ -660,7 +678,8 @@ class RuntimeBridge {
             auto *s = static_cast<BridgeSession *>(session);
             if (s->finished || s->cancelled) return VIK_OK;
             s->cancelled = true;
-            if (!s->generation) return VIK_OK; // the starter sees the flag before it sends
+            if (!s->generation) return VIK_OK; // the starter sees the flag before or after it sends
+            s->cancel_sent = true;
             id = s->id;
         }
         process_->notify("runtime.cancel", {{"session_id", id}});
@@ -678,11 +697,34 @@ class RuntimeBridge {
             for (int64_t pid : s->pids)
                 forget_spawned_process(pid);
         }
-        if (s->starter.joinable()) s->starter.join();
         process_->notify("runtime.release", {{"session_id", s->id}});
     }
 
   private:
+    // On a starter thread.
+    void send_start(const std::shared_ptr<BridgeSession> &s, json::object params) {
+        {
+            std::lock_guard lock(mu_);
+            if (s->cancelled) return finish(*s, VIK_SESSION_CANCELLED, "cancelled before the plugin started it");
+        }
+        auto answered = process_->call("runtime.start", std::move(params), kPluginStartTimeoutMs, [&](uint64_t g) {
+            std::lock_guard lock(mu_);
+            s->generation = g;
+        });
+        bool cancel_now;
+        {
+            std::lock_guard lock(mu_);
+            if (!answered)
+                return s->cancelled
+                           ? finish(*s, VIK_SESSION_CANCELLED, "cancelled while the plugin started it")
+                           : finish(*s, VIK_SESSION_FAILED, "the runtime did not start the session: " + answered.error().message);
+            // A cancel that came while the start was on its way (before its generation was known).
+            cancel_now = s->cancelled && !s->cancel_sent && !s->finished;
+            if (cancel_now) s->cancel_sent = true;
+        }
+        if (cancel_now) process_->notify("runtime.cancel", {{"session_id", s->id}});
+    }
+
     // mu_ held. Exactly once per session; nothing is emitted after it.
     void finish(BridgeSession &s, int32_t outcome, const std::string &detail) {
         if (s.finished) return;
@@ -716,7 +758,7 @@ class RuntimeBridge {
             // The consumer is behind: the plugin's whole stream waits (its pipe fills) until it
             // caught up; one session's flood cannot grow the host's memory.
             if (s.consumer && !s.consumer->is_open()) {
-                auto gate = process_->read_gate();
+                auto gate = gate_;
                 gate->shut();
                 if (s.consumer->admit([gate] { gate->open(); })) gate->open();
             }
@@ -734,7 +776,7 @@ class RuntimeBridge {
             const auto *pid = params.if_contains("pid");
             if (pid && pid->is_int64() && pid->get_int64() > 0 && !s.issue_id.empty()) {
                 s.pids.push_back(pid->get_int64());
-                record_spawned_process(pid->get_int64(), SpawnedProcess{process_->id(), s.issue_id, s.stage});
+                record_spawned_process(pid->get_int64(), SpawnedProcess{id_, s.issue_id, s.stage});
             }
         } else {
             lock.unlock();
@@ -747,14 +789,20 @@ class RuntimeBridge {
         std::lock_guard lock(mu_);
         for (auto &[id, s] : sessions_)
             if (s->generation == generation)
-                finish(*s, VIK_SESSION_FAILED, "plugin '" + process_->id() + "': its process " + how + " while the session ran");
+                finish(*s, VIK_SESSION_FAILED, "plugin '" + id_ + "': its process " + how + " while the session ran");
     }
 
-    void log(int level, const std::string &text) { process_->log(level, text); }
+    void log(int level, const std::string &text) { host_->log(host_->host_ctx, level, text.c_str()); }
 
     std::unique_ptr<PluginProcess> process_;
-    std::mutex mu_; // sessions_ and every BridgeSession's fields
+    const std::string id_;
+    const vik_host_api *host_;
+    const std::shared_ptr<process::ReadGate> gate_;
+    std::mutex mu_; // what follows, and every BridgeSession's fields
     std::map<std::string, std::shared_ptr<BridgeSession>> sessions_;
+    std::map<uint64_t, std::thread> starters_; // by serial; joined once ended (start) or at destruction
+    std::vector<uint64_t> ended_starters_;
+    uint64_t starter_serial_ = 0;
 };
 
 RuntimeBridge &runtime(void *instance) { return *static_cast<RuntimeBridge *>(instance); }

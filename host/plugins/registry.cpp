@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace vik::plugins {
 
@@ -153,6 +154,10 @@ bool isolate(Registry &registry, const std::string &id) {
     if (!p) return false;
     p->manifest.isolation = Isolation::process; // the library stays mapped (it was checked), unused
     p->entry = process_bridge_entry();
+    // Its init ran in the host when it was checked: its deinit runs now, so nothing of it stays
+    // set up here (the child runs its own init and deinit).
+    if (auto deinit = std::exchange(p->deinit, nullptr)) deinit();
+    p->library_host.reset();
     return true;
 }
 

@@ -1,5 +1,7 @@
 #include "store/postgres_store.hpp"
 
+#include "util/untrusted_text.hpp"
+
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
@@ -170,8 +172,13 @@ struct Result {
 // Statement parameters as text; absent values are SQL NULL.
 struct Params {
     std::vector<std::optional<std::string>> values;
+    // Agents' texts (an error's stderr tail cut at a byte count) may be invalid UTF-8 or hold NUL,
+    // which a UTF-8 database refuses for good: the batch would be retried forever. Stored as
+    // valid UTF-8 without NUL instead.
     Params &text(const std::string &s) {
-        values.emplace_back(s);
+        std::string clean = util::to_valid_utf8(s);
+        std::erase(clean, '\0');
+        values.emplace_back(std::move(clean));
         return *this;
     }
     Params &integer(int64_t v) {
@@ -280,6 +287,17 @@ struct PostgresStore::Impl {
     Connection writer; // the writer thread's, after open
     Connection reader; // synchronous reads, under read_mu
     Connection holder; // exclusive: the connection whose session holds the workflow's lock
+    bool exclusive_lock = false;
+
+    // The session advisory lock on the workflow id (PostgresOptions::exclusive), on `holder`.
+    std::expected<void, std::string> take_lock() {
+        auto got = exec(holder.c, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", Params{}.text(workflow_id));
+        if (!got) return std::unexpected("taking the workflow's lock: " + got.error());
+        if (got->text(0, 0) != "t")
+            return std::unexpected("another vik-host runs this workflow on this database (it holds the workflow's lock); "
+                                   "stop it first, or give this workflow its own store.workflow_id");
+        return {};
+    }
     std::mutex read_mu;
     std::unique_ptr<WriteQueue> queue;
 
@@ -289,18 +307,31 @@ struct PostgresStore::Impl {
     std::string location() const { return fmt::format("postgresql {} workflow {}", where, workflow_id); }
 
     // Connects `conn` if it is not connected (again, after the server went away).
-    std::expected<void, std::string> ensure(Connection &conn) const {
+    std::expected<void, std::string> ensure(Connection &conn) {
         if (conn.c && PQstatus(conn.c) == CONNECTION_OK) return {};
         if (conn.c) {
             PQreset(conn.c);
         } else {
+            // A dead peer must not hold a call for hours: TCP keepalives and a user timeout notice
+            // it, and a statement timeout bounds what a live but stuck server can take.
             std::string timeout = std::to_string(std::max<int64_t>(1, options.connect_timeout.count()));
-            const char *keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-            const char *values[] = {conninfo.c_str(), timeout.c_str(), "vik-host", nullptr};
+            const char *keys[] = {"dbname",
+                                  "connect_timeout",
+                                  "application_name",
+                                  "keepalives_idle",
+                                  "keepalives_interval",
+                                  "keepalives_count",
+                                  "tcp_user_timeout",
+                                  "options",
+                                  nullptr};
+            const char *values[] = {
+                conninfo.c_str(), timeout.c_str(), "vik-host", "10", "5", "3", "30000", "-c statement_timeout=60000", nullptr};
             conn.c = PQconnectdbParams(keys, values, 1);
         }
         if (!conn.c) return std::unexpected("out of memory");
         if (PQstatus(conn.c) != CONNECTION_OK) return std::unexpected("cannot connect: " + trimmed(PQerrorMessage(conn.c)));
+        if (exclusive_lock && &conn == &holder)
+            if (auto held = take_lock(); !held) return held;
         exec(conn.c, "SET client_min_messages = warning"); // no NOTICE chatter on stderr
         return {};
     }
@@ -349,6 +380,11 @@ struct PostgresStore::Impl {
 
     // One batch in one transaction, on the writer thread.
     std::expected<void, std::string> apply(const std::deque<WriteOp> &batch) {
+        // The lock lives in the holder's session: a database restart ends it, so it is taken
+        // again before anything is written. Another host that took it meanwhile stops our writes
+        // (reported until this host is stopped) rather than letting two hosts write one workflow.
+        if (exclusive_lock && (!holder.c || PQstatus(holder.c) != CONNECTION_OK || !exec(holder.c, "SELECT 1")))
+            if (auto ok = ensure(holder); !ok) return std::unexpected(ok.error());
         if (auto ok = ensure(writer); !ok) return std::unexpected(ok.error());
         PGconn *c = writer.c;
         static const std::string claim_up =
@@ -427,6 +463,16 @@ PostgresStore::open(const std::string &conninfo, const std::string &workflow_id,
     impl->where = "(not connected)";
     if (workflow_id.empty())
         return std::unexpected(StoreError{StoreError::Kind::io, "the PostgreSQL store needs a workflow id (store.workflow_id)"});
+    // libpq's parse errors quote the text they failed on, which may be the password: checked
+    // first, and reported without it.
+    char *parse_error = nullptr;
+    PQconninfoOption *parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
+    if (parse_error) PQfreemem(parse_error);
+    if (!parsed)
+        return std::unexpected(StoreError{StoreError::Kind::io,
+                                          "the PostgreSQL connection string is malformed (its text is not shown: it may hold a "
+                                          "password); check the variable named by store.url_env"});
+    PQconninfoFree(parsed);
     if (auto ok = impl->ensure(impl->writer); !ok) {
         // No server named yet: say what the connection string points at, without its password.
         PQconninfoOption *opts = PQconninfoParse(conninfo.c_str(), nullptr);
@@ -443,13 +489,8 @@ PostgresStore::open(const std::string &conninfo, const std::string &workflow_id,
     impl->where = fmt::format("host={} port={} dbname={}", PQhost(impl->writer.c), PQport(impl->writer.c), PQdb(impl->writer.c));
     if (auto r = impl->migrate(); !r) return std::unexpected(r.error());
     if (options.exclusive) {
-        auto fail = [&](const std::string &what) { return std::unexpected(impl->error(StoreError::Kind::locked, what)); };
-        if (auto ok = impl->ensure(impl->holder); !ok) return fail(ok.error());
-        auto got = exec(impl->holder.c, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", Params{}.text(workflow_id));
-        if (!got) return fail("taking the workflow's lock: " + got.error());
-        if (got->text(0, 0) != "t")
-            return fail("another vik-host runs this workflow on this database (it holds the workflow's lock); stop it "
-                        "first, or give this workflow its own store.workflow_id");
+        impl->exclusive_lock = true;
+        if (auto ok = impl->ensure(impl->holder); !ok) return std::unexpected(impl->error(StoreError::Kind::locked, ok.error()));
     }
     auto *raw = impl.get();
     impl->queue = std::make_unique<WriteQueue>(raw->location(), options.queue,

@@ -127,9 +127,12 @@ TEST_CASE("cli: plugin check loads a plugin as the host would, creates it with t
     CHECK_THAT(bare.out, Catch::Contains("problem: file-tracker: create(tracker) refused: invalid_argument: "));
     CHECK_THAT(bare.out, Catch::Contains("2 problem(s)"));
 
-    auto good = vik::test::run_host({"plugin", "check", manifest, "--settings", R"({"path":"issues.json"})"});
+    // A tracker is created as the host creates it: with workflow_dir (here the current directory) and timeout_ms.
+    vik::test::TempDir cwd;
+    auto good = vik::test::run_host({"plugin", "check", manifest, "--settings", R"({"path":"issues.json"})"}, cwd.path);
     CHECK(good.exit_code == 0);
-    CHECK_THAT(good.out, Catch::Contains("ok: file-tracker: create(tracker) with {\"path\":\"issues.json\"}"));
+    CHECK_THAT(good.out, Catch::Contains("ok: file-tracker: create(tracker) with {\"path\":\"issues.json\",\"workflow_dir\":\"" +
+                                         cwd.path.string() + "\",\"timeout_ms\":30000}"));
     CHECK_THAT(good.out, Catch::EndsWith("no problems found\n"));
 
     // A directory: every candidate, the refused ones with the loader's reason.

@@ -37,6 +37,33 @@ TEST_CASE("out-of-process plugins: the Python tracker example runs a workflow en
     CHECK_THAT(r.out, Catch::Contains("workspace removed issue_id=PY-1"));
 }
 
+TEST_CASE("out-of-process plugins: the Python runtime example runs a workflow end to end", "[plugins][process][e2e]") {
+    TempDir dir;
+    fs::copy(source_dir() / "examples" / "python-runtime", dir.path, fs::copy_options::recursive);
+    std::string plugins = (dir / "plugins").string();
+    std::string workflow = (dir / "workflow.yml").string();
+    auto doctor = run_host({"--plugins", plugins, "doctor", workflow}, dir.path);
+    CHECK(doctor.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
+    auto check = run_host({"plugin", "check", plugins, "--settings", R"({"command": "true"})"}, dir.path);
+    INFO(check.out << check.err);
+    CHECK(check.exit_code == 0);
+    auto r = run_host({"--plugins", plugins, "run", workflow}, dir.path, {}, 120);
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    auto issues = json::parse(read_file(dir / "issues.json")).as_array();
+    REQUIRE(issues.size() == 2);
+    CHECK(issues[0].at("state") == "done");
+    CHECK(issues[1].at("state") == "done");
+    // The agent's lines came back as message events, in the session file the host wrote.
+    std::string sessions;
+    for (const auto &e : fs::recursive_directory_iterator(dir.path))
+        if (e.path().extension() == ".jsonl") sessions += read_file(e.path());
+    CHECK_THAT(sessions, Catch::Contains(R"("kind":"message","text":"working on RT-1")"));
+    CHECK_THAT(sessions, Catch::Contains(R"("text":"moved RT-2 to done")"));
+    // The agent was known as the issue's agent: its set-state came through the control channel as a child's.
+    CHECK_THAT(r.out, Catch::Contains("control request from a child issue_id=RT-1 stage=work plugin=py-runtime"));
+}
+
 TEST_CASE("out-of-process plugins: a crashing C tracker with isolation = process costs its child, not the host",
           "[plugins][process][e2e]") {
     TempDir dir;

@@ -632,6 +632,10 @@ TEST_CASE("control: an agent may change only its own issue and may not retry or 
                         "  A-1) \"$VIK_HOST_BIN\" issue set-state B-1 done >>" +
                             out + " 2>&1; echo \"rc=$?\" >>" + out +
                             "\n"
+                            // In a session of its own (setsid): still the agent's request.
+                            "       echo setsid: >>" +
+                            out + "; setsid -w \"$VIK_HOST_BIN\" issue set-state B-1 done >>" + out +
+                            " 2>&1\n"
                             "       \"$VIK_HOST_BIN\" issue cancel A-1 >>" +
                             out +
                             " 2>&1\n"
@@ -652,6 +656,9 @@ TEST_CASE("control: an agent may change only its own issue and may not retry or 
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(said, Catch::Contains("an agent working on issue A-1 (stage work) may not change issue 'B-1'"));
     CHECK_THAT(said, Catch::Contains("rc=1"));
+    auto detached = said.find("setsid:\n");
+    REQUIRE(detached != std::string::npos);
+    CHECK_THAT(said.substr(detached), Catch::Contains("an agent working on issue A-1 (stage work) may not change issue 'B-1'"));
     CHECK_THAT(said, Catch::Contains("agents may not cancel runs"));
     CHECK_THAT(said, Catch::Contains("agents may not retry runs"));
     CHECK_THAT(said, Catch::Contains("A-1 moved to review"));

@@ -163,9 +163,10 @@ TEST_CASE("host services: vik.json/1 reads a document by JSON Pointer", "[plugin
     CHECK(js->get_string(doc, "/issues/1/id", nullptr) == VIK_NOT_FOUND);
     CHECK(js->get_string(doc, "/issues/01", nullptr) == VIK_NOT_FOUND); // no leading zeros in an index
     CHECK(js->get_string(doc, "/issues/0/n", nullptr) == VIK_INVALID_ARGUMENT);
-    CHECK(js->type(doc, "issues", &type) == VIK_INVALID_ARGUMENT);  // a pointer starts with '/'
-    CHECK(js->type(doc, "/m~2n", &type) == VIK_INVALID_ARGUMENT);   // ~ is followed by 0 or 1
-    CHECK(js->type(doc, "/issues/0/id/x", &type) == VIK_NOT_FOUND); // below a string
+    CHECK(js->type(doc, "issues", &type) == VIK_INVALID_ARGUMENT);    // a pointer starts with '/'
+    CHECK(js->type(doc, "/m~2n", &type) == VIK_INVALID_ARGUMENT);     // ~ is followed by 0 or 1
+    CHECK(js->type(doc, "/nope/a~2", &type) == VIK_INVALID_ARGUMENT); // malformed, whatever is missing
+    CHECK(js->type(doc, "/issues/0/id/x", &type) == VIK_NOT_FOUND);   // below a string
     js->free(doc);
 
     // Building JSON: a string literal, escaped.

@@ -1,5 +1,5 @@
 // An agent runtime out of the host's process (plugins/process_bridge.hpp), through the real loader
-// and RuntimeInstance: a Python program (tests/plugins/python-runtime) runs sessions whose events,
+// and RuntimeInstance: a Python program (examples/python-runtime) runs sessions whose events,
 // agent pid and finish come back over stdio; a cancel reaches the agent; a runtime process that
 // dies fails the sessions it ran, and the next session starts a new one.
 #include "plugins/host_api.hpp"
@@ -33,7 +33,7 @@ struct PythonRuntime {
     std::unique_ptr<plugins::RuntimeInstance> runtime;
 
     PythonRuntime() {
-        auto reg = plugins::load_plugins({test::source_dir() / "tests" / "plugins" / "python-runtime"});
+        auto reg = plugins::load_plugins({test::source_dir() / "examples" / "python-runtime" / "plugins"});
         REQUIRE(reg.all_loaded());
         auto made = plugins::RuntimeInstance::create(reg.find_runtime("py"), "{}");
         REQUIRE(made);

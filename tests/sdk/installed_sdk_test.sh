@@ -26,9 +26,12 @@ if [ "$mode" = deb ]; then
     { echo "FAILED: dpkg does not list both packages as installed" >&2; exit 1; }
   prefix=$root/usr
   for f in lib/systemd/system/vik-host@.service share/man/man1/vik-host.1 share/bash-completion/completions/vik-host \
-           share/doc/vik-host/security.md lib/vik-host/plugins/libvik-codex.so; do
+           share/doc/vik-host/security.md share/doc/vik-host/examples/python-runtime/plugins/runtime.py \
+           lib/vik-host/plugins/libvik-codex.so; do
     [ -e "$prefix/$f" ] || { echo "FAILED: the vik-host package lacks $f" >&2; exit 1; }
   done
+  [ -x "$prefix/share/doc/vik-host/examples/python-runtime/plugins/runtime.py" ] ||
+    { echo "FAILED: the packaged example runtime is not executable" >&2; exit 1; }
 else
   prefix=$scratch/prefix
   cmake --install "$build" --prefix "$prefix" >/dev/null

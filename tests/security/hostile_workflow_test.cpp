@@ -58,7 +58,9 @@ TEST_CASE("hostile yaml: an alias bomb through doctor is refused at once naming 
     CHECK_THAT(r.err, Catch::Contains("invalid YAML: aliases expand to more than 100000 nodes"));
     CHECK_THAT(r.err, Catch::Contains("write the repeated values out, or nest fewer aliases"));
     CHECK(took < std::chrono::seconds(10));
-    CHECK(children_max_rss_kb() < 200 * 1024); // before the guard: 2 GB and counting
+    // Before the guard: 2 GB and counting. The bound leaves room for a sanitizer build (about 200 MiB
+    // for a doctor run there, its shadow memory included).
+    CHECK(children_max_rss_kb() < 400 * 1024);
 }
 
 TEST_CASE("hostile yaml: aliases within the limit still load and expand", "[security][workflow]") {

@@ -116,6 +116,12 @@ TEST_CASE("postgres store: an unreachable server and a newer schema are refused 
     CHECK_THAT(gone.error().message, Catch::Contains("cannot connect"));
     CHECK_THAT(gone.error().message, Catch::Contains("store.url_env"));
 
+    // A malformed URL: libpq would quote the password in its message; the store never does.
+    auto malformed = PostgresStore::open("postgresql://vik:s3cr%zzet@localhost/vik", "w", quick_options());
+    REQUIRE_FALSE(malformed);
+    CHECK_THAT(malformed.error().message, Catch::Contains("connection string is malformed"));
+    CHECK_THAT(malformed.error().message, !Catch::Contains("s3cr"));
+
     auto empty_id = PostgresStore::open(pg.conninfo(), "", quick_options());
     REQUIRE_FALSE(empty_id);
     CHECK_THAT(empty_id.error().message, Catch::Contains("needs a workflow id"));
@@ -144,4 +150,38 @@ TEST_CASE("postgres store: a second running host on the same workflow id is refu
     CHECK(PostgresStore::open(pg.conninfo(), "shop", quick_options())); // readers (history, stats) are not refused
     first->reset();
     CHECK(PostgresStore::open(pg.conninfo(), "shop", exclusive)); // the lock went with its host
+}
+
+TEST_CASE("postgres store: an agent's text that is not UTF-8 is stored cleaned, and later writes go on", "[store][postgres]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto s = open_ok(pg, "bytes");
+    auto bad = run("b1", "U-1", "plan", 1);
+    bad.error = std::string("stderr tail cut mid-character: \xe2\x94") + std::string(1, '\0') + "end";
+    s->record_run(bad);
+    s->record_run(run("b2", "U-1", "plan", 2));
+    REQUIRE(s->flush(5s)); // not retried forever
+    CHECK_FALSE(s->write_error());
+    auto h = s->history({.issue_id = "U-1", .limit = 10});
+    REQUIRE(h);
+    REQUIRE(h->size() == 2);
+    CHECK(h->back().error.find('\0') == std::string::npos);
+    CHECK_THAT(h->back().error, Catch::StartsWith("stderr tail cut mid-character: "));
+    CHECK_THAT(h->back().error, Catch::EndsWith("end"));
+}
+
+TEST_CASE("postgres store: the running host's lock is taken again after a database restart", "[store][postgres]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto exclusive = quick_options();
+    exclusive.exclusive = true;
+    auto first = PostgresStore::open(pg.conninfo(), "shop", exclusive);
+    REQUIRE(first);
+    pg.stop();
+    pg.start();
+    (*first)->record_run(run("after-restart", "L-1", "plan", 1));
+    REQUIRE((*first)->flush(20s)); // reconnected, and the lock is held again before writing
+    auto second = PostgresStore::open(pg.conninfo(), "shop", exclusive);
+    REQUIRE_FALSE(second);
+    CHECK_THAT(second.error().message, Catch::Contains("another vik-host runs this workflow"));
 }
