@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include <iostream>
+#include <vector>
 
 namespace vik::cli {
 
@@ -99,8 +100,11 @@ int cmd_plugin(const Options &opts) {
                           ? "loads from " + p->manifest.library.string() + " in a child process (isolation = \"process\")"
                           : "loads from " + p->manifest.library.string())
                   << "\n";
+        // A runtime's manifest settings are its profiles' (agents.X.settings, checked by doctor
+        // per profile), not what its create gets: only trackers and hooks need them here.
+        bool profile_settings = p->manifest.kinds == std::vector<plugins::Kind>{plugins::Kind::agent_runtime};
         for (const auto &[key, spec] : p->manifest.settings)
-            if (spec.required && !given.as_object().contains(key)) {
+            if (!profile_settings && spec.required && !given.as_object().contains(key)) {
                 ++problems;
                 std::cout << "problem: " << r.id << ": required setting '" << key << "' (" << spec.type
                           << ") is not in --settings; the workflow must give it\n";

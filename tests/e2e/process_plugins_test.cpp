@@ -44,7 +44,8 @@ TEST_CASE("out-of-process plugins: the Python runtime example runs a workflow en
     std::string workflow = (dir / "workflow.yml").string();
     auto doctor = run_host({"--plugins", plugins, "doctor", workflow}, dir.path);
     CHECK(doctor.out == "Vik doctor shows 0 error(s), 0 warning(s)\n");
-    auto check = run_host({"plugin", "check", plugins, "--settings", R"({"command": "true"})"}, dir.path);
+    // A runtime's manifest settings are its profiles' (doctor checks them per agent), not create's.
+    auto check = run_host({"plugin", "check", plugins}, dir.path);
     INFO(check.out << check.err);
     CHECK(check.exit_code == 0);
     auto r = run_host({"--plugins", plugins, "run", workflow}, dir.path, {}, 120);
