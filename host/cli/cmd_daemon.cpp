@@ -5,7 +5,10 @@
 #include "daemon/daemon_status.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/scoped_root.hpp"
+#include "store/open_store.hpp"
 #include "workflow/loader.hpp"
+
+#include <fmt/format.h>
 
 #include <chrono>
 #include <csignal>
@@ -69,6 +72,32 @@ int stop_running(const daemon::DaemonStatus &s, int grace_sec, const char *cmd) 
 
 } // namespace
 
+namespace {
+
+// Several hosts on one workflow (a postgres store): every host the database knows, with its
+// heartbeat, and who holds which lease (docs/scale-out.md).
+void print_cluster(const workflow::Config &cfg) {
+    if (cfg.store.kind != "postgres") return;
+    auto view = store::read_cluster(store_choice(cfg));
+    if (!view) {
+        std::cout << "cluster: unavailable: " << view.error().message << "\n";
+        return;
+    }
+    std::cout << "cluster: workflow_id=" << cfg.store.workflow_id << " hosts=" << view->hosts.size()
+              << " leases=" << view->leases.size() << "\n";
+    for (const auto &h : view->hosts)
+        std::cout << fmt::format(
+            "host: {} address={} pid={} running={} heartbeat={:.1f}s ago{}\n", h.host_id, h.address, h.pid, h.running,
+            h.heartbeat_age, h.heartbeat_age > static_cast<double>(cfg.store.lease_ttl_sec) ? " (stale: its leases lapse)" : "");
+    for (const auto &l : view->leases)
+        std::cout << fmt::format("lease: issue={} stage={} host={} generation={} {}\n", l.issue_id, l.stage, l.host_id,
+                                 l.generation,
+                                 l.expires_in > 0 ? fmt::format("expires_in={:.1f}s", l.expires_in)
+                                                  : fmt::format("expired {:.1f}s ago (a take-over is due)", -l.expires_in));
+}
+
+} // namespace
+
 int cmd_status(const Options &opts) {
     auto cfg = load_config(opts, "status");
     if (!cfg) return 1;
@@ -90,6 +119,7 @@ int cmd_status(const Options &opts) {
         // vik's lines above stay as they are; what the host is doing follows them.
         if (s.liveness == daemon::Liveness::running) print_live_status(*cfg, st);
     }
+    print_cluster(*cfg);
     return 0;
 }
 

@@ -96,6 +96,21 @@ void log_resources_used() {
                  self.ru_maxrss);
 }
 
+// This machine's name (for the host list operators see).
+std::string machine_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || !*name) return "localhost";
+    return name;
+}
+
+// The id this host has among the hosts of a shared workflow (docs/scale-out.md): VIK_HOST_ID
+// when set (several hosts on one machine, or a name that survives a new machine), else the
+// machine's name.
+std::string host_identity() {
+    const char *id = std::getenv("VIK_HOST_ID");
+    return id && *id ? std::string(id) : machine_name();
+}
+
 } // namespace
 
 // `vik-host run [-d] [WORKFLOW]`: load and check, take the workflow's instance lock, set up logs
@@ -158,8 +173,11 @@ int cmd_run(const Options &opts) {
     // database. A store that cannot be opened (locked by a sqlite3 shell, corrupt, newer schema,
     // unreachable) stops the start with its reason: running without it would forget blocks and
     // retries.
+    // With PostgreSQL several hosts may run the workflow: this one takes part under its id.
     auto choice = store_choice(cfg);
-    choice.exclusive = true;
+    choice.host_id = host_identity();
+    choice.address = choice.host_id == machine_name() ? machine_name() : machine_name() + " (" + choice.host_id + ")";
+    choice.lease_ttl = std::chrono::seconds(cfg.store.lease_ttl_sec);
     auto db = store::open_store(choice);
     if (!db) return fail("run failed: " + db.error().message);
     std::error_code ec;

@@ -3,6 +3,7 @@
 #include "http/url.hpp"
 #include "http/web_assets.hpp"
 #include "orchestrator/operator_surface.hpp"
+#include "store/leases.hpp"
 #include "store/store.hpp"
 #include "store/store_json.hpp"
 
@@ -113,7 +114,7 @@ std::optional<uint64_t> parse_index(const std::string &s) {
 
 bool is_reserved(const std::string &segment) {
     return segment == "state" || segment == "refresh" || segment == "events" || segment == "issues" || segment == "history" ||
-           segment == "stats";
+           segment == "stats" || segment == "cluster";
 }
 
 } // namespace
@@ -235,6 +236,24 @@ Response Api::handle(const Request &req) const {
             auto st = s.stats();
             if (!st) return error_response(500, "store", st.error().message);
             return json_response(200, store::to_json(*st), "");
+        });
+    }
+    if (rest.size() == 1 && rest[0] == "cluster") {
+        // Several hosts on one workflow (docs/scale-out.md): every host and lease as the
+        // database has them.
+        const std::string route = "/api/v1/cluster";
+        if (!get) return method_not_allowed("GET", route);
+        return from_store(route, [](store::Store &s) {
+            store::Leases *leases = s.leases();
+            if (!leases)
+                return error_response(404, "not_clustered",
+                                      "this host shares its workflow with no other host (a postgres store "
+                                      "lets several hosts share it; docs/scale-out.md)");
+            auto hosts = leases->hosts();
+            if (!hosts) return error_response(500, "store", hosts.error().message);
+            auto held = leases->lease_list();
+            if (!held) return error_response(500, "store", held.error().message);
+            return json_response(200, store::cluster_json(leases->host_id(), *hosts, *held), "");
         });
     }
     if (rest.size() == 1 && rest[0] == "refresh") {

@@ -103,6 +103,18 @@ DurableState::Resumed DurableState::recover(ClaimTable &claims, std::chrono::sys
     if (!store_) return out;
     auto rec = store_->recover(now);
     if (!rec) throw std::runtime_error("cannot resume from the store: " + rec.error().message);
+    std::string summary = rec->summary();
+    out = adopt(claims, std::move(*rec));
+    out.summary = std::move(summary);
+    return out;
+}
+
+DurableState::Resumed DurableState::adopt(ClaimTable &claims, store::Recovery taken) {
+    Resumed out;
+    store::Recovery *rec = &taken;
+    std::erase_if(rec->blocked, [&](const store::ClaimRecord &c) { return claims.claimed({c.issue_id, c.stage}); });
+    std::erase_if(rec->retries, [&](const store::PendingRetry &p) { return claims.claimed({p.claim.issue_id, p.claim.stage}); });
+    std::erase_if(rec->interrupted_claims, [&](const store::ClaimRecord &c) { return claims.claimed({c.issue_id, c.stage}); });
     for (const auto &b : rec->blocked)
         claims.restore({b.issue_id, b.stage}, claim_of(b, ClaimState::blocked));
     for (const auto &p : rec->retries) {
@@ -121,7 +133,8 @@ DurableState::Resumed DurableState::recover(ClaimTable &claims, std::chrono::sys
     }
     out.outcomes = std::move(rec->outcomes);
     out.schedules = std::move(rec->schedules);
-    out.summary = rec->summary();
+    if (!rec->blocked.empty() || !rec->retries.empty() || !rec->interrupted_claims.empty() || !rec->interrupted_runs.empty())
+        out.summary = rec->summary();
     return out;
 }
 

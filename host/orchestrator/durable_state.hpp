@@ -56,6 +56,9 @@ class DurableState {
     // Loads the store's claims into `claims` (before the first intake). Throws
     // std::runtime_error naming the store when it cannot be read.
     Resumed recover(ClaimTable &claims, std::chrono::system_clock::time_point now);
+    // Pairs taken over from another host (leases.hpp) go into `claims` by the same rules; a pair
+    // this host still has a claim on is left as it is. Outcomes and schedules are not part of it.
+    Resumed adopt(ClaimTable &claims, store::Recovery taken);
 
     // A session started / ended. `run_id` is the host's session id (uuidv7).
     struct RunStart {

@@ -46,16 +46,34 @@ void Intake::pull(IssueInterest interest, std::function<void(Observation)> done)
     // worker writes `parsed` before it answers; the answer is read only when the call ended in
     // time (a late worker writes into memory nobody reads).
     auto parsed = std::make_shared<std::expected<IntakeResult, std::string>>();
+    auto age = std::make_shared<double>(0);
     runner_.run(
         budgets_.tracker_deadline(),
-        [this, timeout, parsed, interest = std::move(interest)] {
-            auto r = tracker_->pull(timeout);
-            if (!r) return StepResult{false, r.error().message, {}};
-            *parsed = parse_issues(*r, &interest);
+        [this, timeout, parsed, age, interest = std::move(interest), shared = shared_] {
+            PullText from_tracker = [&]() -> std::expected<std::string, std::string> {
+                auto r = tracker_->pull(timeout);
+                if (!r) return std::unexpected(r.error().message);
+                return std::move(*r);
+            };
+            std::expected<PulledText, std::string> text;
+            if (shared) {
+                text = shared(from_tracker);
+            } else if (auto own = from_tracker()) {
+                text = PulledText{std::move(*own), {}};
+            } else {
+                text = std::unexpected(own.error());
+            }
+            if (!text) return StepResult{false, text.error(), {}};
+            *age = text->age_sec;
+            *parsed = parse_issues(text->text, &interest);
+            if (*parsed) (*parsed)->source = text->source;
             return StepResult{true, {}, {}};
         },
-        [done = std::move(done), started, parsed](StepResult r) {
-            done(Observation{r.ok ? std::move(*parsed) : std::unexpected(r.error), started});
+        [done = std::move(done), started, parsed, age](StepResult r) {
+            // What another host pulled earlier is as old as its pull: news the host learned since
+            // (an agent's move) stands over it.
+            auto observed = started - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(r.ok ? *age : 0));
+            done(Observation{r.ok ? std::move(*parsed) : std::unexpected(r.error), observed});
         });
 }
 
@@ -100,7 +118,15 @@ Observation Intake::known_states(const std::set<std::string> &ids, Clock::time_p
 }
 
 void Intake::write(const std::string &command, const std::string &id, const std::string &value,
-                   std::function<void(StepResult)> done) {
+                   std::function<void(StepResult)> done, const std::string &stage) {
+    if (fence_ && !stage.empty())
+        if (auto refused = fence_(id, stage)) // answered as every write is: later, on the loop
+            return runner_.run(
+                budgets_.tracker_deadline(),
+                [why = *refused] {
+                    return StepResult{false, why, {}};
+                },
+                std::move(done));
     uint32_t timeout = count_ms(budgets_.tracker_call);
     runner_.run(
         budgets_.tracker_deadline(),

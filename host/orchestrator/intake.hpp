@@ -70,7 +70,26 @@ class Intake {
     void pull(IssueInterest interest, std::function<void(Observation)> done);
     void fetch(const std::set<std::string> &ids, std::function<void(Observation)> done);
     // `set-state` (value: the new state) or `comment` (value: the text).
-    void write(const std::string &command, const std::string &id, const std::string &value, std::function<void(StepResult)> done);
+    // `stage`, when given: the write is made for that (issue, stage) pair's run, and the write
+    // fence (set_write_fence) is asked first, on the worker.
+    void write(const std::string &command, const std::string &id, const std::string &value, std::function<void(StepResult)> done,
+               const std::string &stage = {});
+    // Several hosts: a tracker write made for a pair goes out only while this host still holds
+    // the pair's lease. The fence returns why a write is refused, or nothing. Asked on the loop,
+    // when the write is asked for.
+    using WriteFence = std::function<std::optional<std::string>(const std::string &issue_id, const std::string &stage)>;
+    void set_write_fence(WriteFence fence) { fence_ = std::move(fence); }
+    // Several hosts: where a pull's text comes from. Given the call that pulls the tracker, it
+    // returns the text and its source (store/leases.hpp, "one intake for the cluster"). Runs on
+    // the worker that makes the pull.
+    struct PulledText {
+        std::string text;
+        std::string source;
+        double age_sec = 0; // how old the text already was (a shared pull): the observation is that much older
+    };
+    using PullText = std::function<std::expected<std::string, std::string>()>;
+    using SharedPull = std::function<std::expected<PulledText, std::string>(const PullText &from_tracker)>;
+    void set_shared_pull(SharedPull shared) { shared_ = std::move(shared); }
 
     // ---- observations ----------------------------------------------------------------------
     // Records that `seen` was observed by a call that started at `at`; returns what the host now
@@ -124,6 +143,8 @@ class Intake {
     std::unique_ptr<plugins::TrackerInstance> tracker_;
     BlockingRunner &runner_;
     CallBudgets budgets_;
+    WriteFence fence_;  // several hosts: asked before a pair's tracker write
+    SharedPull shared_; // several hosts: the pull's source
     const FaultGuard &guard_;
     Now now_;
     Observation known_states(const std::set<std::string> &ids, Clock::time_point started);

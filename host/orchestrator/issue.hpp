@@ -45,6 +45,9 @@ struct IntakeResult {
     // With an IssueInterest: the states of issues left out that a kept issue names in
     // blocked_by (a blocker is judged by its state wherever it is).
     std::map<std::string, std::string> blocker_states;
+    // Several hosts: where the pull came from ("tracker", or "leader": the cluster's shared
+    // pull); empty for a single host.
+    std::string source;
 };
 
 // Which issues of a pull the scheduler needs whole. A tracker may return every issue of a

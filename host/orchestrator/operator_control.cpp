@@ -78,18 +78,24 @@ void OperatorControl::on_request(const std::string &command, const std::string &
                      child->stage, child->plugin_id, peer.pid, command);
     }
     if (command == "set-state" || command == "comment") {
-        intake_.write(command, id, value, guard_.wrap(id, "", [this, command, id, value, reply](StepResult r) {
-            if (!r.ok) return reply("error issue '" + id + "': " + r.error);
-            if (command == "set-state") {
-                // The host made this change itself, now: a run finishing now sees the new state at
-                // once instead of queueing a continuation, and a pull that started before this
-                // write cannot bring the old state back.
-                intake_.learn_state(id, value, intake_.now());
-                spdlog::info("issue state changed issue_id={} state={}", id, value);
-                return reply("ok issue " + id + " moved to " + value);
-            }
-            reply("ok comment added to issue " + id);
-        }));
+        // An agent's write is made for its pair's run: with several hosts, only while this host
+        // still holds the pair's lease.
+        std::string for_stage = who.child && sessions_.is_runtime_plugin(who.child->plugin_id) ? who.child->stage : "";
+        intake_.write(command, id, value,
+                      guard_.wrap(id, "",
+                                  [this, command, id, value, reply](StepResult r) {
+                                      if (!r.ok) return reply("error issue '" + id + "': " + r.error);
+                                      if (command == "set-state") {
+                                          // The host made this change itself, now: a run finishing now sees the new state at
+                                          // once instead of queueing a continuation, and a pull that started before this
+                                          // write cannot bring the old state back.
+                                          intake_.learn_state(id, value, intake_.now());
+                                          spdlog::info("issue state changed issue_id={} state={}", id, value);
+                                          return reply("ok issue " + id + " moved to " + value);
+                                      }
+                                      reply("ok comment added to issue " + id);
+                                  }),
+                      for_stage);
         return;
     }
     reply(claim_command(command, id, value));

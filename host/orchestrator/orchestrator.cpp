@@ -23,6 +23,7 @@
 #include "orchestrator/fault_guard.hpp"
 #include "orchestrator/gate_runner.hpp"
 #include "orchestrator/intake.hpp"
+#include "orchestrator/lease_keeper.hpp"
 #include "orchestrator/operator_control.hpp"
 #include "orchestrator/schedule_runner.hpp"
 #include "orchestrator/scheduler_surface.hpp"
@@ -41,9 +42,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <optional>
@@ -128,8 +131,17 @@ struct Orchestrator::Impl {
     };
     std::map<PairKey, Review> reviewing;
     uint64_t review_serial = 0;
-    std::set<PairKey> gates_cancelled;       // gate commands an operator's cancel killed: their pair blocks
-    std::optional<FileStamp> workflow_stamp; // the workflow file the current config was read from
+    std::set<PairKey> gates_cancelled; // gate commands an operator's cancel killed: their pair blocks
+    // Several hosts (store/leases.hpp): the store's leases, their keeper, the pairs whose lease
+    // was lost while work on them was under way (that work ends with nothing recorded), and
+    // whether a dispatch waits for leases.
+    store::Leases *leases = options.store ? options.store->leases() : nullptr;
+    std::unique_ptr<LeaseKeeper> keeper;
+    std::set<PairKey> lease_lost;
+    bool acquiring = false;
+    std::atomic<int64_t> shared_idle_sec{cfg->idle_sec}; // the pull period, for the shared pull's staleness (read on a worker)
+    std::atomic<bool> pulling_directly{false};           // a follower pulls the tracker itself (logged once per spell)
+    std::optional<FileStamp> workflow_stamp;             // the workflow file the current config was read from
     int64_t iterations = 0;
     bool pulling = false;     // a pull is in flight
     bool stopping = false;    // a signal asked us to stop
@@ -227,6 +239,7 @@ struct Orchestrator::Impl {
             if (!stage.empty() && sessions->finishing({id, stage})) sessions->forget({id, stage}); // nothing else will end it
             if (!stage.empty() && !sessions->holds({id, stage})) {
                 launched.erase({id, stage});
+                lease_lost.erase({id, stage});
                 reviewing.erase({id, stage}); // a review being prepared does not start
                 if (a != active.end()) {
                     a->second.running.erase(stage);
@@ -303,6 +316,7 @@ struct Orchestrator::Impl {
             spdlog::info("max_iterations reached iterations={}; draining running stages", iterations);
             intake_done = true;
             if (schedules) schedules->stop(); // a firing now would move its issue with nothing to run it
+            if (keeper) keeper->stop_adopting();
             maybe_exit();
             return;
         }
@@ -323,7 +337,8 @@ struct Orchestrator::Impl {
         }
         for (const auto &w : o.result->warnings)
             spdlog::warn("{}", w);
-        spdlog::info("issues pulled count={} iteration={}", o.result->pulled, iterations);
+        spdlog::info("issues pulled count={} iteration={}{}", o.result->pulled, iterations,
+                     o.result->source.empty() ? "" : " source=" + o.result->source);
         // What the pull says, except where the host learned something newer while it ran.
         std::vector<Issue> issues = intake->observe_all(o.result->issues, o.started);
         reconcile(issues, {}, o.started);
@@ -398,10 +413,24 @@ struct Orchestrator::Impl {
 
     // ---- dispatch --------------------------------------------------------------------------
 
-    // Whether a new issue in `state` may take a slot now.
-    bool has_room(const std::string &id, const std::string &state) const {
+    // Several hosts: a dispatch first finds the pairs it would start that need a lease (a pair
+    // this host has a claim on holds its lease already), takes their leases in one call, then
+    // dispatches again with what it got.
+    struct LeasePlan {
+        std::vector<store::Leases::LeaseRequest> wanted;
+        std::set<std::string> issues;   // issues waiting for leases: they count against the slots
+        const std::set<PairKey> *taken; // pairs whose lease another host had this intake: skipped
+    };
+    // Rounds of lease taking per intake: each skips what the ones before found taken elsewhere,
+    // so a host whose peers hold the top of the list reaches further down it.
+    static constexpr int kLeaseRounds = 8;
+
+    // Whether a new issue in `state` may take a slot now (`planned`: issues a lease plan already
+    // gave a slot to).
+    bool has_room(const std::string &id, const std::string &state, const LeasePlan *plan = nullptr) const {
         if (active.count(id)) return true; // it holds a slot already
-        if (active.size() >= static_cast<size_t>(cfg->max_issue_concurrency)) return false;
+        size_t planned = plan ? plan->issues.size() : 0;
+        if (active.size() + planned >= static_cast<size_t>(cfg->max_issue_concurrency)) return false;
         std::vector<std::string> running_states;
         for (const auto &[aid, a] : active)
             running_states.push_back(a.issue.state);
@@ -414,15 +443,98 @@ struct Orchestrator::Impl {
         std::map<std::string, std::string> state_by_id = other_states;
         for (const auto &i : issues)
             state_by_id[i.id] = i.state;
+        if (keeper) return dispatch_with_leases(issues, std::move(state_by_id));
         for (const Issue *issue : order_candidates(issues))
             guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id); });
     }
 
-    void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id) {
+    void dispatch_with_leases(const std::vector<Issue> &issues, std::map<std::string, std::string> state_by_id,
+                              std::set<PairKey> taken_elsewhere = {}, int round = 1) {
+        if (acquiring) return; // the dispatch waiting for its leases sees this pull's news soon enough
+        LeasePlan plan{{}, {}, &taken_elsewhere};
+        for (const Issue *issue : order_candidates(issues))
+            guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id, &plan); });
+        if (plan.wanted.empty()) return;
+        acquiring = true;
+        keeper->acquire(
+            plan.wanted, cfg->scheduling.max_concurrent_by_state,
+            guard.wrap(
+                "", "",
+                [this, issues, state_by_id, wanted = plan.wanted, taken_elsewhere = std::move(taken_elsewhere),
+                 round](std::set<PairKey> got) mutable {
+                    acquiring = false; // set again below while the leased issues are looked up
+                    if (got.empty() || stopping || intake_done)
+                        return leases_taken(issues, std::move(state_by_id), std::move(wanted), std::move(got),
+                                            std::move(taken_elsewhere), round);
+                    // The pull may be older than another host's last move of these issues (it finished
+                    // one and let its lease go just now): they are looked up again before they start.
+                    std::set<std::string> ids;
+                    for (const auto &key : got)
+                        ids.insert(key.first);
+                    acquiring = true;
+                    intake->fetch(
+                        ids,
+                        guard.wrap(
+                            "", "", [this, issues, state_by_id, wanted, got, taken_elsewhere, round, ids](Observation o) mutable {
+                                acquiring = false; // first: a handler that threw must not stop every later dispatch
+                                if (!o.result) {
+                                    spdlog::warn("leased issues could not be looked up again; they wait for the next intake: {}",
+                                                 o.result.error());
+                                    keeper->release_unused(std::vector<PairKey>(got.begin(), got.end()));
+                                    return;
+                                }
+                                std::map<std::string, Issue> now;
+                                for (const auto &i : intake->observe_all(o.result->issues, o.started))
+                                    now[i.id] = i;
+                                std::vector<Issue> fresh; // a leased issue the tracker no longer has is left out: not started
+                                for (const auto &i : issues)
+                                    if (!ids.count(i.id))
+                                        fresh.push_back(i);
+                                    else if (auto it = now.find(i.id); it != now.end())
+                                        fresh.push_back(it->second);
+                                leases_taken(fresh, std::move(state_by_id), std::move(wanted), std::move(got),
+                                             std::move(taken_elsewhere), round);
+                            }));
+                }));
+    }
+
+    // The second pass of a dispatch with leases: the pairs leased start (those still matching),
+    // the leases not used go back, and another round looks further down the list when some
+    // leases were taken elsewhere.
+    void leases_taken(const std::vector<Issue> &issues, std::map<std::string, std::string> state_by_id,
+                      std::vector<store::Leases::LeaseRequest> wanted, std::set<PairKey> got, std::set<PairKey> taken_elsewhere,
+                      int round) {
+        bool going = !stopping && !intake_done;
+        if (!got.empty() && going) {
+            status.waiting.clear();
+            for (const auto &i : issues)
+                state_by_id[i.id] = i.state;
+            for (const Issue *issue : order_candidates(issues))
+                guard(issue->id, "", [&] { dispatch_one(*issue, state_by_id, nullptr, &got); });
+        }
+        std::vector<PairKey> unused;
+        for (const auto &key : got)
+            if (!claims.claimed(key)) unused.push_back(key);
+        keeper->release_unused(std::move(unused));
+        size_t refused = 0;
+        for (const auto &w : wanted)
+            if (!got.count(w.pair) && taken_elsewhere.insert(w.pair).second) ++refused;
+        if (going && refused > 0 && round < kLeaseRounds)
+            dispatch_with_leases(issues, std::move(state_by_id), std::move(taken_elsewhere), round + 1);
+    }
+
+    // `plan` (several hosts, first pass): pairs that need a lease are added to it instead of
+    // starting. `leased` (second pass): the leases taken; only pairs with one (or a claim) start.
+    void dispatch_one(const Issue &issue, const std::map<std::string, std::string> &state_by_id, LeasePlan *plan = nullptr,
+                      const std::set<PairKey> *leased = nullptr) {
         if (terminal(issue.state) || removing.count(issue.id) || removal_pending.count(issue.id)) return;
         std::vector<std::string> matching;
         for (const auto &s : cfg->stages)
             if (s.state == issue.state && claims.dispatchable({issue.id, s.name})) matching.push_back(s.name);
+        if (plan && std::any_of(matching.begin(), matching.end(), [&](const std::string &s) {
+                return !claims.claimed({issue.id, s}) && plan->taken->count({issue.id, s});
+            }))
+            return; // another host works on the issue
         if (matching.empty()) return;
         if (gating_issue(issue.id) ||
             running_decided_stage(issue.id)) { // the run that moved it on stands only if its gate passes
@@ -439,7 +551,7 @@ struct Orchestrator::Impl {
             status.waiting.push_back({issue.id, issue.title, issue.state, "waits for its blockers"});
             return;
         }
-        if (!has_room(issue.id, issue.state)) {
+        if (!has_room(issue.id, issue.state, plan)) {
             spdlog::debug("no free slot; issue waits issue_id={} running_issues={}", issue.id, active.size());
             status.waiting.push_back(
                 {issue.id, issue.title, issue.state,
@@ -448,9 +560,26 @@ struct Orchestrator::Impl {
                      : "the state's limit is reached (scheduling.max_concurrent_by_state." + issue.state + ")"});
             return;
         }
+        if (keeper) {
+            // A pair this host has a claim on holds its lease; the others need one first.
+            std::vector<std::string> ready;
+            for (const auto &s : matching)
+                if ((claims.claimed({issue.id, s}) || (leased && leased->count({issue.id, s}))) && keeper->holds({issue.id, s}))
+                    ready.push_back(s);
+                else if (plan)
+                    plan->wanted.push_back({{issue.id, s}, issue.state});
+            if (plan && ready.size() < matching.size()) {
+                plan->issues.insert(issue.id); // the issue's stages start together, once leased
+                return;
+            }
+            if (ready.empty()) return; // another host has them
+            matching = std::move(ready);
+        }
         // Claim before any asynchronous work, so a repeated intake cannot launch twice.
-        for (const auto &s : matching)
+        for (const auto &s : matching) {
+            lease_lost.erase({issue.id, s}); // a lease taken again: whatever was lost before is over
             claims.start({issue.id, s}, issue.state);
+        }
         spdlog::info("issue ready; launching stages issue_id={} state={} stages={}", issue.id, issue.state, join(matching));
         for (const auto &s : matching)
             guard(issue.id, s, [&] { begin_stage(issue, s); });
@@ -567,6 +696,11 @@ struct Orchestrator::Impl {
                     stage_ended(id, stage_name, Outcome::dropped, "");
                     return;
                 }
+                if (lease_lost.count({id, stage_name})) {
+                    spdlog::info("stage not launched issue_id={} stage={}: this host lost its lease", id, stage_name);
+                    stage_ended(id, stage_name, Outcome::dropped, "");
+                    return;
+                }
                 const ActiveIssue &a = active.at(id);
                 // A previous run's outcome file must not count for this one.
                 if (stage->outcome)
@@ -581,6 +715,8 @@ struct Orchestrator::Impl {
     void session_ended(const PairKey &key, SessionEnd end) {
         const auto &[id, stage] = key;
         if (end.outcome == Outcome::dropped_terminal) removal_pending.insert(id);
+        // The lease went while it ran: nothing of the run is checked, hooked or decided here.
+        if (lease_lost.count(key)) return stage_ended(id, stage, Outcome::dropped, "this host lost the pair's lease", &end);
         if (end.review) return review_ended(key, std::move(end));
         if (!end.after_run) return stage_ended(id, stage, end.outcome, end.reason, &end);
         auto a = active.find(id);
@@ -808,14 +944,19 @@ struct Orchestrator::Impl {
                                    why + "; the issue could not be looked up to move it back: " + o.result.error(), &end);
             std::optional<Issue> now = intake->refreshed(id, *o.result, o.started);
             if (!now || now->state == st.state || terminal(now->state)) return stage_ended(id, stage, Outcome::failed, why, &end);
-            intake->write("set-state", id, st.state, guard.wrap(id, stage, [this, id, stage, &st, why, end](StepResult w) {
-                if (!w.ok)
-                    return stage_ended(id, stage, Outcome::awaiting_approval,
-                                       why + "; the issue could not be moved back to '" + st.state + "': " + w.error, &end);
-                intake->learn_state(id, st.state, intake->now());
-                spdlog::info("issue moved back issue_id={} state={}: its gate failed", id, st.state);
-                stage_ended(id, stage, Outcome::failed, why, &end);
-            }));
+            intake->write("set-state", id, st.state,
+                          guard.wrap(id, stage,
+                                     [this, id, stage, &st, why, end](StepResult w) {
+                                         if (!w.ok)
+                                             return stage_ended(id, stage, Outcome::awaiting_approval,
+                                                                why + "; the issue could not be moved back to '" + st.state +
+                                                                    "': " + w.error,
+                                                                &end);
+                                         intake->learn_state(id, st.state, intake->now());
+                                         spdlog::info("issue moved back issue_id={} state={}: its gate failed", id, st.state);
+                                         stage_ended(id, stage, Outcome::failed, why, &end);
+                                     }),
+                          stage);
         }));
     }
 
@@ -842,7 +983,13 @@ struct Orchestrator::Impl {
             std::erase(a->second.waiting, stage);
             if (a->second.running.empty()) active.erase(a);
         }
-        if (stopping && undecided && st && !removal_pending.count(id) && find_stage(stage)) {
+        if (lease_lost.erase(key)) {
+            // Another host has the pair now (or will, once the lease expired): nothing this host
+            // would decide about the run stands, and the store refuses its writes anyway.
+            spdlog::warn("stage ended after this host lost its lease issue_id={} stage={}: nothing of the run is kept here", id,
+                         stage);
+            claims.release(key);
+        } else if (stopping && undecided && st && !removal_pending.count(id) && find_stage(stage)) {
             // A stop while a completed run was being checked (its outcome, gate command or review):
             // the claim stays as it was (running, in the store too), so the next start treats the
             // run as interrupted and moves the issue back before it runs again; released, the
@@ -950,22 +1097,26 @@ struct Orchestrator::Impl {
         const std::string state = target->state;
         spdlog::warn("stage failed; routing issue_id={} stage={} to stage={} (state '{}'): {}", key.first, key.second, d.target,
                      state, d.reason);
-        intake->write("set-state", key.first, state, guard.wrap(key.first, key.second, [this, key, d, state](StepResult r) {
-            const Claim *c = claims.find(key);
-            if (!c || !c->route_pending) return; // an operator or a cleanup acted meanwhile
-            if (!r.ok) {
-                std::string why = "failed; on_fail could not route to stage '" + d.target + "': setting state '" + state +
-                                  "' failed: " + r.error + "; last error: " + d.reason;
-                spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
-                claims.route_failed(key, why);
-                publish_claim(key);
-                return;
-            }
-            intake->learn_state(key.first, state, intake->now());
-            claims.routed(key);
-            publish("routed", key.first, key.second, boost::json::object{{"to", d.target}, {"state", state}});
-            request_intake(); // the target stage starts now, not an idle_sec later
-        }));
+        intake->write(
+            "set-state", key.first, state,
+            guard.wrap(key.first, key.second,
+                       [this, key, d, state](StepResult r) {
+                           const Claim *c = claims.find(key);
+                           if (!c || !c->route_pending) return; // an operator or a cleanup acted meanwhile
+                           if (!r.ok) {
+                               std::string why = "failed; on_fail could not route to stage '" + d.target + "': setting state '" +
+                                                 state + "' failed: " + r.error + "; last error: " + d.reason;
+                               spdlog::warn("stage blocked issue_id={} stage={}: {}", key.first, key.second, why);
+                               claims.route_failed(key, why);
+                               publish_claim(key);
+                               return;
+                           }
+                           intake->learn_state(key.first, state, intake->now());
+                           claims.routed(key);
+                           publish("routed", key.first, key.second, boost::json::object{{"to", d.target}, {"state", state}});
+                           request_intake(); // the target stage starts now, not an idle_sec later
+                       }),
+            key.second);
     }
 
     // The notification hook point after a stage's end (VIK_HOOK_ON_OUTCOME): completed, failed,
@@ -1114,17 +1265,99 @@ struct Orchestrator::Impl {
             if (!now || now->state == state || terminal(now->state)) return arm_retry(key, token, 0);
             gating.insert(key);
             intake->write("set-state", key.first, state,
-                          guard.wrap(key.first, key.second, [this, key, state, token, blocked](StepResult w) {
-                              gating.erase(key);
-                              if (!claims.token_current(key, token)) return;
-                              if (!w.ok)
-                                  return blocked("rejected at its gate, but the issue could not be moved back to '" + state +
-                                                 "': " + w.error);
-                              intake->learn_state(key.first, state, intake->now());
-                              spdlog::info("issue moved back issue_id={} state={}: its gate rejected the run", key.first, state);
-                              arm_retry(key, token, 0);
-                          }));
+                          guard.wrap(key.first, key.second,
+                                     [this, key, state, token, blocked](StepResult w) {
+                                         gating.erase(key);
+                                         if (!claims.token_current(key, token)) return;
+                                         if (!w.ok)
+                                             return blocked("rejected at its gate, but the issue could not be moved back to '" +
+                                                            state + "': " + w.error);
+                                         intake->learn_state(key.first, state, intake->now());
+                                         spdlog::info("issue moved back issue_id={} state={}: its gate rejected the run",
+                                                      key.first, state);
+                                         arm_retry(key, token, 0);
+                                     }),
+                          key.second);
         }));
+    }
+
+    // ---- leases (several hosts) ----------------------------------------------------------------
+
+    // This host no longer holds these pairs' leases: work under way on them stops and ends with
+    // nothing recorded; idle claims (queued, blocked) go. Another host has them, or will.
+    void lose_leases(const std::vector<PairKey> &pairs, const std::string &why) {
+        for (const auto &key : pairs)
+            guard(key.first, key.second, [&] {
+                if (!claims.claimed(key)) return;
+                spdlog::warn("lease lost issue_id={} stage={}: {}", key.first, key.second, why);
+                if (launched.count(key) || sessions->holds(key) || gating.count(key) || reviewing.count(key)) {
+                    lease_lost.insert(key);
+                    sessions->cancel(key, CancelReason::lease_lost, "this host lost the pair's lease: " + why);
+                    if (auto r = reviewing.find(key); r != reviewing.end())
+                        r->second.cancelled = true; // its prompt is on the way
+                    return;
+                }
+                retry_timers.erase(key);
+                approval_reminders.erase(key);
+                claims.release(key);
+                publish_claim(key);
+            });
+    }
+
+    // One intake for the cluster (on the pull's worker): the intake leader pulls the tracker and
+    // publishes what it got; the others use that. A published pull older than a few intake
+    // periods means the leader is stuck (paused, cut off) while still holding its lock: the host
+    // then pulls the tracker itself rather than work from old news.
+    std::expected<Intake::PulledText, std::string> shared_pull(const Intake::PullText &from_tracker) {
+        auto lead = leases->lead_intake();
+        auto direct = [this](const std::string &why) {
+            if (!pulling_directly.exchange(true))
+                spdlog::warn("pulling the tracker directly until a shared pull is fresh: {}", why);
+        };
+        if (lead && *lead) {
+            pulling_directly = false;
+            auto text = from_tracker();
+            if (!text) return std::unexpected(text.error());
+            if (auto published = leases->publish_pull(*text); !published)
+                spdlog::warn("the pull could not be shared with the other hosts: {}", published.error().message);
+            return Intake::PulledText{std::move(*text), "tracker"};
+        }
+        double stale_after = 3.0 * static_cast<double>(shared_idle_sec.load()) + 5;
+        auto shared = lead ? leases->shared_pull() : std::unexpected(lead.error());
+        if (shared && *shared && (*shared)->age_sec <= stale_after) {
+            if (pulling_directly.exchange(false)) spdlog::info("using the intake leader's pull again ({})", (*shared)->leader);
+            return Intake::PulledText{std::move((*shared)->text), "leader", (*shared)->age_sec};
+        }
+        std::string why =
+            !shared    ? shared.error().message
+            : !*shared ? std::string("no host has published a pull yet")
+                       : fmt::format("the leader's ({}) newest pull is {:.0f} s old", (*shared)->leader, (*shared)->age_sec);
+        direct(why);
+        auto text = from_tracker();
+        if (!text) return std::unexpected(text.error());
+        return Intake::PulledText{std::move(*text), "tracker"};
+    }
+
+    // Pairs taken over from a host whose leases expired: resumed as after a restart.
+    void adopt_leases(store::Recovery taken) {
+        if (stopping || intake_done) {
+            // Taken over while this host began to stop: not this host's to do; let it go at once.
+            std::vector<PairKey> pairs;
+            for (const auto *list : {&taken.interrupted_claims, &taken.blocked})
+                for (const auto &c : *list)
+                    pairs.emplace_back(c.issue_id, c.stage);
+            for (const auto &r : taken.retries)
+                pairs.emplace_back(r.claim.issue_id, r.claim.stage);
+            keeper->let_lapse(std::move(pairs));
+            return;
+        }
+        DurableState::Resumed r = durable.adopt(claims, std::move(taken));
+        if (r.summary.empty()) return;
+        for (const auto &retry : r.retries)
+            arm_retry(retry.key, retry.token, retry.delay_sec);
+        for (const auto &[key, c] : claims.all())
+            if (c.awaiting_approval && !approval_reminders.count(key)) remind_of_approval(key);
+        spdlog::warn("work taken over from hosts whose leases expired host_id={}: {}", keeper->host_id(), r.summary);
     }
 
     // ---- retries -----------------------------------------------------------------------------
@@ -1146,6 +1379,14 @@ struct Orchestrator::Impl {
     void fire_retry(const PairKey &key, uint64_t token) {
         if (stopping || intake_done || !claims.token_current(key, token)) return; // stale timers do nothing
         retry_timers.erase(key);
+        if (keeper && !keeper->holds(key)) {
+            // Several hosts: a claim whose lease this host does not hold (a block made by a fault
+            // without one, or one given up a moment ago) is not this host's to run.
+            spdlog::warn("retry dropped issue_id={} stage={}: this host does not hold the pair's lease", key.first, key.second);
+            claims.release(key);
+            publish_claim(key);
+            return;
+        }
         intake->fetch({key.first}, guard.wrap(key.first, key.second, [this, key, token](Observation o) {
             if (stopping || intake_done || !claims.token_current(key, token)) return;
             if (!o.result) {
@@ -1279,6 +1520,7 @@ struct Orchestrator::Impl {
             return;
         }
         const workflow::Config &now = cfg.adopt(std::move(*next));
+        shared_idle_sec = now.idle_sec;
         claims.set_policy(now.scheduling);
         // Queued and blocked pairs of stages the edit removed have nothing to run, nor has a
         // route to a removed stage anything to wait for.
@@ -1337,6 +1579,7 @@ struct Orchestrator::Impl {
         intake_timer->cancel();
         retry_timers.clear(); // their timers are cancelled as they go
         if (schedules) schedules->stop();
+        if (keeper) keeper->stop_adopting();
         publish("stopping", "", "");
         sessions->cancel_all(CancelReason::shutdown);
         // Hooks and prompt commands in flight belong to the stop too.
@@ -1377,6 +1620,20 @@ struct Orchestrator::Impl {
             cfg, registry, layout, io, clock, guard, feed, durable, options.plugin_dirs,
             [this](const PairKey &key, SessionEnd end) { session_ended(key, std::move(end)); });
         sessions->set_strict_events(options.strict_events);
+        if (leases) {
+            keeper = std::make_unique<LeaseKeeper>(
+                io, clock, runner, *leases,
+                LeaseKeeper::Events{
+                    [this](const std::vector<PairKey> &pairs, const std::string &why) { lose_leases(pairs, why); },
+                    [this](store::Recovery taken) { guard("", "", [&] { adopt_leases(std::move(taken)); }); },
+                    [this] { return static_cast<int64_t>(sessions->live().size()); }});
+            intake->set_write_fence([this](const std::string &id, const std::string &stage) -> std::optional<std::string> {
+                if (keeper->holds({id, stage})) return std::nullopt;
+                return "this host no longer holds the lease of issue " + id + " stage " + stage +
+                       " (another host may run it); the write was not made";
+            });
+            intake->set_shared_pull([this](const Intake::PullText &from_tracker) { return shared_pull(from_tracker); });
+        }
         control = std::make_unique<OperatorControl>(
             io, cfg->scoped_root(), *intake, *sessions, claims, guard,
             [this](const std::string &id, const auto &queued) { retry_queued_by_operator(id, queued); },
@@ -1429,6 +1686,7 @@ struct Orchestrator::Impl {
         spdlog::info("starting vik: workflow={} tracker={} stages={} max_issue_concurrency={}", cfg->workflow_path.string(),
                      cfg->tracker_kind, cfg->stages.size(), cfg->max_issue_concurrency);
         resume();
+        if (keeper) keeper->start();
         schedules->start(cfg->schedules, schedules_fired);
         workflow_stamp = stamp_of(cfg->workflow_path);
         asio::post(io, [this] { guard("", "", [this] { start_intake(); }); });

@@ -16,6 +16,7 @@ enum class CancelReason {
     operator_,     // `vik-host issue cancel`
     fault,         // a loop handler of the issue broke an invariant
     invalid_event, // `run --strict`: the runtime plugin sent an event outside the vocabulary
+    lease_lost,    // several hosts: this host lost the pair's lease (leases.hpp); another host has it
 };
 
 // How a stage ended, from launch to after_run.

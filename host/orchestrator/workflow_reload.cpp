@@ -61,7 +61,8 @@ std::vector<std::string> restart_only_changes(const workflow::Config &r, const w
     check(r.plugins.hooks == e.plugins.hooks && r.plugins.settings == e.plugins.settings &&
               r.plugins.isolate == e.plugins.isolate,
           "plugins");
-    check(r.store.kind == e.store.kind && r.store.url_env == e.store.url_env && r.store.workflow_id == e.store.workflow_id,
+    check(r.store.kind == e.store.kind && r.store.url_env == e.store.url_env && r.store.workflow_id == e.store.workflow_id &&
+              r.store.lease_ttl_sec == e.store.lease_ttl_sec,
           "store");
     return changed;
 }

@@ -72,6 +72,7 @@ struct ClaimRecord {
     // feedback of a rejection is for the next run's prompt.
     bool awaiting_approval = false;
     std::string gate_feedback;
+    int64_t fence = 0; // the lease generation the write was queued under (leases.hpp); 0: none
 };
 
 // How a run ended. `running` is written at start; recovery turns a `running` left behind by a
@@ -102,6 +103,7 @@ struct RunRecord {
     int64_t tokens_cache_read = 0;
     std::optional<double> cost_usd; // when the agent reports one
     double duration_sec = 0;
+    int64_t fence = 0; // as ClaimRecord::fence
 };
 
 // A stage's structured outcome (docs/scheduling.md, "Structured outcomes"): the newest valid one
@@ -111,6 +113,7 @@ struct OutcomeRecord {
     std::string stage;
     std::string json;
     WallTime recorded_at{};
+    int64_t fence = 0; // as ClaimRecord::fence
 };
 
 // A schedule's newest firing (docs/scheduling.md, "Schedules"): what the missed-run policy
@@ -169,6 +172,8 @@ struct Stats {
     std::vector<GroupTotals> per_agent;
 };
 
+class Leases;
+
 class Store {
   public:
     virtual ~Store() = default;
@@ -206,6 +211,9 @@ class Store {
 
     // Where the data lives (a path or a connection description), for messages and state.json.
     virtual std::string location() const = 0;
+
+    // The leases of a store several hosts share (leases.hpp); null for a store of one host.
+    virtual Leases *leases() { return nullptr; }
 };
 
 } // namespace vik::store

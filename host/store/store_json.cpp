@@ -58,4 +58,23 @@ json::object to_json(const Stats &st) {
                         {"per_agent", groups(st.per_agent)}};
 }
 
+json::object cluster_json(const std::string &this_host, const std::vector<HostRecord> &hosts,
+                          const std::vector<LeaseRecord> &leases) {
+    json::array h, l;
+    for (const auto &x : hosts)
+        h.push_back(json::object{{"host_id", x.host_id},
+                                 {"address", x.address},
+                                 {"pid", x.pid},
+                                 {"running", x.running},
+                                 {"heartbeat_age_sec", x.heartbeat_age},
+                                 {"started_at", util::rfc3339_utc(x.started_at)}});
+    for (const auto &x : leases)
+        l.push_back(json::object{{"issue_id", x.issue_id},
+                                 {"stage", x.stage},
+                                 {"host_id", x.host_id},
+                                 {"generation", x.generation},
+                                 {"expires_in_sec", x.expires_in}});
+    return json::object{{"this_host", this_host}, {"hosts", std::move(h)}, {"leases", std::move(l)}};
+}
+
 } // namespace vik::store

@@ -21,6 +21,7 @@ namespace vik::store {
 
 struct ReleaseClaim {
     std::string issue_id, stage;
+    int64_t fence = 0; // as ClaimRecord::fence
 };
 struct ReleaseIssue {
     std::string issue_id;
@@ -91,7 +92,7 @@ class QueuedStore : public Store {
   public:
     void record_claim(const ClaimRecord &claim) override { write_queue().push(claim); }
     void release_claim(const std::string &issue_id, const std::string &stage) override {
-        write_queue().push(ReleaseClaim{issue_id, stage});
+        write_queue().push(ReleaseClaim{issue_id, stage, 0});
     }
     void release_issue(const std::string &issue_id) override { write_queue().push(ReleaseIssue{issue_id}); }
     void record_run(const RunRecord &run) override { write_queue().push(run); }

@@ -181,6 +181,9 @@ struct StoreConfig {
     std::string kind = "sqlite"; // sqlite (one file per workflow) | postgres (shared by hosts)
     std::string url_env;         // postgres: the environment variable holding the libpq connection URL
     std::string workflow_id;     // postgres: this workflow's key in the shared database
+    // postgres: how long a host's lease on an (issue, stage) lasts without renewal (renewed every
+    // third of it); a host that died is noticed after this long (docs/scale-out.md).
+    int64_t lease_ttl_sec = 30;
 };
 
 struct Config {

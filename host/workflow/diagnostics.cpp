@@ -132,7 +132,7 @@ const std::map<std::string, std::vector<std::string>> &schema_order() {
         {"",
          {"loop", "workspace", "agents", "issues", "issue", "scheduling", "server", "notify", "schedules", "plugins", "store"}},
         {"plugins", {"hooks", "settings", "isolate"}},
-        {"store", {"kind", "url_env", "workflow_id"}},
+        {"store", {"kind", "url_env", "workflow_id", "lease_ttl_sec"}},
         {"plugins.settings", {"*"}},
         {"loop", {"max_issue_concurrency", "wait_ms", "max_iterations"}},
         {"workspace", {"root"}},

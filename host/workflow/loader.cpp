@@ -591,7 +591,7 @@ void load_server(Reader &r, const YAML::Node &root, Config &c) {
 void load_store(Reader &r, const YAML::Node &root, Config &c) {
     YAML::Node n = r.section(root, "store", "store");
     if (!n.IsDefined()) return;
-    r.unknown_fields(n, "store", {"kind", "url_env", "workflow_id"});
+    r.unknown_fields(n, "store", {"kind", "url_env", "workflow_id", "lease_ttl_sec"});
     auto &s = c.store;
     if (auto k = r.optional_string(n, "kind", "store.kind")) {
         if (*k != "sqlite" && *k != "postgres")
@@ -600,6 +600,11 @@ void load_store(Reader &r, const YAML::Node &root, Config &c) {
     }
     if (auto u = r.optional_string(n, "url_env", "store.url_env")) s.url_env = *u;
     if (auto w = r.optional_string(n, "workflow_id", "store.workflow_id")) s.workflow_id = *w;
+    s.lease_ttl_sec = r.positive(n, "lease_ttl_sec", "store.lease_ttl_sec", s.lease_ttl_sec);
+    if (s.lease_ttl_sec > 0 && s.lease_ttl_sec < 3)
+        r.fail(n["lease_ttl_sec"].Mark(), "store.lease_ttl_sec",
+               "invalid value: a lease must last at least 3 seconds (it is renewed every third of it), found " +
+                   std::to_string(s.lease_ttl_sec));
     if (s.kind == "postgres") {
         if (is_blank(s.url_env))
             r.fail(n.Mark(), "store.url_env",

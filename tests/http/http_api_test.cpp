@@ -4,7 +4,9 @@
 #include "http/api.hpp"
 #include "http/http_test_support.hpp"
 #include "http/url.hpp"
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/pg_server.hpp"
 #include "support/test_support.hpp"
 
 #include <boost/json.hpp>
@@ -322,6 +324,58 @@ TEST_CASE("http api: history and stats come from the durable store, off the loop
     Routes t;
     CHECK(error_code(t.call("GET", "/api/v1/history")) == "no_store");
     CHECK_FALSE(t.call("GET", "/metrics").deferred);
+}
+
+TEST_CASE("http api: /api/v1/cluster lists the hosts and leases of a shared workflow, 404 for a host of its own",
+          "[http][postgres]") {
+    auto inline_access = [](store::Store *s) {
+        return http::StoreAccess{s, [](std::function<void()> f) { f(); }, [](std::function<void()> f) { f(); }};
+    };
+    auto answer = [](http::Api &api, const std::string &target) {
+        auto r = api.handle({"GET", target, "", "127.0.0.1", "", ""});
+        http::Response got = r;
+        if (r.deferred) r.deferred([&](http::Response x) { got = std::move(x); });
+        return got;
+    };
+    test::FakeSurface surface;
+    http::HttpStats stats;
+    {
+        test::TempDir dir;
+        auto db = store::SqliteStore::open(dir / "vik.db");
+        REQUIRE(db);
+        http::Api api(surface, stats, {}, inline_access(db->get()));
+        auto r = answer(api, "/api/v1/cluster");
+        CHECK(r.status == 404);
+        CHECK_THAT(r.body, Catch::Contains("not_clustered"));
+    }
+    if (auto why = test::PgServer::unavailable()) {
+        WARN("skipped the PostgreSQL half: " << *why);
+        return;
+    }
+    test::PgServer pg;
+    store::PostgresOptions o;
+    o.host_id = "api-host";
+    o.address = "machine-1";
+    o.lease_ttl = std::chrono::seconds(30);
+    auto db = store::PostgresStore::open(pg.conninfo(), "shop", o);
+    REQUIRE(db);
+    REQUIRE((*db)->recover(std::chrono::system_clock::now()));
+    REQUIRE((*db)->acquire({{{"SHOP-1", "build"}, "todo"}}, {})->size() == 1);
+    REQUIRE((*db)->renew(2));
+    http::Api api(surface, stats, {}, inline_access(db->get()));
+    auto r = answer(api, "/api/v1/cluster");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto view = json::parse(r.body).as_object();
+    CHECK(view.at("this_host") == "api-host");
+    REQUIRE(view.at("hosts").as_array().size() == 1);
+    CHECK(view.at("hosts").as_array()[0].at("address") == "machine-1");
+    CHECK(view.at("hosts").as_array()[0].at("running") == 2);
+    REQUIRE(view.at("leases").as_array().size() == 1);
+    auto lease = view.at("leases").as_array()[0].as_object();
+    CHECK(lease.at("issue_id") == "SHOP-1");
+    CHECK(lease.at("host_id") == "api-host");
+    CHECK(lease.at("expires_in_sec").as_double() > 20);
 }
 
 TEST_CASE("http url: percent-encoding round-trips any id, and arbitrary targets never crash the router", "[http]") {

@@ -1,7 +1,7 @@
 // The PostgreSQL store against a real PostgreSQL 15 started by the test (tests/support/pg_server):
 // the same contract as the SQLite store, one database shared by several workflows, a database
-// restart in the middle of writes losing nothing, and the refusals (unreachable server, a schema
-// from a newer vik-host) saying what to do.
+// restart in the middle of writes losing nothing, the refusals (unreachable server, a schema
+// from a newer vik-host) saying what to do, and the leases that let several hosts share a workflow.
 #include "store/postgres_store.hpp"
 #include "store/store_contract.hpp"
 #include "support/pg_server.hpp"
@@ -9,6 +9,10 @@
 
 #include <catch2/catch.hpp>
 #include <libpq-fe.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
 
 using namespace vik::store;
 using namespace std::chrono_literals;
@@ -135,21 +139,190 @@ TEST_CASE("postgres store: an unreachable server and a newer schema are refused 
                                                       std::to_string(PostgresStore::schema_version()) + ")"));
 }
 
-TEST_CASE("postgres store: a second running host on the same workflow id is refused while the first runs", "[store][postgres]") {
+namespace {
+
+// A running host's store, after the recovery a host makes at start (`resumed`: what it took).
+std::unique_ptr<PostgresStore> open_host(const PgServer &pg, const std::string &host_id, std::chrono::milliseconds ttl = 1500ms,
+                                         Recovery *resumed = nullptr) {
+    auto o = quick_options();
+    o.host_id = host_id;
+    o.address = "test-machine";
+    o.lease_ttl = ttl;
+    auto s = PostgresStore::open(pg.conninfo(), "shop", o);
+    if (!s) FAIL(s.error().message);
+    auto r = (*s)->recover(std::chrono::system_clock::now());
+    if (!r) FAIL(r.error().message);
+    if (resumed) *resumed = std::move(*r);
+    return std::move(*s);
+}
+
+ClaimRecord running_claim(const std::string &issue, const std::string &stage) {
+    ClaimRecord c = claim(issue, stage);
+    c.state = ClaimState::running;
+    c.runs = 1;
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("postgres leases: a pair is leased to one host, and a host that stopped renewing is fenced out and its work taken over",
+          "[store][postgres][leases]") {
     VIK_NEEDS_POSTGRES();
     PgServer pg;
-    auto exclusive = quick_options();
-    exclusive.exclusive = true;
-    auto first = PostgresStore::open(pg.conninfo(), "shop", exclusive);
+    auto a = open_host(pg, "host-a");
+    auto b = open_host(pg, "host-b", 10s); // host-b's own lease outlives the whole test
+    REQUIRE(a->leases() == a.get());
+    const PairKey pair{"X-1", "plan"};
+
+    auto got = a->acquire({{pair, "todo"}, {{"X-2", "plan"}, "todo"}}, {});
+    REQUIRE(got);
+    CHECK(got->size() == 2);
+    auto none = b->acquire({{pair, "todo"}}, {});
+    REQUIRE(none);
+    CHECK(none->empty()); // host-a holds it
+    a->release_unused({{"X-2", "plan"}});
+    auto freed = b->acquire({{{"X-2", "plan"}, "todo"}}, {});
+    REQUIRE(freed);
+    CHECK(freed->size() == 1); // given back, so free again
+
+    a->record_claim(running_claim("X-1", "plan"));
+    a->record_run(run("r1", "X-1", "plan", 1));
+    REQUIRE(a->flush(5s));
+    CHECK(a->holds(pair));
+    CHECK_FALSE(b->holds(pair));
+
+    // host-a stops renewing; host-b takes host-a's lease over once it expired.
+    std::this_thread::sleep_for(1700ms);
+    auto taken = b->take_over(std::chrono::system_clock::now());
+    REQUIRE(taken);
+    REQUIRE(taken->interrupted_claims.size() == 1);
+    CHECK(taken->interrupted_claims[0].issue_id == "X-1");
+    REQUIRE(taken->interrupted_runs.size() == 1);
+    CHECK(taken->interrupted_runs[0].run_id == "r1");
+    CHECK(taken->interrupted_runs[0].outcome == RunOutcome::interrupted);
+    CHECK(b->holds(pair));
+
+    // host-a wakes up: its renewal says the pair is gone, and its late writes do not land.
+    auto lost = a->renew(1);
+    REQUIRE(lost);
+    REQUIRE(lost->size() == 1);
+    CHECK(lost->front() == pair);
+    CHECK_FALSE(a->holds(pair));
+    auto stale = run("r1", "X-1", "plan", 1);
+    stale.outcome = RunOutcome::succeeded;
+    stale.ended_at = at_ms(5000);
+    a->record_run(stale);
+    ClaimRecord blocked = running_claim("X-1", "plan");
+    blocked.state = ClaimState::blocked;
+    blocked.blocked_reason = "stale";
+    a->record_claim(blocked);
+    a->release_claim("X-1", "plan");
+    REQUIRE(a->flush(5s));
+    CHECK_FALSE(a->write_error()); // refused writes are dropped, not retried
+    auto h = b->history({.issue_id = "X-1", .limit = 10});
+    REQUIRE(h);
+    REQUIRE(h->size() == 1);
+    CHECK(h->front().outcome == RunOutcome::interrupted);
+    auto claims = b->claims();
+    REQUIRE(claims);
+    REQUIRE(claims->size() == 1);
+    CHECK(claims->front().state == ClaimState::running);
+
+    // Operators see both hosts and who holds what.
+    auto hosts = b->hosts();
+    REQUIRE(hosts);
+    REQUIRE(hosts->size() == 2);
+    CHECK(hosts->at(0).host_id == "host-a");
+    CHECK(hosts->at(0).running == 1);
+    CHECK(hosts->at(1).address == "test-machine");
+    auto leases = b->lease_list();
+    REQUIRE(leases);
+    REQUIRE(leases->size() == 2);
+    CHECK(leases->at(0).issue_id == "X-1");
+    CHECK(leases->at(0).host_id == "host-b");
+    CHECK(leases->at(0).expires_in > 0);
+
+    // host-b finishes the pair: the claim and its lease go together.
+    b->release_claim("X-1", "plan");
+    REQUIRE(b->flush(5s));
+    auto after = b->lease_list();
+    REQUIRE(after);
+    CHECK(after->size() == 1); // X-2's, taken above
+    CHECK(b->claims()->empty());
+    auto again = a->acquire({{pair, "todo"}}, {});
+    REQUIRE(again);
+    CHECK(again->size() == 1);
+}
+
+TEST_CASE("postgres leases: per-state limits count the issues at work on every host", "[store][postgres][leases]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto a = open_host(pg, "host-a");
+    auto b = open_host(pg, "host-b");
+    const std::map<std::string, int64_t> limits{{"todo", 2}};
+    auto first = a->acquire({{{"X-1", "plan"}, "todo"}, {{"X-1", "build"}, "todo"}, {{"X-2", "plan"}, "todo"}}, limits);
     REQUIRE(first);
-    auto second = PostgresStore::open(pg.conninfo(), "shop", exclusive);
-    REQUIRE_FALSE(second);
-    CHECK(second.error().kind == StoreError::Kind::locked);
-    CHECK_THAT(second.error().message, Catch::Contains("another vik-host runs this workflow on this database"));
-    CHECK(PostgresStore::open(pg.conninfo(), "other", exclusive));      // another workflow id is another lock
-    CHECK(PostgresStore::open(pg.conninfo(), "shop", quick_options())); // readers (history, stats) are not refused
-    first->reset();
-    CHECK(PostgresStore::open(pg.conninfo(), "shop", exclusive)); // the lock went with its host
+    CHECK(first->size() == 3); // two issues: X-1's second stage takes no second place
+    auto full = b->acquire({{{"X-3", "plan"}, "todo"}, {{"X-4", "plan"}, "review"}}, limits);
+    REQUIRE(full);
+    REQUIRE(full->size() == 1); // todo is full on host-a; review has no limit
+    CHECK(full->front() == PairKey{"X-4", "plan"});
+    // A claim that waits (blocked, queued) is not at work: its place is free.
+    ClaimRecord waiting = running_claim("X-2", "plan");
+    waiting.state = ClaimState::blocked;
+    a->record_claim(waiting);
+    REQUIRE(a->flush(5s));
+    auto freed = b->acquire({{{"X-3", "plan"}, "todo"}}, limits);
+    REQUIRE(freed);
+    CHECK(freed->size() == 1);
+}
+
+TEST_CASE("postgres leases: claims no lease covers are taken over, and a host id in use elsewhere is refused",
+          "[store][postgres][leases]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    {
+        auto single = open_ok(pg, "shop"); // a store without leases (as before several hosts)
+        single->record_claim(running_claim("O-1", "plan"));
+        ClaimRecord queued = claim("O-2", "plan");
+        queued.state = ClaimState::retry_queued;
+        queued.due_at = std::chrono::system_clock::now() + 60s;
+        single->record_claim(queued);
+        REQUIRE(single->flush(5s));
+    }
+    Recovery resumed;
+    auto a = open_host(pg, "host-a", 1500ms, &resumed);
+    CHECK(resumed.interrupted_claims.size() == 1);
+    REQUIRE(resumed.retries.size() == 1);
+    CHECK(resumed.retries[0].claim.issue_id == "O-2");
+    CHECK(a->holds({"O-1", "plan"}));
+    CHECK(a->holds({"O-2", "plan"}));
+
+    // A second process with the same host id while host-a's heartbeat is fresh: it waits one
+    // lease time, then is refused, naming the id.
+    std::atomic<bool> beating{true};
+    std::thread heart([&] {
+        while (beating) {
+            (void)a->renew(0);
+            std::this_thread::sleep_for(200ms);
+        }
+    });
+    auto o = quick_options();
+    o.host_id = "host-a";
+    o.lease_ttl = 1500ms;
+    auto twin = PostgresStore::open(pg.conninfo(), "shop", o);
+    beating = false;
+    heart.join();
+    REQUIRE_FALSE(twin);
+    CHECK(twin.error().kind == StoreError::Kind::locked);
+    CHECK_THAT(twin.error().message, Catch::Contains("another vik-host runs this workflow with host id 'host-a'"));
+
+    // An orderly stop lets the leases lapse at once: another host takes the work over without
+    // waiting a lease time.
+    a.reset();
+    Recovery taken;
+    auto b = open_host(pg, "host-b", 60s, &taken); // its start-up take-over
+    CHECK(taken.interrupted_claims.size() + taken.retries.size() == 2);
 }
 
 TEST_CASE("postgres store: an agent's text that is not UTF-8 is stored cleaned, and later writes go on", "[store][postgres]") {
@@ -170,18 +343,23 @@ TEST_CASE("postgres store: an agent's text that is not UTF-8 is stored cleaned, 
     CHECK_THAT(h->back().error, Catch::EndsWith("end"));
 }
 
-TEST_CASE("postgres store: the running host's lock is taken again after a database restart", "[store][postgres]") {
+TEST_CASE("postgres leases: a database restart shorter than the lease time keeps the leases and the writes",
+          "[store][postgres][leases]") {
     VIK_NEEDS_POSTGRES();
     PgServer pg;
-    auto exclusive = quick_options();
-    exclusive.exclusive = true;
-    auto first = PostgresStore::open(pg.conninfo(), "shop", exclusive);
-    REQUIRE(first);
+    auto a = open_host(pg, "host-a", 20s);
+    REQUIRE(a->acquire({{{"R-1", "plan"}, "todo"}}, {}).value_or(std::vector<PairKey>{}).size() == 1);
     pg.stop();
+    CHECK_FALSE(a->renew(1)); // the database is away: the renewal fails, the lease stays held here
+    a->record_claim(running_claim("R-1", "plan"));
+    a->record_run(run("during", "R-1", "plan", 1));
     pg.start();
-    (*first)->record_run(run("after-restart", "L-1", "plan", 1));
-    REQUIRE((*first)->flush(20s)); // reconnected, and the lock is held again before writing
-    auto second = PostgresStore::open(pg.conninfo(), "shop", exclusive);
-    REQUIRE_FALSE(second);
-    CHECK_THAT(second.error().message, Catch::Contains("another vik-host runs this workflow"));
+    auto lost = a->renew(1);
+    REQUIRE(lost);
+    CHECK(lost->empty());
+    REQUIRE(a->flush(20s)); // reconnected; the fenced writes land: the lease is still this host's
+    auto h = a->history({.issue_id = "R-1", .limit = 10});
+    REQUIRE(h);
+    CHECK(h->size() == 1);
+    CHECK(a->claims()->size() == 1);
 }

@@ -75,11 +75,12 @@ pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, cons
 }
 } // namespace
 
-std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const fs::path &cwd) {
+std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const fs::path &cwd,
+                                        const std::vector<std::string> &env) {
     auto h = std::make_unique<HostProcess>();
     h->out = h->io / "stdout";
     h->err = h->io / "stderr";
-    h->pid = spawn_host(args, cwd, {}, h->out, h->err);
+    h->pid = spawn_host(args, cwd, env, h->out, h->err);
     return h;
 }
 

@@ -38,7 +38,9 @@ struct HostProcess {
     std::string stdout_text() const;
     ~HostProcess(); // kills the host if it still runs
 };
-std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const std::filesystem::path &cwd = {});
+// `env`: extra KEY=VALUE entries, as for run_host.
+std::unique_ptr<HostProcess> start_host(const std::vector<std::string> &args, const std::filesystem::path &cwd = {},
+                                        const std::vector<std::string> &env = {});
 
 void write_file(const std::filesystem::path &path, const std::string &text);
 std::string read_file(const std::filesystem::path &path);

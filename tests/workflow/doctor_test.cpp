@@ -277,6 +277,14 @@ TEST_CASE("store: the store section is checked: a known kind, and a postgres sto
     auto no_id = load("{kind: postgres, url_env: VIK_PG_URL}");
     REQUIRE_FALSE(no_id);
     CHECK_THAT(no_id.error().message, Catch::Contains("a postgres store needs 'workflow_id'"));
+    CHECK(pg->config.store.lease_ttl_sec == 30);
+    auto ttl = load("{kind: postgres, url_env: VIK_PG_URL, workflow_id: shop, lease_ttl_sec: 12}");
+    REQUIRE(ttl);
+    CHECK(ttl->config.store.lease_ttl_sec == 12);
+    auto short_ttl = load("{kind: postgres, url_env: VIK_PG_URL, workflow_id: shop, lease_ttl_sec: 2}");
+    REQUIRE_FALSE(short_ttl);
+    CHECK_THAT(short_ttl.error().message, Catch::Contains("store.lease_ttl_sec"));
+    CHECK_THAT(short_ttl.error().message, Catch::Contains("a lease must last at least 3 seconds"));
 }
 
 TEST_CASE("plugin checks: the secrets withheld from agents are token_env and what the tracker's manifest declares", "[doctor]") {
