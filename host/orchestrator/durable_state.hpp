@@ -57,7 +57,7 @@ class DurableState {
     // std::runtime_error naming the store when it cannot be read.
     Resumed recover(ClaimTable &claims, std::chrono::system_clock::time_point now);
     // Pairs taken over from another host (leases.hpp) go into `claims` by the same rules; a pair
-    // this host still has a claim on is left as it is. Outcomes and schedules are not part of it.
+    // this host still has a claim on is left as it is. Its outcomes are those of the issues taken.
     Resumed adopt(ClaimTable &claims, store::Recovery taken);
 
     // A session started / ended. `run_id` is the host's session id (uuidv7).

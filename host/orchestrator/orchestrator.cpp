@@ -1352,6 +1352,7 @@ struct Orchestrator::Impl {
             return;
         }
         DurableState::Resumed r = durable.adopt(claims, std::move(taken));
+        outcomes.restore(r.outcomes);
         if (r.summary.empty()) return;
         for (const auto &retry : r.retries)
             arm_retry(retry.key, retry.token, retry.delay_sec);

@@ -79,8 +79,8 @@ class Leases {
     // work over without waiting): work this host took over but will not do (it is stopping).
     virtual void let_lapse(const std::vector<PairKey> &pairs) = 0;
     // Takes over leases that expired and claims no lease covers, and returns what they hold as
-    // Store::recover would (runs left `running` on them are now `interrupted`). Outcomes and
-    // schedules are not part of it.
+    // Store::recover would (runs left `running` on them are now `interrupted`), with the
+    // structured outcomes of their issues. Schedules are not part of it.
     virtual std::expected<Recovery, StoreError> take_over(WallTime now) = 0;
     // Whether this host holds the pair's lease as far as its last acquire, renew or take-over
     // knows (no database call; any thread). The caller adds the time check (LeaseKeeper).

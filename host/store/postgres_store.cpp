@@ -921,6 +921,21 @@ struct PostgresStore::Impl {
                          with_claim.size(), empty_ids.size());
         for (const auto &[key, generation] : got)
             if (with_claim.count(key)) kept.push_back({key, generation}); // held once committed
+        // The structured outcomes of the issues taken over (their prompts and gates read them).
+        std::set<std::string> issues;
+        for (const auto &[key, generation] : kept)
+            issues.insert(key.first);
+        if (!issues.empty()) {
+            auto outcomes =
+                exec(c,
+                     "SELECT issue_id, stage, outcome_json, recorded_at_ms FROM vik_outcomes WHERE workflow_id = $1 AND "
+                     "issue_id = ANY($2::text[]) ORDER BY issue_id COLLATE \"C\", stage COLLATE \"C\"",
+                     Params{}.text(workflow_id).array(std::vector<std::string>(issues.begin(), issues.end())));
+            if (!outcomes) return std::unexpected("reading outcomes: " + outcomes.error());
+            for (int i = 0; i < outcomes->rows(); ++i)
+                out.outcomes.push_back(OutcomeRecord{outcomes->text(i, 0), outcomes->text(i, 1), outcomes->text(i, 2),
+                                                     from_ms(outcomes->integer(i, 3)), 0});
+        }
         return {};
     }
 };
@@ -1261,6 +1276,7 @@ std::expected<Recovery, StoreError> PostgresStore::recover(WallTime now) {
         // lease covers is this host's to resume.
         auto out = take_over(now);
         if (!out) return out;
+        out->outcomes.clear(); // all of them, below
         if (auto ok = im.read("recovering",
                               [&](PGconn *c) -> std::expected<void, StoreError> {
                                   if (auto r = im.read_outcomes_and_schedules(c, *out); !r)

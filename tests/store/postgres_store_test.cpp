@@ -187,6 +187,7 @@ TEST_CASE("postgres leases: a pair is leased to one host, and a host that stoppe
 
     a->record_claim(running_claim("X-1", "plan"));
     a->record_run(run("r1", "X-1", "plan", 1));
+    a->record_outcome(OutcomeRecord{"X-1", "plan", R"({"verdict":"ok"})", at_ms(10), 0});
     REQUIRE(a->flush(5s));
     CHECK(a->holds(pair));
     CHECK_FALSE(b->holds(pair));
@@ -199,6 +200,8 @@ TEST_CASE("postgres leases: a pair is leased to one host, and a host that stoppe
     CHECK(taken->interrupted_claims[0].issue_id == "X-1");
     REQUIRE(taken->interrupted_runs.size() == 1);
     CHECK(taken->interrupted_runs[0].run_id == "r1");
+    REQUIRE(taken->outcomes.size() == 1); // the issue's structured outcome comes with it
+    CHECK(taken->outcomes[0].json == R"({"verdict":"ok"})");
     CHECK(taken->interrupted_runs[0].outcome == RunOutcome::interrupted);
     CHECK(b->holds(pair));
 
