@@ -178,6 +178,9 @@ class ClaimTable {
     std::vector<std::pair<PairKey, Decision>> retry_now(const std::string &issue_id, const std::string &message);
 
     std::vector<std::pair<PairKey, Claim>> all() const;
+    // The claim as it stands goes to the observer (the store) again: a store shared by hosts
+    // changed its row meanwhile (LeaseKeeper::resume) and the change did not come to pass.
+    void resend(const PairKey &key) const { notify(key); }
     const workflow::SchedulingPolicy &policy() const { return policy_; }
     // A reloaded workflow's rules, for the transitions from now on (claims keep their counts).
     void set_policy(workflow::SchedulingPolicy policy) { policy_ = std::move(policy); }

@@ -73,7 +73,7 @@ void Intake::pull(IssueInterest interest, std::function<void(Observation)> done)
             // What another host pulled earlier is as old as its pull: news the host learned since
             // (an agent's move) stands over it.
             auto observed = started - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(r.ok ? *age : 0));
-            done(Observation{r.ok ? std::move(*parsed) : std::unexpected(r.error), observed});
+            done(Observation{r.ok ? std::move(*parsed) : std::unexpected(r.error), observed, started});
         });
 }
 
@@ -97,7 +97,7 @@ void Intake::fetch(const std::set<std::string> &ids, std::function<void(Observat
         },
         [this, ids, done = std::move(done), started, unsupported](StepResult r) {
             if (!r.ok && *unsupported) return done(known_states(ids, started));
-            done(Observation{r.ok ? parse_issues(r.value) : std::unexpected(r.error), started});
+            done(Observation{r.ok ? parse_issues(r.value) : std::unexpected(r.error), started, std::nullopt});
         });
 }
 
@@ -114,7 +114,7 @@ Observation Intake::known_states(const std::set<std::string> &ids, Clock::time_p
     IntakeResult known;
     for (const auto &id : ids)
         if (auto it = latest_.find(id); it != latest_.end() && !it->second.partial) known.issues.push_back(it->second.issue);
-    return Observation{std::move(known), started};
+    return Observation{std::move(known), started, std::nullopt};
 }
 
 void Intake::write(const std::string &command, const std::string &id, const std::string &value,

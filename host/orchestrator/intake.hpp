@@ -44,7 +44,10 @@ using Now = std::function<Clock::time_point()>;
 // A tracker's answer (or why there is none), with when the call started.
 struct Observation {
     std::expected<IntakeResult, std::string> result;
-    Clock::time_point started;
+    Clock::time_point started; // what the answer is dated: earlier than the call for a shared pull
+    // When this host made the call, where that differs from `started` (a shared pull): what the
+    // intake's duration is measured from.
+    std::optional<Clock::time_point> called;
 };
 
 // A running session reconciliation stops, and why.

@@ -119,6 +119,22 @@ void LeaseKeeper::acquire(std::vector<store::Leases::LeaseRequest> wanted, std::
         });
 }
 
+void LeaseKeeper::resume(store::Leases::LeaseRequest queued, std::map<std::string, int64_t> state_limits,
+                         std::function<void(std::expected<bool, std::string>)> done) {
+    auto answer = std::make_shared<std::expected<bool, store::StoreError>>(false);
+    runner_.run(
+        kCallLimit,
+        [this, answer, queued = std::move(queued), limits = std::move(state_limits)]() -> StepResult {
+            *answer = leases_.resume(queued, limits);
+            return {};
+        },
+        [answer, done = std::move(done)](StepResult r) {
+            if (!r.ok) return done(std::unexpected(r.error));
+            if (!*answer) return done(std::unexpected(answer->error().message));
+            done(**answer);
+        });
+}
+
 void LeaseKeeper::release_unused(std::vector<store::PairKey> pairs) {
     if (pairs.empty()) return;
     runner_.run(

@@ -62,6 +62,11 @@ class LeaseKeeper {
                  std::function<void(std::set<store::PairKey>)> done);
     // Gives back leases acquire() took for pairs that were not started.
     void release_unused(std::vector<store::PairKey> pairs);
+    // A queued claim of this host is about to run again: may it, within the cluster's per-state
+    // limits (store::Leases::resume)? `done` runs on the loop with the answer, or the reason the
+    // database could not be asked.
+    void resume(store::Leases::LeaseRequest queued, std::map<std::string, int64_t> state_limits,
+                std::function<void(std::expected<bool, std::string>)> done);
 
     // Whether work on the pair may still act for this host (a tracker write, say): the store
     // holds its lease and the leases are within their safe time. Loop thread.

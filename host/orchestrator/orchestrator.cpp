@@ -307,7 +307,7 @@ struct Orchestrator::Impl {
         if (stopping) return;
         status.last_intake_at = clock.wall_now();
         ++status.intake_cycles;
-        status.record_intake_duration(std::chrono::duration<double>(clock.now() - o.started).count());
+        status.record_intake_duration(std::chrono::duration<double>(clock.now() - o.called.value_or(o.started)).count());
         if (!o.result) ++status.intake_failures;
         status.last_intake_error = o.result ? "" : o.result.error();
         // Whatever happens below, the next cycle is scheduled.
@@ -327,7 +327,8 @@ struct Orchestrator::Impl {
                 boost::json::object{
                     {"count", o.result ? o.result->pulled : 0},
                     {"error", o.result ? boost::json::value(nullptr) : boost::json::value(o.result.error())},
-                    {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - o.started).count()}});
+                    {"duration_ms",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - o.called.value_or(o.started)).count()}});
     }
 
     void process_pull(const Observation &o) {
@@ -1418,19 +1419,53 @@ struct Orchestrator::Impl {
                 publish_claim(key);
                 return;
             }
-            if (!has_room(issue->id, issue->state) || held(issue->id)) {
-                auto d = claims.requeue_no_slot(key);
-                if (!d) return;
-                spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
-                             claims.find(key)->retry_kind, seconds_to_ms(d->delay_sec), d->reason);
-                arm_retry(key, d->token, d->delay_sec);
-                publish_claim(key);
-                return;
-            }
-            const Claim &c = claims.start(key, issue->state);
-            spdlog::info("retry launching issue_id={} stage={} kind={} attempt={}", key.first, key.second, c.retry_kind, c.runs);
-            begin_stage(*issue, key.second);
+            if (!has_room(issue->id, issue->state) || held(issue->id)) return retry_waits(key);
+            if (keeper && !active.count(issue->id) && cfg->scheduling.max_concurrent_by_state.count(issue->state))
+                return resume_within_cluster_limits(key, token, std::move(*issue));
+            launch_retry(key, *issue);
         }));
+    }
+
+    // Several hosts: a state with a limit counts the issues at work on every host, and a queued
+    // claim is not among them while it waits. Before its retry runs, it takes its place in that
+    // count again, counted and taken under the cluster's lock, so retries firing on several hosts
+    // at once cannot together exceed the limit.
+    void resume_within_cluster_limits(const PairKey &key, uint64_t token, Issue issue) {
+        keeper->resume({key, issue.state}, cfg->scheduling.max_concurrent_by_state,
+                       guard.wrap(key.first, key.second, [this, key, token, issue](std::expected<bool, std::string> may) {
+                           bool marked = may && *may; // the store counts the claim as running from now on
+                           if (stopping || intake_done || !claims.token_current(key, token)) {
+                               // Not run after all: the store gets the claim as it stands again.
+                               if (marked && claims.find(key)) claims.resend(key);
+                               return;
+                           }
+                           if (!may)
+                               spdlog::warn(
+                                   "retry postponed issue_id={} stage={}: the cluster's per-state count cannot be asked: {}",
+                                   key.first, key.second, may.error());
+                           else if (!*may)
+                               spdlog::info("retry waits issue_id={} stage={}: the state's limit is reached on the hosts "
+                                            "(scheduling.max_concurrent_by_state.{})",
+                                            key.first, key.second, issue.state);
+                           if (!marked || !has_room(issue.id, issue.state) || held(issue.id)) return retry_waits(key);
+                           launch_retry(key, issue);
+                       }));
+    }
+
+    // The retry cannot run now (no slot, its state full, or held back): it is queued again.
+    void retry_waits(const PairKey &key) {
+        auto d = claims.requeue_no_slot(key);
+        if (!d) return;
+        spdlog::info("retry queued issue_id={} stage={} kind={} in_ms={} reason={}", key.first, key.second,
+                     claims.find(key)->retry_kind, seconds_to_ms(d->delay_sec), d->reason);
+        arm_retry(key, d->token, d->delay_sec);
+        publish_claim(key);
+    }
+
+    void launch_retry(const PairKey &key, const Issue &issue) {
+        const Claim &c = claims.start(key, issue.state);
+        spdlog::info("retry launching issue_id={} stage={} kind={} attempt={}", key.first, key.second, c.retry_kind, c.runs);
+        begin_stage(issue, key.second);
     }
 
     // ---- workspaces of terminal issues ---------------------------------------------------------

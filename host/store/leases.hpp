@@ -68,6 +68,13 @@ class Leases {
                                                                     const std::map<std::string, int64_t> &state_limits) = 0;
     // Gives back leases taken by acquire() for pairs that were not started after all.
     virtual void release_unused(const std::vector<PairKey> &pairs) = 0;
+    // A queued claim of this host (a retry, a continuation) is about to run again under the lease
+    // it kept: it takes its place among the issues at work again, counted and taken under the same
+    // lock as acquire(), so retries firing on several hosts at once cannot together exceed a
+    // per-state limit. Returns whether it may run now (false: its state is full on the hosts, or
+    // the lease is no longer this host's; the claim waits). A state without a limit asks nothing.
+    virtual std::expected<bool, StoreError> resume(const LeaseRequest &queued,
+                                                   const std::map<std::string, int64_t> &state_limits) = 0;
     // Renews every lease this host holds and writes its heartbeat (`running`: its live sessions).
     // Returns the pairs whose lease it held and no longer holds (taken over by another host after
     // they expired): their claims must go, their sessions stop.

@@ -417,6 +417,47 @@ struct PostgresStore::Impl {
         return out;
     }
     int64_t ttl_ms() const { return options.lease_ttl.count(); }
+
+    // Per-state limits hold across the hosts: one host at a time counts and takes (a transaction
+    // lock per workflow, held until the caller's transaction ends), so two hosts cannot both fill
+    // the last place. Returns, for each of `states`, the issues at work in it on any host: leased
+    // with a running claim, or leased for a claim not yet written.
+    std::expected<std::map<std::string, std::set<std::string>>, std::string>
+    count_at_work(PGconn *c, const std::vector<std::string> &states) const {
+        if (auto l = exec(c, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", Params{}.text("vik-limits:" + workflow_id));
+            !l)
+            return std::unexpected(l.error());
+        auto counts = exec(c,
+                           "SELECT l.issue_state, l.issue_id FROM vik_leases l LEFT JOIN vik_claims c ON c.workflow_id = "
+                           "l.workflow_id AND c.issue_id = l.issue_id AND c.stage = l.stage WHERE l.workflow_id = $1 AND "
+                           "l.expires_at > now() AND (c.issue_id IS NULL OR c.state = 'running') AND l.issue_state = "
+                           "ANY($2::text[]) GROUP BY l.issue_state, l.issue_id",
+                           Params{}.text(workflow_id).array(states));
+        if (!counts) return std::unexpected(counts.error());
+        std::map<std::string, std::set<std::string>> at_work; // state -> issues at work
+        for (int i = 0; i < counts->rows(); ++i)
+            at_work[counts->text(i, 0)].insert(counts->text(i, 1));
+        return at_work;
+    }
+
+    // Which of `wanted` have a lease or a claim already, on any host.
+    std::expected<std::set<PairKey>, std::string> held_anywhere(PGconn *c,
+                                                                const std::vector<const LeaseRequest *> &wanted) const {
+        std::vector<std::string> ids, stages;
+        for (const auto *w : wanted) {
+            ids.push_back(w->pair.first);
+            stages.push_back(w->pair.second);
+        }
+        auto r = exec(c,
+                      "SELECT p.i, p.s FROM unnest($2::text[], $3::text[]) AS p(i, s) WHERE EXISTS (SELECT 1 FROM vik_leases l "
+                      "WHERE l.workflow_id = $1 AND l.issue_id = p.i AND l.stage = p.s) OR EXISTS (SELECT 1 FROM vik_claims c "
+                      "WHERE c.workflow_id = $1 AND c.issue_id = p.i AND c.stage = p.s)",
+                      Params{}.text(workflow_id).array(ids).array(stages));
+        if (!r) return std::unexpected(r.error());
+        auto pairs = pairs_of(*r);
+        return std::set<PairKey>(pairs.begin(), pairs.end());
+    }
+
     int64_t fence_of(const std::string &issue_id, const std::string &stage) const {
         if (!leasing()) return 0;
         std::lock_guard lk(held_mu);
@@ -447,8 +488,15 @@ struct PostgresStore::Impl {
                                   "tcp_user_timeout",
                                   "options",
                                   nullptr};
-            const char *values[] = {
-                conninfo.c_str(), timeout.c_str(), "vik-host", "10", "5", "3", "30000", "-c statement_timeout=60000", nullptr};
+            // Several hosts: a host paused (or cut off) inside a transaction would keep its row locks
+            // and stop the others' take-over of its expired leases; the server ends such a session
+            // after a third of the lease time (this host's own transactions never idle that long:
+            // their statements follow each other), and its locks go with it.
+            std::string session = "-c statement_timeout=60000";
+            if (leasing())
+                session += fmt::format(" -c idle_in_transaction_session_timeout={}", std::max<int64_t>(1000, ttl_ms() / 3));
+            const char *values[] = {conninfo.c_str(), timeout.c_str(), "vik-host", "10", "5", "3",
+                                    "30000",          session.c_str(), nullptr};
             conn.c = PQconnectdbParams(keys, values, 1);
         }
         if (!conn.c) return std::unexpected("out of memory");
@@ -1052,27 +1100,18 @@ std::expected<std::vector<PairKey>, StoreError> PostgresStore::acquire(const std
         for (const auto *w : asked)
             if (state_limits.count(w->issue_state)) limited.push_back(w->issue_state);
         if (!limited.empty()) {
-            // Per-state limits hold across the hosts: one host at a time counts and takes (a
-            // transaction lock per workflow), so two hosts cannot both fill the last place.
-            if (auto l = exec(c, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                              Params{}.text("vik-limits:" + im.workflow_id));
-                !l)
-                return fail(l.error());
-            auto counts = exec(c,
-                               "SELECT l.issue_state, l.issue_id FROM vik_leases l LEFT JOIN vik_claims c ON c.workflow_id = "
-                               "l.workflow_id AND c.issue_id = l.issue_id AND c.stage = l.stage WHERE l.workflow_id = $1 AND "
-                               "l.expires_at > now() AND (c.issue_id IS NULL OR c.state = 'running') AND l.issue_state = "
-                               "ANY($2::text[]) GROUP BY l.issue_state, l.issue_id",
-                               Params{}.text(im.workflow_id).array(limited));
-            if (!counts) return fail(counts.error());
-            std::map<std::string, std::set<std::string>> at_work; // state -> issues at work
-            for (int i = 0; i < counts->rows(); ++i)
-                at_work[counts->text(i, 0)].insert(counts->text(i, 1));
+            auto at_work = im.count_at_work(c, limited); // takes the lock first
+            if (!at_work) return fail(at_work.error());
+            // Pairs held already (leased or claimed, here or elsewhere) are left out: they must
+            // not take a place the count would give to the pairs after them.
+            auto busy = im.held_anywhere(c, asked);
+            if (!busy) return fail(busy.error());
+            std::erase_if(asked, [&](const LeaseRequest *w) { return busy->count(w->pair) > 0; });
             std::vector<const LeaseRequest *> within;
             for (const auto *w : asked) {
                 auto limit = state_limits.find(w->issue_state);
                 if (limit != state_limits.end()) {
-                    auto &issues = at_work[w->issue_state];
+                    auto &issues = (*at_work)[w->issue_state];
                     if (!issues.count(w->pair.first)) {
                         if (static_cast<int64_t>(issues.size()) >= limit->second) continue; // the state is full
                         issues.insert(w->pair.first);
@@ -1102,6 +1141,45 @@ std::expected<std::vector<PairKey>, StoreError> PostgresStore::acquire(const std
         for (int i = 0; i < r->rows(); ++i)
             im.held[{r->text(i, 0), r->text(i, 1)}] = r->integer(i, 2);
         return pairs_of(*r);
+    });
+}
+
+std::expected<bool, StoreError> PostgresStore::resume(const LeaseRequest &queued,
+                                                      const std::map<std::string, int64_t> &state_limits) {
+    auto &im = *impl_;
+    auto limit = state_limits.find(queued.issue_state);
+    if (limit == state_limits.end()) return true; // no limit to take a place in
+    int64_t generation = im.fence_of(queued.pair.first, queued.pair.second);
+    if (generation == 0) return false; // not this host's pair (any more)
+    return im.coordinate("resuming a queued claim", [&](PGconn *c) -> std::expected<bool, StoreError> {
+        auto fail = [&](const std::string &what) -> std::expected<bool, StoreError> {
+            exec(c, "ROLLBACK");
+            return std::unexpected(im.error(StoreError::Kind::io, "resuming a queued claim: " + what));
+        };
+        if (auto b = exec(c, "BEGIN"); !b) return fail(b.error());
+        auto at_work = im.count_at_work(c, {queued.issue_state});
+        if (!at_work) return fail(at_work.error());
+        const auto &issues = (*at_work)[queued.issue_state];
+        if (!issues.count(queued.pair.first) && static_cast<int64_t>(issues.size()) >= limit->second) {
+            exec(c, "ROLLBACK");
+            return false; // the state is full across the hosts: the retry waits
+        }
+        // Counted as at work from now on (the queued write of the running claim follows). Only a
+        // claim still queued, under this host's live lease: a newer write (blocked, released) stands.
+        auto marked = exec(c,
+                           "UPDATE vik_claims c SET state = 'running' FROM vik_leases l WHERE c.workflow_id = $1 AND "
+                           "c.issue_id = $2 AND c.stage = $3 AND c.state = 'retry_queued' AND l.workflow_id = c.workflow_id AND "
+                           "l.issue_id = c.issue_id AND l.stage = c.stage AND l.host_id = $4 AND l.generation = $5 AND "
+                           "l.expires_at > now()",
+                           Params{}
+                               .text(im.workflow_id)
+                               .text(queued.pair.first)
+                               .text(queued.pair.second)
+                               .text(im.options.host_id)
+                               .integer(generation));
+        if (!marked) return fail(marked.error());
+        if (auto done = exec(c, "COMMIT"); !done) return fail(done.error());
+        return true;
     });
 }
 
@@ -1195,6 +1273,12 @@ std::expected<Recovery, StoreError> PostgresStore::take_over(WallTime now) {
         };
         std::vector<std::pair<PairKey, int64_t>> kept;
         if (auto r = exec(c, "BEGIN"); !r) return fail("taking over leases: " + r.error());
+        // A lease row locked by a transaction that does not end (its host paused inside it, until
+        // the server ends that session: idle_in_transaction_session_timeout) must not hold up this
+        // host's renewals, which share this connection: the take-over waits a sixth of the lease
+        // time at most, and is tried again next tick.
+        if (auto r = exec(c, fmt::format("SET LOCAL lock_timeout = {}", std::max<int64_t>(200, im.ttl_ms() / 6))); !r)
+            return fail("taking over leases: " + r.error());
         if (auto ok = im.take_over(c, now, out, kept); !ok) return fail(ok.error());
         if (auto r = exec(c, "COMMIT"); !r) return fail("committing the take-over: " + r.error());
         im.took_own = true;

@@ -69,6 +69,8 @@ class PostgresStore final : public QueuedStore, public Leases {
     std::expected<std::vector<PairKey>, StoreError> acquire(const std::vector<LeaseRequest> &wanted,
                                                             const std::map<std::string, int64_t> &state_limits) override;
     void release_unused(const std::vector<PairKey> &pairs) override;
+    std::expected<bool, StoreError> resume(const LeaseRequest &queued,
+                                           const std::map<std::string, int64_t> &state_limits) override;
     std::expected<std::vector<PairKey>, StoreError> renew(int64_t running) override;
     std::vector<PairKey> drop_all() override;
     void let_lapse(const std::vector<PairKey> &pairs) override;

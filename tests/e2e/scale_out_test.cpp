@@ -10,6 +10,7 @@
 //   - PostgreSQL restarted mid-run: the hosts keep their agents and lose nothing;
 //   - one host's worth of tracker pulls: the intake leader shares its pull with the others.
 #include "e2e_support.hpp"
+#include "http/http_test_support.hpp"
 #include "support/pg_server.hpp"
 
 #include <catch2/catch.hpp>
@@ -51,20 +52,32 @@ struct Cluster {
         : pg(server), lease_ttl_sec(ttl_sec), agent_sleep_sec(sleep_sec), concurrency(per_host), name(test) {
         fs::create_directories(issues);
         for (int i = 1; i <= issue_count; ++i)
-            write_file(issues / fmt::format("I-{:03}.json", i),
-                       fmt::format(R"({{"id":"I-{:03}","title":"issue {}","state":"todo"}})", i, i) + "\n");
-        // The agent's last act is its tracker write: the host stops the session once the issue
-        // moved (SIGKILL), so the run's work ends with the "end" line, before it.
-        write_file(root / "agent.sh",
-                   "#!/bin/sh\ncat >/dev/null\n"
-                   "echo \"start $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID\" >> " +
-                       shell_quote(log.string()) + "\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsleep " +
-                       fmt::format("{}", agent_sleep_sec) + "\necho \"end $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID\" >> " +
-                       shell_quote(log.string()) +
-                       "\necho '{\"kind\":\"completed\"}'\n"
-                       "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done >/dev/null 2>&1\n"
-                       "echo \"moved $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID $?\" >> " +
-                       shell_quote(log.string()) + "\n");
+            add_issue(i);
+        write_agent(false);
+    }
+
+    void add_issue(int i) {
+        write_file(issues / fmt::format("I-{:03}.json", i),
+                   fmt::format(R"({{"id":"I-{:03}","title":"issue {}","state":"todo"}})", i, i) + "\n");
+    }
+
+    // The agent's last act is its tracker write: the host stops the session once the issue moved
+    // (SIGKILL), so the run's work ends with the "end" line, before it. `fail_first`: each issue's
+    // first run (on whichever host) fails after its work, so its retry follows.
+    void write_agent(bool fail_first) {
+        std::string logged = shell_quote(log.string());
+        std::string work = "echo \"start $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID\" >> " + logged +
+                           "\necho '{\"kind\":\"message\",\"text\":\"working\"}'\nsleep " + fmt::format("{}", agent_sleep_sec) +
+                           "\necho \"end $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID\" >> " + logged + "\n";
+        std::string first_fails = fail_first ? "if mkdir " + shell_quote((root / "failed").string()) +
+                                                   "/\"$VIK_ISSUE_ID\" 2>/dev/null; then\n" + work + "exit 1\nfi\n"
+                                             : "";
+        write_file(root / "agent.sh", "#!/bin/sh\ncat >/dev/null\n" + first_fails + work +
+                                          "echo '{\"kind\":\"completed\"}'\n"
+                                          "\"$VIK_HOST_BIN\" issue set-state \"$VIK_ISSUE_ID\" done >/dev/null 2>&1\n"
+                                          "echo \"moved $VIK_ISSUE_ID $(date +%s%N) $VIK_HOST_ID $?\" >> " +
+                                          logged + "\n");
+        fs::create_directories(root / "failed");
         fs::permissions(root / "agent.sh", fs::perms::owner_all);
     }
 
@@ -80,7 +93,8 @@ struct Cluster {
     fs::path host_dir(size_t k) const { return root / fmt::format("host-{}", k); }
 
     // Starts host k (1-based) on its own copy of the workflow.
-    void start(size_t k) {
+    // `serve`: with the HTTP API on a free port (served_port(k)).
+    void start(size_t k, bool serve = false) {
         fs::create_directories(host_dir(k));
         write_file(host_dir(k) / "workflow.yml",
                    fmt::format("loop: {{max_issue_concurrency: {}}}\nagents:\n  bot:\n    runtime: scripted\n    model: none\n"
@@ -90,8 +104,21 @@ struct Cluster {
                                "store: {{kind: postgres, url_env: VIK_PG_URL, workflow_id: shared, lease_ttl_sec: {}}}\n{}",
                                concurrency, (root / "agent.sh").string(), issues.string(), lease_ttl_sec, scheduling));
         if (hosts.size() < k) hosts.resize(k);
-        hosts[k - 1] = start_host({"run", (host_dir(k) / "workflow.yml").string()}, host_dir(k),
-                                  {"VIK_PG_URL=" + pg.conninfo(), fmt::format("VIK_HOST_ID=host-{}", k)});
+        std::vector<std::string> args{"run", (host_dir(k) / "workflow.yml").string()};
+        if (serve) args.insert(args.begin() + 1, {"--port", "0"});
+        hosts[k - 1] = start_host(args, host_dir(k), {"VIK_PG_URL=" + pg.conninfo(), fmt::format("VIK_HOST_ID=host-{}", k)});
+    }
+
+    // The port host k serves its HTTP API on, from its service state file (0: none yet).
+    uint16_t served_port(size_t k) const {
+        std::error_code ec;
+        for (const auto &scoped : fs::directory_iterator(host_dir(k) / ".vik" / "workflows", ec))
+            if (auto file = scoped.path() / "service" / "state.json"; fs::exists(file, ec)) try {
+                    return static_cast<uint16_t>(json::parse(read_file(file)).at("port").to_number<int64_t>());
+                } catch (const std::exception &) {
+                    return 0; // being replaced
+                }
+        return 0;
     }
 
     std::string host_log(size_t k) const { return hosts[k - 1]->stdout_text() + read_file(hosts[k - 1]->err); }
@@ -168,6 +195,21 @@ void check_done_once(const std::string &host_logs, size_t issue_count) {
         INFO("issue " << issue);
         CHECK(count(host_logs, "issue state changed issue_id=" + issue + " state=done") == 1);
     }
+}
+
+// The most agents alive at one instant, on all hosts together.
+int most_at_once(const std::vector<AgentRun> &runs) {
+    std::vector<std::pair<int64_t, int>> edges;
+    for (const auto &r : runs) {
+        REQUIRE(r.end_ns);
+        edges.push_back({r.start_ns, +1});
+        edges.push_back({*r.end_ns, -1});
+    }
+    std::sort(edges.begin(), edges.end()); // an end before a start at the same instant
+    int at_work = 0, most = 0;
+    for (const auto &[t, d] : edges)
+        most = std::max(most, at_work += d);
+    return most;
 }
 
 #define VIK_NEEDS_POSTGRES()                                                                                                     \
@@ -392,16 +434,52 @@ TEST_CASE("scale-out: a per-state limit holds across the hosts", "[e2e][postgres
     REQUIRE(all_done);
     c.stop_all();
     // At no instant were more than two agents at work, counting both hosts (their own logs).
-    std::vector<std::pair<int64_t, int>> edges;
-    for (const auto &r : c.runs()) {
-        REQUIRE(r.end_ns);
-        edges.push_back({r.start_ns, +1});
-        edges.push_back({*r.end_ns, -1});
-    }
-    std::sort(edges.begin(), edges.end()); // an end before a start at the same instant
-    int at_work = 0, most = 0;
-    for (const auto &[t, d] : edges)
-        most = std::max(most, at_work += d);
-    CHECK(most == 2);
+    CHECK(most_at_once(c.runs()) == 2);
     check_done_once(c.host_log(1) + c.host_log(2), kIssues);
+}
+
+TEST_CASE("scale-out: a retry firing on one host waits while the state's places are taken on another",
+          "[e2e][postgres][scale-out]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    // Host 1 runs I-001 and I-002, whose first runs fail: their retries wait on host 1 while
+    // nothing of the state is at work anywhere. Host 1 is paused (well within its lease's safe
+    // time) so that host 2 alone takes the state's two places with I-003 and I-004; when host 1
+    // wakes, its overdue retries fire while both places are taken on host 2.
+    Cluster c("retry-limits", pg, 2, 30, 4.0, 4);
+    c.write_agent(true); // every issue's first run fails
+    c.scheduling = "scheduling: {max_concurrent_by_state: {todo: 2}, retry_base_sec: 2, retry_max_backoff_sec: 4}\n";
+    c.start(1);
+    auto ended = [&](size_t n) { return count(fs::exists(c.log) ? read_file(c.log) : "", "end I-") >= n; };
+    REQUIRE(wait_until([&] { return ended(2); }, 60s));
+    std::this_thread::sleep_for(300ms); // the failures are decided and the retries queued
+    c.hosts[0]->signal(SIGSTOP);
+    c.add_issue(3);
+    c.add_issue(4);
+    c.start(2, true); // it pulls the tracker itself once the paused leader's pull is stale
+    auto started = [&](const std::string &issue) {
+        return count(fs::exists(c.log) ? read_file(c.log) : "", "start " + issue) >= 1;
+    };
+    bool taken = wait_until([&] { return started("I-003") && started("I-004"); }, 15s);
+    c.hosts[0]->signal(SIGCONT);
+    INFO(c.host_log(1) << "\n----\n" << c.host_log(2));
+    REQUIRE(taken);
+    bool all_done = wait_until([&] { return c.done() == 4; }, 120s);
+    REQUIRE(all_done);
+    // Host 2's intakes while it read the paused leader's ageing pull took milliseconds: their
+    // duration is the host's own call, not the age of the text it read.
+    uint16_t port = 0;
+    REQUIRE(wait_until([&] { return (port = c.served_port(2)) != 0; }, 10s));
+    auto state = json::parse(http_request(port, "GET", "/api/v1/state").body).as_object();
+    const auto &totals = state.at("totals").as_object();
+    INFO(json::serialize(totals));
+    CHECK(totals.at("intake_cycles").to_number<int64_t>() >= 8);
+    CHECK(totals.at("intake_duration_seconds").at("sum").to_number<double>() <
+          0.5 * totals.at("intake_cycles").to_number<double>());
+    c.stop_all();
+    auto runs = c.runs();
+    CHECK(runs.size() == 8); // a failed run and its retry per issue
+    CHECK(most_at_once(runs) == 2);
+    CHECK(count(c.host_log(1), "the state's limit is reached on the hosts") >= 1);
+    check_done_once(c.host_log(1) + c.host_log(2), 4);
 }

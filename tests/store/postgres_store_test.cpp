@@ -257,6 +257,38 @@ TEST_CASE("postgres leases: a pair is leased to one host, and a host that stoppe
     CHECK(again->size() == 1);
 }
 
+TEST_CASE("postgres leases: a transaction left open on an expired lease does not hold up the others' renewals",
+          "[store][postgres][leases]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto a = open_host(pg, "host-a", 1200ms);
+    auto b = open_host(pg, "host-b", 1200ms);
+    REQUIRE(a->acquire({{{"L-1", "plan"}, "todo"}}, {}).value_or(std::vector<PairKey>{}).size() == 1);
+    a->record_claim(running_claim("L-1", "plan"));
+    REQUIRE(a->flush(5s));
+    // As a host paused inside one of its write transactions: the lease row stays share-locked.
+    PGconn *paused = PQconnectdb(pg.conninfo().c_str());
+    REQUIRE(PQstatus(paused) == CONNECTION_OK);
+    for (const char *statement : {"BEGIN", "SELECT 1 FROM vik_leases WHERE issue_id = 'L-1' FOR SHARE"}) {
+        PGresult *r = PQexec(paused, statement);
+        CHECK((PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK));
+        PQclear(r);
+    }
+    std::this_thread::sleep_for(1500ms); // host-a's lease expired
+    // host-b's take-over gives up on the locked row instead of waiting for it, and its renewals
+    // (same connection) go on.
+    auto blocked = b->take_over(std::chrono::system_clock::now());
+    REQUIRE_FALSE(blocked);
+    CHECK_THAT(blocked.error().message, Catch::Contains("lock timeout"));
+    CHECK(b->renew(0));
+    PQfinish(paused); // the server ends such a session (idle_in_transaction_session_timeout)
+    auto taken = b->take_over(std::chrono::system_clock::now());
+    REQUIRE(taken);
+    REQUIRE(taken->interrupted_claims.size() == 1);
+    CHECK(taken->interrupted_claims.front().issue_id == "L-1");
+    CHECK(b->holds({"L-1", "plan"}));
+}
+
 TEST_CASE("postgres leases: per-state limits count the issues at work on every host", "[store][postgres][leases]") {
     VIK_NEEDS_POSTGRES();
     PgServer pg;
@@ -278,6 +310,47 @@ TEST_CASE("postgres leases: per-state limits count the issues at work on every h
     auto freed = b->acquire({{{"X-3", "plan"}, "todo"}}, limits);
     REQUIRE(freed);
     CHECK(freed->size() == 1);
+}
+
+TEST_CASE("postgres leases: a queued claim takes its place in the per-state count again before it runs",
+          "[store][postgres][leases]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto a = open_host(pg, "host-a", 10s);
+    auto b = open_host(pg, "host-b", 10s);
+    const std::map<std::string, int64_t> limits{{"todo", 1}};
+    REQUIRE(a->acquire({{{"Q-1", "plan"}, "todo"}}, limits).value_or(std::vector<PairKey>{}).size() == 1);
+    ClaimRecord queued = claim("Q-1", "plan");
+    queued.state = ClaimState::retry_queued;
+    a->record_claim(queued);
+    REQUIRE(a->flush(5s));
+    // While Q-1 waits for its retry it is not at work: host-b may fill the state's one place. Q-1,
+    // asked for first but held by host-a, does not take that place.
+    auto filled = b->acquire({{{"Q-1", "plan"}, "todo"}, {{"Q-2", "plan"}, "todo"}}, limits);
+    REQUIRE(filled);
+    REQUIRE(filled->size() == 1);
+    CHECK(filled->front() == PairKey{"Q-2", "plan"});
+    b->record_claim(running_claim("Q-2", "plan"));
+    REQUIRE(b->flush(5s));
+    // Q-1's retry fires: the place is taken on host-b, so it waits.
+    auto full = a->resume({{"Q-1", "plan"}, "todo"}, limits);
+    REQUIRE(full);
+    CHECK_FALSE(*full);
+    // A state without a limit asks nothing; a pair this host does not hold may not run.
+    CHECK(a->resume({{"Q-1", "plan"}, "review"}, limits).value_or(false));
+    CHECK_FALSE(b->resume({{"Q-1", "plan"}, "todo"}, limits).value_or(true));
+    // Q-2 fails and waits in turn: Q-1 takes the place, and from then on it counts as at work.
+    ClaimRecord waiting = running_claim("Q-2", "plan");
+    waiting.state = ClaimState::retry_queued;
+    b->record_claim(waiting);
+    REQUIRE(b->flush(5s));
+    auto room = a->resume({{"Q-1", "plan"}, "todo"}, limits);
+    REQUIRE(room);
+    CHECK(*room);
+    auto after = b->resume({{"Q-2", "plan"}, "todo"}, limits);
+    REQUIRE(after);
+    CHECK_FALSE(*after);
+    CHECK(b->acquire({{{"Q-3", "plan"}, "todo"}}, limits).value_or(std::vector<PairKey>{{"x", "y"}}).empty());
 }
 
 TEST_CASE("postgres leases: claims no lease covers are taken over, and a host id in use elsewhere is refused",
