@@ -135,6 +135,22 @@ void LeaseKeeper::resume(store::Leases::LeaseRequest queued, std::map<std::strin
         });
 }
 
+void LeaseKeeper::claim_firing(std::string schedule, store::WallTime due, std::function<void(bool)> done) {
+    auto answer = std::make_shared<std::expected<bool, store::StoreError>>(true);
+    runner_.run(
+        kCallLimit,
+        [this, answer, schedule, due]() -> StepResult {
+            *answer = leases_.claim_firing(schedule, due);
+            return {};
+        },
+        [this, answer, schedule, done = std::move(done)](StepResult r) {
+            if (r.ok && answer->has_value()) return done(**answer);
+            spdlog::warn("schedule firing not recorded for the cluster schedule={} host_id={}: {}; this host fires it", schedule,
+                         leases_.host_id(), !r.ok ? r.error : answer->error().message);
+            done(true);
+        });
+}
+
 void LeaseKeeper::release_unused(std::vector<store::PairKey> pairs) {
     if (pairs.empty()) return;
     runner_.run(

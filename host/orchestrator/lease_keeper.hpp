@@ -68,6 +68,10 @@ class LeaseKeeper {
     void resume(store::Leases::LeaseRequest queued, std::map<std::string, int64_t> state_limits,
                 std::function<void(std::expected<bool, std::string>)> done);
 
+    // Whether this host fires a schedule's due time (store::Leases::claim_firing). When the
+    // database cannot be asked, it does: setting a state twice is harmless, a lost firing is not.
+    void claim_firing(std::string schedule, store::WallTime due, std::function<void(bool)> done);
+
     // Whether work on the pair may still act for this host (a tracker write, say): the store
     // holds its lease and the leases are within their safe time. Loop thread.
     bool holds(const store::PairKey &pair) const { return holding_ && clock_.now() < valid_until_ && leases_.holds(pair); }

@@ -1698,6 +1698,11 @@ struct Orchestrator::Impl {
         schedules = std::make_unique<ScheduleRunner>(
             io, clock, guard, options.store,
             [this](const workflow::Schedule &s, std::chrono::sys_seconds due) { scheduled_firing(s, due); });
+        if (keeper)
+            schedules->set_claim(
+                [this](const std::string &name, std::chrono::sys_seconds due, std::function<void(bool)> decided) {
+                    keeper->claim_firing(name, due, std::move(decided));
+                });
         wait_signals();
         prepared = true;
     }

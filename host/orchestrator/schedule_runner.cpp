@@ -80,11 +80,29 @@ void ScheduleRunner::wait(Entry &e) {
 }
 
 void ScheduleRunner::fire(Entry &e, chr::sys_seconds due) {
-    spdlog::info("schedule fired schedule={} due={} issue_id={} state={}", e.schedule.name, util::rfc3339_utc(due),
-                 e.schedule.issue, e.schedule.state);
+    if (!claim_) return fire_now(e.schedule, due);
+    // Several hosts: every host's timer goes off; the first to record the due time fires it.
+    claim_(e.schedule.name, due, [this, name = e.schedule.name, due](bool ours) {
+        guard_("", "", [&] {
+            auto it = entries_.find(name);
+            if (it == entries_.end()) return;
+            // A host that began to stop meanwhile still fires what it claimed: the others take the
+            // claim as done, and another host runs the stage the state change brings.
+            if (!ours) {
+                spdlog::info("schedule fired by another host schedule={} due={}", name, util::rfc3339_utc(due));
+                return;
+            }
+            fire_now(it->second.schedule, due);
+        });
+    });
+}
+
+void ScheduleRunner::fire_now(const workflow::Schedule &schedule, chr::sys_seconds due) {
+    spdlog::info("schedule fired schedule={} due={} issue_id={} state={}", schedule.name, util::rfc3339_utc(due), schedule.issue,
+                 schedule.state);
     // Recorded first: a crash during the firing does not fire it twice after a restart.
-    if (store_) store_->record_schedule(store::ScheduleRecord{e.schedule.name, due});
-    fire_(e.schedule, due);
+    if (store_) store_->record_schedule(store::ScheduleRecord{schedule.name, due});
+    fire_(schedule, due);
 }
 
 void ScheduleRunner::stop() {

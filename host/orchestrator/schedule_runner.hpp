@@ -34,6 +34,12 @@ class ScheduleRunner {
     ScheduleRunner(boost::asio::io_context &io, SchedulerClock &clock, const FaultGuard &guard, store::Store *store, Fire fire)
         : io_(io), clock_(clock), guard_(guard), store_(store), fire_(std::move(fire)) {}
 
+    // Several hosts on one workflow: asks whether this host fires a due time (only the first
+    // host to record it does), and calls `decided` on the loop with the answer.
+    using Claim =
+        std::function<void(const std::string &schedule, std::chrono::sys_seconds due, std::function<void(bool)> decided)>;
+    void set_claim(Claim claim) { claim_ = std::move(claim); }
+
     // Arms every schedule; `last_fired` is what the store kept (by name). Schedules whose
     // expression or zone cannot be used (checked at load, so only a changed tzdata) are logged
     // and left out.
@@ -51,6 +57,7 @@ class ScheduleRunner {
     void arm(Entry &e, std::chrono::sys_seconds after);
     void wait(Entry &e);
     void fire(Entry &e, std::chrono::sys_seconds due);
+    void fire_now(const workflow::Schedule &schedule, std::chrono::sys_seconds due);
     std::chrono::sys_seconds wall_now() const;
 
     boost::asio::io_context &io_;
@@ -58,6 +65,7 @@ class ScheduleRunner {
     const FaultGuard &guard_;
     store::Store *store_;
     Fire fire_;
+    Claim claim_; // none: this host alone fires the workflow's schedules
     std::map<std::string, Entry> entries_;
     bool stopped_ = false; // a stop, or max_iterations reached: nothing fires any more
 };

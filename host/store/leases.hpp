@@ -106,6 +106,10 @@ class Leases {
     // The newest pull the leader published, if any.
     virtual std::expected<std::optional<SharedPull>, StoreError> shared_pull() = 0;
 
+    // Schedules: each due time of a schedule is fired by one host only, the first to record it
+    // here (the others see it recorded). Returns whether this host fires it.
+    virtual std::expected<bool, StoreError> claim_firing(const std::string &schedule, WallTime due) = 0;
+
     // For operators: the workflow's hosts and leases.
     virtual std::expected<std::vector<HostRecord>, StoreError> hosts() = 0;
     virtual std::expected<std::vector<LeaseRecord>, StoreError> lease_list() = 0;

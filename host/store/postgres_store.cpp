@@ -681,8 +681,12 @@ struct PostgresStore::Impl {
                 sql = "DELETE FROM vik_outcomes WHERE workflow_id = $1 AND issue_id = $2";
             } else if (auto *sf = std::get_if<ScheduleRecord>(&op)) {
                 p.text(sf->name).integer(to_ms(sf->last_fired));
-                sql = "INSERT INTO vik_schedules(workflow_id, name, last_fired_ms) VALUES ($1, $2, $3) ON CONFLICT "
-                      "(workflow_id, name) DO UPDATE SET last_fired_ms = EXCLUDED.last_fired_ms";
+                // Forward only: a firing recorded late (this host fired while the database was away)
+                // must not take the record back behind a later firing another host claimed.
+                sql =
+                    "INSERT INTO vik_schedules(workflow_id, name, last_fired_ms) VALUES ($1, $2, $3) ON CONFLICT "
+                    "(workflow_id, name) DO UPDATE SET last_fired_ms = EXCLUDED.last_fired_ms WHERE vik_schedules.last_fired_ms "
+                    "< EXCLUDED.last_fired_ms";
             }
             if (!allowed) continue;
             auto r = exec(c, sql, p);
@@ -859,24 +863,8 @@ struct PostgresStore::Impl {
                            p);
         if (!claims) return std::unexpected("reading claims: " + claims.error());
         for (int i = 0; i < claims->rows(); ++i)
-            sort_claim(read_claim(*claims, i), now, out);
+            out.add(read_claim(*claims, i), now);
         return {};
-    }
-
-    static void sort_claim(ClaimRecord cl, WallTime now, Recovery &out) {
-        switch (cl.state) {
-        case ClaimState::running:
-            out.interrupted_claims.push_back(std::move(cl));
-            break;
-        case ClaimState::blocked:
-            out.blocked.push_back(std::move(cl));
-            break;
-        case ClaimState::retry_queued: {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(cl.due_at.value_or(now) - now);
-            out.retries.push_back(PendingRetry{std::move(cl), std::max(left, std::chrono::milliseconds{0})});
-            break;
-        }
-        }
     }
 
     std::expected<void, std::string> read_outcomes_and_schedules(PGconn *c, Recovery &out) {
@@ -1166,18 +1154,30 @@ std::expected<bool, StoreError> PostgresStore::resume(const LeaseRequest &queued
         }
         // Counted as at work from now on (the queued write of the running claim follows). Only a
         // claim still queued, under this host's live lease: a newer write (blocked, released) stands.
+        // If the host dies before its run starts, a take-over finds the claim running and resumes
+        // it as interrupted (one attempt counted for a run that never began: rare, and bounded).
+        Params pair;
+        pair.text(im.workflow_id).text(queued.pair.first).text(queued.pair.second).text(im.options.host_id).integer(generation);
         auto marked = exec(c,
                            "UPDATE vik_claims c SET state = 'running' FROM vik_leases l WHERE c.workflow_id = $1 AND "
                            "c.issue_id = $2 AND c.stage = $3 AND c.state = 'retry_queued' AND l.workflow_id = c.workflow_id AND "
                            "l.issue_id = c.issue_id AND l.stage = c.stage AND l.host_id = $4 AND l.generation = $5 AND "
-                           "l.expires_at > now()",
-                           Params{}
-                               .text(im.workflow_id)
-                               .text(queued.pair.first)
-                               .text(queued.pair.second)
-                               .text(im.options.host_id)
-                               .integer(generation));
+                           "l.expires_at > now() RETURNING 1",
+                           pair);
         if (!marked) return fail(marked.error());
+        if (marked->rows() == 0) {
+            // Nothing marked: the claim is not queued in the database (not written yet, or running
+            // already), which is fine only while the lease is still this host's.
+            auto ours = exec(c,
+                             "SELECT 1 FROM vik_leases l WHERE l.workflow_id = $1 AND l.issue_id = $2 AND l.stage = $3 AND "
+                             "l.host_id = $4 AND l.generation = $5 AND l.expires_at > now()",
+                             pair);
+            if (!ours) return fail(ours.error());
+            if (ours->rows() == 0) {
+                exec(c, "ROLLBACK");
+                return false;
+            }
+        }
         if (auto done = exec(c, "COMMIT"); !done) return fail(done.error());
         return true;
     });
@@ -1286,6 +1286,20 @@ std::expected<Recovery, StoreError> PostgresStore::take_over(WallTime now) {
         for (const auto &[key, generation] : kept)
             im.held[key] = generation;
         return out;
+    });
+}
+
+std::expected<bool, StoreError> PostgresStore::claim_firing(const std::string &schedule, WallTime due) {
+    auto &im = *impl_;
+    return im.coordinate("recording a schedule's firing", [&](PGconn *c) -> std::expected<bool, StoreError> {
+        // The row moves forward only: a host whose due time is recorded already gets no row back.
+        auto r = exec(c,
+                      "INSERT INTO vik_schedules(workflow_id, name, last_fired_ms) VALUES ($1, $2, $3) ON CONFLICT (workflow_id, "
+                      "name) DO UPDATE SET last_fired_ms = EXCLUDED.last_fired_ms WHERE vik_schedules.last_fired_ms < "
+                      "EXCLUDED.last_fired_ms RETURNING name",
+                      Params{}.text(im.workflow_id).text(schedule).integer(to_ms(due)));
+        if (!r) return std::unexpected(im.error(StoreError::Kind::io, "recording a schedule's firing: " + r.error()));
+        return r->rows() == 1;
     });
 }
 
@@ -1408,7 +1422,7 @@ std::expected<Recovery, StoreError> PostgresStore::recover(WallTime now) {
             wf);
         if (!claims) return fail("reading claims: " + claims.error());
         for (int i = 0; i < claims->rows(); ++i)
-            Impl::sort_claim(read_claim(*claims, i), now, out);
+            out.add(read_claim(*claims, i), now);
         if (auto r = im.read_outcomes_and_schedules(c, out); !r) return fail(r.error());
         if (auto r = exec(c, "COMMIT"); !r) return fail("committing recovery: " + r.error());
         return out;

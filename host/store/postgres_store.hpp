@@ -77,6 +77,7 @@ class PostgresStore final : public QueuedStore, public Leases {
     std::expected<Recovery, StoreError> take_over(WallTime now) override;
     bool holds(const PairKey &pair) const override;
     std::expected<bool, StoreError> lead_intake() override;
+    std::expected<bool, StoreError> claim_firing(const std::string &schedule, WallTime due) override;
     std::expected<void, StoreError> publish_pull(const std::string &text) override;
     std::expected<std::optional<SharedPull>, StoreError> shared_pull() override;
     std::expected<std::vector<HostRecord>, StoreError> hosts() override;

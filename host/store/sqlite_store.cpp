@@ -500,23 +500,8 @@ std::expected<Recovery, StoreError> SqliteStore::recover(WallTime now) {
         if (auto r = im.prepare(db, st, fmt::format("SELECT {} FROM claims ORDER BY issue_id, stage", claim_columns)); !r)
             return fail(r.error());
         int rc;
-        while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
-            auto c = read_claim(st.s);
-            switch (c.state) {
-            case ClaimState::running:
-                out.interrupted_claims.push_back(std::move(c));
-                break;
-            case ClaimState::blocked:
-                out.blocked.push_back(std::move(c));
-                break;
-            case ClaimState::retry_queued: {
-                auto due = c.due_at.value_or(now);
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
-                out.retries.push_back(PendingRetry{std::move(c), std::max(left, std::chrono::milliseconds{0})});
-                break;
-            }
-            }
-        }
+        while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
+            out.add(read_claim(st.s), now);
         if (rc != SQLITE_DONE) return fail(im.sqlite_error(db, rc, "reading claims"));
     }
     {

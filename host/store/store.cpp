@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace vik::store {
@@ -39,6 +40,22 @@ std::optional<RunOutcome> parse_run_outcome(const std::string &name) {
                    RunOutcome::input_required})
         if (name == run_outcome_name(o)) return o;
     return std::nullopt;
+}
+
+void Recovery::add(ClaimRecord claim, WallTime now) {
+    switch (claim.state) {
+    case ClaimState::running:
+        interrupted_claims.push_back(std::move(claim));
+        break;
+    case ClaimState::blocked:
+        blocked.push_back(std::move(claim));
+        break;
+    case ClaimState::retry_queued: {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(claim.due_at.value_or(now) - now);
+        retries.push_back(PendingRetry{std::move(claim), std::max(left, std::chrono::milliseconds{0})});
+        break;
+    }
+    }
 }
 
 std::string Recovery::summary() const {

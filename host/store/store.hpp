@@ -140,6 +140,9 @@ struct Recovery {
     std::vector<ClaimRecord> blocked;
     std::vector<OutcomeRecord> outcomes;   // each issue's newest outcome per stage
     std::vector<ScheduleRecord> schedules; // each schedule's newest firing
+    // Sorts a claim as the store kept it: running -> interrupted_claims, blocked -> blocked,
+    // retry_queued -> retries with what is left of its delay at `now` (none when overdue).
+    void add(ClaimRecord claim, WallTime now);
     // One line for the start-up log: what was resumed.
     std::string summary() const;
 };

@@ -446,8 +446,8 @@ TEST_CASE("scale-out: a retry firing on one host waits while the state's places 
     // nothing of the state is at work anywhere. Host 1 is paused (well within its lease's safe
     // time) so that host 2 alone takes the state's two places with I-003 and I-004; when host 1
     // wakes, its overdue retries fire while both places are taken on host 2.
-    Cluster c("retry-limits", pg, 2, 30, 4.0, 4);
-    c.write_agent(true); // every issue's first run fails
+    Cluster c("retry-limits", pg, 2, 45, 4.0, 4); // host 1's safe time (30 s) outlasts its pause
+    c.write_agent(true);                          // every issue's first run fails
     c.scheduling = "scheduling: {max_concurrent_by_state: {todo: 2}, retry_base_sec: 2, retry_max_backoff_sec: 4}\n";
     c.start(1);
     auto ended = [&](size_t n) { return count(fs::exists(c.log) ? read_file(c.log) : "", "end I-") >= n; };
@@ -482,4 +482,30 @@ TEST_CASE("scale-out: a retry firing on one host waits while the state's places 
     CHECK(most_at_once(runs) == 2);
     CHECK(count(c.host_log(1), "the state's limit is reached on the hosts") >= 1);
     check_done_once(c.host_log(1) + c.host_log(2), 4);
+}
+
+TEST_CASE("scale-out: a schedule fires once for the cluster, on one host", "[e2e][postgres][scale-out]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    Cluster c("schedule", pg, 1, 10, 0.5, 2);
+    // Every minute, I-001 goes back to todo (its stage moves it to done).
+    c.scheduling = "schedules:\n  again:\n    cron: \"* * * * *\"\n    time_zone: UTC\n    issue: I-001\n    state: todo\n";
+    // Started early in a minute, so the first run has moved I-001 to done before the firing.
+    auto second = std::chrono::system_clock::now().time_since_epoch() % std::chrono::minutes(1);
+    if (second > 30s) std::this_thread::sleep_for(std::chrono::minutes(1) - second + 1s);
+    c.start(1);
+    c.start(2);
+    auto logs = [&] { return c.host_log(1) + c.host_log(2); };
+    REQUIRE(wait_until([&] { return c.done() == 1; }, 30s));
+    // Both hosts' timers go off at the next minute; one of them records the firing and fires.
+    bool fired = wait_until([&] { return count(logs(), "schedule fired by another host schedule=again") >= 1; }, 75s);
+    INFO(c.host_log(1) << "\n----\n" << c.host_log(2));
+    REQUIRE(fired);
+    // The issue went back to todo once, and its stage ran again (the first run's done and this one's).
+    REQUIRE(wait_until([&] { return count(logs(), "issue state changed issue_id=I-001 state=done") == 2; }, 30s));
+    c.stop_all();
+    std::string all = logs();
+    CHECK(count(all, "state=todo: schedule again") == 1);
+    CHECK(count(all, "schedule fired schedule=again") == 1);
+    CHECK(count(all, "schedule fired by another host schedule=again") == 1);
 }

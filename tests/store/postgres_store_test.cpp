@@ -257,7 +257,7 @@ TEST_CASE("postgres leases: a pair is leased to one host, and a host that stoppe
     CHECK(again->size() == 1);
 }
 
-TEST_CASE("postgres leases: a transaction left open on an expired lease does not hold up the others' renewals",
+TEST_CASE("postgres leases: a lease row locked by a transaction that does not end does not hold up the others' renewals",
           "[store][postgres][leases]") {
     VIK_NEEDS_POSTGRES();
     PgServer pg;
@@ -281,12 +281,32 @@ TEST_CASE("postgres leases: a transaction left open on an expired lease does not
     REQUIRE_FALSE(blocked);
     CHECK_THAT(blocked.error().message, Catch::Contains("lock timeout"));
     CHECK(b->renew(0));
-    PQfinish(paused); // the server ends such a session (idle_in_transaction_session_timeout)
+    PQfinish(paused); // as the server ends a host's session idle in a transaction (idle_in_transaction_session_timeout)
     auto taken = b->take_over(std::chrono::system_clock::now());
     REQUIRE(taken);
     REQUIRE(taken->interrupted_claims.size() == 1);
     CHECK(taken->interrupted_claims.front().issue_id == "L-1");
     CHECK(b->holds({"L-1", "plan"}));
+}
+
+TEST_CASE("postgres leases: each due time of a schedule is fired by the first host to record it", "[store][postgres][leases]") {
+    VIK_NEEDS_POSTGRES();
+    PgServer pg;
+    auto a = open_host(pg, "host-a", 10s);
+    auto b = open_host(pg, "host-b", 10s);
+    const WallTime due = std::chrono::system_clock::from_time_t(1'800'000'000);
+    CHECK(a->claim_firing("nightly", due).value_or(false));
+    CHECK_FALSE(b->claim_firing("nightly", due).value_or(true));       // recorded by host-a: not fired twice
+    CHECK_FALSE(a->claim_firing("nightly", due - 24h).value_or(true)); // an older due time never wins
+    CHECK(b->claim_firing("nightly", due + 24h).value_or(false));
+    CHECK(b->claim_firing("weekly", due).value_or(false)); // schedules are independent
+    auto r = b->recover(std::chrono::system_clock::now());
+    REQUIRE(r);
+    std::map<std::string, WallTime> fired;
+    for (const auto &s : r->schedules)
+        fired[s.name] = s.last_fired;
+    CHECK(fired["nightly"] == due + 24h);
+    CHECK(fired["weekly"] == due);
 }
 
 TEST_CASE("postgres leases: per-state limits count the issues at work on every host", "[store][postgres][leases]") {
