@@ -6,6 +6,7 @@
 #include <random>
 #include <signal.h>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -51,9 +52,14 @@ pid_t spawn_host(const std::vector<std::string> &args, const fs::path &cwd, cons
                  const fs::path &out, const fs::path &err) {
     std::fflush(stdout); // or the child would write the parent's buffered output again
     std::fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
+        // A test process that dies without its destructors (a ctest timeout, a signal) takes its
+        // hosts with it; a host's own agents die with the host (its orphan guard).
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(125);
         if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
         for (const auto &kv : env)
             putenv(const_cast<char *>(kv.c_str()));
