@@ -152,7 +152,7 @@ void bench_flood(const char *self) {
     long handled = 0;
     vik::plugins::SessionListener l;
     l.dispatch = [&io](std::function<void()> f) { asio::post(io, std::move(f)); };
-    l.on_event = [&](std::string event) {
+    l.on_event = [&](std::string_view event) {
         rec.record(event);
         ++handled;
     };

@@ -191,11 +191,16 @@ void SessionSupervisor::start(const Issue &issue, const fs::path &workdir, const
     // Events arrive on the loop in batches, with a bounded number in flight per session: a
     // flooding agent blocks on its pipe instead of growing the host's memory.
     listener.dispatch = [this](std::function<void()> f) { asio::post(io_, std::move(f)); };
-    listener.on_event = [this, weak](std::string event) {
+    listener.on_event = [this, weak](std::string_view event) {
         if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_event(*r, event); });
     };
-    listener.on_batch_end = [weak] {
-        if (auto r = weak.lock(); r && r->recorder) r->recorder->flush();
+    // Once per batch, not per event: the session's activity time (what the stall watchdog reads)
+    // and the recorder's write.
+    listener.on_batch_end = [this, weak] {
+        if (auto r = weak.lock()) {
+            r->last_activity = clock_.now();
+            if (r->recorder) r->recorder->flush();
+        }
     };
     listener.on_finish = [this, weak](int32_t status, std::string detail) {
         if (auto r = weak.lock()) guard_(r->key.first, r->key.second, [&] { on_finish(r, status, detail); });
@@ -313,11 +318,10 @@ bool SessionSupervisor::is_runtime_plugin(const std::string &plugin_id) const {
     return false;
 }
 
-void SessionSupervisor::on_event(StageRun &run, const std::string &event) {
+void SessionSupervisor::on_event(StageRun &run, std::string_view event) {
     if (run.finished) return;
     run.recorder->record(event);
     if (const std::string &problem = run.recorder->event_problem(); !problem.empty()) invalid_event(run, problem);
-    run.last_activity = clock_.now();
     // A cheap look first: nearly no event is a rate limit (the recorder keeps the one that was).
     if (event.find("\"" VIK_EVENT_RATE_LIMIT "\"") != std::string::npos) note_rate_limit(run);
     if (feed_.wants_session_events()) {

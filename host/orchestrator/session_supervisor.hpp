@@ -126,7 +126,7 @@ class SessionSupervisor {
 
   private:
     struct StageRun;
-    void on_event(StageRun &run, const std::string &event);
+    void on_event(StageRun &run, std::string_view event);
     void invalid_event(StageRun &run, const std::string &problem);
     void on_finish(const std::shared_ptr<StageRun> &run, int32_t status, const std::string &detail);
     void arm_stall(const std::shared_ptr<StageRun> &run, std::chrono::milliseconds after);

@@ -4,6 +4,7 @@
 #include "process/read_gate.hpp"
 
 #include <spdlog/spdlog.h>
+#include <vik/event_text.hpp>
 #include <vik/plugin.hpp>
 
 #include <atomic>
@@ -177,9 +178,9 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
     const std::shared_ptr<process::ReadGate> &gate() const { return gate_; }
 
     // The producer's side: one short lock per event, no wake-up unless the consumer is idle.
-    void emit(std::string event) {
+    void emit(std::string_view event) {
         if (!bounded()) {
-            if (listener_.on_event) listener_.on_event(std::move(event));
+            if (listener_.on_event) listener_.on_event(event);
             return;
         }
         bool schedule;
@@ -187,7 +188,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
             std::lock_guard lock(mutex_);
             if (closed_) return;
             bytes_ += event.size();
-            incoming_.push_back(std::move(event));
+            incoming_.push_back(event);
             if (++count_ >= limits_.max_events || bytes_ >= limits_.max_bytes) gate_->shut();
             schedule = !scheduled_;
             scheduled_ = true;
@@ -236,7 +237,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
         if (closed_) return;
         if (next_ == draining_.size()) {
             draining_.clear();
-            if (draining_.capacity() > 256) draining_.shrink_to_fit(); // a burst's array is not kept
+            draining_.shrink_if_over(limits_.batch_bytes); // a burst's buffer is not kept
             next_ = 0;
             std::lock_guard lock(mutex_);
             draining_.swap(incoming_);
@@ -246,7 +247,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
         for (; next_ < end && handled_bytes < limits_.batch_bytes; ++next_, ++handled) {
             if (closed_) return;
             handled_bytes += draining_[next_].size();
-            if (listener_.on_event) listener_.on_event(std::move(draining_[next_]));
+            if (listener_.on_event) listener_.on_event(draining_[next_]);
         }
         if (handled > 0 && !closed_ && listener_.on_batch_end) listener_.on_batch_end();
         std::optional<std::pair<int32_t, std::string>> fin;
@@ -274,13 +275,15 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
     EventFlowLimits limits_;
     std::shared_ptr<process::ReadGate> gate_ = std::make_shared<process::ReadGate>();
     std::mutex mutex_;
-    std::vector<std::string> incoming_; // the producer's side, under mutex_
-    size_t count_ = 0, bytes_ = 0;      // queued and not handled yet (both sides), under mutex_
+    // Events in one buffer each (no allocation per event once it has grown: a flood is hundreds
+    // of thousands of events a second).
+    vik::sdk::EventList incoming_; // the producer's side, under mutex_
+    size_t count_ = 0, bytes_ = 0; // queued and not handled yet (both sides), under mutex_
     bool scheduled_ = false, finish_taken_ = false;
     std::atomic<bool> closed_{false};
     std::optional<std::pair<int32_t, std::string>> finish_;
     // The consumer's side (the dispatch thread only): the batch taken, handled up to next_.
-    std::vector<std::string> draining_;
+    vik::sdk::EventList draining_;
     size_t next_ = 0;
 };
 
@@ -327,7 +330,7 @@ Result<std::unique_ptr<AgentSession>> RuntimeInstance::start(const SessionStart 
     r.resume_conversation = req.resume_conversation.empty() ? nullptr : req.resume_conversation.c_str();
     vik_event_sink sink{};
     sink.ctx = session->pump_.get();
-    sink.emit = [](void *ctx, const char *json, size_t len) { static_cast<EventPump *>(ctx)->emit(std::string(json, len)); };
+    sink.emit = [](void *ctx, const char *json, size_t len) { static_cast<EventPump *>(ctx)->emit(std::string_view(json, len)); };
     sink.finish = [](void *ctx, int32_t outcome, const char *detail) {
         static_cast<EventPump *>(ctx)->finish(outcome, detail ? detail : "");
     };

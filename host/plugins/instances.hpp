@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vik::plugins {
@@ -73,7 +74,7 @@ class HooksInstance {
 // the loop caught up, so the agent blocks in write. Nothing is dropped, and because every batch
 // is a separate handler, timers on the loop (timeout, stall) still fire during a flood.
 struct SessionListener {
-    std::function<void(std::string event_json)> on_event;
+    std::function<void(std::string_view event_json)> on_event; // the text is valid during the call only
     std::function<void(int32_t outcome, std::string detail)> on_finish;
     std::function<void(std::function<void()>)> dispatch;
     // With dispatch: after each batch of on_event calls, before on_finish (a recorder flushes

@@ -132,7 +132,7 @@ json::object start_session(Served &s, ProtocolOut &out, const json::object &para
             if (kv.is_string()) req.env.emplace_back(kv.get_string());
     SessionListener listener;
     std::string session_id = req.session_id;
-    listener.on_event = [&out, session_id](std::string event) {
+    listener.on_event = [&out, session_id](std::string_view event) {
         boost::system::error_code ec;
         json::value v = json::parse(event, ec);
         if (ec) v = json::object{{"kind", "error"}, {"detail", "the runtime emitted an event that is not JSON"}};

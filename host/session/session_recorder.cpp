@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <set>
 #include <stdexcept>
 
 namespace vik::session {
@@ -97,6 +96,8 @@ struct EventScan {
     bool mistyped_for_kind() const {
         auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
         unsigned read = 0;
+        if (mistyped_fields == 0) return false; // nearly always: nothing to look up
+        std::string_view kind = this->kind;     // compared length first
         if (kind == VIK_EVENT_MESSAGE || kind == VIK_EVENT_NOTICE) read = bit(Field::text);
         if (kind == VIK_EVENT_SESSION_STARTED) read = bit(Field::session_id);
         if (kind == VIK_EVENT_TOKEN_USAGE)
@@ -112,6 +113,21 @@ struct EventScan {
     int64_t input = 0, output = 0, cache_read = 0;
     double cost_usd = 0;
     bool has_cost = false;
+
+    // Ready for the next event; the strings keep their buffers.
+    void reset() {
+        mistyped_fields = 0;
+        depth = 0;
+        root_is_object = has_at = has_kind = has_session_id = has_text = has_cost = false;
+        field = Field::none;
+        key.clear();
+        value.clear();
+        kind.clear();
+        session_id.clear();
+        text.clear();
+        input = output = cache_read = 0;
+        cost_usd = 0;
+    }
 
     using ec_t = boost::system::error_code;
     bool on_document_begin(ec_t &) { return true; }
@@ -135,16 +151,18 @@ struct EventScan {
     }
     bool on_key(boost::json::string_view s, std::size_t, ec_t &) {
         if (depth != 1) return true;
-        key.append(s.data(), s.size());
-        field = key == "kind"         ? Field::kind
-                : key == "session_id" ? Field::session_id
-                : key == "text"       ? Field::text
-                : key == "input"      ? Field::input
-                : key == "output"     ? Field::output
-                : key == "cache_read" ? Field::cache_read
-                : key == "cost_usd"   ? Field::cost_usd
+        // A key in one piece (nearly all) is read where it lies.
+        std::string_view k = key.empty() ? std::string_view(s.data(), s.size()) : (key.append(s.data(), s.size()), key);
+        using namespace std::string_view_literals; // compared length first
+        field = k == "kind"sv         ? Field::kind
+                : k == "text"sv       ? Field::text
+                : k == "session_id"sv ? Field::session_id
+                : k == "input"sv      ? Field::input
+                : k == "output"sv     ? Field::output
+                : k == "cache_read"sv ? Field::cache_read
+                : k == "cost_usd"sv   ? Field::cost_usd
                                       : Field::none;
-        if (key == "at") has_at = true;
+        if (k == "at"sv) has_at = true;
         key.clear();
         return true;
     }
@@ -156,9 +174,10 @@ struct EventScan {
         if (depth == 1 && field != Field::none && !is_text(field)) mistyped();
         if (depth == 1 && field != Field::none) {
             value.append(s.data(), s.size());
-            if (field == Field::kind) kind = std::move(value), has_kind = true;
-            if (field == Field::session_id) session_id = std::move(value), has_session_id = true;
-            if (field == Field::text) text = std::move(value), has_text = true;
+            // Swapped, not moved: both strings keep a buffer for the next event.
+            if (field == Field::kind) kind.swap(value), has_kind = true;
+            if (field == Field::session_id) session_id.swap(value), has_session_id = true;
+            if (field == Field::text) text.swap(value), has_text = true;
             value.clear();
         }
         field = Field::none;
@@ -206,11 +225,14 @@ namespace {
 
 // The event vocabulary (plugin.h): every kind a runtime may emit, and the host's own `truncated`.
 bool known_kind(std::string_view kind) {
-    static const std::set<std::string_view> kinds = {
-        VIK_EVENT_SESSION_STARTED, VIK_EVENT_MESSAGE,   VIK_EVENT_TOKEN_USAGE,   VIK_EVENT_RATE_LIMIT, VIK_EVENT_TOOL_CALL,
-        VIK_EVENT_SUBAGENT,        VIK_EVENT_UNKNOWN,   VIK_EVENT_ERROR,         VIK_EVENT_COMPLETED,  VIK_EVENT_STDERR,
-        VIK_EVENT_NOTICE,          VIK_EVENT_TRUNCATED, VIK_EVENT_INPUT_REQUIRED};
-    return kinds.count(kind) > 0;
+    // Asked once per event: a short list compared length first (most comparisons stop there).
+    static constexpr std::string_view kinds[] = {
+        VIK_EVENT_MESSAGE,  VIK_EVENT_TOOL_CALL, VIK_EVENT_TOKEN_USAGE,   VIK_EVENT_SESSION_STARTED, VIK_EVENT_RATE_LIMIT,
+        VIK_EVENT_SUBAGENT, VIK_EVENT_UNKNOWN,   VIK_EVENT_ERROR,         VIK_EVENT_COMPLETED,       VIK_EVENT_STDERR,
+        VIK_EVENT_NOTICE,   VIK_EVENT_TRUNCATED, VIK_EVENT_INPUT_REQUIRED};
+    for (std::string_view k : kinds)
+        if (k == kind) return true;
+    return false;
 }
 
 std::string unknown_kind(std::string_view kind) {
@@ -230,15 +252,16 @@ const std::string &SessionRecorder::now_text() {
 }
 
 // What an event changes in the snapshot, whichever path read it.
-void SessionRecorder::apply(SnapshotUpdate u) {
-    if (u.kind == VIK_EVENT_MESSAGE || u.kind == VIK_EVENT_TOOL_CALL || u.kind == VIK_EVENT_SUBAGENT ||
-        u.kind == VIK_EVENT_TOKEN_USAGE)
+void SessionRecorder::apply(const SnapshotUpdate &u) {
+    std::string_view kind = u.kind; // compared length first
+    if (kind == VIK_EVENT_MESSAGE || kind == VIK_EVENT_TOOL_CALL || kind == VIK_EVENT_SUBAGENT || kind == VIK_EVENT_TOKEN_USAGE)
         ++work_events_;
-    if (u.kind == VIK_EVENT_SESSION_STARTED && u.session_id) {
+    if (kind == VIK_EVENT_SESSION_STARTED && u.session_id) {
         snapshot_["provider_session_id"] = *u.session_id;
-    } else if (u.kind == VIK_EVENT_MESSAGE && u.text) {
-        pending_message_ = std::move(u.text); // set on the next read or flush
-    } else if (u.kind == VIK_EVENT_TOKEN_USAGE) {
+    } else if (kind == VIK_EVENT_MESSAGE && u.text) {
+        pending_message_.assign(*u.text); // set on the next read or flush
+        message_pending_ = true;
+    } else if (kind == VIK_EVENT_TOKEN_USAGE) {
         auto &t = snapshot_["tokens"].as_object();
         t["input"] = as_int(t, "input") + u.input;
         t["output"] = as_int(t, "output") + u.output;
@@ -248,34 +271,39 @@ void SessionRecorder::apply(SnapshotUpdate u) {
 }
 
 // The fast path: false when the event needs the tree (see the header).
-bool SessionRecorder::record_plain(const std::string &event_json) {
+bool SessionRecorder::record_plain(std::string_view event_json) {
     if (std::memchr(event_json.data(), '\n', event_json.size()) || std::memchr(event_json.data(), '\r', event_json.size()))
         return false;
-    boost::json::basic_parser<EventScan> parser(boost::json::parse_options{});
-    boost::system::error_code ec;
-    parser.write_some(false, event_json.data(), event_json.size(), ec);
+    // One parser per thread, reused: its strings keep their buffers from event to event.
+    static thread_local boost::json::basic_parser<EventScan> parser(boost::json::parse_options{});
+    parser.reset();
     EventScan &scan = parser.handler();
-    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || scan.kind == VIK_EVENT_RATE_LIMIT ||
-        scan.kind == VIK_EVENT_INPUT_REQUIRED || scan.mistyped_for_kind())
+    scan.reset();
+    boost::system::error_code ec;
+    // write_some stops after one document: anything after it ({"kind":"x"}}) is not one event.
+    size_t used = parser.write_some(false, event_json.data(), event_json.size(), ec);
+    if (!ec && event_json.find_first_not_of(" \t", used) != std::string_view::npos) return false;
+    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || std::string_view(scan.kind) == VIK_EVENT_RATE_LIMIT ||
+        std::string_view(scan.kind) == VIK_EVENT_INPUT_REQUIRED || scan.mistyped_for_kind())
         return false; // the tree path records it, and says what is wrong
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
     if (!known_kind(scan.kind)) problem_ = unknown_kind(scan.kind);
     SnapshotUpdate update;
-    update.kind = std::move(scan.kind);
-    if (scan.has_session_id) update.session_id = std::move(scan.session_id);
-    if (scan.has_text) update.text = std::move(scan.text);
+    update.kind = scan.kind;
+    if (scan.has_session_id) update.session_id = scan.session_id;
+    if (scan.has_text) update.text = scan.text;
     update.input = scan.input;
     update.output = scan.output;
     update.cache_read = scan.cache_read;
     if (scan.has_cost) update.cost_usd = scan.cost_usd;
-    apply(std::move(update));
+    apply(update);
     const std::string &at = now_text();
     // The event as it came, its "at" spliced in before the closing brace ("{}" has no kind, so
-    // there is always a member before it).
-    std::string line;
-    line.reserve(close + at.size() + 10);
-    line.append(event_json, 0, close);
+    // there is always a member before it). One line buffer, reused from event to event.
+    std::string &line = line_;
+    line.clear();
+    line.append(event_json.substr(0, close));
     line += ",\"at\":\"";
     line += at;
     line += "\"}\n";
@@ -285,7 +313,7 @@ bool SessionRecorder::record_plain(const std::string &event_json) {
     return true;
 }
 
-void SessionRecorder::record(const std::string &event_json) {
+void SessionRecorder::record(std::string_view event_json) {
     problem_.clear();
     if (record_plain(event_json)) return;
     boost::system::error_code ec;
@@ -324,14 +352,15 @@ void SessionRecorder::record(const std::string &event_json) {
     json::object event = std::move(v.as_object());
     const auto *kind = event.at("kind").if_string();
     SnapshotUpdate update;
-    if (kind) update.kind.assign(kind->data(), kind->size());
+    if (kind) update.kind = std::string_view(kind->data(), kind->size());
     auto text_of = [&](const char *key) -> std::optional<std::string> {
         const auto *f = event.if_contains(key);
         if (f == nullptr) return std::nullopt;
         return f->is_string() ? std::string(f->get_string()) : json::serialize(*f);
     };
-    update.session_id = text_of("session_id");
-    update.text = text_of("text");
+    std::optional<std::string> session_id = text_of("session_id"), text = text_of("text");
+    update.session_id = session_id;
+    update.text = text;
     update.input = as_int(event, "input");
     update.output = as_int(event, "output");
     update.cache_read = as_int(event, "cache_read");
@@ -341,7 +370,7 @@ void SessionRecorder::record(const std::string &event_json) {
         auto question = text_of("question");
         snapshot_["input_required"] = question && !question->empty() ? *question : "the agent needs a human to go on";
     }
-    apply(std::move(update));
+    apply(update);
     append(std::move(event));
 }
 
@@ -381,9 +410,9 @@ void SessionRecorder::append_line(std::string_view line, const std::string &at) 
 }
 
 void SessionRecorder::sync_snapshot() const {
-    if (pending_message_) {
-        snapshot_["last_message"] = std::string_view(*pending_message_);
-        pending_message_.reset();
+    if (message_pending_) {
+        snapshot_["last_message"] = std::string_view(pending_message_);
+        message_pending_ = false;
     }
     if (pending_at_) {
         snapshot_["last_event_at"] = at_text_;

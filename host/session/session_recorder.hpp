@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace vik::session {
 
@@ -45,7 +46,7 @@ class SessionRecorder {
     void set_running();
     // Appends one event (a JSON object with "kind"); a payload that is not a JSON object is kept
     // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC).
-    void record(const std::string &event_json);
+    void record(std::string_view event_json);
     // What was wrong with the event record() took last, by the event vocabulary (plugin.h,
     // docs/runtimes.md): not an object with a string kind, a kind outside the vocabulary, or a
     // field the host reads (session_id, text, input, output, cache_read, cost_usd) of the wrong
@@ -71,16 +72,17 @@ class SessionRecorder {
     void append(boost::json::object event);
     // A whole line for the file (ends in '\n'), counted against the size cap.
     void append_line(std::string_view line, const std::string &at);
-    bool record_plain(const std::string &event_json);
+    bool record_plain(std::string_view event_json);
     std::string problem_; // of the last event recorded
-    // The fields of one event the snapshot keeps, read by either path.
+    // The fields of one event the snapshot keeps, read by either path (views into the event
+    // being recorded: copied only where the snapshot keeps them).
     struct SnapshotUpdate {
-        std::string kind;
-        std::optional<std::string> session_id, text;
+        std::string_view kind;
+        std::optional<std::string_view> session_id, text;
         int64_t input = 0, output = 0, cache_read = 0;
         std::optional<double> cost_usd;
     };
-    void apply(SnapshotUpdate update);
+    void apply(const SnapshotUpdate &update);
     std::filesystem::path file_;
     util::AppendFile out_;
     RecorderLimits limits_;
@@ -88,13 +90,15 @@ class SessionRecorder {
     // flushed, not per event.
     void sync_snapshot() const;
     mutable boost::json::object snapshot_;
-    mutable std::optional<std::string> pending_message_;
+    mutable std::string pending_message_; // the latest message, when message_pending_
+    mutable bool message_pending_ = false;
     mutable bool pending_at_ = false;
     size_t events_ = 0;
     size_t work_events_ = 0;
     size_t not_written_ = 0;
     bool stopped_ = false; // truncated or failed: no more appends
     std::string buffer_;   // whole lines not written yet
+    std::string line_;     // the line record_plain builds (kept: no allocation per event)
     size_t buffered_events_ = 0;
     // The last "at" made, reused within its millisecond (formatting a time per event shows).
     int64_t at_ms_ = -1;

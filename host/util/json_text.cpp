@@ -1,6 +1,7 @@
 #include "util/json_text.hpp"
 
 #include <boost/json.hpp>
+#include <vik/event_text.hpp>
 
 #include <string_view>
 
@@ -8,44 +9,8 @@ namespace vik::util {
 
 namespace {
 
-void escape_into(std::string &out, std::string_view text) {
-    static const char hex[] = "0123456789abcdef";
-    out += '"';
-    for (unsigned char c : text) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\b':
-            out += "\\b";
-            break;
-        case '\f':
-            out += "\\f";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xf];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    out += '"';
-}
+// serde_json escapes as the SDK's writer does ('"', '\\', control bytes; UTF-8 as it is).
+void escape_into(std::string &out, std::string_view text) { vik::sdk::append_json_string(out, text); }
 
 // serde_json's two writers: indent < 0 is compact, otherwise pretty at that depth.
 void write_json(std::string &out, const boost::json::value &v, int indent) {

@@ -17,10 +17,12 @@ const json::object *obj(const json::object &o, const char *k) {
 }
 } // namespace
 
-std::vector<std::string> ClaudeEventMapper::map(std::string_view line, bool truncated) {
-    std::vector<std::string> out;
-    json::value v;
-    if (!parse_line(line, truncated, "claude", v, out)) return out;
+const EventList &ClaudeEventMapper::map_line(std::string_view line, bool truncated) {
+    EventList &out = events_;
+    out.clear();
+    const json::value *doc = parse_line(line, truncated, "claude", out);
+    if (doc == nullptr) return out;
+    const json::value &v = *doc;
     const json::object &o = v.get_object();
     std::string type = str(o.if_contains("type"));
     std::string subtype = str(o.if_contains("subtype"));

@@ -14,7 +14,9 @@ namespace vik::agents {
 
 class ClaudeEventMapper : public MapperState {
   public:
-    std::vector<std::string> map(std::string_view line, bool truncated = false);
+    // Events (JSON objects with "kind") for one stdout line, in order; valid until the next call.
+    const EventList &map_line(std::string_view line, bool truncated = false);
+    std::vector<std::string> map(std::string_view line, bool truncated = false) { return map_line(line, truncated).strings(); }
 
   private:
     std::set<std::string> subagent_calls_; // tool_use ids of Task/Agent calls

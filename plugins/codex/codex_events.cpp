@@ -10,24 +10,68 @@ namespace vik::agents {
 
 namespace json = boost::json;
 
-std::vector<std::string> CodexEventMapper::map(std::string_view line, bool truncated) {
-    std::vector<std::string> out;
-    json::value v;
-    if (!parse_line(line, truncated, "codex", v, out)) return out;
+// The common lines, read without a tree. False when the line is another shape (or a member has
+// another type than these lines have): map_line parses it then.
+bool CodexEventMapper::map_flat(EventList &out) {
+    const std::string *type = flat_.text("type");
+    if (type == nullptr) return false;
+    if (*type == "item.completed") {
+        const std::string *itype = flat_.text("item.type");
+        const std::string *text = flat_.text("item.text");
+        if (itype == nullptr || *itype != "agent_message" || (text == nullptr && flat_.has("item.text"))) return false;
+        EventWriter(out, VIK_EVENT_MESSAGE).text("text", text ? std::string_view(*text) : std::string_view()).end();
+        return true;
+    }
+    if (*type == "thread.started") {
+        const std::string *id = flat_.text("thread_id");
+        if (id == nullptr && flat_.has("thread_id")) return false;
+        EventWriter(out, VIK_EVENT_SESSION_STARTED).text("session_id", id ? std::string_view(*id) : std::string_view()).end();
+        return true;
+    }
+    if (*type == "turn.completed") {
+        auto count = [&](const char *path) {
+            const int64_t *n = flat_.integer(path);
+            return n ? *n : 0; // absent or not an integer: 0, as int_field reads a tree
+        };
+        EventWriter(out, VIK_EVENT_TOKEN_USAGE)
+            .integer("input", count("usage.input_tokens"))
+            .integer("output", count("usage.output_tokens"))
+            .integer("cache_read", count("usage.cached_input_tokens"))
+            .integer("reasoning", count("usage.reasoning_output_tokens"))
+            .end();
+        EventWriter(out, VIK_EVENT_COMPLETED).end();
+        settle(VIK_SESSION_COMPLETED);
+        return true;
+    }
+    return false;
+}
+
+const EventList &CodexEventMapper::map_line(std::string_view line, bool truncated) {
+    EventList &out = events_;
+    out.clear();
+    if (!truncated && flat_.read(line) && map_flat(out)) return out;
+    const json::value *doc = parse_line(line, truncated, "codex", out);
+    if (doc == nullptr) return out;
+    const json::value &v = *doc;
     const json::object &o = v.get_object();
-    std::string type = str(o.if_contains("type"));
-    auto unknown = [&] { out.push_back(event({{"kind", VIK_EVENT_UNKNOWN}, {"event_type", type}, {"raw", v}})); };
+    std::string_view type = text_of(o.if_contains("type"));
+    auto unknown = [&] {
+        EventWriter(out, VIK_EVENT_UNKNOWN).text("event_type", str(o.if_contains("type"))).value("raw", v).end();
+    };
 
     if (type == "thread.started") {
-        out.push_back(event({{"kind", VIK_EVENT_SESSION_STARTED}, {"session_id", str(o.if_contains("thread_id"))}}));
+        EventWriter(out, VIK_EVENT_SESSION_STARTED).text("session_id", str(o.if_contains("thread_id"))).end();
     } else if (type == "turn.completed") {
-        json::object usage = o.contains("usage") && o.at("usage").is_object() ? o.at("usage").get_object() : json::object();
-        out.push_back(event({{"kind", VIK_EVENT_TOKEN_USAGE},
-                             {"input", int_field(usage, "input_tokens")},
-                             {"output", int_field(usage, "output_tokens")},
-                             {"cache_read", int_field(usage, "cached_input_tokens")},
-                             {"reasoning", int_field(usage, "reasoning_output_tokens")}}));
-        out.push_back(event({{"kind", VIK_EVENT_COMPLETED}}));
+        static const json::object none;
+        const auto *u = o.if_contains("usage");
+        const json::object &usage = u && u->is_object() ? u->get_object() : none;
+        EventWriter(out, VIK_EVENT_TOKEN_USAGE)
+            .integer("input", int_field(usage, "input_tokens"))
+            .integer("output", int_field(usage, "output_tokens"))
+            .integer("cache_read", int_field(usage, "cached_input_tokens"))
+            .integer("reasoning", int_field(usage, "reasoning_output_tokens"))
+            .end();
+        EventWriter(out, VIK_EVENT_COMPLETED).end();
         settle(VIK_SESSION_COMPLETED);
     } else if (type == "turn.failed") {
         std::string msg;
@@ -43,11 +87,14 @@ std::vector<std::string> CodexEventMapper::map(std::string_view line, bool trunc
     } else if ((type == "item.started" || type == "item.completed" || type == "item.updated") && o.contains("item") &&
                o.at("item").is_object()) {
         const json::object &item = o.at("item").get_object();
-        std::string itype = str(item.if_contains("type"));
-        std::string id = str(item.if_contains("id"));
+        std::string_view itype = text_of(item.if_contains("type"));
         bool done = type == "item.completed";
+        std::string id = str(item.if_contains("id"));
         if (itype == "agent_message" && done) {
-            out.push_back(event({{"kind", VIK_EVENT_MESSAGE}, {"text", str(item.if_contains("text"))}}));
+            // The common line (most of a turn's output): its text is copied once, into the event.
+            const json::value *text = item.if_contains("text");
+            std::string other = text && text->is_string() ? std::string() : str(text);
+            EventWriter(out, VIK_EVENT_MESSAGE).text("text", text && text->is_string() ? text_of(text) : other).end();
         } else if (itype == "command_execution" && type != "item.updated") {
             if (!done)
                 out.push_back(event({{"kind", VIK_EVENT_TOOL_CALL},

@@ -2,6 +2,7 @@
 // codex `exec --json` stdout lines -> vik-host session events (vik-compat §6, with its FIXes).
 
 #include "../common/agent_cli.hpp"
+#include "../common/flat_line.hpp"
 
 #include <cstdint>
 #include <string>
@@ -12,8 +13,13 @@ namespace vik::agents {
 
 class CodexEventMapper : public MapperState {
   public:
-    // Events (JSON objects with "kind") for one stdout line, in order.
-    std::vector<std::string> map(std::string_view line, bool truncated = false);
+    // Events (JSON objects with "kind") for one stdout line, in order; valid until the next call.
+    const EventList &map_line(std::string_view line, bool truncated = false);
+    std::vector<std::string> map(std::string_view line, bool truncated = false) { return map_line(line, truncated).strings(); }
+
+  private:
+    bool map_flat(EventList &out);
+    FlatLine flat_; // the line, read without a tree first
 };
 
 } // namespace vik::agents

@@ -12,6 +12,21 @@ namespace json = boost::json;
 
 std::string event(json::object o) { return json::serialize(o); }
 
+std::string_view text_of(const json::value *v) {
+    if (v == nullptr || !v->is_string()) return {};
+    return std::string_view(v->get_string().data(), v->get_string().size());
+}
+
+EventWriter &EventWriter::value(const char *k, const json::value &v) {
+    std::string &out = writer_.member(k);
+    json::serializer sr;
+    sr.reset(&v);
+    char chunk[4096];
+    while (!sr.done())
+        out.append(sr.read(chunk));
+    return *this;
+}
+
 std::string str(const json::value *v) {
     if (v == nullptr || v->is_null()) return "";
     if (v->is_string()) return std::string(v->get_string());
@@ -23,27 +38,28 @@ int64_t int_field(const json::object &o, const char *k) {
     return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
 }
 
-bool MapperState::parse_line(std::string_view line, bool truncated, const char *cli, json::value &v,
-                             std::vector<std::string> &out) {
-    if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return false; // blank lines carry nothing
+const json::value *MapperState::parse_line(std::string_view line, bool truncated, const char *cli, EventList &out) {
+    if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return nullptr; // blank lines carry nothing
     boost::system::error_code ec;
     if (!truncated) {
-        v = nullptr; // the previous line's document goes before its arena is reused
+        doc_.reset(); // the previous line's document goes before its arena is reused
         arena_.release();
         parser_.reset(json::storage_ptr(&arena_));
         parser_.write(line.data(), line.size(), ec);
-        if (!ec) v = parser_.release();
+        // Constructed from the parser's value: it keeps the arena (an assignment would copy the
+        // whole document onto the heap).
+        if (!ec) doc_.emplace(parser_.release());
     }
-    if (!truncated && !ec && v.is_object()) return true;
+    if (!truncated && !ec && doc_->is_object()) return &*doc_;
     // At most 200 bytes of the line, never cut inside a UTF-8 character.
     size_t keep = std::min<size_t>(line.size(), 200);
     while (keep > 0 && keep < line.size() && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80)
         --keep;
     std::string detail = std::string(cli) + (truncated ? " printed an over-long line: " : " printed a line that is not JSON: ") +
                          std::string(line.substr(0, keep));
-    out.push_back(event({{"kind", VIK_EVENT_ERROR}, {"detail", detail}}));
+    EventWriter(out, VIK_EVENT_ERROR).text("detail", detail).end();
     settle(VIK_SESSION_FAILED, detail);
-    return false;
+    return nullptr;
 }
 
 Profile parse_profile(const char *profile_json) {

@@ -5,8 +5,10 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parser.hpp>
+#include <vik/event_text.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,7 +35,34 @@ int32_t cli_outcome(const std::string &cli, int32_t settled, const std::string &
 // Small JSON helpers for the event mappers.
 std::string event(boost::json::object o); // serialize
 std::string str(const boost::json::value *v);
+std::string_view text_of(const boost::json::value *v);            // a string member's text, "" otherwise
 int64_t int_field(const boost::json::object &o, const char *key); // 0 when absent or not an integer
+
+// The events of one stdout line, in one buffer reused from line to line (the SDK's, see
+// vik/event_text.hpp): a flooding agent's lines cost no allocation once the buffer has grown.
+using vik::sdk::append_json_string;
+using vik::sdk::EventList;
+
+// The SDK's EventWriter, plus members that are Boost.JSON values (serialized in place):
+//     EventWriter(out, VIK_EVENT_MESSAGE).text("text", t).end();
+// The same text as event() of an object with the members in the same order.
+class EventWriter {
+  public:
+    EventWriter(EventList &list, const char *kind) : writer_(list, kind) {}
+    EventWriter &text(const char *key, std::string_view value) {
+        writer_.text(key, value);
+        return *this;
+    }
+    EventWriter &integer(const char *key, int64_t value) {
+        writer_.integer(key, value);
+        return *this;
+    }
+    EventWriter &value(const char *key, const boost::json::value &value);
+    void end() { writer_.end(); }
+
+  private:
+    vik::sdk::EventWriter writer_;
+};
 
 // What every CLI event mapper tracks: the first terminal outcome its output announced.
 struct MapperState {
@@ -45,18 +74,21 @@ struct MapperState {
         terminal = outcome;
         terminal_detail = detail;
     }
-    // Parses one stdout line into `v`; false for a blank line (no event) and for a line that is
-    // not a JSON object or was cut at the line cap (an `error` event in `out` that fails the
-    // session, as in vik).
-    bool parse_line(std::string_view line, bool truncated, const char *cli, boost::json::value &v, std::vector<std::string> &out);
+    // Parses one stdout line; nullptr for a blank line (no event) and for a line that is not a
+    // JSON object or was cut at the line cap (an `error` event in `out` that fails the session,
+    // as in vik). The document lives until the next call.
+    const boost::json::value *parse_line(std::string_view line, bool truncated, const char *cli, EventList &out);
+
+  protected:
+    EventList events_; // the events of the line mapped last (map_line's answer)
 
   private:
     // One line's document at a time, in an arena reused from line to line (a flooding agent
-    // prints hundreds of thousands of lines: an allocation per value showed). A `v` from
-    // parse_line lives until the next call.
+    // prints hundreds of thousands of lines: an allocation per value showed).
     alignas(16) unsigned char arena_buffer_[8192];
     boost::json::monotonic_resource arena_{arena_buffer_, sizeof arena_buffer_};
     boost::json::parser parser_;
+    std::optional<boost::json::value> doc_; // declared after the arena: destroyed before it
 };
 
 } // namespace vik::agents

@@ -38,8 +38,9 @@ template <class Mapper> class CliSession final : public vik::sdk::ProcessSession
     std::vector<std::string> argv() const override { return argv_; }
 
     void on_stdout_line(std::string_view line, bool truncated) override {
-        for (const auto &e : mapper_.map(line, truncated))
-            emit(e);
+        const EventList &events = mapper_.map_line(line, truncated);
+        for (size_t i = 0; i < events.size(); ++i)
+            emit(events[i]);
         if (mapper_.terminal >= 0) settle(mapper_.terminal, mapper_.terminal_detail);
     }
 

@@ -10,16 +10,18 @@ namespace vik::agents {
 
 namespace json = boost::json;
 
-void GeminiEventMapper::flush_text(std::vector<std::string> &out) {
+void GeminiEventMapper::flush_text(EventList &out) {
     if (text_.empty()) return;
     out.push_back(event({{"kind", VIK_EVENT_MESSAGE}, {"text", text_}}));
     text_.clear();
 }
 
-std::vector<std::string> GeminiEventMapper::map(std::string_view line, bool truncated) {
-    std::vector<std::string> out;
-    json::value v;
-    if (!parse_line(line, truncated, "gemini", v, out)) return out;
+const EventList &GeminiEventMapper::map_line(std::string_view line, bool truncated) {
+    EventList &out = events_;
+    out.clear();
+    const json::value *doc = parse_line(line, truncated, "gemini", out);
+    if (doc == nullptr) return out;
+    const json::value &v = *doc;
     const json::object &o = v.get_object();
     std::string type = str(o.if_contains("type"));
 

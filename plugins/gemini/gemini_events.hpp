@@ -12,10 +12,12 @@ namespace vik::agents {
 
 class GeminiEventMapper : public MapperState {
   public:
-    std::vector<std::string> map(std::string_view line, bool truncated = false);
+    // Events (JSON objects with "kind") for one stdout line, in order; valid until the next call.
+    const EventList &map_line(std::string_view line, bool truncated = false);
+    std::vector<std::string> map(std::string_view line, bool truncated = false) { return map_line(line, truncated).strings(); }
 
   private:
-    void flush_text(std::vector<std::string> &out); // the assistant deltas so far, as one message
+    void flush_text(EventList &out);                // the assistant deltas so far, as one message
     std::string text_;                              // assistant text deltas not yet emitted
     std::map<std::string, std::string> tool_names_; // tool_id -> tool_name of the requests seen
 };

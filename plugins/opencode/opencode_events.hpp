@@ -11,7 +11,9 @@ namespace vik::agents {
 
 class OpencodeEventMapper : public MapperState {
   public:
-    std::vector<std::string> map(std::string_view line, bool truncated = false);
+    // Events (JSON objects with "kind") for one stdout line, in order; valid until the next call.
+    const EventList &map_line(std::string_view line, bool truncated = false);
+    std::vector<std::string> map(std::string_view line, bool truncated = false) { return map_line(line, truncated).strings(); }
 
   private:
     bool started_ = false; // session_started emitted (opencode has no start line: every line carries sessionID)

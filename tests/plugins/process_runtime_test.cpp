@@ -55,7 +55,7 @@ struct Session {
         req.workdir = std::filesystem::temp_directory_path().string();
         req.env = {"PATH=/usr/bin:/bin", "VIK_ISSUE_ID=PY-" + id, "VIK_ISSUE_STAGE=work"};
         plugins::SessionListener l;
-        l.on_event = [this](std::string event) {
+        l.on_event = [this](std::string_view event) {
             auto v = json::parse(event);
             if (v.at("kind") == "message") texts.emplace_back(v.at("text").as_string());
         };

@@ -62,7 +62,7 @@ TEST_CASE("event flow: a flooding agent waits for a slow loop and loses nothing,
     bool slow = true;
     plugins::SessionListener l;
     l.dispatch = [&io](std::function<void()> f) { asio::post(io, std::move(f)); };
-    l.on_event = [&](std::string event) {
+    l.on_event = [&](std::string_view event) {
         auto v = json::parse(event).as_object();
         if (v.at("kind").as_string() != "message") return;
         if (std::stol(std::string(v.at("text").as_string())) != handled + 1) in_order = false;
@@ -130,7 +130,7 @@ TEST_CASE("event flow: cancelling a blocked flooding agent ends the session prom
     int32_t outcome = -1;
     plugins::SessionListener l;
     l.dispatch = [&io](std::function<void()> f) { asio::post(io, std::move(f)); };
-    l.on_event = [&](std::string) {
+    l.on_event = [&](std::string_view) {
         ++handled;
         std::this_thread::sleep_for(20us);
     };

@@ -1,5 +1,6 @@
-// Compiled as strict C++17: the SDK's C++ helpers (plugin.hpp, process_session.hpp) promise
+// Compiled as strict C++17: the SDK's C++ helpers (plugin.hpp, process_session.hpp, event_text.hpp) promise
 // plugin authors C++17, not the host's C++23. Exits non-zero when a helper misbehaves.
+#include <vik/event_text.hpp>
 #include <vik/plugin.hpp>
 #include <vik/process_session.hpp>
 
@@ -16,6 +17,12 @@ int main() {
     vik_status st = vik::sdk::guarded(&err, []() -> vik_status { throw std::runtime_error("boom"); });
     if (st != VIK_ERROR || std::strcmp(buf, "boom") != 0) return 1;
     if (vik::sdk::tail("a\nbcdef\n", 3) != "def") return 2;
-    std::puts("plugin.hpp and process_session.hpp compile and run as C++17");
+    vik::sdk::EventList events;
+    vik::sdk::EventWriter(events, VIK_EVENT_MESSAGE).text("text", "say \"hi\"\n\x01").integer("n", -3).json("raw", "[1]").end();
+    vik::sdk::EventWriter(events, VIK_EVENT_COMPLETED).end();
+    if (events.size() != 2 || events[0] != R"({"kind":"message","text":"say \"hi\"\n\u0001","n":-3,"raw":[1]})" ||
+        events[1] != R"({"kind":"completed"})")
+        return 3;
+    std::puts("plugin.hpp, process_session.hpp and event_text.hpp compile and run as C++17");
     return 0;
 }

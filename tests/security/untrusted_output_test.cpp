@@ -192,11 +192,14 @@ TEST_CASE("session file: events are kept as the runtime wrote them with their ti
     rec.record("{\"kind\":\"tool_call\",\n  \"name\":\"spread over lines\"}");
     rec.record(R"({"kind":"token_usage","input":7,"output":3,"cache_read":2,"cost_usd":0.25,"at":"forged"})");
     rec.record(R"({"kind":"session_started","session_id":"prov-1"})");
+    // Text after the object (a runtime's bug): not spliced into, recorded as what it is.
+    rec.record(R"({"kind":"message","text":"one"}} {"kind":"message","text":"two"})");
     // Buffered: nothing reached the file before the flush.
     CHECK(fs::file_size(file) == 0);
     rec.flush();
     auto text = read_file(file);
-    REQUIRE(valid_json_lines(file) == 4);
+    REQUIRE(valid_json_lines(file) == 5);
+    CHECK(rec.event_problem() == "it is not JSON (extra data)");
     std::vector<std::string> lines;
     for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
         lines.push_back(text.substr(at, nl - at));
@@ -213,7 +216,7 @@ TEST_CASE("session file: events are kept as the runtime wrote them with their ti
     CHECK(snap.at("tokens").at("cache_read") == 2);
     CHECK(snap.at("cost_usd") == 0.25);
     CHECK(snap.at("provider_session_id") == "prov-1");
-    CHECK(rec.events() == 4);
+    CHECK(rec.events() == 5);
 }
 
 TEST_CASE("session file: an event outside the vocabulary is kept as sent and its problem named", "[session]") {

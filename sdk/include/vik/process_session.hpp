@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vik::sdk {
@@ -36,7 +37,7 @@ class ProcessSession {
     virtual std::vector<std::string> extra_env() const { return {}; }
 
     // For subclasses: report one event (a JSON object with "kind").
-    void emit(const std::string &event_json) { sink_.emit(sink_.ctx, event_json.data(), event_json.size()); }
+    void emit(std::string_view event_json) { sink_.emit(sink_.ctx, event_json.data(), event_json.size()); }
     // For subclasses: the first terminal word of the output (completed or failed) wins.
     void settle(int32_t outcome, const std::string &detail) {
         std::lock_guard lock(mutex_);
