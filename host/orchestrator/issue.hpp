@@ -65,7 +65,14 @@ struct IssueInterest {
 // not valid UTF-8) is skipped with a warning naming its index and, when it has one, its id: one
 // malformed issue never stops the others (vik fails the whole cycle). Invalid UTF-8 elsewhere
 // becomes U+FFFD, with a warning.
-// With `interest`, only the issues it names are built (see IssueInterest).
+// With `interest`, only the issues it names are built (see IssueInterest), and each element is
+// first looked at without a tree (a SAX scan of its top-level members): only the issues the
+// scheduler needs, and elements that are not clean issues, are parsed whole.
 std::expected<IntakeResult, std::string> parse_issues(const std::string &json_text, const IssueInterest *interest = nullptr);
+
+// The same reading with the whole pull parsed as one tree: what parse_issues falls back to when
+// the pull is not valid JSON (so that its refusal reads as always), and its reference in tests.
+std::expected<IntakeResult, std::string> parse_issues_as_tree(const std::string &json_text,
+                                                              const IssueInterest *interest = nullptr);
 
 } // namespace vik::orchestrator

@@ -47,7 +47,7 @@ struct FlatLine::Scan {
     bool on_object_begin(ec_t &) {
         if (depth == 0) root_is_object = true;
         if (depth == 1) {
-            if (line->parent_count_ == kMaxFields || !top_level_key_ok()) return false;
+            if (line->parent_count_ == kMaxObjects || !top_level_key_ok()) return false;
             parent = static_cast<int>(line->parent_count_++);
             line->parents_[static_cast<size_t>(parent)].swap(key);
         }

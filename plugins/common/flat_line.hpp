@@ -24,7 +24,8 @@ class FlatLine {
     FlatLine &operator=(const FlatLine &) = delete;
 
     // Reads `line`; true when it is one valid JSON object whose members (and their objects'
-    // members) are all strings or integers, at most kMaxFields of them. False otherwise: the
+    // members) are all strings or integers, at most kMaxFields of them in at most kMaxObjects
+    // objects. False otherwise: the
     // caller parses the line the usual way, which also says what is wrong with it.
     bool read(std::string_view line);
 
@@ -35,7 +36,9 @@ class FlatLine {
     // Whether a member has this path (of any type a FlatLine holds).
     bool has(std::string_view path) const;
 
-    static constexpr size_t kMaxFields = 16;
+    // Enough for the common lines of every CLI here; small, since each session has its own.
+    static constexpr size_t kMaxFields = 12;
+    static constexpr size_t kMaxObjects = 4;
 
     struct Field {
         std::string key, text;
@@ -50,7 +53,7 @@ class FlatLine {
     // Fields are kept (with their strings' buffers) from line to line; `count_` are this line's.
     std::array<Field, kMaxFields> fields_;
     size_t count_ = 0;
-    std::array<std::string, kMaxFields> parents_; // the keys of the top-level objects
+    std::array<std::string, kMaxObjects> parents_; // the keys of the top-level objects
     size_t parent_count_ = 0;
     struct Parser;
     std::unique_ptr<Parser> parser_;

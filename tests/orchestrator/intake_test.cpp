@@ -1,7 +1,10 @@
 // Issue intake JSON of vik-compat §3.
 #include "orchestrator/issue.hpp"
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
+
+#include <random>
 
 using vik::orchestrator::parse_issues;
 
@@ -265,4 +268,97 @@ TEST_CASE("intake: with an interest only the issues the scheduler needs are buil
     CHECK(r->skipped[0].id == "BAD");
     CHECK(r->warnings.size() == 2);
     CHECK(r->issues[0].fields.at("title") == "taken");
+}
+
+namespace {
+
+// Everything a reading of a pull gives, as one text: two readings are equal when these are.
+std::string described(const std::expected<vik::orchestrator::IntakeResult, std::string> &r) {
+    if (!r) return "error: " + r.error();
+    std::string out = "pulled " + std::to_string(r->pulled) + "\n";
+    for (const auto &i : r->issues) {
+        out += "issue " + i.id + "|" + i.title + "|" + i.state + "|" + i.description + "|" + boost::json::serialize(i.fields) +
+               "|" + (i.priority ? std::to_string(*i.priority) : "-") + "|" + i.created_at + "|";
+        for (const auto &b : i.blocked_by)
+            out += b + ",";
+        out += "\n";
+    }
+    for (const auto &w : r->warnings)
+        out += "warning " + w + "\n";
+    for (const auto &s : r->skipped)
+        out += "skipped " + std::to_string(s.index) + "|" + s.id + "|" + s.reason + "\n";
+    for (const auto &[id, state] : r->blocker_states)
+        out += "blocker " + id + "=" + state + "\n";
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("intake: the element-by-element reading gives exactly what the whole tree gives", "[intake]") {
+    vik::orchestrator::IssueInterest interest;
+    interest.states = {"todo"};
+    interest.ids = {"HELD"};
+    auto same = [&](const std::string &pull) {
+        INFO(pull);
+        auto quick = parse_issues(pull, &interest);
+        auto tree = vik::orchestrator::parse_issues_as_tree(pull, &interest);
+        CHECK(described(quick) == described(tree));
+    };
+    // Clean issues in and out of interest, aliases, escapes that spell a wanted state, blockers,
+    // duplicates of left-out and of kept issues.
+    same(R"([{"id":"A","title":"a","state":"todo","blocked_by":["B","C"]},{"id":"B","title":"b","state":"backlog"},
+             {"identifier":"C","title":"c","status":"done","desc":"d"},{"id":"D","title":"d","state":"t\u006fdo"},
+             {"id":"HELD","title":"h","state":"review"},{"id":"B","title":"dup","state":"todo"},{"id":"A","title":"dup","state":"x"}])");
+    // Elements that are not clean issues: each reported as the tree reports it.
+    same(R"([{"title":"no id","state":"backlog"},{"id":"","title":"t","state":"backlog"},{"id":5,"title":"t","state":"x"},
+             {"id":"E1","identifier":"E2","title":"t","state":"x"},{"id":"E3","title":["t"],"state":"x"},{"id":"E4","title":"t"},
+             {"id":"E5","title":"t","state":"x","status":"y"},{"id":"E6","title":"t","state":"x","description":7},
+             {"id":"E7","title":"t","state":"x","description":"a","desc":"b"},"text",12,null,[1,2],{},
+             {"id":"E8","title":"t","state":"x","description":null},{"id":"E9","title":"t","state":"x","id":"E10"}])");
+    // Invalid UTF-8: in a left-out issue's text (not read), in a kept one's (replaced), in an id.
+    same(
+        "[{\"id\":\"U1\",\"title\":\"bad \xff\",\"state\":\"backlog\"},{\"id\":\"U2\",\"title\":\"bad \xfe\",\"state\":\"todo\"},"
+        "{\"id\":\"U\xc3\",\"title\":\"t\",\"state\":\"backlog\"}]");
+    // Strings holding brackets, commas, quotes and backslashes; whitespace everywhere.
+    same(" \n[ {\"id\":\"S]1\",\"title\":\"a}b,c\\\"]\",\"state\":\"backlog\",\"x\":{\"k\":[\"]\",\"\\\\\"]}} ,\n"
+         "\t{\"id\":\"S\\\\\",\"title\":\"\\\\\\\"\",\"state\":\"todo\"} ] \n");
+    same("[]");
+    same(" [ ] ");
+    // Not a pull: the same refusal, word for word.
+    for (const char *bad : {"", "{}", "[", "[1,]", "[,1]", "[1 2]", R"([{"id":"a"} {"id":"b"}])", R"([{"id":"a"}])x",
+                            R"([{"id":"a"]})",
+                            R"(["unterminated])", "[{\"id\":\"a\",}]", R"([}])"})
+        same(bad);
+    // Nesting at the limit and one past it (the array is the first level).
+    auto nested = [](size_t levels) {
+        std::string s = R"([{"id":"N","title":"t","state":"backlog","body":)";
+        for (size_t i = 2; i < levels; ++i)
+            s += "[";
+        for (size_t i = 2; i < levels; ++i)
+            s += "]";
+        return s + "}]";
+    };
+    same(nested(vik::orchestrator::kMaxIssueJsonDepth));
+    same(nested(vik::orchestrator::kMaxIssueJsonDepth + 1));
+    // Random pulls made of the pieces above.
+    const std::vector<std::string> pieces = {
+        R"({"id":"R1","title":"t","state":"todo"})",
+        R"({"id":"R1","title":"t","state":"backlog"})",
+        R"({"id":"R2","title":"t","state":"backlog","labels":["a"],"priority":3})",
+        R"({"identifier":"R3","title":"t\n","status":"backlog","blocked_by":["R2","R4"]})",
+        R"({"id":"R4","title":"t","state":"todo","blocked_by":["R2"]})",
+        R"({"id":"HELD","title":"t","state":"done"})",
+        R"({"id":"R5","title":1,"state":"x"})",
+        R"({"id":"R6","state":"x"})",
+        R"("s")",
+        R"({"id":"R7","title":"\"quoted\" \\ [x]","state":"backlog","body":{"a":[{"b":"}"}]}})",
+    };
+    std::mt19937 rng(19);
+    for (int round = 0; round < 300; ++round) {
+        std::string pull = "[";
+        size_t n = rng() % 12;
+        for (size_t i = 0; i < n; ++i)
+            pull += (i ? "," : "") + pieces[rng() % pieces.size()];
+        same(pull + "]");
+    }
 }
