@@ -167,6 +167,9 @@ Result<void> HooksInstance::on_event(const std::string &event, const std::string
 
 // ---- agent runtime --------------------------------------------------------------------------
 
+// What a session's queue buffers keep between bursts (a few hundred ordinary events).
+constexpr size_t kKeptQueueBytes = 64 * 1024;
+
 // The queue of one session's events between the plugin's sink (any thread) and the listener's
 // dispatch (the consumer's thread). The read gate it shuts is given to the processes the
 // plugin starts during `start` (process::ScopedSpawnGate).
@@ -237,7 +240,7 @@ class EventPump : public std::enable_shared_from_this<EventPump> {
         if (closed_) return;
         if (next_ == draining_.size()) {
             draining_.clear();
-            draining_.shrink_if_over(limits_.batch_bytes); // a burst's buffer is not kept
+            draining_.shrink_if_over(kKeptQueueBytes); // a burst's buffer is not kept
             next_ = 0;
             std::lock_guard lock(mutex_);
             draining_.swap(incoming_);

@@ -17,6 +17,11 @@ namespace vik::session {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+namespace {
+// Buffers reused from event to event are kept up to this size; a larger one is let go.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
+} // namespace
+
 SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage,
                                  RecorderLimits limits)
     : file_(std::move(file)), limits_(limits) {
@@ -310,6 +315,7 @@ bool SessionRecorder::record_plain(std::string_view event_json) {
     ++events_;
     pending_at_ = true;
     append_line(line, at);
+    if (line.capacity() > kKeptBufferBytes) std::string().swap(line); // a rare huge event's buffer is not kept
     return true;
 }
 
@@ -413,6 +419,7 @@ void SessionRecorder::sync_snapshot() const {
     if (message_pending_) {
         snapshot_["last_message"] = std::string_view(pending_message_);
         message_pending_ = false;
+        if (pending_message_.capacity() > kKeptBufferBytes) std::string().swap(pending_message_);
     }
     if (pending_at_) {
         snapshot_["last_event_at"] = at_text_;

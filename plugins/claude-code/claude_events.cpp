@@ -18,8 +18,7 @@ const json::object *obj(const json::object &o, const char *k) {
 } // namespace
 
 const EventList &ClaudeEventMapper::map_line(std::string_view line, bool truncated) {
-    EventList &out = events_;
-    out.clear();
+    EventList &out = start_line();
     const json::value *doc = parse_line(line, truncated, "claude", out);
     if (doc == nullptr) return out;
     const json::value &v = *doc;

@@ -47,8 +47,7 @@ bool CodexEventMapper::map_flat(EventList &out) {
 }
 
 const EventList &CodexEventMapper::map_line(std::string_view line, bool truncated) {
-    EventList &out = events_;
-    out.clear();
+    EventList &out = start_line();
     if (!truncated && flat_.read(line) && map_flat(out)) return out;
     const json::value *doc = parse_line(line, truncated, "codex", out);
     if (doc == nullptr) return out;

@@ -64,6 +64,9 @@ class EventWriter {
     vik::sdk::EventWriter writer_;
 };
 
+// Buffers kept from one line to the next up to this size; a larger one is let go after use.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
+
 // What every CLI event mapper tracks: the first terminal outcome its output announced.
 struct MapperState {
     int32_t terminal = -1; // VIK_SESSION_COMPLETED / _FAILED once a terminal line was seen
@@ -80,6 +83,13 @@ struct MapperState {
     const boost::json::value *parse_line(std::string_view line, bool truncated, const char *cli, EventList &out);
 
   protected:
+    // The line's (empty) event list. Buffers are reused from line to line, but not those a rare
+    // huge line grew: a session does not keep a megabyte for the rest of its life.
+    EventList &start_line() {
+        events_.clear();
+        events_.shrink_if_over(kKeptBufferBytes);
+        return events_;
+    }
     EventList events_; // the events of the line mapped last (map_line's answer)
 
   private:

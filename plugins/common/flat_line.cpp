@@ -116,6 +116,11 @@ FlatLine::FlatLine() : parser_(std::make_unique<Parser>()) {}
 FlatLine::~FlatLine() = default;
 
 bool FlatLine::read(std::string_view line) {
+    // Strings keep their buffers from line to line, except those a rare huge line grew.
+    constexpr size_t kept = 64 * 1024;
+    for (size_t i = 0; i < count_; ++i)
+        for (std::string *s : {&fields_[i].key, &fields_[i].text})
+            if (s->capacity() > kept) std::string().swap(*s);
     count_ = 0;
     parent_count_ = 0;
     auto &p = parser_->parser;

@@ -17,8 +17,7 @@ void GeminiEventMapper::flush_text(EventList &out) {
 }
 
 const EventList &GeminiEventMapper::map_line(std::string_view line, bool truncated) {
-    EventList &out = events_;
-    out.clear();
+    EventList &out = start_line();
     const json::value *doc = parse_line(line, truncated, "gemini", out);
     if (doc == nullptr) return out;
     const json::value &v = *doc;

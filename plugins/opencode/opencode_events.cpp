@@ -21,8 +21,7 @@ const json::object &obj(const json::object &o, const char *k) {
 } // namespace
 
 const EventList &OpencodeEventMapper::map_line(std::string_view line, bool truncated) {
-    EventList &out = events_;
-    out.clear();
+    EventList &out = start_line();
     const json::value *doc = parse_line(line, truncated, "opencode", out);
     if (doc == nullptr) return out;
     const json::value &v = *doc;
