@@ -8,7 +8,12 @@ the host process alone, its children not counted). The floor is the same agents 
 host: `xargs -P` in pre-made directories. Rounds are interleaved (host, floor, host, ...) and
 medians printed, with the ratio to the floor where there is one.
 
-    python3 bench/host_bench.py [--host build/bin/vik-host] [--rounds 3] [workload ...]
+    python3 bench/host_bench.py [--host build/bin/vik-host] [--rounds 3] [--scratch DIR] [workload ...]
+
+--scratch: where the scratch directories go (default: $TMPDIR or /tmp). The burst creates and
+deletes about a thousand files and directories per round; on ext4 that has seen many deletions
+in the last minutes, the kernel's inode allocator (which avoids recently deleted inodes) shows as
+most of the host's CPU. A tmpfs (`--scratch /dev/shm`) measures the host without that.
 
 workloads: burst (200 issues at concurrency 200, 20 codex events each), sleepers (500 live
 sessions: memory per session), flood (one agent printing codex JSONL as fast as it can), intake
@@ -246,12 +251,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default=os.path.join(here, "..", "build", "bin", "vik-host"))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scratch", default=None, help="directory for the scratch trees (default: $TMPDIR or /tmp)")
     ap.add_argument("workloads", nargs="*", default=["burst", "sleepers", "flood", "intake"])
     a = ap.parse_args()
+    if a.scratch:
+        tempfile.tempdir = os.path.abspath(a.scratch)
     host = os.path.abspath(a.host)
     if not os.access(host, os.X_OK):
         sys.exit(f"host_bench: no vik-host at {host} (build it, or pass --host)")
-    print(f"vik-host {host}, {os.cpu_count()} cores, {a.rounds} rounds, medians")
+    print(f"vik-host {host}, {os.cpu_count()} cores, {a.rounds} rounds, medians, scratch in {tempfile.gettempdir()}")
     table = {"burst": burst, "sleepers": sleepers, "flood": flood, "intake": intake}
     for w in a.workloads:
         if w not in table:

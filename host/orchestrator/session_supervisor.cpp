@@ -320,10 +320,9 @@ bool SessionSupervisor::is_runtime_plugin(const std::string &plugin_id) const {
 
 void SessionSupervisor::on_event(StageRun &run, std::string_view event) {
     if (run.finished) return;
-    run.recorder->record(event);
+    run.recorder->record_in_batch(event); // on_batch_end flushes
     if (const std::string &problem = run.recorder->event_problem(); !problem.empty()) invalid_event(run, problem);
-    // A cheap look first: nearly no event is a rate limit (the recorder keeps the one that was).
-    if (event.find("\"" VIK_EVENT_RATE_LIMIT "\"") != std::string::npos) note_rate_limit(run);
+    if (run.recorder->took_rate_limit()) note_rate_limit(run);
     if (feed_.wants_session_events()) {
         boost::system::error_code ec;
         json::value v = json::parse(event, ec);

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <spdlog/spdlog.h>
+#include <vik/flat_json.hpp>
 #include <vik/plugin.h>
 
 #include <chrono>
@@ -62,39 +63,44 @@ int64_t as_int(const json::object &o, const char *k) {
 
 namespace {
 
-// What the recorder needs from one event, gathered by a validating scan (boost::json's SAX
-// parser) without building a tree: the top-level kind and the few fields the snapshot keeps.
-struct EventScan {
-    constexpr static std::size_t max_object_size = std::size_t(-1);
-    constexpr static std::size_t max_array_size = std::size_t(-1);
-    constexpr static std::size_t max_key_size = std::size_t(-1);
-    constexpr static std::size_t max_string_size = std::size_t(-1);
-
+// What the recorder needs from one event: the top-level kind and the few fields the snapshot
+// keeps (views into the event, or into the scan that read it), and which of them have another
+// type than the host reads.
+struct EventFields {
     enum class Field { none, kind, session_id, text, input, output, cache_read, cost_usd };
-    static const char *name_of(Field f) {
-        switch (f) {
-        case Field::kind:
-            return "kind";
-        case Field::session_id:
-            return "session_id";
-        case Field::text:
-            return "text";
-        case Field::input:
-            return "input";
-        case Field::output:
-            return "output";
-        case Field::cache_read:
-            return "cache_read";
-        case Field::cost_usd:
-            return "cost_usd";
-        default:
-            return "";
-        }
+    static Field field_of(std::string_view key) {
+        using namespace std::string_view_literals; // compared length first
+        return key == "kind"sv         ? Field::kind
+               : key == "text"sv       ? Field::text
+               : key == "session_id"sv ? Field::session_id
+               : key == "input"sv      ? Field::input
+               : key == "output"sv     ? Field::output
+               : key == "cache_read"sv ? Field::cache_read
+               : key == "cost_usd"sv   ? Field::cost_usd
+                                       : Field::none;
     }
     static bool is_text(Field f) { return f == Field::kind || f == Field::session_id || f == Field::text; }
+
+    std::string_view kind, session_id, text;
+    bool has_at = false, has_kind = false, has_session_id = false, has_text = false, has_cost = false;
+    int64_t input = 0, output = 0, cache_read = 0;
+    double cost_usd = 0;
     unsigned mistyped_fields = 0; // a bit per Field whose top-level value has another type than the host reads
-    void mistyped() {
-        if (depth == 1 && field != Field::none) mistyped_fields |= 1u << static_cast<unsigned>(field);
+
+    void mistyped(Field f) {
+        if (f != Field::none) mistyped_fields |= 1u << static_cast<unsigned>(f);
+    }
+    void set_text(Field f, std::string_view value) {
+        if (f == Field::kind) kind = value, has_kind = true;
+        if (f == Field::session_id) session_id = value, has_session_id = true;
+        if (f == Field::text) text = value, has_text = true;
+    }
+    void set_number(Field f, int64_t n, double d, bool is_double) {
+        if (is_text(f) || (is_double && f != Field::cost_usd && f != Field::none)) mistyped(f);
+        if (f == Field::input) input = n;
+        if (f == Field::output) output = n;
+        if (f == Field::cache_read) cache_read = n;
+        if (f == Field::cost_usd) cost_usd = is_double ? d : static_cast<double>(n), has_cost = true;
     }
     // Whether a mistyped field is one the host reads for this kind (a tool_call's `input` is the
     // tool's, any type; a token_usage's is a count).
@@ -102,36 +108,61 @@ struct EventScan {
         auto bit = [](Field f) { return 1u << static_cast<unsigned>(f); };
         unsigned read = 0;
         if (mistyped_fields == 0) return false; // nearly always: nothing to look up
-        std::string_view kind = this->kind;     // compared length first
         if (kind == VIK_EVENT_MESSAGE || kind == VIK_EVENT_NOTICE) read = bit(Field::text);
         if (kind == VIK_EVENT_SESSION_STARTED) read = bit(Field::session_id);
         if (kind == VIK_EVENT_TOKEN_USAGE)
             read = bit(Field::input) | bit(Field::output) | bit(Field::cache_read) | bit(Field::cost_usd);
         return (mistyped_fields & (read | bit(Field::kind))) != 0;
     }
+
+    // From a flat reading (vik/flat_json.hpp: the event is valid JSON, one object of strings,
+    // integers and objects of those, no key twice): nearly every event a runtime writes.
+    void read(const vik::sdk::FlatJson &flat) {
+        for (size_t i = 0; i < flat.size(); ++i) {
+            const vik::sdk::FlatJson::Member &m = flat[i];
+            if (m.parent >= 0) continue;
+            if (m.key == std::string_view("at")) has_at = true;
+            Field f = field_of(m.key);
+            if (m.type == vik::sdk::FlatJson::Type::object) {
+                mistyped(f);
+            } else if (m.type == vik::sdk::FlatJson::Type::integer) {
+                set_number(f, m.integer, 0, false);
+            } else if (is_text(f)) {
+                set_text(f, m.text);
+            } else {
+                mistyped(f);
+            }
+        }
+    }
+};
+
+// The same, gathered by a validating scan (boost::json's SAX parser) without building a tree:
+// for events a flat reading gives up on (arrays, floats, booleans, \u escapes, deeper objects).
+struct EventScan {
+    constexpr static std::size_t max_object_size = std::size_t(-1);
+    constexpr static std::size_t max_array_size = std::size_t(-1);
+    constexpr static std::size_t max_key_size = std::size_t(-1);
+    constexpr static std::size_t max_string_size = std::size_t(-1);
+    using Field = EventFields::Field;
+
+    EventFields out; // its views point into the strings below
     int depth = 0;
-    bool root_is_object = false, has_at = false, has_kind = false;
+    bool root_is_object = false;
     Field field = Field::none; // the top-level key whose value comes next
     std::string key, value;
     std::string kind, session_id, text;
-    bool has_session_id = false, has_text = false;
-    int64_t input = 0, output = 0, cache_read = 0;
-    double cost_usd = 0;
-    bool has_cost = false;
 
     // Ready for the next event; the strings keep their buffers.
     void reset() {
-        mistyped_fields = 0;
+        out = EventFields{};
         depth = 0;
-        root_is_object = has_at = has_kind = has_session_id = has_text = has_cost = false;
+        root_is_object = false;
         field = Field::none;
         key.clear();
         value.clear();
-        kind.clear();
-        session_id.clear();
-        text.clear();
-        input = output = cache_read = 0;
-        cost_usd = 0;
+    }
+    void mistyped() {
+        if (depth == 1) out.mistyped(field);
     }
 
     using ec_t = boost::system::error_code;
@@ -158,16 +189,8 @@ struct EventScan {
         if (depth != 1) return true;
         // A key in one piece (nearly all) is read where it lies.
         std::string_view k = key.empty() ? std::string_view(s.data(), s.size()) : (key.append(s.data(), s.size()), key);
-        using namespace std::string_view_literals; // compared length first
-        field = k == "kind"sv         ? Field::kind
-                : k == "text"sv       ? Field::text
-                : k == "session_id"sv ? Field::session_id
-                : k == "input"sv      ? Field::input
-                : k == "output"sv     ? Field::output
-                : k == "cache_read"sv ? Field::cache_read
-                : k == "cost_usd"sv   ? Field::cost_usd
-                                      : Field::none;
-        if (k == "at"sv) has_at = true;
+        field = EventFields::field_of(k);
+        if (k == std::string_view("at")) out.has_at = true;
         key.clear();
         return true;
     }
@@ -176,13 +199,17 @@ struct EventScan {
         return true;
     }
     bool on_string(boost::json::string_view s, std::size_t, ec_t &) {
-        if (depth == 1 && field != Field::none && !is_text(field)) mistyped();
         if (depth == 1 && field != Field::none) {
-            value.append(s.data(), s.size());
-            // Swapped, not moved: both strings keep a buffer for the next event.
-            if (field == Field::kind) kind.swap(value), has_kind = true;
-            if (field == Field::session_id) session_id.swap(value), has_session_id = true;
-            if (field == Field::text) text.swap(value), has_text = true;
+            if (!EventFields::is_text(field)) {
+                mistyped();
+            } else {
+                value.append(s.data(), s.size());
+                // Swapped, not moved: both strings keep a buffer for the next event. A later
+                // duplicate key takes over, as in a tree.
+                std::string &kept = field == Field::kind ? kind : field == Field::session_id ? session_id : text;
+                kept.swap(value);
+                out.set_text(field, kept);
+            }
             value.clear();
         }
         field = Field::none;
@@ -190,12 +217,7 @@ struct EventScan {
     }
     bool on_number_part(boost::json::string_view, ec_t &) { return true; }
     void number(int64_t n, double d, bool is_double) {
-        if (depth != 1) return;
-        if (is_text(field) || (is_double && field != Field::cost_usd && field != Field::none)) mistyped();
-        if (field == Field::input) input = n;
-        if (field == Field::output) output = n;
-        if (field == Field::cache_read) cache_read = n;
-        if (field == Field::cost_usd) cost_usd = is_double ? d : static_cast<double>(n), has_cost = true;
+        if (depth == 1) out.set_number(field, n, d, is_double);
         field = Field::none;
     }
     bool on_int64(int64_t v, boost::json::string_view, ec_t &) {
@@ -247,6 +269,8 @@ std::string unknown_kind(std::string_view kind) {
 } // namespace
 
 const std::string &SessionRecorder::now_text() {
+    if (in_batch_ && batch_at_valid_) return at_text_;
+    batch_at_valid_ = in_batch_;
     auto now = std::chrono::system_clock::now();
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     if (ms != at_ms_) {
@@ -277,31 +301,44 @@ void SessionRecorder::apply(const SnapshotUpdate &u) {
 
 // The fast path: false when the event needs the tree (see the header).
 bool SessionRecorder::record_plain(std::string_view event_json) {
-    if (std::memchr(event_json.data(), '\n', event_json.size()) || std::memchr(event_json.data(), '\r', event_json.size()))
-        return false;
-    // One parser per thread, reused: its strings keep their buffers from event to event.
+    // Read flat first (nearly every event a runtime writes), else by a validating scan. Both
+    // are one per thread and reused: they keep their buffers from event to event.
+    static thread_local vik::sdk::FlatJson flat;
     static thread_local boost::json::basic_parser<EventScan> parser(boost::json::parse_options{});
-    parser.reset();
-    EventScan &scan = parser.handler();
-    scan.reset();
-    boost::system::error_code ec;
-    // write_some stops after one document: anything after it ({"kind":"x"}}) is not one event.
-    size_t used = parser.write_some(false, event_json.data(), event_json.size(), ec);
-    if (!ec && event_json.find_first_not_of(" \t", used) != std::string_view::npos) return false;
-    if (ec || !scan.root_is_object || !scan.has_kind || scan.has_at || std::string_view(scan.kind) == VIK_EVENT_RATE_LIMIT ||
-        std::string_view(scan.kind) == VIK_EVENT_INPUT_REQUIRED || scan.mistyped_for_kind())
-        return false; // the tree path records it, and says what is wrong
+    const EventFields *fields = nullptr;
+    EventFields flat_fields;
+    // The event must stay one line in the file (the tree path writes one that spans lines anew).
+    if (flat.read(event_json)) {
+        if (flat.spans_lines()) return false;
+        flat_fields.read(flat);
+        fields = &flat_fields;
+    } else {
+        if (std::memchr(event_json.data(), '\n', event_json.size()) || std::memchr(event_json.data(), '\r', event_json.size()))
+            return false;
+        parser.reset();
+        EventScan &scan = parser.handler();
+        scan.reset();
+        boost::system::error_code ec;
+        // write_some stops after one document: anything after it ({"kind":"x"}}) is not one event.
+        size_t used = parser.write_some(false, event_json.data(), event_json.size(), ec);
+        if (ec || !scan.root_is_object || event_json.find_first_not_of(" \t", used) != std::string_view::npos)
+            return false; // the tree path records it, and says what is wrong
+        fields = &scan.out;
+    }
+    const EventFields &f = *fields;
+    if (!f.has_kind || f.has_at || f.kind == VIK_EVENT_RATE_LIMIT || f.kind == VIK_EVENT_INPUT_REQUIRED || f.mistyped_for_kind())
+        return false; // the tree path records it (and says what is wrong)
     size_t close = event_json.find_last_not_of(" \t");
     if (close == std::string::npos || event_json[close] != '}') return false;
-    if (!known_kind(scan.kind)) problem_ = unknown_kind(scan.kind);
+    if (!known_kind(f.kind)) problem_ = unknown_kind(f.kind);
     SnapshotUpdate update;
-    update.kind = scan.kind;
-    if (scan.has_session_id) update.session_id = scan.session_id;
-    if (scan.has_text) update.text = scan.text;
-    update.input = scan.input;
-    update.output = scan.output;
-    update.cache_read = scan.cache_read;
-    if (scan.has_cost) update.cost_usd = scan.cost_usd;
+    update.kind = f.kind;
+    if (f.has_session_id) update.session_id = f.session_id;
+    if (f.has_text) update.text = f.text;
+    update.input = f.input;
+    update.output = f.output;
+    update.cache_read = f.cache_read;
+    if (f.has_cost) update.cost_usd = f.cost_usd;
     apply(update);
     const std::string &at = now_text();
     // The event as it came, its "at" spliced in before the closing brace ("{}" has no kind, so
@@ -309,9 +346,9 @@ bool SessionRecorder::record_plain(std::string_view event_json) {
     std::string &line = line_;
     line.clear();
     line.append(event_json.substr(0, close));
-    line += ",\"at\":\"";
-    line += at;
-    line += "\"}\n";
+    line.append(",\"at\":\"", 7);
+    line.append(at);
+    line.append("\"}\n", 3);
     ++events_;
     pending_at_ = true;
     append_line(line, at);
@@ -319,8 +356,15 @@ bool SessionRecorder::record_plain(std::string_view event_json) {
     return true;
 }
 
+void SessionRecorder::record_in_batch(std::string_view event_json) {
+    in_batch_ = true;
+    record(event_json);
+    in_batch_ = false;
+}
+
 void SessionRecorder::record(std::string_view event_json) {
     problem_.clear();
+    took_rate_limit_ = false;
     if (record_plain(event_json)) return;
     boost::system::error_code ec;
     json::parse_options opts;
@@ -371,7 +415,7 @@ void SessionRecorder::record(std::string_view event_json) {
     update.output = as_int(event, "output");
     update.cache_read = as_int(event, "cache_read");
     if (const auto *c = event.if_contains("cost_usd"); c && c->is_number()) update.cost_usd = c->to_number<double>();
-    if (update.kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event;
+    if (update.kind == VIK_EVENT_RATE_LIMIT) snapshot_["rate_limits"] = event, took_rate_limit_ = true;
     if (update.kind == VIK_EVENT_INPUT_REQUIRED) {
         auto question = text_of("question");
         snapshot_["input_required"] = question && !question->empty() ? *question : "the agent needs a human to go on";
@@ -390,7 +434,8 @@ void SessionRecorder::append(json::object event) {
 
 void SessionRecorder::append_line(std::string_view line, const std::string &at) {
     if (stopped_) {
-        snapshot_["events_not_written"] = static_cast<int64_t>(++not_written_);
+        ++not_written_; // into the snapshot when it is read or flushed (a flood past the cap goes on)
+        not_written_pending_ = true;
         return;
     }
     if (out_.size() + buffer_.size() + line.size() > limits_.max_file_bytes) {
@@ -425,9 +470,14 @@ void SessionRecorder::sync_snapshot() const {
         snapshot_["last_event_at"] = at_text_;
         pending_at_ = false;
     }
+    if (not_written_pending_) {
+        snapshot_["events_not_written"] = static_cast<int64_t>(not_written_);
+        not_written_pending_ = false;
+    }
 }
 
 void SessionRecorder::flush() {
+    batch_at_valid_ = false; // the next batch reads the clock again
     sync_snapshot();
     if (buffer_.empty()) return;
     std::error_code ec = out_.append(buffer_);

@@ -45,8 +45,14 @@ class SessionRecorder {
 
     void set_running();
     // Appends one event (a JSON object with "kind"); a payload that is not a JSON object is kept
-    // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC).
+    // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC): the time of the call.
     void record(std::string_view event_json);
+    // The same for one event of a batch the caller ends with flush(): every event of the batch
+    // gets the time its first one was recorded (one clock read per batch, not per event; the
+    // events were read from the agent's pipe together anyway).
+    void record_in_batch(std::string_view event_json);
+    // Whether the event recorded last was a rate_limit (its fields are then in the snapshot).
+    bool took_rate_limit() const { return took_rate_limit_; }
     // What was wrong with the event record() took last, by the event vocabulary (plugin.h,
     // docs/runtimes.md): not an object with a string kind, a kind outside the vocabulary, or a
     // field the host reads (session_id, text, input, output, cache_read, cost_usd) of the wrong
@@ -74,6 +80,7 @@ class SessionRecorder {
     void append_line(std::string_view line, const std::string &at);
     bool record_plain(std::string_view event_json);
     std::string problem_; // of the last event recorded
+    bool took_rate_limit_ = false;
     // The fields of one event the snapshot keeps, read by either path (views into the event
     // being recorded: copied only where the snapshot keeps them).
     struct SnapshotUpdate {
@@ -93,6 +100,7 @@ class SessionRecorder {
     mutable std::string pending_message_; // the latest message, when message_pending_
     mutable bool message_pending_ = false;
     mutable bool pending_at_ = false;
+    mutable bool not_written_pending_ = false; // not_written_ changed since the snapshot had it
     size_t events_ = 0;
     size_t work_events_ = 0;
     size_t not_written_ = 0;
@@ -103,6 +111,8 @@ class SessionRecorder {
     // The last "at" made, reused within its millisecond (formatting a time per event shows).
     int64_t at_ms_ = -1;
     std::string at_text_;
+    bool batch_at_valid_ = false; // at_text_ is the open batch's time (until flush())
+    bool in_batch_ = false;       // the event being recorded takes the batch's time
     const std::string &now_text();
 };
 

@@ -1,9 +1,10 @@
 #include "store/postgres_store.hpp"
 
+#include "store/libpq_api.hpp"
+
 #include "util/untrusted_text.hpp"
 
 #include <fmt/format.h>
-#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -194,7 +195,7 @@ struct Connection {
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
     ~Connection() {
-        if (c) PQfinish(c);
+        if (c) pq().PQfinish(c);
     }
 };
 
@@ -205,13 +206,13 @@ struct Result {
     Result &operator=(Result &&) = delete;
     Result(const Result &) = delete;
     ~Result() {
-        if (r) PQclear(r);
+        if (r) pq().PQclear(r);
     }
-    int rows() const { return PQntuples(r); }
-    bool null(int row, int col) const { return PQgetisnull(r, row, col) != 0; }
-    std::string text(int row, int col) const { return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col)); }
-    int64_t integer(int row, int col) const { return null(row, col) ? 0 : std::stoll(PQgetvalue(r, row, col)); }
-    double real(int row, int col) const { return null(row, col) ? 0 : std::stod(PQgetvalue(r, row, col)); }
+    int rows() const { return pq().PQntuples(r); }
+    bool null(int row, int col) const { return pq().PQgetisnull(r, row, col) != 0; }
+    std::string text(int row, int col) const { return std::string(pq().PQgetvalue(r, row, col), pq().PQgetlength(r, row, col)); }
+    int64_t integer(int row, int col) const { return null(row, col) ? 0 : std::stoll(pq().PQgetvalue(r, row, col)); }
+    double real(int row, int col) const { return null(row, col) ? 0 : std::stod(pq().PQgetvalue(r, row, col)); }
     std::optional<WallTime> time(int row, int col) const {
         if (null(row, col)) return std::nullopt;
         return from_ms(integer(row, col));
@@ -292,14 +293,14 @@ std::expected<Result, std::string> exec(PGconn *c, const std::string &sql, const
     for (const auto &v : p.values)
         values.push_back(v ? v->c_str() : nullptr);
     // Without parameters, the simple protocol: a migration is several statements in one text.
-    Result r(values.empty()
-                 ? PQexec(c, sql.c_str())
-                 : PQexecParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
-    auto status = r.r ? PQresultStatus(r.r) : PGRES_FATAL_ERROR;
+    Result r(values.empty() ? pq().PQexec(c, sql.c_str())
+                            : pq().PQexecParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                                                nullptr, 0));
+    auto status = r.r ? pq().PQresultStatus(r.r) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-    std::string message = trimmed(r.r ? PQresultErrorMessage(r.r) : PQerrorMessage(c));
-    const char *state = r.r ? PQresultErrorField(r.r, PG_DIAG_SQLSTATE) : nullptr;
-    if (message.empty()) message = trimmed(PQerrorMessage(c));
+    std::string message = trimmed(r.r ? pq().PQresultErrorMessage(r.r) : pq().PQerrorMessage(c));
+    const char *state = r.r ? pq().PQresultErrorField(r.r, PG_DIAG_SQLSTATE) : nullptr;
+    if (message.empty()) message = trimmed(pq().PQerrorMessage(c));
     return std::unexpected(state ? fmt::format("{} (SQLSTATE {})", message, state) : message);
 }
 
@@ -472,9 +473,9 @@ struct PostgresStore::Impl {
 
     // Connects `conn` if it is not connected (again, after the server went away).
     std::expected<void, std::string> ensure(Connection &conn) {
-        if (conn.c && PQstatus(conn.c) == CONNECTION_OK) return {};
+        if (conn.c && pq().PQstatus(conn.c) == CONNECTION_OK) return {};
         if (conn.c) {
-            PQreset(conn.c);
+            pq().PQreset(conn.c);
         } else {
             // A dead peer must not hold a call for hours: TCP keepalives and a user timeout notice
             // it, and a statement timeout bounds what a live but stuck server can take.
@@ -497,10 +498,11 @@ struct PostgresStore::Impl {
                 session += fmt::format(" -c idle_in_transaction_session_timeout={}", std::max<int64_t>(1000, ttl_ms() / 3));
             const char *values[] = {conninfo.c_str(), timeout.c_str(), "vik-host", "10", "5", "3",
                                     "30000",          session.c_str(), nullptr};
-            conn.c = PQconnectdbParams(keys, values, 1);
+            conn.c = pq().PQconnectdbParams(keys, values, 1);
         }
         if (!conn.c) return std::unexpected("out of memory");
-        if (PQstatus(conn.c) != CONNECTION_OK) return std::unexpected("cannot connect: " + trimmed(PQerrorMessage(conn.c)));
+        if (pq().PQstatus(conn.c) != CONNECTION_OK)
+            return std::unexpected("cannot connect: " + trimmed(pq().PQerrorMessage(conn.c)));
         exec(conn.c, "SET client_min_messages = warning"); // no NOTICE chatter on stderr
         return {};
     }
@@ -605,7 +607,7 @@ struct PostgresStore::Impl {
             "INSERT INTO vik_runs(workflow_id, {}) VALUES ($1, {}) ON CONFLICT (workflow_id, run_id) DO UPDATE SET {}",
             run_columns, placeholders(run_column_count), updates(run_columns, 1));
         auto fail = [&](const std::string &what) -> std::expected<void, std::string> {
-            if (PQstatus(c) == CONNECTION_OK) exec(c, "ROLLBACK");
+            if (pq().PQstatus(c) == CONNECTION_OK) exec(c, "ROLLBACK");
             return std::unexpected(what);
         };
         std::vector<std::pair<PairKey, int64_t>> released; // leases given back with their claims
@@ -749,7 +751,7 @@ struct PostgresStore::Impl {
             if (auto ok = ensure(conn); !ok)
                 return std::unexpected(error(StoreError::Kind::io, fmt::format("{}: {}", doing, ok.error())));
             auto r = f(conn.c);
-            if (r || attempt > 0 || PQstatus(conn.c) == CONNECTION_OK) return r;
+            if (r || attempt > 0 || pq().PQstatus(conn.c) == CONNECTION_OK) return r;
         }
     }
 
@@ -985,32 +987,34 @@ PostgresStore::open(const std::string &conninfo, const std::string &workflow_id,
     impl->workflow_id = workflow_id;
     impl->options = options;
     impl->where = "(not connected)";
+    if (auto api = load_libpq(); !api) return std::unexpected(StoreError{StoreError::Kind::io, api.error()});
     if (workflow_id.empty())
         return std::unexpected(StoreError{StoreError::Kind::io, "the PostgreSQL store needs a workflow id (store.workflow_id)"});
     // libpq's parse errors quote the text they failed on, which may be the password: checked
     // first, and reported without it.
     char *parse_error = nullptr;
-    PQconninfoOption *parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
-    if (parse_error) PQfreemem(parse_error);
+    PQconninfoOption *parsed = pq().PQconninfoParse(conninfo.c_str(), &parse_error);
+    if (parse_error) pq().PQfreemem(parse_error);
     if (!parsed)
         return std::unexpected(StoreError{StoreError::Kind::io,
                                           "the PostgreSQL connection string is malformed (its text is not shown: it may hold a "
                                           "password); check the variable named by store.url_env"});
-    PQconninfoFree(parsed);
+    pq().PQconninfoFree(parsed);
     if (auto ok = impl->ensure(impl->writer); !ok) {
         // No server named yet: say what the connection string points at, without its password.
-        PQconninfoOption *opts = PQconninfoParse(conninfo.c_str(), nullptr);
+        PQconninfoOption *opts = pq().PQconninfoParse(conninfo.c_str(), nullptr);
         std::string where;
         for (const char *key : {"host", "port", "dbname"})
             for (auto *o = opts; o && o->keyword; ++o)
                 if (o->val && *o->val && std::string(o->keyword) == key)
                     where += fmt::format("{}{}={}", where.empty() ? "" : " ", key, o->val);
-        if (opts) PQconninfoFree(opts);
+        if (opts) pq().PQconninfoFree(opts);
         impl->where = where.empty() ? "(default server)" : where;
         return std::unexpected(impl->error(
             StoreError::Kind::io, ok.error() + "; check the connection string (store.url_env) and that the server runs"));
     }
-    impl->where = fmt::format("host={} port={} dbname={}", PQhost(impl->writer.c), PQport(impl->writer.c), PQdb(impl->writer.c));
+    impl->where = fmt::format("host={} port={} dbname={}", pq().PQhost(impl->writer.c), pq().PQport(impl->writer.c),
+                              pq().PQdb(impl->writer.c));
     if (auto r = impl->migrate(); !r) return std::unexpected(r.error());
     if (impl->leasing()) {
         impl->instance = fmt::format("{:x}-{:x}", static_cast<uint64_t>(getpid()),
@@ -1307,7 +1311,7 @@ std::expected<bool, StoreError> PostgresStore::lead_intake() {
     auto &im = *impl_;
     std::lock_guard lk(im.leader_mu);
     // The lock lives in the leader connection's session: while that session lives, it is held.
-    if (im.leading && im.leader.c && PQstatus(im.leader.c) == CONNECTION_OK && exec(im.leader.c, "SELECT 1")) return true;
+    if (im.leading && im.leader.c && pq().PQstatus(im.leader.c) == CONNECTION_OK && exec(im.leader.c, "SELECT 1")) return true;
     if (im.leading) spdlog::warn("intake leadership lost host_id={}: its database session ended", im.options.host_id);
     im.leading = false;
     if (auto ok = im.ensure(im.leader); !ok)

@@ -13,19 +13,19 @@ namespace json = boost::json;
 // The common lines, read without a tree. False when the line is another shape (or a member has
 // another type than these lines have): map_line parses it then.
 bool CodexEventMapper::map_flat(EventList &out) {
-    const std::string *type = flat_.text("type");
+    const std::string_view *type = flat_.text("type");
     if (type == nullptr) return false;
     if (*type == "item.completed") {
-        const std::string *itype = flat_.text("item.type");
-        const std::string *text = flat_.text("item.text");
+        const std::string_view *itype = flat_.text("item.type");
+        const std::string_view *text = flat_.text("item.text");
         if (itype == nullptr || *itype != "agent_message" || (text == nullptr && flat_.has("item.text"))) return false;
-        EventWriter(out, VIK_EVENT_MESSAGE).text("text", text ? std::string_view(*text) : std::string_view()).end();
+        EventWriter(out, VIK_EVENT_MESSAGE).text("text", text ? *text : std::string_view()).end();
         return true;
     }
     if (*type == "thread.started") {
-        const std::string *id = flat_.text("thread_id");
+        const std::string_view *id = flat_.text("thread_id");
         if (id == nullptr && flat_.has("thread_id")) return false;
-        EventWriter(out, VIK_EVENT_SESSION_STARTED).text("session_id", id ? std::string_view(*id) : std::string_view()).end();
+        EventWriter(out, VIK_EVENT_SESSION_STARTED).text("session_id", id ? *id : std::string_view()).end();
         return true;
     }
     if (*type == "turn.completed") {

@@ -2,7 +2,8 @@
 // codex `exec --json` stdout lines -> vik-host session events (vik-compat §6, with its FIXes).
 
 #include "../common/agent_cli.hpp"
-#include "../common/flat_line.hpp"
+
+#include <vik/flat_json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -19,7 +20,7 @@ class CodexEventMapper : public MapperState {
 
   private:
     bool map_flat(EventList &out);
-    FlatLine flat_; // the line, read without a tree first
+    vik::sdk::FlatJson flat_; // the line, read without a tree first
 };
 
 } // namespace vik::agents

@@ -17,7 +17,7 @@ std::string_view text_of(const json::value *v) {
     return std::string_view(v->get_string().data(), v->get_string().size());
 }
 
-EventWriter &EventWriter::value(const char *k, const json::value &v) {
+EventWriter &EventWriter::value(std::string_view k, const json::value &v) {
     std::string &out = writer_.member(k);
     json::serializer sr;
     sr.reset(&v);
@@ -38,19 +38,32 @@ int64_t int_field(const json::object &o, const char *k) {
     return v && v->is_int64() ? v->get_int64() : v && v->is_uint64() ? static_cast<int64_t>(v->get_uint64()) : 0;
 }
 
+namespace {
+// One line's document at a time, in an arena reused from line to line (a flooding agent prints
+// hundreds of thousands of lines: an allocation per value showed). One per thread: the lines of
+// every session a thread reads are parsed one after another.
+struct LineParser {
+    alignas(16) unsigned char arena_buffer[8192];
+    json::monotonic_resource arena{arena_buffer, sizeof arena_buffer};
+    json::parser parser;
+    std::optional<json::value> doc; // declared after the arena: destroyed before it
+};
+} // namespace
+
 const json::value *MapperState::parse_line(std::string_view line, bool truncated, const char *cli, EventList &out) {
     if (!truncated && line.find_first_not_of(" \t\r") == std::string_view::npos) return nullptr; // blank lines carry nothing
+    static thread_local LineParser lp;
     boost::system::error_code ec;
     if (!truncated) {
-        doc_.reset(); // the previous line's document goes before its arena is reused
-        arena_.release();
-        parser_.reset(json::storage_ptr(&arena_));
-        parser_.write(line.data(), line.size(), ec);
+        lp.doc.reset(); // the previous line's document goes before its arena is reused
+        lp.arena.release();
+        lp.parser.reset(json::storage_ptr(&lp.arena));
+        lp.parser.write(line.data(), line.size(), ec);
         // Constructed from the parser's value: it keeps the arena (an assignment would copy the
         // whole document onto the heap).
-        if (!ec) doc_.emplace(parser_.release());
+        if (!ec) lp.doc.emplace(lp.parser.release());
     }
-    if (!truncated && !ec && doc_->is_object()) return &*doc_;
+    if (!truncated && !ec && lp.doc->is_object()) return &*lp.doc;
     // At most 200 bytes of the line, never cut inside a UTF-8 character.
     size_t keep = std::min<size_t>(line.size(), 200);
     while (keep > 0 && keep < line.size() && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80)

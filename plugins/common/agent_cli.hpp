@@ -48,16 +48,16 @@ using vik::sdk::EventList;
 // The same text as event() of an object with the members in the same order.
 class EventWriter {
   public:
-    EventWriter(EventList &list, const char *kind) : writer_(list, kind) {}
-    EventWriter &text(const char *key, std::string_view value) {
+    EventWriter(EventList &list, std::string_view kind) : writer_(list, kind) {}
+    EventWriter &text(std::string_view key, std::string_view value) {
         writer_.text(key, value);
         return *this;
     }
-    EventWriter &integer(const char *key, int64_t value) {
+    EventWriter &integer(std::string_view key, int64_t value) {
         writer_.integer(key, value);
         return *this;
     }
-    EventWriter &value(const char *key, const boost::json::value &value);
+    EventWriter &value(std::string_view key, const boost::json::value &value);
     void end() { writer_.end(); }
 
   private:
@@ -79,7 +79,9 @@ struct MapperState {
     }
     // Parses one stdout line; nullptr for a blank line (no event) and for a line that is not a
     // JSON object or was cut at the line cap (an `error` event in `out` that fails the session,
-    // as in vik). The document lives until the next call.
+    // as in vik). The document lives until the next call on this thread, by any mapper: the
+    // parser and its arena are one per thread, not one per session (a session that waits costs
+    // no parser), so a mapper reads it within map_line and keeps nothing of it.
     const boost::json::value *parse_line(std::string_view line, bool truncated, const char *cli, EventList &out);
 
   protected:
@@ -91,14 +93,6 @@ struct MapperState {
         return events_;
     }
     EventList events_; // the events of the line mapped last (map_line's answer)
-
-  private:
-    // One line's document at a time, in an arena reused from line to line (a flooding agent
-    // prints hundreds of thousands of lines: an allocation per value showed).
-    alignas(16) unsigned char arena_buffer_[8192];
-    boost::json::monotonic_resource arena_{arena_buffer_, sizeof arena_buffer_};
-    boost::json::parser parser_;
-    std::optional<boost::json::value> doc_; // declared after the arena: destroyed before it
 };
 
 } // namespace vik::agents

@@ -341,6 +341,8 @@ TEST_CASE("run: SIGTERM cancels sessions, skips after_run, leaves no process beh
     auto state = json::parse(read_file(p.scoped() / "service" / "state.json")).as_object();
     CHECK(state.at("pid") == host->pid);
     CHECK(state.at("workflow_path").as_string() == p.workflow().string());
+    // A workflow on SQLite never loads libpq and what it pulls in (issue 13: loaded on first use).
+    CHECK_THAT(read_file("/proc/" + std::to_string(host->pid) + "/maps"), !Catch::Contains("libpq.so"));
     host->signal(SIGTERM);
     int code = host->wait(20s);
     INFO(host->stdout_text());

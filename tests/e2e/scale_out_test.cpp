@@ -406,6 +406,8 @@ TEST_CASE("scale-out: PostgreSQL restarted mid-run: hosts keep their agents and 
     c.start(1);
     c.start(2);
     REQUIRE(wait_until([&] { return c.runs().size() >= 4; }, 60s));
+    // The postgres store loaded libpq when it was opened (it is not linked into the host).
+    CHECK_THAT(read_file("/proc/" + std::to_string(c.hosts[0]->pid) + "/maps"), Catch::Contains("libpq.so.5"));
     pg.stop();
     std::this_thread::sleep_for(4s); // longer than a renewal period: renewals fail, then work again
     pg.start();
