@@ -1,6 +1,7 @@
 #include "workflow/loader.hpp"
 
 #include "schedule/cron.hpp"
+#include "util/bounded_read.hpp"
 #include "util/loopback.hpp"
 #include "util/yaml_json.hpp"
 #include "workflow/paths.hpp"
@@ -790,9 +791,7 @@ std::expected<Loaded, LoadError> load_workflow(const fs::path &path) {
                                          ""});
     // Bounded read: a workflow is a few kilobytes; `doctor /dev/zero` must not fill memory.
     const size_t max_bytes = YamlLimits{}.max_file_bytes;
-    std::string text(max_bytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
+    std::string text = util::read_at_most(in, max_bytes);
     if (text.size() > max_bytes)
         return std::unexpected(LoadError{path.string() + ": the workflow file is larger than " +
                                              std::to_string(max_bytes / (1024 * 1024)) +

@@ -1,6 +1,7 @@
 #include "workflow/template_checks.hpp"
 
 #include "template/template.hpp"
+#include "util/bounded_read.hpp"
 #include "workflow/yaml_guard.hpp"
 
 #include <cerrno>
@@ -94,9 +95,7 @@ void check_templates(const Config &c, Diagnostics &d) {
         }
         // The same bound as workflow.yml itself: a prompt is text for a model, not a data set.
         const size_t max_bytes = YamlLimits{}.max_file_bytes;
-        std::string text(max_bytes + 1, '\0');
-        in.read(text.data(), static_cast<std::streamsize>(text.size()));
-        text.resize(static_cast<size_t>(in.gcount()));
+        std::string text = util::read_at_most(in, max_bytes);
         if (text.size() > max_bytes) {
             d.unreadable_prompt_file(p + ".prompt_file", s.prompt_file->string(),
                                      "larger than " + std::to_string(max_bytes / (1024 * 1024)) + " MiB");
