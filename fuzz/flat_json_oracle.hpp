@@ -40,6 +40,10 @@ inline std::string flat_json_disagreement(vik::sdk::FlatJson &flat, std::string_
     boost::json::value tree = boost::json::parse(boost::json::string_view(line.data(), line.size()), ec);
     if (ec) return "accepted a line boost::json refuses (" + ec.message() + ")";
     if (!tree.is_object()) return "accepted a line that is not an object";
+    // A raw line break in an accepted line can only be whitespace between tokens: it is reported.
+    bool breaks = line.find_first_of("\r\n") != std::string_view::npos;
+    if (flat.spans_lines() != breaks)
+        return breaks ? "a line break between tokens is not reported" : "a line break is reported that is not there";
     boost::json::value mine = flat_json_tree(flat, -1);
     if (mine != tree) return "read " + boost::json::serialize(mine) + ", boost::json reads " + boost::json::serialize(tree);
     // Every member is found by its path.

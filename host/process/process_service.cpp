@@ -308,9 +308,6 @@ void Child::resume_reads() {
 }
 
 void Child::deliver_lines(bool is_out, const char *data, size_t n) {
-    // Held over the whole read (emit_line's own lock is then a recursive re-lock, no atomic
-    // operation): a read of a flooding agent holds hundreds of lines.
-    std::lock_guard lock(cb_mutex);
     auto &partial = is_out ? out_partial : err_partial;
     bool &skipping = is_out ? out_skipping : err_skipping;
     size_t start = 0;

@@ -357,9 +357,12 @@ bool SessionRecorder::record_plain(std::string_view event_json) {
 }
 
 void SessionRecorder::record_in_batch(std::string_view event_json) {
-    in_batch_ = true;
+    struct InBatch { // reset however record() ends (a throw is caught by the supervisor's guard)
+        bool &flag;
+        explicit InBatch(bool &f) : flag(f) { flag = true; }
+        ~InBatch() { flag = false; }
+    } scope(in_batch_);
     record(event_json);
-    in_batch_ = false;
 }
 
 void SessionRecorder::record(std::string_view event_json) {

@@ -47,9 +47,10 @@ class SessionRecorder {
     // Appends one event (a JSON object with "kind"); a payload that is not a JSON object is kept
     // as an `unknown` event with the raw text. Adds "at" (RFC 3339 UTC): the time of the call.
     void record(std::string_view event_json);
-    // The same for one event of a batch the caller ends with flush(): every event of the batch
-    // gets the time its first one was recorded (one clock read per batch, not per event; the
-    // events were read from the agent's pipe together anyway).
+    // The same for one event of a batch the caller ends with flush(): the events of the batch
+    // get the time its first one was recorded (one clock read per batch, not per event; the
+    // events were read from the agent's pipe together anyway), and again after a write the
+    // buffer's size forced in the middle of a batch.
     void record_in_batch(std::string_view event_json);
     // Whether the event recorded last was a rate_limit (its fields are then in the snapshot).
     bool took_rate_limit() const { return took_rate_limit_; }

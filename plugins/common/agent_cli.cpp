@@ -44,7 +44,9 @@ namespace {
 // every session a thread reads are parsed one after another.
 struct LineParser {
     alignas(16) unsigned char arena_buffer[8192];
-    json::monotonic_resource arena{arena_buffer, sizeof arena_buffer};
+    // Made anew for each line: release() keeps the resource's growth, so the block it takes
+    // next doubles with every large line for the life of the thread (gigabytes after a few dozen).
+    std::optional<json::monotonic_resource> arena;
     json::parser parser;
     std::optional<json::value> doc; // declared after the arena: destroyed before it
 };
@@ -55,9 +57,10 @@ const json::value *MapperState::parse_line(std::string_view line, bool truncated
     static thread_local LineParser lp;
     boost::system::error_code ec;
     if (!truncated) {
-        lp.doc.reset(); // the previous line's document goes before its arena is reused
-        lp.arena.release();
-        lp.parser.reset(json::storage_ptr(&lp.arena));
+        lp.doc.reset();    // the previous line's document goes before its arena
+        lp.parser.reset(); // so does what a failed parse left on the parser's stack
+        lp.arena.emplace(lp.arena_buffer, sizeof lp.arena_buffer);
+        lp.parser.reset(json::storage_ptr(&*lp.arena));
         lp.parser.write(line.data(), line.size(), ec);
         // Constructed from the parser's value: it keeps the arena (an assignment would copy the
         // whole document onto the heap).

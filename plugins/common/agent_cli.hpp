@@ -2,9 +2,7 @@
 // What the codex and claude-code runtimes share: the agent profile, vik's `args` -> CLI flag
 // rules (vik-compat §2), and how a CLI's exit turns into a session outcome.
 
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parser.hpp>
 #include <vik/event_text.hpp>
 
 #include <cstdint>

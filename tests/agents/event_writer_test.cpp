@@ -124,6 +124,23 @@ TEST_CASE("agents: a flat look at a line holds strings and integers two levels d
     CHECK(*flat.text("b") == "2");
 }
 
+TEST_CASE("agents: lines larger than the parser's arena, one after another, keep the parser's memory bounded",
+          "[agents][events]") {
+    // The line parser is one per thread, for the life of the thread. Each line larger than its
+    // 8 KiB arena takes one more block; were the arena only released between lines, that block
+    // would double with every such line (a few dozen lines: gigabytes, then bad_alloc).
+    CodexEventMapper mapper;
+    std::string big(40000, 'x');
+    std::string line = R"({"type":"item.completed","item":{"id":"c","type":"command_execution","command":"true",)"
+                       R"("aggregated_output":")" +
+                       big + R"(","exit_code":0,"status":"completed"}})";
+    for (int i = 0; i < 200; ++i) {
+        const auto &events = mapper.map_line(line);
+        REQUIRE(events.size() == 1);
+        REQUIRE(json::parse(events[0]).at("kind") == "tool_call");
+    }
+}
+
 TEST_CASE("codex: lines read without a tree map exactly as the tree maps them", "[agents][events]") {
     struct Case {
         const char *line;

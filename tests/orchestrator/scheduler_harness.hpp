@@ -26,7 +26,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -52,8 +52,30 @@ class SchedulerHarness {
         capture_logs();
     }
 
+    // The captured text, read under the sink's own lock: workers (intake, plugin calls) log
+    // while a test reads it.
+    class CaptureSink : public spdlog::sinks::base_sink<std::mutex> {
+      public:
+        std::string text() {
+            std::lock_guard lock(mutex_);
+            return text_;
+        }
+
+      protected:
+        void sink_it_(const spdlog::details::log_msg &msg) override {
+            spdlog::memory_buf_t formatted;
+            formatter_->format(msg, formatted);
+            text_.append(formatted.data(), formatted.size());
+        }
+        void flush_() override {}
+
+      private:
+        std::string text_;
+    };
+
     void capture_logs() {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_stream_);
+        auto sink = std::make_shared<CaptureSink>();
+        log_sink_ = sink;
         sink->set_pattern("[%l] %v");
         previous_logger_ = spdlog::default_logger();
         spdlog::set_default_logger(std::make_shared<spdlog::logger>("scheduler-test", sink));
@@ -101,7 +123,7 @@ class SchedulerHarness {
 
     orchestrator::OperatorSurface &surface() { return orch_->surface(); }
     orchestrator::SchedulerView view() { return orch_->surface().view(); }
-    std::string log() const { return log_stream_.str(); }
+    std::string log() const { return log_sink_->text(); }
     boost::asio::io_context &io() { return orch_->io(); }
 
     // Runs the loop until `done` holds; false when `limit` of real time passed first (the
@@ -154,7 +176,7 @@ class SchedulerHarness {
     }
 
   private:
-    std::ostringstream log_stream_;
+    std::shared_ptr<CaptureSink> log_sink_;
     std::shared_ptr<spdlog::logger> previous_logger_;
     process::ProcessService processes_;
     std::optional<plugins::ProcessServiceBinding> binding_;

@@ -211,4 +211,11 @@ TEST_CASE("sdk: FlatJson numbers, whitespace and keys at their edges", "[sdk][fl
     CHECK(flat.find("p.a") == nullptr);
     CHECK(flat.find("n") == nullptr);
     CHECK(flat.find("o")->type == FlatJson::Type::object);
+
+    // A copy starts empty: its views could point into the other object's buffer.
+    REQUIRE(flat.read(R"({"a":"x\ny"})"));
+    FlatJson copy = flat;
+    CHECK(copy.size() == 0);
+    CHECK(copy.find("a") == nullptr);
+    CHECK(*flat.text("a") == "x\ny");
 }

@@ -46,6 +46,17 @@ class FlatJson {
     static constexpr size_t kMaxMembers = 16; // objects count as members
     static constexpr int kMaxDepth = 2;       // the top level and one object level below it
 
+    FlatJson() = default;
+    // A copy or a move starts empty: the members' views may point into the other object's own
+    // buffer (short unescaped strings live inside it), which a copy must not keep.
+    FlatJson(const FlatJson &) : FlatJson() {}
+    FlatJson &operator=(const FlatJson &) {
+        count_ = 0;
+        spans_lines_ = false;
+        return *this;
+    }
+    ~FlatJson() = default;
+
     // True when `line` is one JSON object of that shape (surrounding whitespace allowed). The
     // views stay valid until the next read() and only while `line` lives (escaped strings are
     // unescaped into the FlatJson's own buffer).
