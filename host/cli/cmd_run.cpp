@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <sys/resource.h>
 #include <thread>
@@ -86,6 +87,18 @@ int dry_run(const workflow::Config &cfg, const plugins::Registry &registry) {
     return 0;
 }
 
+// The peak resident memory of the host's own address space (VmHWM), in KiB. Not ru_maxrss: that
+// is also at least what the process that started the host had resident when it forked (the kernel
+// carries the pre-exec copy's peak over exec), so a large parent (a Python harness, a shell with
+// much loaded) would show as the host's peak.
+long peak_rss_kib(long fallback) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+    return fallback;
+}
+
 // What the host itself used (its agents and hooks not counted): for operators sizing a machine,
 // and read by bench/host_bench.py.
 void log_resources_used() {
@@ -93,7 +106,7 @@ void log_resources_used() {
     if (::getrusage(RUSAGE_SELF, &self) != 0) return;
     auto ms = [](const timeval &t) { return static_cast<int64_t>(t.tv_sec) * 1000 + t.tv_usec / 1000; };
     spdlog::info("host resources cpu_user_ms={} cpu_system_ms={} peak_rss_kib={}", ms(self.ru_utime), ms(self.ru_stime),
-                 self.ru_maxrss);
+                 peak_rss_kib(self.ru_maxrss));
 }
 
 // This machine's name (for the host list operators see).
@@ -197,8 +210,8 @@ int cmd_run(const Options &opts) {
     // its containment mechanism (logged with the first child it starts; docs/security.md). It is
     // handed down: to the plugins' host api (bound while the loop exists) and to the loop, whose
     // stop kills its children. It outlives both.
-    process::ProcessService processes;
-    plugins::ProcessServiceBinding bind_processes(processes);
+    auto processes = std::make_unique<process::ProcessService>();
+    auto bind_processes = std::make_unique<plugins::ProcessServiceBinding>(*processes);
 
     std::string dirs;
     for (const auto &d : plugin_dirs(opts))
@@ -223,7 +236,7 @@ int cmd_run(const Options &opts) {
     int code;
     try {
         auto loop = std::make_unique<orchestrator::Orchestrator>(
-            cfg, registry, processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get(), opts.strict});
+            cfg, registry, *processes, orchestrator::OrchestratorOptions{dirs, 4, 15, {}, nullptr, db->get(), opts.strict});
         loop->prepare();
         // The HTTP surface on the loop, before the first intake: a daemon that cannot listen fails
         // its start. Destroyed before the orchestrator (declared after it): no route outlives
@@ -276,6 +289,9 @@ int cmd_run(const Options &opts) {
         fs::remove(state_file, ec);
         return fail(std::string("run failed: ") + e.what());
     }
+    // The process service's own clean-up (its cgroups) counts in the figures logged next.
+    bind_processes.reset();
+    processes.reset();
     log_resources_used();
     fs::remove(state_file, ec);
     if (!opts.detach) std::cout << "sessions: " << cfg.sessions_dir().string() << "\nlogs: " << cfg.logs_dir().string() << "\n";

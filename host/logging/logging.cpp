@@ -1,18 +1,17 @@
 #include "logging/logging.hpp"
 
-#include "util/json_text.hpp"
-
 #include "util/ids_and_time.hpp"
 #include "util/private_files.hpp"
 #include "util/untrusted_text.hpp"
 
-#include <boost/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <vik/event_text.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -54,13 +53,17 @@ size_t next_field(const std::string &s, size_t from) {
     return std::string::npos;
 }
 
-boost::json::value field_value(const std::string &key, const std::string &value) {
+// A field's value as JSON: an integer when it reads as one (ids stay strings), else a string.
+void append_field_value(std::string &out, const std::string &key, const std::string &value) {
     bool names_id = key == "id" || (key.size() > 3 && key.compare(key.size() - 3, 3, "_id") == 0);
     size_t digits = value.size() - (!value.empty() && value[0] == '-');
     if (!names_id && digits > 0 && digits <= 18 &&
-        value.find_first_not_of("0123456789", value.size() - digits) == std::string::npos)
-        return std::stoll(value);
-    return boost::json::string(value);
+        value.find_first_not_of("0123456789", value.size() - digits) == std::string::npos) {
+        char text[24];
+        out.append(text, std::to_chars(text, text + sizeof text, std::stoll(value)).ptr);
+        return;
+    }
+    sdk::append_json_string(out, value);
 }
 
 std::string level_name(spdlog::level::level_enum l) {
@@ -119,13 +122,13 @@ class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
   protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         std::string date = util::utc_date(msg.time);
-        fs::path path = dir_ / (base_ + "." + date);
         if (date != date_ || !file_.is_open()) {
             date_ = date;
+            path_ = dir_ / (base_ + "." + date);
             std::error_code ec = util::create_private_directories(dir_);
-            if (!ec) ec = file_.open(path);
+            if (!ec) ec = file_.open(path_);
             if (ec) {
-                report_.failed(path, ec);
+                report_.failed(path_, ec);
                 return;
             }
         }
@@ -135,17 +138,17 @@ class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
         if (report_.failing()) {
             // Try the line first: only a disk that takes it again gets the note about the gap.
             if (file_.append(text)) {
-                report_.failed(path, std::make_error_code(std::errc::no_space_on_device));
+                report_.failed(path_, std::make_error_code(std::errc::no_space_on_device));
                 return;
             }
             size_t lost = report_.recovered();
             (void)file_.append(
                 json_log_line(msg.time, "WARN",
-                              std::to_string(lost) + " log line(s) were lost while " + path.string() + " could not be written",
+                              std::to_string(lost) + " log line(s) were lost while " + path_.string() + " could not be written",
                               std::string(msg.logger_name.data(), msg.logger_name.size())));
             return;
         }
-        if (std::error_code ec = file_.append(text)) report_.failed(path, ec);
+        if (std::error_code ec = file_.append(text)) report_.failed(path_, ec);
     }
     void flush_() override {}
 
@@ -153,6 +156,7 @@ class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
     fs::path dir_;
     std::string base_;
     std::string date_;
+    fs::path path_; // the file of date_
     util::AppendFile file_;
     WriteFailureReporter report_;
 };
@@ -181,9 +185,6 @@ std::shared_ptr<spdlog::sinks::sink> console_sink() {
 
 std::string json_log_line(std::chrono::system_clock::time_point t, const std::string &level, const std::string &message,
                           const std::string &target) {
-    boost::json::object o;
-    o["timestamp"] = timestamp_micros(t);
-    o["level"] = level;
     bool problem = level == "WARN" || level == "ERROR";
     std::string text = message, detail;
     std::vector<std::pair<std::string, std::string>> fields;
@@ -228,12 +229,30 @@ std::string json_log_line(std::chrono::system_clock::time_point t, const std::st
         else
             kept.back().second += " " + k + "=" + v;
     }
-    o["message"] = text;
-    for (const auto &[k, v] : kept)
-        o[k] = field_value(k, v);
-    if (!detail.empty()) o[problem ? "error" : "detail"] = detail;
-    o["target"] = target;
-    return json_compact(o) + "\n";
+    // Written directly, members in this order, strings escaped as util::json_compact does
+    // (sdk::append_json_string): no JSON tree per log line.
+    std::string line;
+    line.reserve(message.size() + target.size() + 96);
+    line += "{\"timestamp\":";
+    sdk::append_json_string(line, timestamp_micros(t));
+    line += ",\"level\":";
+    sdk::append_json_string(line, level);
+    line += ",\"message\":";
+    sdk::append_json_string(line, text);
+    for (const auto &[k, v] : kept) {
+        line += ',';
+        sdk::append_json_string(line, k);
+        line += ':';
+        append_field_value(line, k, v);
+    }
+    if (!detail.empty()) {
+        line += problem ? ",\"error\":" : ",\"detail\":";
+        sdk::append_json_string(line, detail);
+    }
+    line += ",\"target\":";
+    sdk::append_json_string(line, target);
+    line += "}\n";
+    return line;
 }
 
 void warn_after_setup(const std::string &message) {

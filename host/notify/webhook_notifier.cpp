@@ -2,27 +2,19 @@
 
 #include "workflow/config.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <stdexcept>
 
 namespace vik::notify {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
 
 std::optional<Notice> notice_for(const orchestrator::Change &c) {
     auto text = [&](const char *key) -> std::string {
@@ -137,108 +129,6 @@ std::expected<std::vector<WebhookTarget>, std::string> targets_from(const workfl
     return out;
 }
 
-namespace {
-
-// One POST, start to answer, under one deadline. `done(ok, permanent, why)` is called once.
-class Attempt : public std::enable_shared_from_this<Attempt> {
-  public:
-    using Done = std::function<void(bool ok, bool permanent, std::string why)>;
-    Attempt(asio::io_context &io, asio::ssl::context &tls_ctx, Url url, std::string body, std::chrono::milliseconds timeout,
-            Done done)
-        : resolver_(io), deadline_(io), url_(std::move(url)), timeout_(timeout), done_(std::move(done)) {
-        if (url_.tls)
-            tls_.emplace(io, tls_ctx);
-        else
-            plain_.emplace(io);
-        req_ = {bhttp::verb::post, url_.target, 11};
-        req_.set(bhttp::field::host, url_.host);
-        req_.set(bhttp::field::user_agent, "vik-host");
-        req_.set(bhttp::field::content_type, "application/json");
-        req_.body() = std::move(body);
-        req_.prepare_payload();
-    }
-
-    void start() {
-        deadline_.expires_after(timeout_);
-        deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-            if (ec) return;
-            self->finish(false, false, "no answer within " + std::to_string(self->timeout_.count()) + " ms");
-        });
-        resolver_.async_resolve(
-            url_.host, url_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
-                if (ec) return self->finish(false, false, "cannot resolve " + self->url_.host + ": " + ec.message());
-                self->connect(std::move(r));
-            });
-    }
-
-    void cancel() {
-        done_ = nullptr;
-        close();
-    }
-
-  private:
-    beast::tcp_stream &lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
-
-    void connect(tcp::resolver::results_type endpoints) {
-        lowest().async_connect(endpoints, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint &) {
-            if (ec)
-                return self->finish(false, false,
-                                    "cannot connect to " + self->url_.host + ":" + self->url_.port + ": " + ec.message());
-            if (!self->tls_) return self->exchange(*self->plain_);
-            // SNI, and the certificate must name the host.
-            if (!SSL_set_tlsext_host_name(self->tls_->native_handle(), self->url_.host.c_str()))
-                return self->finish(false, false, "cannot set the TLS server name");
-            self->tls_->set_verify_mode(asio::ssl::verify_peer);
-            self->tls_->set_verify_callback(asio::ssl::host_name_verification(self->url_.host));
-            self->tls_->async_handshake(asio::ssl::stream_base::client, [self](beast::error_code e) {
-                if (e) return self->finish(false, false, "TLS handshake with " + self->url_.host + " failed: " + e.message());
-                self->exchange(*self->tls_);
-            });
-        });
-    }
-
-    template <class Stream> void exchange(Stream &stream) {
-        bhttp::async_write(stream, req_, [self = shared_from_this(), &stream](beast::error_code ec, size_t) {
-            if (ec) return self->finish(false, false, "cannot send: " + ec.message());
-            self->parser_.body_limit(64 * 1024);
-            bhttp::async_read(stream, self->buffer_, self->parser_, [self](beast::error_code e, size_t) {
-                if (e) return self->finish(false, false, "no answer: " + e.message());
-                int status = static_cast<int>(self->parser_.get().result_int());
-                if (status >= 200 && status < 300) return self->finish(true, false, "");
-                // A client error will not heal by itself (wrong URL, revoked hook); 408 and 429 do.
-                bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
-                self->finish(false, permanent, "HTTP " + std::to_string(status));
-            });
-        });
-    }
-
-    void finish(bool ok, bool permanent, std::string why) {
-        deadline_.cancel();
-        close();
-        if (auto d = std::exchange(done_, nullptr)) d(ok, permanent, std::move(why));
-    }
-
-    void close() {
-        beast::error_code ec;
-        resolver_.cancel();
-        deadline_.cancel();
-        lowest().socket().close(ec);
-    }
-
-    tcp::resolver resolver_;
-    asio::steady_timer deadline_;
-    Url url_;
-    std::chrono::milliseconds timeout_;
-    Done done_;
-    std::optional<beast::tcp_stream> plain_;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
-    bhttp::request<bhttp::string_body> req_;
-    bhttp::response_parser<bhttp::string_body> parser_;
-    beast::flat_buffer buffer_;
-};
-
-} // namespace
-
 struct WebhookNotifier::Impl : std::enable_shared_from_this<WebhookNotifier::Impl> {
     struct Channel {
         WebhookTarget target;
@@ -246,20 +136,22 @@ struct WebhookNotifier::Impl : std::enable_shared_from_this<WebhookNotifier::Imp
         std::deque<std::string> queue;
         int attempt = 0;
         bool busy = false;
-        std::shared_ptr<Attempt> in_flight;
+        std::shared_ptr<PostAttempt> in_flight;
         std::unique_ptr<asio::steady_timer> retry;
     };
 
     Impl(asio::io_context &io, orchestrator::OperatorSurface &surface, std::string workflow, NotifierLimits limits)
-        : io(io), surface(surface), workflow(std::move(workflow)), limits(limits), tls(asio::ssl::context::tls_client) {
-        tls.set_default_verify_paths();
+        : io(io), surface(surface), workflow(std::move(workflow)), limits(limits) {
+        auto made = make_poster(io);
+        if (!made) throw std::runtime_error(made.error());
+        poster = std::move(*made);
     }
 
     asio::io_context &io;
     orchestrator::OperatorSurface &surface;
     std::string workflow;
     NotifierLimits limits;
-    asio::ssl::context tls;
+    std::unique_ptr<Poster> poster; // the loaded module's (webhook_post.hpp)
     std::vector<Channel> channels;
     NotifierStats stats;
     uint64_t subscription = 0;
@@ -289,12 +181,10 @@ struct WebhookNotifier::Impl : std::enable_shared_from_this<WebhookNotifier::Imp
         }
         ch.busy = true;
         std::weak_ptr<Impl> weak = shared_from_this();
-        ch.in_flight = std::make_shared<Attempt>(io, tls, ch.url, ch.queue.front(), limits.timeout,
-                                                 [weak, i](bool ok, bool permanent, std::string why) {
-                                                     if (auto self = weak.lock(); self && !self->stopped)
-                                                         self->attempted(i, ok, permanent, why);
-                                                 });
-        ch.in_flight->start();
+        ch.in_flight =
+            poster->post(ch.url, ch.queue.front(), limits.timeout, [weak, i](bool ok, bool permanent, std::string why) {
+                if (auto self = weak.lock(); self && !self->stopped) self->attempted(i, ok, permanent, why);
+            });
     }
 
     void attempted(size_t i, bool ok, bool permanent, const std::string &why) {
@@ -320,7 +210,7 @@ struct WebhookNotifier::Impl : std::enable_shared_from_this<WebhookNotifier::Imp
         spdlog::info("webhook {} ({}): attempt {} failed: {}; retrying in {} ms", i, ch.url.host, ch.attempt, why, delay.count());
         ch.retry->expires_after(delay);
         std::weak_ptr<Impl> weak = shared_from_this();
-        ch.retry->async_wait([weak, i](beast::error_code ec) {
+        ch.retry->async_wait([weak, i](boost::system::error_code ec) {
             if (auto self = weak.lock(); self && !ec && !self->stopped) self->send(i);
         });
     }

@@ -10,6 +10,7 @@
 // dropped beyond, with a warning). Delivery is best effort: notices still queued when the host
 // exits are lost (the session files and logs keep the facts).
 
+#include "notify/webhook_post.hpp"
 #include "orchestrator/operator_surface.hpp"
 
 #include <boost/json/object.hpp>
@@ -58,10 +59,6 @@ std::optional<Notice> notice_for(const orchestrator::Change &change);
 // text cannot become a mention (<!channel>) or a link.
 std::string payload(const Notice &notice, const std::string &format, const std::string &workflow);
 
-struct Url {
-    bool tls = false;
-    std::string host, port, target; // target: path and query, "/" at least
-};
 std::expected<Url, std::string> parse_url(const std::string &url);
 
 using GetEnv = std::function<const char *(const char *)>;

@@ -84,4 +84,13 @@ void BlockingRunner::run(std::chrono::milliseconds limit, std::function<StepResu
     });
 }
 
+void BlockingRunner::answer(StepResult r, std::function<void(StepResult)> done) {
+    ++inflight_;
+    asio::post(io_, [this, r = std::move(r), done = std::move(done)] {
+        --inflight_;
+        done(r);
+        if (settled_) settled_();
+    });
+}
+
 } // namespace vik::orchestrator

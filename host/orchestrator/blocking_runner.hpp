@@ -49,6 +49,9 @@ class BlockingRunner {
     // when it has not answered within `limit`. An exception from `job` is a failed step.
     void run(std::chrono::milliseconds limit, std::function<StepResult()> job, std::function<void(StepResult)> done);
 
+    // Answers `done` with `r` on the loop without a worker, for a step with nothing to do: `done`
+    // still runs later, never inside the caller, as it does for run().
+    void answer(StepResult r, std::function<void(StepResult)> done);
     // Jobs handed to the pool whose answer has not reached the loop yet.
     size_t inflight() const { return inflight_; }
     // Spare workers added for jobs that overran their deadline.

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -20,12 +21,14 @@ StageLauncher::StageLauncher(const LiveConfig &config, const workspace::Layout &
                              std::vector<std::unique_ptr<plugins::HooksInstance>> hooks, BlockingRunner &runner,
                              CallBudgets budgets, process::CommandRunner commands, std::string plugin_dirs)
     : cfg_(config), layout_(layout), hooks_(std::move(hooks)), runner_(runner), budgets_(budgets), commands_(std::move(commands)),
-      plugin_dirs_(std::move(plugin_dirs)), base_(base_context(config.get())) {}
+      plugin_dirs_(std::move(plugin_dirs)), base_(base_context(config.get())),
+      every_point_(std::any_of(hooks_.begin(), hooks_.end(), [](const auto &h) { return !h->scripted_only(); })) {}
 
 // Runs one lifecycle point through every hooks plugin. Worker thread.
 StepResult StageLauncher::run_hook(const std::string &name, const char *event, const std::optional<std::string> &script_template,
                                    const Issue &issue, const fs::path &workdir, const std::optional<std::string> &stage,
                                    const json::object *outcome) const {
+    if (!runs_point(script_template)) return {};
     json::object ctx = issue_context(base_, issue, workdir, stage);
     if (outcome) ctx["outcome"] = *outcome;
     json::value script = nullptr;
@@ -64,12 +67,14 @@ void StageLauncher::setup_workspace(const Issue &issue, std::function<void(StepR
     runner_.run(
         budgets_.hook_deadline(),
         [this, issue]() -> StepResult {
-            auto prepared = layout_.prepare(issue.id);
+            bool bootstrap = runs_point(cfg_->after_create);
+            auto prepared = layout_.prepare(issue.id, bootstrap ? workspace::Bootstrap::marked : workspace::Bootstrap::none);
             if (!prepared) return {false, prepared.error(), {}};
             StepResult ok{true, {}, prepared->path.string()};
             if (prepared->what == workspace::Prepared::existing) return ok;
             if (prepared->what == workspace::Prepared::rebuilt)
                 spdlog::warn("workspace was left half-made (its after_create never finished); rebuilt issue_id={}", issue.id);
+            if (!bootstrap) return ok; // nothing to run: ready as made
             auto hook = run_hook("after_create", VIK_HOOK_AFTER_CREATE, cfg_->after_create, issue, prepared->path, std::nullopt);
             if (hook.ok) {
                 // Only now does the workspace count as ready.
@@ -189,6 +194,7 @@ StageLauncher::GateCommand StageLauncher::gate_command(const Issue &issue, const
 
 void StageLauncher::after_run(const Issue &issue, const fs::path &workdir, const workflow::Stage &stage,
                               std::function<void(StepResult)> done) {
+    if (!runs_point(stage.after_run)) return runner_.answer(StepResult{}, std::move(done)); // nothing to run
     runner_.run(
         budgets_.hook_deadline(),
         [this, issue, workdir, &stage] {
@@ -202,7 +208,7 @@ void StageLauncher::on_outcome(const Issue &issue, const fs::path &workdir, cons
     const std::optional<std::string> &script = kind == "completed" ? cfg_->on_completed
                                                : kind == "failed"  ? cfg_->on_failed
                                                                    : cfg_->on_blocked;
-    if (hooks_.empty() && !script) return done(StepResult{}); // nobody listens
+    if (!runs_point(script)) return done(StepResult{}); // nobody listens
     runner_.run(
         budgets_.hook_deadline(),
         [this, issue, workdir, stage, kind, reason, &script]() -> StepResult {

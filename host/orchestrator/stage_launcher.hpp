@@ -96,6 +96,11 @@ class StageLauncher {
     process::CommandRunner commands_;
     std::string plugin_dirs_;
     boost::json::object base_; // the template context every issue context starts from
+    // Whether some hooks plugin wants every lifecycle point, scripted or not (its manifest has no
+    // `scripted_only`). When none does, a point without a script is skipped at once: no context,
+    // no plugin call, and a new workspace has no bootstrap to mark.
+    bool every_point_ = false;
+    bool runs_point(const std::optional<std::string> &script) const { return script.has_value() || every_point_; }
 };
 
 } // namespace vik::orchestrator

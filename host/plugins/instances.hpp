@@ -51,6 +51,8 @@ class HooksInstance {
     ~HooksInstance();
     Result<void> on_event(const std::string &event, const std::string &context_json, uint32_t timeout_ms);
     const std::string &plugin_id() const { return plugin_->manifest.id; }
+    // The manifest's `scripted_only`: calls for points without a script may be skipped.
+    bool scripted_only() const { return plugin_->manifest.scripted_only; }
 
   private:
     HooksInstance() = default;

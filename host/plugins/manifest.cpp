@@ -141,10 +141,11 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
     }
     ManifestReader r(path);
     auto fail = [&](const std::string &key, const std::string &msg) { return std::unexpected(r.error(t.get(key), key, msg)); };
-    if (auto ok = r.known_keys(t,
-                               {"id", "version", "abi_major", "kinds", "trackers", "runtimes", "library", "executable",
-                                "isolation", "description", "settings", "secret_env", "settings_from", "resumes_conversations"},
-                               "");
+    if (auto ok =
+            r.known_keys(t,
+                         {"id", "version", "abi_major", "kinds", "trackers", "runtimes", "library", "executable", "isolation",
+                          "description", "settings", "secret_env", "settings_from", "resumes_conversations", "scripted_only"},
+                         "");
         !ok)
         return std::unexpected(ok.error());
     Manifest m;
@@ -281,6 +282,12 @@ std::expected<Manifest, std::string> read_manifest(const std::filesystem::path &
             return fail("resumes_conversations", std::string("must be true or false, found ") + type_name(*resumes));
         if (!has_kind(m, Kind::agent_runtime)) return fail("resumes_conversations", "is only for agent-runtime plugins");
         m.resumes_conversations = *resumes->value<bool>();
+    }
+    if (const toml::node *scripted = t.get("scripted_only")) {
+        if (!scripted->is_boolean())
+            return fail("scripted_only", std::string("must be true or false, found ") + type_name(*scripted));
+        if (!has_kind(m, Kind::hooks)) return fail("scripted_only", "is only for hooks plugins");
+        m.scripted_only = *scripted->value<bool>();
     }
     return m;
 }

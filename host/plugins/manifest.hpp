@@ -61,6 +61,10 @@ struct Manifest {
     // Agent-runtime plugins: the plugin continues a conversation when a session request carries
     // `resume_conversation` (ABI 1.1); profiles with `resume: true` rely on it.
     bool resumes_conversations = false;
+    // Hooks plugins: the plugin acts only on lifecycle points the workflow gives a script
+    // (context.script not null), so the host need not call it, nor build the call's context,
+    // at points without one.
+    bool scripted_only = false;
 };
 
 // Reads and validates one manifest; the error names the file (with line:column where the TOML

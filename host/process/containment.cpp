@@ -76,6 +76,8 @@ void cgroup_pids(const std::string &dir, std::vector<pid_t> &out) {
 
 // rmdir of a cgroup and every (empty) cgroup below it, deepest first.
 bool remove_tree(const std::string &dir) {
+    // Most have no cgroup below them: one rmdir, and the directory is read only when that fails.
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
     if (DIR *d = ::opendir(dir.c_str())) {
         std::vector<std::string> subs;
         while (auto *e = ::readdir(d))
@@ -155,6 +157,17 @@ std::string Containment::describe() const {
 }
 
 int Containment::prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error) const {
+    for (;;) {
+        {
+            std::lock_guard lock(spare_mutex_);
+            if (spare_cgroups_.empty()) break;
+            path = std::move(spare_cgroups_.back());
+            spare_cgroups_.pop_back();
+        }
+        int fd = ::open((path + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) return fd;
+        remove_tree(path); // gone or broken: not used again
+    }
     path = base_ + "/s" + std::to_string(seq);
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
         error = "cannot create cgroup " + path + ": " + std::strerror(errno);
@@ -211,6 +224,26 @@ void Containment::signal_strays(const std::vector<pid_t> &tracked, pid_t guard, 
 }
 
 bool Containment::remove_cgroup(const std::string &path) { return remove_tree(path); }
+
+bool Containment::release_child_cgroup(const std::string &path) const {
+    // cgroup.events reads "populated 0\nfrozen 0\n" once no process is left in it or below it.
+    char events[128] = {};
+    int fd = ::open((path + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? ::read(fd, events, sizeof events - 1) : -1;
+    if (fd >= 0) ::close(fd);
+    // Not frozen either (an agent may write its cgroup.freeze). What else a session may have
+    // changed in its cgroup (cgroup.type, controllers below it) shows as a failure to join it:
+    // that start fails, the cgroup is removed, and the stage is retried as for any failed start.
+    bool empty = n > 0 && std::strstr(events, "populated 0") != nullptr && std::strstr(events, "frozen 0") != nullptr;
+    if (empty) {
+        std::lock_guard lock(spare_mutex_);
+        if (spare_cgroups_.size() < kMaxSpareCgroups) {
+            spare_cgroups_.push_back(path);
+            return true;
+        }
+    }
+    return remove_tree(path);
+}
 
 void Containment::reap_adopted(const std::vector<pid_t> &tracked) const {
     if (!subreaper_) return;

@@ -19,6 +19,7 @@
 // reason, when it cannot work); unset means cgroup when possible.
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -44,9 +45,15 @@ class Containment {
     // The host's base cgroup directory; empty in proc mode.
     const std::string &cgroup_base() const { return base_; }
 
-    // cgroup mode: creates the child's cgroup and opens its cgroup.procs for writing (the child
-    // writes "0" there between fork and exec). Returns the fd, or -1 with `error` set.
+    // cgroup mode: gives the child a cgroup of its own (a spare one, or a new s<seq>) and opens
+    // its cgroup.procs for writing (the child writes "0" there between fork and exec). Returns
+    // the fd, or -1 with `error` set.
     int prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error) const;
+    // A child's cgroup after its session ended: kept as a spare for a later child when it is
+    // empty (the kernel's "populated 0"), else removed. False while processes are still in it
+    // (remove it later with remove_cgroup). Making and removing a cgroup costs the kernel far
+    // more than reading whether one is empty; a spare holds nothing of the last session.
+    bool release_child_cgroup(const std::string &path) const;
     // Sends `signal` to every process of the child's session: cgroup.kill (SIGKILL) or each
     // member of the cgroup in cgroup mode; session, group, tagged orphans and their descendants
     // in proc mode. `leader` is the child's pid (its pgid and sid), `seq` its tag number.
@@ -65,6 +72,9 @@ class Containment {
     pid_t self_ = 0, self_sid_ = 0;
     unsigned instance_ = 0; // more than one process service per process happens in tests
     std::string base_, reason_, tag_prefix_;
+    static constexpr size_t kMaxSpareCgroups = 256;
+    mutable std::mutex spare_mutex_;
+    mutable std::vector<std::string> spare_cgroups_; // empty child cgroups under base_, ready for reuse
 };
 
 // Writes "1" to <dir>/cgroup.kill; false when that fails.

@@ -1,7 +1,8 @@
 #pragma once
 // The orphan guard: a tiny helper process forked at start-up, before any thread exists. The host
-// tells it, through a pipe, each child process group it creates and each one that ended, plus
-// its containment facts (the base cgroup, the environment tag of its children). If the host dies
+// tells it, through a pipe, its containment facts (the base cgroup, the environment tag of its
+// children) and, in proc mode, each child process group it creates and each one that ended (in
+// cgroup mode every child is in the base cgroup's tree, which the guard kills whole). If the host dies
 // for any reason (SIGKILL included) the pipe closes and the guard kills what is left: every
 // registered group, the whole base cgroup (cgroup.kill), and every process carrying the host's
 // tag or in a registered session, with their descendants.

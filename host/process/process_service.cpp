@@ -128,6 +128,8 @@ struct ProcessService::Impl {
     asio::signal_set sigchld{io, SIGCHLD};
     asio::steady_timer poll{io};
     std::map<pid_t, std::shared_ptr<Child>> children; // I/O thread only
+    std::mutex starting_mutex;
+    std::set<pid_t> starting; // started, not yet in `children` (spawn adds, the I/O thread moves)
     mutable std::mutex count_mutex;
     size_t live = 0;
     std::thread thread;
@@ -166,6 +168,7 @@ struct ProcessService::Impl {
     }
 
     void reap_all() {
+        if (reap_reported()) return;
         std::vector<std::shared_ptr<Child>> snapshot;
         for (auto &[pid, child] : children)
             if (!child->reaped) snapshot.push_back(child);
@@ -181,6 +184,32 @@ struct ProcessService::Impl {
         containment.reap_adopted({tracked_children().pids.begin(), tracked_children().pids.end()});
     }
 
+    // Reaps this service's exited children as the kernel names them: waitid with WNOWAIT tells
+    // the next zombie without reaping it, so one that is not ours is left alone. True when no
+    // zombie is left for this sweep (one started by this process but not listed yet is reaped
+    // when it is listed); false when one is nobody's here (an adopted orphan, a child of other
+    // code in the process): then the full sweep runs. The common SIGCHLD costs a system call per
+    // exit, not one per live child.
+    bool reap_reported() {
+        for (;;) {
+            siginfo_t info{};
+            if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+            if (info.si_pid == 0) return true;
+            auto it = children.find(info.si_pid);
+            if (it == children.end()) {
+                // Started by this service but not listed yet (it exited at once): listing it runs
+                // this again. Anything else (an adopted orphan) needs the full sweep.
+                std::lock_guard lock(starting_mutex);
+                return starting.count(info.si_pid) != 0;
+            }
+            if (it->second->reaped) return false;
+            std::shared_ptr<Child> child = it->second; // on_reaped may erase it from `children`
+            int wstatus = 0;
+            if (::waitpid(child->pid, &wstatus, WNOHANG) != child->pid) return false;
+            child->on_reaped(wstatus);
+        }
+    }
+
     // The children of every service of this process (not only this one's): see TrackedChildren.
     std::vector<pid_t> tracked_pids() const {
         std::lock_guard lock(tracked_children().mutex);
@@ -192,8 +221,8 @@ struct ProcessService::Impl {
     }
 
     void finished(Child &child) {
-        orphan_guard_unregister(child.pid);
-        if (!child.cgroup.empty() && !Containment::remove_cgroup(child.cgroup)) cgroups_to_remove.push_back(child.cgroup);
+        if (child.cgroup.empty()) orphan_guard_unregister(child.pid); // registered in proc mode only
+        if (!child.cgroup.empty() && !containment.release_child_cgroup(child.cgroup)) cgroups_to_remove.push_back(child.cgroup);
         children.erase(child.pid);
         std::lock_guard lock(count_mutex);
         --live;
@@ -663,7 +692,8 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why);
         if (cgroup_fd < 0) throw fail(why);
     }
-    int devnull = spec.pipe_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    // One /dev/null for every child's stdin, opened once (close-on-exec; the child dup2s it).
+    static const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     ExecPlan plan;
     plan.program = program->c_str();
     plan.argv = argv.data();
@@ -709,7 +739,6 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         if (n == 1 && ::read(report.fd[0], &plan.failed_errno, sizeof plan.failed_errno) != sizeof plan.failed_errno)
             plan.failed_errno = 0;
     }
-    if (devnull >= 0) ::close(devnull);
     if (cgroup_fd >= 0) ::close(cgroup_fd);
     if (pid < 0) {
         if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
@@ -723,7 +752,9 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
         throw fail(failed_step_text(plan.failed_step, spec.cwd, cgroup, *program) + ": " + std::strerror(plan.failed_errno));
     }
-    orphan_guard_register(pid);
+    // The guard kills the whole cgroup tree if the host dies; only in proc mode must it know
+    // each child's group (one message per start and end saved in cgroup mode).
+    if (cgroup.empty()) orphan_guard_register(pid);
 
     auto child = std::make_shared<Child>(*impl_, impl_->io);
     child->pid = pid;
@@ -747,14 +778,22 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         std::lock_guard lock(impl_->count_mutex);
         ++impl_->live;
     }
+    {
+        std::lock_guard lock(impl_->starting_mutex);
+        impl_->starting.insert(pid);
+    }
     // Handed to the I/O thread without waiting for it; anything the handle asks of the child
     // later (stdin, kill) is posted after this and so finds it registered.
     asio::post(impl_->io, [child, impl = impl_.get()] {
         impl->children[child->pid] = child;
+        {
+            std::lock_guard lock(impl->starting_mutex);
+            impl->starting.erase(child->pid);
+        }
         child->start_reading();
-        // It may have exited already, its SIGCHLD handled before it was listed.
-        int wstatus = 0;
-        if (::waitpid(child->pid, &wstatus, WNOHANG) == child->pid) child->on_reaped(wstatus);
+        // It may have exited already, its SIGCHLD handled before it was listed (and children
+        // that exited after it may be waiting behind it).
+        impl->reap_all();
     });
     return std::make_unique<ProcessHandle>(child);
 }

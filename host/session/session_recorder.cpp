@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 // Buffers reused from event to event are kept up to this size; a larger one is let go.
 constexpr size_t kKeptBufferBytes = 64 * 1024;
+constexpr size_t kKeptBatchBytes = 16 * 1024; // a file buffer smaller than this is freed after each flush
 } // namespace
 
 SessionRecorder::SessionRecorder(fs::path file, std::string session_id, std::string issue_id, std::string stage,
@@ -501,8 +502,10 @@ void SessionRecorder::flush() {
     buffer_.clear();
     buffered_events_ = 0;
     if (!ec) {
-        // A long burst's buffer is not kept for the rest of the session.
-        if (buffer_.capacity() > 4 * limits_.flush_bytes) buffer_.shrink_to_fit();
+        // A long burst's buffer is not kept for the rest of the session, nor a small batch's: a
+        // quiet session holds no buffer between batches (memory per live session); a session
+        // whose batches are large keeps one of their size.
+        if (buffer_.capacity() > 4 * limits_.flush_bytes || buffer_.capacity() < kKeptBatchBytes) std::string().swap(buffer_);
         return;
     }
     bool was_truncated = snapshot_["truncated"].as_bool();

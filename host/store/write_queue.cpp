@@ -84,7 +84,9 @@ void WriteQueue::push(WriteOp op) {
     cv_done_.wait(lk, [&] { return abandon_ || queue_.size() + inflight_ < options_.queue_capacity; });
     queue_.push_back(std::move(op));
     ++queued_seq_;
-    cv_work_.notify_one();
+    // The writer sleeps for work only on an empty queue, and in its batching window until the
+    // batch is full: a wake-up matters only then (not one futex call per record).
+    if (queue_.size() == 1 || queue_.size() >= options_.max_batch) cv_work_.notify_one();
 }
 
 std::expected<void, StoreError> WriteQueue::close() {

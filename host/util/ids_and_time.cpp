@@ -1,7 +1,5 @@
 #include "util/ids_and_time.hpp"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -68,19 +66,6 @@ std::string utc_date(std::chrono::system_clock::time_point t) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     return buf;
-}
-
-std::string sha256_hex(const std::string &text, size_t hex_chars) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-    std::string hex;
-    char byte[3];
-    for (unsigned i = 0; i < len && hex.size() < hex_chars; ++i) {
-        std::snprintf(byte, sizeof byte, "%02x", digest[i]);
-        hex += byte;
-    }
-    return hex.substr(0, hex_chars);
 }
 
 } // namespace vik::util

@@ -12,6 +12,5 @@ inline std::string now_rfc3339() { return rfc3339_utc(std::chrono::system_clock:
 // Seconds since the epoch of an RFC 3339 UTC time ("...Z", fractions kept); -1 when it is not one.
 double rfc3339_seconds(const std::string &text);
 std::string utc_date(std::chrono::system_clock::time_point t); // 2026-11-23
-std::string sha256_hex(const std::string &text, size_t hex_chars = 64);
 
 } // namespace vik::util

@@ -11,10 +11,15 @@ namespace fs = std::filesystem;
 
 std::error_code create_private_directories(const fs::path &dir) {
     std::error_code ec;
-    if (dir.empty() || fs::is_directory(dir, ec)) return {};
-    if (dir.has_parent_path() && dir.parent_path() != dir)
+    if (dir.empty()) return {};
+    // mkdir first: a new directory under an existing parent (a new issue's session directory)
+    // is then one system call; the parents are made only when it says they are missing.
+    if (::mkdir(dir.c_str(), 0700) == 0) return {};
+    if (errno == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
         if (auto e = create_private_directories(dir.parent_path())) return e;
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return {errno, std::generic_category()};
+        if (::mkdir(dir.c_str(), 0700) == 0) return {};
+    }
+    if (errno != EEXIST) return {errno, std::generic_category()};
     if (!fs::is_directory(dir, ec)) return ec ? ec : std::make_error_code(std::errc::not_a_directory);
     return {};
 }

@@ -10,8 +10,16 @@ namespace vik::workspace {
 
 namespace fs = std::filesystem;
 
+Layout::Layout(fs::path issues_root, fs::path sessions_root)
+    : issues_root_(std::move(issues_root)), sessions_root_(std::move(sessions_root)) {
+    std::error_code ec;
+    issues_canonical_ = fs::weakly_canonical(issues_root_, ec);
+    if (ec) issues_canonical_.clear();
+}
+
 std::expected<fs::path, std::string> Layout::workspace(const std::string &issue_id) const {
-    return contained_path(issues_root_, key(issue_id));
+    if (issues_canonical_.empty()) return contained_path(issues_root_, key(issue_id));
+    return contained_path_in(issues_canonical_, key(issue_id));
 }
 
 bool Layout::has_workspace(const std::string &issue_id) const {
@@ -25,18 +33,26 @@ namespace {
 fs::path ids_dir(const fs::path &root) { return root / ".ids"; }
 } // namespace
 
-std::expected<Layout::Prepared, std::string> Layout::prepare(const std::string &issue_id) const {
-    auto what = ensure_directory(issues_root_, key(issue_id));
-    if (!what) return std::unexpected(what.error());
+std::expected<Layout::Prepared, std::string> Layout::prepare(const std::string &issue_id, Bootstrap bootstrap) const {
+    std::string k = key(issue_id);
+    std::expected<Ensured, std::string> made;
+    if (issues_canonical_.empty()) {
+        auto what = ensure_directory(issues_root_, k, bootstrap);
+        if (!what) return std::unexpected(what.error());
+        auto path = workspace(issue_id);
+        if (!path) return std::unexpected(path.error());
+        made = Ensured{*what, *path};
+    } else {
+        made = ensure_directory_in(issues_root_, issues_canonical_, k, bootstrap);
+        if (!made) return std::unexpected(made.error());
+    }
     // Which issue this workspace is (keys are not reversible); best effort: without it the
-    // inventory falls back to the directory name.
-    if (!util::create_private_directories(ids_dir(issues_root_))) {
-        std::ofstream out(ids_dir(issues_root_) / key(issue_id), std::ios::trunc);
+    // inventory falls back to the directory name, which is right where the key is the id.
+    if (k != issue_id && !util::create_private_directories(ids_dir(issues_root_))) {
+        std::ofstream out(ids_dir(issues_root_) / k, std::ios::trunc);
         out << issue_id;
     }
-    auto path = workspace(issue_id);
-    if (!path) return std::unexpected(path.error());
-    return Prepared{*what, *path};
+    return Prepared{made->what, made->path};
 }
 
 std::expected<void, std::string> Layout::mark_ready(const std::string &issue_id) const {

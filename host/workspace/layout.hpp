@@ -7,7 +7,7 @@
 // where <key> is safe_key(issue id). Nobody else joins a root and a key: a workspace path
 // handed out is the one the containment check returned, never one re-joined beside it.
 //
-// Threading: const and stateless after construction; any thread.
+// Threading: const after construction; any thread.
 
 #include "workspace/workspace.hpp"
 
@@ -22,8 +22,7 @@ namespace vik::workspace {
 
 class Layout {
   public:
-    Layout(std::filesystem::path issues_root, std::filesystem::path sessions_root)
-        : issues_root_(std::move(issues_root)), sessions_root_(std::move(sessions_root)) {}
+    Layout(std::filesystem::path issues_root, std::filesystem::path sessions_root);
 
     const std::filesystem::path &issues_root() const { return issues_root_; }
     const std::filesystem::path &sessions_root() const { return sessions_root_; }
@@ -42,7 +41,8 @@ class Layout {
         workspace::Prepared what;
         std::filesystem::path path;
     };
-    std::expected<Prepared, std::string> prepare(const std::string &issue_id) const;
+    std::expected<Prepared, std::string> prepare(const std::string &issue_id,
+                                                 workspace::Bootstrap bootstrap = workspace::Bootstrap::marked) const;
     // after_create succeeded: the workspace is ready.
     std::expected<void, std::string> mark_ready(const std::string &issue_id) const;
     // Removes the workspace and its marker, after the containment check.
@@ -64,6 +64,9 @@ class Layout {
 
   private:
     std::filesystem::path issues_root_, sessions_root_;
+    // issues_root_ resolved once (weakly_canonical; empty when that failed, and then it is
+    // resolved per call): the operator's own directory, not something an issue names.
+    std::filesystem::path issues_canonical_;
 };
 
 } // namespace vik::workspace

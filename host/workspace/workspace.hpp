@@ -23,6 +23,12 @@ std::string safe_key(const std::string &issue_id);
 // says which rule was broken. Checked before every create and every remove.
 std::expected<std::filesystem::path, std::string> contained_path(const std::filesystem::path &root, const std::string &key);
 
+// The same for a root already resolved (std::filesystem::weakly_canonical): a key that is one safe
+// path component can leave the root only through a symlink at root/key, so that alone is looked
+// at (one lstat); only a symlink is resolved and checked.
+std::expected<std::filesystem::path, std::string> contained_path_in(const std::filesystem::path &canonical_root,
+                                                                    const std::string &key);
+
 // The marker of a workspace being created: root/.creating/<key>. Written before the directory
 // is made and removed (mark_ready) only once after_create succeeded; a workspace whose marker
 // is still there was left half-made (the host died during after_create). The marker lives beside
@@ -37,9 +43,25 @@ enum class Prepared {
     rebuilt,  // a half-made one was removed and created again: the same as created
 };
 
+// Whether a new workspace has a bootstrap (after_create) to finish before it counts as ready.
+enum class Bootstrap {
+    marked, // yes: the creating marker is written first and removed by mark_ready
+    none,   // no: the workspace is ready once made (no marker, nothing to interrupt)
+};
+
 // Makes root/key (mode 0700) unless a ready workspace is there. Returns what it found; an
-// existing non-directory is an error.
-std::expected<Prepared, std::string> ensure_directory(const std::filesystem::path &root, const std::string &key);
+// existing non-directory is an error. A half-made workspace is rebuilt whatever `bootstrap` says.
+std::expected<Prepared, std::string> ensure_directory(const std::filesystem::path &root, const std::string &key,
+                                                      Bootstrap bootstrap = Bootstrap::marked);
+
+// ensure_directory for a root already resolved, also returning the checked path (contained_path_in).
+struct Ensured {
+    Prepared what;
+    std::filesystem::path path;
+};
+std::expected<Ensured, std::string> ensure_directory_in(const std::filesystem::path &root,
+                                                        const std::filesystem::path &canonical_root, const std::string &key,
+                                                        Bootstrap bootstrap);
 
 // after_create succeeded: the workspace is ready (its creating marker is removed).
 std::expected<void, std::string> mark_ready(const std::filesystem::path &root, const std::string &key);

@@ -342,7 +342,12 @@ TEST_CASE("run: SIGTERM cancels sessions, skips after_run, leaves no process beh
     CHECK(state.at("pid") == host->pid);
     CHECK(state.at("workflow_path").as_string() == p.workflow().string());
     // A workflow on SQLite never loads libpq and what it pulls in (issue 13: loaded on first use).
-    CHECK_THAT(read_file("/proc/" + std::to_string(host->pid) + "/maps"), !Catch::Contains("libpq.so"));
+    std::string maps = read_file("/proc/" + std::to_string(host->pid) + "/maps");
+    CHECK_THAT(maps, !Catch::Contains("libpq.so"));
+    // Nor, without webhooks, the webhook module and OpenSSL behind it.
+    CHECK_THAT(maps, !Catch::Contains("libvik-webhook-post.so"));
+    CHECK_THAT(maps, !Catch::Contains("libssl.so"));
+    CHECK_THAT(maps, !Catch::Contains("libcrypto.so"));
     host->signal(SIGTERM);
     int code = host->wait(20s);
     INFO(host->stdout_text());

@@ -264,6 +264,26 @@ TEST_CASE("scheduling: a workspace whose after_create never finished is rebuilt 
     CHECK(p.session_files("W-1").size() == 2);
 }
 
+TEST_CASE("scheduling: without an after_create and with only scripted-only hooks plugins, a new workspace is ready as made",
+          "[scheduling][e2e][workspace]") {
+    Project p;
+    p.agent("agent.sh", kOkAgent);
+    scripted_pulls(p, {R"([{"id":"R-1","title":"t","state":"todo"}])"});
+    // shell-hooks (scripted_only) is loaded; the workflow gives it no script at all.
+    write_file(p.workflow(), pulling_workflow(p, "", "  stages:\n    work: {when: {state: todo}, agent: bot, prompt: p}\n",
+                                              "loop: {max_iterations: 1}\n"));
+    auto r = p.run();
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(fs::is_directory(p.workspace("R-1")));
+    CHECK((fs::status(p.workspace("R-1")).permissions() & fs::perms::all) == fs::perms::owner_all);
+    // Nothing had to finish before the workspace counted as ready: no marker was ever written.
+    CHECK_FALSE(fs::exists(p.scoped() / "issues" / ".creating"));
+    // The id is the directory name: no id record is needed either.
+    CHECK_FALSE(fs::exists(p.scoped() / "issues" / ".ids" / "R-1"));
+    CHECK(p.session_files("R-1").size() == 1);
+}
+
 TEST_CASE("scheduling: workspaces of issues already terminal are cleaned at start", "[scheduling][e2e]") {
     Project p;
     p.agent("agent.sh", kOkAgent);

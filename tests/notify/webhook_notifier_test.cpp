@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <csignal>
 #include <future>
 #include <mutex>
@@ -277,6 +278,72 @@ TEST_CASE("notify: a receiver that never answers costs the loop nothing and is g
     ::close(silent);
 }
 
+TEST_CASE("notify: an https webhook speaks TLS (through the loaded webhook module) and a failed handshake is retried",
+          "[notify]") {
+    // A listener that keeps the first bytes of each connection and closes it: no TLS server.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    std::mutex m;
+    std::vector<std::string> openings;
+    std::atomic<bool> stop{false};
+    std::thread listener([&] {
+        while (!stop) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) continue;
+            pollfd q{c, POLLIN, 0};
+            char buf[16] = {};
+            ssize_t n = ::poll(&q, 1, 2000) > 0 ? ::recv(c, buf, sizeof buf, 0) : 0;
+            {
+                std::lock_guard l(m);
+                openings.emplace_back(buf, n > 0 ? static_cast<size_t>(n) : 0);
+            }
+            ::close(c);
+        }
+    });
+    test::FakeSurface surface;
+    auto limits = fast();
+    limits.max_attempts = 2;
+    {
+        Loop loop;
+        auto n = loop.on_loop([&] {
+            return std::make_shared<notify::WebhookNotifier>(
+                loop.io, surface,
+                std::vector<notify::WebhookTarget>{{"https://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/", {}, "json"}},
+                "/w.yml", limits);
+        });
+        loop.on_loop([&] {
+            surface.emit(ended("completed"));
+            return 0;
+        });
+        // Both attempts failed (no TLS server answers) and the notice was given up.
+        REQUIRE(test::wait_until([&] { return loop.on_loop([&] { return n->stats().dropped; }) == 1; }, 10s));
+        CHECK(loop.on_loop([&] { return n->stats().failed_attempts; }) == 2);
+        loop.on_loop([&] {
+            n.reset();
+            return 0;
+        });
+    }
+    stop = true;
+    listener.join();
+    ::close(fd);
+    std::lock_guard l(m);
+    REQUIRE(openings.size() == 2);
+    for (const auto &o : openings) {
+        // A TLS record of type handshake (22), version 3.x: a ClientHello, not "POST ...".
+        REQUIRE(o.size() >= 3);
+        CHECK(static_cast<unsigned char>(o[0]) == 0x16);
+        CHECK(static_cast<unsigned char>(o[1]) == 0x03);
+    }
+}
+
 TEST_CASE("notify e2e: the real host posts a completed stage to the configured webhook", "[notify][e2e]") {
     Receiver r({200});
     test::Project p;
@@ -296,6 +363,8 @@ TEST_CASE("notify e2e: the real host posts a completed stage to the configured w
     CHECK(body.at("issue_id") == "W-1");
     CHECK(body.at("stage") == "work");
     CHECK(body.at("workflow").as_string() == p.workflow().string());
+    // The POST went through the webhook module, loaded because the workflow has webhooks.
+    CHECK_THAT(test::read_file("/proc/" + std::to_string(host->pid) + "/maps"), Catch::Contains("libvik-webhook-post.so"));
     host->signal(SIGTERM);
     CHECK(host->wait(20s) == 0);
 }

@@ -58,3 +58,22 @@ TEST_CASE("blocking runner: a job stuck past its deadline is answered as a timeo
         CHECK(stuck->error == "no answer within 50 ms"); // its late answer was dropped
     }                                                    // join: the pool and its spare end
 }
+
+TEST_CASE("blocking runner: an answer without a job reaches `done` later, on the loop, and counts as in flight until then",
+          "[orchestrator]") {
+    boost::asio::io_context io;
+    auto clock = make_system_clock();
+    int settled = 0;
+    std::optional<StepResult> got;
+    BlockingRunner runner(io, *clock, 1, [&] { ++settled; });
+    runner.answer(StepResult{false, "nothing to run", "v"}, [&](StepResult r) { got = std::move(r); });
+    CHECK_FALSE(got.has_value()); // never inside the caller
+    CHECK(runner.inflight() == 1);
+    io.run_for(1s);
+    REQUIRE(got.has_value());
+    CHECK_FALSE(got->ok);
+    CHECK(got->error == "nothing to run");
+    CHECK(got->value == "v");
+    CHECK(runner.inflight() == 0);
+    CHECK(settled == 1);
+}

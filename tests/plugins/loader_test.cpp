@@ -156,6 +156,14 @@ TEST_CASE("manifest: the shipped plugins declare their facts, so the host names 
         REQUIRE(r);
         CHECK(r->manifest.resumes_conversations);
     }
+    // shell-hooks runs the workflow's snippets only: points without one need no call.
+    bool shell_hooks_found = false;
+    for (const auto &h : reg.with_kind(plugins::Kind::hooks))
+        if (h->manifest.id == "shell-hooks") {
+            shell_hooks_found = true;
+            CHECK(h->manifest.scripted_only);
+        }
+    CHECK(shell_hooks_found);
 }
 
 TEST_CASE("manifest: a plugin whose fact has the wrong TOML type is refused, the one beside it loads", "[plugins]") {
@@ -199,6 +207,10 @@ TEST_CASE("manifest: a key of the wrong type or in the wrong place is refused, n
     CHECK_THAT(error_for("kinds = [\"agent-runtime\"]\nresumes_conversations = \"yes\"\n"),
                Catch::Contains("'resumes_conversations' must be true or false, found a string"));
     CHECK(error_for("kinds = [\"agent-runtime\"]\nresumes_conversations = true\n") == "(accepted)");
+    CHECK_THAT(error_for(tracker + "scripted_only = true\n"), Catch::Contains("'scripted_only' is only for hooks plugins"));
+    CHECK_THAT(error_for("kinds = [\"hooks\"]\nscripted_only = 1\n"),
+               Catch::Contains("'scripted_only' must be true or false, found an integer"));
+    CHECK(error_for("kinds = [\"hooks\"]\nscripted_only = true\n") == "(accepted)");
     CHECK_THAT(error_for(tracker + "secrets_env = [\"A\"]\n"),
                Catch::Contains(at + "4:1: invalid manifest: 'secrets_env' is not a manifest key this host knows"));
     CHECK_THAT(error_for(tracker + "version = 1\n"), Catch::Contains("'version' must be a string, found an integer"));

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -112,6 +113,103 @@ TEST_CASE("containment: destroying the process service (host exit) kills escaped
         INFO(mode);
         CHECK(vik::test::wait_until([&] { return gone(a) && gone(b); }, 5s));
     }
+}
+
+namespace {
+
+// The last stdout line of a child, kept under a lock (the I/O thread writes it).
+struct LastLine {
+    std::mutex m;
+    std::string text;
+    ProcessCallbacks callbacks() {
+        ProcessCallbacks cb;
+        cb.on_stdout = [this](std::string_view line, bool) {
+            std::lock_guard lock(m);
+            text = std::string(line);
+        };
+        return cb;
+    }
+    std::string get() {
+        std::lock_guard lock(m);
+        return text;
+    }
+};
+
+// Prints the child's cgroup ("0::/path" in /proc/self/cgroup, the path), then runs `then`.
+const std::string kPrintCgroup = "sed -n 's/^0:://p' /proc/self/cgroup";
+
+// The cgroup a child of `service` runs in, once it ended.
+std::string child_cgroup(ProcessService &service) {
+    SpawnSpec spec;
+    spec.argv = {"sh", "-c", kPrintCgroup};
+    LastLine line;
+    auto p = service.spawn(spec, line.callbacks());
+    REQUIRE(p->wait(10000));
+    return line.get();
+}
+
+// The host's base cgroup directory, from the containment description ("cgroup v2 at <dir>").
+fs::path base_cgroup(const ProcessService &service) {
+    std::string d = service.containment_description();
+    auto at = d.find("cgroup v2 at ");
+    if (at == std::string::npos) return {};
+    at += 13;
+    return d.substr(at, d.find(')', at) - at);
+}
+
+} // namespace
+
+TEST_CASE("containment: an ended child's empty cgroup is used again, and contains the next child as well",
+          "[process][containment]") {
+    if (!cgroup_available()) {
+        WARN("cgroup v2 is not writable here; cgroup reuse is not tested");
+        return;
+    }
+    ModeScope scope("cgroup");
+    fs::path base;
+    {
+        ProcessService service;
+        base = base_cgroup(service);
+        REQUIRE_FALSE(base.empty());
+        std::string first = child_cgroup(service);
+        REQUIRE_FALSE(first.empty());
+        // The first child ended and its cgroup was empty: the next child gets the same one.
+        CHECK(child_cgroup(service) == first);
+
+        // A child in the reused cgroup: its escaped descendants still die when it is killed.
+        vik::test::TempDir dir;
+        SpawnSpec spec;
+        spec.argv = {"sh", "-c", escaping_script(dir, kPrintCgroup + "; sleep 300\n")};
+        LastLine where;
+        auto p = service.spawn(spec, where.callbacks());
+        REQUIRE(
+            vik::test::wait_until([&] { return read_pid(dir / "setsid.pid") > 0 && read_pid(dir / "setpgid.pid") > 0; }, 10s));
+        pid_t a = read_pid(dir / "setsid.pid"), b = read_pid(dir / "setpgid.pid");
+        REQUIRE(vik::test::wait_until([&] { return !where.get().empty(); }, 10s));
+        CHECK(where.get() == first);
+        p->kill(SIGKILL);
+        REQUIRE(p->wait(10000));
+        CHECK(vik::test::wait_until([&] { return gone(a) && gone(b); }, 5s));
+
+        // A session whose cgroup was frozen (an agent may write its cgroup.freeze): once it is
+        // killed, that cgroup is given to nobody else.
+        SpawnSpec sleeper;
+        sleeper.argv = {"sh", "-c", kPrintCgroup + "; exec sleep 300"};
+        LastLine cold;
+        auto q = service.spawn(sleeper, cold.callbacks());
+        REQUIRE(vik::test::wait_until([&] { return !cold.get().empty(); }, 10s));
+        fs::path cold_dir = base / fs::path(cold.get()).filename();
+        vik::test::write_file(cold_dir / "cgroup.freeze", "1");
+        CHECK(vik::test::wait_until(
+            [&] { return vik::test::read_file(cold_dir / "cgroup.events").find("frozen 1") != std::string::npos; }, 5s));
+        q->kill(SIGKILL);
+        REQUIRE(q->wait(10000));
+        std::string next = child_cgroup(service);
+        CHECK_FALSE(next.empty());
+        CHECK(next != cold.get());
+    }
+    // The service is gone (the host exits): so are its cgroups, spares included.
+    CHECK_FALSE(fs::exists(base));
 }
 
 TEST_CASE("containment: an escaped daemon holding the child's stdout does not keep the child from finishing",

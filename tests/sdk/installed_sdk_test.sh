@@ -27,7 +27,7 @@ if [ "$mode" = deb ]; then
   prefix=$root/usr
   for f in lib/systemd/system/vik-host@.service share/man/man1/vik-host.1 share/bash-completion/completions/vik-host \
            share/doc/vik-host/security.md share/doc/vik-host/examples/python-runtime/plugins/runtime.py \
-           lib/vik-host/plugins/libvik-codex.so; do
+           lib/vik-host/plugins/libvik-codex.so lib/vik-host/libvik-webhook-post.so; do
     [ -e "$prefix/$f" ] || { echo "FAILED: the vik-host package lacks $f" >&2; exit 1; }
   done
   [ -x "$prefix/share/doc/vik-host/examples/python-runtime/plugins/runtime.py" ] ||

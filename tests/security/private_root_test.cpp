@@ -2,6 +2,7 @@
 // this user may not read or write it (docs/operations.md "Files").
 #include "daemon/state_file.hpp"
 #include "e2e/e2e_support.hpp"
+#include "util/private_files.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -62,6 +63,28 @@ void open_to_others(const Project &p) {
 }
 
 } // namespace
+
+TEST_CASE("files: create_private_directories makes missing parents 0700, keeps existing ones, refuses a file in the way",
+          "[security]") {
+    vik::test::TempDir dir;
+    fs::path deep = dir / "a" / "b" / "c";
+    REQUIRE_FALSE(vik::util::create_private_directories(deep));
+    for (const fs::path &d : {dir / "a", dir / "a" / "b", deep}) {
+        INFO(d);
+        CHECK((fs::status(d).permissions() & fs::perms::all) == fs::perms::owner_all);
+    }
+    // An existing directory (of another mode) is left as it is.
+    fs::create_directories(dir / "open");
+    fs::permissions(dir / "open", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    CHECK_FALSE(vik::util::create_private_directories(dir / "open"));
+    CHECK((fs::status(dir / "open").permissions() & fs::perms::all) ==
+          (fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec));
+    CHECK_FALSE(vik::util::create_private_directories(dir / "open" / "x"));
+    // A file where a directory should be: an error, at the file or below it.
+    vik::test::write_file(dir / "file", "x");
+    CHECK(vik::util::create_private_directories(dir / "file"));
+    CHECK(vik::util::create_private_directories(dir / "file" / "sub"));
+}
 
 TEST_CASE("files: everything the host creates under the root is private (dirs 0700, files 0600)", "[security][e2e]") {
     Project p;

@@ -1,5 +1,6 @@
 // Issue ids can never name a path outside the workspace root.
 #include "support/test_support.hpp"
+#include "workspace/layout.hpp"
 #include "workspace/workspace.hpp"
 
 #include <catch2/catch.hpp>
@@ -118,4 +119,85 @@ TEST_CASE("workspace: over-long ids get a readable prefix and a hash instead of 
     auto made = ensure_directory(root, ka);
     REQUIRE(made);
     CHECK(fs::is_directory(root / ka));
+}
+
+TEST_CASE("workspace: without a bootstrap a new workspace is ready at once, and a half-made one is rebuilt ready",
+          "[workspace]") {
+    vik::test::TempDir dir;
+    fs::path root = dir / "issues";
+    auto made = ensure_directory(root, "N", Bootstrap::none);
+    REQUIRE(made);
+    CHECK(*made == Prepared::created);
+    CHECK((fs::status(root / "N").permissions() & fs::perms::all) == fs::perms::owner_all);
+    CHECK_FALSE(fs::exists(creating_marker(root, "N"))); // nothing to finish: no marker
+    vik::test::write_file(root / "N" / "work.txt", "x");
+    auto again = ensure_directory(root, "N", Bootstrap::none);
+    REQUIRE(again);
+    CHECK(*again == Prepared::existing);
+    CHECK(fs::exists(root / "N" / "work.txt"));
+
+    // Left half-made by an earlier run that had an after_create: rebuilt, and ready since no
+    // bootstrap runs now.
+    REQUIRE(ensure_directory(root, "H", Bootstrap::marked));
+    vik::test::write_file(root / "H" / "half.txt", "x");
+    auto rebuilt = ensure_directory(root, "H", Bootstrap::none);
+    REQUIRE(rebuilt);
+    CHECK(*rebuilt == Prepared::rebuilt);
+    CHECK_FALSE(fs::exists(root / "H" / "half.txt"));
+    CHECK_FALSE(fs::exists(creating_marker(root, "H")));
+    auto ready = ensure_directory(root, "H", Bootstrap::none);
+    REQUIRE(ready);
+    CHECK(*ready == Prepared::existing);
+}
+
+TEST_CASE("workspace: the check against a resolved root rejects what contained_path rejects", "[workspace][security]") {
+    vik::test::TempDir dir;
+    fs::path root = dir / "issues";
+    fs::create_directories(root);
+    fs::path canon = fs::weakly_canonical(root);
+    for (std::string bad : {"..", ".", "a/b", ""}) {
+        INFO(bad);
+        CHECK_FALSE(contained_path_in(canon, bad));
+    }
+    fs::create_directories(dir / "outside");
+    fs::create_directory_symlink(dir / "outside", root / "evil");
+    auto evil = contained_path_in(canon, "evil");
+    REQUIRE_FALSE(evil);
+    CHECK_THAT(evil.error(), Catch::Contains("symlink that escapes"));
+    // A symlink that stays inside the root is accepted, as by contained_path.
+    fs::create_directories(root / "real");
+    fs::create_directory_symlink(root / "real", root / "alias");
+    CHECK(contained_path_in(canon, "alias"));
+    CHECK(contained_path(root, "alias"));
+    // A missing name and a plain directory are root/key.
+    CHECK(*contained_path_in(canon, "NEW-1") == canon / "NEW-1");
+    CHECK(*contained_path_in(canon, "real") == canon / "real");
+    // ensure_directory_in refuses a symlink out too, and makes nothing outside.
+    auto made = ensure_directory_in(root, canon, "evil", Bootstrap::none);
+    REQUIRE_FALSE(made);
+    CHECK(fs::is_empty(dir / "outside"));
+}
+
+TEST_CASE("workspace layout: prepares under a root made later, and its inventory gives back every id", "[workspace]") {
+    vik::test::TempDir dir;
+    Layout layout(dir / "scoped" / "issues", dir / "scoped" / "sessions"); // neither exists yet
+    auto plain = layout.prepare("ENG-7", Bootstrap::none);
+    REQUIRE(plain);
+    CHECK(plain->what == Prepared::created);
+    CHECK(plain->path == fs::canonical(dir / "scoped" / "issues") / "ENG-7");
+    CHECK(*layout.workspace("ENG-7") == plain->path);
+    auto odd = layout.prepare("team/x 1", Bootstrap::marked);
+    REQUIRE(odd);
+    CHECK(odd->path.parent_path() == plain->path.parent_path());
+    CHECK(fs::exists(creating_marker(layout.issues_root(), safe_key("team/x 1"))));
+    REQUIRE(layout.mark_ready("team/x 1"));
+    CHECK_FALSE(fs::exists(creating_marker(layout.issues_root(), safe_key("team/x 1"))));
+    // The plain id is its directory's name (no record); the odd one is read from its record.
+    CHECK_FALSE(fs::exists(layout.issues_root() / ".ids" / "ENG-7"));
+    CHECK(layout.issue_ids() == std::vector<std::string>{"ENG-7", "team/x 1"});
+    auto existing = layout.prepare("ENG-7", Bootstrap::marked);
+    REQUIRE(existing);
+    CHECK(existing->what == Prepared::existing);
+    REQUIRE(layout.remove("team/x 1"));
+    CHECK(layout.issue_ids() == std::vector<std::string>{"ENG-7"});
 }
