@@ -167,7 +167,13 @@ class DailyJsonSink final : public spdlog::sinks::base_sink<std::mutex> {
 class EscapedPayload final : public spdlog::custom_flag_formatter {
   public:
     void format(const spdlog::details::log_msg &msg, const std::tm &, spdlog::memory_buf_t &dest) override {
-        std::string text = util::escape_for_terminal(std::string_view(msg.payload.data(), msg.payload.size()));
+        std::string_view payload(msg.payload.data(), msg.payload.size());
+        // Printable ASCII (most lines) has nothing to escape: copied as it is, no string made.
+        if (std::all_of(payload.begin(), payload.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+            dest.append(payload.data(), payload.data() + payload.size());
+            return;
+        }
+        std::string text = util::escape_for_terminal(payload);
         dest.append(text.data(), text.data() + text.size());
     }
     std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedPayload>(); }

@@ -5,8 +5,8 @@
 // The implementation (Beast, and OpenSSL for https) is a module of its own,
 // lib/vik-host/libvik-webhook-post.so beside the plugins' directory, loaded the first time a
 // notifier is made: a host whose workflow has no webhooks never maps OpenSSL (1.7 MiB of
-// resident library; docs/performance.md). The module and the host come from one build, so they
-// share this C++ interface; it is not a plugin ABI.
+// resident library; docs/decisions.md, "OpenSSL is mapped only by a host with webhooks"). The module and the host come from one
+// build, so they share this C++ interface; it is not a plugin ABI.
 
 #include <chrono>
 #include <expected>
@@ -37,7 +37,7 @@ class PostAttempt {
 
 class Poster {
   public:
-    virtual ~Poster() = default; // stops what is in flight; no `done` is called after it returns
+    virtual ~Poster() = default; // stops what is in flight; no `done` runs after it returned
     // Starts one POST; `done` is called once, unless the attempt is cancelled first.
     virtual std::shared_ptr<PostAttempt> post(const Url &url, std::string body, std::chrono::milliseconds timeout,
                                               PostDone done) = 0;
@@ -50,5 +50,5 @@ std::expected<std::unique_ptr<Poster>, std::string> make_poster(boost::asio::io_
 } // namespace vik::notify
 
 // The module's one entry point (C linkage: found with dlsym). The caller owns the result, whose
-// `done`s are called on the module's own thread.
-extern "C" vik::notify::Poster *vik_webhook_poster_create();
+// `done`s are called on the module's own thread; null with `error` set when it cannot start.
+extern "C" vik::notify::Poster *vik_webhook_poster_create(std::string *error);

@@ -45,19 +45,23 @@ const Module &module() {
 class LoopPoster final : public Poster {
   public:
     LoopPoster(boost::asio::io_context &io, std::unique_ptr<Poster> inner) : io_(io), inner_(std::move(inner)) {}
+    ~LoopPoster() override {
+        inner_.reset();  // the module's thread is joined: nothing more is posted
+        *alive_ = false; // and what was posted already is dropped on the loop
+    }
 
     std::shared_ptr<PostAttempt> post(const Url &url, std::string body, std::chrono::milliseconds timeout,
                                       PostDone done) override {
         auto attempt = std::make_shared<OnLoop>();
         // The flag, not the attempt, travels with `done`: the module's attempt holds `done`, and
         // the attempt here holds the module's.
-        attempt->inner = inner_->post(
-            url, std::move(body), timeout,
-            [io = &io_, cancelled = attempt->cancelled, done = std::move(done)](bool ok, bool permanent, std::string why) {
-                boost::asio::post(*io, [cancelled, done, ok, permanent, why = std::move(why)] {
-                    if (!*cancelled) done(ok, permanent, why);
-                });
-            });
+        attempt->inner = inner_->post(url, std::move(body), timeout,
+                                      [io = &io_, alive = alive_, cancelled = attempt->cancelled,
+                                       done = std::move(done)](bool ok, bool permanent, std::string why) {
+                                          boost::asio::post(*io, [alive, cancelled, done, ok, permanent, why = std::move(why)] {
+                                              if (*alive && !*cancelled) done(ok, permanent, why);
+                                          });
+                                      });
         return attempt;
     }
 
@@ -72,6 +76,7 @@ class LoopPoster final : public Poster {
     };
     boost::asio::io_context &io_;
     std::unique_ptr<Poster> inner_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); // read and cleared on the loop
 };
 
 } // namespace
@@ -80,8 +85,9 @@ std::expected<std::unique_ptr<Poster>, std::string> make_poster(boost::asio::io_
     const Module &m = module();
     std::string where = "cannot load the webhook module " + m.path + ": ";
     if (!m.create) return std::unexpected(where + m.error + " (reinstall vik-host: it ships with the host)");
-    std::unique_ptr<Poster> inner(m.create());
-    if (!inner) return std::unexpected(where + "it could not set up its TLS context");
+    std::string why;
+    std::unique_ptr<Poster> inner(m.create(&why));
+    if (!inner) return std::unexpected("the webhook module " + m.path + " cannot start: " + why);
     return std::make_unique<LoopPoster>(io, std::move(inner));
 }
 

@@ -158,10 +158,13 @@ class BeastPoster final : public Poster {
 } // namespace
 } // namespace vik::notify
 
-extern "C" __attribute__((visibility("default"))) vik::notify::Poster *vik_webhook_poster_create() {
+extern "C" __attribute__((visibility("default"))) vik::notify::Poster *vik_webhook_poster_create(std::string *error) {
     try {
         return new vik::notify::BeastPoster();
+    } catch (const std::exception &e) {
+        *error = e.what(); // OpenSSL's reason (no CA certificates, say); the loader reports it
     } catch (...) {
-        return nullptr; // the loader reports it
+        *error = "unknown error";
     }
+    return nullptr;
 }

@@ -156,8 +156,9 @@ std::string Containment::describe() const {
     return s;
 }
 
-int Containment::prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error) const {
-    for (;;) {
+int Containment::prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error, bool &spare, bool allow_spare) const {
+    spare = true;
+    while (allow_spare) {
         {
             std::lock_guard lock(spare_mutex_);
             if (spare_cgroups_.empty()) break;
@@ -168,6 +169,7 @@ int Containment::prepare_child_cgroup(uint64_t seq, std::string &path, std::stri
         if (fd >= 0) return fd;
         remove_tree(path); // gone or broken: not used again
     }
+    spare = false;
     path = base_ + "/s" + std::to_string(seq);
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
         error = "cannot create cgroup " + path + ": " + std::strerror(errno);
@@ -212,6 +214,14 @@ void Containment::signal_child(pid_t leader, uint64_t seq, const std::string &cg
 }
 
 void Containment::signal_strays(const std::vector<pid_t> &tracked, pid_t guard, int signal) const {
+    // The host's own children first (/proc/self/task/*/children): the whole process table is
+    // read only when one of them may be a stray.
+    if (auto own = own_children()) {
+        bool maybe_stray = std::any_of(own->begin(), own->end(), [&](pid_t p) {
+            return p != guard && std::find(tracked.begin(), tracked.end(), p) == tracked.end();
+        });
+        if (!maybe_stray) return;
+    }
     auto table = list_processes();
     std::vector<pid_t> roots;
     for (const auto &e : table) {
@@ -225,17 +235,35 @@ void Containment::signal_strays(const std::vector<pid_t> &tracked, pid_t guard, 
 
 bool Containment::remove_cgroup(const std::string &path) { return remove_tree(path); }
 
-bool Containment::release_child_cgroup(const std::string &path) const {
+bool Containment::cgroup_idle(const std::string &path) {
     // cgroup.events reads "populated 0\nfrozen 0\n" once no process is left in it or below it.
     char events[128] = {};
     int fd = ::open((path + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? ::read(fd, events, sizeof events - 1) : -1;
     if (fd >= 0) ::close(fd);
-    // Not frozen either (an agent may write its cgroup.freeze). What else a session may have
-    // changed in its cgroup (cgroup.type, controllers below it) shows as a failure to join it:
-    // that start fails, the cgroup is removed, and the stage is retried as for any failed start.
-    bool empty = n > 0 && std::strstr(events, "populated 0") != nullptr && std::strstr(events, "frozen 0") != nullptr;
-    if (empty) {
+    return n > 0 && std::strstr(events, "populated 0") != nullptr && std::strstr(events, "frozen 0") != nullptr;
+}
+
+namespace {
+
+// Whether the cgroup has no cgroup below it, live or dying (cgroup.stat: "nr_descendants 0").
+bool has_no_descendants(const std::string &path) {
+    char stat[256] = {};
+    int fd = ::open((path + "/cgroup.stat").c_str(), O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? ::read(fd, stat, sizeof stat - 1) : -1;
+    if (fd >= 0) ::close(fd);
+    return n > 0 && std::strstr(stat, "nr_descendants 0\n") != nullptr &&
+           std::strstr(stat, "nr_dying_descendants 0\n") != nullptr;
+}
+
+} // namespace
+
+bool Containment::release_child_cgroup(const std::string &path, bool known_idle) const {
+    // Kept only as it was made: no process, not frozen (an agent may write its cgroup.freeze), no
+    // cgroup below it (one with controllers enabled would refuse the next child). A join that
+    // fails all the same (a session changed its cgroup.type) is retried by the process service
+    // in a new cgroup.
+    if ((known_idle || cgroup_idle(path)) && has_no_descendants(path)) {
         std::lock_guard lock(spare_mutex_);
         if (spare_cgroups_.size() < kMaxSpareCgroups) {
             spare_cgroups_.push_back(path);

@@ -47,13 +47,18 @@ class Containment {
 
     // cgroup mode: gives the child a cgroup of its own (a spare one, or a new s<seq>) and opens
     // its cgroup.procs for writing (the child writes "0" there between fork and exec). Returns
-    // the fd, or -1 with `error` set.
-    int prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error) const;
-    // A child's cgroup after its session ended: kept as a spare for a later child when it is
-    // empty (the kernel's "populated 0"), else removed. False while processes are still in it
-    // (remove it later with remove_cgroup). Making and removing a cgroup costs the kernel far
-    // more than reading whether one is empty; a spare holds nothing of the last session.
-    bool release_child_cgroup(const std::string &path) const;
+    // the fd, or -1 with `error` set. `spare` says whether it was a spare (made for an earlier
+    // child); `allow_spare` false asks for a new one.
+    int prepare_child_cgroup(uint64_t seq, std::string &path, std::string &error, bool &spare, bool allow_spare = true) const;
+    // Whether no process is left in the cgroup (or below it) and it is not frozen
+    // (cgroup.events: "populated 0", "frozen 0").
+    static bool cgroup_idle(const std::string &path);
+    // A child's cgroup after its session ended: kept as a spare for a later child when it is idle
+    // (`known_idle`: the caller read that already, and nothing can have entered it since), else
+    // removed. False while processes are still in it (remove it later with remove_cgroup). Making
+    // and removing a cgroup costs the kernel far more than reading whether one is empty; a spare
+    // holds nothing of the last session.
+    bool release_child_cgroup(const std::string &path, bool known_idle = false) const;
     // Sends `signal` to every process of the child's session: cgroup.kill (SIGKILL) or each
     // member of the cgroup in cgroup mode; session, group, tagged orphans and their descendants
     // in proc mode. `leader` is the child's pid (its pgid and sid), `seq` its tag number.

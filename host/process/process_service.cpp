@@ -80,7 +80,8 @@ class Child : public std::enable_shared_from_this<Child> {
     pid_t pid = -1;
     uint64_t seq = 0; // the child's number: its cgroup s<seq> and its VIK_HOST_TAG
     bool spared_by_kill_all = false;
-    std::string cgroup; // empty in proc mode
+    std::string cgroup;       // empty in proc mode
+    bool cgroup_idle = false; // I/O thread: its cgroup was found empty when the leader was reaped
     size_t max_line = 0;
     asio::posix::stream_descriptor out, err, in;
     std::string out_partial, err_partial;
@@ -196,13 +197,13 @@ struct ProcessService::Impl {
             if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
             if (info.si_pid == 0) return true;
             auto it = children.find(info.si_pid);
-            if (it == children.end()) {
-                // Started by this service but not listed yet (it exited at once): listing it runs
-                // this again. Anything else (an adopted orphan) needs the full sweep.
+            if (it == children.end() || it->second->reaped) {
+                // Started by this service but not listed yet (it exited at once; its pid may be
+                // that of a reaped child still draining its pipes): listing it reaps it. Anything
+                // else (an adopted orphan) needs the full sweep.
                 std::lock_guard lock(starting_mutex);
                 return starting.count(info.si_pid) != 0;
             }
-            if (it->second->reaped) return false;
             std::shared_ptr<Child> child = it->second; // on_reaped may erase it from `children`
             int wstatus = 0;
             if (::waitpid(child->pid, &wstatus, WNOHANG) != child->pid) return false;
@@ -222,8 +223,10 @@ struct ProcessService::Impl {
 
     void finished(Child &child) {
         if (child.cgroup.empty()) orphan_guard_unregister(child.pid); // registered in proc mode only
-        if (!child.cgroup.empty() && !containment.release_child_cgroup(child.cgroup)) cgroups_to_remove.push_back(child.cgroup);
-        children.erase(child.pid);
+        if (!child.cgroup.empty() && !containment.release_child_cgroup(child.cgroup, child.cgroup_idle))
+            cgroups_to_remove.push_back(child.cgroup);
+        // Only its own entry: once reaped, its pid may already be another child's.
+        if (auto it = children.find(child.pid); it != children.end() && it->second.get() == &child) children.erase(it);
         std::lock_guard lock(count_mutex);
         --live;
     }
@@ -395,8 +398,14 @@ void Child::on_reaped(int wstatus) {
         status.term_signal = WTERMSIG(wstatus);
     }
     // The leader is gone: anything it left in its session goes too (escaped descendants
-    // included), which also closes pipes that a background grandchild still held.
-    service.containment.signal_child(pid, seq, cgroup, SIGKILL);
+    // included), which also closes pipes that a background grandchild still held. A cgroup with
+    // no process left needs no cgroup.kill (nothing can enter it any more), only its group's.
+    if (!cgroup.empty() && Containment::cgroup_idle(cgroup)) {
+        cgroup_idle = true;
+        ::kill(-pid, SIGKILL);
+    } else {
+        service.containment.signal_child(pid, seq, cgroup, SIGKILL);
+    }
     boost::system::error_code ignored;
     in.close(ignored);
     maybe_finish();
@@ -687,13 +696,25 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         throw fail(std::string("pipe: ") + std::strerror(errno));
     std::string cgroup;
     int cgroup_fd = -1;
+    bool spare_cgroup = false;
+    // Set while a start is retried in a new cgroup because a spare one could not be joined.
+    thread_local bool new_cgroup_only = false;
     if (impl_->containment.mode() == ContainmentMode::cgroup) {
         std::string why;
-        cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why);
+        cgroup_fd = impl_->containment.prepare_child_cgroup(seq, cgroup, why, spare_cgroup, !new_cgroup_only);
         if (cgroup_fd < 0) throw fail(why);
     }
-    // One /dev/null for every child's stdin, opened once (close-on-exec; the child dup2s it).
-    static const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    // One /dev/null for every child's stdin, opened once (close-on-exec; the child dup2s it); a
+    // failed open is tried again by the next start.
+    static std::atomic<int> shared_devnull{-1};
+    int devnull = shared_devnull.load();
+    if (devnull < 0 && !spec.pipe_stdin && (devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+        int none = -1;
+        if (!shared_devnull.compare_exchange_strong(none, devnull)) {
+            ::close(devnull);
+            devnull = none;
+        }
+    }
     ExecPlan plan;
     plan.program = program->c_str();
     plan.argv = argv.data();
@@ -750,6 +771,15 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
         }
         untrack_child(pid);
         if (!cgroup.empty()) Containment::remove_cgroup(cgroup);
+        if (plan.failed_step == 'g' && spare_cgroup && !new_cgroup_only) {
+            // A spare the last session changed so that it cannot be joined (its cgroup.type,
+            // say): it is gone now, and this start is made again in a new cgroup.
+            struct Retry {
+                Retry() { new_cgroup_only = true; }
+                ~Retry() { new_cgroup_only = false; }
+            } retry;
+            return spawn(spec, std::move(callbacks));
+        }
         throw fail(failed_step_text(plan.failed_step, spec.cwd, cgroup, *program) + ": " + std::strerror(plan.failed_errno));
     }
     // The guard kills the whole cgroup tree if the host dies; only in proc mode must it know
@@ -791,9 +821,12 @@ std::unique_ptr<ProcessHandle> ProcessService::spawn(const SpawnSpec &spec, Proc
             impl->starting.erase(child->pid);
         }
         child->start_reading();
-        // It may have exited already, its SIGCHLD handled before it was listed (and children
-        // that exited after it may be waiting behind it).
-        impl->reap_all();
+        // It may have exited already, its SIGCHLD handled before it was listed (and children of
+        // this service that exited after it may wait behind it; the full sweep is left to
+        // SIGCHLD and the poll).
+        impl->reap_reported();
+        int wstatus = 0;
+        if (!child->reaped && ::waitpid(child->pid, &wstatus, WNOHANG) == child->pid) child->on_reaped(wstatus);
     });
     return std::make_unique<ProcessHandle>(child);
 }

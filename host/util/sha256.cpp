@@ -1,5 +1,6 @@
 #include "util/sha256.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vik::util {
@@ -64,7 +65,7 @@ std::array<uint8_t, 32> sha256(std::string_view data) {
         compress(h, p);
     // The tail, a 1 bit, zeros, and the length in bits (big-endian): one or two last blocks.
     uint8_t last[128] = {};
-    std::memcpy(last, p, n);
+    if (n > 0) std::memcpy(last, p, n);
     last[n] = 0x80;
     size_t blocks = n + 1 + 8 <= 64 ? 1 : 2;
     uint64_t bits = static_cast<uint64_t>(data.size()) * 8;

@@ -31,6 +31,13 @@ namespace {
 // The directory of id records: a dot name, so it cannot collide with a workspace (safe_key never
 // starts with '.').
 fs::path ids_dir(const fs::path &root) { return root / ".ids"; }
+
+// Whether a directory name ends as safe_key ends the keys it changes: "--" and 16 hex digits.
+bool hashed_key(const std::string &name) {
+    constexpr size_t kHash = 16;
+    if (name.size() < kHash + 2 || name.compare(name.size() - kHash - 2, 2, "--") != 0) return false;
+    return std::all_of(name.end() - kHash, name.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
 } // namespace
 
 std::expected<Layout::Prepared, std::string> Layout::prepare(const std::string &issue_id, Bootstrap bootstrap) const {
@@ -81,8 +88,11 @@ std::vector<std::string> Layout::issue_ids() const {
     for (fs::directory_iterator it(issues_root_, ec), end; !ec && it != end; it.increment(ec)) {
         std::string name = it->path().filename().string();
         if (name.empty() || name[0] == '.' || !it->is_directory(ec)) continue;
-        std::ifstream in(ids_dir(issues_root_) / name);
-        std::string id((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::string id;
+        if (hashed_key(name)) { // only a key safe_key changed has a record
+            std::ifstream in(ids_dir(issues_root_) / name);
+            id.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
         if (id.empty() || key(id) != name) id = name; // no (or a stale) record
         out.push_back(std::move(id));
     }

@@ -48,7 +48,10 @@ std::expected<fs::path, std::string> contained_path_in(const fs::path &canon_roo
     std::error_code ec;
     // One component, neither "." nor "..", below a resolved root: it resolves to itself unless it
     // is a symlink (a missing name too: whatever is made there later is checked again then).
-    if (!fs::is_symlink(fs::symlink_status(candidate, ec))) return candidate;
+    auto st = fs::symlink_status(candidate, ec);
+    if (ec && st.type() != fs::file_type::not_found)
+        return std::unexpected("cannot resolve workspace " + candidate.string() + ": " + ec.message());
+    if (!fs::is_symlink(st)) return candidate;
     fs::path target = fs::weakly_canonical(candidate, ec);
     auto rel = target.lexically_relative(canon_root);
     if (ec || rel.empty() || *rel.begin() == ".." || rel == ".")

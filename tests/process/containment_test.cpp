@@ -207,6 +207,18 @@ TEST_CASE("containment: an ended child's empty cgroup is used again, and contain
         std::string next = child_cgroup(service);
         CHECK_FALSE(next.empty());
         CHECK(next != cold.get());
+
+        // A session that made a cgroup below its own (as a container tool might): its cgroup is
+        // removed with what is below it, not given to anyone.
+        LastLine nested;
+        auto r = service.spawn(sleeper, nested.callbacks());
+        REQUIRE(vik::test::wait_until([&] { return !nested.get().empty(); }, 10s));
+        fs::path nested_dir = base / fs::path(nested.get()).filename();
+        fs::create_directory(nested_dir / "inner");
+        r->kill(SIGKILL);
+        REQUIRE(r->wait(10000));
+        CHECK(child_cgroup(service) != nested.get());
+        CHECK(vik::test::wait_until([&] { return !fs::exists(nested_dir); }, 5s));
     }
     // The service is gone (the host exits): so are its cgroups, spares included.
     CHECK_FALSE(fs::exists(base));

@@ -150,32 +150,52 @@ TEST_CASE("workspace: without a bootstrap a new workspace is ready at once, and 
     CHECK(*ready == Prepared::existing);
 }
 
-TEST_CASE("workspace: the check against a resolved root rejects what contained_path rejects", "[workspace][security]") {
+TEST_CASE("workspace: the check against a resolved root agrees with contained_path on every kind of name and link",
+          "[workspace][security]") {
     vik::test::TempDir dir;
     fs::path root = dir / "issues";
-    fs::create_directories(root);
-    fs::path canon = fs::weakly_canonical(root);
-    for (std::string bad : {"..", ".", "a/b", ""}) {
-        INFO(bad);
-        CHECK_FALSE(contained_path_in(canon, bad));
-    }
-    fs::create_directories(dir / "outside");
-    fs::create_directory_symlink(dir / "outside", root / "evil");
-    auto evil = contained_path_in(canon, "evil");
-    REQUIRE_FALSE(evil);
-    CHECK_THAT(evil.error(), Catch::Contains("symlink that escapes"));
-    // A symlink that stays inside the root is accepted, as by contained_path.
     fs::create_directories(root / "real");
+    fs::create_directories(dir / "outside");
+    vik::test::write_file(root / "file.txt", "x");
+    // name -> whether it may be used; every name is also checked by both functions alike.
+    std::vector<std::pair<std::string, bool>> cases = {
+        {"NEW-1", true},        {"real", true}, {"file.txt", true},                               // a plain name, missing or not
+        {"..", false},          {".", false},   {"a/b", false},     {"", false}, {"self", false}, // a link to the root itself
+        {"up", false},          // a relative link out: ../outside
+        {"abs", false},         // an absolute link out
+        {"dangling_out", true}, // a dangling link: nothing to resolve yet (no workspace can be made there, below)
+        {"chain_out", false},   // a link to a link that leads out
+        {"alias", true},        // a link to a directory inside
+        {"dangling_in", true},  // a link to a missing path inside
+        {"chain_in", true},     // a link to a link that stays inside
+    };
+    fs::create_directory_symlink(root, root / "self");
+    fs::create_directory_symlink("../outside", root / "up");
+    fs::create_directory_symlink(dir / "outside", root / "abs");
+    fs::create_symlink(dir / "nowhere" / "x", root / "dangling_out");
+    fs::create_symlink("abs", root / "chain_out");
     fs::create_directory_symlink(root / "real", root / "alias");
-    CHECK(contained_path_in(canon, "alias"));
-    CHECK(contained_path(root, "alias"));
-    // A missing name and a plain directory are root/key.
-    CHECK(*contained_path_in(canon, "NEW-1") == canon / "NEW-1");
-    CHECK(*contained_path_in(canon, "real") == canon / "real");
-    // ensure_directory_in refuses a symlink out too, and makes nothing outside.
-    auto made = ensure_directory_in(root, canon, "evil", Bootstrap::none);
+    fs::create_symlink(root / "not-yet", root / "dangling_in");
+    fs::create_symlink("alias", root / "chain_in");
+    fs::path canon = fs::weakly_canonical(root);
+    for (const auto &[name, allowed] : cases) {
+        INFO(name);
+        auto old_way = contained_path(root, name);
+        auto new_way = contained_path_in(canon, name);
+        CHECK(old_way.has_value() == allowed);
+        CHECK(new_way.has_value() == allowed);
+        if (old_way && new_way) CHECK(*old_way == *new_way);
+        if (!allowed && !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..")
+            CHECK_THAT(new_way.error(), Catch::Contains("symlink that escapes"));
+    }
+    // ensure_directory_in refuses a link out too, and a dangling link, and makes nothing outside.
+    auto made = ensure_directory_in(root, canon, "abs", Bootstrap::none);
     REQUIRE_FALSE(made);
     CHECK(fs::is_empty(dir / "outside"));
+    auto dangling = ensure_directory_in(root, canon, "dangling_out", Bootstrap::marked);
+    REQUIRE_FALSE(dangling);
+    CHECK_THAT(dangling.error(), Catch::Contains("is not a directory"));
+    CHECK_FALSE(fs::exists(dir / "nowhere"));
 }
 
 TEST_CASE("workspace layout: prepares under a root made later, and its inventory gives back every id", "[workspace]") {
